@@ -1,0 +1,274 @@
+//! Attaching containers to networks and detaching them.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::os::fd::AsFd;
+
+use ctnet_kernel::link::VethSpec;
+use ctnet_kernel::netlink::Request;
+use ctnet_kernel::{addr, link, route, IfName, Netns, RtSocket};
+use rusqlite::Connection;
+
+use crate::engine::{random_hex, Engine};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipam;
+use crate::namespace::LOOPBACK_INDEX;
+use crate::model::{format_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
+use crate::owner::Owner;
+use crate::store;
+
+/// A request to attach a container to a network.
+#[derive(Debug, Clone)]
+pub struct AttachSpec {
+    /// The network.
+    pub network: NetworkName,
+    /// The container's namespace.
+    pub container: ContainerRef,
+    /// A static address; a free one when unset.
+    pub ip: Option<Ipv4Addr>,
+    /// The interface name inside the container; `eth0`, `eth1`, … when unset.
+    pub ifname: Option<IfName>,
+    /// Ties the endpoint's life to a process (`ctnet run`): `ctnet gc` removes it once
+    /// that process is gone.
+    pub owner: Option<Owner>,
+    /// ctnet made the namespace and removes it.
+    pub netns_owned: bool,
+}
+
+fn container_object(label: &str) -> String {
+    format!("container {label:?}")
+}
+
+impl Engine {
+    /// Opens the namespace a container reference points at, with a helpful error.
+    pub fn open_container(&self, container: &ContainerRef) -> Result<Netns> {
+        let result = match container {
+            ContainerRef::Named(name) => Netns::open(&self.netns_dir.path_of(name)),
+            ContainerRef::Path(path) => Netns::open(path),
+            ContainerRef::Pid(pid) => Netns::of_pid(*pid),
+        };
+        result.map_err(|e| {
+            let fix = match container {
+                ContainerRef::Named(name) => format!(
+                    "create it with `ctnet netns add {name}`, or check `ctnet netns ls` (netns dir {})",
+                    self.netns_dir.path().display()
+                ),
+                ContainerRef::Path(_) => "give the path of a network namespace file, e.g. /proc/PID/ns/net".into(),
+                ContainerRef::Pid(_) => "give the pid of a running process".into(),
+            };
+            if e.is_not_found() {
+                Error::new(ErrorKind::NotFound, container_object(&container.label()), "network namespace does not exist", fix)
+            } else {
+                Error::new(ErrorKind::InvalidInput, container_object(&container.label()), e.to_string(), fix)
+            }
+        })
+    }
+
+    /// Attaches a container to a network: a veth pair whose host side is a port of the
+    /// network's bridge and whose container side gets an address, and (for the
+    /// container's first network) the default route. All or nothing.
+    pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
+        let netns = self.open_container(&spec.container)?;
+        let net = self.network(spec.network.as_str())?;
+        let inode = netns.inode().map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
+        let me = Owner::me();
+        let ep = self.store.write(|tx| reserve_endpoint(tx, &spec, &net, &netns, inode, &me))?;
+        if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
+            let _ = self.tear_down_endpoint(&ep);
+            self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+            return Err(err);
+        }
+        self.store.write(|tx| store::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref()))?;
+        Ok(Endpoint { state: RowState::Ready, ..ep })
+    }
+
+    fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
+        let object = format!("{} on network {:?}", container_object(&ep.container), net.name.as_str());
+        let kernel = |e| Error::kernel(&object, e);
+        let host_name = IfName::new(&ep.host_ifname)?;
+        let peer_name = IfName::new(&ep.ifname)?;
+        let host = self.host()?;
+        let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Kernel,
+                format!("network {:?}", net.name.as_str()),
+                format!("its bridge {} is missing from the kernel", net.bridge),
+                format!("recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`", net.name),
+            )
+        })?;
+        let mac = mac_for(ep.ip);
+        link::create_veth(
+            host,
+            &VethSpec {
+                name: &host_name,
+                peer_name: &peer_name,
+                peer_netns: netns.as_fd(),
+                master: Some(bridge),
+                mtu: net.mtu,
+                peer_mac: Some(mac),
+            },
+        )
+        .map_err(kernel)?;
+        let prefix = net.subnet.net().prefix_len();
+        let (ip, gateway, default_route) = (ep.ip, net.gateway, ep.default_route);
+        netns
+            .run(move || {
+                let mut sock = RtSocket::open()?;
+                let index = link::index_of(&mut sock, peer_name.as_str())?.ok_or_else(|| ctnet_kernel::Error::NotFound {
+                    what: format!("link {peer_name} inside the container"),
+                })?;
+                let mut requests: Vec<Request> = vec![
+                    link::set_up_request(LOOPBACK_INDEX, "lo"),
+                    addr::add_request(index, ip, prefix, peer_name.as_str()),
+                    link::set_up_request(index, peer_name.as_str()),
+                ];
+                if default_route {
+                    requests.push(route::add_default_request(gateway));
+                }
+                sock.execute_all(requests)
+            })
+            .map_err(kernel)
+    }
+
+    /// Removes an endpoint's kernel objects; a veth already gone is fine.
+    pub(crate) fn tear_down_endpoint(&mut self, ep: &Endpoint) -> Result<()> {
+        let object = container_object(&ep.container);
+        let host = self.host()?;
+        // Deleting the host side takes the container side, its address and routes with it.
+        link::delete(host, &ep.host_ifname).map_err(|e| Error::kernel(object, e))?;
+        Ok(())
+    }
+
+    /// Detaches a container from a network, releasing its address.
+    pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
+        let label = container.label();
+        let inode = self.open_container(container).ok().and_then(|ns| ns.inode().ok());
+        let me = Owner::me();
+        let ep = self.store.write(|tx| {
+            let candidates = match inode {
+                Some(inode) => store::endpoints_in_netns(tx, inode)?,
+                None => store::endpoints_of_container(tx, &label)?,
+            };
+            let ep = candidates.into_iter().find(|e| &e.network == network).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    container_object(&label),
+                    format!("is not attached to network {:?}", network.as_str()),
+                    "see `ctnet ls` for what is attached where",
+                )
+            })?;
+            store::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
+            Ok(ep)
+        })?;
+        self.tear_down_endpoint(&ep)?;
+        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        Ok(ep)
+    }
+
+    /// Detaches a container from every network it is on.
+    pub fn detach_all(&mut self, container: &ContainerRef) -> Result<Vec<Endpoint>> {
+        let inode = self.open_container(container).ok().and_then(|ns| ns.inode().ok());
+        let endpoints = match inode {
+            Some(inode) => store::endpoints_in_netns(self.store.read(), inode)?,
+            None => store::endpoints_of_container(self.store.read(), &container.label())?,
+        };
+        let mut out = Vec::new();
+        for ep in endpoints {
+            out.push(self.detach(&ep.network, container)?);
+        }
+        Ok(out)
+    }
+
+    /// All endpoints.
+    pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        store::list_endpoints(self.store.read())
+    }
+}
+
+/// A locally administered MAC derived from the address, as Docker does (02:42:a.b.c.d):
+/// stable for an address, so neighbours' ARP caches stay right when a container restarts.
+fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+/// Checks the request against what is recorded and records the endpoint as `pending`.
+fn reserve_endpoint(
+    tx: &Connection,
+    spec: &AttachSpec,
+    net: &Network,
+    netns: &Netns,
+    inode: u64,
+    owner: &Owner,
+) -> Result<Endpoint> {
+    let label = spec.container.label();
+    let object = container_object(&label);
+    if net.state != RowState::Ready {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("network {:?}", net.name.as_str()),
+            format!("is {}", net.state.as_str()),
+            "wait for the operation on it to finish, or run `ctnet gc`",
+        ));
+    }
+    let siblings = store::endpoints_in_netns(tx, inode)?;
+    if siblings.iter().any(|e| e.network == net.name) {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            &object,
+            format!("is already attached to network {:?}", net.name.as_str()),
+            format!("detach it first with `ctnet detach {} {label}`", net.name),
+        ));
+    }
+    let ifname = match &spec.ifname {
+        Some(name) => {
+            if siblings.iter().any(|e| e.ifname == name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("interface {name} in {object}"),
+                    "is already used by another network of this container",
+                    "choose another --ifname",
+                ));
+            }
+            name.to_string()
+        }
+        None => (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| siblings.iter().all(|e| &e.ifname != n))
+            .expect("unbounded"),
+    };
+    let used = store::used_addresses(tx, net.name.as_str())?;
+    let ip = match spec.ip {
+        Some(ip) => {
+            let holder = used.iter().find(|(u, _)| *u == ip).map(|(_, c)| container_object(c));
+            ipam::check_static(&net.subnet, net.gateway, ip, holder.as_deref())?;
+            ip
+        }
+        None => {
+            let set: HashSet<Ipv4Addr> = used.iter().map(|(ip, _)| *ip).collect();
+            ipam::allocate(&net.subnet, net.gateway, &set)?
+        }
+    };
+    let host_ifname = loop {
+        let candidate = format!("veth{}", &random_hex(4)[..7]);
+        if !store::host_ifname_taken(tx, &candidate)? {
+            break candidate;
+        }
+    };
+    let mut ep = Endpoint {
+        id: 0,
+        network: net.name.clone(),
+        container: label,
+        netns_path: netns.path().display().to_string(),
+        netns_inode: inode,
+        ifname,
+        host_ifname,
+        ip,
+        mac: format_mac(mac_for(ip)),
+        default_route: siblings.iter().all(|e| !e.default_route),
+        netns_owned: spec.netns_owned,
+        state: RowState::Pending,
+    };
+    ep.id = store::insert_endpoint(tx, &ep, Some(owner))?;
+    Ok(ep)
+}

@@ -1,0 +1,70 @@
+//! The engine handle: paths, the state database and the host's netlink socket.
+
+use std::io::Read;
+
+use ctnet_kernel::{NetnsDir, RtSocket};
+
+use crate::error::{Error, Result};
+use crate::firewall::Firewall;
+use crate::paths::Paths;
+use crate::store::Store;
+
+/// Everything an operation needs: where things live, the database, and lazily opened
+/// kernel sockets for the host namespace (the namespace ctnet runs in).
+pub struct Engine {
+    pub(crate) paths: Paths,
+    pub(crate) store: Store,
+    pub(crate) netns_dir: NetnsDir,
+    host: Option<RtSocket>,
+    pub(crate) firewall: Firewall,
+}
+
+impl Engine {
+    /// Opens the engine: the database (created on first use) under `paths.state_dir`.
+    ///
+    /// Operations another ctnet process left half-done (it crashed or was killed) are
+    /// finished or rolled back first, so their reservations never block this one.
+    pub fn open(paths: Paths) -> Result<Self> {
+        let store = Store::open(&paths.database())?;
+        let netns_dir = NetnsDir::new(&paths.netns_dir);
+        let mut engine = Engine { paths, store, netns_dir, host: None, firewall: Firewall::new() };
+        engine.reconcile_interrupted()?;
+        Ok(engine)
+    }
+
+    /// The paths in use.
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+
+    /// The named-namespace folder.
+    pub fn netns_dir(&self) -> &NetnsDir {
+        &self.netns_dir
+    }
+
+    /// The rtnetlink socket of the host namespace, opened on first use.
+    pub(crate) fn host(&mut self) -> Result<&mut RtSocket> {
+        if self.host.is_none() {
+            let sock = RtSocket::open().map_err(|e| Error::kernel("host network namespace", e))?;
+            self.host = Some(sock);
+        }
+        Ok(self.host.as_mut().expect("just opened"))
+    }
+}
+
+/// `n` random bytes from the kernel, as lowercase hex.
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
+    if filled.is_err() {
+        // Never expected on Linux; fall back to something unique enough per process.
+        let seed = std::process::id() as u128 ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (seed >> ((i % 16) * 8)) as u8;
+        }
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,94 @@
+//! The engine's error type: every variant names the object, the cause and the fix.
+
+use std::fmt;
+
+/// An engine failure, worded for the person who has to fix it.
+#[derive(Debug)]
+pub struct Error {
+    /// The object concerned, e.g. `network "blue"`.
+    pub object: String,
+    /// What went wrong.
+    pub cause: String,
+    /// What to do about it (may be empty when there is nothing to suggest).
+    pub fix: String,
+    /// The class of failure, for callers that map errors to codes (CNI, netavark).
+    pub kind: ErrorKind,
+}
+
+/// Broad classes of failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input was malformed or contradictory.
+    InvalidInput,
+    /// The named object does not exist.
+    NotFound,
+    /// The object exists already or the resource is taken.
+    Conflict,
+    /// The object is still in use.
+    InUse,
+    /// No address or subnet is left.
+    Exhausted,
+    /// The kernel refused a request.
+    Kernel,
+    /// The state database failed.
+    Store,
+}
+
+impl Error {
+    /// A new error.
+    pub fn new(kind: ErrorKind, object: impl Into<String>, cause: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error { object: object.into(), cause: cause.into(), fix: fix.into(), kind }
+    }
+
+    /// Malformed or contradictory input.
+    pub fn invalid(object: impl Into<String>, cause: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidInput, object, cause, fix)
+    }
+
+    /// A missing object.
+    pub fn not_found(object: impl Into<String>, fix: impl Into<String>) -> Self {
+        Error::new(ErrorKind::NotFound, object, "does not exist", fix)
+    }
+
+    /// A kernel failure while working on `object`.
+    pub fn kernel(object: impl Into<String>, err: ctnet_kernel::Error) -> Self {
+        let fix = match err.errno() {
+            Some(libc::EPERM) | Some(libc::EACCES) => "run ctnet as root (it needs CAP_NET_ADMIN and CAP_SYS_ADMIN)",
+            Some(libc::EEXIST) => "remove the conflicting object or choose another name",
+            _ => "",
+        };
+        Error::new(ErrorKind::Kernel, object, err.to_string(), fix)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.object, self.cause)?;
+        if !self.fix.is_empty() {
+            write!(f, "; {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        Error::new(
+            ErrorKind::Store,
+            "state database",
+            err.to_string(),
+            "check that the state dir is writable; `ctnet gc` repairs interrupted operations",
+        )
+    }
+}
+
+impl From<ctnet_kernel::NameError> for Error {
+    fn from(err: ctnet_kernel::NameError) -> Self {
+        Error::invalid(format!("{} name {:?}", err.kind, err.name), err.reason, err.fix)
+    }
+}
+
+/// Result with the engine's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,276 @@
+//! Bridge networks: create, list, inspect, remove, and the default network.
+
+use std::net::Ipv4Addr;
+
+use ctnet_kernel::{addr, link, route, sysctl, IfName};
+use rusqlite::Connection;
+
+use crate::engine::{random_hex, Engine};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ipam::{self, TakenRange};
+use crate::model::{Network, NetworkName, RowState, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use crate::owner::Owner;
+use crate::store;
+
+/// What a user asks for when creating a network; unset fields are chosen by ctnet.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    /// Name.
+    pub name: NetworkName,
+    /// Subnet; a free one from the default pools when unset.
+    pub subnet: Option<Subnet>,
+    /// Gateway; the subnet's first host address when unset.
+    pub gateway: Option<Ipv4Addr>,
+    /// Bridge device; `br-` and 12 hex digits of the id when unset.
+    pub bridge: Option<IfName>,
+    /// MTU.
+    pub mtu: Option<u32>,
+    /// No masquerade, no way out of the bridge.
+    pub internal: bool,
+}
+
+impl NetworkSpec {
+    /// A spec with only a name; everything else chosen by ctnet.
+    pub fn named(name: NetworkName) -> Self {
+        NetworkSpec { name, subnet: None, gateway: None, bridge: None, mtu: None, internal: false }
+    }
+}
+
+/// The smallest and largest MTU a bridge network accepts.
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65535;
+
+fn network_object(name: &str) -> String {
+    format!("network {name:?}")
+}
+
+impl Engine {
+    /// Creates a bridge network: bridge device, gateway address, IPv4 forwarding and
+    /// masquerade. Either all of it exists afterwards or none of it.
+    pub fn create_network(&mut self, spec: NetworkSpec) -> Result<Network> {
+        let object = network_object(spec.name.as_str());
+        if let Some(mtu) = spec.mtu {
+            if !MTU_RANGE.contains(&mtu) {
+                return Err(Error::invalid(
+                    &object,
+                    format!("MTU {mtu} is out of range"),
+                    format!("use an MTU from {} to {}", MTU_RANGE.start(), MTU_RANGE.end()),
+                ));
+            }
+        }
+        if let (None, Some(gateway)) = (&spec.subnet, spec.gateway) {
+            return Err(Error::invalid(
+                format!("gateway {gateway}"),
+                "was given without a subnet",
+                "give --subnet too, so the gateway can be checked against it",
+            ));
+        }
+        let routes = self.host_route_ranges()?;
+        if let Some(bridge) = &spec.bridge {
+            if link::get(self.host()?, bridge.as_str()).map_err(|e| Error::kernel(&object, e))?.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("bridge {bridge}"),
+                    "a link of that name already exists on this host",
+                    "choose another --bridge name, or omit it to get a generated one",
+                ));
+            }
+        }
+        let me = Owner::me();
+        let net = self.store.write(|tx| reserve_network(tx, &spec, &routes, &me))?;
+        if let Err(err) = self.build_network(&net) {
+            self.tear_down_network(&net);
+            self.store.write(|tx| store::delete_network(tx, net.name.as_str()))?;
+            return Err(err);
+        }
+        self.store.write(|tx| store::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
+        Ok(Network { state: RowState::Ready, ..net })
+    }
+
+    fn build_network(&mut self, net: &Network) -> Result<()> {
+        let object = network_object(net.name.as_str());
+        let host = self.host()?;
+        link::create_bridge(host, &net.bridge, net.mtu).map_err(|e| Error::kernel(&object, e))?;
+        let index = link::index_of(host, net.bridge.as_str())
+            .map_err(|e| Error::kernel(&object, e))?
+            .ok_or_else(|| Error::new(ErrorKind::Kernel, &object, format!("bridge {} vanished while being set up", net.bridge), "retry"))?;
+        addr::add(host, index, net.gateway, net.subnet.net().prefix_len(), &format!("bridge {}", net.bridge))
+            .map_err(|e| Error::kernel(&object, e))?;
+        sysctl::enable_ip_forward().map_err(|e| Error::kernel(&object, e))?;
+        if !net.internal {
+            self.firewall.add_masquerade(&net.subnet, &net.bridge).map_err(|e| Error::kernel(&object, e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a network's kernel objects, tolerating any of them being gone already.
+    /// Returns the first failure, after trying every step.
+    pub(crate) fn tear_down_network(&mut self, net: &Network) -> Option<Error> {
+        let object = network_object(net.name.as_str());
+        let mut first = None;
+        if let Err(e) = self.firewall.remove_masquerade(&net.subnet, &net.bridge) {
+            first.get_or_insert(Error::kernel(&object, e));
+        }
+        match self.host() {
+            Ok(host) => {
+                if let Err(e) = link::delete(host, net.bridge.as_str()) {
+                    first.get_or_insert(Error::kernel(&object, e));
+                }
+            }
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+        first
+    }
+
+    /// Removes a network that no container is attached to.
+    pub fn remove_network(&mut self, name: &str) -> Result<()> {
+        let object = network_object(name);
+        if name == DEFAULT_NETWORK {
+            return Err(Error::new(
+                ErrorKind::InUse,
+                &object,
+                "is the default network and cannot be removed",
+                "remove only networks you created",
+            ));
+        }
+        let me = Owner::me();
+        let net = self.store.write(|tx| {
+            let net = store::get_network(tx, name)?
+                .ok_or_else(|| Error::not_found(&object, "see `ctnet network ls` for the networks that exist"))?;
+            let endpoints = store::endpoints_of_network(tx, name)?;
+            if !endpoints.is_empty() {
+                let containers: Vec<String> = endpoints.iter().map(|e| e.container.clone()).collect();
+                return Err(Error::new(
+                    ErrorKind::InUse,
+                    &object,
+                    format!("has {} attached container(s): {}", containers.len(), containers.join(", ")),
+                    format!("detach them first, e.g. `ctnet detach {name} {}`", containers[0]),
+                ));
+            }
+            store::set_network_state(tx, name, RowState::Removing, Some(&me))?;
+            Ok(net)
+        })?;
+        if let Some(err) = self.tear_down_network(&net) {
+            // The row stays in `removing`; the next ctnet run (or `ctnet gc`) finishes the job.
+            return Err(err);
+        }
+        self.store.write(|tx| store::delete_network(tx, name))
+    }
+
+    /// All networks, sorted by name (the default one is created on first use).
+    pub fn networks(&mut self) -> Result<Vec<Network>> {
+        self.ensure_default_network()?;
+        store::list_networks(self.store.read())
+    }
+
+    /// One network by name.
+    pub fn network(&mut self, name: &str) -> Result<Network> {
+        if name == DEFAULT_NETWORK {
+            return self.ensure_default_network();
+        }
+        store::get_network(self.store.read(), name)?.ok_or_else(|| {
+            Error::not_found(network_object(name), "see `ctnet network ls`, or create it with `ctnet network create`")
+        })
+    }
+
+    /// The default network, created on first use.
+    pub fn ensure_default_network(&mut self) -> Result<Network> {
+        if let Some(net) = store::get_network(self.store.read(), DEFAULT_NETWORK)? {
+            return Ok(net);
+        }
+        let mut spec = NetworkSpec::named(NetworkName::default_network());
+        spec.bridge = Some(IfName::new(DEFAULT_BRIDGE).expect("valid name"));
+        match self.create_network(spec) {
+            Ok(net) => Ok(net),
+            // Another process created it at the same moment.
+            Err(e) if e.kind == ErrorKind::Conflict => store::get_network(self.store.read(), DEFAULT_NETWORK)?
+                .ok_or(e),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The host's IPv4 routes as ranges no network may overlap (the default route aside).
+    fn host_route_ranges(&mut self) -> Result<Vec<TakenRange>> {
+        let host = self.host()?;
+        let routes = route::list(host).map_err(|e| Error::kernel("host routing table", e))?;
+        let links = link::list(host).map_err(|e| Error::kernel("host links", e))?;
+        let name_of = |index: Option<u32>| {
+            index
+                .and_then(|i| links.iter().find(|l| l.index == i))
+                .map(|l| format!(" dev {}", l.name))
+                .unwrap_or_default()
+        };
+        Ok(routes
+            .into_iter()
+            .filter(|r| r.table == u32::from(route::MAIN_TABLE) && r.prefix_len > 0)
+            .filter_map(|r| {
+                let net = ipnet::Ipv4Net::new(r.destination, r.prefix_len).ok()?;
+                let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+                Some(TakenRange { net, holder: format!("route {net}{via}{} on this host", name_of(r.oif)) })
+            })
+            .collect())
+    }
+}
+
+/// Checks the spec against what is recorded and records the network as `pending`.
+fn reserve_network(tx: &Connection, spec: &NetworkSpec, routes: &[TakenRange], owner: &Owner) -> Result<Network> {
+    let name = spec.name.as_str();
+    if store::get_network(tx, name)?.is_some() {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            network_object(name),
+            "already exists",
+            format!("choose another name, or remove the old one with `ctnet network rm {name}`"),
+        ));
+    }
+    let existing = store::list_networks(tx)?;
+    if let Some(bridge) = &spec.bridge {
+        if let Some(holder) = existing.iter().find(|n| &n.bridge == bridge) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("bridge {bridge}"),
+                format!("is already used by network {:?}", holder.name.as_str()),
+                "choose another --bridge name",
+            ));
+        }
+    }
+    let mut taken: Vec<TakenRange> = existing
+        .iter()
+        .map(|n| TakenRange { net: n.subnet.net(), holder: format!("network {:?}", n.name.as_str()) })
+        .collect();
+    taken.extend(routes.iter().cloned());
+    let subnet = match spec.subnet {
+        Some(subnet) => {
+            ipam::check_subnet_free(&subnet, &taken)?;
+            subnet
+        }
+        None => ipam::choose_subnet(&taken)?,
+    };
+    let gateway = match spec.gateway {
+        Some(gateway) => {
+            ipam::check_gateway(&subnet, gateway)?;
+            gateway
+        }
+        None => subnet.first_host(),
+    };
+    let id = random_hex(32);
+    let bridge = match &spec.bridge {
+        Some(bridge) => bridge.clone(),
+        None => IfName::new(&format!("br-{}", &id[..12])).expect("15 bytes"),
+    };
+    let net = Network {
+        name: spec.name.clone(),
+        id,
+        driver: "bridge".into(),
+        subnet,
+        gateway,
+        bridge,
+        mtu: spec.mtu,
+        internal: spec.internal,
+        state: RowState::Pending,
+        created: store::now(),
+    };
+    store::insert_network(tx, &net, Some(owner))?;
+    Ok(net)
+}

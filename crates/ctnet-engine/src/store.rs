@@ -1,0 +1,362 @@
+//! The local state database: SQLite in WAL mode under the state dir.
+//!
+//! Many short-lived ctnet processes write at once; every decision that must be unique
+//! (a subnet, an address, a device name) is read and recorded inside one `BEGIN
+//! IMMEDIATE` transaction, which SQLite serialises across processes.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
+use crate::owner::Owner;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS networks (
+    name        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    driver      TEXT NOT NULL,
+    subnet      TEXT NOT NULL UNIQUE,
+    gateway     TEXT NOT NULL,
+    bridge      TEXT NOT NULL UNIQUE,
+    mtu         INTEGER,
+    internal    INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    owner_pid   INTEGER,
+    owner_start INTEGER,
+    created     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id            INTEGER PRIMARY KEY,
+    network       TEXT NOT NULL REFERENCES networks(name),
+    container     TEXT NOT NULL,
+    netns_path    TEXT NOT NULL,
+    netns_inode   INTEGER NOT NULL,
+    ifname        TEXT NOT NULL,
+    host_ifname   TEXT NOT NULL UNIQUE,
+    ip            TEXT NOT NULL,
+    mac           TEXT NOT NULL,
+    default_route INTEGER NOT NULL,
+    netns_owned   INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    owner_pid     INTEGER,
+    owner_start   INTEGER,
+    created       INTEGER NOT NULL,
+    UNIQUE (network, ip),
+    UNIQUE (network, netns_inode)
+);
+CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
+CREATE INDEX IF NOT EXISTS endpoints_by_state ON endpoints (state);
+CREATE TABLE IF NOT EXISTS namespaces (
+    name        TEXT PRIMARY KEY,
+    owner_pid   INTEGER NOT NULL,
+    owner_start INTEGER NOT NULL
+);
+";
+
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (and on first use creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid(
+                    format!("state dir {}", dir.display()),
+                    format!("cannot be created: {e}"),
+                    "point --state-dir or CTNET_STATE_DIR at a writable folder",
+                )
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        // WAL lets readers run beside the one writer; NORMAL sync is crash-safe in WAL mode
+        // (a power cut may lose the last commits, never corrupt the file).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != SCHEMA_VERSION {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Read-only access outside a write transaction.
+    pub fn read(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+// ---- networks ----
+
+const NETWORK_COLUMNS: &str = "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created";
+
+fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_string().into())
+    };
+    let name: String = row.get(0)?;
+    let subnet: String = row.get(3)?;
+    let gateway: String = row.get(4)?;
+    let bridge: String = row.get(5)?;
+    let state: String = row.get(8)?;
+    Ok(Network {
+        name: NetworkName::new(&name).map_err(|_| bad(0, "network name"))?,
+        id: row.get(1)?,
+        driver: row.get(2)?,
+        subnet: Subnet::parse(&subnet).map_err(|_| bad(3, "subnet"))?,
+        gateway: gateway.parse().map_err(|_| bad(4, "gateway"))?,
+        bridge: ctnet_kernel::IfName::new(&bridge).map_err(|_| bad(5, "bridge"))?,
+        mtu: row.get(6)?,
+        internal: row.get(7)?,
+        state: RowState::parse(&state),
+        created: row.get(9)?,
+    })
+}
+
+/// Records a network with the given state and owner.
+pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, mtu, internal, state, owner_pid, owner_start, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            net.name.as_str(),
+            net.id,
+            net.driver,
+            net.subnet.to_string(),
+            net.gateway.to_string(),
+            net.bridge.as_str(),
+            net.mtu,
+            net.internal,
+            net.state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start),
+            net.created
+        ],
+    )?;
+    Ok(())
+}
+
+/// A network by name.
+pub fn get_network(conn: &Connection, name: &str) -> Result<Option<Network>> {
+    Ok(conn
+        .query_row(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE name = ?1"), [name], network_from_row)
+        .optional()?)
+}
+
+/// All networks, sorted by name.
+pub fn list_networks(conn: &Connection) -> Result<Vec<Network>> {
+    let mut stmt = conn.prepare(&format!("SELECT {NETWORK_COLUMNS} FROM networks ORDER BY name"))?;
+    let rows = stmt.query_map([], network_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Sets a network's state and owner.
+pub fn set_network_state(conn: &Connection, name: &str, state: RowState, owner: Option<&Owner>) -> Result<()> {
+    conn.execute(
+        "UPDATE networks SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE name = ?1",
+        params![name, state.as_str(), owner.map(|o| o.pid), owner.map(|o| o.start)],
+    )?;
+    Ok(())
+}
+
+/// Forgets a network.
+pub fn delete_network(conn: &Connection, name: &str) -> Result<()> {
+    conn.execute("DELETE FROM networks WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// Networks in a transitional state together with the process that put them there.
+pub fn unsettled_networks(conn: &Connection) -> Result<Vec<(Network, Option<Owner>)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE state != 'ready'"
+    ))?;
+    let rows = stmt.query_map([], |row| Ok((network_from_row(row)?, owner_from(row, 10)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+// ---- endpoints ----
+
+const ENDPOINT_COLUMNS: &str = "id, network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac, \
+     default_route, netns_owned, state";
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let bad = |i: usize, what: &str| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_string().into())
+    };
+    let network: String = row.get(1)?;
+    let ip: String = row.get(7)?;
+    let state: String = row.get(11)?;
+    let inode: i64 = row.get(4)?;
+    Ok(Endpoint {
+        id: row.get(0)?,
+        network: NetworkName::new(&network).map_err(|_| bad(1, "network name"))?,
+        container: row.get(2)?,
+        netns_path: row.get(3)?,
+        netns_inode: inode as u64,
+        ifname: row.get(5)?,
+        host_ifname: row.get(6)?,
+        ip: ip.parse().map_err(|_| bad(7, "ip"))?,
+        mac: row.get(8)?,
+        default_route: row.get(9)?,
+        netns_owned: row.get(10)?,
+        state: RowState::parse(&state),
+    })
+}
+
+fn owner_from(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Owner>> {
+    let pid: Option<u32> = row.get(first)?;
+    let start: Option<u64> = row.get(first + 1)?;
+    Ok(pid.zip(start).map(|(pid, start)| Owner { pid, start }))
+}
+
+/// Records an endpoint; returns its row id.
+pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac,
+                                default_route, netns_owned, state, owner_pid, owner_start, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            ep.network.as_str(),
+            ep.container,
+            ep.netns_path,
+            ep.netns_inode as i64,
+            ep.ifname,
+            ep.host_ifname,
+            ep.ip.to_string(),
+            ep.mac,
+            ep.default_route,
+            ep.netns_owned,
+            ep.state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start),
+            now()
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Sets an endpoint's state and owner.
+pub fn set_endpoint_state(conn: &Connection, id: i64, state: RowState, owner: Option<&Owner>) -> Result<()> {
+    conn.execute(
+        "UPDATE endpoints SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE id = ?1",
+        params![id, state.as_str(), owner.map(|o| o.pid), owner.map(|o| o.start)],
+    )?;
+    Ok(())
+}
+
+/// Forgets an endpoint.
+pub fn delete_endpoint(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+fn query_endpoints(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Endpoint>> {
+    let mut stmt = conn.prepare(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints {filter} ORDER BY id"))?;
+    let rows = stmt.query_map(args, endpoint_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// All endpoints.
+pub fn list_endpoints(conn: &Connection) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "", [])
+}
+
+/// Endpoints on one network.
+pub fn endpoints_of_network(conn: &Connection, network: &str) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE network = ?1", [network])
+}
+
+/// Endpoints inside one namespace (by inode).
+pub fn endpoints_in_netns(conn: &Connection, inode: u64) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE netns_inode = ?1", [inode as i64])
+}
+
+/// Endpoints of a container label (used when its namespace is gone).
+pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE container = ?1", [label])
+}
+
+/// Addresses in use on a network, with the container holding each.
+pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<(Ipv4Addr, String)>> {
+    let mut stmt = conn.prepare("SELECT ip, container FROM endpoints WHERE network = ?1")?;
+    let rows = stmt.query_map([network], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ip, container) = row?;
+        if let Ok(ip) = ip.parse() {
+            out.push((ip, container));
+        }
+    }
+    Ok(out)
+}
+
+/// True when a host-side device name is recorded.
+pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .query_row("SELECT 1 FROM endpoints WHERE host_ifname = ?1", [name], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Endpoints in a transitional state, or owned by a process, with their owners.
+pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENDPOINT_COLUMNS}, owner_pid, owner_start FROM endpoints
+         WHERE state != 'ready' OR owner_pid IS NOT NULL"
+    ))?;
+    let rows = stmt.query_map([], |row| Ok((endpoint_from_row(row)?, owner_from(row, 12)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+// ---- namespaces made by `ctnet run` ----
+
+/// Records a namespace that lives as long as `owner`.
+pub fn insert_owned_netns(conn: &Connection, name: &str, owner: &Owner) -> Result<()> {
+    conn.execute(
+        "INSERT INTO namespaces (name, owner_pid, owner_start) VALUES (?1, ?2, ?3)",
+        params![name, owner.pid, owner.start],
+    )?;
+    Ok(())
+}
+
+/// Forgets an owned namespace.
+pub fn delete_owned_netns(conn: &Connection, name: &str) -> Result<()> {
+    conn.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// All owned namespaces with their owners.
+pub fn owned_namespaces(conn: &Connection) -> Result<Vec<(String, Owner)>> {
+    let mut stmt = conn.prepare("SELECT name, owner_pid, owner_start FROM namespaces")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, Owner { pid: r.get(1)?, start: r.get(2)? })))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,70 @@
+//! The kernel layer's error type.
+
+use std::io;
+
+/// A failed request to the kernel, with enough context to say what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kernel refused a netlink request.
+    #[error("{op}: {source}")]
+    Netlink {
+        /// What was asked, in words ("create veth vethab12 with peer eth0").
+        op: String,
+        /// The errno the kernel answered with.
+        source: io::Error,
+    },
+    /// A system call or file operation outside netlink failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The kernel answered with something this layer could not understand.
+    #[error("{op}: unexpected reply from the kernel: {detail}")]
+    Protocol {
+        /// What was being done.
+        op: String,
+        /// What was wrong with the reply.
+        detail: String,
+    },
+    /// A named object (link, namespace) does not exist.
+    #[error("{what} does not exist")]
+    NotFound {
+        /// The object, in words ("link br-1234", "network namespace /run/netns/x").
+        what: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with a description of the operation.
+    pub fn io(op: impl Into<String>, source: io::Error) -> Self {
+        Error::Io { op: op.into(), source }
+    }
+
+    /// The errno behind this error, if there is one.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Netlink { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// True when the kernel said the object already exists (EEXIST).
+    pub fn is_exists(&self) -> bool {
+        self.errno() == Some(libc::EEXIST)
+    }
+
+    /// True when the kernel said the object is not there (ENOENT, ENODEV, ESRCH).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+            || matches!(
+                self.errno(),
+                Some(libc::ENOENT) | Some(libc::ENODEV) | Some(libc::ESRCH)
+            )
+    }
+}
+
+/// Result with the kernel layer's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

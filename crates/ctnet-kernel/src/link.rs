@@ -1,0 +1,206 @@
+//! Links: bridges, veth pairs, up/down, MTU, master, lookup and listing.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+
+use crate::error::Result;
+use crate::names::IfName;
+use crate::netlink::{Request, RtSocket};
+
+/// What the kernel holds about one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// The driver kind ("bridge", "veth", ...), when the kernel reports one.
+    pub kind: Option<String>,
+    /// Index of the bridge this link is a port of.
+    pub master: Option<u32>,
+    /// MTU in bytes.
+    pub mtu: u32,
+    /// Administratively up.
+    pub up: bool,
+    /// Hardware address.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// A veth pair to create: `name` stays in the socket's namespace, `peer_name` is made
+/// directly inside `peer_netns`, so the peer never appears in the host namespace.
+pub struct VethSpec<'a> {
+    /// The side that stays here (the host side).
+    pub name: &'a IfName,
+    /// The side made inside `peer_netns` (the container side, e.g. `eth0`).
+    pub peer_name: &'a IfName,
+    /// The namespace the peer is created in.
+    pub peer_netns: BorrowedFd<'a>,
+    /// Make the host side a port of this bridge.
+    pub master: Option<u32>,
+    /// MTU of both sides.
+    pub mtu: Option<u32>,
+    /// Fixed hardware address for the peer.
+    pub peer_mac: Option<[u8; 6]>,
+}
+
+fn up_header(message: &mut LinkMessage) {
+    message.header.flags = LinkFlags::Up;
+    message.header.change_mask = LinkFlags::Up;
+}
+
+/// The request that creates a bridge, up, with an optional MTU.
+pub fn create_bridge_request(name: &IfName, mtu: Option<u32>) -> Request {
+    let mut message = LinkMessage::default();
+    up_header(&mut message);
+    message.attributes.push(LinkAttribute::IfName(name.to_string()));
+    if let Some(mtu) = mtu {
+        message.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    message
+        .attributes
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+    Request::new(
+        RouteNetlinkMessage::NewLink(message),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("create bridge {name}"),
+    )
+}
+
+/// The request that creates a veth pair, host side up and enslaved to `master`, the peer
+/// (down) already inside its namespace.
+///
+/// One message does it all: the kernel creates the peer in its namespace, sets the
+/// master and brings the host side up, which saves three round trips against doing it
+/// in steps.
+pub fn create_veth_request(spec: &VethSpec<'_>) -> Request {
+    // The peer cannot be created up: veth refuses to open a device before its pair is
+    // linked (ENOTCONN), so the caller brings it up from inside its namespace.
+    let mut peer = LinkMessage::default();
+    peer.attributes.push(LinkAttribute::IfName(spec.peer_name.to_string()));
+    peer.attributes.push(LinkAttribute::NetNsFd(spec.peer_netns.as_raw_fd()));
+    if let Some(mtu) = spec.mtu {
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = spec.peer_mac {
+        peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    }
+
+    let mut message = LinkMessage::default();
+    up_header(&mut message);
+    message.attributes.push(LinkAttribute::IfName(spec.name.to_string()));
+    if let Some(mtu) = spec.mtu {
+        message.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(master) = spec.master {
+        message.attributes.push(LinkAttribute::Controller(master));
+    }
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    Request::new(
+        RouteNetlinkMessage::NewLink(message),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("create veth {} with peer {}", spec.name, spec.peer_name),
+    )
+}
+
+/// The request that brings a link up.
+pub fn set_up_request(index: u32, what: &str) -> Request {
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    up_header(&mut message);
+    Request::new(RouteNetlinkMessage::SetLink(message), 0, format!("bring {what} up"))
+}
+
+/// Creates a bridge, up.
+pub fn create_bridge(sock: &mut RtSocket, name: &IfName, mtu: Option<u32>) -> Result<()> {
+    sock.execute(create_bridge_request(name, mtu))
+}
+
+/// Creates a veth pair (see [`create_veth_request`]).
+pub fn create_veth(sock: &mut RtSocket, spec: &VethSpec<'_>) -> Result<()> {
+    sock.execute(create_veth_request(spec))
+}
+
+/// Deletes a link by name. Returns false when there was no such link.
+///
+/// Deleting one side of a veth pair deletes the other.
+pub fn delete(sock: &mut RtSocket, name: &str) -> Result<bool> {
+    let mut message = LinkMessage::default();
+    message.attributes.push(LinkAttribute::IfName(name.to_string()));
+    match sock.execute(Request::new(RouteNetlinkMessage::DelLink(message), 0, format!("delete link {name}"))) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Looks a link up by name.
+pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
+    let mut message = LinkMessage::default();
+    message.attributes.push(LinkAttribute::IfName(name.to_string()));
+    let reply = sock.get(RouteNetlinkMessage::GetLink(message), &format!("look up link {name}"))?;
+    Ok(reply.and_then(|m| match m {
+        RouteNetlinkMessage::NewLink(link) => Some(parse_link(&link)),
+        _ => None,
+    }))
+}
+
+/// The index of the link named `name`, if it exists.
+pub fn index_of(sock: &mut RtSocket, name: &str) -> Result<Option<u32>> {
+    Ok(get(sock, name)?.map(|l| l.index))
+}
+
+/// All links in the socket's namespace.
+pub fn list(sock: &mut RtSocket) -> Result<Vec<Link>> {
+    let replies = sock.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "list links")?;
+    Ok(replies
+        .iter()
+        .filter_map(|m| match m {
+            RouteNetlinkMessage::NewLink(link) => Some(parse_link(link)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Brings a link up.
+pub fn set_up(sock: &mut RtSocket, index: u32, what: &str) -> Result<()> {
+    sock.execute(set_up_request(index, what))
+}
+
+fn parse_link(message: &LinkMessage) -> Link {
+    let mut link = Link {
+        index: message.header.index,
+        name: String::new(),
+        kind: None,
+        master: None,
+        mtu: 0,
+        up: message.header.flags.contains(LinkFlags::Up),
+        mac: None,
+    };
+    for attr in &message.attributes {
+        match attr {
+            LinkAttribute::IfName(name) => link.name = name.clone(),
+            LinkAttribute::Mtu(mtu) => link.mtu = *mtu,
+            LinkAttribute::Controller(master) => link.master = Some(*master),
+            LinkAttribute::Address(mac) if mac.len() == 6 => {
+                link.mac = Some(mac.as_slice().try_into().unwrap_or([0; 6]))
+            }
+            LinkAttribute::LinkInfo(infos) => {
+                for info in infos {
+                    if let LinkInfo::Kind(kind) = info {
+                        link.kind = Some(kind.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    link
+}

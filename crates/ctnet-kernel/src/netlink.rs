@@ -1,0 +1,207 @@
+//! A synchronous rtnetlink socket.
+//!
+//! One socket per operation, opened in the network namespace it should act on (a netlink
+//! socket belongs to the namespace of the thread that created it). Requests are pipelined:
+//! several messages go out in one `sendmsg` and their acknowledgements are collected
+//! afterwards, so a whole container set-up costs one round trip.
+
+use std::io;
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::error::{Error, Result};
+
+/// A request together with a description used in error messages.
+pub struct Request {
+    /// The message to send.
+    pub message: RouteNetlinkMessage,
+    /// Extra `NLM_F_*` flags (`NLM_F_REQUEST` and `NLM_F_ACK` are always set).
+    pub flags: u16,
+    /// What the request does, in words, for errors.
+    pub op: String,
+}
+
+impl Request {
+    /// A request with the given flags and description.
+    pub fn new(message: RouteNetlinkMessage, flags: u16, op: impl Into<String>) -> Self {
+        Request { message, flags, op: op.into() }
+    }
+}
+
+/// An rtnetlink socket bound to the network namespace it was opened in.
+pub struct RtSocket {
+    socket: Socket,
+    next_seq: u32,
+    buf: Vec<u8>,
+}
+
+impl RtSocket {
+    /// Opens a socket in the calling thread's current network namespace.
+    pub fn open() -> Result<Self> {
+        let mut socket =
+            Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink socket", e))?;
+        socket
+            .bind_auto()
+            .map_err(|e| Error::io("bind rtnetlink socket", e))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::io("connect rtnetlink socket", e))?;
+        // Strict checking makes the kernel honour filters in dump requests (link by name).
+        let _ = socket.set_netlink_get_strict_chk(true);
+        Ok(RtSocket { socket, next_seq: 1, buf: Vec::with_capacity(8192) })
+    }
+
+    /// Sends one request and waits for its acknowledgement.
+    pub fn execute(&mut self, request: Request) -> Result<()> {
+        self.execute_all(vec![request])
+    }
+
+    /// Sends all requests in one `sendmsg`, then collects every acknowledgement.
+    ///
+    /// The kernel handles them in order. The first failure is returned, after the
+    /// remaining acknowledgements have been drained so the socket stays usable.
+    pub fn execute_all(&mut self, requests: Vec<Request>) -> Result<()> {
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let first_seq = self.next_seq;
+        let mut ops = Vec::with_capacity(requests.len());
+        self.buf.clear();
+        for request in requests {
+            let seq = self.take_seq();
+            self.append(request.message, request.flags | NLM_F_REQUEST | NLM_F_ACK, seq);
+            ops.push(request.op);
+        }
+        self.send_buf(&ops[0])?;
+        let mut pending = ops.len();
+        let mut first_error: Option<Error> = None;
+        while pending > 0 {
+            let messages = self.receive(&ops[0])?;
+            for (seq, payload) in messages {
+                let index = seq.wrapping_sub(first_seq) as usize;
+                if index >= ops.len() {
+                    continue; // a stale reply from an earlier request on this socket
+                }
+                if let NetlinkPayload::Error(err) = payload {
+                    pending -= 1;
+                    if let Some(code) = err.code {
+                        if first_error.is_none() {
+                            first_error = Some(Error::Netlink {
+                                op: ops[index].clone(),
+                                source: io::Error::from_raw_os_error(-code.get()),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Sends a dump request and returns every message of the reply.
+    pub fn dump(&mut self, message: RouteNetlinkMessage, op: &str) -> Result<Vec<RouteNetlinkMessage>> {
+        let seq = self.take_seq();
+        self.buf.clear();
+        self.append(message, NLM_F_REQUEST | NLM_F_DUMP, seq);
+        self.send_buf(op)?;
+        let mut out = Vec::new();
+        loop {
+            for (reply_seq, payload) in self.receive(op)? {
+                if reply_seq != seq {
+                    continue;
+                }
+                match payload {
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(err) => {
+                        let code = err.code.map_or(0, |c| c.get());
+                        return Err(Error::Netlink {
+                            op: op.to_string(),
+                            source: io::Error::from_raw_os_error(-code),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Sends a request that has exactly one reply message (a `GET` by key).
+    ///
+    /// Returns `Ok(None)` when the kernel says the object does not exist.
+    pub fn get(&mut self, message: RouteNetlinkMessage, op: &str) -> Result<Option<RouteNetlinkMessage>> {
+        let seq = self.take_seq();
+        self.buf.clear();
+        self.append(message, NLM_F_REQUEST, seq);
+        self.send_buf(op)?;
+        loop {
+            for (reply_seq, payload) in self.receive(op)? {
+                if reply_seq != seq {
+                    continue;
+                }
+                match payload {
+                    NetlinkPayload::InnerMessage(m) => return Ok(Some(m)),
+                    NetlinkPayload::Error(err) => {
+                        let code = err.code.map_or(0, |c| -c.get());
+                        if matches!(code, libc::ENODEV | libc::ENOENT | libc::ESRCH) {
+                            return Ok(None);
+                        }
+                        return Err(Error::Netlink {
+                            op: op.to_string(),
+                            source: io::Error::from_raw_os_error(code),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn take_seq(&mut self) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        seq
+    }
+
+    fn append(&mut self, message: RouteNetlinkMessage, flags: u16, seq: u32) {
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = seq;
+        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
+        packet.finalize();
+        let start = self.buf.len();
+        self.buf.resize(start + packet.buffer_len(), 0);
+        packet.serialize(&mut self.buf[start..]);
+    }
+
+    fn send_buf(&mut self, op: &str) -> Result<()> {
+        self.socket
+            .send(&self.buf, 0)
+            .map_err(|e| Error::io(format!("{op}: send netlink request"), e))?;
+        Ok(())
+    }
+
+    fn receive(&mut self, op: &str) -> Result<Vec<(u32, NetlinkPayload<RouteNetlinkMessage>)>> {
+        let (data, _) = self
+            .socket
+            .recv_from_full()
+            .map_err(|e| Error::io(format!("{op}: receive netlink reply"), e))?;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while offset + 16 <= data.len() {
+            let len = u32::from_ne_bytes(data[offset..offset + 4].try_into().unwrap()) as usize;
+            if len < 16 || offset + len > data.len() {
+                break;
+            }
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
+                .map_err(|e| Error::Protocol { op: op.to_string(), detail: e.to_string() })?;
+            out.push((msg.header.sequence_number, msg.payload));
+            offset += (len + 3) & !3;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,247 @@
+//! Network namespaces: named ones kept where iproute2 keeps them, and handles to any.
+//!
+//! A named namespace is a file under the netns dir (`/run/netns` by default) with the
+//! namespace bind-mounted onto it, exactly as `ip netns add` makes it, so `ip netns`,
+//! `nsenter --net=/run/netns/NAME` and ctnet all see the same set.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use crate::error::{Error, Result};
+use crate::names::NetnsName;
+
+/// An open network namespace. Holding it keeps the namespace alive.
+#[derive(Debug)]
+pub struct Netns {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl Netns {
+    /// Opens the namespace at a path (`/run/netns/NAME`, `/proc/PID/ns/net`, ...).
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::NotFound { what: format!("network namespace {}", path.display()) }
+            } else {
+                Error::io(format!("open network namespace {}", path.display()), e)
+            }
+        })?;
+        let fd = OwnedFd::from(file);
+        check_is_netns(&fd, path)?;
+        Ok(Netns { fd, path: path.to_path_buf() })
+    }
+
+    /// Opens the network namespace of a running process.
+    pub fn of_pid(pid: u32) -> Result<Self> {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        Netns::open(&path).map_err(|e| match e {
+            Error::NotFound { .. } => Error::NotFound { what: format!("process {pid}") },
+            other => other,
+        })
+    }
+
+    /// The namespace the calling thread is in now.
+    pub fn current() -> Result<Self> {
+        Netns::open(Path::new("/proc/thread-self/ns/net"))
+    }
+
+    /// The path this handle was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The namespace's inode number, which identifies it (what `ls -l /proc/PID/ns/net` shows).
+    pub fn inode(&self) -> Result<u64> {
+        let st = nix::sys::stat::fstat(self.fd.as_fd())
+            .map_err(|e| Error::io(format!("stat {}", self.path.display()), e.into()))?;
+        Ok(st.st_ino)
+    }
+
+    /// Runs `f` on a short-lived thread that has entered this namespace.
+    ///
+    /// The caller's own thread never changes namespace, so nothing can leave it stranded
+    /// in the wrong one; sockets opened inside `f` stay bound to this namespace.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.enter_current_thread()?;
+                    f()
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Moves the calling thread into this namespace.
+    ///
+    /// Meant for a thread about to do one job there (see [`Netns::run`]) or for a
+    /// `pre_exec` hook in a child process.
+    pub fn enter_current_thread(&self) -> Result<()> {
+        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::io(format!("enter network namespace {}", self.path.display()), e.into()))
+    }
+}
+
+impl AsFd for Netns {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl AsRawFd for Netns {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+fn check_is_netns(fd: &OwnedFd, path: &Path) -> Result<()> {
+    // NS_GET_NSTYPE tells a namespace file from any other file (it fails on plain files).
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: the ioctl takes no argument and only reads the fd, which is valid and owned.
+    let kind = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind == libc::CLONE_NEWNET {
+        Ok(())
+    } else {
+        Err(Error::io(
+            format!("{} is not a network namespace", path.display()),
+            std::io::Error::from_raw_os_error(libc::EINVAL),
+        ))
+    }
+}
+
+/// The folder holding named namespaces (`/run/netns` unless relocated).
+#[derive(Debug, Clone)]
+pub struct NetnsDir {
+    dir: PathBuf,
+}
+
+impl NetnsDir {
+    /// A netns dir at `dir`; it is created on first use.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        NetnsDir { dir: dir.into() }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The file a named namespace lives at.
+    pub fn path_of(&self, name: &NetnsName) -> PathBuf {
+        self.dir.join(name.as_str())
+    }
+
+    /// True when a namespace of this name exists.
+    pub fn exists(&self, name: &NetnsName) -> bool {
+        self.path_of(name).exists()
+    }
+
+    /// Creates a new, empty network namespace named `name`, like `ip netns add`.
+    ///
+    /// Fails with EEXIST when the name is taken; leaves nothing behind on failure.
+    pub fn create(&self, name: &NetnsName) -> Result<Netns> {
+        self.prepare_dir()?;
+        let path = self.path_of(name);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o444)
+            .open(&path)
+            .map_err(|e| Error::io(format!("create network namespace file {}", path.display()), e))?;
+        let bound = std::thread::scope(|scope| {
+            scope
+                .spawn(|| -> Result<()> {
+                    unshare(CloneFlags::CLONE_NEWNET)
+                        .map_err(|e| Error::io("create network namespace", e.into()))?;
+                    mount(
+                        Some("/proc/thread-self/ns/net"),
+                        &path,
+                        None::<&str>,
+                        MsFlags::MS_BIND,
+                        None::<&str>,
+                    )
+                    .map_err(|e| Error::io(format!("bind network namespace to {}", path.display()), e.into()))
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        if let Err(e) = bound {
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
+        Netns::open(&path)
+    }
+
+    /// Deletes a named namespace, like `ip netns delete`. Its interfaces go with it once
+    /// no process is left inside.
+    pub fn delete(&self, name: &NetnsName) -> Result<()> {
+        let path = self.path_of(name);
+        if !path.exists() {
+            return Err(Error::NotFound { what: format!("network namespace {}", path.display()) });
+        }
+        match umount2(&path, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+            Err(e) => return Err(Error::io(format!("unmount {}", path.display()), e.into())),
+        }
+        fs::remove_file(&path).map_err(|e| Error::io(format!("remove {}", path.display()), e))
+    }
+
+    /// The names of all namespaces in the folder, sorted.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(format!("read {}", self.dir.display()), e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Makes the folder a shared mount point, as iproute2 does, so namespaces mounted
+    /// here are seen from every mount namespace that shares it.
+    fn prepare_dir(&self) -> Result<()> {
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("create {}", self.dir.display()), e))?;
+        let lock = File::open(&self.dir).map_err(|e| Error::io(format!("open {}", self.dir.display()), e))?;
+        // Two first-time creators must not both bind the folder onto itself: the second
+        // mount would hide namespaces the first made.
+        // SAFETY: flock on a valid, owned descriptor; the lock is released when `lock` drops.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::io(format!("lock {}", self.dir.display()), std::io::Error::last_os_error()));
+        }
+        let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+        if is_shared_mount_point(&self.dir) {
+            return Ok(());
+        }
+        if mount(None::<&str>, &self.dir, None::<&str>, shared, None::<&str>).is_ok() {
+            return Ok(());
+        }
+        mount(Some(&self.dir), &self.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .map_err(|e| Error::io(format!("bind {} onto itself", self.dir.display()), e.into()))?;
+        mount(None::<&str>, &self.dir, None::<&str>, shared, None::<&str>)
+            .map_err(|e| Error::io(format!("make {} a shared mount", self.dir.display()), e.into()))
+    }
+}
+
+/// True when `dir` is a mount point with shared propagation in this mount namespace.
+fn is_shared_mount_point(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else { return false };
+    let Ok(info) = fs::read_to_string("/proc/thread-self/mountinfo") else { return false };
+    info.lines().any(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        fields.len() > 6
+            && Path::new(fields[4]) == dir
+            && fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"))
+    })
+}

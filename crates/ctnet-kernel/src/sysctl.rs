@@ -1,0 +1,45 @@
+//! Network sysctls, written in-process through /proc/sys.
+//!
+//! Files under /proc/sys/net belong to the network namespace of the thread that opens
+//! them, so callers run these inside [`crate::netns::Netns::run`] to act on another one.
+
+use std::fs;
+
+use crate::error::{Error, Result};
+
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+
+/// Reads a sysctl under /proc/sys, given as `net/ipv4/ip_forward` or `net.ipv4.ip_forward`.
+pub fn read(key: &str) -> Result<String> {
+    let path = path_of(key);
+    fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::io(format!("read sysctl {key}"), e))
+}
+
+/// Writes a sysctl, skipping the write when it already holds the value.
+pub fn write(key: &str, value: &str) -> Result<()> {
+    if read(key).is_ok_and(|v| v == value) {
+        return Ok(());
+    }
+    let path = path_of(key);
+    fs::write(&path, value).map_err(|e| Error::io(format!("set sysctl {key} = {value}"), e))
+}
+
+/// True when IPv4 forwarding is on in this namespace.
+pub fn ip_forward_enabled() -> Result<bool> {
+    Ok(read(IP_FORWARD)? == "1")
+}
+
+/// Turns IPv4 forwarding on in this namespace.
+pub fn enable_ip_forward() -> Result<()> {
+    write(IP_FORWARD, "1")
+}
+
+fn path_of(key: &str) -> String {
+    if key.starts_with('/') {
+        key.to_string()
+    } else {
+        format!("/proc/sys/{}", key.replace('.', "/"))
+    }
+}

@@ -1,0 +1,143 @@
+//! `ctnet-probe`: a tiny TCP/UDP responder and client for checking container networking.
+//!
+//! `ctnet-probe serve --tcp 80 --udp 53` answers every TCP connection and UDP datagram
+//! with the source address it saw (`from 10.0.0.2:41234`), which is how tests (and
+//! people) check masquerade and port publishing. `ctnet-probe tcp|udp ADDR:PORT` sends
+//! one message and prints the answer, failing on timeout. The server stops by itself
+//! after `--max-seconds` so a forgotten one never lingers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage:\n  ctnet-probe serve [--bind ADDR] [--tcp PORT]... [--udp PORT]... [--max-seconds N]\n  \
+         ctnet-probe tcp|udp ADDR:PORT [--timeout SECONDS] [--message TEXT]"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some(proto @ ("tcp" | "udp")) if args.len() >= 2 => client(proto, &args[1..]),
+        _ => usage(),
+    }
+}
+
+fn flag_values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+    args.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+}
+
+fn serve(args: &[String]) -> ExitCode {
+    let bind = flag_values(args, "--bind").first().copied().unwrap_or("0.0.0.0").to_string();
+    let max_seconds: u64 = flag_values(args, "--max-seconds").first().and_then(|s| s.parse().ok()).unwrap_or(600);
+    let mut handles = Vec::new();
+    for port in flag_values(args, "--tcp") {
+        let listener = match TcpListener::bind(format!("{bind}:{port}")) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ctnet-probe: tcp {bind}:{port}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        handles.push(std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || answer_tcp(stream));
+            }
+        }));
+    }
+    for port in flag_values(args, "--udp") {
+        let socket = match UdpSocket::bind(format!("{bind}:{port}")) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("ctnet-probe: udp {bind}:{port}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        handles.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                let _ = socket.send_to(format!("from {peer} {}", text.trim()).as_bytes(), peer);
+            }
+        }));
+    }
+    if handles.is_empty() {
+        return usage();
+    }
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    std::thread::sleep(Duration::from_secs(max_seconds));
+    ExitCode::SUCCESS
+}
+
+fn answer_tcp(mut stream: TcpStream) {
+    let peer = stream.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 2048];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let _ = stream.write_all(format!("from {peer} {}\n", text.trim()).as_bytes());
+}
+
+fn client(proto: &str, args: &[String]) -> ExitCode {
+    let target: SocketAddr = match args[0].parse() {
+        Ok(t) => t,
+        Err(_) => {
+            eprintln!("ctnet-probe: {:?} is not ADDR:PORT", args[0]);
+            return ExitCode::from(2);
+        }
+    };
+    let timeout = flag_values(args, "--timeout")
+        .first()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(3));
+    let message = flag_values(args, "--message").first().copied().unwrap_or("ping").to_string();
+    let result = if proto == "tcp" { tcp_exchange(target, &message, timeout) } else { udp_exchange(target, &message, timeout) };
+    match result {
+        Ok(reply) => {
+            println!("{}", reply.trim());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ctnet-probe: {proto} {target}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(message.as_bytes())?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply)?;
+    if reply.is_empty() {
+        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed without an answer"));
+    }
+    Ok(reply)
+}
+
+fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io::Result<String> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    socket.connect(target)?;
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 2048];
+    // UDP may be lost before ARP settles: resend a few times within the timeout.
+    while Instant::now() < deadline {
+        socket.send(message.as_bytes())?;
+        let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+        socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        match socket.recv(&mut buf) {
+            Ok(n) => return Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))
+}

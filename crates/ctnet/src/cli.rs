@@ -1,0 +1,189 @@
+//! The command line, as clap types. Values are parsed into checked types here, at the edge.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Container networking for Linux: bridges, NAT and network namespaces, over netlink.
+#[derive(Parser, Debug)]
+#[command(name = "ctnet", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Folder for the state database.
+    #[arg(long, global = true, env = "CTNET_STATE_DIR", default_value = "/var/lib/ctnet")]
+    pub state_dir: PathBuf,
+    /// Folder for runtime files.
+    #[arg(long, global = true, env = "CTNET_RUN_DIR", default_value = "/run/ctnet")]
+    pub run_dir: PathBuf,
+    /// Folder of named network namespaces (where `ip netns` looks).
+    #[arg(long, global = true, env = "CTNET_NETNS_DIR", default_value = "/run/netns")]
+    pub netns_dir: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format of listing commands.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for programs.
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Manage named network namespaces.
+    #[command(subcommand)]
+    Netns(NetnsCommand),
+    /// Attach a container (network namespace) to a network.
+    Attach(AttachArgs),
+    /// Detach a container from a network.
+    Detach(DetachArgs),
+    /// List attached containers.
+    Ls(FormatArgs),
+    /// Run a command in a fresh network namespace attached to a network; everything is
+    /// removed when the command exits.
+    Run(RunArgs),
+    /// Repair what interrupted ctnet processes left behind.
+    Gc(FormatArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FormatArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a bridge network.
+    Create(NetworkCreateArgs),
+    /// List networks.
+    Ls(FormatArgs),
+    /// Show one network and its containers.
+    Inspect {
+        /// Network name.
+        name: String,
+        #[command(flatten)]
+        format: FormatArgs,
+    },
+    /// Remove networks that no container uses.
+    Rm {
+        /// Network names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct NetworkCreateArgs {
+    /// Network name.
+    pub name: String,
+    /// IPv4 subnet in CIDR form; a free one from the default pools when omitted.
+    #[arg(long)]
+    pub subnet: Option<String>,
+    /// Gateway address (the bridge's own); the subnet's first address when omitted.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Bridge device name (at most 15 bytes); `br-` and 12 hex digits of the id when omitted.
+    #[arg(long)]
+    pub bridge: Option<String>,
+    /// MTU of the bridge and the containers' interfaces.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// No masquerade: containers reach nothing outside the bridge.
+    #[arg(long)]
+    pub internal: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NetnsCommand {
+    /// Create a named network namespace (like `ip netns add`).
+    Add {
+        /// Namespace name.
+        name: String,
+    },
+    /// List named network namespaces.
+    Ls(FormatArgs),
+    /// Detach a namespace from its networks and delete it.
+    Rm {
+        /// Namespace names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Run a command inside a named namespace (like `ip netns exec`).
+    Exec {
+        /// Namespace name.
+        name: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+}
+
+/// Which container a command acts on: a named namespace, a namespace file, or a process.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Named network namespace (in the netns dir).
+    #[arg(conflicts_with_all = ["netns_path", "pid"], required_unless_present_any = ["netns_path", "pid"])]
+    pub namespace: Option<String>,
+    /// Path of a network namespace file, e.g. /proc/1234/ns/net.
+    #[arg(long)]
+    pub netns_path: Option<PathBuf>,
+    /// Pid of a process whose network namespace to use.
+    #[arg(long)]
+    pub pid: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Network name.
+    pub network: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Static IPv4 address inside the network's subnet.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Interface name inside the container (default eth0, eth1, ...).
+    #[arg(long)]
+    pub ifname: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct DetachArgs {
+    /// Network name.
+    pub network: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Network: a network name, `host`, `none` or `container:NAME`. Repeat for several
+    /// networks. Default: the default bridge network.
+    #[arg(long = "network", alias = "net")]
+    pub networks: Vec<String>,
+    /// Name of the network namespace (and of the container in listings).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Static IPv4 address on the first network.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Parses a user-given IPv4 address for a flag.
+pub fn parse_ip(flag: &str, text: &str) -> ctnet_engine::Result<Ipv4Addr> {
+    ctnet_engine::model::parse_ipv4(flag, text)
+}

@@ -1,0 +1,84 @@
+//! `ctnet attach|detach|ls|gc`.
+
+use ctnet_engine::{AttachSpec, ContainerRef, Engine, Error, NetworkName, Result};
+use ctnet_kernel::{IfName, NetnsName};
+
+use crate::cli::{parse_ip, AttachArgs, DetachArgs, Format, TargetArgs};
+use crate::output;
+
+fn target(args: &TargetArgs) -> Result<ContainerRef> {
+    match (&args.namespace, &args.netns_path, args.pid) {
+        (Some(name), None, None) => Ok(ContainerRef::Named(NetnsName::new(name)?)),
+        (None, Some(path), None) => Ok(ContainerRef::Path(path.clone())),
+        (None, None, Some(pid)) => Ok(ContainerRef::Pid(pid)),
+        _ => Err(Error::invalid("container", "is not given exactly once", "name a namespace, or give --netns-path or --pid")),
+    }
+}
+
+pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
+    let spec = AttachSpec {
+        network: NetworkName::new(&args.network)?,
+        container: target(&args.target)?,
+        ip: args.ip.as_deref().map(|ip| parse_ip("--ip", ip)).transpose()?,
+        ifname: args.ifname.as_deref().map(IfName::new).transpose()?,
+        owner: None,
+        netns_owned: false,
+    };
+    let ep = engine.attach(spec)?;
+    match args.format {
+        Format::Json => output::json(&ep),
+        Format::Table => println!("{} {} {} {} {}", ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname),
+    }
+    Ok(())
+}
+
+pub fn detach(engine: &mut Engine, args: DetachArgs) -> Result<()> {
+    let network = NetworkName::new(&args.network)?;
+    let ep = engine.detach(&network, &target(&args.target)?)?;
+    println!("{} {}", ep.container, ep.network);
+    Ok(())
+}
+
+pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
+    let endpoints = engine.endpoints()?;
+    match format {
+        Format::Json => output::json(&endpoints),
+        Format::Table => output::table(
+            &["CONTAINER", "NETWORK", "IFNAME", "ADDRESS", "MAC", "HOST-IF", "STATE"],
+            &endpoints
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.container.clone(),
+                        e.network.to_string(),
+                        e.ifname.clone(),
+                        e.ip.to_string(),
+                        e.mac.clone(),
+                        e.host_ifname.clone(),
+                        e.state.as_str().to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+    Ok(())
+}
+
+pub fn gc(engine: &mut Engine, format: Format) -> Result<()> {
+    let report = engine.gc()?;
+    match format {
+        Format::Json => output::json(&report),
+        Format::Table => {
+            for n in &report.networks {
+                println!("network {n}");
+            }
+            for e in &report.endpoints {
+                println!("endpoint {e}");
+            }
+            for n in &report.namespaces {
+                println!("netns {n}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! One module per command group.
+
+pub mod endpoint;
+pub mod netns;
+pub mod network;
+pub mod run;

@@ -1,0 +1,164 @@
+//! `ctnet run`: a command in a fresh network namespace, attached, and removed afterwards.
+
+use std::process::ExitCode;
+
+use ctnet_engine::{AttachSpec, ContainerRef, Engine, Error, NetworkName, Owner, Paths, Result};
+use ctnet_kernel::{Netns, NetnsDir, NetnsName};
+
+use crate::cli::{parse_ip, RunArgs};
+use crate::exec;
+
+/// Exit code when ctnet itself fails before the command runs (Docker uses the same).
+const EXIT_CTNET_FAILED: u8 = 125;
+/// Exit code when the command cannot be started.
+const EXIT_CANNOT_INVOKE: u8 = 126;
+/// Exit code when the command is not found.
+const EXIT_NOT_FOUND: u8 = 127;
+
+/// Docker's network modes.
+#[derive(Debug)]
+enum Mode {
+    /// The host's own namespace.
+    Host,
+    /// A new namespace with only loopback.
+    None,
+    /// Another container's namespace.
+    Container(NetnsName),
+    /// A new namespace attached to these networks.
+    Bridge(Vec<NetworkName>),
+}
+
+fn parse_mode(networks: &[String]) -> Result<Mode> {
+    let special = |n: &str| n == "host" || n == "none" || n.starts_with("container:");
+    if networks.len() > 1 && networks.iter().any(|n| special(n)) {
+        return Err(Error::invalid(
+            format!("--network {}", networks.join(" --network ")),
+            "mixes a mode (host, none, container:NAME) with other networks",
+            "give either one mode or one or more network names",
+        ));
+    }
+    match networks.first().map(String::as_str) {
+        None => Ok(Mode::Bridge(vec![NetworkName::default_network()])),
+        Some("host") => Ok(Mode::Host),
+        Some("none") => Ok(Mode::None),
+        Some(other) if other.starts_with("container:") => {
+            Ok(Mode::Container(NetnsName::new(&other["container:".len()..])?))
+        }
+        Some(_) => networks.iter().map(|n| NetworkName::new(n)).collect::<Result<_>>().map(Mode::Bridge),
+    }
+}
+
+pub fn run(paths: Paths, args: RunArgs) -> ExitCode {
+    // Before any thread exists, so every thread inherits the mask and only the
+    // forwarding thread receives these signals.
+    exec::block_forwarded_signals();
+    match Runner::prepare(paths, &args) {
+        Err(err) => {
+            eprintln!("ctnet: {err}");
+            ExitCode::from(EXIT_CTNET_FAILED)
+        }
+        Ok(mut runner) => {
+            let code = runner.run_command(&args.command);
+            if let Err(err) = runner.clean_up() {
+                eprintln!("ctnet: cleaning up after the command: {err}");
+                if code == 0 {
+                    return ExitCode::from(EXIT_CTNET_FAILED);
+                }
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// A prepared `ctnet run`: the namespace to run in and what to remove afterwards.
+struct Runner {
+    engine: Option<Engine>,
+    netns: Option<Netns>,
+    owned: Option<NetnsName>,
+}
+
+impl Runner {
+    fn prepare(paths: Paths, args: &RunArgs) -> Result<Runner> {
+        let mode = parse_mode(&args.networks)?;
+        let ip = args.ip.as_deref().map(|ip| parse_ip("--ip", ip)).transpose()?;
+        let name = args.name.as_deref().map(NetnsName::new).transpose()?;
+        if ip.is_some() && !matches!(mode, Mode::Bridge(_)) {
+            return Err(Error::invalid("--ip", "needs a bridge network", "drop --ip, or use --network NAME"));
+        }
+        match mode {
+            Mode::Host => Ok(Runner { engine: None, netns: None, owned: None }),
+            Mode::Container(other) => {
+                let dir = NetnsDir::new(&paths.netns_dir);
+                let netns = Netns::open(&dir.path_of(&other)).map_err(|_| {
+                    Error::not_found(
+                        format!("container {:?}", other.as_str()),
+                        "start it with `ctnet run --name NAME ...` or create it with `ctnet netns add`",
+                    )
+                })?;
+                Ok(Runner { engine: None, netns: Some(netns), owned: None })
+            }
+            Mode::None => Runner::fresh(paths, name, &[], None),
+            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ip),
+        }
+    }
+
+    /// A new namespace owned by this process, attached to `networks`.
+    fn fresh(paths: Paths, name: Option<NetnsName>, networks: &[NetworkName], ip: Option<std::net::Ipv4Addr>) -> Result<Runner> {
+        let mut engine = Engine::open(paths)?;
+        for network in networks {
+            engine.network(network.as_str())?;
+        }
+        let name = match name {
+            Some(name) => name,
+            None => NetnsName::new(&format!("ctnet-{}", random_suffix())).expect("valid name"),
+        };
+        let owner = Owner::me();
+        let netns = engine.create_owned_netns(&name, &owner)?;
+        let mut runner = Runner { engine: Some(engine), netns: Some(netns), owned: Some(name.clone()) };
+        let engine = runner.engine.as_mut().expect("set above");
+        for (i, network) in networks.iter().enumerate() {
+            let spec = AttachSpec {
+                network: network.clone(),
+                container: ContainerRef::Named(name.clone()),
+                ip: if i == 0 { ip } else { None },
+                ifname: None,
+                owner: Some(owner),
+                netns_owned: true,
+            };
+            if let Err(err) = engine.attach(spec) {
+                let _ = runner.clean_up();
+                return Err(err);
+            }
+        }
+        Ok(runner)
+    }
+
+    /// Runs the command to its end; returns the exit code to pass on.
+    fn run_command(&mut self, command: &[String]) -> u8 {
+        match exec::run_and_wait(command, self.netns.as_ref()) {
+            Ok(status) => exec::exit_code(status).clamp(0, 255) as u8,
+            Err(err) => {
+                eprintln!("ctnet: command {:?} cannot be run: {err}", command[0]);
+                if err.kind() == std::io::ErrorKind::NotFound {
+                    EXIT_NOT_FOUND
+                } else {
+                    EXIT_CANNOT_INVOKE
+                }
+            }
+        }
+    }
+
+    fn clean_up(&mut self) -> Result<()> {
+        self.netns = None;
+        match (self.engine.as_mut(), self.owned.take()) {
+            (Some(engine), Some(name)) => engine.remove_owned_netns(&name),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    let mut buf = [0u8; 4];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
