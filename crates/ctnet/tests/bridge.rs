@@ -1,0 +1,104 @@
+//! Bridge networking with real traffic: containers on one bridge, the gateway, the wan
+//! through masquerade, several networks, and many concurrent attaches.
+
+mod support;
+
+use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
+
+#[test]
+fn containers_on_one_bridge_talk_tcp_udp_icmp_and_reach_the_gateway() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create blue --subnet 10.10.0.0/24 && ctnet netns add c1 && ctnet netns add c2 \
+           && ctnet attach blue c1 && ctnet attach blue c2");
+    let ip1 = sb.addr_of("c1", "eth0");
+    let ip2 = sb.addr_of("c2", "eth0");
+    assert_eq!(ip1, "10.10.0.2");
+    assert_eq!(ip2, "10.10.0.3");
+    sb.serve(Some("c2"), "--tcp 80 --udp 53");
+    let tcp = sb.reach(Some("c1"), "tcp", &format!("{ip2}:80"));
+    assert!(tcp.starts_with(&format!("from {ip1}:")), "c2 saw {tcp}");
+    let udp = sb.reach(Some("c1"), "udp", &format!("{ip2}:53"));
+    assert!(udp.starts_with(&format!("from {ip1}:")), "c2 saw {udp}");
+    sb.ok(&format!("ip netns exec c1 ping -c1 -W2 {ip2}"));
+    // The gateway is the host itself: ICMP to it, and TCP both ways.
+    sb.ok("ip netns exec c1 ping -c1 -W2 10.10.0.1");
+    sb.serve(None, "--bind 10.10.0.1 --tcp 8081");
+    let seen = sb.reach(Some("c2"), "tcp", "10.10.0.1:8081");
+    assert!(seen.starts_with(&format!("from {ip2}:")), "host saw {seen}");
+    let seen = sb.reach(None, "tcp", &format!("{ip2}:80"));
+    assert!(seen.starts_with("from 10.10.0.1:"), "c2 saw {seen}");
+    // The container side is eth0 with the default route via the gateway, lo is up.
+    let routes = sb.ok("ip -n c1 route");
+    assert!(routes.contains("default via 10.10.0.1 dev eth0"), "{routes}");
+    assert!(sb.ok("ip -n c1 -br link show lo").contains("UP") || sb.ok("ip -n c1 -br link show lo").contains("UNKNOWN"));
+}
+
+#[test]
+fn outbound_traffic_is_masqueraded_behind_the_uplink_address() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80 --udp 53"));
+    // Without ctnet the wan cannot answer a container subnet: prove the test can fail.
+    sb.ok("ip netns add raw && ip link add rawh type veth peer name eth0 netns raw && \
+           ip addr add 10.99.0.1/24 dev rawh && ip link set rawh up && ip -n raw addr add 10.99.0.2/24 dev eth0 && \
+           ip -n raw link set eth0 up && ip -n raw route add default via 10.99.0.1 && \
+           echo 1 > /proc/sys/net/ipv4/ip_forward");
+    assert!(sb.probe(Some("raw"), "tcp", &format!("{WAN_SERVER}:80")).is_err(), "unmasqueraded traffic got an answer");
+
+    sb.ok("ctnet netns add c1 && ctnet attach bridge c1");
+    let tcp = sb.reach(Some("c1"), "tcp", &format!("{WAN_SERVER}:80"));
+    assert!(tcp.starts_with(&format!("from {UPLINK_HOST}:")), "wan saw {tcp}");
+    let udp = sb.reach(Some("c1"), "udp", &format!("{WAN_SERVER}:53"));
+    assert!(udp.starts_with(&format!("from {UPLINK_HOST}:")), "wan saw {udp}");
+    sb.ok(&format!("ip netns exec c1 ping -c1 -W2 {WAN_SERVER}"));
+}
+
+#[test]
+fn internal_network_is_not_masqueraded() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
+    sb.ok("ctnet network create secret --internal && ctnet netns add c1 && ctnet attach secret c1");
+    assert!(sb.probe(Some("c1"), "tcp", &format!("{WAN_SERVER}:80")).is_err());
+}
+
+#[test]
+fn two_networks_and_a_container_on_both() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create red --subnet 10.1.0.0/24 && ctnet network create green --subnet 10.2.0.0/24 && \
+           for c in a b both; do ctnet netns add $c; done && \
+           ctnet attach red a && ctnet attach green b && ctnet attach red both && ctnet attach green both");
+    assert_eq!(sb.addr_of("both", "eth0"), "10.1.0.3");
+    assert_eq!(sb.addr_of("both", "eth1"), "10.2.0.3");
+    // Only the first network sets the default route.
+    let routes = sb.ok("ip -n both route");
+    assert!(routes.contains("default via 10.1.0.1 dev eth0"), "{routes}");
+    assert_eq!(routes.matches("default").count(), 1, "{routes}");
+    sb.serve(Some("both"), "--tcp 80");
+    let from_a = sb.reach(Some("a"), "tcp", "10.1.0.3:80");
+    assert!(from_a.starts_with("from 10.1.0.2:"), "{from_a}");
+    let from_b = sb.reach(Some("b"), "tcp", "10.2.0.3:80");
+    assert!(from_b.starts_with("from 10.2.0.2:"), "{from_b}");
+    let nets = sb.ok("ctnet network ls");
+    assert!(nets.contains("red") && nets.contains("green") && nets.contains("bridge"), "{nets}");
+}
+
+#[test]
+fn thirty_two_concurrent_attaches_get_distinct_reachable_addresses() {
+    let sb = Sandbox::new();
+    sb.ok("ctnet network create many --subnet 10.32.0.0/24 && for i in $(seq 1 32); do ctnet netns add c$i; done");
+    sb.ok("pids=''; for i in $(seq 1 32); do ctnet attach many c$i >/dev/null & pids=\"$pids $!\"; done; \
+           rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc");
+    let mut addrs: Vec<String> = (1..=32).map(|i| sb.addr_of(&format!("c{i}"), "eth0")).collect();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), 32, "{addrs:?}");
+    let listed = sb.ok("ctnet ls --format json");
+    let rows: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 32);
+    // Every container answers from the host and from its neighbour.
+    for ip in &addrs {
+        sb.ok(&format!("ping -c1 -W2 {ip}"));
+    }
+    sb.ok(&format!("ip netns exec c1 ping -c1 -W2 {}", addrs[31]));
+}

@@ -1,0 +1,208 @@
+//! Test sandboxes: each test builds its own world inside a throwaway network and mount
+//! namespace, so nothing touches the machine's own network and tests run in parallel.
+//!
+//! A sandbox is a holder process made by `unshare --net --mount`; commands run inside it
+//! through `nsenter`. Its namespace is the "host"; named namespaces inside it (on a
+//! private /run/netns) play containers and the "wan". Dropping the sandbox kills the
+//! holder, and the kernel removes every device, route and rule with the namespaces.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The host's uplink address, as the wan sees it.
+pub const UPLINK_HOST: &str = "203.0.113.1";
+/// The wan router's address on the uplink.
+pub const UPLINK_WAN: &str = "203.0.113.2";
+/// A server "on the internet", behind the wan router.
+pub const WAN_SERVER: &str = "198.51.100.10";
+
+pub struct Sandbox {
+    holder: Child,
+    pid: u32,
+    dir: PathBuf,
+    background: Vec<Child>,
+}
+
+fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ctnet")).parent().expect("bin dir").to_path_buf()
+}
+
+impl Sandbox {
+    /// A fresh host namespace with loopback up, a private /run/netns and its own state dirs.
+    pub fn new() -> Sandbox {
+        let dir = std::env::temp_dir().join(format!("ctnet-test-{}-{}", std::process::id(), unique()));
+        std::fs::create_dir_all(&dir).expect("sandbox dir");
+        let mut holder = Command::new("unshare")
+            .args(["--net", "--mount", "--propagation", "private", "--fork", "--", "sh", "-c"])
+            .arg(
+                "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && \
+                 mount -t sysfs none /sys && ip link set lo up && echo $$ && exec sleep 3600",
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("unshare (util-linux) must be installed and the tests run as root");
+        let mut line = String::new();
+        BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).expect("holder pid");
+        let pid = line.trim().parse().unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
+        Sandbox { holder, pid, dir, background: Vec::new() }
+    }
+
+    /// A command running inside the sandbox, with ctnet's binaries on PATH and the
+    /// sandbox's own state dirs.
+    pub fn command(&self, script: &str) -> Command {
+        let mut cmd = Command::new("nsenter");
+        cmd.args(["-t", &self.pid.to_string(), "-n", "-m", "--", "sh", "-c", script]);
+        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        cmd.env("PATH", path)
+            .env("CTNET_STATE_DIR", self.dir.join("state"))
+            .env("CTNET_RUN_DIR", self.dir.join("run"))
+            .env_remove("CTNET_NETNS_DIR");
+        cmd
+    }
+
+    /// Runs a shell script inside the sandbox.
+    pub fn run(&self, script: &str) -> Output {
+        self.command(script).stdin(Stdio::null()).output().expect("nsenter")
+    }
+
+    /// Runs a script that must succeed; returns its stdout.
+    pub fn ok(&self, script: &str) -> String {
+        let out = self.run(script);
+        assert!(
+            out.status.success(),
+            "`{script}` failed with {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a script that must fail; returns its stderr.
+    pub fn fails(&self, script: &str) -> String {
+        let out = self.run(script);
+        assert!(
+            !out.status.success(),
+            "`{script}` should have failed\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Starts a long-running script in the background; it is killed when the sandbox drops.
+    /// Waits for the first line of output (e.g. `ready` from `ctnet-probe serve`).
+    pub fn spawn_ready(&mut self, script: &str) -> u32 {
+        let mut child = self.command(script).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().expect("nsenter");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        assert!(!line.is_empty(), "`{script}` exited before it was ready");
+        let pid = child.id();
+        self.background.push(child);
+        pid
+    }
+
+    /// Starts `ctnet-probe serve` with the given arguments inside namespace `ns` (None:
+    /// the host) and waits until it listens. It stops by itself after two minutes.
+    pub fn serve(&mut self, ns: Option<&str>, args: &str) {
+        let prefix = ns.map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
+        self.spawn_ready(&format!("exec {prefix}ctnet-probe serve {args} --max-seconds 120"));
+    }
+
+    /// Builds the "internet": a `wan` namespace joined to the host by an uplink veth
+    /// (host 203.0.113.1, wan 203.0.113.2), the host's default route through it, and a
+    /// server address 198.51.100.10 in the wan. The wan has no route to any container
+    /// subnet, so only masqueraded traffic gets answers.
+    pub fn with_wan(&mut self) {
+        self.ok(&format!(
+            "set -e; ip netns add wan; ip link add uplink type veth peer name eth0 netns wan; \
+             ip addr add {UPLINK_HOST}/24 dev uplink; ip link set uplink up; \
+             ip -n wan addr add {UPLINK_WAN}/24 dev eth0; ip -n wan link set eth0 up; ip -n wan link set lo up; \
+             ip -n wan addr add {WAN_SERVER}/24 dev lo; \
+             ip route add default via {UPLINK_WAN}"
+        ));
+    }
+
+    /// A listing of every kernel object and state row ctnet could have touched, to prove
+    /// an operation changed nothing (or cleaned up fully).
+    pub fn snapshot(&self) -> String {
+        self.ok(
+            "echo '## links'; ip -o link show | sed -E 's/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
+             echo '## addresses'; ip -o -4 addr show; \
+             echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|fe80\\|^multicast\\|ff00'; \
+             echo '## nft'; nft list ruleset; \
+             echo '## netns'; ls /run/netns; \
+             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E 's/^[0-9]+: //; s/ qlen.*//'; ip -n $ns -o -4 addr show; ip -n $ns route; done; \
+             echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json",
+        )
+    }
+
+    /// Whether a probe from `ns` (None: the host) reaches `target` over `proto`.
+    pub fn probe(&self, ns: Option<&str>, proto: &str, target: &str) -> Result<String, String> {
+        let prefix = ns.map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
+        let out = self.run(&format!("{prefix}ctnet-probe {proto} {target} --timeout 2"));
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    /// Like [`Sandbox::probe`], but the probe must get an answer; returns it.
+    pub fn reach(&self, ns: Option<&str>, proto: &str, target: &str) -> String {
+        self.probe(ns, proto, target)
+            .unwrap_or_else(|e| panic!("{proto} from {ns:?} to {target} failed: {e}"))
+    }
+
+    /// The address of interface `ifname` inside namespace `ns`.
+    pub fn addr_of(&self, ns: &str, ifname: &str) -> String {
+        let out = self.ok(&format!("ip -n {ns} -o -4 addr show dev {ifname}"));
+        out.split_whitespace()
+            .nth(3)
+            .and_then(|cidr| cidr.split('/').next())
+            .unwrap_or_else(|| panic!("no address on {ifname} in {ns}: {out}"))
+            .to_string()
+    }
+
+    /// The sandbox's pid (its namespace holder).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        for child in &mut self.background {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // The holder is our own child; ending it ends the namespaces and all within.
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
