@@ -17,7 +17,7 @@ fn netns_object(name: &str) -> String {
 }
 
 impl Engine {
-    /// Creates a named namespace, like `ip netns add`.
+    /// Creates a named namespace, like `ip netns add`, with loopback up.
     pub fn add_netns(&mut self, name: &NetnsName) -> Result<Netns> {
         if self.netns_dir.exists(name) {
             return Err(Error::new(
@@ -27,7 +27,18 @@ impl Engine {
                 format!("choose another name, or remove it with `ctnet netns rm {name}`"),
             ));
         }
-        self.netns_dir.create(name).map_err(|e| Error::kernel(netns_object(name.as_str()), e))
+        self.create_with_loopback(name).map_err(|e| Error::kernel(netns_object(name.as_str()), e))
+    }
+
+    /// Creates a namespace with loopback up, as every container's has; deletes it again
+    /// if loopback cannot be brought up.
+    fn create_with_loopback(&self, name: &NetnsName) -> ctnet_kernel::Result<Netns> {
+        let ns = self.netns_dir.create(name)?;
+        if let Err(e) = ns.run(|| link::set_up(&mut RtSocket::open()?, LOOPBACK_INDEX, "lo")) {
+            let _ = self.netns_dir.delete(name);
+            return Err(e);
+        }
+        Ok(ns)
     }
 
     /// Detaches a named namespace from all its networks, then deletes it.
@@ -58,16 +69,9 @@ impl Engine {
             ));
         }
         self.store.write(|tx| store::insert_owned_netns(tx, name.as_str(), owner))?;
-        let made = self.netns_dir.create(name).and_then(|ns| {
-            ns.run(|| link::set_up(&mut RtSocket::open()?, LOOPBACK_INDEX, "lo"))?;
-            Ok(ns)
-        });
-        match made {
+        match self.create_with_loopback(name) {
             Ok(ns) => Ok(ns),
             Err(e) => {
-                if self.netns_dir.exists(name) {
-                    let _ = self.netns_dir.delete(name);
-                }
                 self.store.write(|tx| store::delete_owned_netns(tx, name.as_str()))?;
                 Err(Error::kernel(object, e))
             }

@@ -104,7 +104,7 @@ pub struct NetworkCreateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum NetnsCommand {
-    /// Create a named network namespace (like `ip netns add`).
+    /// Create a named network namespace with loopback up (like `ip netns add`).
     Add {
         /// Namespace name.
         name: String,
