@@ -11,9 +11,15 @@ fn refused(sb: &Sandbox, cmd: &str, expected: &[&str]) {
     let before = sb.snapshot();
     let err = sb.fails(cmd);
     for piece in expected {
-        assert!(err.contains(piece), "`{cmd}`: message {err:?} lacks {piece:?}");
+        assert!(
+            err.contains(piece),
+            "`{cmd}`: message {err:?} lacks {piece:?}"
+        );
     }
-    assert!(err.starts_with("ctnet: ") || err.contains("error:"), "`{cmd}`: {err:?}");
+    assert!(
+        err.starts_with("ctnet: ") || err.contains("error:"),
+        "`{cmd}`: {err:?}"
+    );
     assert_eq!(sb.snapshot(), before, "`{cmd}` changed something");
 }
 
@@ -28,31 +34,94 @@ fn world() -> Sandbox {
 #[test]
 fn malformed_subnets_and_gateways() {
     let sb = world();
-    refused(&sb, "ctnet network create x --subnet 10.0.0/33", &["subnet \"10.0.0/33\"", "is not an IPv4 CIDR", "e.g. 172.18.0.0/16"]);
-    refused(&sb, "ctnet network create x --subnet banana", &["subnet \"banana\"", "ADDRESS/PREFIX"]);
-    refused(&sb, "ctnet network create x --subnet 10.9.0.5/16", &["host bits", "10.9.0.0/16"]);
-    refused(&sb, "ctnet network create x --subnet 10.9.0.0/31", &["too small", "/30"]);
-    refused(&sb, "ctnet network create x --subnet 10.9.0.0/24 --gateway 10.9.1.1", &["gateway 10.9.1.1", "not a usable address of subnet 10.9.0.0/24", "e.g. 10.9.0.1"]);
-    refused(&sb, "ctnet network create x --subnet 10.9.0.0/24 --gateway 10.9.0.255", &["gateway 10.9.0.255", "broadcast"]);
-    refused(&sb, "ctnet network create x --subnet 10.9.0.0/24 --gateway nope", &["gateway \"nope\"", "IPv4 address"]);
-    refused(&sb, "ctnet network create x --gateway 10.9.0.1", &["gateway 10.9.0.1", "--subnet"]);
-    refused(&sb, "ctnet network create x --mtu 20", &["network \"x\"", "MTU 20", "68"]);
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.0.0/33",
+        &[
+            "subnet \"10.0.0/33\"",
+            "is not an IPv4 CIDR",
+            "e.g. 172.18.0.0/16",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet banana",
+        &["subnet \"banana\"", "ADDRESS/PREFIX"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.9.0.5/16",
+        &["host bits", "10.9.0.0/16"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.9.0.0/31",
+        &["too small", "/30"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.9.0.0/24 --gateway 10.9.1.1",
+        &[
+            "gateway 10.9.1.1",
+            "not a usable address of subnet 10.9.0.0/24",
+            "e.g. 10.9.0.1",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.9.0.0/24 --gateway 10.9.0.255",
+        &["gateway 10.9.0.255", "broadcast"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.9.0.0/24 --gateway nope",
+        &["gateway \"nope\"", "IPv4 address"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --gateway 10.9.0.1",
+        &["gateway 10.9.0.1", "--subnet"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --mtu 20",
+        &["network \"x\"", "MTU 20", "68"],
+    );
 }
 
 #[test]
 fn overlapping_subnets_name_the_clash() {
     let mut sb = world();
-    refused(&sb, "ctnet network create x --subnet 10.7.0.128/25", &["subnet 10.7.0.128/25", "overlaps network \"blue\"", "choose a subnet"]);
-    refused(&sb, "ctnet network create x --subnet 10.0.0.0/8", &["overlaps network \"blue\""]);
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.7.0.128/25",
+        &[
+            "subnet 10.7.0.128/25",
+            "overlaps network \"blue\"",
+            "choose a subnet",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --subnet 10.0.0.0/8",
+        &["overlaps network \"blue\""],
+    );
     // A route the host already has (the route clash of the seeds) is refused by name.
     sb.with_wan();
     sb.ok("ip route add 10.200.0.0/16 via 203.0.113.2");
     refused(
         &sb,
         "ctnet network create x --subnet 10.200.5.0/24",
-        &["subnet 10.200.5.0/24", "overlaps route 10.200.0.0/16 via 203.0.113.2 dev uplink on this host"],
+        &[
+            "subnet 10.200.5.0/24",
+            "overlaps route 10.200.0.0/16 via 203.0.113.2 dev uplink on this host",
+        ],
     );
-    refused(&sb, "ctnet network create x --subnet 203.0.113.0/24", &["overlaps route 203.0.113.0/24 dev uplink"]);
+    refused(
+        &sb,
+        "ctnet network create x --subnet 203.0.113.0/24",
+        &["overlaps route 203.0.113.0/24 dev uplink"],
+    );
     // Automatic subnets step around routes: 172.18.0.0/16 is routed, so 172.19 is next.
     sb.ok("ip route add 172.18.0.0/16 via 203.0.113.2");
     sb.ok("ctnet network create auto");
@@ -63,39 +132,139 @@ fn overlapping_subnets_name_the_clash() {
 #[test]
 fn duplicate_and_bad_network_names() {
     let sb = world();
-    refused(&sb, "ctnet network create blue", &["network \"blue\"", "already exists", "ctnet network rm blue"]);
-    refused(&sb, "ctnet network create ''", &["network name \"\"", "is empty"]);
-    refused(&sb, "ctnet network create ../x", &["network name \"../x\"", "contains '/'"]);
-    refused(&sb, "ctnet network create a/b", &["network name \"a/b\"", "contains '/'"]);
+    refused(
+        &sb,
+        "ctnet network create blue",
+        &[
+            "network \"blue\"",
+            "already exists",
+            "ctnet network rm blue",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network create ''",
+        &["network name \"\"", "is empty"],
+    );
+    refused(
+        &sb,
+        "ctnet network create ../x",
+        &["network name \"../x\"", "contains '/'"],
+    );
+    refused(
+        &sb,
+        "ctnet network create a/b",
+        &["network name \"a/b\"", "contains '/'"],
+    );
     let long = "n".repeat(65);
-    refused(&sb, &format!("ctnet network create {long}"), &["is 65 characters long", "1 to 64"]);
-    refused(&sb, "ctnet network create host", &["network name \"host\"", "reserved"]);
-    refused(&sb, "ctnet network rm nosuch", &["network \"nosuch\"", "does not exist", "ctnet network ls"]);
+    refused(
+        &sb,
+        &format!("ctnet network create {long}"),
+        &["is 65 characters long", "1 to 64"],
+    );
+    refused(
+        &sb,
+        "ctnet network create host",
+        &["network name \"host\"", "reserved"],
+    );
+    refused(
+        &sb,
+        "ctnet network rm nosuch",
+        &["network \"nosuch\"", "does not exist", "ctnet network ls"],
+    );
 }
 
 #[test]
 fn bad_namespace_and_interface_names() {
     let sb = world();
-    refused(&sb, "ctnet netns add ''", &["network namespace name \"\"", "is empty"]);
-    refused(&sb, "ctnet netns add ../x", &["network namespace name \"../x\"", "contains '/'"]);
+    refused(
+        &sb,
+        "ctnet netns add ''",
+        &["network namespace name \"\"", "is empty"],
+    );
+    refused(
+        &sb,
+        "ctnet netns add ../x",
+        &["network namespace name \"../x\"", "contains '/'"],
+    );
     refused(&sb, "ctnet netns add a/b", &["contains '/'"]);
-    refused(&sb, &format!("ctnet netns add {}", "x".repeat(65)), &["is 65 characters long"]);
-    refused(&sb, "ctnet netns add c1", &["network namespace \"c1\"", "already exists", "ctnet netns rm c1"]);
-    refused(&sb, "ctnet network create x --bridge abcdefghijklmnop", &["interface name \"abcdefghijklmnop\"", "16 bytes long", "15"]);
-    refused(&sb, "ctnet network create x --bridge 'a b'", &["interface name \"a b\""]);
-    refused(&sb, "ctnet network create x --bridge lo", &["bridge lo", "already exists on this host", "--bridge"]);
-    refused(&sb, "ctnet attach blue c2 --ifname abcdefghijklmnop", &["interface name \"abcdefghijklmnop\"", "15"]);
-    refused(&sb, "ctnet run --name ../x -- true", &["network namespace name \"../x\""]);
+    refused(
+        &sb,
+        &format!("ctnet netns add {}", "x".repeat(65)),
+        &["is 65 characters long"],
+    );
+    refused(
+        &sb,
+        "ctnet netns add c1",
+        &[
+            "network namespace \"c1\"",
+            "already exists",
+            "ctnet netns rm c1",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --bridge abcdefghijklmnop",
+        &["interface name \"abcdefghijklmnop\"", "16 bytes long", "15"],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --bridge 'a b'",
+        &["interface name \"a b\""],
+    );
+    refused(
+        &sb,
+        "ctnet network create x --bridge lo",
+        &["bridge lo", "already exists on this host", "--bridge"],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ifname abcdefghijklmnop",
+        &["interface name \"abcdefghijklmnop\"", "15"],
+    );
+    refused(
+        &sb,
+        "ctnet run --name ../x -- true",
+        &["network namespace name \"../x\""],
+    );
 }
 
 #[test]
 fn bad_static_addresses() {
     let sb = world();
-    refused(&sb, "ctnet attach blue c2 --ip 10.8.0.5", &["address 10.8.0.5", "not a usable address of subnet 10.7.0.0/24", "omit --ip"]);
-    refused(&sb, "ctnet attach blue c2 --ip 10.7.0.2", &["address 10.7.0.2", "already taken by container \"c1\"", "omit --ip"]);
-    refused(&sb, "ctnet attach blue c2 --ip 10.7.0.1", &["address 10.7.0.1", "gateway"]);
-    refused(&sb, "ctnet attach blue c2 --ip 10.7.0.255", &["address 10.7.0.255", "not a usable address"]);
-    refused(&sb, "ctnet attach blue c2 --ip ten", &["--ip \"ten\"", "IPv4 address"]);
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ip 10.8.0.5",
+        &[
+            "address 10.8.0.5",
+            "not a usable address of subnet 10.7.0.0/24",
+            "omit --ip",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ip 10.7.0.2",
+        &[
+            "address 10.7.0.2",
+            "already taken by container \"c1\"",
+            "omit --ip",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ip 10.7.0.1",
+        &["address 10.7.0.1", "gateway"],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ip 10.7.0.255",
+        &["address 10.7.0.255", "not a usable address"],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c2 --ip ten",
+        &["--ip \"ten\"", "IPv4 address"],
+    );
     // A good static address works, and is then refused to the next one.
     sb.ok("ctnet attach blue c2 --ip 10.7.0.50");
     assert_eq!(sb.addr_of("c2", "eth0"), "10.7.0.50");
@@ -104,21 +273,81 @@ fn bad_static_addresses() {
 #[test]
 fn attach_to_missing_things_and_removing_a_busy_network() {
     let sb = world();
-    refused(&sb, "ctnet attach blue ghost", &["container \"ghost\"", "does not exist", "ctnet netns add ghost"]);
-    refused(&sb, "ctnet attach blue --pid 999999999", &["container \"pid:999999999\"", "running process"]);
-    refused(&sb, "ctnet attach blue --netns-path /etc/hostname", &["container \"/etc/hostname\"", "not a network namespace"]);
-    refused(&sb, "ctnet attach nosuch c2", &["network \"nosuch\"", "does not exist", "ctnet network create"]);
-    refused(&sb, "ctnet attach blue c1", &["container \"c1\"", "already attached to network \"blue\"", "ctnet detach blue c1"]);
-    refused(&sb, "ctnet detach blue c2", &["container \"c2\"", "not attached to network \"blue\""]);
-    refused(&sb, "ctnet network rm blue", &["network \"blue\"", "1 attached container(s): c1", "ctnet detach blue c1"]);
-    refused(&sb, "ctnet network rm bridge", &["network \"bridge\"", "default network"]);
-    refused(&sb, "ctnet run --network nosuch -- true", &["network \"nosuch\"", "does not exist"]);
-    refused(&sb, "ctnet run --network host --network blue -- true", &["mixes a mode"]);
+    refused(
+        &sb,
+        "ctnet attach blue ghost",
+        &[
+            "container \"ghost\"",
+            "does not exist",
+            "ctnet netns add ghost",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue --pid 999999999",
+        &["container \"pid:999999999\"", "running process"],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue --netns-path /etc/hostname",
+        &["container \"/etc/hostname\"", "not a network namespace"],
+    );
+    refused(
+        &sb,
+        "ctnet attach nosuch c2",
+        &[
+            "network \"nosuch\"",
+            "does not exist",
+            "ctnet network create",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet attach blue c1",
+        &[
+            "container \"c1\"",
+            "already attached to network \"blue\"",
+            "ctnet detach blue c1",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet detach blue c2",
+        &["container \"c2\"", "not attached to network \"blue\""],
+    );
+    refused(
+        &sb,
+        "ctnet network rm blue",
+        &[
+            "network \"blue\"",
+            "1 attached container(s): c1",
+            "ctnet detach blue c1",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet network rm bridge",
+        &["network \"bridge\"", "default network"],
+    );
+    refused(
+        &sb,
+        "ctnet run --network nosuch -- true",
+        &["network \"nosuch\"", "does not exist"],
+    );
+    refused(
+        &sb,
+        "ctnet run --network host --network blue -- true",
+        &["mixes a mode"],
+    );
 }
 
 #[test]
 fn exhausted_subnet_is_refused_and_rolls_back() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create tiny --subnet 10.6.0.0/30 && ctnet netns add a && ctnet netns add b && ctnet attach tiny a");
-    refused(&sb, "ctnet attach tiny b", &["subnet 10.6.0.0/30", "no free address", "larger subnet"]);
+    refused(
+        &sb,
+        "ctnet attach tiny b",
+        &["subnet 10.6.0.0/30", "no free address", "larger subnet"],
+    );
 }

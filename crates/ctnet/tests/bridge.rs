@@ -29,27 +29,46 @@ fn containers_on_one_bridge_talk_tcp_udp_icmp_and_reach_the_gateway() {
     assert!(seen.starts_with("from 10.10.0.1:"), "c2 saw {seen}");
     // The container side is eth0 with the default route via the gateway, lo is up.
     let routes = sb.ok("ip -n c1 route");
-    assert!(routes.contains("default via 10.10.0.1 dev eth0"), "{routes}");
-    assert!(sb.ok("ip -n c1 -br link show lo").contains("UP") || sb.ok("ip -n c1 -br link show lo").contains("UNKNOWN"));
+    assert!(
+        routes.contains("default via 10.10.0.1 dev eth0"),
+        "{routes}"
+    );
+    assert!(
+        sb.ok("ip -n c1 -br link show lo").contains("UP")
+            || sb.ok("ip -n c1 -br link show lo").contains("UNKNOWN")
+    );
 }
 
 #[test]
 fn outbound_traffic_is_masqueraded_behind_the_uplink_address() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80 --udp 53"));
+    sb.serve(
+        Some("wan"),
+        &format!("--bind {WAN_SERVER} --tcp 80 --udp 53"),
+    );
     // Without ctnet the wan cannot answer a container subnet: prove the test can fail.
     sb.ok("ip netns add raw && ip link add rawh type veth peer name eth0 netns raw && \
            ip addr add 10.99.0.1/24 dev rawh && ip link set rawh up && ip -n raw addr add 10.99.0.2/24 dev eth0 && \
            ip -n raw link set eth0 up && ip -n raw route add default via 10.99.0.1 && \
            echo 1 > /proc/sys/net/ipv4/ip_forward");
-    assert!(sb.probe(Some("raw"), "tcp", &format!("{WAN_SERVER}:80")).is_err(), "unmasqueraded traffic got an answer");
+    assert!(
+        sb.probe(Some("raw"), "tcp", &format!("{WAN_SERVER}:80"))
+            .is_err(),
+        "unmasqueraded traffic got an answer"
+    );
 
     sb.ok("ctnet netns add c1 && ctnet attach bridge c1");
     let tcp = sb.reach(Some("c1"), "tcp", &format!("{WAN_SERVER}:80"));
-    assert!(tcp.starts_with(&format!("from {UPLINK_HOST}:")), "wan saw {tcp}");
+    assert!(
+        tcp.starts_with(&format!("from {UPLINK_HOST}:")),
+        "wan saw {tcp}"
+    );
     let udp = sb.reach(Some("c1"), "udp", &format!("{WAN_SERVER}:53"));
-    assert!(udp.starts_with(&format!("from {UPLINK_HOST}:")), "wan saw {udp}");
+    assert!(
+        udp.starts_with(&format!("from {UPLINK_HOST}:")),
+        "wan saw {udp}"
+    );
     sb.ok(&format!("ip netns exec c1 ping -c1 -W2 {WAN_SERVER}"));
 }
 
@@ -59,7 +78,9 @@ fn internal_network_is_not_masqueraded() {
     sb.with_wan();
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
     sb.ok("ctnet network create secret --internal && ctnet netns add c1 && ctnet attach secret c1");
-    assert!(sb.probe(Some("c1"), "tcp", &format!("{WAN_SERVER}:80")).is_err());
+    assert!(sb
+        .probe(Some("c1"), "tcp", &format!("{WAN_SERVER}:80"))
+        .is_err());
 }
 
 #[test]
@@ -80,7 +101,10 @@ fn two_networks_and_a_container_on_both() {
     let from_b = sb.reach(Some("b"), "tcp", "10.2.0.3:80");
     assert!(from_b.starts_with("from 10.2.0.2:"), "{from_b}");
     let nets = sb.ok("ctnet network ls");
-    assert!(nets.contains("red") && nets.contains("green") && nets.contains("bridge"), "{nets}");
+    assert!(
+        nets.contains("red") && nets.contains("green") && nets.contains("bridge"),
+        "{nets}"
+    );
 }
 
 #[test]
@@ -89,7 +113,9 @@ fn thirty_two_concurrent_attaches_get_distinct_reachable_addresses() {
     sb.ok("ctnet network create many --subnet 10.32.0.0/24 && for i in $(seq 1 32); do ctnet netns add c$i; done");
     sb.ok("pids=''; for i in $(seq 1 32); do ctnet attach many c$i >/dev/null & pids=\"$pids $!\"; done; \
            rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc");
-    let mut addrs: Vec<String> = (1..=32).map(|i| sb.addr_of(&format!("c{i}"), "eth0")).collect();
+    let mut addrs: Vec<String> = (1..=32)
+        .map(|i| sb.addr_of(&format!("c{i}"), "eth0"))
+        .collect();
     addrs.sort();
     addrs.dedup();
     assert_eq!(addrs.len(), 32, "{addrs:?}");

@@ -15,7 +15,10 @@ fn detach_and_network_rm_leave_nothing() {
     sb.ok("ctnet network create blue --subnet 10.3.0.0/24 && ctnet attach blue c1 && ctnet attach blue c2 && \
            ctnet attach bridge c1");
     let during = sb.snapshot();
-    assert!(during.contains("10.3.0.2/24") && during.contains("veth"), "{during}");
+    assert!(
+        during.contains("10.3.0.2/24") && during.contains("veth"),
+        "{during}"
+    );
     sb.ok("ctnet detach blue c1 && ctnet detach blue c2 && ctnet detach bridge c1 && ctnet network rm blue");
     assert_eq!(sb.snapshot(), before);
     // The released addresses are handed out again.
@@ -44,13 +47,18 @@ fn a_killed_run_is_repaired_by_gc() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "started");
     sb.ok(&format!("kill -KILL {}", child.id()));
     child.wait().unwrap();
     // The command outlives ctnet (as with any killed supervisor); end it by its pid.
     sb.ok("for p in $(ip netns pids doomed); do kill -KILL $p; done");
-    assert!(sb.ok("ctnet ls").contains("doomed"), "the endpoint should still be recorded");
+    assert!(
+        sb.ok("ctnet ls").contains("doomed"),
+        "the endpoint should still be recorded"
+    );
     let report = sb.ok("ctnet gc --format json");
     assert!(report.contains("doomed"), "{report}");
     assert_eq!(sb.snapshot(), before);

@@ -14,7 +14,12 @@ fn run_passes_the_exit_code_through_and_cleans_up() {
     sb.ok("ctnet network ls"); // the default network exists from first use on
     let before = sb.snapshot();
     let out = sb.run("ctnet run --name job -- sh -c 'ip -o -4 addr show dev eth0; exit 7'");
-    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("172.17.0.2/16"));
     assert_eq!(sb.snapshot(), before);
     assert_eq!(sb.ok("ctnet ls --format json").trim(), "[]");
@@ -29,12 +34,16 @@ fn run_forwards_sigterm_and_removes_everything() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create blue --subnet 10.5.0.0/24");
     let mut child = sb
-        .command("exec ctnet run --network blue --name victim -- sh -c 'echo started; exec sleep 60'")
+        .command(
+            "exec ctnet run --network blue --name victim -- sh -c 'echo started; exec sleep 60'",
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "started");
     assert!(sb.ok("ctnet ls").contains("victim"));
     sb.ok(&format!("kill -TERM {}", child.id()));
@@ -42,10 +51,15 @@ fn run_forwards_sigterm_and_removes_everything() {
     // Like a shell (and docker run): 128 + SIGTERM when the command died of the signal.
     assert_eq!(status.code(), Some(143));
     assert!(
-        wait_until(Duration::from_secs(15), || !sb.ok("ls /run/netns").contains("victim")),
+        wait_until(Duration::from_secs(15), || !sb
+            .ok("ls /run/netns")
+            .contains("victim")),
         "namespace still there after SIGTERM"
     );
-    assert!(wait_until(Duration::from_secs(5), || sb.ok("ctnet ls --format json").trim() == "[]"));
+    assert!(wait_until(Duration::from_secs(5), || sb
+        .ok("ctnet ls --format json")
+        .trim()
+        == "[]"));
     let links = sb.ok("ip -o link show");
     assert!(!links.contains("veth"), "{links}");
 }
@@ -68,7 +82,9 @@ fn none_mode_has_only_loopback() {
     let links = sb.ok("ctnet run --network none -- ip -o link show");
     assert_eq!(links.lines().count(), 1, "{links}");
     assert!(links.contains("lo:") && links.contains("UP"), "{links}");
-    let out = sb.run(&format!("ctnet run --network none -- ctnet-probe tcp {WAN_SERVER}:80 --timeout 1"));
+    let out = sb.run(&format!(
+        "ctnet run --network none -- ctnet-probe tcp {WAN_SERVER}:80 --timeout 1"
+    ));
     assert!(!out.status.success());
     // Loopback works inside.
     sb.ok("ctnet run --network none -- sh -c 'ctnet-probe serve --bind 127.0.0.1 --tcp 9 --max-seconds 5 & sleep 0.3; ctnet-probe tcp 127.0.0.1:9'");
@@ -78,7 +94,9 @@ fn none_mode_has_only_loopback() {
 fn container_mode_joins_another_containers_namespace() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.spawn_ready("ctnet run --name web -- ctnet-probe serve --bind 127.0.0.1 --tcp 8080 --max-seconds 60");
+    sb.spawn_ready(
+        "ctnet run --name web -- ctnet-probe serve --bind 127.0.0.1 --tcp 8080 --max-seconds 60",
+    );
     let seen = sb.ok("ctnet run --network container:web -- ctnet-probe tcp 127.0.0.1:8080");
     assert!(seen.starts_with("from 127.0.0.1:"), "{seen}");
     // Same interfaces and address as web.
@@ -86,11 +104,21 @@ fn container_mode_joins_another_containers_namespace() {
     let inner = sb.ok("ctnet run --network container:web -- ip -o -4 addr show dev eth0");
     assert!(inner.contains(&web_ip), "{inner}");
     // Joining does not create or remove anything.
-    assert_eq!(sb.ok("ls /run/netns").split_whitespace().collect::<Vec<_>>(), vec!["wan", "web"]);
+    assert_eq!(
+        sb.ok("ls /run/netns")
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        vec!["wan", "web"]
+    );
     // Outbound from the shared namespace is masqueraded too.
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
-    let seen = sb.ok(&format!("ctnet run --network container:web -- ctnet-probe tcp {WAN_SERVER}:80"));
+    let seen = sb.ok(&format!(
+        "ctnet run --network container:web -- ctnet-probe tcp {WAN_SERVER}:80"
+    ));
     assert!(seen.starts_with(&format!("from {UPLINK_HOST}:")), "{seen}");
     let err = sb.fails("ctnet run --network container:nosuch -- true");
-    assert!(err.contains("\"nosuch\"") && err.contains("ctnet run --name"), "{err}");
+    assert!(
+        err.contains("\"nosuch\"") && err.contains("ctnet run --name"),
+        "{err}"
+    );
 }

@@ -28,16 +28,29 @@ pub struct Sandbox {
 }
 
 fn bin_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_ctnet")).parent().expect("bin dir").to_path_buf()
+    PathBuf::from(env!("CARGO_BIN_EXE_ctnet"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf()
 }
 
 impl Sandbox {
     /// A fresh host namespace with loopback up, a private /run/netns and its own state dirs.
     pub fn new() -> Sandbox {
-        let dir = std::env::temp_dir().join(format!("ctnet-test-{}-{}", std::process::id(), unique()));
+        let dir =
+            std::env::temp_dir().join(format!("ctnet-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("sandbox dir");
         let mut holder = Command::new("unshare")
-            .args(["--net", "--mount", "--propagation", "private", "--fork", "--", "sh", "-c"])
+            .args([
+                "--net",
+                "--mount",
+                "--propagation",
+                "private",
+                "--fork",
+                "--",
+                "sh",
+                "-c",
+            ])
             .arg(
                 "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && \
                  mount -t sysfs none /sys && ip link set lo up && echo $$ && exec sleep 3600",
@@ -47,17 +60,40 @@ impl Sandbox {
             .spawn()
             .expect("unshare (util-linux) must be installed and the tests run as root");
         let mut line = String::new();
-        BufReader::new(holder.stdout.take().expect("stdout")).read_line(&mut line).expect("holder pid");
-        let pid = line.trim().parse().unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
-        Sandbox { holder, pid, dir, background: Vec::new() }
+        BufReader::new(holder.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("holder pid");
+        let pid = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
+        Sandbox {
+            holder,
+            pid,
+            dir,
+            background: Vec::new(),
+        }
     }
 
     /// A command running inside the sandbox, with ctnet's binaries on PATH and the
     /// sandbox's own state dirs.
     pub fn command(&self, script: &str) -> Command {
         let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.pid.to_string(), "-n", "-m", "--", "sh", "-c", script]);
-        let path = format!("{}:{}", bin_dir().display(), std::env::var("PATH").unwrap_or_default());
+        cmd.args([
+            "-t",
+            &self.pid.to_string(),
+            "-n",
+            "-m",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+        let path = format!(
+            "{}:{}",
+            bin_dir().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         cmd.env("PATH", path)
             .env("CTNET_STATE_DIR", self.dir.join("state"))
             .env("CTNET_RUN_DIR", self.dir.join("run"))
@@ -67,7 +103,10 @@ impl Sandbox {
 
     /// Runs a shell script inside the sandbox.
     pub fn run(&self, script: &str) -> Output {
-        self.command(script).stdin(Stdio::null()).output().expect("nsenter")
+        self.command(script)
+            .stdin(Stdio::null())
+            .output()
+            .expect("nsenter")
     }
 
     /// Runs a script that must succeed; returns its stdout.
@@ -98,9 +137,16 @@ impl Sandbox {
     /// Starts a long-running script in the background; it is killed when the sandbox drops.
     /// Waits for the first line of output (e.g. `ready` from `ctnet-probe serve`).
     pub fn spawn_ready(&mut self, script: &str) -> u32 {
-        let mut child = self.command(script).stdin(Stdio::null()).stdout(Stdio::piped()).spawn().expect("nsenter");
+        let mut child = self
+            .command(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("nsenter");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
         assert!(!line.is_empty(), "`{script}` exited before it was ready");
         let pid = child.id();
         self.background.push(child);
@@ -110,8 +156,12 @@ impl Sandbox {
     /// Starts `ctnet-probe serve` with the given arguments inside namespace `ns` (None:
     /// the host) and waits until it listens. It stops by itself after two minutes.
     pub fn serve(&mut self, ns: Option<&str>, args: &str) {
-        let prefix = ns.map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
-        self.spawn_ready(&format!("exec {prefix}ctnet-probe serve {args} --max-seconds 120"));
+        let prefix = ns
+            .map(|n| format!("ip netns exec {n} "))
+            .unwrap_or_default();
+        self.spawn_ready(&format!(
+            "exec {prefix}ctnet-probe serve {args} --max-seconds 120"
+        ));
     }
 
     /// Builds the "internet": a `wan` namespace joined to the host by an uplink veth
@@ -144,7 +194,9 @@ impl Sandbox {
 
     /// Whether a probe from `ns` (None: the host) reaches `target` over `proto`.
     pub fn probe(&self, ns: Option<&str>, proto: &str, target: &str) -> Result<String, String> {
-        let prefix = ns.map(|n| format!("ip netns exec {n} ")).unwrap_or_default();
+        let prefix = ns
+            .map(|n| format!("ip netns exec {n} "))
+            .unwrap_or_default();
         let out = self.run(&format!("{prefix}ctnet-probe {proto} {target} --timeout 2"));
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
