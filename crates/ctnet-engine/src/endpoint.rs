@@ -12,8 +12,8 @@ use rusqlite::Connection;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ipam;
-use crate::namespace::LOOPBACK_INDEX;
 use crate::model::{format_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
+use crate::namespace::LOOPBACK_INDEX;
 use crate::owner::Owner;
 use crate::store;
 
@@ -70,20 +70,33 @@ impl Engine {
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
         let net = self.network(spec.network.as_str())?;
-        let inode = netns.inode().map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
+        let inode = netns
+            .inode()
+            .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
         let me = Owner::me();
-        let ep = self.store.write(|tx| reserve_endpoint(tx, &spec, &net, &netns, inode, &me))?;
+        let ep = self
+            .store
+            .write(|tx| reserve_endpoint(tx, &spec, &net, &netns, inode, &me))?;
         if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
             let _ = self.tear_down_endpoint(&ep);
             self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
             return Err(err);
         }
-        self.store.write(|tx| store::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref()))?;
-        Ok(Endpoint { state: RowState::Ready, ..ep })
+        self.store.write(|tx| {
+            store::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
+        })?;
+        Ok(Endpoint {
+            state: RowState::Ready,
+            ..ep
+        })
     }
 
     fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
-        let object = format!("{} on network {:?}", container_object(&ep.container), net.name.as_str());
+        let object = format!(
+            "{} on network {:?}",
+            container_object(&ep.container),
+            net.name.as_str()
+        );
         let kernel = |e| Error::kernel(&object, e);
         let host_name = IfName::new(&ep.host_ifname)?;
         let peer_name = IfName::new(&ep.ifname)?;
@@ -114,8 +127,10 @@ impl Engine {
         netns
             .run(move || {
                 let mut sock = RtSocket::open()?;
-                let index = link::index_of(&mut sock, peer_name.as_str())?.ok_or_else(|| ctnet_kernel::Error::NotFound {
-                    what: format!("link {peer_name} inside the container"),
+                let index = link::index_of(&mut sock, peer_name.as_str())?.ok_or_else(|| {
+                    ctnet_kernel::Error::NotFound {
+                        what: format!("link {peer_name} inside the container"),
+                    }
                 })?;
                 let mut requests: Vec<Request> = vec![
                     link::set_up_request(LOOPBACK_INDEX, "lo"),
@@ -142,21 +157,27 @@ impl Engine {
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
         let label = container.label();
-        let inode = self.open_container(container).ok().and_then(|ns| ns.inode().ok());
+        let inode = self
+            .open_container(container)
+            .ok()
+            .and_then(|ns| ns.inode().ok());
         let me = Owner::me();
         let ep = self.store.write(|tx| {
             let candidates = match inode {
                 Some(inode) => store::endpoints_in_netns(tx, inode)?,
                 None => store::endpoints_of_container(tx, &label)?,
             };
-            let ep = candidates.into_iter().find(|e| &e.network == network).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    container_object(&label),
-                    format!("is not attached to network {:?}", network.as_str()),
-                    "see `ctnet ls` for what is attached where",
-                )
-            })?;
+            let ep = candidates
+                .into_iter()
+                .find(|e| &e.network == network)
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::NotFound,
+                        container_object(&label),
+                        format!("is not attached to network {:?}", network.as_str()),
+                        "see `ctnet ls` for what is attached where",
+                    )
+                })?;
             store::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
             Ok(ep)
         })?;
@@ -167,7 +188,10 @@ impl Engine {
 
     /// Detaches a container from every network it is on.
     pub fn detach_all(&mut self, container: &ContainerRef) -> Result<Vec<Endpoint>> {
-        let inode = self.open_container(container).ok().and_then(|ns| ns.inode().ok());
+        let inode = self
+            .open_container(container)
+            .ok()
+            .and_then(|ns| ns.inode().ok());
         let endpoints = match inode {
             Some(inode) => store::endpoints_in_netns(self.store.read(), inode)?,
             None => store::endpoints_of_container(self.store.read(), &container.label())?,
@@ -240,7 +264,10 @@ fn reserve_endpoint(
     let used = store::used_addresses(tx, net.name.as_str())?;
     let ip = match spec.ip {
         Some(ip) => {
-            let holder = used.iter().find(|(u, _)| *u == ip).map(|(_, c)| container_object(c));
+            let holder = used
+                .iter()
+                .find(|(u, _)| *u == ip)
+                .map(|(_, c)| container_object(c));
             ipam::check_static(&net.subnet, net.gateway, ip, holder.as_deref())?;
             ip
         }

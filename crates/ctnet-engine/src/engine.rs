@@ -27,7 +27,13 @@ impl Engine {
     pub fn open(paths: Paths) -> Result<Self> {
         let store = Store::open(&paths.database())?;
         let netns_dir = NetnsDir::new(&paths.netns_dir);
-        let mut engine = Engine { paths, store, netns_dir, host: None, firewall: Firewall::new() };
+        let mut engine = Engine {
+            paths,
+            store,
+            netns_dir,
+            host: None,
+            firewall: Firewall::new(),
+        };
         engine.reconcile_interrupted()?;
         Ok(engine)
     }
@@ -58,10 +64,11 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
     if filled.is_err() {
         // Never expected on Linux; fall back to something unique enough per process.
-        let seed = std::process::id() as u128 ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
+        let seed = std::process::id() as u128
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
         for (i, b) in buf.iter_mut().enumerate() {
             *b = (seed >> ((i % 16) * 8)) as u8;
         }

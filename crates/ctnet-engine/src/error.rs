@@ -36,12 +36,26 @@ pub enum ErrorKind {
 
 impl Error {
     /// A new error.
-    pub fn new(kind: ErrorKind, object: impl Into<String>, cause: impl Into<String>, fix: impl Into<String>) -> Self {
-        Error { object: object.into(), cause: cause.into(), fix: fix.into(), kind }
+    pub fn new(
+        kind: ErrorKind,
+        object: impl Into<String>,
+        cause: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
+        Error {
+            object: object.into(),
+            cause: cause.into(),
+            fix: fix.into(),
+            kind,
+        }
     }
 
     /// Malformed or contradictory input.
-    pub fn invalid(object: impl Into<String>, cause: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub fn invalid(
+        object: impl Into<String>,
+        cause: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> Self {
         Error::new(ErrorKind::InvalidInput, object, cause, fix)
     }
 
@@ -53,7 +67,9 @@ impl Error {
     /// A kernel failure while working on `object`.
     pub fn kernel(object: impl Into<String>, err: ctnet_kernel::Error) -> Self {
         let fix = match err.errno() {
-            Some(libc::EPERM) | Some(libc::EACCES) => "run ctnet as root (it needs CAP_NET_ADMIN and CAP_SYS_ADMIN)",
+            Some(libc::EPERM) | Some(libc::EACCES) => {
+                "run ctnet as root (it needs CAP_NET_ADMIN and CAP_SYS_ADMIN)"
+            }
             Some(libc::EEXIST) => "remove the conflicting object or choose another name",
             _ => "",
         };
@@ -86,7 +102,11 @@ impl From<rusqlite::Error> for Error {
 
 impl From<ctnet_kernel::NameError> for Error {
     fn from(err: ctnet_kernel::NameError) -> Self {
-        Error::invalid(format!("{} name {:?}", err.kind, err.name), err.reason, err.fix)
+        Error::invalid(
+            format!("{} name {:?}", err.kind, err.name),
+            err.reason,
+            err.fix,
+        )
     }
 }
 

@@ -14,12 +14,20 @@ impl Firewall {
     }
 
     /// Masquerades traffic from `subnet` leaving through anything but `bridge`.
-    pub fn add_masquerade(&mut self, _subnet: &Subnet, _bridge: &IfName) -> ctnet_kernel::Result<()> {
+    pub fn add_masquerade(
+        &mut self,
+        _subnet: &Subnet,
+        _bridge: &IfName,
+    ) -> ctnet_kernel::Result<()> {
         Ok(())
     }
 
     /// Removes what [`Firewall::add_masquerade`] added; missing elements are fine.
-    pub fn remove_masquerade(&mut self, _subnet: &Subnet, _bridge: &IfName) -> ctnet_kernel::Result<()> {
+    pub fn remove_masquerade(
+        &mut self,
+        _subnet: &Subnet,
+        _bridge: &IfName,
+    ) -> ctnet_kernel::Result<()> {
         Ok(())
     }
 }

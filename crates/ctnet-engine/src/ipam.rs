@@ -23,8 +23,10 @@ pub struct TakenRange {
 /// Docker's default address pools: 172.17.0.0/16 … 172.31.0.0/16, then the /20 blocks
 /// of 192.168.0.0/16.
 pub fn default_pools() -> impl Iterator<Item = Ipv4Net> {
-    let wide = (17u8..=31).map(|b| Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("valid /16"));
-    let narrow = (0u8..16).map(|i| Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).expect("valid /20"));
+    let wide =
+        (17u8..=31).map(|b| Ipv4Net::new(Ipv4Addr::new(172, b, 0, 0), 16).expect("valid /16"));
+    let narrow =
+        (0u8..16).map(|i| Ipv4Net::new(Ipv4Addr::new(192, 168, i * 16, 0), 20).expect("valid /20"));
     wide.chain(narrow)
 }
 
@@ -88,7 +90,12 @@ pub fn allocate(subnet: &Subnet, gateway: Ipv4Addr, used: &HashSet<Ipv4Addr>) ->
 }
 
 /// Checks a static address request against the subnet and what is taken.
-pub fn check_static(subnet: &Subnet, gateway: Ipv4Addr, ip: Ipv4Addr, holder: Option<&str>) -> Result<()> {
+pub fn check_static(
+    subnet: &Subnet,
+    gateway: Ipv4Addr,
+    ip: Ipv4Addr,
+    holder: Option<&str>,
+) -> Result<()> {
     let object = format!("address {ip}");
     if !subnet.is_host(ip) {
         return Err(Error::invalid(
@@ -121,14 +128,18 @@ mod tests {
     use super::*;
 
     fn taken(net: &str, holder: &str) -> TakenRange {
-        TakenRange { net: net.parse().unwrap(), holder: holder.into() }
+        TakenRange {
+            net: net.parse().unwrap(),
+            holder: holder.into(),
+        }
     }
 
     #[test]
     fn first_free_pool_skips_routes_and_networks() {
         let s = choose_subnet(&[]).unwrap();
         assert_eq!(s.to_string(), "172.17.0.0/16");
-        let s = choose_subnet(&[taken("172.17.0.0/16", "a"), taken("172.18.5.0/24", "route")]).unwrap();
+        let s =
+            choose_subnet(&[taken("172.17.0.0/16", "a"), taken("172.18.5.0/24", "route")]).unwrap();
         assert_eq!(s.to_string(), "172.19.0.0/16");
         let s = choose_subnet(&[taken("172.16.0.0/12", "route")]).unwrap();
         assert_eq!(s.to_string(), "192.168.0.0/20");
@@ -138,7 +149,8 @@ mod tests {
     #[test]
     fn overlap_names_the_holder() {
         let s = Subnet::parse("10.1.0.0/16").unwrap();
-        let e = check_subnet_free(&s, &[taken("10.0.0.0/8", "route 10.0.0.0/8 dev eth0")]).unwrap_err();
+        let e =
+            check_subnet_free(&s, &[taken("10.0.0.0/8", "route 10.0.0.0/8 dev eth0")]).unwrap_err();
         assert!(e.to_string().contains("route 10.0.0.0/8 dev eth0"), "{e}");
     }
 
@@ -153,7 +165,10 @@ mod tests {
         for i in 3..=6 {
             used.insert(Ipv4Addr::new(10, 0, 0, i));
         }
-        assert_eq!(allocate(&s, gw, &used).unwrap_err().kind, ErrorKind::Exhausted);
+        assert_eq!(
+            allocate(&s, gw, &used).unwrap_err().kind,
+            ErrorKind::Exhausted
+        );
     }
 
     #[test]

@@ -76,7 +76,11 @@ impl Subnet {
     pub fn parse(text: &str) -> Result<Self> {
         let object = format!("subnet {text:?}");
         let net: Ipv4Net = text.parse().map_err(|_| {
-            Error::invalid(&object, "is not an IPv4 CIDR", "write it as ADDRESS/PREFIX, e.g. 172.18.0.0/16")
+            Error::invalid(
+                &object,
+                "is not an IPv4 CIDR",
+                "write it as ADDRESS/PREFIX, e.g. 172.18.0.0/16",
+            )
         })?;
         if net.network() != net.addr() {
             return Err(Error::invalid(
@@ -93,7 +97,10 @@ impl Subnet {
         if net.prefix_len() > SUBNET_MAX_PREFIX {
             return Err(Error::invalid(
                 format!("subnet {net}"),
-                format!("is too small (/{} leaves no room for a gateway and a container)", net.prefix_len()),
+                format!(
+                    "is too small (/{} leaves no room for a gateway and a container)",
+                    net.prefix_len()
+                ),
                 format!("use a prefix of /{SUBNET_MAX_PREFIX} or shorter"),
             ));
         }
@@ -136,7 +143,11 @@ impl Serialize for Subnet {
 /// Parses an IPv4 address given by a user for `object`.
 pub fn parse_ipv4(object: &str, text: &str) -> Result<Ipv4Addr> {
     text.parse().map_err(|_| {
-        Error::invalid(format!("{object} {text:?}"), "is not an IPv4 address", "write it as a.b.c.d, e.g. 172.18.0.10")
+        Error::invalid(
+            format!("{object} {text:?}"),
+            "is not an IPv4 address",
+            "write it as a.b.c.d, e.g. 172.18.0.10",
+        )
     })
 }
 
@@ -252,10 +263,16 @@ pub struct Endpoint {
 
 /// Formats a MAC address the usual way.
 pub fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
-fn serialize_display<T: fmt::Display, S: serde::Serializer>(value: &T, s: S) -> std::result::Result<S::Ok, S::Error> {
+fn serialize_display<T: fmt::Display, S: serde::Serializer>(
+    value: &T,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
     s.collect_str(value)
 }
 

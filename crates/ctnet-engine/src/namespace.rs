@@ -27,7 +27,8 @@ impl Engine {
                 format!("choose another name, or remove it with `ctnet netns rm {name}`"),
             ));
         }
-        self.create_with_loopback(name).map_err(|e| Error::kernel(netns_object(name.as_str()), e))
+        self.create_with_loopback(name)
+            .map_err(|e| Error::kernel(netns_object(name.as_str()), e))
     }
 
     /// Creates a namespace with loopback up, as every container's has; deletes it again
@@ -44,16 +45,24 @@ impl Engine {
     /// Detaches a named namespace from all its networks, then deletes it.
     pub fn remove_netns(&mut self, name: &NetnsName) -> Result<()> {
         if !self.netns_dir.exists(name) {
-            return Err(Error::not_found(netns_object(name.as_str()), "see `ctnet netns ls`"));
+            return Err(Error::not_found(
+                netns_object(name.as_str()),
+                "see `ctnet netns ls`",
+            ));
         }
         self.detach_all(&ContainerRef::Named(name.clone()))?;
-        self.netns_dir.delete(name).map_err(|e| Error::kernel(netns_object(name.as_str()), e))?;
-        self.store.write(|tx| store::delete_owned_netns(tx, name.as_str()))
+        self.netns_dir
+            .delete(name)
+            .map_err(|e| Error::kernel(netns_object(name.as_str()), e))?;
+        self.store
+            .write(|tx| store::delete_owned_netns(tx, name.as_str()))
     }
 
     /// Names of all named namespaces.
     pub fn list_netns(&self) -> Result<Vec<String>> {
-        self.netns_dir.list().map_err(|e| Error::kernel(format!("netns dir {}", self.netns_dir.path().display()), e))
+        self.netns_dir
+            .list()
+            .map_err(|e| Error::kernel(format!("netns dir {}", self.netns_dir.path().display()), e))
     }
 
     /// Creates a namespace, loopback up, that lives as long as `owner` (the `ctnet run`
@@ -68,11 +77,13 @@ impl Engine {
                 format!("choose another --name, or remove it with `ctnet netns rm {name}`"),
             ));
         }
-        self.store.write(|tx| store::insert_owned_netns(tx, name.as_str(), owner))?;
+        self.store
+            .write(|tx| store::insert_owned_netns(tx, name.as_str(), owner))?;
         match self.create_with_loopback(name) {
             Ok(ns) => Ok(ns),
             Err(e) => {
-                self.store.write(|tx| store::delete_owned_netns(tx, name.as_str()))?;
+                self.store
+                    .write(|tx| store::delete_owned_netns(tx, name.as_str()))?;
                 Err(Error::kernel(object, e))
             }
         }

@@ -32,7 +32,14 @@ pub struct NetworkSpec {
 impl NetworkSpec {
     /// A spec with only a name; everything else chosen by ctnet.
     pub fn named(name: NetworkName) -> Self {
-        NetworkSpec { name, subnet: None, gateway: None, bridge: None, mtu: None, internal: false }
+        NetworkSpec {
+            name,
+            subnet: None,
+            gateway: None,
+            bridge: None,
+            mtu: None,
+            internal: false,
+        }
     }
 }
 
@@ -53,7 +60,11 @@ impl Engine {
                 return Err(Error::invalid(
                     &object,
                     format!("MTU {mtu} is out of range"),
-                    format!("use an MTU from {} to {}", MTU_RANGE.start(), MTU_RANGE.end()),
+                    format!(
+                        "use an MTU from {} to {}",
+                        MTU_RANGE.start(),
+                        MTU_RANGE.end()
+                    ),
                 ));
             }
         }
@@ -66,7 +77,10 @@ impl Engine {
         }
         let routes = self.host_route_ranges()?;
         if let Some(bridge) = &spec.bridge {
-            if link::get(self.host()?, bridge.as_str()).map_err(|e| Error::kernel(&object, e))?.is_some() {
+            if link::get(self.host()?, bridge.as_str())
+                .map_err(|e| Error::kernel(&object, e))?
+                .is_some()
+            {
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("bridge {bridge}"),
@@ -76,14 +90,21 @@ impl Engine {
             }
         }
         let me = Owner::me();
-        let net = self.store.write(|tx| reserve_network(tx, &spec, &routes, &me))?;
+        let net = self
+            .store
+            .write(|tx| reserve_network(tx, &spec, &routes, &me))?;
         if let Err(err) = self.build_network(&net) {
             self.tear_down_network(&net);
-            self.store.write(|tx| store::delete_network(tx, net.name.as_str()))?;
+            self.store
+                .write(|tx| store::delete_network(tx, net.name.as_str()))?;
             return Err(err);
         }
-        self.store.write(|tx| store::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
-        Ok(Network { state: RowState::Ready, ..net })
+        self.store
+            .write(|tx| store::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
+        Ok(Network {
+            state: RowState::Ready,
+            ..net
+        })
     }
 
     fn build_network(&mut self, net: &Network) -> Result<()> {
@@ -92,12 +113,27 @@ impl Engine {
         link::create_bridge(host, &net.bridge, net.mtu).map_err(|e| Error::kernel(&object, e))?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(|e| Error::kernel(&object, e))?
-            .ok_or_else(|| Error::new(ErrorKind::Kernel, &object, format!("bridge {} vanished while being set up", net.bridge), "retry"))?;
-        addr::add(host, index, net.gateway, net.subnet.net().prefix_len(), &format!("bridge {}", net.bridge))
-            .map_err(|e| Error::kernel(&object, e))?;
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Kernel,
+                    &object,
+                    format!("bridge {} vanished while being set up", net.bridge),
+                    "retry",
+                )
+            })?;
+        addr::add(
+            host,
+            index,
+            net.gateway,
+            net.subnet.net().prefix_len(),
+            &format!("bridge {}", net.bridge),
+        )
+        .map_err(|e| Error::kernel(&object, e))?;
         sysctl::enable_ip_forward().map_err(|e| Error::kernel(&object, e))?;
         if !net.internal {
-            self.firewall.add_masquerade(&net.subnet, &net.bridge).map_err(|e| Error::kernel(&object, e))?;
+            self.firewall
+                .add_masquerade(&net.subnet, &net.bridge)
+                .map_err(|e| Error::kernel(&object, e))?;
         }
         Ok(())
     }
@@ -136,16 +172,28 @@ impl Engine {
         }
         let me = Owner::me();
         let net = self.store.write(|tx| {
-            let net = store::get_network(tx, name)?
-                .ok_or_else(|| Error::not_found(&object, "see `ctnet network ls` for the networks that exist"))?;
+            let net = store::get_network(tx, name)?.ok_or_else(|| {
+                Error::not_found(
+                    &object,
+                    "see `ctnet network ls` for the networks that exist",
+                )
+            })?;
             let endpoints = store::endpoints_of_network(tx, name)?;
             if !endpoints.is_empty() {
-                let containers: Vec<String> = endpoints.iter().map(|e| e.container.clone()).collect();
+                let containers: Vec<String> =
+                    endpoints.iter().map(|e| e.container.clone()).collect();
                 return Err(Error::new(
                     ErrorKind::InUse,
                     &object,
-                    format!("has {} attached container(s): {}", containers.len(), containers.join(", ")),
-                    format!("detach them first, e.g. `ctnet detach {name} {}`", containers[0]),
+                    format!(
+                        "has {} attached container(s): {}",
+                        containers.len(),
+                        containers.join(", ")
+                    ),
+                    format!(
+                        "detach them first, e.g. `ctnet detach {name} {}`",
+                        containers[0]
+                    ),
                 ));
             }
             store::set_network_state(tx, name, RowState::Removing, Some(&me))?;
@@ -170,7 +218,10 @@ impl Engine {
             return self.ensure_default_network();
         }
         store::get_network(self.store.read(), name)?.ok_or_else(|| {
-            Error::not_found(network_object(name), "see `ctnet network ls`, or create it with `ctnet network create`")
+            Error::not_found(
+                network_object(name),
+                "see `ctnet network ls`, or create it with `ctnet network create`",
+            )
         })
     }
 
@@ -184,8 +235,9 @@ impl Engine {
         match self.create_network(spec) {
             Ok(net) => Ok(net),
             // Another process created it at the same moment.
-            Err(e) if e.kind == ErrorKind::Conflict => store::get_network(self.store.read(), DEFAULT_NETWORK)?
-                .ok_or(e),
+            Err(e) if e.kind == ErrorKind::Conflict => {
+                store::get_network(self.store.read(), DEFAULT_NETWORK)?.ok_or(e)
+            }
             Err(e) => Err(e),
         }
     }
@@ -207,14 +259,22 @@ impl Engine {
             .filter_map(|r| {
                 let net = ipnet::Ipv4Net::new(r.destination, r.prefix_len).ok()?;
                 let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-                Some(TakenRange { net, holder: format!("route {net}{via}{} on this host", name_of(r.oif)) })
+                Some(TakenRange {
+                    net,
+                    holder: format!("route {net}{via}{} on this host", name_of(r.oif)),
+                })
             })
             .collect())
     }
 }
 
 /// Checks the spec against what is recorded and records the network as `pending`.
-fn reserve_network(tx: &Connection, spec: &NetworkSpec, routes: &[TakenRange], owner: &Owner) -> Result<Network> {
+fn reserve_network(
+    tx: &Connection,
+    spec: &NetworkSpec,
+    routes: &[TakenRange],
+    owner: &Owner,
+) -> Result<Network> {
     let name = spec.name.as_str();
     if store::get_network(tx, name)?.is_some() {
         return Err(Error::new(
@@ -237,7 +297,10 @@ fn reserve_network(tx: &Connection, spec: &NetworkSpec, routes: &[TakenRange], o
     }
     let mut taken: Vec<TakenRange> = existing
         .iter()
-        .map(|n| TakenRange { net: n.subnet.net(), holder: format!("network {:?}", n.name.as_str()) })
+        .map(|n| TakenRange {
+            net: n.subnet.net(),
+            holder: format!("network {:?}", n.name.as_str()),
+        })
         .collect();
     taken.extend(routes.iter().cloned());
     let subnet = match spec.subnet {

@@ -18,7 +18,10 @@ impl Owner {
     /// This process.
     pub fn me() -> Owner {
         let pid = std::process::id();
-        Owner { pid, start: start_time(pid).unwrap_or(0) }
+        Owner {
+            pid,
+            start: start_time(pid).unwrap_or(0),
+        }
     }
 
     /// True while the process still runs.
@@ -43,6 +46,10 @@ mod tests {
         let me = Owner::me();
         assert!(me.start > 0);
         assert!(me.is_alive());
-        assert!(!Owner { pid: me.pid, start: me.start + 1 }.is_alive());
+        assert!(!Owner {
+            pid: me.pid,
+            start: me.start + 1
+        }
+        .is_alive());
     }
 }

@@ -37,7 +37,9 @@ impl Engine {
             if ep.state != RowState::Ready && orphaned(owner.as_ref()) {
                 self.tear_down_endpoint(&ep)?;
                 self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
-                report.endpoints.push(format!("{} on {}", ep.container, ep.network));
+                report
+                    .endpoints
+                    .push(format!("{} on {}", ep.container, ep.network));
             }
         }
         for (net, owner) in store::unsettled_networks(self.store.read())? {
@@ -45,7 +47,8 @@ impl Engine {
                 if let Some(err) = self.tear_down_network(&net) {
                     return Err(err);
                 }
-                self.store.write(|tx| store::delete_network(tx, net.name.as_str()))?;
+                self.store
+                    .write(|tx| store::delete_network(tx, net.name.as_str()))?;
                 report.networks.push(net.name.to_string());
             }
         }
@@ -60,7 +63,9 @@ impl Engine {
             if orphaned(owner.as_ref()) {
                 self.tear_down_endpoint(&ep)?;
                 self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
-                report.endpoints.push(format!("{} on {}", ep.container, ep.network));
+                report
+                    .endpoints
+                    .push(format!("{} on {}", ep.container, ep.network));
             }
         }
         for (name, owner) in store::owned_namespaces(self.store.read())? {

@@ -95,7 +95,9 @@ impl Store {
 
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
     pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let value = f(&tx)?;
         tx.commit()?;
         Ok(value)
@@ -117,11 +119,16 @@ pub fn now() -> i64 {
 
 // ---- networks ----
 
-const NETWORK_COLUMNS: &str = "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created";
+const NETWORK_COLUMNS: &str =
+    "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created";
 
 fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
     let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_string().into())
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            what.to_string().into(),
+        )
     };
     let name: String = row.get(0)?;
     let subnet: String = row.get(3)?;
@@ -168,22 +175,38 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
 /// A network by name.
 pub fn get_network(conn: &Connection, name: &str) -> Result<Option<Network>> {
     Ok(conn
-        .query_row(&format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE name = ?1"), [name], network_from_row)
+        .query_row(
+            &format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE name = ?1"),
+            [name],
+            network_from_row,
+        )
         .optional()?)
 }
 
 /// All networks, sorted by name.
 pub fn list_networks(conn: &Connection) -> Result<Vec<Network>> {
-    let mut stmt = conn.prepare(&format!("SELECT {NETWORK_COLUMNS} FROM networks ORDER BY name"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {NETWORK_COLUMNS} FROM networks ORDER BY name"
+    ))?;
     let rows = stmt.query_map([], network_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Sets a network's state and owner.
-pub fn set_network_state(conn: &Connection, name: &str, state: RowState, owner: Option<&Owner>) -> Result<()> {
+pub fn set_network_state(
+    conn: &Connection,
+    name: &str,
+    state: RowState,
+    owner: Option<&Owner>,
+) -> Result<()> {
     conn.execute(
         "UPDATE networks SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE name = ?1",
-        params![name, state.as_str(), owner.map(|o| o.pid), owner.map(|o| o.start)],
+        params![
+            name,
+            state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start)
+        ],
     )?;
     Ok(())
 }
@@ -205,12 +228,17 @@ pub fn unsettled_networks(conn: &Connection) -> Result<Vec<(Network, Option<Owne
 
 // ---- endpoints ----
 
-const ENDPOINT_COLUMNS: &str = "id, network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac, \
+const ENDPOINT_COLUMNS: &str =
+    "id, network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac, \
      default_route, netns_owned, state";
 
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.to_string().into())
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            what.to_string().into(),
+        )
     };
     let network: String = row.get(1)?;
     let ip: String = row.get(7)?;
@@ -265,10 +293,20 @@ pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) 
 }
 
 /// Sets an endpoint's state and owner.
-pub fn set_endpoint_state(conn: &Connection, id: i64, state: RowState, owner: Option<&Owner>) -> Result<()> {
+pub fn set_endpoint_state(
+    conn: &Connection,
+    id: i64,
+    state: RowState,
+    owner: Option<&Owner>,
+) -> Result<()> {
     conn.execute(
         "UPDATE endpoints SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE id = ?1",
-        params![id, state.as_str(), owner.map(|o| o.pid), owner.map(|o| o.start)],
+        params![
+            id,
+            state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start)
+        ],
     )?;
     Ok(())
 }
@@ -279,8 +317,14 @@ pub fn delete_endpoint(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-fn query_endpoints(conn: &Connection, filter: &str, args: impl rusqlite::Params) -> Result<Vec<Endpoint>> {
-    let mut stmt = conn.prepare(&format!("SELECT {ENDPOINT_COLUMNS} FROM endpoints {filter} ORDER BY id"))?;
+fn query_endpoints(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Endpoint>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM endpoints {filter} ORDER BY id"
+    ))?;
     let rows = stmt.query_map(args, endpoint_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -308,7 +352,9 @@ pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endp
 /// Addresses in use on a network, with the container holding each.
 pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<(Ipv4Addr, String)>> {
     let mut stmt = conn.prepare("SELECT ip, container FROM endpoints WHERE network = ?1")?;
-    let rows = stmt.query_map([network], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map([network], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (ip, container) = row?;
@@ -322,7 +368,11 @@ pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<(Ipv4Addr,
 /// True when a host-side device name is recorded.
 pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
-        .query_row("SELECT 1 FROM endpoints WHERE host_ifname = ?1", [name], |_| Ok(()))
+        .query_row(
+            "SELECT 1 FROM endpoints WHERE host_ifname = ?1",
+            [name],
+            |_| Ok(()),
+        )
         .optional()?
         .is_some())
 }
@@ -333,7 +383,9 @@ pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>
         "SELECT {ENDPOINT_COLUMNS}, owner_pid, owner_start FROM endpoints
          WHERE state != 'ready' OR owner_pid IS NOT NULL"
     ))?;
-    let rows = stmt.query_map([], |row| Ok((endpoint_from_row(row)?, owner_from(row, 12)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((endpoint_from_row(row)?, owner_from(row, 12)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -357,6 +409,14 @@ pub fn delete_owned_netns(conn: &Connection, name: &str) -> Result<()> {
 /// All owned namespaces with their owners.
 pub fn owned_namespaces(conn: &Connection) -> Result<Vec<(String, Owner)>> {
     let mut stmt = conn.prepare("SELECT name, owner_pid, owner_start FROM namespaces")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, Owner { pid: r.get(1)?, start: r.get(2)? })))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            Owner {
+                pid: r.get(1)?,
+                start: r.get(2)?,
+            },
+        ))
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -25,12 +25,18 @@ fn message(index: u32, address: Ipv4Addr, prefix_len: u8) -> AddressMessage {
     message.header.family = AddressFamily::Inet;
     message.header.prefix_len = prefix_len;
     message.header.index = index;
-    message.attributes.push(AddressAttribute::Local(IpAddr::V4(address)));
-    message.attributes.push(AddressAttribute::Address(IpAddr::V4(address)));
+    message
+        .attributes
+        .push(AddressAttribute::Local(IpAddr::V4(address)));
+    message
+        .attributes
+        .push(AddressAttribute::Address(IpAddr::V4(address)));
     if prefix_len < 31 {
         let host_bits = 32 - u32::from(prefix_len);
         let broadcast = u32::from(address) | ((1u32 << host_bits) - 1);
-        message.attributes.push(AddressAttribute::Broadcast(Ipv4Addr::from(broadcast)));
+        message
+            .attributes
+            .push(AddressAttribute::Broadcast(Ipv4Addr::from(broadcast)));
     }
     message
 }
@@ -45,12 +51,24 @@ pub fn add_request(index: u32, address: Ipv4Addr, prefix_len: u8, what: &str) ->
 }
 
 /// Adds an address to a link.
-pub fn add(sock: &mut RtSocket, index: u32, address: Ipv4Addr, prefix_len: u8, what: &str) -> Result<()> {
+pub fn add(
+    sock: &mut RtSocket,
+    index: u32,
+    address: Ipv4Addr,
+    prefix_len: u8,
+    what: &str,
+) -> Result<()> {
     sock.execute(add_request(index, address, prefix_len, what))
 }
 
 /// Removes an address from a link. Returns false when it was not there.
-pub fn delete(sock: &mut RtSocket, index: u32, address: Ipv4Addr, prefix_len: u8, what: &str) -> Result<bool> {
+pub fn delete(
+    sock: &mut RtSocket,
+    index: u32,
+    address: Ipv4Addr,
+    prefix_len: u8,
+    what: &str,
+) -> Result<bool> {
     let request = Request::new(
         RouteNetlinkMessage::DelAddress(message(index, address, prefix_len)),
         0,
@@ -70,13 +88,21 @@ pub fn list(sock: &mut RtSocket) -> Result<Vec<Address>> {
     let replies = sock.dump(RouteNetlinkMessage::GetAddress(request), "list addresses")?;
     let mut out = Vec::new();
     for reply in replies {
-        let RouteNetlinkMessage::NewAddress(message) = reply else { continue };
+        let RouteNetlinkMessage::NewAddress(message) = reply else {
+            continue;
+        };
         let local = message.attributes.iter().find_map(|a| match a {
-            AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+            AddressAttribute::Local(IpAddr::V4(ip)) | AddressAttribute::Address(IpAddr::V4(ip)) => {
+                Some(*ip)
+            }
             _ => None,
         });
         if let Some(address) = local {
-            out.push(Address { index: message.header.index, address, prefix_len: message.header.prefix_len });
+            out.push(Address {
+                index: message.header.index,
+                address,
+                prefix_len: message.header.prefix_len,
+            });
         }
     }
     Ok(out)

@@ -40,7 +40,10 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with a description of the operation.
     pub fn io(op: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { op: op.into(), source }
+        Error::Io {
+            op: op.into(),
+            source,
+        }
     }
 
     /// The errno behind this error, if there is one.

@@ -57,13 +57,17 @@ fn up_header(message: &mut LinkMessage) {
 pub fn create_bridge_request(name: &IfName, mtu: Option<u32>) -> Request {
     let mut message = LinkMessage::default();
     up_header(&mut message);
-    message.attributes.push(LinkAttribute::IfName(name.to_string()));
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
     if let Some(mtu) = mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
     }
     message
         .attributes
-        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
     Request::new(
         RouteNetlinkMessage::NewLink(message),
         NLM_F_CREATE | NLM_F_EXCL,
@@ -81,8 +85,10 @@ pub fn create_veth_request(spec: &VethSpec<'_>) -> Request {
     // The peer cannot be created up: veth refuses to open a device before its pair is
     // linked (ENOTCONN), so the caller brings it up from inside its namespace.
     let mut peer = LinkMessage::default();
-    peer.attributes.push(LinkAttribute::IfName(spec.peer_name.to_string()));
-    peer.attributes.push(LinkAttribute::NetNsFd(spec.peer_netns.as_raw_fd()));
+    peer.attributes
+        .push(LinkAttribute::IfName(spec.peer_name.to_string()));
+    peer.attributes
+        .push(LinkAttribute::NetNsFd(spec.peer_netns.as_raw_fd()));
     if let Some(mtu) = spec.mtu {
         peer.attributes.push(LinkAttribute::Mtu(mtu));
     }
@@ -92,7 +98,9 @@ pub fn create_veth_request(spec: &VethSpec<'_>) -> Request {
 
     let mut message = LinkMessage::default();
     up_header(&mut message);
-    message.attributes.push(LinkAttribute::IfName(spec.name.to_string()));
+    message
+        .attributes
+        .push(LinkAttribute::IfName(spec.name.to_string()));
     if let Some(mtu) = spec.mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
     }
@@ -115,7 +123,11 @@ pub fn set_up_request(index: u32, what: &str) -> Request {
     let mut message = LinkMessage::default();
     message.header.index = index;
     up_header(&mut message);
-    Request::new(RouteNetlinkMessage::SetLink(message), 0, format!("bring {what} up"))
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("bring {what} up"),
+    )
 }
 
 /// Creates a bridge, up.
@@ -133,8 +145,14 @@ pub fn create_veth(sock: &mut RtSocket, spec: &VethSpec<'_>) -> Result<()> {
 /// Deleting one side of a veth pair deletes the other.
 pub fn delete(sock: &mut RtSocket, name: &str) -> Result<bool> {
     let mut message = LinkMessage::default();
-    message.attributes.push(LinkAttribute::IfName(name.to_string()));
-    match sock.execute(Request::new(RouteNetlinkMessage::DelLink(message), 0, format!("delete link {name}"))) {
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    match sock.execute(Request::new(
+        RouteNetlinkMessage::DelLink(message),
+        0,
+        format!("delete link {name}"),
+    )) {
         Ok(()) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
@@ -144,8 +162,13 @@ pub fn delete(sock: &mut RtSocket, name: &str) -> Result<bool> {
 /// Looks a link up by name.
 pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
     let mut message = LinkMessage::default();
-    message.attributes.push(LinkAttribute::IfName(name.to_string()));
-    let reply = sock.get(RouteNetlinkMessage::GetLink(message), &format!("look up link {name}"))?;
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    let reply = sock.get(
+        RouteNetlinkMessage::GetLink(message),
+        &format!("look up link {name}"),
+    )?;
     Ok(reply.and_then(|m| match m {
         RouteNetlinkMessage::NewLink(link) => Some(parse_link(&link)),
         _ => None,
@@ -159,7 +182,10 @@ pub fn index_of(sock: &mut RtSocket, name: &str) -> Result<Option<u32>> {
 
 /// All links in the socket's namespace.
 pub fn list(sock: &mut RtSocket) -> Result<Vec<Link>> {
-    let replies = sock.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "list links")?;
+    let replies = sock.dump(
+        RouteNetlinkMessage::GetLink(LinkMessage::default()),
+        "list links",
+    )?;
     Ok(replies
         .iter()
         .filter_map(|m| match m {

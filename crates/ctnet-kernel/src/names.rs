@@ -40,13 +40,21 @@ impl IfName {
             return Err(err("is empty".into()));
         }
         if name.len() > IFNAME_MAX {
-            return Err(err(format!("is {} bytes long, over the kernel's limit of {IFNAME_MAX}", name.len())));
+            return Err(err(format!(
+                "is {} bytes long, over the kernel's limit of {IFNAME_MAX}",
+                name.len()
+            )));
         }
         if name == "." || name == ".." {
             return Err(err("is a path component".into()));
         }
-        if let Some(c) = name.chars().find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control()) {
-            return Err(err(format!("contains {c:?}, which the kernel forbids in interface names")));
+        if let Some(c) = name
+            .chars()
+            .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
+        {
+            return Err(err(format!(
+                "contains {c:?}, which the kernel forbids in interface names"
+            )));
         }
         Ok(IfName(name.to_string()))
     }
@@ -108,21 +116,29 @@ impl FromStr for NetnsName {
 /// Checks a name that will become a file name or a key: letters, digits, `-`, `_`, `.`,
 /// 1 to `max` characters, not starting with `.` or `-`.
 pub fn check_plain_name(kind: &'static str, name: &str, max: usize) -> Result<(), NameError> {
-    let err = |reason: String| NameError {
+    let err = |reason: String| {
+        NameError {
         kind,
         name: name.to_string(),
         reason,
         fix: format!(
             "use 1 to {max} letters, digits, '-', '_' or '.', starting with a letter or digit, e.g. \"blue\""
         ),
+    }
     };
     if name.is_empty() {
         return Err(err("is empty".into()));
     }
     if name.chars().count() > max {
-        return Err(err(format!("is {} characters long, over the limit of {max}", name.chars().count())));
+        return Err(err(format!(
+            "is {} characters long, over the limit of {max}",
+            name.chars().count()
+        )));
     }
-    if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
         return Err(err(format!("contains {c:?}")));
     }
     if name.starts_with('.') || name.starts_with('-') {

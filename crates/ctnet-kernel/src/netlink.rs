@@ -28,7 +28,11 @@ pub struct Request {
 impl Request {
     /// A request with the given flags and description.
     pub fn new(message: RouteNetlinkMessage, flags: u16, op: impl Into<String>) -> Self {
-        Request { message, flags, op: op.into() }
+        Request {
+            message,
+            flags,
+            op: op.into(),
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl RtSocket {
             .map_err(|e| Error::io("connect rtnetlink socket", e))?;
         // Strict checking makes the kernel honour filters in dump requests (link by name).
         let _ = socket.set_netlink_get_strict_chk(true);
-        Ok(RtSocket { socket, next_seq: 1, buf: Vec::with_capacity(8192) })
+        Ok(RtSocket {
+            socket,
+            next_seq: 1,
+            buf: Vec::with_capacity(8192),
+        })
     }
 
     /// Sends one request and waits for its acknowledgement.
@@ -73,7 +81,11 @@ impl RtSocket {
         self.buf.clear();
         for request in requests {
             let seq = self.take_seq();
-            self.append(request.message, request.flags | NLM_F_REQUEST | NLM_F_ACK, seq);
+            self.append(
+                request.message,
+                request.flags | NLM_F_REQUEST | NLM_F_ACK,
+                seq,
+            );
             ops.push(request.op);
         }
         self.send_buf(&ops[0])?;
@@ -103,7 +115,11 @@ impl RtSocket {
     }
 
     /// Sends a dump request and returns every message of the reply.
-    pub fn dump(&mut self, message: RouteNetlinkMessage, op: &str) -> Result<Vec<RouteNetlinkMessage>> {
+    pub fn dump(
+        &mut self,
+        message: RouteNetlinkMessage,
+        op: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
         let seq = self.take_seq();
         self.buf.clear();
         self.append(message, NLM_F_REQUEST | NLM_F_DUMP, seq);
@@ -133,7 +149,11 @@ impl RtSocket {
     /// Sends a request that has exactly one reply message (a `GET` by key).
     ///
     /// Returns `Ok(None)` when the kernel says the object does not exist.
-    pub fn get(&mut self, message: RouteNetlinkMessage, op: &str) -> Result<Option<RouteNetlinkMessage>> {
+    pub fn get(
+        &mut self,
+        message: RouteNetlinkMessage,
+        op: &str,
+    ) -> Result<Option<RouteNetlinkMessage>> {
         let seq = self.take_seq();
         self.buf.clear();
         self.append(message, NLM_F_REQUEST, seq);
@@ -197,8 +217,12 @@ impl RtSocket {
             if len < 16 || offset + len > data.len() {
                 break;
             }
-            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
-                .map_err(|e| Error::Protocol { op: op.to_string(), detail: e.to_string() })?;
+            let msg =
+                NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
+                    .map_err(|e| Error::Protocol {
+                        op: op.to_string(),
+                        detail: e.to_string(),
+                    })?;
             out.push((msg.header.sequence_number, msg.payload));
             offset += (len + 3) & !3;
         }

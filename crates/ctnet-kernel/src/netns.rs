@@ -27,21 +27,28 @@ impl Netns {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound { what: format!("network namespace {}", path.display()) }
+                Error::NotFound {
+                    what: format!("network namespace {}", path.display()),
+                }
             } else {
                 Error::io(format!("open network namespace {}", path.display()), e)
             }
         })?;
         let fd = OwnedFd::from(file);
         check_is_netns(&fd, path)?;
-        Ok(Netns { fd, path: path.to_path_buf() })
+        Ok(Netns {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens the network namespace of a running process.
     pub fn of_pid(pid: u32) -> Result<Self> {
         let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         Netns::open(&path).map_err(|e| match e {
-            Error::NotFound { .. } => Error::NotFound { what: format!("process {pid}") },
+            Error::NotFound { .. } => Error::NotFound {
+                what: format!("process {pid}"),
+            },
             other => other,
         })
     }
@@ -84,8 +91,12 @@ impl Netns {
     /// Meant for a thread about to do one job there (see [`Netns::run`]) or for a
     /// `pre_exec` hook in a child process.
     pub fn enter_current_thread(&self) -> Result<()> {
-        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET)
-            .map_err(|e| Error::io(format!("enter network namespace {}", self.path.display()), e.into()))
+        setns(self.fd.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+            Error::io(
+                format!("enter network namespace {}", self.path.display()),
+                e.into(),
+            )
+        })
     }
 }
 
@@ -154,7 +165,12 @@ impl NetnsDir {
             .create_new(true)
             .mode(0o444)
             .open(&path)
-            .map_err(|e| Error::io(format!("create network namespace file {}", path.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("create network namespace file {}", path.display()),
+                    e,
+                )
+            })?;
         let bound = std::thread::scope(|scope| {
             scope
                 .spawn(|| -> Result<()> {
@@ -167,7 +183,12 @@ impl NetnsDir {
                         MsFlags::MS_BIND,
                         None::<&str>,
                     )
-                    .map_err(|e| Error::io(format!("bind network namespace to {}", path.display()), e.into()))
+                    .map_err(|e| {
+                        Error::io(
+                            format!("bind network namespace to {}", path.display()),
+                            e.into(),
+                        )
+                    })
                 })
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -184,7 +205,9 @@ impl NetnsDir {
     pub fn delete(&self, name: &NetnsName) -> Result<()> {
         let path = self.path_of(name);
         if !path.exists() {
-            return Err(Error::NotFound { what: format!("network namespace {}", path.display()) });
+            return Err(Error::NotFound {
+                what: format!("network namespace {}", path.display()),
+            });
         }
         match umount2(&path, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
@@ -213,12 +236,16 @@ impl NetnsDir {
     fn prepare_dir(&self) -> Result<()> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("create {}", self.dir.display()), e))?;
-        let lock = File::open(&self.dir).map_err(|e| Error::io(format!("open {}", self.dir.display()), e))?;
+        let lock = File::open(&self.dir)
+            .map_err(|e| Error::io(format!("open {}", self.dir.display()), e))?;
         // Two first-time creators must not both bind the folder onto itself: the second
         // mount would hide namespaces the first made.
         // SAFETY: flock on a valid, owned descriptor; the lock is released when `lock` drops.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(Error::io(format!("lock {}", self.dir.display()), std::io::Error::last_os_error()));
+            return Err(Error::io(
+                format!("lock {}", self.dir.display()),
+                std::io::Error::last_os_error(),
+            ));
         }
         let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
         if is_shared_mount_point(&self.dir) {
@@ -227,21 +254,38 @@ impl NetnsDir {
         if mount(None::<&str>, &self.dir, None::<&str>, shared, None::<&str>).is_ok() {
             return Ok(());
         }
-        mount(Some(&self.dir), &self.dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| Error::io(format!("bind {} onto itself", self.dir.display()), e.into()))?;
-        mount(None::<&str>, &self.dir, None::<&str>, shared, None::<&str>)
-            .map_err(|e| Error::io(format!("make {} a shared mount", self.dir.display()), e.into()))
+        mount(
+            Some(&self.dir),
+            &self.dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| Error::io(format!("bind {} onto itself", self.dir.display()), e.into()))?;
+        mount(None::<&str>, &self.dir, None::<&str>, shared, None::<&str>).map_err(|e| {
+            Error::io(
+                format!("make {} a shared mount", self.dir.display()),
+                e.into(),
+            )
+        })
     }
 }
 
 /// True when `dir` is a mount point with shared propagation in this mount namespace.
 fn is_shared_mount_point(dir: &Path) -> bool {
-    let Ok(dir) = dir.canonicalize() else { return false };
-    let Ok(info) = fs::read_to_string("/proc/thread-self/mountinfo") else { return false };
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    let Ok(info) = fs::read_to_string("/proc/thread-self/mountinfo") else {
+        return false;
+    };
     info.lines().any(|line| {
         let fields: Vec<&str> = line.split(' ').collect();
         fields.len() > 6
             && Path::new(fields[4]) == dir
-            && fields[6..].iter().take_while(|f| **f != "-").any(|f| f.starts_with("shared:"))
+            && fields[6..]
+                .iter()
+                .take_while(|f| **f != "-")
+                .any(|f| f.starts_with("shared:"))
     })
 }

@@ -39,7 +39,9 @@ pub fn add_default_request(gateway: Ipv4Addr) -> Request {
     message.header.protocol = RouteProtocol::Boot;
     message.header.scope = RouteScope::Universe;
     message.header.kind = RouteType::Unicast;
-    message.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+    message
+        .attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
     Request::new(
         RouteNetlinkMessage::NewRoute(message),
         NLM_F_CREATE | NLM_F_EXCL,
@@ -59,7 +61,9 @@ pub fn list(sock: &mut RtSocket) -> Result<Vec<Route>> {
     let replies = sock.dump(RouteNetlinkMessage::GetRoute(request), "list routes")?;
     let mut out = Vec::new();
     for reply in replies {
-        let RouteNetlinkMessage::NewRoute(message) = reply else { continue };
+        let RouteNetlinkMessage::NewRoute(message) = reply else {
+            continue;
+        };
         let mut route = Route {
             destination: Ipv4Addr::UNSPECIFIED,
             prefix_len: message.header.destination_prefix_length,

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 /// Reads a sysctl under /proc/sys, given as `net/ipv4/ip_forward` or `net.ipv4.ip_forward`.
+///
+/// Files under /proc/sys/net are resolved in the reading thread's network namespace.
 pub fn read(key: &str) -> Result<String> {
     let path = path_of(key);
     fs::read_to_string(&path)
@@ -36,10 +38,25 @@ pub fn enable_ip_forward() -> Result<()> {
     write(IP_FORWARD, "1")
 }
 
+/// The /proc/sys path of a key. The dotted form cannot name an interface with a dot in
+/// its name (`eth0.100`), so a key containing `/` is taken as a path as it is.
 fn path_of(key: &str) -> String {
     if key.starts_with('/') {
         key.to_string()
+    } else if key.contains('/') {
+        format!("/proc/sys/{key}")
     } else {
         format!("/proc/sys/{}", key.replace('.', "/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn keys_map_to_proc_paths() {
+        assert_eq!(path_of("net.ipv4.ip_forward"), "/proc/sys/net/ipv4/ip_forward");
+        assert_eq!(path_of("net/ipv4/conf/eth0.100/forwarding"), "/proc/sys/net/ipv4/conf/eth0.100/forwarding");
     }
 }

@@ -10,13 +10,28 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "ctnet", version, about, propagate_version = true)]
 pub struct Cli {
     /// Folder for the state database.
-    #[arg(long, global = true, env = "CTNET_STATE_DIR", default_value = "/var/lib/ctnet")]
+    #[arg(
+        long,
+        global = true,
+        env = "CTNET_STATE_DIR",
+        default_value = "/var/lib/ctnet"
+    )]
     pub state_dir: PathBuf,
     /// Folder for runtime files.
-    #[arg(long, global = true, env = "CTNET_RUN_DIR", default_value = "/run/ctnet")]
+    #[arg(
+        long,
+        global = true,
+        env = "CTNET_RUN_DIR",
+        default_value = "/run/ctnet"
+    )]
     pub run_dir: PathBuf,
     /// Folder of named network namespaces (where `ip netns` looks).
-    #[arg(long, global = true, env = "CTNET_NETNS_DIR", default_value = "/run/netns")]
+    #[arg(
+        long,
+        global = true,
+        env = "CTNET_NETNS_DIR",
+        default_value = "/run/netns"
+    )]
     pub netns_dir: PathBuf,
     #[command(subcommand)]
     pub command: Command,

@@ -11,7 +11,12 @@ use ctnet_kernel::Netns;
 use nix::sys::signal::{SigSet, Signal};
 
 /// Signals `ctnet run` passes on to its command rather than dying of them.
-const FORWARDED: [Signal; 4] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT];
+const FORWARDED: [Signal; 4] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+];
 
 /// How long a command may take to exit after a forwarded signal before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -143,5 +148,7 @@ fn forward_signals() {
 
 /// The exit code a shell would report for this status (128 + signal when killed).
 pub fn exit_code(status: ExitStatus) -> i32 {
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }

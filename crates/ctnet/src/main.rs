@@ -15,10 +15,16 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let paths = Paths { state_dir: cli.state_dir.clone(), run_dir: cli.run_dir.clone(), netns_dir: cli.netns_dir.clone() };
+    let paths = Paths {
+        state_dir: cli.state_dir.clone(),
+        run_dir: cli.run_dir.clone(),
+        netns_dir: cli.netns_dir.clone(),
+    };
     let result = match cli.command {
         Command::Run(args) => return commands::run::run(paths, args),
-        Command::Netns(cli::NetnsCommand::Exec { name, command }) => commands::netns::exec(&paths, &name, &command),
+        Command::Netns(cli::NetnsCommand::Exec { name, command }) => {
+            commands::netns::exec(&paths, &name, &command)
+        }
         other => Engine::open(paths).and_then(|mut engine| dispatch(&mut engine, other)),
     };
     match result {

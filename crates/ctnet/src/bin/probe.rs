@@ -29,12 +29,22 @@ fn main() -> ExitCode {
 }
 
 fn flag_values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
-    args.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+        .collect()
 }
 
 fn serve(args: &[String]) -> ExitCode {
-    let bind = flag_values(args, "--bind").first().copied().unwrap_or("0.0.0.0").to_string();
-    let max_seconds: u64 = flag_values(args, "--max-seconds").first().and_then(|s| s.parse().ok()).unwrap_or(600);
+    let bind = flag_values(args, "--bind")
+        .first()
+        .copied()
+        .unwrap_or("0.0.0.0")
+        .to_string();
+    let max_seconds: u64 = flag_values(args, "--max-seconds")
+        .first()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
     let mut handles = Vec::new();
     for port in flag_values(args, "--tcp") {
         let listener = match TcpListener::bind(format!("{bind}:{port}")) {
@@ -76,7 +86,10 @@ fn serve(args: &[String]) -> ExitCode {
 }
 
 fn answer_tcp(mut stream: TcpStream) {
-    let peer = stream.peer_addr().map(|p| p.to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|p| p.to_string())
+        .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 2048];
     let n = stream.read(&mut buf).unwrap_or(0);
@@ -97,8 +110,16 @@ fn client(proto: &str, args: &[String]) -> ExitCode {
         .and_then(|s| s.parse::<f64>().ok())
         .map(Duration::from_secs_f64)
         .unwrap_or(Duration::from_secs(3));
-    let message = flag_values(args, "--message").first().copied().unwrap_or("ping").to_string();
-    let result = if proto == "tcp" { tcp_exchange(target, &message, timeout) } else { udp_exchange(target, &message, timeout) };
+    let message = flag_values(args, "--message")
+        .first()
+        .copied()
+        .unwrap_or("ping")
+        .to_string();
+    let result = if proto == "tcp" {
+        tcp_exchange(target, &message, timeout)
+    } else {
+        udp_exchange(target, &message, timeout)
+    };
     match result {
         Ok(reply) => {
             println!("{}", reply.trim());
@@ -118,7 +139,10 @@ fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io
     let mut reply = String::new();
     stream.read_to_string(&mut reply)?;
     if reply.is_empty() {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed without an answer"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed without an answer",
+        ));
     }
     Ok(reply)
 }
@@ -131,13 +155,25 @@ fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io
     // UDP may be lost before ARP settles: resend a few times within the timeout.
     while Instant::now() < deadline {
         socket.send(message.as_bytes())?;
-        let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(500));
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(Duration::from_millis(500));
         socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
         match socket.recv(&mut buf) {
             Ok(n) => return Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
             Err(e) => return Err(e),
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        "no answer",
+    ))
 }

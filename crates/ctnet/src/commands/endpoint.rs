@@ -11,7 +11,11 @@ fn target(args: &TargetArgs) -> Result<ContainerRef> {
         (Some(name), None, None) => Ok(ContainerRef::Named(NetnsName::new(name)?)),
         (None, Some(path), None) => Ok(ContainerRef::Path(path.clone())),
         (None, None, Some(pid)) => Ok(ContainerRef::Pid(pid)),
-        _ => Err(Error::invalid("container", "is not given exactly once", "name a namespace, or give --netns-path or --pid")),
+        _ => Err(Error::invalid(
+            "container",
+            "is not given exactly once",
+            "name a namespace, or give --netns-path or --pid",
+        )),
     }
 }
 
@@ -19,7 +23,11 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
     let spec = AttachSpec {
         network: NetworkName::new(&args.network)?,
         container: target(&args.target)?,
-        ip: args.ip.as_deref().map(|ip| parse_ip("--ip", ip)).transpose()?,
+        ip: args
+            .ip
+            .as_deref()
+            .map(|ip| parse_ip("--ip", ip))
+            .transpose()?,
         ifname: args.ifname.as_deref().map(IfName::new).transpose()?,
         owner: None,
         netns_owned: false,
@@ -27,7 +35,10 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
     let ep = engine.attach(spec)?;
     match args.format {
         Format::Json => output::json(&ep),
-        Format::Table => println!("{} {} {} {} {}", ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname),
+        Format::Table => println!(
+            "{} {} {} {} {}",
+            ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname
+        ),
     }
     Ok(())
 }
@@ -44,7 +55,15 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
     match format {
         Format::Json => output::json(&endpoints),
         Format::Table => output::table(
-            &["CONTAINER", "NETWORK", "IFNAME", "ADDRESS", "MAC", "HOST-IF", "STATE"],
+            &[
+                "CONTAINER",
+                "NETWORK",
+                "IFNAME",
+                "ADDRESS",
+                "MAC",
+                "HOST-IF",
+                "STATE",
+            ],
             &endpoints
                 .iter()
                 .map(|e| {

@@ -17,7 +17,10 @@ pub fn dispatch(engine: &mut Engine, cmd: NetnsCommand) -> Result<()> {
         }
         NetnsCommand::Ls(args) => list(engine, args.format),
         NetnsCommand::Rm { names } => {
-            let names: Vec<NetnsName> = names.iter().map(|n| NetnsName::new(n)).collect::<std::result::Result<_, _>>()?;
+            let names: Vec<NetnsName> = names
+                .iter()
+                .map(|n| NetnsName::new(n))
+                .collect::<std::result::Result<_, _>>()?;
             for name in names {
                 engine.remove_netns(&name)?;
                 println!("{name}");
@@ -40,7 +43,11 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let views: Vec<NetnsView> = names
         .into_iter()
         .map(|name| {
-            let networks = endpoints.iter().filter(|e| e.container == name).map(|e| e.network.to_string()).collect();
+            let networks = endpoints
+                .iter()
+                .filter(|e| e.container == name)
+                .map(|e| e.network.to_string())
+                .collect();
             NetnsView { name, networks }
         })
         .collect();
@@ -48,7 +55,10 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
         Format::Json => output::json(&views),
         Format::Table => output::table(
             &["NAME", "NETWORKS"],
-            &views.iter().map(|v| vec![v.name.clone(), v.networks.join(",")]).collect::<Vec<_>>(),
+            &views
+                .iter()
+                .map(|v| vec![v.name.clone(), v.networks.join(",")])
+                .collect::<Vec<_>>(),
         ),
     }
     Ok(())
@@ -59,7 +69,10 @@ pub fn exec(paths: &Paths, name: &str, command: &[String]) -> Result<()> {
     let name = NetnsName::new(name)?;
     let dir = NetnsDir::new(&paths.netns_dir);
     let netns = ctnet_kernel::Netns::open(&dir.path_of(&name)).map_err(|_| {
-        Error::not_found(format!("network namespace {:?}", name.as_str()), "see `ctnet netns ls`, or create it with `ctnet netns add`")
+        Error::not_found(
+            format!("network namespace {:?}", name.as_str()),
+            "see `ctnet netns ls`, or create it with `ctnet netns add`",
+        )
     })?;
     let err = exec::exec_in(command, &netns);
     Err(Error::new(

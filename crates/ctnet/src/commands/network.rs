@@ -27,7 +27,11 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
     Ok(NetworkSpec {
         name: NetworkName::new(&args.name)?,
         subnet: args.subnet.as_deref().map(Subnet::parse).transpose()?,
-        gateway: args.gateway.as_deref().map(|g| parse_ip("gateway", g)).transpose()?,
+        gateway: args
+            .gateway
+            .as_deref()
+            .map(|g| parse_ip("gateway", g))
+            .transpose()?,
         bridge: args.bridge.as_deref().map(IfName::new).transpose()?,
         mtu: args.mtu,
         internal: args.internal,
@@ -55,12 +59,24 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let endpoints = engine.endpoints()?;
     let views: Vec<NetworkView> = networks
         .iter()
-        .map(|n| NetworkView { network: n, containers: endpoints.iter().filter(|e| e.network == n.name).collect() })
+        .map(|n| NetworkView {
+            network: n,
+            containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
+        })
         .collect();
     match format {
         Format::Json => output::json(&views),
         Format::Table => output::table(
-            &["NAME", "ID", "DRIVER", "SUBNET", "GATEWAY", "BRIDGE", "INTERNAL", "CONTAINERS"],
+            &[
+                "NAME",
+                "ID",
+                "DRIVER",
+                "SUBNET",
+                "GATEWAY",
+                "BRIDGE",
+                "INTERNAL",
+                "CONTAINERS",
+            ],
             &views
                 .iter()
                 .map(|v| {
@@ -85,7 +101,13 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
 fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
     let network = engine.network(name)?;
     let endpoints = engine.endpoints()?;
-    let view = NetworkView { network: &network, containers: endpoints.iter().filter(|e| e.network == network.name).collect() };
+    let view = NetworkView {
+        network: &network,
+        containers: endpoints
+            .iter()
+            .filter(|e| e.network == network.name)
+            .collect(),
+    };
     match format {
         Format::Json => output::json(&view),
         Format::Table => {
@@ -96,11 +118,22 @@ fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
             println!("subnet:    {}", n.subnet);
             println!("gateway:   {}", n.gateway);
             println!("bridge:    {}", n.bridge);
-            println!("mtu:       {}", n.mtu.map_or("default".to_string(), |m| m.to_string()));
+            println!(
+                "mtu:       {}",
+                n.mtu.map_or("default".to_string(), |m| m.to_string())
+            );
             println!("internal:  {}", n.internal);
             println!("containers:");
             for e in &view.containers {
-                println!("  {} {} {}/{} mac {} host side {}", e.container, e.ifname, e.ip, n.subnet.net().prefix_len(), e.mac, e.host_ifname);
+                println!(
+                    "  {} {} {}/{} mac {} host side {}",
+                    e.container,
+                    e.ifname,
+                    e.ip,
+                    n.subnet.net().prefix_len(),
+                    e.mac,
+                    e.host_ifname
+                );
             }
         }
     }

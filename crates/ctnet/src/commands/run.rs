@@ -41,10 +41,14 @@ fn parse_mode(networks: &[String]) -> Result<Mode> {
         None => Ok(Mode::Bridge(vec![NetworkName::default_network()])),
         Some("host") => Ok(Mode::Host),
         Some("none") => Ok(Mode::None),
-        Some(other) if other.starts_with("container:") => {
-            Ok(Mode::Container(NetnsName::new(&other["container:".len()..])?))
-        }
-        Some(_) => networks.iter().map(|n| NetworkName::new(n)).collect::<Result<_>>().map(Mode::Bridge),
+        Some(other) if other.starts_with("container:") => Ok(Mode::Container(NetnsName::new(
+            &other["container:".len()..],
+        )?)),
+        Some(_) => networks
+            .iter()
+            .map(|n| NetworkName::new(n))
+            .collect::<Result<_>>()
+            .map(Mode::Bridge),
     }
 }
 
@@ -80,13 +84,25 @@ struct Runner {
 impl Runner {
     fn prepare(paths: Paths, args: &RunArgs) -> Result<Runner> {
         let mode = parse_mode(&args.networks)?;
-        let ip = args.ip.as_deref().map(|ip| parse_ip("--ip", ip)).transpose()?;
+        let ip = args
+            .ip
+            .as_deref()
+            .map(|ip| parse_ip("--ip", ip))
+            .transpose()?;
         let name = args.name.as_deref().map(NetnsName::new).transpose()?;
         if ip.is_some() && !matches!(mode, Mode::Bridge(_)) {
-            return Err(Error::invalid("--ip", "needs a bridge network", "drop --ip, or use --network NAME"));
+            return Err(Error::invalid(
+                "--ip",
+                "needs a bridge network",
+                "drop --ip, or use --network NAME",
+            ));
         }
         match mode {
-            Mode::Host => Ok(Runner { engine: None, netns: None, owned: None }),
+            Mode::Host => Ok(Runner {
+                engine: None,
+                netns: None,
+                owned: None,
+            }),
             Mode::Container(other) => {
                 let dir = NetnsDir::new(&paths.netns_dir);
                 let netns = Netns::open(&dir.path_of(&other)).map_err(|_| {
@@ -95,7 +111,11 @@ impl Runner {
                         "start it with `ctnet run --name NAME ...` or create it with `ctnet netns add`",
                     )
                 })?;
-                Ok(Runner { engine: None, netns: Some(netns), owned: None })
+                Ok(Runner {
+                    engine: None,
+                    netns: Some(netns),
+                    owned: None,
+                })
             }
             Mode::None => Runner::fresh(paths, name, &[], None),
             Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ip),
@@ -103,7 +123,12 @@ impl Runner {
     }
 
     /// A new namespace owned by this process, attached to `networks`.
-    fn fresh(paths: Paths, name: Option<NetnsName>, networks: &[NetworkName], ip: Option<std::net::Ipv4Addr>) -> Result<Runner> {
+    fn fresh(
+        paths: Paths,
+        name: Option<NetnsName>,
+        networks: &[NetworkName],
+        ip: Option<std::net::Ipv4Addr>,
+    ) -> Result<Runner> {
         let mut engine = Engine::open(paths)?;
         for network in networks {
             engine.network(network.as_str())?;
@@ -114,7 +139,11 @@ impl Runner {
         };
         let owner = Owner::me();
         let netns = engine.create_owned_netns(&name, &owner)?;
-        let mut runner = Runner { engine: Some(engine), netns: Some(netns), owned: Some(name.clone()) };
+        let mut runner = Runner {
+            engine: Some(engine),
+            netns: Some(netns),
+            owned: Some(name.clone()),
+        };
         let engine = runner.engine.as_mut().expect("set above");
         for (i, network) in networks.iter().enumerate() {
             let spec = AttachSpec {
@@ -159,6 +188,7 @@ impl Runner {
 
 fn random_suffix() -> String {
     let mut buf = [0u8; 4];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
