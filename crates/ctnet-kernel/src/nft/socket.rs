@@ -1,0 +1,238 @@
+//! The `NETLINK_NETFILTER` socket that commits batches and answers queries.
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+
+use super::batch::Batch;
+use super::wire::{attr, attributes, msg, Writer, NFNL_SUBSYS_NFTABLES, UDATA_COMMENT};
+use super::Family;
+use crate::error::{Error, Result};
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_HDRLEN: usize = 16;
+const NFGENMSG_LEN: usize = 4;
+
+/// A netfilter netlink socket in the calling thread's network namespace.
+pub struct NftSocket {
+    socket: Socket,
+    next_seq: u32,
+}
+
+impl NftSocket {
+    /// Opens a socket in the calling thread's current network namespace.
+    pub fn open() -> Result<Self> {
+        let mut socket = Socket::new(NETLINK_NETFILTER)
+            .map_err(|e| Error::io("open nf_tables netlink socket", e))?;
+        socket
+            .bind_auto()
+            .map_err(|e| Error::io("bind nf_tables netlink socket", e))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(|e| Error::io("connect nf_tables netlink socket", e))?;
+        set_receive_timeout(&socket, 10)?;
+        Ok(NftSocket {
+            socket,
+            next_seq: 1,
+        })
+    }
+
+    /// A new, empty batch for this socket.
+    pub fn batch(&mut self) -> Batch {
+        Batch::new(self.next_seq)
+    }
+
+    /// Sends the batch and waits for the kernel's verdict on each change.
+    ///
+    /// The kernel applies all of it or none of it. On failure the error names the first
+    /// change the kernel refused.
+    pub fn commit(&mut self, mut batch: Batch) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let end_seq = batch.seal();
+        self.next_seq = end_seq.wrapping_add(1);
+        self.socket
+            .send(batch.writer.bytes(), 0)
+            .map_err(|e| Error::io("send nf_tables batch", e))?;
+
+        let mut answered = vec![false; batch.len()];
+        let mut errors: Vec<Option<i32>> = vec![None; batch.len()];
+        let mut batch_error = None;
+        while batch_error.is_none() && answered.iter().any(|a| !a) {
+            for reply in self.receive("commit nf_tables batch")? {
+                let Reply::Ack { seq, errno } = reply else {
+                    continue;
+                };
+                let index = seq.wrapping_sub(batch.seq_of(0)) as usize;
+                if index < batch.len() {
+                    answered[index] = true;
+                    if errno != 0 {
+                        errors[index] = Some(errno);
+                    }
+                } else if (seq == batch.first_seq || seq == end_seq) && errno != 0 {
+                    // The kernel refused the batch as a whole (permissions, framing).
+                    batch_error = Some(errno);
+                }
+            }
+        }
+        if let Some(errno) = batch_error {
+            return Err(Error::Netlink {
+                op: "commit nf_tables batch".into(),
+                source: io::Error::from_raw_os_error(errno),
+            });
+        }
+        match errors.iter().position(Option::is_some) {
+            Some(index) => Err(Error::Netlink {
+                op: batch.ops[index].clone(),
+                source: io::Error::from_raw_os_error(errors[index].unwrap_or(libc::EIO)),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The comment of a table, `Some("")` if it has none, `None` if there is no such table.
+    pub fn table_comment(&mut self, family: Family, name: &str) -> Result<Option<String>> {
+        let op = format!("look up table {family} {name}");
+        let seq = self.take_seq();
+        let mut w = Writer::default();
+        w.begin_message(
+            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETTABLE,
+            0x1, // NLM_F_REQUEST
+            seq,
+            family.code(),
+            0,
+        );
+        w.put_str(attr::TABLE_NAME, name);
+        w.end_message();
+        self.socket
+            .send(w.bytes(), 0)
+            .map_err(|e| Error::io(format!("{op}: send"), e))?;
+        loop {
+            for reply in self.receive(&op)? {
+                match reply {
+                    Reply::Message { seq: s, body } if s == seq => {
+                        return Ok(Some(comment_of(&body)));
+                    }
+                    Reply::Ack { seq: s, errno } if s == seq => {
+                        if errno == libc::ENOENT {
+                            return Ok(None);
+                        }
+                        return Err(Error::Netlink {
+                            op,
+                            source: io::Error::from_raw_os_error(errno),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn take_seq(&mut self) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        seq
+    }
+
+    fn receive(&mut self, op: &str) -> Result<Vec<Reply>> {
+        let (data, _) = self
+            .socket
+            .recv_from_full()
+            .map_err(|e| Error::io(format!("{op}: receive netlink reply"), e))?;
+        parse_replies(&data).map_err(|detail| Error::Protocol {
+            op: op.to_string(),
+            detail,
+        })
+    }
+}
+
+/// A reply message, reduced to what ctnet reads.
+enum Reply {
+    /// An acknowledgement; `errno` is 0 for success.
+    Ack { seq: u32, errno: i32 },
+    /// An object, with the attributes after its `nfgenmsg`.
+    Message { seq: u32, body: Vec<u8> },
+    /// End of a dump; no query ctnet makes yet is a dump.
+    Done,
+}
+
+fn parse_replies(data: &[u8]) -> std::result::Result<Vec<Reply>, String> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    while offset + NLMSG_HDRLEN <= data.len() {
+        let header = &data[offset..];
+        let len = u32::from_ne_bytes(header[0..4].try_into().unwrap()) as usize;
+        if len < NLMSG_HDRLEN || offset + len > data.len() {
+            return Err(format!("truncated message of length {len}"));
+        }
+        let kind = u16::from_ne_bytes([header[4], header[5]]);
+        let seq = u32::from_ne_bytes(header[8..12].try_into().unwrap());
+        let payload = &header[NLMSG_HDRLEN..len];
+        out.push(match kind {
+            NLMSG_ERROR => {
+                let code = payload
+                    .get(0..4)
+                    .ok_or("short error message")?
+                    .try_into()
+                    .map(i32::from_ne_bytes)
+                    .map_err(|_| "short error message")?;
+                Reply::Ack { seq, errno: -code }
+            }
+            NLMSG_DONE => Reply::Done,
+            _ => Reply::Message {
+                seq,
+                body: payload.get(NFGENMSG_LEN..).unwrap_or_default().to_vec(),
+            },
+        });
+        offset += (len + 3) & !3;
+    }
+    Ok(out)
+}
+
+/// The comment stored in a table's user data, or "".
+fn comment_of(table_attrs: &[u8]) -> String {
+    let Some((_, udata)) = attributes(table_attrs).find(|(k, _)| *k == attr::TABLE_USERDATA) else {
+        return String::new();
+    };
+    let mut rest = udata;
+    while rest.len() >= 2 {
+        let (kind, len) = (rest[0], rest[1] as usize);
+        let Some(value) = rest.get(2..2 + len) else {
+            break;
+        };
+        if kind == UDATA_COMMENT {
+            let text = value.strip_suffix(&[0]).unwrap_or(value);
+            return String::from_utf8_lossy(text).into_owned();
+        }
+        rest = &rest[2 + len..];
+    }
+    String::new()
+}
+
+fn set_receive_timeout(socket: &Socket, seconds: i64) -> Result<()> {
+    let timeout = libc::timeval {
+        tv_sec: seconds,
+        tv_usec: 0,
+    };
+    // SAFETY: the fd is a live socket owned by `socket`, and the option value is a
+    // properly sized, initialised timeval that outlives the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            "set receive timeout on nf_tables socket",
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
