@@ -5,12 +5,19 @@
 //! ctnet process dies midway, the next one finds the row, sees the owner is gone, and
 //! removes whatever kernel objects exist for it — rolling a create back, or a remove
 //! forward — without having to know how far the dead process got.
+//!
+//! A row is judged abandoned only inside a write transaction that also claims it (marks it
+//! `removing` by this process). Judging a row read earlier would race with its owner, which
+//! may have finished its work and exited in between; and two reconcilers never tear down
+//! the same thing at once.
 
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::error::Result;
-use crate::model::RowState;
+use crate::error::{Error, Result};
+use crate::firewall::{FAMILY, TABLE};
+use crate::model::{Endpoint, Network, RowState};
+use crate::network::masqueraded;
 use crate::owner::Owner;
 use crate::store;
 
@@ -23,27 +30,44 @@ pub struct GcReport {
     pub endpoints: Vec<String>,
     /// Namespaces of `ctnet run` processes that are gone.
     pub namespaces: Vec<String>,
+    /// Networks whose masquerade the rebuilt nftables table holds.
+    pub firewall_networks: Vec<String>,
 }
 
 fn orphaned(owner: Option<&Owner>) -> bool {
     owner.is_none_or(|o| !o.is_alive())
 }
 
+/// An operation on the row was left unfinished by a process that is gone.
+fn unfinished(ep: &Endpoint, owner: Option<&Owner>) -> bool {
+    ep.state != RowState::Ready && orphaned(owner)
+}
+
+/// Unfinished, or tied to a `ctnet run` process that is gone. A ready row without an
+/// owner belongs to a plain `ctnet attach` and stays.
+fn run_is_gone(ep: &Endpoint, owner: Option<&Owner>) -> bool {
+    unfinished(ep, owner) || owner.is_some_and(|o| !o.is_alive())
+}
+
 impl Engine {
     /// Finishes operations whose process died: rows in `pending` or `removing` state.
     pub(crate) fn reconcile_interrupted(&mut self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        for (ep, owner) in store::owned_endpoints(self.store.read())? {
-            if ep.state != RowState::Ready && orphaned(owner.as_ref()) {
-                self.tear_down_endpoint(&ep)?;
-                self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        for (ep, _) in store::owned_endpoints(self.store.read())? {
+            if let Some(ep) = self.remove_claimed_endpoint(ep.id, unfinished)? {
                 report
                     .endpoints
                     .push(format!("{} on {}", ep.container, ep.network));
             }
         }
-        for (net, owner) in store::unsettled_networks(self.store.read())? {
-            if orphaned(owner.as_ref()) {
+        let me = Owner::me();
+        for (net, _) in store::unsettled_networks(self.store.read())? {
+            let claimed = self.store.write(|tx| {
+                store::claim_network(tx, net.name.as_str(), &me, |n, owner| {
+                    n.state != RowState::Ready && orphaned(owner)
+                })
+            })?;
+            if let Some(net) = claimed {
                 if let Some(err) = self.tear_down_network(&net) {
                     return Err(err);
                 }
@@ -55,14 +79,30 @@ impl Engine {
         Ok(report)
     }
 
+    /// Claims endpoint `id` if `abandoned` holds for it at that moment, then removes it.
+    fn remove_claimed_endpoint(
+        &mut self,
+        id: i64,
+        abandoned: impl Fn(&Endpoint, Option<&Owner>) -> bool,
+    ) -> Result<Option<Endpoint>> {
+        let me = Owner::me();
+        let Some(ep) = self
+            .store
+            .write(|tx| store::claim_endpoint(tx, id, &me, abandoned))?
+        else {
+            return Ok(None);
+        };
+        self.tear_down_endpoint(&ep)?;
+        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        Ok(Some(ep))
+    }
+
     /// Everything [`Engine::reconcile_interrupted`] does, plus removing the endpoints and
     /// namespaces of `ctnet run` processes that no longer exist.
     pub fn gc(&mut self) -> Result<GcReport> {
         let mut report = self.reconcile_interrupted()?;
-        for (ep, owner) in store::owned_endpoints(self.store.read())? {
-            if orphaned(owner.as_ref()) {
-                self.tear_down_endpoint(&ep)?;
-                self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        for (ep, _) in store::owned_endpoints(self.store.read())? {
+            if let Some(ep) = self.remove_claimed_endpoint(ep.id, run_is_gone)? {
                 report
                     .endpoints
                     .push(format!("{} on {}", ep.container, ep.network));
@@ -74,6 +114,50 @@ impl Engine {
                 report.namespaces.push(name);
             }
         }
+        report.firewall_networks = self.rebuild_firewall()?;
         Ok(report)
     }
+
+    /// Rewrites ctnet's nftables table from the store, so a table that was edited,
+    /// deleted, or left by an older layout holds exactly what the networks need.
+    fn rebuild_firewall(&mut self) -> Result<Vec<String>> {
+        let networks = self.masqueraded_networks()?;
+        let masq: Vec<_> = networks.iter().map(masqueraded).collect();
+        self.firewall.rebuild(&masq).map_err(firewall_error)?;
+        Ok(networks.into_iter().map(|n| n.name.to_string()).collect())
+    }
+
+    /// Makes sure ctnet's table exists in this layout before a network adds to it. A
+    /// missing table is created holding every masqueraded network in the store (so one
+    /// deleted behind ctnet's back comes back whole); one of another layout is rebuilt.
+    pub(crate) fn ensure_firewall(&mut self) -> Result<()> {
+        if self.firewall.is_current().map_err(firewall_error)? {
+            return Ok(());
+        }
+        let masq: Vec<_> = self
+            .masqueraded_networks()?
+            .iter()
+            .map(masqueraded)
+            .collect();
+        let exists = self.firewall.table_exists().map_err(firewall_error)?;
+        if exists {
+            self.firewall.rebuild(&masq)
+        } else {
+            self.firewall.create(&masq)
+        }
+        .map_err(firewall_error)
+    }
+
+    /// Networks whose traffic is masqueraded: not internal, and not being removed.
+    fn masqueraded_networks(&self) -> Result<Vec<Network>> {
+        Ok(store::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|net| !net.internal && net.state != RowState::Removing)
+            .collect())
+    }
+}
+
+/// The error for a failed change to ctnet's table.
+fn firewall_error(e: ctnet_kernel::Error) -> Error {
+    Error::kernel(format!("nftables table {FAMILY} {TABLE}"), e)
 }

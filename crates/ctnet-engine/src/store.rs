@@ -211,6 +211,31 @@ pub fn set_network_state(
     Ok(())
 }
 
+/// Takes over a network whose create or remove nobody is finishing; see [`claim_endpoint`].
+pub fn claim_network(
+    conn: &Connection,
+    name: &str,
+    me: &Owner,
+    abandoned: impl Fn(&Network, Option<&Owner>) -> bool,
+) -> Result<Option<Network>> {
+    let row = conn
+        .query_row(
+            &format!(
+                "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE name = ?1"
+            ),
+            [name],
+            |row| Ok((network_from_row(row)?, owner_from(row, 10)?)),
+        )
+        .optional()?;
+    match row {
+        Some((net, owner)) if abandoned(&net, owner.as_ref()) => {
+            set_network_state(conn, name, RowState::Removing, Some(me))?;
+            Ok(Some(net))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Forgets a network.
 pub fn delete_network(conn: &Connection, name: &str) -> Result<()> {
     conn.execute("DELETE FROM networks WHERE name = ?1", [name])?;
@@ -309,6 +334,35 @@ pub fn set_endpoint_state(
         ],
     )?;
     Ok(())
+}
+
+/// Takes over an endpoint nobody is finishing.
+///
+/// Must run inside a write transaction: the row is read again there, and only if
+/// `abandoned` still holds for it is it marked `removing` by `me`. Deciding on a row read
+/// earlier would race with its owner, which may have finished and exited in between.
+pub fn claim_endpoint(
+    conn: &Connection,
+    id: i64,
+    me: &Owner,
+    abandoned: impl Fn(&Endpoint, Option<&Owner>) -> bool,
+) -> Result<Option<Endpoint>> {
+    let row = conn
+        .query_row(
+            &format!(
+                "SELECT {ENDPOINT_COLUMNS}, owner_pid, owner_start FROM endpoints WHERE id = ?1"
+            ),
+            [id],
+            |row| Ok((endpoint_from_row(row)?, owner_from(row, 12)?)),
+        )
+        .optional()?;
+    match row {
+        Some((ep, owner)) if abandoned(&ep, owner.as_ref()) => {
+            set_endpoint_state(conn, id, RowState::Removing, Some(me))?;
+            Ok(Some(ep))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Forgets an endpoint.
