@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
+use crate::firewall::MasqueradedNetwork;
 use crate::ipam::{self, TakenRange};
 use crate::model::{Network, NetworkName, RowState, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
 use crate::owner::Owner;
@@ -131,8 +132,9 @@ impl Engine {
         .map_err(|e| Error::kernel(&object, e))?;
         sysctl::enable_ip_forward().map_err(|e| Error::kernel(&object, e))?;
         if !net.internal {
+            self.ensure_firewall()?;
             self.firewall
-                .add_masquerade(&net.subnet, &net.bridge)
+                .add_masquerade(&masqueraded(net))
                 .map_err(|e| Error::kernel(&object, e))?;
         }
         Ok(())
@@ -143,8 +145,10 @@ impl Engine {
     pub(crate) fn tear_down_network(&mut self, net: &Network) -> Option<Error> {
         let object = network_object(net.name.as_str());
         let mut first = None;
-        if let Err(e) = self.firewall.remove_masquerade(&net.subnet, &net.bridge) {
-            first.get_or_insert(Error::kernel(&object, e));
+        if !net.internal {
+            if let Err(e) = self.firewall.remove_masquerade(&masqueraded(net)) {
+                first.get_or_insert(Error::kernel(&object, e));
+            }
         }
         match self.host() {
             Ok(host) => {
@@ -336,4 +340,12 @@ fn reserve_network(
     };
     store::insert_network(tx, &net, Some(owner))?;
     Ok(net)
+}
+
+/// What the firewall needs to know about a network that is masqueraded.
+pub(crate) fn masqueraded(net: &Network) -> MasqueradedNetwork {
+    MasqueradedNetwork {
+        subnet: net.subnet,
+        bridge: net.bridge.clone(),
+    }
 }

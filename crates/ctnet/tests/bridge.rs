@@ -73,6 +73,36 @@ fn outbound_traffic_is_masqueraded_behind_the_uplink_address() {
 }
 
 #[test]
+fn masquerade_comes_back_when_the_table_is_deleted_or_emptied() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
+    let wan = format!("{WAN_SERVER}:80");
+    sb.ok("ctnet netns add c1 && ctnet attach bridge c1");
+    assert!(sb
+        .reach(Some("c1"), "tcp", &wan)
+        .starts_with(&format!("from {UPLINK_HOST}:")));
+
+    // Someone deletes ctnet's table: the next network made brings back all of it.
+    sb.ok("nft delete table inet ctnet");
+    assert!(sb.probe(Some("c1"), "tcp", &wan).is_err());
+    sb.ok("ctnet network create other --subnet 10.77.0.0/24");
+    assert!(sb
+        .reach(Some("c1"), "tcp", &wan)
+        .starts_with(&format!("from {UPLINK_HOST}:")));
+    let rules = sb.ok("nft -s list table inet ctnet");
+    assert!(rules.contains("10.77.0.0/24"), "{rules}");
+
+    // Someone empties a set: `ctnet gc` rewrites the table from the store.
+    sb.ok("nft flush set inet ctnet masq_subnets");
+    assert!(sb.probe(Some("c1"), "tcp", &wan).is_err());
+    sb.ok("ctnet gc");
+    assert!(sb
+        .reach(Some("c1"), "tcp", &wan)
+        .starts_with(&format!("from {UPLINK_HOST}:")));
+}
+
+#[test]
 fn internal_network_is_not_masqueraded() {
     let mut sb = Sandbox::new();
     sb.with_wan();
