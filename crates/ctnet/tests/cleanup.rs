@@ -2,9 +2,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 use support::Sandbox;
 
 #[test]
@@ -41,16 +38,10 @@ fn a_killed_run_is_repaired_by_gc() {
     let sb = Sandbox::new();
     sb.ok("ctnet network ls >/dev/null");
     let before = sb.snapshot();
-    let mut child = sb
-        .command("exec ctnet run --name doomed -- sh -c 'echo started; exec sleep 60'")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "started");
+    let mut child = sb.start_until(
+        "exec ctnet run --name doomed -- sh -c 'echo started; exec sleep 60'",
+        "started",
+    );
     sb.ok(&format!("kill -KILL {}", child.id()));
     child.wait().unwrap();
     // The command outlives ctnet (as with any killed supervisor); end it by its pid.

@@ -2,8 +2,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::time::Duration;
 
 use support::{wait_until, Sandbox, UPLINK_HOST, WAN_SERVER};
@@ -33,18 +31,10 @@ fn run_passes_the_exit_code_through_and_cleans_up() {
 fn run_forwards_sigterm_and_removes_everything() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create blue --subnet 10.5.0.0/24");
-    let mut child = sb
-        .command(
-            "exec ctnet run --network blue --name victim -- sh -c 'echo started; exec sleep 60'",
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "started");
+    let mut child = sb.start_until(
+        "exec ctnet run --network blue --name victim -- sh -c 'echo started; exec sleep 60'",
+        "started",
+    );
     assert!(sb.ok("ctnet ls").contains("victim"));
     sb.ok(&format!("kill -TERM {}", child.id()));
     let status = child.wait().unwrap();

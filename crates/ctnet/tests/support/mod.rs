@@ -153,6 +153,27 @@ impl Sandbox {
         pid
     }
 
+    /// Starts `script` and returns it once its first line of output is `first_line`; the
+    /// caller owns the child (to signal it and collect its exit status).
+    pub fn start_until(&self, script: &str, first_line: &str) -> Child {
+        let mut child = self
+            .command(script)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("nsenter");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("first line");
+        assert_eq!(
+            line.trim(),
+            first_line,
+            "`{script}` did not start as expected"
+        );
+        child
+    }
+
     /// Starts `ctnet-probe serve` with the given arguments inside namespace `ns` (None:
     /// the host) and waits until it listens. It stops by itself after two minutes.
     pub fn serve(&mut self, ns: Option<&str>, args: &str) {
