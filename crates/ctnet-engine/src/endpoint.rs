@@ -2,19 +2,22 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 use std::os::fd::AsFd;
 
 use ctnet_kernel::link::VethSpec;
 use ctnet_kernel::netlink::Request;
-use ctnet_kernel::{addr, link, route, IfName, Netns, RtSocket};
+use ctnet_kernel::{addr, link, route, sysctl, IfName, Netns, RtSocket};
 use rusqlite::Connection;
 
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
+use crate::firewall::PortRules;
 use crate::ipam;
 use crate::model::{format_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
 use crate::namespace::LOOPBACK_INDEX;
 use crate::owner::Owner;
+use crate::ports::{self, PortSpec};
 use crate::store;
 
 /// A request to attach a container to a network.
@@ -33,6 +36,8 @@ pub struct AttachSpec {
     pub owner: Option<Owner>,
     /// ctnet made the namespace and removes it.
     pub netns_owned: bool,
+    /// Ports to publish (`-p`).
+    pub publish: Vec<PortSpec>,
 }
 
 fn container_object(label: &str) -> String {
@@ -74,9 +79,11 @@ impl Engine {
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
         let me = Owner::me();
-        let ep = self
-            .store
-            .write(|tx| reserve_endpoint(tx, &spec, &net, &netns, inode, &me))?;
+        let automatic = automatic_port_range();
+        let ep = self.store.write(|tx| {
+            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
+            reserve_ports(tx, ep, &spec.publish, &net, automatic)
+        })?;
         if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
             let _ = self.tear_down_endpoint(&ep);
             self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
@@ -142,12 +149,23 @@ impl Engine {
                 }
                 sock.execute_all(requests)
             })
-            .map_err(kernel)
+            .map_err(kernel)?;
+        link::set_bridge_port_flags(self.host()?, &host_name, true, !net.icc).map_err(kernel)?;
+        if !ep.ports.is_empty() {
+            self.ensure_firewall()?;
+            self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
+        }
+        Ok(())
     }
 
     /// Removes an endpoint's kernel objects; a veth already gone is fine.
     pub(crate) fn tear_down_endpoint(&mut self, ep: &Endpoint) -> Result<()> {
         let object = container_object(&ep.container);
+        if !ep.ports.is_empty() {
+            self.firewall
+                .remove_ports(&port_rules(ep))
+                .map_err(|e| Error::kernel(&object, e))?;
+        }
         let host = self.host()?;
         // Deleting the host side takes the container side, its address and routes with it.
         link::delete(host, &ep.host_ifname).map_err(|e| Error::kernel(object, e))?;
@@ -295,7 +313,56 @@ fn reserve_endpoint(
         default_route: siblings.iter().all(|e| !e.default_route),
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
+        ports: Vec::new(),
     };
     ep.id = store::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// Resolves and records the endpoint's published ports, refusing clashes.
+fn reserve_ports(
+    tx: &Connection,
+    mut ep: Endpoint,
+    specs: &[PortSpec],
+    net: &Network,
+    automatic: RangeInclusive<u16>,
+) -> Result<Endpoint> {
+    if specs.is_empty() {
+        return Ok(ep);
+    }
+    if net.internal {
+        // Docker accepts this and silently publishes nothing; say so instead.
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("network {:?}", net.name.as_str()),
+            "is internal: nothing outside its bridge can reach it, so ports cannot be published on it",
+            "publish on a non-internal network (attach the container to one as well)",
+        ));
+    }
+    ep.ports = ports::resolve(specs, &store::published_ports(tx)?, automatic)?;
+    store::insert_ports(tx, ep.id, &ep.ports)?;
+    Ok(ep)
+}
+
+/// The host ports chosen for `-p CONTAINER_PORT`: the kernel's ephemeral range, as
+/// Docker uses.
+fn automatic_port_range() -> RangeInclusive<u16> {
+    let parsed = sysctl::read("net.ipv4.ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(|n| n.parse::<u16>().ok());
+            Some(it.next()??..=it.next()??)
+        });
+    parsed.unwrap_or(32768..=60999)
+}
+
+/// What the firewall needs to forward an endpoint's published ports.
+pub(crate) fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
+    ep.ports
+        .iter()
+        .map(|&port| PortRules {
+            port,
+            container_ip: ep.ip,
+        })
+        .collect()
 }

@@ -10,7 +10,8 @@
 //! - [`ipam`]: subnet and address choice;
 //! - [`store`]: the SQLite state database;
 //! - [`network`], [`endpoint`]: create/remove networks, attach/detach containers;
-//! - [`firewall`]: ctnet's nftables table (masquerade now; publishing and isolation later);
+//! - [`ports`]: the `-p` syntax and host port choice;
+//! - [`firewall`]: ctnet's nftables table: masquerade, published ports, isolation;
 //! - [`reconcile`]: repairing what interrupted operations left behind.
 
 pub mod endpoint;
@@ -23,6 +24,7 @@ pub mod namespace;
 pub mod network;
 pub mod owner;
 pub mod paths;
+pub mod ports;
 pub mod reconcile;
 pub mod store;
 
@@ -33,3 +35,4 @@ pub use model::{ContainerRef, Endpoint, Network, NetworkName, Subnet};
 pub use network::NetworkSpec;
 pub use owner::Owner;
 pub use paths::Paths;
+pub use ports::{PortSpec, Protocol, PublishedPort};

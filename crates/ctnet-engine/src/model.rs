@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::ports::PublishedPort;
 
 /// The name of the network every container joins when none is given (Docker's name).
 pub const DEFAULT_NETWORK: &str = "bridge";
@@ -202,8 +203,11 @@ pub struct Network {
     pub bridge: IfName,
     /// MTU of the bridge and its veths (None: kernel default).
     pub mtu: Option<u32>,
-    /// Internal networks get no masquerade and (later) no route out.
+    /// Internal networks get no masquerade and nothing forwarded in or out.
     pub internal: bool,
+    /// Containers on the bridge may talk to each other (Docker's `enable_icc`). When
+    /// false, every container port of the bridge is an isolated bridge port.
+    pub icc: bool,
     /// Row state.
     pub state: RowState,
     /// Creation time, seconds since the epoch.
@@ -259,6 +263,8 @@ pub struct Endpoint {
     pub netns_owned: bool,
     /// Row state.
     pub state: RowState,
+    /// Host ports forwarded to this endpoint.
+    pub ports: Vec<PublishedPort>,
 }
 
 /// Formats a MAC address the usual way.

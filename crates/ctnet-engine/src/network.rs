@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::firewall::MasqueradedNetwork;
+use crate::firewall::NetworkRules;
 use crate::ipam::{self, TakenRange};
 use crate::model::{Network, NetworkName, RowState, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
 use crate::owner::Owner;
@@ -28,6 +28,8 @@ pub struct NetworkSpec {
     pub mtu: Option<u32>,
     /// No masquerade, no way out of the bridge.
     pub internal: bool,
+    /// Containers on the bridge may talk to each other (Docker's `enable_icc`).
+    pub icc: bool,
 }
 
 impl NetworkSpec {
@@ -40,6 +42,7 @@ impl NetworkSpec {
             bridge: None,
             mtu: None,
             internal: false,
+            icc: true,
         }
     }
 }
@@ -132,11 +135,16 @@ impl Engine {
         .map_err(|e| Error::kernel(&object, e))?;
         sysctl::enable_ip_forward().map_err(|e| Error::kernel(&object, e))?;
         if !net.internal {
-            self.ensure_firewall()?;
-            self.firewall
-                .add_masquerade(&masqueraded(net))
+            // Lets traffic to a port published on 127.0.0.1 leave loopback for this
+            // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
+            // outside (see firewall.rs).
+            sysctl::write(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")
                 .map_err(|e| Error::kernel(&object, e))?;
         }
+        self.ensure_firewall()?;
+        self.firewall
+            .add_network(&network_rules(net))
+            .map_err(|e| Error::kernel(&object, e))?;
         Ok(())
     }
 
@@ -145,10 +153,8 @@ impl Engine {
     pub(crate) fn tear_down_network(&mut self, net: &Network) -> Option<Error> {
         let object = network_object(net.name.as_str());
         let mut first = None;
-        if !net.internal {
-            if let Err(e) = self.firewall.remove_masquerade(&masqueraded(net)) {
-                first.get_or_insert(Error::kernel(&object, e));
-            }
+        if let Err(e) = self.firewall.remove_network(&network_rules(net)) {
+            first.get_or_insert(Error::kernel(&object, e));
         }
         match self.host() {
             Ok(host) => {
@@ -335,6 +341,7 @@ fn reserve_network(
         bridge,
         mtu: spec.mtu,
         internal: spec.internal,
+        icc: spec.icc,
         state: RowState::Pending,
         created: store::now(),
     };
@@ -342,10 +349,12 @@ fn reserve_network(
     Ok(net)
 }
 
-/// What the firewall needs to know about a network that is masqueraded.
-pub(crate) fn masqueraded(net: &Network) -> MasqueradedNetwork {
-    MasqueradedNetwork {
+/// What the firewall needs to know about a network.
+pub(crate) fn network_rules(net: &Network) -> NetworkRules {
+    NetworkRules {
         subnet: net.subnet,
         bridge: net.bridge.clone(),
+        internal: net.internal,
+        icc: net.icc,
     }
 }

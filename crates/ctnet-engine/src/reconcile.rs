@@ -13,11 +13,12 @@
 
 use serde::Serialize;
 
+use crate::endpoint::port_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::firewall::{FAMILY, TABLE};
-use crate::model::{Endpoint, Network, RowState};
-use crate::network::masqueraded;
+use crate::firewall::{Contents, FAMILY, TABLE};
+use crate::model::{Endpoint, RowState};
+use crate::network::network_rules;
 use crate::owner::Owner;
 use crate::store;
 
@@ -30,8 +31,8 @@ pub struct GcReport {
     pub endpoints: Vec<String>,
     /// Namespaces of `ctnet run` processes that are gone.
     pub namespaces: Vec<String>,
-    /// Networks whose masquerade the rebuilt nftables table holds.
-    pub firewall_networks: Vec<String>,
+    /// Bridges of the networks the rewritten nftables table holds.
+    pub firewall_bridges: Vec<String>,
 }
 
 fn orphaned(owner: Option<&Owner>) -> bool {
@@ -114,46 +115,52 @@ impl Engine {
                 report.namespaces.push(name);
             }
         }
-        report.firewall_networks = self.rebuild_firewall()?;
+        report.firewall_bridges = self.rebuild_firewall()?;
         Ok(report)
     }
 
     /// Rewrites ctnet's nftables table from the store, so a table that was edited,
     /// deleted, or left by an older layout holds exactly what the networks need.
     fn rebuild_firewall(&mut self) -> Result<Vec<String>> {
-        let networks = self.masqueraded_networks()?;
-        let masq: Vec<_> = networks.iter().map(masqueraded).collect();
-        self.firewall.rebuild(&masq).map_err(firewall_error)?;
-        Ok(networks.into_iter().map(|n| n.name.to_string()).collect())
+        let contents = self.firewall_contents()?;
+        self.firewall.rebuild(&contents).map_err(firewall_error)?;
+        Ok(contents
+            .networks
+            .iter()
+            .map(|n| n.bridge.to_string())
+            .collect())
     }
 
-    /// Makes sure ctnet's table exists in this layout before a network adds to it. A
-    /// missing table is created holding every masqueraded network in the store (so one
-    /// deleted behind ctnet's back comes back whole); one of another layout is rebuilt.
+    /// Makes sure ctnet's table exists in this layout before something adds to it. A
+    /// missing table is created holding everything in the store (so one deleted behind
+    /// ctnet's back comes back whole); one of another layout is rewritten.
     pub(crate) fn ensure_firewall(&mut self) -> Result<()> {
         if self.firewall.is_current().map_err(firewall_error)? {
             return Ok(());
         }
-        let masq: Vec<_> = self
-            .masqueraded_networks()?
-            .iter()
-            .map(masqueraded)
-            .collect();
-        let exists = self.firewall.table_exists().map_err(firewall_error)?;
-        if exists {
-            self.firewall.rebuild(&masq)
+        let contents = self.firewall_contents()?;
+        if self.firewall.table_exists().map_err(firewall_error)? {
+            self.firewall.rebuild(&contents)
         } else {
-            self.firewall.create(&masq)
+            self.firewall.create(&contents)
         }
         .map_err(firewall_error)
     }
 
-    /// Networks whose traffic is masqueraded: not internal, and not being removed.
-    fn masqueraded_networks(&self) -> Result<Vec<Network>> {
-        Ok(store::list_networks(self.store.read())?
-            .into_iter()
-            .filter(|net| !net.internal && net.state != RowState::Removing)
-            .collect())
+    /// What the table should hold: every network and published port not being removed.
+    fn firewall_contents(&self) -> Result<Contents> {
+        let conn = self.store.read();
+        let networks = store::list_networks(conn)?
+            .iter()
+            .filter(|net| net.state != RowState::Removing)
+            .map(network_rules)
+            .collect();
+        let ports = store::list_endpoints(conn)?
+            .iter()
+            .filter(|ep| ep.state != RowState::Removing)
+            .flat_map(port_rules)
+            .collect();
+        Ok(Contents { networks, ports })
     }
 }
 

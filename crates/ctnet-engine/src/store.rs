@@ -13,8 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
+use crate::ports::{Holder, Protocol, PublishedPort};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS networks (
     state       TEXT NOT NULL,
     owner_pid   INTEGER,
     owner_start INTEGER,
-    created     INTEGER NOT NULL
+    created     INTEGER NOT NULL,
+    icc         INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     id            INTEGER PRIMARY KEY,
@@ -52,6 +54,14 @@ CREATE TABLE IF NOT EXISTS endpoints (
 );
 CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 CREATE INDEX IF NOT EXISTS endpoints_by_state ON endpoints (state);
+CREATE TABLE IF NOT EXISTS ports (
+    endpoint_id    INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    host_ip        TEXT NOT NULL,      -- '' for every local address
+    host_port      INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    protocol       TEXT NOT NULL,
+    UNIQUE (host_ip, host_port, protocol)
+);
 CREATE TABLE IF NOT EXISTS namespaces (
     name        TEXT PRIMARY KEY,
     owner_pid   INTEGER NOT NULL,
@@ -86,6 +96,10 @@ impl Store {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version != SCHEMA_VERSION {
             let tx = conn.unchecked_transaction()?;
+            if version == 1 {
+                // Version 2 added per-network icc and the ports table.
+                tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
+            }
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
@@ -120,7 +134,9 @@ pub fn now() -> i64 {
 // ---- networks ----
 
 const NETWORK_COLUMNS: &str =
-    "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created";
+    "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created, icc";
+/// Index of the first column after [`NETWORK_COLUMNS`].
+const NETWORK_OWNER: usize = 11;
 
 fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
     let bad = |i: usize, what: &str| {
@@ -146,14 +162,15 @@ fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
         internal: row.get(7)?,
         state: RowState::parse(&state),
         created: row.get(9)?,
+        icc: row.get(10)?,
     })
 }
 
 /// Records a network with the given state and owner.
 pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
     conn.execute(
-        "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, mtu, internal, state, owner_pid, owner_start, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, mtu, internal, state, owner_pid, owner_start, created, icc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             net.name.as_str(),
             net.id,
@@ -166,7 +183,8 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
             net.state.as_str(),
             owner.map(|o| o.pid),
             owner.map(|o| o.start),
-            net.created
+            net.created,
+            net.icc
         ],
     )?;
     Ok(())
@@ -224,7 +242,7 @@ pub fn claim_network(
                 "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE name = ?1"
             ),
             [name],
-            |row| Ok((network_from_row(row)?, owner_from(row, 10)?)),
+            |row| Ok((network_from_row(row)?, owner_from(row, NETWORK_OWNER)?)),
         )
         .optional()?;
     match row {
@@ -247,7 +265,9 @@ pub fn unsettled_networks(conn: &Connection) -> Result<Vec<(Network, Option<Owne
     let mut stmt = conn.prepare(&format!(
         "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE state != 'ready'"
     ))?;
-    let rows = stmt.query_map([], |row| Ok((network_from_row(row)?, owner_from(row, 10)?)))?;
+    let rows = stmt.query_map([], |row| {
+        Ok((network_from_row(row)?, owner_from(row, NETWORK_OWNER)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -282,6 +302,7 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         default_route: row.get(9)?,
         netns_owned: row.get(10)?,
         state: RowState::parse(&state),
+        ports: Vec::new(),
     })
 }
 
@@ -359,7 +380,7 @@ pub fn claim_endpoint(
     match row {
         Some((ep, owner)) if abandoned(&ep, owner.as_ref()) => {
             set_endpoint_state(conn, id, RowState::Removing, Some(me))?;
-            Ok(Some(ep))
+            Ok(Some(with_ports(conn, ep)?))
         }
         _ => Ok(None),
     }
@@ -380,7 +401,11 @@ fn query_endpoints(
         "SELECT {ENDPOINT_COLUMNS} FROM endpoints {filter} ORDER BY id"
     ))?;
     let rows = stmt.query_map(args, endpoint_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    let endpoints: Vec<Endpoint> = rows.collect::<rusqlite::Result<_>>()?;
+    endpoints
+        .into_iter()
+        .map(|ep| with_ports(conn, ep))
+        .collect()
 }
 
 /// All endpoints.
@@ -439,6 +464,64 @@ pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>
     ))?;
     let rows = stmt.query_map([], |row| {
         Ok((endpoint_from_row(row)?, owner_from(row, 12)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+// ---- published ports ----
+
+/// Records the ports an endpoint publishes.
+pub fn insert_ports(conn: &Connection, endpoint_id: i64, ports: &[PublishedPort]) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "INSERT INTO ports (endpoint_id, host_ip, host_port, container_port, protocol)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for p in ports {
+        stmt.execute(params![
+            endpoint_id,
+            p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            p.host_port,
+            p.container_port,
+            p.protocol.as_str()
+        ])?;
+    }
+    Ok(())
+}
+
+fn port_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<PublishedPort> {
+    let host_ip: String = row.get(first)?;
+    let protocol: String = row.get(first + 3)?;
+    Ok(PublishedPort {
+        host_ip: host_ip.parse().ok(),
+        host_port: row.get(first + 1)?,
+        container_port: row.get(first + 2)?,
+        protocol: Protocol::parse(&protocol).unwrap_or(Protocol::Tcp),
+    })
+}
+
+fn with_ports(conn: &Connection, mut ep: Endpoint) -> Result<Endpoint> {
+    let mut stmt = conn.prepare(
+        "SELECT host_ip, host_port, container_port, protocol FROM ports
+         WHERE endpoint_id = ?1 ORDER BY protocol, host_port",
+    )?;
+    let rows = stmt.query_map([ep.id], |row| port_from_row(row, 0))?;
+    ep.ports = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(ep)
+}
+
+/// Every published port with the container and network holding it, for clash checks.
+pub fn published_ports(conn: &Connection) -> Result<Vec<Holder>> {
+    let mut stmt = conn.prepare(
+        "SELECT p.host_ip, p.host_port, p.container_port, p.protocol, e.container, e.network
+         FROM ports p JOIN endpoints e ON e.id = p.endpoint_id",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        let container: String = row.get(4)?;
+        let network: String = row.get(5)?;
+        Ok(Holder {
+            port: port_from_row(row, 0)?,
+            holder: format!("container {container:?} on network {network:?}"),
+        })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

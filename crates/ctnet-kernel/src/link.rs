@@ -4,7 +4,8 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoBridgePort, InfoData, InfoKind, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -229,4 +230,36 @@ fn parse_link(message: &LinkMessage) -> Link {
         }
     }
     link
+}
+
+/// Sets a bridge port's hairpin and isolation flags in one request.
+///
+/// Hairpin lets a frame leave through the port it came in on: with `br_netfilter`
+/// active, a container reaching its own published port is DNATed at the bridge layer and
+/// bridged straight back to its own port. An isolated port exchanges frames with the bridge
+/// itself and with non-isolated ports, never with another isolated port: with every
+/// container port of a bridge isolated, containers on it cannot talk to each other
+/// (Docker's icc=false), while routed traffic through the bridge device still flows.
+pub fn set_bridge_port_flags(
+    sock: &mut RtSocket,
+    name: &IfName,
+    hairpin: bool,
+    isolated: bool,
+) -> Result<()> {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::PortKind(InfoPortKind::Bridge),
+        LinkInfo::PortData(InfoPortData::BridgePort(vec![
+            InfoBridgePort::HairpinMode(hairpin),
+            InfoBridgePort::Isolated(isolated),
+        ])),
+    ]));
+    sock.execute(Request::new(
+        RouteNetlinkMessage::NewLink(message),
+        0,
+        format!("set hairpin={hairpin} isolated={isolated} on bridge port {name}"),
+    ))
 }

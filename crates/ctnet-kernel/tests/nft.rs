@@ -37,25 +37,26 @@ fn ruleset() -> String {
 }
 
 fn pair_set() -> SetSpec {
-    SetSpec {
-        name: "pairs".into(),
-        key: vec![KeyField::Ipv4Addr, KeyField::IfName],
-        interval: true,
-    }
+    SetSpec::intervals("pairs", vec![KeyField::Ipv4Addr, KeyField::IfName])
 }
 
 fn prefix_set() -> SetSpec {
-    SetSpec {
-        name: "prefixes".into(),
-        key: vec![KeyField::Ipv4Addr],
-        interval: true,
-    }
+    SetSpec::intervals("prefixes", vec![KeyField::Ipv4Addr])
 }
 
 fn skeleton(batch: &mut nft::Batch) {
     batch.add_table(Family::Inet, "t", "made by a test", true);
     batch.add_set(Family::Inet, "t", &prefix_set());
     batch.add_set(Family::Inet, "t", &pair_set());
+    batch.add_set(
+        Family::Inet,
+        "t",
+        &SetSpec::map(
+            "ports",
+            vec![KeyField::InetProto, KeyField::InetService],
+            vec![KeyField::Ipv4Addr, KeyField::InetService],
+        ),
+    );
     batch.add_chain(
         Family::Inet,
         "t",
@@ -107,11 +108,16 @@ fn skeleton_and_elements_round_trip_through_nft() {
             Element::ipv4_prefix(Ipv4Addr::new(10, 2, 0, 0), 16),
         ];
         let pairs = [pair(Ipv4Addr::new(10, 1, 0, 0), 16, "br-one")];
+        let ports = [Element::Mapping {
+            key: Key::new().proto(6).port(8080),
+            value: Key::new().ipv4(Ipv4Addr::new(10, 1, 0, 2)).port(80),
+        }];
         // Adding twice is not an error: callers may repeat an interrupted operation.
         for _ in 0..2 {
             let mut batch = sock.batch();
             batch.add_elements(Family::Inet, "t", "prefixes", &prefixes, "two prefixes");
             batch.add_elements(Family::Inet, "t", "pairs", &pairs, "a pair");
+            batch.add_elements(Family::Inet, "t", "ports", &ports, "a port");
             sock.commit(batch).unwrap();
         }
         let full = ruleset();
@@ -136,6 +142,14 @@ fn skeleton_and_elements_round_trip_through_nft() {
         "{full}"
     );
     assert!(full.contains("type ipv4_addr . ifname"), "{full}");
+    assert!(
+        full.contains("type inet_proto . inet_service : ipv4_addr . inet_service"),
+        "{full}"
+    );
+    assert!(
+        full.contains("elements = { tcp . 8080 : 10.1.0.2 . 80 }"),
+        "{full}"
+    );
     assert!(
         full.contains("type nat hook postrouting priority srcnat; policy accept;"),
         "{full}"

@@ -115,6 +115,10 @@ pub struct NetworkCreateArgs {
     /// No masquerade: containers reach nothing outside the bridge.
     #[arg(long)]
     pub internal: bool,
+    /// Whether containers on this network may talk to each other (Docker's enable_icc).
+    /// `--icc false` isolates every container port of the bridge.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub icc: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +172,10 @@ pub struct AttachArgs {
     /// Interface name inside the container (default eth0, eth1, ...).
     #[arg(long)]
     pub ifname: Option<String>,
+    /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
+    /// or just CONTAINER_PORT for a free host port. Repeatable.
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -193,6 +201,10 @@ pub struct RunArgs {
     /// Static IPv4 address on the first network.
     #[arg(long)]
     pub ip: Option<String>,
+    /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
+    /// or just CONTAINER_PORT for a free host port. Repeatable; on the first network.
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,

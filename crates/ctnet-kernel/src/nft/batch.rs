@@ -79,6 +79,10 @@ pub enum KeyField {
     Ipv4Addr,
     /// An interface name (`ifname`), 16 bytes.
     IfName,
+    /// A layer 4 protocol number (`inet_proto`), 1 byte.
+    InetProto,
+    /// A TCP or UDP port (`inet_service`), 2 bytes, network byte order.
+    InetService,
 }
 
 impl KeyField {
@@ -87,6 +91,8 @@ impl KeyField {
         match self {
             KeyField::Ipv4Addr => 7,
             KeyField::IfName => 41,
+            KeyField::InetProto => 12,
+            KeyField::InetService => 13,
         }
     }
 
@@ -95,6 +101,8 @@ impl KeyField {
         match self {
             KeyField::Ipv4Addr => 4,
             KeyField::IfName => 16,
+            KeyField::InetProto => 1,
+            KeyField::InetService => 2,
         }
     }
 }
@@ -108,36 +116,88 @@ pub struct SetSpec {
     pub key: Vec<KeyField>,
     /// Elements are ranges (prefixes) rather than single keys.
     pub interval: bool,
+    /// For a map: the fields of the value each key maps to. `None` for a plain set.
+    pub data: Option<Vec<KeyField>>,
 }
 
 impl SetSpec {
+    /// A plain set of exact keys.
+    pub fn exact(name: &str, key: Vec<KeyField>) -> Self {
+        SetSpec {
+            name: name.into(),
+            key,
+            interval: false,
+            data: None,
+        }
+    }
+
+    /// A set whose elements are ranges.
+    pub fn intervals(name: &str, key: Vec<KeyField>) -> Self {
+        SetSpec {
+            interval: true,
+            ..SetSpec::exact(name, key)
+        }
+    }
+
+    /// A map from exact keys to values.
+    pub fn map(name: &str, key: Vec<KeyField>, data: Vec<KeyField>) -> Self {
+        SetSpec {
+            data: Some(data),
+            ..SetSpec::exact(name, key)
+        }
+    }
+
     fn key_len(&self) -> u32 {
-        self.key
-            .iter()
-            .map(|f| f.byte_len().next_multiple_of(4))
-            .sum()
+        fields_len(&self.key)
     }
 
     fn key_type(&self) -> u32 {
-        // nft's concatenated type: six bits per field, first field highest.
-        self.key.iter().fold(0, |acc, f| (acc << 6) | f.datatype())
+        fields_type(&self.key)
+    }
+
+    /// Ranges over a concatenation need the pipapo set type, which wants every field's
+    /// length up front.
+    fn is_concat_interval(&self) -> bool {
+        self.interval && self.key.len() > 1
     }
 
     fn flags(&self) -> u32 {
         const NFT_SET_INTERVAL: u32 = 0x4;
+        const NFT_SET_MAP: u32 = 0x8;
         const NFT_SET_CONCAT: u32 = 0x80;
         let mut flags = 0;
         if self.interval {
             flags |= NFT_SET_INTERVAL;
         }
-        if self.key.len() > 1 {
+        if self.data.is_some() {
+            flags |= NFT_SET_MAP;
+        }
+        if self.is_concat_interval() {
             flags |= NFT_SET_CONCAT;
         }
         flags
     }
 }
 
-/// A key value, built field by field in the order of the set's [`KeyField`]s.
+/// Length of a key or value: fields of a concatenation each take whole 32-bit words.
+fn fields_len(fields: &[KeyField]) -> u32 {
+    if let [only] = fields {
+        return only.byte_len();
+    }
+    fields
+        .iter()
+        .map(|f| f.byte_len().next_multiple_of(4))
+        .sum()
+}
+
+/// nft's concatenated type: six bits per field, first field highest.
+fn fields_type(fields: &[KeyField]) -> u32 {
+    fields.iter().fold(0, |acc, f| (acc << 6) | f.datatype())
+}
+
+/// A key value, built field by field in the order of the set's [`KeyField`]s. Every
+/// field is padded to whole 32-bit words, as concatenations are laid out; single-field
+/// keys of sub-word types (a lone port) would need no padding and are not built here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Key(Vec<u8>);
 
@@ -161,6 +221,19 @@ impl Key {
         self
     }
 
+    /// Appends a layer 4 protocol number (one byte, padded to a word).
+    pub fn proto(mut self, proto: u8) -> Self {
+        self.0.extend_from_slice(&[proto, 0, 0, 0]);
+        self
+    }
+
+    /// Appends a port (two bytes in network order, padded to a word).
+    pub fn port(mut self, port: u16) -> Self {
+        self.0.extend_from_slice(&port.to_be_bytes());
+        self.0.extend_from_slice(&[0, 0]);
+        self
+    }
+
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -172,6 +245,13 @@ impl Key {
 pub enum Element {
     /// A single key, in a set without intervals.
     Key(Key),
+    /// A key and the value it maps to, in a map.
+    Mapping {
+        /// The key.
+        key: Key,
+        /// The value, laid out like a key.
+        value: Key,
+    },
     /// An inclusive range in an interval set with a concatenated key. Each field ranges
     /// independently; equal bounds match exactly.
     Range {
@@ -207,6 +287,10 @@ impl Element {
         match self {
             Element::Key(key) => w.nest(attr::LIST_ELEM, |w| {
                 w.put_data_value(attr::SET_ELEM_KEY, key.as_bytes());
+            }),
+            Element::Mapping { key, value } => w.nest(attr::LIST_ELEM, |w| {
+                w.put_data_value(attr::SET_ELEM_KEY, key.as_bytes());
+                w.put_data_value(attr::SET_ELEM_DATA, value.as_bytes());
             }),
             Element::Range { first, last } => w.nest(attr::LIST_ELEM, |w| {
                 w.put_data_value(attr::SET_ELEM_KEY, first.as_bytes());
@@ -324,6 +408,34 @@ impl Batch {
         );
     }
 
+    /// Deletes every rule of a chain.
+    pub fn flush_chain(&mut self, family: Family, table: &str, chain: &str) {
+        self.message(
+            msg::DELRULE,
+            0,
+            family,
+            format!("flush chain {family} {table} {chain}"),
+            |w| {
+                w.put_str(attr::RULE_TABLE, table);
+                w.put_str(attr::RULE_CHAIN, chain);
+            },
+        );
+    }
+
+    /// Deletes every element of a set or map.
+    pub fn flush_set(&mut self, family: Family, table: &str, set: &str) {
+        self.message(
+            msg::DELSETELEM,
+            0,
+            family,
+            format!("flush set {family} {table} {set}"),
+            |w| {
+                w.put_str(attr::SET_ELEM_LIST_TABLE, table);
+                w.put_str(attr::SET_ELEM_LIST_SET, set);
+            },
+        );
+    }
+
     /// Creates a named set.
     pub fn add_set(&mut self, family: Family, table: &str, set: &SetSpec) {
         let id = self.next_set_id;
@@ -339,8 +451,12 @@ impl Batch {
                 w.put_be32(attr::SET_FLAGS, set.flags());
                 w.put_be32(attr::SET_KEY_TYPE, set.key_type());
                 w.put_be32(attr::SET_KEY_LEN, set.key_len());
+                if let Some(data) = &set.data {
+                    w.put_be32(attr::SET_DATA_TYPE, fields_type(data));
+                    w.put_be32(attr::SET_DATA_LEN, fields_len(data));
+                }
                 w.put_be32(attr::SET_ID, id);
-                if set.key.len() > 1 {
+                if set.is_concat_interval() {
                     w.nest(attr::SET_DESC, |w| {
                         w.nest(attr::SET_DESC_CONCAT, |w| {
                             for field in &set.key {
@@ -505,14 +621,22 @@ mod tests {
 
     #[test]
     fn concatenated_keys_have_nft_type_and_word_aligned_length() {
-        let set = SetSpec {
-            name: "s".into(),
-            key: vec![KeyField::Ipv4Addr, KeyField::IfName],
-            interval: true,
-        };
+        let set = SetSpec::intervals("s", vec![KeyField::Ipv4Addr, KeyField::IfName]);
         assert_eq!(set.key_type(), (7 << 6) | 41);
         assert_eq!(set.key_len(), 20);
         assert_eq!(set.flags(), 0x84);
+        let map = SetSpec::map(
+            "m",
+            vec![KeyField::InetProto, KeyField::InetService],
+            vec![KeyField::Ipv4Addr, KeyField::InetService],
+        );
+        assert_eq!(map.key_len(), 8);
+        assert_eq!(fields_len(map.data.as_ref().unwrap()), 8);
+        assert_eq!(map.flags(), 0x8);
+        assert_eq!(
+            Key::new().proto(6).port(8080).as_bytes(),
+            &[6, 0, 0, 0, 0x1f, 0x90, 0, 0]
+        );
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub enum MetaKey {
 }
 
 impl MetaKey {
+    /// How many bytes the key loads.
+    pub fn byte_len(self) -> u32 {
+        match self {
+            MetaKey::NfProto | MetaKey::L4Proto => 1,
+            MetaKey::IifName | MetaKey::OifName => 16,
+        }
+    }
+}
+
+impl MetaKey {
     fn code(self) -> u32 {
         match self {
             MetaKey::NfProto => 15,
@@ -117,10 +127,84 @@ pub enum Expr {
         /// Match when the key is absent instead.
         invert: bool,
     },
+    /// Looks the key starting at `sreg` up in a named map and puts the mapped value in
+    /// `dreg`; the rule stops if the key is absent.
+    Map {
+        /// The map, in the rule's table.
+        map: String,
+        /// Register where the key starts.
+        sreg: Register,
+        /// Register that receives the value.
+        dreg: Register,
+    },
+    /// `dreg = (sreg & mask) ^ xor`, over `mask.len()` bytes.
+    Bitwise {
+        /// Source register.
+        sreg: Register,
+        /// Destination register.
+        dreg: Register,
+        /// AND mask.
+        mask: Vec<u8>,
+        /// XOR value, as long as the mask.
+        xor: Vec<u8>,
+    },
+    /// Loads connection-tracking data into `dreg`.
+    Ct {
+        /// What to load.
+        key: CtKey,
+        /// Where to put it.
+        dreg: Register,
+    },
+    /// Loads the route type of the destination address (`fib daddr type`) into `dreg`:
+    /// an `RTN_*` value as a host-endian u32.
+    FibDaddrType {
+        /// Where to put it.
+        dreg: Register,
+    },
+    /// Ends the rule with a verdict.
+    Verdict(Verdict),
+    /// Destination NAT for IPv4 to the address in `addr` and the port in `port`.
+    Dnat {
+        /// Register holding the new destination address.
+        addr: Register,
+        /// Register holding the new destination port (network byte order, 2 bytes).
+        port: Register,
+    },
     /// Counts packets and bytes that reach it.
     Counter,
     /// Source NAT to the address of the outgoing interface.
     Masquerade,
+}
+
+/// Connection-tracking data the `ct` expression loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtKey {
+    /// The state bits (`ct state`): see [`CT_STATE_ESTABLISHED`] and friends.
+    State,
+    /// The status bits (`ct status`): see [`CT_STATUS_DNAT`].
+    Status,
+}
+
+/// `ct state established`.
+pub const CT_STATE_ESTABLISHED: u32 = 1 << 1;
+/// `ct state related`.
+pub const CT_STATE_RELATED: u32 = 1 << 2;
+/// `ct status dnat`: the connection's destination was translated.
+pub const CT_STATUS_DNAT: u32 = 1 << 5;
+/// `RTN_LOCAL`: an address of this host.
+pub const RTN_LOCAL: u32 = 2;
+
+/// A rule's final verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Let the packet through this hook.
+    Accept,
+    /// Drop the packet.
+    Drop,
+    /// Continue in a regular chain, then come back.
+    Jump(String),
+    /// Leave this chain and go on after the jump that entered it.
+    Return,
 }
 
 impl Expr {
@@ -138,6 +222,26 @@ impl Expr {
         const LOOKUP_SREG: u16 = 2;
         const LOOKUP_FLAGS: u16 = 5;
         const NFT_LOOKUP_F_INV: u32 = 1;
+        const LOOKUP_DREG: u16 = 3;
+        const BITWISE_SREG: u16 = 1;
+        const BITWISE_DREG: u16 = 2;
+        const BITWISE_LEN: u16 = 3;
+        const BITWISE_MASK: u16 = 4;
+        const BITWISE_XOR: u16 = 5;
+        const CT_DREG: u16 = 1;
+        const CT_KEY: u16 = 2;
+        const FIB_DREG: u16 = 1;
+        const FIB_RESULT: u16 = 2;
+        const FIB_FLAGS: u16 = 3;
+        const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+        const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+        const IMMEDIATE_DREG: u16 = 1;
+        const IMMEDIATE_DATA: u16 = 2;
+        const NAT_TYPE: u16 = 1;
+        const NAT_FAMILY: u16 = 2;
+        const NAT_REG_ADDR_MIN: u16 = 3;
+        const NAT_REG_PROTO_MIN: u16 = 5;
+        const NFT_NAT_DNAT: u32 = 1;
 
         w.nest(attr::LIST_ELEM, |w| {
             w.put_str(attr::EXPR_NAME, self.name());
@@ -175,6 +279,48 @@ impl Expr {
                         w.put_be32(LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
                     }
                 }),
+                Expr::Map { map, sreg, dreg } => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_str(LOOKUP_SET, map);
+                    w.put_be32(LOOKUP_SREG, sreg.0);
+                    w.put_be32(LOOKUP_DREG, dreg.0);
+                }),
+                Expr::Bitwise {
+                    sreg,
+                    dreg,
+                    mask,
+                    xor,
+                } => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_be32(BITWISE_SREG, sreg.0);
+                    w.put_be32(BITWISE_DREG, dreg.0);
+                    w.put_be32(BITWISE_LEN, mask.len() as u32);
+                    w.put_data_value(BITWISE_MASK, mask);
+                    w.put_data_value(BITWISE_XOR, xor);
+                }),
+                Expr::Ct { key, dreg } => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_be32(CT_DREG, dreg.0);
+                    w.put_be32(
+                        CT_KEY,
+                        match key {
+                            CtKey::State => 0,
+                            CtKey::Status => 2,
+                        },
+                    );
+                }),
+                Expr::FibDaddrType { dreg } => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_be32(FIB_DREG, dreg.0);
+                    w.put_be32(FIB_RESULT, NFT_FIB_RESULT_ADDRTYPE);
+                    w.put_be32(FIB_FLAGS, NFTA_FIB_F_DADDR);
+                }),
+                Expr::Verdict(verdict) => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_be32(IMMEDIATE_DREG, 0); // NFT_REG_VERDICT
+                    w.nest(IMMEDIATE_DATA, |w| verdict.encode(w));
+                }),
+                Expr::Dnat { addr, port } => w.nest(attr::EXPR_DATA, |w| {
+                    w.put_be32(NAT_TYPE, NFT_NAT_DNAT);
+                    w.put_be32(NAT_FAMILY, u32::from(NFPROTO_IPV4));
+                    w.put_be32(NAT_REG_ADDR_MIN, addr.0);
+                    w.put_be32(NAT_REG_PROTO_MIN, port.0);
+                }),
                 // Counters start at zero and masquerade needs no options.
                 Expr::Counter | Expr::Masquerade => {}
             }
@@ -186,10 +332,37 @@ impl Expr {
             Expr::Meta { .. } => "meta",
             Expr::Payload { .. } => "payload",
             Expr::Cmp { .. } => "cmp",
-            Expr::Lookup { .. } => "lookup",
+            Expr::Lookup { .. } | Expr::Map { .. } => "lookup",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Ct { .. } => "ct",
+            Expr::FibDaddrType { .. } => "fib",
+            Expr::Verdict(_) => "immediate",
+            Expr::Dnat { .. } => "nat",
             Expr::Counter => "counter",
             Expr::Masquerade => "masq",
         }
+    }
+}
+
+impl Verdict {
+    /// Writes `NFTA_DATA_VERDICT`; also used for verdict-map elements.
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        const NF_DROP: i32 = 0;
+        const NF_ACCEPT: i32 = 1;
+        const NFT_JUMP: i32 = -3;
+        const NFT_RETURN: i32 = -5;
+        w.nest(attr::DATA_VERDICT, |w| {
+            let code = match self {
+                Verdict::Accept => NF_ACCEPT,
+                Verdict::Drop => NF_DROP,
+                Verdict::Jump(_) => NFT_JUMP,
+                Verdict::Return => NFT_RETURN,
+            };
+            w.put_be32(attr::VERDICT_CODE, code as u32);
+            if let Verdict::Jump(chain) = self {
+                w.put_str(attr::VERDICT_CHAIN, chain);
+            }
+        });
     }
 }
 
@@ -218,6 +391,45 @@ pub fn load_ipv4_saddr(dreg: Register) -> Expr {
         offset: 12,
         len: 4,
         dreg,
+    }
+}
+
+/// Loads the transport destination port (TCP or UDP) into `dreg`, network byte order.
+pub fn load_dport(dreg: Register) -> Expr {
+    Expr::Payload {
+        base: PayloadBase::Transport,
+        offset: 2,
+        len: 2,
+        dreg,
+    }
+}
+
+/// Stops the rule unless the bits `mask` of the u32 (host byte order) in `reg` have any
+/// bit set, as nft writes `ct state established,related`.
+pub fn any_bit_set(reg: Register, mask: u32) -> [Expr; 2] {
+    [
+        Expr::Bitwise {
+            sreg: reg,
+            dreg: reg,
+            mask: mask.to_ne_bytes().to_vec(),
+            xor: vec![0; 4],
+        },
+        Expr::Cmp {
+            sreg: reg,
+            op: CmpOp::Neq,
+            data: vec![0; 4],
+        },
+    ]
+}
+
+/// Stops the rule unless the interface name in `reg` is (or with `Neq`, is not) `name`.
+pub fn cmp_ifname(reg: Register, op: CmpOp, name: &str) -> Expr {
+    let mut data = name.as_bytes().to_vec();
+    data.resize(16, 0);
+    Expr::Cmp {
+        sreg: reg,
+        op,
+        data,
     }
 }
 

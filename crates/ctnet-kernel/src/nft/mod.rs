@@ -19,8 +19,9 @@ use std::fmt;
 
 pub use batch::{ipv4_bounds, BaseChain, Batch, ChainType, Element, Hook, Key, KeyField, SetSpec};
 pub use expr::{
-    is_ipv4, load_ipv4_daddr, load_ipv4_saddr, CmpOp, Expr, MetaKey, PayloadBase, Register,
-    NFPROTO_IPV4,
+    any_bit_set, cmp_ifname, is_ipv4, load_dport, load_ipv4_daddr, load_ipv4_saddr, CmpOp, CtKey,
+    Expr, MetaKey, PayloadBase, Register, Verdict, CT_STATE_ESTABLISHED, CT_STATE_RELATED,
+    CT_STATUS_DNAT, NFPROTO_IPV4, RTN_LOCAL,
 };
 pub use socket::NftSocket;
 

@@ -17,8 +17,10 @@ pub(crate) mod msg {
     pub const GETTABLE: u16 = 1;
     pub const NEWCHAIN: u16 = 3;
     pub const NEWRULE: u16 = 6;
+    pub const DELRULE: u16 = 8;
     pub const NEWSET: u16 = 9;
     pub const NEWSETELEM: u16 = 12;
+    pub const DELSETELEM: u16 = 14;
     pub const DESTROYTABLE: u16 = 26;
     pub const DESTROYSETELEM: u16 = 30;
 }
@@ -51,6 +53,8 @@ pub(crate) mod attr {
     pub const SET_FLAGS: u16 = 3;
     pub const SET_KEY_TYPE: u16 = 4;
     pub const SET_KEY_LEN: u16 = 5;
+    pub const SET_DATA_TYPE: u16 = 6;
+    pub const SET_DATA_LEN: u16 = 7;
     pub const SET_DESC: u16 = 9;
     pub const SET_ID: u16 = 10;
     pub const SET_DESC_CONCAT: u16 = 2;
@@ -60,10 +64,14 @@ pub(crate) mod attr {
     pub const SET_ELEM_LIST_SET: u16 = 2;
     pub const SET_ELEM_LIST_ELEMENTS: u16 = 3;
     pub const SET_ELEM_KEY: u16 = 1;
+    pub const SET_ELEM_DATA: u16 = 2;
     pub const SET_ELEM_FLAGS: u16 = 3;
     pub const SET_ELEM_KEY_END: u16 = 10;
 
     pub const DATA_VALUE: u16 = 1;
+    pub const DATA_VERDICT: u16 = 2;
+    pub const VERDICT_CODE: u16 = 1;
+    pub const VERDICT_CHAIN: u16 = 2;
 }
 
 /// `NFTNL_UDATA_*_COMMENT`: the user-data TLV nft prints as `comment "..."`.

@@ -1,6 +1,8 @@
 //! `ctnet attach|detach|ls|gc`.
 
-use ctnet_engine::{AttachSpec, ContainerRef, Engine, Error, NetworkName, Result};
+use ctnet_engine::{
+    AttachSpec, ContainerRef, Engine, Error, NetworkName, PortSpec, PublishedPort, Result,
+};
 use ctnet_kernel::{IfName, NetnsName};
 
 use crate::cli::{parse_ip, AttachArgs, DetachArgs, Format, TargetArgs};
@@ -31,14 +33,20 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
         ifname: args.ifname.as_deref().map(IfName::new).transpose()?,
         owner: None,
         netns_owned: false,
+        publish: parse_publish(&args.publish)?,
     };
     let ep = engine.attach(spec)?;
     match args.format {
         Format::Json => output::json(&ep),
-        Format::Table => println!(
-            "{} {} {} {} {}",
-            ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname
-        ),
+        Format::Table => {
+            println!(
+                "{} {} {} {} {}",
+                ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname
+            );
+            for port in &ep.ports {
+                println!("published {port}");
+            }
+        }
     }
     Ok(())
 }
@@ -62,6 +70,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "ADDRESS",
                 "MAC",
                 "HOST-IF",
+                "PORTS",
                 "STATE",
             ],
             &endpoints
@@ -74,6 +83,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.ip.to_string(),
                         e.mac.clone(),
                         e.host_ifname.clone(),
+                        ports_column(&e.ports),
                         e.state.as_str().to_string(),
                     ]
                 })
@@ -100,4 +110,21 @@ pub fn gc(engine: &mut Engine, format: Format) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Parses every `-p` argument.
+pub fn parse_publish(args: &[String]) -> Result<Vec<PortSpec>> {
+    args.iter().map(|a| PortSpec::parse(a)).collect()
+}
+
+/// Published ports for a table cell, like `docker ps`.
+fn ports_column(ports: &[PublishedPort]) -> String {
+    if ports.is_empty() {
+        return "-".into();
+    }
+    ports
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -35,6 +35,7 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
         bridge: args.bridge.as_deref().map(IfName::new).transpose()?,
         mtu: args.mtu,
         internal: args.internal,
+        icc: args.icc,
     })
 }
 

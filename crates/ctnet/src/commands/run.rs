@@ -2,10 +2,13 @@
 
 use std::process::ExitCode;
 
-use ctnet_engine::{AttachSpec, ContainerRef, Engine, Error, NetworkName, Owner, Paths, Result};
+use ctnet_engine::{
+    AttachSpec, ContainerRef, Engine, Error, NetworkName, Owner, Paths, PortSpec, Result,
+};
 use ctnet_kernel::{Netns, NetnsDir, NetnsName};
 
 use crate::cli::{parse_ip, RunArgs};
+use crate::commands::endpoint::parse_publish;
 use crate::exec;
 
 /// Exit code when ctnet itself fails before the command runs (Docker uses the same).
@@ -97,6 +100,15 @@ impl Runner {
                 "drop --ip, or use --network NAME",
             ));
         }
+        let publish = parse_publish(&args.publish)?;
+        if !publish.is_empty() && !matches!(mode, Mode::Bridge(_)) {
+            // Docker discards them with a warning; a silent no-op helps nobody.
+            return Err(Error::invalid(
+                "--publish",
+                "needs a bridge network (in host mode the command's own ports are the host's)",
+                "drop -p, or use --network NAME",
+            ));
+        }
         match mode {
             Mode::Host => Ok(Runner {
                 engine: None,
@@ -117,8 +129,8 @@ impl Runner {
                     owned: None,
                 })
             }
-            Mode::None => Runner::fresh(paths, name, &[], None),
-            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ip),
+            Mode::None => Runner::fresh(paths, name, &[], None, Vec::new()),
+            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ip, publish),
         }
     }
 
@@ -128,6 +140,7 @@ impl Runner {
         name: Option<NetnsName>,
         networks: &[NetworkName],
         ip: Option<std::net::Ipv4Addr>,
+        mut publish: Vec<PortSpec>,
     ) -> Result<Runner> {
         let mut engine = Engine::open(paths)?;
         for network in networks {
@@ -153,10 +166,19 @@ impl Runner {
                 ifname: None,
                 owner: Some(owner),
                 netns_owned: true,
+                publish: std::mem::take(&mut publish),
             };
-            if let Err(err) = engine.attach(spec) {
-                let _ = runner.clean_up();
-                return Err(err);
+            match engine.attach(spec) {
+                Ok(ep) => {
+                    // stdout belongs to the command; say where the ports went on stderr.
+                    for port in &ep.ports {
+                        eprintln!("ctnet: published {port}");
+                    }
+                }
+                Err(err) => {
+                    let _ = runner.clean_up();
+                    return Err(err);
+                }
             }
         }
         Ok(runner)

@@ -1,0 +1,385 @@
+//! Published ports: the `-p` syntax, and choosing host ports without clashes.
+//!
+//! `-p [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp]`, or just
+//! `-p CONTAINER_PORT[-END][/proto]`, as Docker reads it. A spec is parsed once at the edge
+//! into a [`PortSpec`]; inside the state transaction it is resolved into one
+//! [`PublishedPort`] per port, checked against every port already published.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A transport protocol a port is published for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    /// The IP protocol number.
+    pub fn number(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+        }
+    }
+
+    /// `tcp` or `udp`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// Parses `tcp` or `udp`.
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A non-empty range of ports, none of them 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    first: u16,
+    last: u16,
+}
+
+impl PortRange {
+    /// The first port.
+    pub fn first(&self) -> u16 {
+        self.first
+    }
+
+    /// How many ports.
+    pub fn count(&self) -> u32 {
+        u32::from(self.last - self.first) + 1
+    }
+
+    /// The ports, in order.
+    pub fn ports(&self) -> RangeInclusive<u16> {
+        self.first..=self.last
+    }
+
+    fn parse(text: &str) -> std::result::Result<PortRange, String> {
+        let port = |t: &str| match t.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("{t:?} is not a port (1-65535)")),
+            Ok(p) => Ok(p),
+        };
+        let (first, last) = match text.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(text)?, port(text)?),
+        };
+        if last < first {
+            return Err(format!("range {text} ends before it starts"));
+        }
+        Ok(PortRange { first, last })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
+/// One `-p` argument, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// Only traffic to this host address is forwarded; every local address when unset.
+    pub host_ip: Option<Ipv4Addr>,
+    /// Host ports; a free one is chosen when unset.
+    pub host: Option<PortRange>,
+    /// Container ports.
+    pub container: PortRange,
+    /// The protocol.
+    pub protocol: Protocol,
+}
+
+impl FromStr for PortSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let (ports, protocol) = match text.rsplit_once('/') {
+            Some((p, proto)) => (
+                p,
+                Protocol::parse(proto)
+                    .ok_or_else(|| format!("protocol {proto:?} is not tcp or udp"))?,
+            ),
+            None => (text, Protocol::Tcp),
+        };
+        let parts: Vec<&str> = ports.split(':').collect();
+        let (host_ip, host, container) = match parts.as_slice() {
+            [c] => (None, "", *c),
+            [h, c] => (None, *h, *c),
+            [ip, h, c] => (
+                Some(
+                    ip.parse::<Ipv4Addr>()
+                        .map_err(|_| format!("{ip:?} is not an IPv4 address"))?,
+                ),
+                *h,
+                *c,
+            ),
+            _ => return Err("expected [HOST_IP:]HOST_PORT:CONTAINER_PORT".into()),
+        };
+        let host = (!host.is_empty())
+            .then(|| PortRange::parse(host))
+            .transpose()?;
+        let container = PortRange::parse(container)?;
+        if let Some(h) = host {
+            if h.count() != container.count() && container.count() != 1 {
+                return Err(format!(
+                    "host ports {h} and container ports {container} are ranges of unequal length"
+                ));
+            }
+        }
+        if host_ip.is_some_and(|ip| ip.is_unspecified()) {
+            return Ok(PortSpec {
+                host_ip: None,
+                host,
+                container,
+                protocol,
+            });
+        }
+        Ok(PortSpec {
+            host_ip,
+            host,
+            container,
+            protocol,
+        })
+    }
+}
+
+impl PortSpec {
+    /// Parses a `-p` argument with an error that names it and the fix.
+    pub fn parse(text: &str) -> Result<PortSpec> {
+        text.parse().map_err(|cause: String| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("published port {text:?}"),
+                cause,
+                "write it as [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp",
+            )
+        })
+    }
+}
+
+/// One host port forwarded to one container port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    /// The host address it is limited to, or every local address.
+    pub host_ip: Option<Ipv4Addr>,
+    /// The host port.
+    pub host_port: u16,
+    /// The container port.
+    pub container_port: u16,
+    /// The protocol.
+    pub protocol: Protocol,
+}
+
+impl PublishedPort {
+    /// True when both would catch the same packets.
+    pub fn clashes_with(&self, other: &PublishedPort) -> bool {
+        self.protocol == other.protocol
+            && self.host_port == other.host_port
+            && (self.host_ip.is_none() || other.host_ip.is_none() || self.host_ip == other.host_ip)
+    }
+}
+
+impl fmt::Display for PublishedPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ip = self
+            .host_ip
+            .map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+        write!(
+            f,
+            "{ip}:{}->{}/{}",
+            self.host_port, self.container_port, self.protocol
+        )
+    }
+}
+
+/// A port already published, and who holds it (for error messages).
+pub struct Holder {
+    /// The port.
+    pub port: PublishedPort,
+    /// The container and network holding it, in words.
+    pub holder: String,
+}
+
+/// Turns specs into single-port mappings, choosing free host ports where none (or a range
+/// for one container port) was given. `taken` is every port already published;
+/// `automatic` is where automatic ports come from (the kernel's ephemeral range).
+pub fn resolve(
+    specs: &[PortSpec],
+    taken: &[Holder],
+    automatic: RangeInclusive<u16>,
+) -> Result<Vec<PublishedPort>> {
+    let mut out: Vec<PublishedPort> = Vec::new();
+    for spec in specs {
+        let free = |port: u16, out: &[PublishedPort]| {
+            let candidate = PublishedPort {
+                host_ip: spec.host_ip,
+                host_port: port,
+                container_port: 0,
+                protocol: spec.protocol,
+            };
+            taken.iter().all(|h| !h.port.clashes_with(&candidate))
+                && out.iter().all(|p| !p.clashes_with(&candidate))
+        };
+        let mapping = |host_port: u16, container_port: u16| PublishedPort {
+            host_ip: spec.host_ip,
+            host_port,
+            container_port,
+            protocol: spec.protocol,
+        };
+        match spec.host {
+            Some(host) if host.count() == spec.container.count() => {
+                for (h, c) in host.ports().zip(spec.container.ports()) {
+                    let wanted = mapping(h, c);
+                    if let Some(h) = taken.iter().find(|t| t.port.clashes_with(&wanted)) {
+                        return Err(clash(&wanted, &h.holder));
+                    }
+                    if out.iter().any(|p| p.clashes_with(&wanted)) {
+                        return Err(clash(&wanted, "another -p of this request"));
+                    }
+                    out.push(wanted);
+                }
+            }
+            Some(host) => {
+                // One container port and a host range: the first free port of the range.
+                let port = host.ports().find(|p| free(*p, &out)).ok_or_else(|| {
+                    exhausted(
+                        &format!("host ports {host}"),
+                        "free some, or widen the range",
+                    )
+                })?;
+                out.push(mapping(port, spec.container.first()));
+            }
+            None => {
+                for c in spec.container.ports() {
+                    let port = automatic.clone().find(|p| free(*p, &out)).ok_or_else(|| {
+                        exhausted(
+                            "the automatic host port range",
+                            "give host ports explicitly",
+                        )
+                    })?;
+                    out.push(mapping(port, c));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn clash(wanted: &PublishedPort, holder: &str) -> Error {
+    let ip = wanted
+        .host_ip
+        .map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+    Error::new(
+        ErrorKind::Conflict,
+        format!("host port {ip}:{}/{}", wanted.host_port, wanted.protocol),
+        format!("is already published by {holder}"),
+        "choose another host port, or leave it out to get a free one",
+    )
+}
+
+fn exhausted(what: &str, fix: &str) -> Error {
+    Error::new(ErrorKind::Exhausted, what, "has no free port left", fix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> PortSpec {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn docker_forms_parse() {
+        assert_eq!(
+            spec("8080:80"),
+            PortSpec {
+                host_ip: None,
+                host: Some(PortRange::parse("8080").unwrap()),
+                container: PortRange::parse("80").unwrap(),
+                protocol: Protocol::Tcp
+            }
+        );
+        let s = spec("127.0.0.1:5300-5301:53-54/udp");
+        assert_eq!(s.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.protocol, Protocol::Udp);
+        assert_eq!(s.container.count(), 2);
+        assert_eq!(spec("80").host, None);
+        assert_eq!(spec("127.0.0.1::80").host, None);
+        assert_eq!(spec("0.0.0.0:80:80").host_ip, None);
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for bad in [
+            "",
+            "0:80",
+            "80:0",
+            "70000:80",
+            "a:80",
+            "80:80/sctp",
+            "1.2.3:80:80",
+            "90-80:80",
+            "8000-8002:80-81",
+            "1:2:3:4",
+        ] {
+            assert!(bad.parse::<PortSpec>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn clashes_name_the_holder_and_ranges_pick_free_ports() {
+        let taken = vec![Holder {
+            port: PublishedPort {
+                host_ip: None,
+                host_port: 8080,
+                container_port: 80,
+                protocol: Protocol::Tcp,
+            },
+            holder: "container \"web\"".into(),
+        }];
+        let err = resolve(&[spec("127.0.0.1:8080:81")], &taken, 1000..=1001).unwrap_err();
+        assert!(err.to_string().contains("container \"web\""), "{err}");
+        // UDP on the same number is another port.
+        assert!(resolve(&[spec("8080:80/udp")], &taken, 1000..=1001).is_ok());
+        let got = resolve(&[spec("8080-8082:80")], &taken, 1000..=1001).unwrap();
+        assert_eq!(got[0].host_port, 8081);
+        let auto = resolve(&[spec("80-81")], &taken, 1000..=1001).unwrap();
+        assert_eq!(
+            auto.iter().map(|p| p.host_port).collect::<Vec<_>>(),
+            vec![1000, 1001]
+        );
+        assert!(resolve(&[spec("80-82")], &taken, 1000..=1001).is_err());
+        assert!(resolve(&[spec("9000:80"), spec("9000:81")], &[], 1..=2).is_err());
+    }
+}
