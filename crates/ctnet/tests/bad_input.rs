@@ -351,3 +351,58 @@ fn exhausted_subnet_is_refused_and_rolls_back() {
         &["subnet 10.6.0.0/30", "no free address", "larger subnet"],
     );
 }
+
+#[test]
+fn bad_and_clashing_published_ports() {
+    let sb = world();
+    sb.ok("ctnet attach bridge c2 -p 8080:80");
+    refused(
+        &sb,
+        "ctnet attach bridge c1 -p 8080:81",
+        &[
+            "host port 0.0.0.0:8080/tcp",
+            "already published by container \"c2\" on network \"bridge\"",
+            "choose another host port",
+        ],
+    );
+    // A specific address clashes with the same port on every address.
+    refused(
+        &sb,
+        "ctnet attach bridge c1 -p 127.0.0.1:8080:81",
+        &["already published by container \"c2\""],
+    );
+    refused(
+        &sb,
+        "ctnet attach bridge c1 -p 8000-8002:80-81",
+        &[
+            "published port \"8000-8002:80-81\"",
+            "unequal length",
+            "HOST_PORT",
+        ],
+    );
+    for garbage in [
+        "80:0",
+        "70000:80",
+        "x:80",
+        "80/sctp",
+        "1.2.3:80:80",
+        "90-80:80",
+    ] {
+        refused(
+            &sb,
+            &format!("ctnet attach bridge c1 -p {garbage}"),
+            &[&format!("published port \"{garbage}\""), "e.g. 8080:80"],
+        );
+    }
+    sb.ok("ctnet network create secret --internal");
+    refused(
+        &sb,
+        "ctnet attach secret c1 -p 9000:80",
+        &["network \"secret\"", "is internal", "non-internal network"],
+    );
+    refused(
+        &sb,
+        "ctnet run --network host -p 9000:80 -- true",
+        &["--publish", "needs a bridge network"],
+    );
+}

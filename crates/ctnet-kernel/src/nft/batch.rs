@@ -96,6 +96,16 @@ impl KeyField {
         }
     }
 
+    /// nft's byte order for the type: strings are host order, numbers network order.
+    fn byteorder(self) -> u32 {
+        const BYTEORDER_HOST_ENDIAN: u32 = 1;
+        const BYTEORDER_BIG_ENDIAN: u32 = 2;
+        match self {
+            KeyField::IfName => BYTEORDER_HOST_ENDIAN,
+            _ => BYTEORDER_BIG_ENDIAN,
+        }
+    }
+
     /// The field's length in bytes.
     pub fn byte_len(self) -> u32 {
         match self {
@@ -311,6 +321,14 @@ impl Element {
     }
 }
 
+/// Set user data telling nft the key's byte order (`NFTNL_UDATA_SET_KEYBYTEORDER`).
+fn key_byteorder_udata(order: u32) -> Vec<u8> {
+    const NFTNL_UDATA_SET_KEYBYTEORDER: u8 = 0;
+    let mut out = vec![NFTNL_UDATA_SET_KEYBYTEORDER, 4];
+    out.extend_from_slice(&order.to_ne_bytes());
+    out
+}
+
 /// First and last address of an IPv4 prefix.
 pub fn ipv4_bounds(network: Ipv4Addr, prefix_len: u8) -> (Ipv4Addr, Ipv4Addr) {
     let host_mask = u32::MAX.checked_shr(u32::from(prefix_len)).unwrap_or(0);
@@ -456,6 +474,10 @@ impl Batch {
                     w.put_be32(attr::SET_DATA_LEN, fields_len(data));
                 }
                 w.put_be32(attr::SET_ID, id);
+                if let [field] = set.key.as_slice() {
+                    // Without it nft prints a lone string key byte-reversed (as "").
+                    w.put(attr::SET_USERDATA, &key_byteorder_udata(field.byteorder()));
+                }
                 if set.is_concat_interval() {
                     w.nest(attr::SET_DESC, |w| {
                         w.nest(attr::SET_DESC_CONCAT, |w| {

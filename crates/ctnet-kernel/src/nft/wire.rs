@@ -57,6 +57,7 @@ pub(crate) mod attr {
     pub const SET_DATA_LEN: u16 = 7;
     pub const SET_DESC: u16 = 9;
     pub const SET_ID: u16 = 10;
+    pub const SET_USERDATA: u16 = 13;
     pub const SET_DESC_CONCAT: u16 = 2;
     pub const SET_FIELD_LEN: u16 = 1;
 

@@ -200,8 +200,9 @@ impl Sandbox {
     }
 
     /// A listing of every kernel object and state row ctnet could have touched, to prove
-    /// an operation changed nothing (or cleaned up fully). Carrier state (`linkdown`) and
-    /// counters are left out: they follow traffic and timing, not configuration.
+    /// an operation changed nothing (or cleaned up fully). Link flags and carrier state
+    /// (`linkdown`, NO-CARRIER) and counters are left out: they follow traffic and timing
+    /// (a veth's carrier comes up a moment after the link), not configuration.
     pub fn snapshot(&self) -> String {
         self.ok(
             "echo '## links'; ip -o link show | sed -E 's/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
@@ -209,7 +210,7 @@ impl Sandbox {
              echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
              echo '## nft'; nft -s list ruleset; \
              echo '## netns'; ls /run/netns; \
-             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E 's/^[0-9]+: //; s/ qlen.*//'; ip -n $ns -o -4 addr show; ip -n $ns route; done; \
+             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E 's/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; ip -n $ns -o -4 addr show; ip -n $ns route; done; \
              echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json",
         )
     }

@@ -1,0 +1,176 @@
+//! Port publishing with real traffic: every path a published port must serve, HOST_IP
+//! binding, loopback never reachable from outside, and 1,000 ports costing no rules.
+
+mod support;
+
+use support::{Sandbox, UPLINK_HOST, UPLINK_WAN};
+
+fn from(addr: &str) -> String {
+    format!("from {addr}:")
+}
+
+/// `web` on the default network publishes TCP 8080->80, UDP 5353->53 and the range
+/// 9000-9001 -> 90-91, and serves all of them.
+fn published_world() -> Sandbox {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet netns add web && ctnet attach bridge web -p 8080:80 -p 5353:53/udp -p 9000-9001:90-91");
+    sb.serve(Some("web"), "--tcp 80 --udp 53 --tcp 90 --tcp 91");
+    sb
+}
+
+#[test]
+fn a_published_port_answers_on_every_path() {
+    let mut sb = published_world();
+    let pub_tcp = format!("{UPLINK_HOST}:8080");
+    // wan -> host uplink: the container sees the real client.
+    assert!(sb
+        .reach(Some("wan"), "tcp", &pub_tcp)
+        .starts_with(&from(UPLINK_WAN)));
+    let udp = sb.reach(Some("wan"), "udp", &format!("{UPLINK_HOST}:5353"));
+    assert!(udp.starts_with(&from(UPLINK_WAN)), "{udp}");
+    // A range maps port to port.
+    for (host, _container) in [(9000, 90), (9001, 91)] {
+        sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:{host}"));
+    }
+    // The host itself, to its own address and to 127.0.0.1.
+    assert!(sb
+        .reach(None, "tcp", &pub_tcp)
+        .starts_with(&from(UPLINK_HOST)));
+    sb.reach(None, "tcp", "127.0.0.1:8080");
+    sb.reach(None, "udp", "127.0.0.1:5353");
+    // Hairpin: the container through the host's addresses reaches itself.
+    sb.reach(Some("web"), "tcp", &pub_tcp);
+    sb.reach(Some("web"), "tcp", "172.17.0.1:8080");
+    sb.reach(Some("web"), "udp", &format!("{UPLINK_HOST}:5353"));
+    // A neighbour on the same network, and a container on another network.
+    sb.ok("ctnet netns add same && ctnet attach bridge same && \
+           ctnet network create blue --subnet 10.5.0.0/24 && ctnet netns add far && ctnet attach blue far");
+    sb.reach(Some("same"), "tcp", &pub_tcp);
+    sb.reach(Some("far"), "tcp", &pub_tcp);
+    sb.reach(Some("far"), "udp", &format!("{UPLINK_HOST}:5353"));
+    // An unpublished port of the same container is not reachable through the host.
+    sb.serve(Some("web"), "--tcp 81");
+    assert!(sb
+        .probe(Some("wan"), "tcp", &format!("{UPLINK_HOST}:81"))
+        .is_err());
+}
+
+#[test]
+fn host_ip_limits_a_port_and_loopback_never_leaves_the_host() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok(&format!(
+        "ctnet netns add web && ctnet attach bridge web -p 127.0.0.1:9090:90 -p {UPLINK_HOST}:7070:70"
+    ));
+    sb.serve(Some("web"), "--tcp 90 --tcp 70");
+    sb.reach(None, "tcp", "127.0.0.1:9090");
+    assert!(sb
+        .probe(None, "tcp", &format!("{UPLINK_HOST}:9090"))
+        .is_err());
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:7070"));
+    assert!(sb.probe(None, "tcp", "127.0.0.1:7070").is_err());
+
+    // A wan host routes 127.0.0.1 to us, ahead of its own loopback, and would accept
+    // answers from 127.0.0.1: nothing answers.
+    sb.ok(&format!(
+        "ip netns exec wan sh -c 'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet && ip rule del pref 0 && ip rule add pref 100 lookup local && \
+         ip route add 127.0.0.1/32 via {UPLINK_HOST} table 100 && ip rule add pref 10 to 127.0.0.1 lookup 100'"
+    ));
+    assert!(sb.probe(Some("wan"), "tcp", "127.0.0.1:9090").is_err());
+
+    // The same from a container, whose bridge has route_localnet set for publishing: the
+    // guard chain is what stops it, both for the published port and for a host service
+    // that listens on loopback only.
+    sb.serve(None, "--bind 127.0.0.1 --tcp 7777");
+    sb.ok("ctnet netns add nosy && ctnet attach bridge nosy && ip netns exec nosy sh -c \
+           'echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet && ip rule del pref 0 && ip rule add pref 100 lookup local && \
+            ip route add 127.0.0.1/32 via 172.17.0.1 table 100 && ip rule add pref 10 to 127.0.0.1 lookup 100'");
+    assert!(sb.probe(Some("nosy"), "tcp", "127.0.0.1:9090").is_err());
+    assert!(sb.probe(Some("nosy"), "tcp", "127.0.0.1:7777").is_err());
+    // Prove the probe would get through without the guard, then that gc restores it.
+    sb.ok("nft flush chain inet ctnet guard");
+    sb.reach(Some("nosy"), "tcp", "127.0.0.1:7777");
+    sb.ok("ctnet gc");
+    assert!(sb.probe(Some("nosy"), "tcp", "127.0.0.1:7777").is_err());
+}
+
+#[test]
+fn an_automatic_port_is_chosen_and_reported() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet netns add web");
+    let out = sb.ok("ctnet attach bridge web -p 80");
+    let published = out
+        .lines()
+        .find_map(|l| l.strip_prefix("published 0.0.0.0:"))
+        .unwrap_or_else(|| panic!("no published port reported: {out}"));
+    let port: u16 = published.split("->").next().unwrap().parse().unwrap();
+    assert!(port >= 1024, "{out}");
+    sb.serve(Some("web"), "--tcp 80");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:{port}"));
+    let listed = sb.ok("ctnet ls");
+    assert!(
+        listed.contains(&format!("0.0.0.0:{port}->80/tcp")),
+        "{listed}"
+    );
+}
+
+#[test]
+fn ctnet_run_publishes_and_withdraws() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet network ls >/dev/null");
+    let before = sb.snapshot();
+    let mut child = sb.start_until(
+        "exec ctnet run --name svc -p 8080:80 -- sh -c 'echo started; exec ctnet-probe serve --tcp 80 --max-seconds 60 >/dev/null'",
+        "started",
+    );
+    // The server prints "ready" once it listens; give it a moment by retrying.
+    let ok = (0..20).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        sb.probe(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"))
+            .is_ok()
+    });
+    assert!(ok, "the published port never answered");
+    sb.ok(&format!("kill -TERM {}", child.id()));
+    child.wait().unwrap();
+    let rules = sb.ok("nft list map inet ctnet publish_any");
+    assert!(!rules.contains("8080"), "{rules}");
+    assert_eq!(sb.snapshot(), before);
+    assert!(sb
+        .probe(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"))
+        .is_err());
+}
+
+/// Rules in ctnet's table (not elements), from nft's JSON listing.
+fn rule_count(sb: &Sandbox) -> usize {
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok("nft -j list table inet ctnet")).unwrap();
+    json["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("rule").is_some())
+        .count()
+}
+
+#[test]
+fn a_thousand_published_ports_add_elements_not_rules() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet netns add one && ctnet attach bridge one -p 8080:80");
+    let with_one = rule_count(&sb);
+    sb.ok("ctnet netns add many && ctnet attach bridge many -p 20000-20999:20000-20999");
+    assert_eq!(rule_count(&sb), with_one, "publishing added rules");
+    let map = sb.ok("nft list map inet ctnet publish_any");
+    assert_eq!(map.matches(" : 172.17.0.3 . ").count(), 1000, "{map}");
+    sb.serve(Some("many"), "--tcp 20500 --tcp 20999");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:20500"));
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:20999"));
+    // Detach takes all 1,000 out again.
+    sb.ok("ctnet detach bridge many");
+    let map = sb.ok("nft list map inet ctnet publish_any");
+    assert!(!map.contains("172.17.0.3"), "{map}");
+    assert_eq!(rule_count(&sb), with_one);
+}
