@@ -12,8 +12,10 @@
 //! - [`network`], [`endpoint`]: create/remove networks, attach/detach containers;
 //! - [`ports`]: the `-p` syntax and host port choice;
 //! - [`firewall`]: ctnet's nftables table: masquerade, published ports, isolation;
-//! - [`reconcile`]: repairing what interrupted operations left behind.
+//! - [`reconcile`]: repairing what interrupted operations left behind;
+//! - [`doctor`]: what on the host will silently drop ctnet's traffic.
 
+pub mod doctor;
 pub mod endpoint;
 pub mod engine;
 pub mod error;

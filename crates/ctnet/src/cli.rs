@@ -66,6 +66,9 @@ pub enum Command {
     Run(RunArgs),
     /// Repair what interrupted ctnet processes left behind.
     Gc(FormatArgs),
+    /// Report what on this host will silently drop ctnet's traffic, each with the fix.
+    /// Exits non-zero when it finds a problem.
+    Doctor(FormatArgs),
 }
 
 #[derive(Args, Debug)]

@@ -44,6 +44,7 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Detach(args) => commands::endpoint::detach(engine, args),
         Command::Ls(args) => commands::endpoint::list(engine, args.format),
         Command::Gc(args) => commands::endpoint::gc(engine, args.format),
+        Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
         Command::Run(_) => unreachable!("handled before the engine opens"),
     }
 }

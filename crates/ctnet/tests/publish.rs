@@ -174,3 +174,26 @@ fn a_thousand_published_ports_add_elements_not_rules() {
     assert!(!map.contains("172.17.0.3"), "{map}");
     assert_eq!(rule_count(&sb), with_one);
 }
+
+#[test]
+fn inspect_and_ls_show_published_ports() {
+    let sb = Sandbox::new();
+    sb.ok("ctnet netns add web && ctnet attach bridge web -p 127.0.0.1:8080:80 -p 5353:53/udp");
+    let table = sb.ok("ctnet network inspect bridge");
+    assert!(
+        table.contains("published 127.0.0.1:8080->80/tcp"),
+        "{table}"
+    );
+    assert!(table.contains("published 0.0.0.0:5353->53/udp"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&sb.ok("ctnet network inspect bridge --format json")).unwrap();
+    let ports = &json["containers"][0]["ports"];
+    assert_eq!(ports[0]["host_ip"], "127.0.0.1");
+    assert_eq!(ports[0]["host_port"], 8080);
+    assert_eq!(ports[0]["protocol"], "tcp");
+    let ls = sb.ok("ctnet ls");
+    assert!(
+        ls.contains("127.0.0.1:8080->80/tcp,0.0.0.0:5353->53/udp"),
+        "{ls}"
+    );
+}

@@ -23,7 +23,7 @@ pub use expr::{
     Expr, MetaKey, PayloadBase, Register, Verdict, CT_STATE_ESTABLISHED, CT_STATE_RELATED,
     CT_STATUS_DNAT, NFPROTO_IPV4, RTN_LOCAL,
 };
-pub use socket::NftSocket;
+pub use socket::{ChainInfo, NftSocket};
 
 /// The address family of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -113,7 +113,7 @@ impl NftSocket {
         loop {
             for reply in self.receive(&op)? {
                 match reply {
-                    Reply::Message { seq: s, body } if s == seq => {
+                    Reply::Message { seq: s, body, .. } if s == seq => {
                         return Ok(Some(comment_of(&body)));
                     }
                     Reply::Ack { seq: s, errno } if s == seq => {
@@ -124,6 +124,44 @@ impl NftSocket {
                             op,
                             source: io::Error::from_raw_os_error(errno),
                         });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Every chain of every table and family, as the kernel lists them.
+    pub fn list_chains(&mut self) -> Result<Vec<ChainInfo>> {
+        let op = "list nf_tables chains";
+        let seq = self.take_seq();
+        let mut w = Writer::default();
+        w.begin_message(
+            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETCHAIN,
+            0x1 | 0x300, // NLM_F_REQUEST | NLM_F_DUMP
+            seq,
+            0, // NFPROTO_UNSPEC: every family
+            0,
+        );
+        w.end_message();
+        self.socket
+            .send(w.bytes(), 0)
+            .map_err(|e| Error::io(format!("{op}: send"), e))?;
+        let mut chains = Vec::new();
+        loop {
+            for reply in self.receive(op)? {
+                match reply {
+                    Reply::Message {
+                        seq: s,
+                        family,
+                        body,
+                    } if s == seq => chains.push(chain_of(family, &body)),
+                    Reply::Done => return Ok(chains),
+                    Reply::Ack { seq: s, errno } if s == seq && errno != 0 => {
+                        return Err(Error::Netlink {
+                            op: op.into(),
+                            source: io::Error::from_raw_os_error(errno),
+                        })
                     }
                     _ => {}
                 }
@@ -153,8 +191,8 @@ impl NftSocket {
 enum Reply {
     /// An acknowledgement; `errno` is 0 for success.
     Ack { seq: u32, errno: i32 },
-    /// An object, with the attributes after its `nfgenmsg`.
-    Message { seq: u32, body: Vec<u8> },
+    /// An object: its family (from `nfgenmsg`) and the attributes after it.
+    Message { seq: u32, family: u8, body: Vec<u8> },
     /// End of a dump; no query ctnet makes yet is a dump.
     Done,
 }
@@ -184,12 +222,76 @@ fn parse_replies(data: &[u8]) -> std::result::Result<Vec<Reply>, String> {
             NLMSG_DONE => Reply::Done,
             _ => Reply::Message {
                 seq,
+                family: payload.first().copied().unwrap_or(0),
                 body: payload.get(NFGENMSG_LEN..).unwrap_or_default().to_vec(),
             },
         });
         offset += (len + 3) & !3;
     }
     Ok(out)
+}
+
+/// A chain as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainInfo {
+    /// The table's family, by nft's name (`ip`, `ip6`, `inet`, `bridge`, `arp`, `netdev`).
+    pub family: &'static str,
+    /// The table.
+    pub table: String,
+    /// The chain.
+    pub name: String,
+    /// For a base chain: the hook number (`NF_INET_*`) and priority.
+    pub hook: Option<(u32, i32)>,
+    /// For a base chain: the policy, true when it drops what no rule accepts.
+    pub policy_drop: bool,
+    /// For a base chain: `filter`, `nat` or `route`.
+    pub kind: Option<String>,
+}
+
+fn family_name(code: u8) -> &'static str {
+    match code {
+        1 => "inet",
+        2 => "ip",
+        3 => "arp",
+        5 => "netdev",
+        7 => "bridge",
+        10 => "ip6",
+        _ => "unknown",
+    }
+}
+
+fn chain_of(family: u8, attrs: &[u8]) -> ChainInfo {
+    let text = |v: &[u8]| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned();
+    let be32 = |v: &[u8]| v.try_into().map(u32::from_be_bytes).unwrap_or(0);
+    let mut chain = ChainInfo {
+        family: family_name(family),
+        table: String::new(),
+        name: String::new(),
+        hook: None,
+        policy_drop: false,
+        kind: None,
+    };
+    for (kind, value) in attributes(attrs) {
+        match kind {
+            attr::CHAIN_TABLE => chain.table = text(value),
+            attr::CHAIN_NAME => chain.name = text(value),
+            attr::CHAIN_POLICY => chain.policy_drop = be32(value) == 0, // NF_DROP
+            attr::CHAIN_TYPE => chain.kind = Some(text(value)),
+            attr::CHAIN_HOOK => {
+                let mut hook = (0, 0);
+                for (k, v) in attributes(value) {
+                    match k {
+                        attr::HOOK_HOOKNUM => hook.0 = be32(v),
+                        attr::HOOK_PRIORITY => hook.1 = be32(v) as i32,
+                        _ => {}
+                    }
+                }
+                chain.hook = Some(hook);
+            }
+            _ => {}
+        }
+    }
+    chain
 }
 
 /// The comment stored in a table's user data, or "".

@@ -16,6 +16,7 @@ pub(crate) mod msg {
     pub const NEWTABLE: u16 = 0;
     pub const GETTABLE: u16 = 1;
     pub const NEWCHAIN: u16 = 3;
+    pub const GETCHAIN: u16 = 4;
     pub const NEWRULE: u16 = 6;
     pub const DELRULE: u16 = 8;
     pub const NEWSET: u16 = 9;

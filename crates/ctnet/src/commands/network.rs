@@ -124,6 +124,7 @@ fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
                 n.mtu.map_or("default".to_string(), |m| m.to_string())
             );
             println!("internal:  {}", n.internal);
+            println!("icc:       {}", n.icc);
             println!("containers:");
             for e in &view.containers {
                 println!(
@@ -135,6 +136,9 @@ fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
                     e.mac,
                     e.host_ifname
                 );
+                for port in &e.ports {
+                    println!("    published {port}");
+                }
             }
         }
     }

@@ -1,0 +1,269 @@
+//! `ctnet doctor`: what on this host will silently drop ctnet's traffic, each with the fix.
+//!
+//! Every check reads the kernel (sysctls, the nftables ruleset, routes) and the store;
+//! nothing is changed. A finding is a `problem` when ctnet traffic is being dropped or
+//! misrouted now, a `warning` when it will be under common conditions, `ok` otherwise.
+
+use ctnet_kernel::nft::{ChainInfo, NftSocket};
+use ctnet_kernel::{link, route, sysctl};
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::firewall::{FAMILY, TABLE};
+use crate::model::RowState;
+use crate::store;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Nothing to do.
+    Ok,
+    /// Traffic will break under common conditions.
+    Warning,
+    /// Traffic is being dropped or misrouted now.
+    Problem,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// How bad it is.
+    pub severity: Severity,
+    /// What was checked, in a few words.
+    pub check: String,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it; empty when nothing.
+    pub fix: String,
+}
+
+impl Finding {
+    fn new(severity: Severity, check: &str, detail: String, fix: &str) -> Self {
+        Finding {
+            severity,
+            check: check.into(),
+            detail,
+            fix: fix.into(),
+        }
+    }
+}
+
+const NF_INET_FORWARD: u32 = 2;
+
+impl Engine {
+    /// Runs every check.
+    pub fn doctor(&mut self) -> Result<Vec<Finding>> {
+        let mut findings = vec![check_ip_forward()];
+        let chains = NftSocket::open()
+            .and_then(|mut s| s.list_chains())
+            .map_err(|e| Error::kernel("the nftables ruleset", e))?;
+        findings.push(check_ctnet_table(&chains, self)?);
+        findings.extend(check_forward_drop(&chains));
+        findings.push(check_legacy_iptables());
+        findings.push(check_br_netfilter(&chains));
+        findings.extend(self.check_route_clashes()?);
+        Ok(findings)
+    }
+
+    /// A host route overlapping a network's subnet through another device steals its
+    /// traffic (the clash of seeds 002/003): ctnet refuses it at create time, but a route
+    /// added later is only seen here.
+    fn check_route_clashes(&mut self) -> Result<Vec<Finding>> {
+        let networks: Vec<_> = store::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.state == RowState::Ready)
+            .collect();
+        let host = self.host()?;
+        let routes = route::list(host).map_err(|e| Error::kernel("host routing table", e))?;
+        let links = link::list(host).map_err(|e| Error::kernel("host links", e))?;
+        let name_of = |index: Option<u32>| {
+            index
+                .and_then(|i| links.iter().find(|l| l.index == i))
+                .map(|l| l.name.clone())
+        };
+        let mut out = Vec::new();
+        for net in &networks {
+            for r in routes
+                .iter()
+                .filter(|r| r.table == u32::from(route::MAIN_TABLE) && r.prefix_len > 0)
+            {
+                let Ok(dest) = ipnet::Ipv4Net::new(r.destination, r.prefix_len) else {
+                    continue;
+                };
+                let dev = name_of(r.oif);
+                if !net.subnet.overlaps(&dest) || dev.as_deref() == Some(net.bridge.as_str()) {
+                    continue;
+                }
+                let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
+                let dev = dev.map(|d| format!(" dev {d}")).unwrap_or_default();
+                out.push(Finding::new(
+                    Severity::Problem,
+                    "routes",
+                    format!(
+                        "route {dest}{via}{dev} overlaps network {:?} ({}); traffic for part of it leaves the wrong way",
+                        net.name.as_str(),
+                        net.subnet
+                    ),
+                    "remove that route, or move the network: `ctnet network rm` it and create it on another subnet",
+                ));
+            }
+        }
+        if out.is_empty() {
+            out.push(Finding::new(
+                Severity::Ok,
+                "routes",
+                format!("no host route overlaps the {} networks", networks.len()),
+                "",
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn check_ip_forward() -> Finding {
+    match sysctl::ip_forward_enabled() {
+        Ok(true) => Finding::new(Severity::Ok, "ip_forward", "IPv4 forwarding is on".into(), ""),
+        Ok(false) => Finding::new(
+            Severity::Problem,
+            "ip_forward",
+            "net.ipv4.ip_forward is 0: nothing is routed between containers and the outside".into(),
+            "set it back to 1 (`sysctl -w net.ipv4.ip_forward=1`; ctnet sets it when it creates a network), and find what turned it off",
+        ),
+        Err(e) => Finding::new(Severity::Warning, "ip_forward", format!("cannot be read: {e}"), ""),
+    }
+}
+
+fn check_ctnet_table(chains: &[ChainInfo], engine: &mut Engine) -> Result<Finding> {
+    let ours = chains
+        .iter()
+        .any(|c| c.family == FAMILY.to_string() && c.table == TABLE);
+    let networks = store::list_networks(engine.store.read())?.len();
+    Ok(match (ours, networks) {
+        (_, 0) => Finding::new(Severity::Ok, "ctnet table", "no networks yet".into(), ""),
+        (false, _) => Finding::new(
+            Severity::Problem,
+            "ctnet table",
+            format!("table {FAMILY} {TABLE} is missing: no masquerade, no published ports"),
+            "run `ctnet gc` to rebuild it from ctnet's state",
+        ),
+        (true, _) => {
+            let current = engine
+                .firewall
+                .is_current()
+                .map_err(|e| Error::kernel("the nftables ruleset", e))?;
+            if current {
+                Finding::new(
+                    Severity::Ok,
+                    "ctnet table",
+                    format!("table {FAMILY} {TABLE} is in place"),
+                    "",
+                )
+            } else {
+                Finding::new(
+                    Severity::Warning,
+                    "ctnet table",
+                    format!("table {FAMILY} {TABLE} has another layout"),
+                    "run `ctnet gc` to rewrite it",
+                )
+            }
+        }
+    })
+}
+
+/// Forward base chains in other tables whose policy is drop: a packet ctnet accepts is
+/// still dropped there (every base chain on a hook must accept it).
+fn check_forward_drop(chains: &[ChainInfo]) -> Vec<Finding> {
+    let dropping: Vec<_> = chains
+        .iter()
+        .filter(|c| {
+            c.policy_drop
+                && c.hook.is_some_and(|(hook, _)| hook == NF_INET_FORWARD)
+                && matches!(c.family, "ip" | "inet")
+                && !(c.family == FAMILY.to_string() && c.table == TABLE)
+        })
+        .collect();
+    if dropping.is_empty() {
+        return vec![Finding::new(
+            Severity::Ok,
+            "forward policy",
+            "no other nftables forward chain drops by default".into(),
+            "",
+        )];
+    }
+    dropping
+        .into_iter()
+        .map(|c| {
+            Finding::new(
+                Severity::Problem,
+                "forward policy",
+                format!(
+                    "chain {} {} {} (forward hook, priority {}) drops what its rules do not accept, including container traffic ctnet allows{}",
+                    c.family,
+                    c.table,
+                    c.name,
+                    c.hook.map_or(0, |h| h.1),
+                    if c.table == "filter" && c.name == "FORWARD" {
+                        " (Docker sets this policy)"
+                    } else {
+                        ""
+                    }
+                ),
+                "accept ctnet's bridges in that chain, for each bridge BR: `iifname BR accept`, `oifname BR ct state established,related accept`, `oifname BR ct status dnat accept` (iptables: -i BR -j ACCEPT; -o BR -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT), or make its policy accept",
+            )
+        })
+        .collect()
+}
+
+/// Legacy (x_tables) iptables rules are invisible to nftables listings; say that they
+/// exist so people look.
+fn check_legacy_iptables() -> Finding {
+    let names = std::fs::read_to_string("/proc/net/ip_tables_names").unwrap_or_default();
+    if names.lines().any(|l| l.trim() == "filter") {
+        Finding::new(
+            Severity::Warning,
+            "legacy iptables",
+            "a legacy iptables filter table is loaded; its FORWARD policy cannot be read over nftables".into(),
+            "check `iptables-legacy -S FORWARD`: a DROP policy there drops container traffic too",
+        )
+    } else {
+        Finding::new(
+            Severity::Ok,
+            "legacy iptables",
+            "no legacy iptables filter table".into(),
+            "",
+        )
+    }
+}
+
+/// With br_netfilter, frames between containers on one bridge pass the forward hooks, so a
+/// forward drop policy anywhere cuts containers off from their own neighbours.
+fn check_br_netfilter(chains: &[ChainInfo]) -> Finding {
+    let active = sysctl::read("net.bridge.bridge-nf-call-iptables")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(false);
+    let forward_drop = !check_forward_drop(chains)
+        .iter()
+        .all(|f| f.severity == Severity::Ok);
+    match (active, forward_drop) {
+        (false, _) => Finding::new(
+            Severity::Ok,
+            "br_netfilter",
+            "bridged frames do not pass iptables/nftables".into(),
+            "",
+        ),
+        (true, false) => Finding::new(
+            Severity::Ok,
+            "br_netfilter",
+            "active: frames between containers on one bridge pass the forward hooks; ctnet accepts them (and drops them where --icc false)".into(),
+            "",
+        ),
+        (true, true) => Finding::new(
+            Severity::Problem,
+            "br_netfilter",
+            "active, and a forward chain above drops by default: containers on the same bridge cannot reach each other".into(),
+            "fix the forward policy above, or turn off bridge-nf-call-iptables if nothing needs it",
+        ),
+    }
+}

@@ -1,0 +1,92 @@
+//! `ctnet doctor`: each condition it reports really breaks traffic, and its fix mends it.
+
+mod support;
+
+use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
+
+fn findings(sb: &Sandbox) -> Vec<serde_json::Value> {
+    // Exits non-zero when there are problems; the JSON is on stdout either way.
+    let out = sb.run("ctnet doctor --format json");
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn problem<'a>(all: &'a [serde_json::Value], check: &str) -> Option<&'a serde_json::Value> {
+    all.iter()
+        .find(|f| f["check"] == check && f["severity"] == "problem")
+}
+
+#[test]
+fn a_healthy_host_has_no_problems() {
+    let sb = Sandbox::new();
+    sb.ok("ctnet network create blue --subnet 10.50.0.0/16");
+    let out = sb.ok("ctnet doctor");
+    assert!(out.contains("ok") && !out.contains("problem"), "{out}");
+}
+
+#[test]
+fn ip_forward_off_and_a_forward_drop_policy_are_found_and_fixed() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
+    sb.ok("ctnet netns add c1 && ctnet attach bridge c1 -p 8080:80");
+    sb.serve(Some("c1"), "--tcp 80");
+    let wan = format!("{WAN_SERVER}:80");
+    sb.reach(Some("c1"), "tcp", &wan);
+
+    sb.ok("echo 0 > /proc/sys/net/ipv4/ip_forward");
+    assert!(sb.probe(Some("c1"), "tcp", &wan).is_err());
+    let all = findings(&sb);
+    let f = problem(&all, "ip_forward").expect("ip_forward reported");
+    assert!(f["fix"].as_str().unwrap().contains("net.ipv4.ip_forward=1"));
+    let err = sb.fails("ctnet doctor");
+    assert!(err.contains("1 problem(s)"), "{err}");
+    sb.ok("echo 1 > /proc/sys/net/ipv4/ip_forward");
+    sb.reach(Some("c1"), "tcp", &wan);
+
+    // Like Docker's FORWARD DROP policy in its own table: ctnet's accept is not enough.
+    sb.ok("nft add table ip filter && nft 'add chain ip filter FORWARD { type filter hook forward priority 0; policy drop; }'");
+    assert!(sb.probe(Some("c1"), "tcp", &wan).is_err());
+    assert!(sb
+        .probe(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"))
+        .is_err());
+    let all = findings(&sb);
+    let f = problem(&all, "forward policy").expect("forward policy reported");
+    assert!(
+        f["detail"].as_str().unwrap().contains("ip filter FORWARD"),
+        "{f}"
+    );
+    assert!(problem(&all, "br_netfilter").is_some(), "{all:?}");
+    // The fix it suggests, in nft words: accept ctnet's bridge both ways.
+    sb.ok("nft add rule ip filter FORWARD iifname ctnet0 accept && \
+           nft add rule ip filter FORWARD oifname ctnet0 ct state established,related accept && \
+           nft add rule ip filter FORWARD oifname ctnet0 ct status dnat accept");
+    sb.reach(Some("c1"), "tcp", &wan);
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
+}
+
+#[test]
+fn a_route_added_later_that_steals_a_subnet_is_found() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create blue --subnet 10.50.0.0/16 && ctnet netns add c1 && ctnet attach blue c1");
+    sb.serve(Some("c1"), "--tcp 80");
+    sb.reach(None, "tcp", "10.50.0.2:80");
+    sb.ok(
+        "ip link add stray type veth peer name stray-peer && ip link set stray up && \
+           ip route add 10.50.0.0/24 dev stray",
+    );
+    assert!(sb.probe(None, "tcp", "10.50.0.2:80").is_err());
+    let all = findings(&sb);
+    let f = problem(&all, "routes").expect("route clash reported");
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("10.50.0.0/24 dev stray") && detail.contains("\"blue\""),
+        "{detail}"
+    );
+    sb.ok("ip route del 10.50.0.0/24 dev stray");
+    sb.reach(None, "tcp", "10.50.0.2:80");
+    assert!(problem(&findings(&sb), "routes").is_none());
+}
