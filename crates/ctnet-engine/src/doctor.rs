@@ -5,7 +5,7 @@
 //! misrouted now, a `warning` when it will be under common conditions, `ok` otherwise.
 
 use ctnet_kernel::nft::{ChainInfo, NftSocket};
-use ctnet_kernel::{link, route, sysctl};
+use ctnet_kernel::sysctl;
 use serde::Serialize;
 
 use crate::engine::Engine;
@@ -75,34 +75,18 @@ impl Engine {
             .into_iter()
             .filter(|n| n.state == RowState::Ready)
             .collect();
-        let host = self.host()?;
-        let routes = route::list(host).map_err(|e| Error::kernel("host routing table", e))?;
-        let links = link::list(host).map_err(|e| Error::kernel("host links", e))?;
-        let name_of = |index: Option<u32>| {
-            index
-                .and_then(|i| links.iter().find(|l| l.index == i))
-                .map(|l| l.name.clone())
-        };
+        let routes = self.host_routes()?;
         let mut out = Vec::new();
         for net in &networks {
-            for r in routes
-                .iter()
-                .filter(|r| r.table == u32::from(route::MAIN_TABLE) && r.prefix_len > 0)
-            {
-                let Ok(dest) = ipnet::Ipv4Net::new(r.destination, r.prefix_len) else {
-                    continue;
-                };
-                let dev = name_of(r.oif);
-                if !net.subnet.overlaps(&dest) || dev.as_deref() == Some(net.bridge.as_str()) {
+            for r in &routes {
+                if !net.subnet.overlaps(&r.net) || r.dev.as_deref() == Some(net.bridge.as_str()) {
                     continue;
                 }
-                let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-                let dev = dev.map(|d| format!(" dev {d}")).unwrap_or_default();
                 out.push(Finding::new(
                     Severity::Problem,
                     "routes",
                     format!(
-                        "route {dest}{via}{dev} overlaps network {:?} ({}); traffic for part of it leaves the wrong way",
+                        "{r} overlaps network {:?} ({}); traffic for part of it leaves the wrong way",
                         net.name.as_str(),
                         net.subnet
                     ),

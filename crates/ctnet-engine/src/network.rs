@@ -254,27 +254,58 @@ impl Engine {
 
     /// The host's IPv4 routes as ranges no network may overlap (the default route aside).
     fn host_route_ranges(&mut self) -> Result<Vec<TakenRange>> {
+        Ok(self
+            .host_routes()?
+            .into_iter()
+            .map(|r| TakenRange {
+                net: r.net,
+                holder: r.to_string(),
+            })
+            .collect())
+    }
+
+    /// The host's IPv4 routes in the main table, default route aside, with device names.
+    pub(crate) fn host_routes(&mut self) -> Result<Vec<HostRoute>> {
         let host = self.host()?;
         let routes = route::list(host).map_err(|e| Error::kernel("host routing table", e))?;
         let links = link::list(host).map_err(|e| Error::kernel("host links", e))?;
-        let name_of = |index: Option<u32>| {
-            index
-                .and_then(|i| links.iter().find(|l| l.index == i))
-                .map(|l| format!(" dev {}", l.name))
-                .unwrap_or_default()
-        };
         Ok(routes
             .into_iter()
             .filter(|r| r.table == u32::from(route::MAIN_TABLE) && r.prefix_len > 0)
             .filter_map(|r| {
-                let net = ipnet::Ipv4Net::new(r.destination, r.prefix_len).ok()?;
-                let via = r.gateway.map(|g| format!(" via {g}")).unwrap_or_default();
-                Some(TakenRange {
-                    net,
-                    holder: format!("route {net}{via}{} on this host", name_of(r.oif)),
+                Some(HostRoute {
+                    net: ipnet::Ipv4Net::new(r.destination, r.prefix_len).ok()?,
+                    gateway: r.gateway,
+                    dev: r
+                        .oif
+                        .and_then(|i| links.iter().find(|l| l.index == i))
+                        .map(|l| l.name.clone()),
                 })
             })
             .collect())
+    }
+}
+
+/// A route of the host's main table.
+pub(crate) struct HostRoute {
+    /// Destination.
+    pub net: ipnet::Ipv4Net,
+    /// Next hop, if any.
+    pub gateway: Option<Ipv4Addr>,
+    /// Output device, if known.
+    pub dev: Option<String>,
+}
+
+impl std::fmt::Display for HostRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "route {}", self.net)?;
+        if let Some(g) = self.gateway {
+            write!(f, " via {g}")?;
+        }
+        if let Some(d) = &self.dev {
+            write!(f, " dev {d}")?;
+        }
+        f.write_str(" on this host")
     }
 }
 

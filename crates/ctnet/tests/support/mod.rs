@@ -137,16 +137,7 @@ impl Sandbox {
     /// Starts a long-running script in the background; it is killed when the sandbox drops.
     /// Waits for the first line of output (e.g. `ready` from `ctnet-probe serve`).
     pub fn spawn_ready(&mut self, script: &str) -> u32 {
-        let mut child = self
-            .command(script)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("nsenter");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("first line");
+        let (child, line) = self.start_with_first_line(script);
         assert!(!line.is_empty(), "`{script}` exited before it was ready");
         let pid = child.id();
         self.background.push(child);
@@ -156,6 +147,17 @@ impl Sandbox {
     /// Starts `script` and returns it once its first line of output is `first_line`; the
     /// caller owns the child (to signal it and collect its exit status).
     pub fn start_until(&self, script: &str, first_line: &str) -> Child {
+        let (child, line) = self.start_with_first_line(script);
+        assert_eq!(
+            line.trim(),
+            first_line,
+            "`{script}` did not start as expected"
+        );
+        child
+    }
+
+    /// Starts `script` and reads its first line of output ("" if it exited first).
+    fn start_with_first_line(&self, script: &str) -> (Child, String) {
         let mut child = self
             .command(script)
             .stdin(Stdio::null())
@@ -166,12 +168,7 @@ impl Sandbox {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("first line");
-        assert_eq!(
-            line.trim(),
-            first_line,
-            "`{script}` did not start as expected"
-        );
-        child
+        (child, line)
     }
 
     /// Starts `ctnet-probe serve` with the given arguments inside namespace `ns` (None:
