@@ -573,18 +573,20 @@ impl Batch {
         elements: &[Element],
         op: String,
     ) {
-        if elements.is_empty() {
-            return;
-        }
-        self.message(kind, flags, family, op, |w| {
-            w.put_str(attr::SET_ELEM_LIST_TABLE, table);
-            w.put_str(attr::SET_ELEM_LIST_SET, set);
-            w.nest(attr::SET_ELEM_LIST_ELEMENTS, |w| {
-                for element in elements {
-                    element.encode(w);
-                }
+        // A netlink attribute's length is 16 bits, so the element list of one message
+        // must stay under 64 KiB; larger lists go in several messages of the same batch.
+        const ELEMENTS_PER_MESSAGE: usize = 256;
+        for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
+            self.message(kind, flags, family, op.clone(), |w| {
+                w.put_str(attr::SET_ELEM_LIST_TABLE, table);
+                w.put_str(attr::SET_ELEM_LIST_SET, set);
+                w.nest(attr::SET_ELEM_LIST_ELEMENTS, |w| {
+                    for element in chunk {
+                        element.encode(w);
+                    }
+                });
             });
-        });
+        }
     }
 
     fn message(

@@ -54,6 +54,11 @@ impl NftSocket {
         }
         let end_seq = batch.seal();
         self.next_seq = end_seq.wrapping_add(1);
+        // The kernel takes a batch in one datagram, which must fit the send buffer.
+        let len = batch.writer.bytes().len();
+        if len > DEFAULT_SNDBUF_SAFE {
+            set_send_buffer(&self.socket, len + 64 * 1024)?;
+        }
         self.socket
             .send(batch.writer.bytes(), 0)
             .map_err(|e| Error::io("send nf_tables batch", e))?;
@@ -312,6 +317,32 @@ fn comment_of(table_attrs: &[u8]) -> String {
         rest = &rest[2 + len..];
     }
     String::new()
+}
+
+/// Below this a batch fits the default socket send buffer (net.core.wmem_default).
+const DEFAULT_SNDBUF_SAFE: usize = 128 * 1024;
+
+fn set_send_buffer(socket: &Socket, bytes: usize) -> Result<()> {
+    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: the fd is a live socket owned by `socket`; the option value is an
+    // initialised c_int that outlives the call, and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            // FORCE ignores net.core.wmem_max; ctnet runs with CAP_NET_ADMIN anyway.
+            libc::SO_SNDBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::io(
+            format!("grow the nf_tables socket's send buffer to {bytes} bytes for a large batch"),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 fn set_receive_timeout(socket: &Socket, seconds: i64) -> Result<()> {
