@@ -117,17 +117,19 @@ impl Engine {
             )
         })?;
         let mac = mac_for(ep.ip);
-        link::create_veth(
-            host,
-            &VethSpec {
+        // The port's flags go in the same round trip as its creation, before the
+        // container side is up: an icc=false container is never briefly reachable.
+        host.execute_all(vec![
+            link::create_veth_request(&VethSpec {
                 name: &host_name,
                 peer_name: &peer_name,
                 peer_netns: netns.as_fd(),
                 master: Some(bridge),
                 mtu: net.mtu,
                 peer_mac: Some(mac),
-            },
-        )
+            }),
+            link::set_bridge_port_flags_request(&host_name, true, !net.icc),
+        ])
         .map_err(kernel)?;
         let prefix = net.subnet.net().prefix_len();
         let (ip, gateway, default_route) = (ep.ip, net.gateway, ep.default_route);
@@ -150,7 +152,6 @@ impl Engine {
                 sock.execute_all(requests)
             })
             .map_err(kernel)?;
-        link::set_bridge_port_flags(self.host()?, &host_name, true, !net.icc).map_err(kernel)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;

@@ -232,7 +232,8 @@ fn parse_link(message: &LinkMessage) -> Link {
     link
 }
 
-/// Sets a bridge port's hairpin and isolation flags in one request.
+/// The request that sets a bridge port's hairpin and isolation flags (pipeline it right
+/// after the port's creation).
 ///
 /// Hairpin lets a frame leave through the port it came in on: with `br_netfilter`
 /// active, a container reaching its own published port is DNATed at the bridge layer and
@@ -240,12 +241,7 @@ fn parse_link(message: &LinkMessage) -> Link {
 /// itself and with non-isolated ports, never with another isolated port: with every
 /// container port of a bridge isolated, containers on it cannot talk to each other
 /// (Docker's icc=false), while routed traffic through the bridge device still flows.
-pub fn set_bridge_port_flags(
-    sock: &mut RtSocket,
-    name: &IfName,
-    hairpin: bool,
-    isolated: bool,
-) -> Result<()> {
+pub fn set_bridge_port_flags_request(name: &IfName, hairpin: bool, isolated: bool) -> Request {
     let mut message = LinkMessage::default();
     message
         .attributes
@@ -257,9 +253,9 @@ pub fn set_bridge_port_flags(
             InfoBridgePort::Isolated(isolated),
         ])),
     ]));
-    sock.execute(Request::new(
+    Request::new(
         RouteNetlinkMessage::NewLink(message),
         0,
         format!("set hairpin={hairpin} isolated={isolated} on bridge port {name}"),
-    ))
+    )
 }
