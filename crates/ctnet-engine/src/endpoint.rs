@@ -175,20 +175,64 @@ impl Engine {
 
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
+        let ep = self.claim_for_detach(network, container)?;
+        self.tear_down_endpoint(&ep)?;
+        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        Ok(ep)
+    }
+
+    /// The fast half of a detach: the container is cut off (the host side of its veth
+    /// taken down, so nothing reaches it, published ports included) and its row left
+    /// `removing`. Two kernel steps are slow and left to [`Engine::reap_endpoint`] in
+    /// another process: deleting a veth waits for an RCU barrier (~20 ms), and so does
+    /// closing the nf_tables socket that removed map elements. If the reaper never runs,
+    /// any later ctnet process's reconcile finishes the detach, as for an interrupted
+    /// one. The address stays taken until the veth is gone.
+    pub fn detach_begin(
+        &mut self,
+        network: &NetworkName,
+        container: &ContainerRef,
+    ) -> Result<Endpoint> {
+        let ep = self.claim_for_detach(network, container)?;
+        link::set_down(self.host()?, &ep.host_ifname)
+            .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
+        Ok(ep)
+    }
+
+    /// Finishes a detach begun by [`Engine::detach_begin`]: deletes the veth and the row.
+    /// Nothing to do if another process finished it already.
+    pub fn reap_endpoint(&mut self, id: i64) -> Result<()> {
+        let me = Owner::me();
+        let claimed = self.store.write(|tx| {
+            store::claim_endpoint(tx, id, &me, |ep, _| ep.state == RowState::Removing)
+        })?;
+        if let Some(ep) = claimed {
+            self.tear_down_endpoint(&ep)?;
+            self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        }
+        Ok(())
+    }
+
+    /// Finds the endpoint and marks it `removing` by this process.
+    fn claim_for_detach(
+        &mut self,
+        network: &NetworkName,
+        container: &ContainerRef,
+    ) -> Result<Endpoint> {
         let label = container.label();
         let inode = self
             .open_container(container)
             .ok()
             .and_then(|ns| ns.inode().ok());
         let me = Owner::me();
-        let ep = self.store.write(|tx| {
+        self.store.write(|tx| {
             let candidates = match inode {
                 Some(inode) => store::endpoints_in_netns(tx, inode)?,
                 None => store::endpoints_of_container(tx, &label)?,
             };
             let ep = candidates
                 .into_iter()
-                .find(|e| &e.network == network)
+                .find(|e| &e.network == network && e.state != RowState::Removing)
                 .ok_or_else(|| {
                     Error::new(
                         ErrorKind::NotFound,
@@ -199,10 +243,7 @@ impl Engine {
                 })?;
             store::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
             Ok(ep)
-        })?;
-        self.tear_down_endpoint(&ep)?;
-        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
-        Ok(ep)
+        })
     }
 
     /// Detaches a container from every network it is on.
@@ -255,6 +296,20 @@ fn reserve_endpoint(
         ));
     }
     let siblings = store::endpoints_in_netns(tx, inode)?;
+    if siblings
+        .iter()
+        .any(|e| e.network == net.name && e.state == RowState::Removing)
+    {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            &object,
+            format!(
+                "is still being detached from network {:?} (its veth is being deleted)",
+                net.name.as_str()
+            ),
+            "retry in a moment, or run `ctnet gc` if it stays",
+        ));
+    }
     if siblings.iter().any(|e| e.network == net.name) {
         return Err(Error::new(
             ErrorKind::Conflict,

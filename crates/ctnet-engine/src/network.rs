@@ -180,6 +180,13 @@ impl Engine {
                 "remove only networks you created",
             ));
         }
+        // Detaches still finishing in the background are finished here, so a network
+        // can be removed right after `ctnet detach --no-wait`.
+        for ep in store::endpoints_of_network(self.store.read(), name)? {
+            if ep.state == RowState::Removing {
+                self.reap_endpoint(ep.id)?;
+            }
+        }
         let me = Owner::me();
         let net = self.store.write(|tx| {
             let net = store::get_network(tx, name)?.ok_or_else(|| {

@@ -160,6 +160,24 @@ pub fn delete(sock: &mut RtSocket, name: &str) -> Result<bool> {
     }
 }
 
+/// Takes a link down by name; `Ok(false)` if there is no such link.
+pub fn set_down(sock: &mut RtSocket, name: &str) -> Result<bool> {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    message.header.change_mask = LinkFlags::Up;
+    match sock.execute(Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("take link {name} down"),
+    )) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Looks a link up by name.
 pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
     let mut message = LinkMessage::default();

@@ -66,6 +66,12 @@ pub enum Command {
     Run(RunArgs),
     /// Repair what interrupted ctnet processes left behind.
     Gc(FormatArgs),
+    /// Finish a `detach --no-wait` (run by ctnet itself, in the background).
+    #[command(hide = true)]
+    ReapEndpoint {
+        /// Endpoint row id.
+        id: i64,
+    },
     /// Report what on this host will silently drop ctnet's traffic, each with the fix.
     /// Exits non-zero when it finds a problem.
     Doctor(FormatArgs),
@@ -190,6 +196,11 @@ pub struct DetachArgs {
     pub network: String,
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Return as soon as the container is cut off (the host side of its veth down); a
+    /// background ctnet process then withdraws its published ports, deletes the veth (the
+    /// kernel takes ~20 ms for that) and releases the address.
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Args, Debug)]

@@ -45,6 +45,7 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Ls(args) => commands::endpoint::list(engine, args.format),
         Command::Gc(args) => commands::endpoint::gc(engine, args.format),
         Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
+        Command::ReapEndpoint { id } => engine.reap_endpoint(id),
         Command::Run(_) => unreachable!("handled before the engine opens"),
     }
 }

@@ -2,7 +2,9 @@
 
 mod support;
 
-use support::Sandbox;
+use std::time::Duration;
+
+use support::{wait_until, Sandbox, UPLINK_HOST};
 
 #[test]
 fn detach_and_network_rm_leave_nothing() {
@@ -53,4 +55,35 @@ fn a_killed_run_is_repaired_by_gc() {
     let report = sb.ok("ctnet gc --format json");
     assert!(report.contains("doomed"), "{report}");
     assert_eq!(sb.snapshot(), before);
+}
+
+#[test]
+fn detach_no_wait_cuts_off_at_once_and_finishes_in_the_background() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet network ls >/dev/null && ctnet netns add c1 && ctnet netns add c2");
+    let before = sb.snapshot();
+    sb.ok("ctnet attach bridge c1 -p 8080:80");
+    sb.serve(Some("c1"), "--tcp 80");
+    let published = format!("{UPLINK_HOST}:8080");
+    sb.reach(Some("wan"), "tcp", &published);
+    sb.ok("ctnet detach --no-wait bridge c1");
+    // Cut off when the command returns, whatever the background process has done yet.
+    assert!(sb.probe(Some("wan"), "tcp", &published).is_err());
+    assert!(
+        wait_until(Duration::from_secs(10), || sb
+            .ok("ctnet ls --format json")
+            .trim()
+            == "[]"),
+        "the background detach never finished: {}",
+        sb.ok("ctnet ls")
+    );
+    assert_eq!(sb.snapshot(), before);
+    // The address is free again, and a network can go right after a background detach.
+    sb.ok(
+        "ctnet network create blue --subnet 10.3.0.0/24 && ctnet attach blue c2 && \
+           ctnet detach --no-wait blue c2 && ctnet network rm blue",
+    );
+    sb.ok("ctnet attach bridge c2");
+    assert_eq!(sb.addr_of("c2", "eth0"), "172.17.0.2");
 }

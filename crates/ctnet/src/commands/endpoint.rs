@@ -1,9 +1,12 @@
 //! `ctnet attach|detach|ls|gc`.
 
 use ctnet_engine::{
-    AttachSpec, ContainerRef, Engine, Error, NetworkName, PortSpec, PublishedPort, Result,
+    AttachSpec, ContainerRef, Engine, Error, NetworkName, Paths, PortSpec, PublishedPort, Result,
 };
 use ctnet_kernel::{IfName, NetnsName};
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
 
 use crate::cli::{parse_ip, AttachArgs, DetachArgs, Format, TargetArgs};
 use crate::output;
@@ -53,8 +56,46 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
 
 pub fn detach(engine: &mut Engine, args: DetachArgs) -> Result<()> {
     let network = NetworkName::new(&args.network)?;
-    let ep = engine.detach(&network, &target(&args.target)?)?;
+    let container = target(&args.target)?;
+    let ep = if args.no_wait {
+        let ep = engine.detach_begin(&network, &container)?;
+        spawn_reaper(engine.paths(), ep.id)?;
+        ep
+    } else {
+        engine.detach(&network, &container)?
+    };
     println!("{} {}", ep.container, ep.network);
+    Ok(())
+}
+
+/// Starts `ctnet reap-endpoint ID` in its own process group, not waited for: it outlives
+/// this process and is not hit by signals sent to the caller's job.
+fn spawn_reaper(paths: &Paths, id: i64) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::invalid(
+            "the ctnet executable",
+            format!("cannot be found: {e}"),
+            "run detach without --no-wait",
+        )
+    })?;
+    Command::new(exe)
+        .arg("reap-endpoint")
+        .arg(id.to_string())
+        .env("CTNET_STATE_DIR", &paths.state_dir)
+        .env("CTNET_RUN_DIR", &paths.run_dir)
+        .env("CTNET_NETNS_DIR", &paths.netns_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| {
+            Error::invalid(
+                "the background detach",
+                format!("cannot be started: {e}"),
+                "run `ctnet gc` to finish it, or detach without --no-wait",
+            )
+        })?;
     Ok(())
 }
 
