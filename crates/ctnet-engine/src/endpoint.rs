@@ -14,7 +14,7 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::firewall::PortRules;
 use crate::ipam;
-use crate::model::{format_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
+use crate::model::{format_mac, parse_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
 use crate::namespace::LOOPBACK_INDEX;
 use crate::owner::Owner;
 use crate::ports::{self, PortSpec};
@@ -38,6 +38,8 @@ pub struct AttachSpec {
     pub netns_owned: bool,
     /// Ports to publish (`-p`).
     pub publish: Vec<PortSpec>,
+    /// The container interface's MAC; 02:42 and the address (as Docker does) when unset.
+    pub mac: Option<[u8; 6]>,
 }
 
 fn container_object(label: &str) -> String {
@@ -51,6 +53,12 @@ impl Engine {
             ContainerRef::Named(name) => Netns::open(&self.netns_dir.path_of(name)),
             ContainerRef::Path(path) => Netns::open(path),
             ContainerRef::Pid(pid) => Netns::of_pid(*pid),
+            ContainerRef::Runtime {
+                netns: Some(path), ..
+            } => Netns::open(path),
+            ContainerRef::Runtime { netns: None, id } => Err(ctnet_kernel::Error::NotFound {
+                what: format!("the network namespace of container {id}"),
+            }),
         };
         result.map_err(|e| {
             let fix = match container {
@@ -60,6 +68,7 @@ impl Engine {
                 ),
                 ContainerRef::Path(_) => "give the path of a network namespace file, e.g. /proc/PID/ns/net".into(),
                 ContainerRef::Pid(_) => "give the pid of a running process".into(),
+                ContainerRef::Runtime { .. } => "give the container's network namespace path (CNI_NETNS)".into(),
             };
             if e.is_not_found() {
                 Error::new(ErrorKind::NotFound, container_object(&container.label()), "network namespace does not exist", fix)
@@ -74,7 +83,7 @@ impl Engine {
     /// container's first network) the default route. All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
-        let net = self.network(spec.network.as_str())?;
+        let net = self.ready_network(spec.network.as_str())?;
         let inode = netns
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
@@ -116,7 +125,7 @@ impl Engine {
                 format!("recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`", net.name),
             )
         })?;
-        let mac = mac_for(ep.ip);
+        let mac = parse_mac("mac", &ep.mac)?;
         // The port's flags go in the same round trip as its creation, before the
         // container side is up: an icc=false container is never briefly reachable.
         host.execute_all(vec![
@@ -263,6 +272,87 @@ impl Engine {
         Ok(out)
     }
 
+    /// Checks an endpoint against the kernel (CNI's CHECK): the host side is a port of the
+    /// network's bridge; inside the container the interface is up with its address, and
+    /// the default route goes via the gateway if this endpoint set it; ctnet's firewall
+    /// table is in place. The error names what is missing.
+    pub fn check_endpoint(
+        &mut self,
+        network: &NetworkName,
+        container: &ContainerRef,
+    ) -> Result<Endpoint> {
+        let net = self.network(network.as_str())?;
+        let netns = self.open_container(container)?;
+        let inode = netns
+            .inode()
+            .map_err(|e| Error::kernel(container_object(&container.label()), e))?;
+        let ep = store::endpoints_in_netns(self.store.read(), inode)?
+            .into_iter()
+            .find(|e| &e.network == network && e.state == RowState::Ready)
+            .ok_or_else(|| {
+                Error::not_found(
+                    container_object(&container.label()),
+                    format!("attach it to network {:?} first", network.as_str()),
+                )
+            })?;
+        let object = format!(
+            "{} on network {:?}",
+            container_object(&ep.container),
+            network.as_str()
+        );
+        let broken = |what: String| {
+            Error::new(
+                ErrorKind::NotFound,
+                &object,
+                what,
+                "detach and attach it again (CNI: DEL, then ADD)",
+            )
+        };
+        let host = self.host()?;
+        let kernel = |e| Error::kernel(&object, e);
+        let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?;
+        let host_side = link::get(host, &ep.host_ifname).map_err(kernel)?;
+        if host_side.as_ref().and_then(|l| l.master) != bridge || bridge.is_none() {
+            return Err(broken(format!(
+                "host side {} is missing or not a port of bridge {}",
+                ep.host_ifname, net.bridge
+            )));
+        }
+        let (ifname, ip, gateway, default_route) =
+            (ep.ifname.clone(), ep.ip, net.gateway, ep.default_route);
+        let inside = netns
+            .run(move || {
+                let mut sock = RtSocket::open()?;
+                let Some(link) = link::get(&mut sock, &ifname)? else {
+                    return Ok(Some(format!("interface {ifname} is missing")));
+                };
+                if !link.up {
+                    return Ok(Some(format!("interface {ifname} is down")));
+                }
+                let has_ip = addr::list(&mut sock)?
+                    .iter()
+                    .any(|a| a.index == link.index && a.address == ip);
+                if !has_ip {
+                    return Ok(Some(format!("interface {ifname} lacks address {ip}")));
+                }
+                let has_default = route::list(&mut sock)?.iter().any(|r| {
+                    r.prefix_len == 0 && r.gateway == Some(gateway) && r.oif == Some(link.index)
+                });
+                if default_route && !has_default {
+                    return Ok(Some(format!("the default route via {gateway} is missing")));
+                }
+                Ok(None)
+            })
+            .map_err(kernel)?;
+        if let Some(what) = inside {
+            return Err(broken(what));
+        }
+        if !self.firewall.is_current().map_err(kernel)? {
+            return Err(broken("ctnet's nftables table is missing or stale".into()));
+        }
+        Ok(ep)
+    }
+
     /// All endpoints.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         store::list_endpoints(self.store.read())
@@ -365,7 +455,7 @@ fn reserve_endpoint(
         ifname,
         host_ifname,
         ip,
-        mac: format_mac(mac_for(ip)),
+        mac: format_mac(spec.mac.unwrap_or_else(|| mac_for(ip))),
         default_route: siblings.iter().all(|e| !e.default_route),
         netns_owned: spec.netns_owned,
         state: RowState::Pending,

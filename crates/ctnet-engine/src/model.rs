@@ -223,6 +223,14 @@ pub enum ContainerRef {
     Path(PathBuf),
     /// The namespace of a running process.
     Pid(u32),
+    /// A container known by a runtime's id (CNI's CNI_CONTAINERID); its namespace path
+    /// may be gone (CNI allows DEL without one).
+    Runtime {
+        /// The runtime's container id.
+        id: String,
+        /// Its network namespace, when known.
+        netns: Option<PathBuf>,
+    },
 }
 
 impl ContainerRef {
@@ -232,6 +240,7 @@ impl ContainerRef {
             ContainerRef::Named(name) => name.to_string(),
             ContainerRef::Path(path) => path.display().to_string(),
             ContainerRef::Pid(pid) => format!("pid:{pid}"),
+            ContainerRef::Runtime { id, .. } => format!("cni:{id}"),
         }
     }
 }
@@ -265,6 +274,31 @@ pub struct Endpoint {
     pub state: RowState,
     /// Host ports forwarded to this endpoint.
     pub ports: Vec<PublishedPort>,
+}
+
+/// Parses a MAC address written `aa:bb:cc:dd:ee:ff`; it must be unicast.
+pub fn parse_mac(object: &str, text: &str) -> Result<[u8; 6]> {
+    let bad = || {
+        Error::invalid(
+            object,
+            format!("{text:?} is not a unicast MAC address"),
+            "write six hex bytes like 02:42:0a:00:00:02 (first byte even)",
+        )
+    };
+    let bytes: Vec<u8> = text
+        .split(':')
+        .map(|b| {
+            (b.len() == 2)
+                .then(|| u8::from_str_radix(b, 16).ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let mac: [u8; 6] = bytes.try_into().map_err(|_| bad())?;
+    if mac[0] & 1 == 1 || mac == [0; 6] {
+        return Err(bad());
+    }
+    Ok(mac)
 }
 
 /// Formats a MAC address the usual way.

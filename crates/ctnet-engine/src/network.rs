@@ -242,6 +242,21 @@ impl Engine {
         })
     }
 
+    /// A network by name once it is ready: while another live process is still creating
+    /// it (two CNI ADDs, or an attach racing `network create`), waits up to 10 s; a
+    /// creator that died is rolled back by reconcile, and the network is then not found.
+    pub fn ready_network(&mut self, name: &str) -> Result<Network> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let net = self.network(name)?;
+            if net.state != RowState::Pending || std::time::Instant::now() > deadline {
+                return Ok(net);
+            }
+            self.reconcile_interrupted()?;
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// The default network, created on first use.
     pub fn ensure_default_network(&mut self) -> Result<Network> {
         if let Some(net) = store::get_network(self.store.read(), DEFAULT_NETWORK)? {

@@ -181,6 +181,9 @@ pub struct AttachArgs {
     /// Interface name inside the container (default eth0, eth1, ...).
     #[arg(long)]
     pub ifname: Option<String>,
+    /// MAC address of the container's interface (default 02:42 and the IPv4 address).
+    #[arg(long)]
+    pub mac: Option<String>,
     /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
     /// or just CONTAINER_PORT for a free host port. Repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORT")]

@@ -2,6 +2,7 @@
 //! prints results; all decisions are the engine's.
 
 mod cli;
+mod cni;
 mod commands;
 mod exec;
 mod output;
@@ -14,6 +15,10 @@ use ctnet_engine::{Engine, Paths};
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // A runtime calling ctnet as a CNI plugin says so in the environment.
+    if std::env::var_os("CNI_COMMAND").is_some() {
+        return cni::run();
+    }
     let cli = Cli::parse();
     let paths = Paths {
         state_dir: cli.state_dir.clone(),

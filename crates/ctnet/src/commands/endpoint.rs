@@ -8,6 +8,8 @@ use ctnet_kernel::{IfName, NetnsName};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use ctnet_engine::model::parse_mac;
+
 use crate::cli::{parse_ip, AttachArgs, DetachArgs, Format, TargetArgs};
 use crate::output;
 
@@ -37,6 +39,11 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
         owner: None,
         netns_owned: false,
         publish: parse_publish(&args.publish)?,
+        mac: args
+            .mac
+            .as_deref()
+            .map(|m| parse_mac("--mac", m))
+            .transpose()?,
     };
     let ep = engine.attach(spec)?;
     match args.format {

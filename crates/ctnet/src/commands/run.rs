@@ -167,6 +167,7 @@ impl Runner {
                 owner: Some(owner),
                 netns_owned: true,
                 publish: std::mem::take(&mut publish),
+                mac: None,
             };
             match engine.attach(spec) {
                 Ok(ep) => {

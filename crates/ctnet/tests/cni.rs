@@ -1,0 +1,297 @@
+//! ctnet as a CNI plugin, driven the way libcni drives plugins: the command and the
+//! container in the environment, the configuration on stdin, the result on stdout.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{Sandbox, UPLINK_HOST, UPLINK_WAN};
+
+const CNI_PLUGINS: &str = "/usr/lib/cni";
+
+/// Runs the plugin (`ctnet`, or `plugin` from the reference set) with `conf` on stdin;
+/// returns whether it succeeded and its stdout as JSON (Null when empty).
+fn call(
+    sb: &Sandbox,
+    plugin: &str,
+    command: &str,
+    id: &str,
+    netns: &str,
+    conf: &Value,
+) -> (bool, Value) {
+    let conf = conf.to_string().replace('\'', "'\\''");
+    let out = sb.run(&format!(
+        "printf '%s' '{conf}' | CNI_COMMAND={command} CNI_CONTAINERID={id} CNI_NETNS={netns} \
+         CNI_IFNAME=eth0 CNI_PATH={CNI_PLUGINS} {plugin}"
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{plugin} {command}: {e}: {stdout:?}"))
+    };
+    (out.status.success(), value)
+}
+
+fn conf(version: &str) -> Value {
+    json!({
+        "cniVersion": version,
+        "name": "cninet",
+        "type": "ctnet",
+        "bridge": "cni-ctnet0",
+        "ipam": { "type": "ctnet", "subnet": "10.88.0.0/16" },
+        "runtimeConfig": { "portMappings": [
+            { "hostPort": 8080, "containerPort": 80, "protocol": "tcp" }
+        ] }
+    })
+}
+
+fn expect_error(result: (bool, Value), code: u64) -> Value {
+    let (ok, err) = result;
+    assert!(!ok, "expected failure with code {code}, got {err}");
+    assert_eq!(err["code"], code, "{err}");
+    assert!(err["msg"].as_str().is_some_and(|m| !m.is_empty()), "{err}");
+    err
+}
+
+#[test]
+fn version_lists_both_spec_versions() {
+    let sb = Sandbox::new();
+    let (ok, v) = call(
+        &sb,
+        "ctnet",
+        "VERSION",
+        "x",
+        "",
+        &json!({"cniVersion": "1.1.0"}),
+    );
+    assert!(ok);
+    let versions = v["supportedVersions"].as_array().unwrap();
+    assert!(versions.contains(&json!("1.0.0")) && versions.contains(&json!("1.1.0")));
+}
+
+#[test]
+fn add_check_del_with_a_published_port() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet network ls >/dev/null && ip netns add pod1");
+    let before = sb.snapshot();
+    let (ok, result) = call(
+        &sb,
+        "ctnet",
+        "ADD",
+        "pod1id",
+        "/run/netns/pod1",
+        &conf("1.0.0"),
+    );
+    assert!(ok, "{result}");
+    assert_eq!(result["cniVersion"], "1.0.0");
+    assert_eq!(result["ips"][0]["address"], "10.88.0.2/16");
+    assert_eq!(result["ips"][0]["gateway"], "10.88.0.1");
+    let container_if = result["ips"][0]["interface"].as_u64().unwrap() as usize;
+    assert_eq!(result["interfaces"][container_if]["name"], "eth0");
+    assert_eq!(
+        result["interfaces"][container_if]["sandbox"],
+        "/run/netns/pod1"
+    );
+    assert_eq!(result["routes"][0]["dst"], "0.0.0.0/0");
+    // Real traffic: the wan reaches the published port, the container the wan.
+    sb.serve(Some("pod1"), "--tcp 80");
+    let seen = sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
+    assert!(seen.starts_with(&format!("from {UPLINK_WAN}:")), "{seen}");
+
+    let (ok, out) = call(
+        &sb,
+        "ctnet",
+        "CHECK",
+        "pod1id",
+        "/run/netns/pod1",
+        &conf("1.0.0"),
+    );
+    assert!(ok, "{out}");
+    sb.ok("ip -n pod1 link set eth0 down");
+    let err = expect_error(
+        call(
+            &sb,
+            "ctnet",
+            "CHECK",
+            "pod1id",
+            "/run/netns/pod1",
+            &conf("1.0.0"),
+        ),
+        3,
+    );
+    assert!(
+        err["msg"].as_str().unwrap().contains("eth0 is down"),
+        "{err}"
+    );
+
+    for _ in 0..2 {
+        let (ok, out) = call(
+            &sb,
+            "ctnet",
+            "DEL",
+            "pod1id",
+            "/run/netns/pod1",
+            &conf("1.0.0"),
+        );
+        assert!(ok, "{out}");
+    }
+    // DEL after the namespace is gone, and without CNI_NETNS at all, still succeeds.
+    sb.ok("ip netns del pod1");
+    assert!(
+        call(
+            &sb,
+            "ctnet",
+            "DEL",
+            "pod1id",
+            "/run/netns/pod1",
+            &conf("1.0.0")
+        )
+        .0
+    );
+    assert!(call(&sb, "ctnet", "DEL", "pod1id", "", &conf("1.0.0")).0);
+    sb.ok("ip netns add pod1");
+    // Only the network made on first use remains; remove it to compare with before.
+    sb.ok("ctnet network rm cninet");
+    assert_eq!(sb.snapshot(), before);
+}
+
+#[test]
+fn errors_carry_the_spec_codes() {
+    let sb = Sandbox::new();
+    sb.ok("ip netns add pod1 && ip netns add pod2 && ip netns add pod3");
+    let garbage = sb.run(
+        "printf 'not json' | CNI_COMMAND=ADD CNI_CONTAINERID=x CNI_NETNS=/run/netns/pod1 CNI_IFNAME=eth0 ctnet",
+    );
+    assert!(!garbage.status.success());
+    let err: Value = serde_json::from_slice(&garbage.stdout).unwrap();
+    assert_eq!(err["code"], 6, "{err}");
+    expect_error(
+        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &conf("9.9.9")),
+        1,
+    );
+    expect_error(call(&sb, "ctnet", "ADD", "x", "", &conf("1.0.0")), 4);
+    let mut other_ipam = conf("1.0.0");
+    other_ipam["ipam"] = json!({"type": "host-local"});
+    expect_error(
+        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &other_ipam),
+        2,
+    );
+    // A /30 has one address for containers after the gateway.
+    let mut tiny = conf("1.0.0");
+    tiny["name"] = json!("tiny");
+    tiny["bridge"] = json!("cni-tiny0");
+    tiny["ipam"] = json!({"type": "ctnet", "subnet": "10.99.0.0/30"});
+    tiny["runtimeConfig"] = json!({});
+    assert!(call(&sb, "ctnet", "ADD", "a", "/run/netns/pod2", &tiny).0);
+    let err = expect_error(
+        call(&sb, "ctnet", "ADD", "b", "/run/netns/pod3", &tiny),
+        100,
+    );
+    assert!(err["details"].as_str().is_some(), "{err}");
+}
+
+#[test]
+fn chained_with_the_reference_tuning_plugin() {
+    let mut sb = Sandbox::new();
+    sb.ok("ip netns add pod1 && ip netns add pod2");
+    let mut first = conf("1.0.0");
+    first["runtimeConfig"] = json!({});
+    let (ok, result) = call(&sb, "ctnet", "ADD", "p1", "/run/netns/pod1", &first);
+    assert!(ok, "{result}");
+    let tuning = json!({
+        "cniVersion": "1.0.0", "name": "cninet", "type": "tuning",
+        "mtu": 1400, "prevResult": result,
+    });
+    let (ok, tuned) = call(
+        &sb,
+        &format!("{CNI_PLUGINS}/tuning"),
+        "ADD",
+        "p1",
+        "/run/netns/pod1",
+        &tuning,
+    );
+    assert!(ok, "tuning failed: {tuned}");
+    assert_eq!(
+        tuned["ips"], result["ips"],
+        "tuning passes ctnet's result on"
+    );
+    assert!(sb.ok("ip -n pod1 link show eth0").contains("mtu 1400"));
+    // ctnet after another plugin keeps that plugin's result first.
+    let mut second = first.clone();
+    second["prevResult"] =
+        json!({"cniVersion": "1.0.0", "interfaces": [{"name": "lo0"}], "ips": []});
+    let (ok, chained) = call(&sb, "ctnet", "ADD", "p2", "/run/netns/pod2", &second);
+    assert!(ok, "{chained}");
+    assert_eq!(chained["interfaces"][0]["name"], "lo0");
+    assert_eq!(chained["ips"][0]["interface"], 3);
+    sb.serve(Some("pod2"), "--tcp 80");
+    sb.reach(Some("pod1"), "tcp", "10.88.0.3:80");
+    // DEL runs in reverse order: tuning, then ctnet.
+    assert!(
+        call(
+            &sb,
+            &format!("{CNI_PLUGINS}/tuning"),
+            "DEL",
+            "p1",
+            "/run/netns/pod1",
+            &tuning
+        )
+        .0
+    );
+    assert!(call(&sb, "ctnet", "DEL", "p1", "/run/netns/pod1", &first).0);
+}
+
+#[test]
+fn gc_removes_attachments_not_in_the_valid_list() {
+    let sb = Sandbox::new();
+    sb.ok("ip netns add pod1 && ip netns add pod2");
+    let mut c = conf("1.1.0");
+    c["runtimeConfig"] = json!({});
+    assert!(call(&sb, "ctnet", "ADD", "keep", "/run/netns/pod1", &c).0);
+    assert!(call(&sb, "ctnet", "ADD", "stale", "/run/netns/pod2", &c).0);
+    let mut gc = c.clone();
+    gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}]);
+    let (ok, out) = call(&sb, "ctnet", "GC", "", "", &gc);
+    assert!(ok, "{out}");
+    let listed = sb.ok("ctnet ls");
+    assert!(
+        listed.contains("cni:keep") && !listed.contains("cni:stale"),
+        "{listed}"
+    );
+    assert!(sb
+        .fails("ip -n pod2 link show eth0")
+        .contains("does not exist"));
+    assert!(call(&sb, "ctnet", "STATUS", "", "", &c).0);
+}
+
+#[test]
+fn concurrent_adds_make_the_network_once() {
+    let sb = Sandbox::new();
+    let mut c = conf("1.0.0");
+    c["runtimeConfig"] = json!({});
+    let conf_text = c.to_string();
+    sb.ok(&format!(
+        "for i in $(seq 1 12); do ip netns add p$i; done; pids=''; for i in $(seq 1 12); do \
+           printf '%s' '{conf_text}' | CNI_COMMAND=ADD CNI_CONTAINERID=c$i CNI_NETNS=/run/netns/p$i \
+             CNI_IFNAME=eth0 ctnet >/dev/null & pids=\"$pids $!\"; done; \
+         rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc"
+    ));
+    let nets: Value = serde_json::from_str(&sb.ok("ctnet network ls --format json")).unwrap();
+    let named: Vec<_> = nets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["name"] == "cninet")
+        .collect();
+    assert_eq!(named.len(), 1, "{nets}");
+    assert_eq!(named[0]["containers"].as_array().unwrap().len(), 12);
+    let rows: Value = serde_json::from_str(&sb.ok("ctnet ls --format json")).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 12);
+    for i in 1..=12 {
+        sb.ok(&format!(
+            "ip netns exec p{i} ping -c1 -W2 10.88.0.1 >/dev/null"
+        ));
+    }
+}
