@@ -56,7 +56,9 @@ impl Engine {
             ContainerRef::Runtime {
                 netns: Some(path), ..
             } => Netns::open(path),
-            ContainerRef::Runtime { netns: None, id } => Err(ctnet_kernel::Error::NotFound {
+            ContainerRef::Runtime {
+                netns: None, id, ..
+            } => Err(ctnet_kernel::Error::NotFound {
                 what: format!("the network namespace of container {id}"),
             }),
         };
@@ -68,7 +70,7 @@ impl Engine {
                 ),
                 ContainerRef::Path(_) => "give the path of a network namespace file, e.g. /proc/PID/ns/net".into(),
                 ContainerRef::Pid(_) => "give the pid of a running process".into(),
-                ContainerRef::Runtime { .. } => "give the container's network namespace path (CNI_NETNS)".into(),
+                ContainerRef::Runtime { .. } => "give the container's network namespace path".into(),
             };
             if e.is_not_found() {
                 Error::new(ErrorKind::NotFound, container_object(&container.label()), "network namespace does not exist", fix)

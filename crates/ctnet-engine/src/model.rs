@@ -223,9 +223,11 @@ pub enum ContainerRef {
     Path(PathBuf),
     /// The namespace of a running process.
     Pid(u32),
-    /// A container known by a runtime's id (CNI's CNI_CONTAINERID); its namespace path
-    /// may be gone (CNI allows DEL without one).
+    /// A container known by a runtime's id (CNI's CNI_CONTAINERID, Podman's container
+    /// id); its namespace path may be gone (CNI allows DEL without one).
     Runtime {
+        /// Which front end knows it ("cni", "podman"); the label's prefix.
+        runtime: &'static str,
         /// The runtime's container id.
         id: String,
         /// Its network namespace, when known.
@@ -240,7 +242,7 @@ impl ContainerRef {
             ContainerRef::Named(name) => name.to_string(),
             ContainerRef::Path(path) => path.display().to_string(),
             ContainerRef::Pid(pid) => format!("pid:{pid}"),
-            ContainerRef::Runtime { id, .. } => format!("cni:{id}"),
+            ContainerRef::Runtime { runtime, id, .. } => format!("{runtime}:{id}"),
         }
     }
 }

@@ -242,6 +242,45 @@ impl Engine {
         })
     }
 
+    /// The network `spec` names, made from `spec` if it does not exist (what runtimes
+    /// that define networks in their own configuration need: CNI, Podman). An existing
+    /// network must agree with the subnet and bridge `spec` gives. Callers racing to
+    /// make it all get the same network.
+    pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
+        let name = spec.name.clone();
+        let existing = match store::get_network(self.store.read(), name.as_str())? {
+            Some(net) => net,
+            None => match self.create_network(spec.clone()) {
+                Ok(net) => return Ok(net),
+                Err(e) if e.kind == ErrorKind::Conflict => self.network(name.as_str())?,
+                Err(e) => return Err(e),
+            },
+        };
+        let clash = |what: &str, have: String, want: String| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                network_object(name.as_str()),
+                format!("exists with {what} {have}, not {want}"),
+                "use the existing value, or another network name",
+            )
+        };
+        if let Some(subnet) = spec.subnet.filter(|s| *s != existing.subnet) {
+            return Err(clash(
+                "subnet",
+                existing.subnet.to_string(),
+                subnet.to_string(),
+            ));
+        }
+        if let Some(bridge) = spec.bridge.filter(|b| *b != existing.bridge) {
+            return Err(clash(
+                "bridge",
+                existing.bridge.to_string(),
+                bridge.to_string(),
+            ));
+        }
+        Ok(existing)
+    }
+
     /// A network by name once it is ready: while another live process is still creating
     /// it (two CNI ADDs, or an attach racing `network create`), waits up to 10 s; a
     /// creator that died is rolled back by reconcile, and the network is then not found.

@@ -5,6 +5,7 @@ mod cli;
 mod cni;
 mod commands;
 mod exec;
+mod netavark;
 mod output;
 
 use std::process::ExitCode;
@@ -15,9 +16,19 @@ use ctnet_engine::{Engine, Paths};
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    // A runtime calling ctnet as a CNI plugin says so in the environment.
+    // A runtime calling ctnet as a CNI plugin says so in the environment; Podman calls
+    // its network backend by the name netavark.
     if std::env::var_os("CNI_COMMAND").is_some() {
         return cni::run();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    if invoked_as == "netavark" {
+        return netavark::run(&args);
     }
     let cli = Cli::parse();
     let paths = Paths {

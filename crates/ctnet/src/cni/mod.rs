@@ -174,6 +174,7 @@ fn env(name: &str, command: &str) -> Result<String, Failure> {
 
 fn container(netns: Option<String>) -> Result<ContainerRef, Failure> {
     Ok(ContainerRef::Runtime {
+        runtime: "cni",
         id: env("CNI_CONTAINERID", "this command")?,
         netns: netns.filter(|n| !n.is_empty()).map(PathBuf::from),
     })
@@ -192,27 +193,8 @@ fn configured_subnet(conf: &NetConf) -> Result<Option<Subnet>, Failure> {
     Ok(text.map(Subnet::parse).transpose()?)
 }
 
-/// The network the configuration names, made on first use. Two ADDs racing to make it
-/// both succeed: the loser finds the winner's network.
+/// The network the configuration names, made on first use.
 fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failure> {
-    let name = network_name(conf)?;
-    let subnet = configured_subnet(conf)?;
-    if let Ok(net) = engine.network(name.as_str()) {
-        if let Some(subnet) = subnet {
-            if net.subnet != subnet {
-                return Err(Failure::new(
-                    code::INVALID_CONFIG,
-                    format!(
-                        "network {:?} exists with subnet {}, not {subnet}",
-                        name.as_str(),
-                        net.subnet
-                    ),
-                    "use the existing subnet in the configuration, or another network name",
-                ));
-            }
-        }
-        return Ok(net);
-    }
     let gateway_text = conf
         .gateway
         .as_deref()
@@ -229,7 +211,7 @@ fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failur
         })
         .transpose()?;
     let spec = NetworkSpec {
-        subnet,
+        subnet: configured_subnet(conf)?,
         gateway,
         bridge: conf
             .bridge
@@ -239,13 +221,9 @@ fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failur
             .map_err(Error::from)?,
         mtu: conf.mtu,
         internal: conf.internal,
-        ..NetworkSpec::named(name.clone())
+        ..NetworkSpec::named(network_name(conf)?)
     };
-    match engine.create_network(spec) {
-        Ok(net) => Ok(net),
-        Err(e) if e.kind == ErrorKind::Conflict => Ok(engine.network(name.as_str())?),
-        Err(e) => Err(e.into()),
-    }
+    Ok(engine.ensure_network(spec)?)
 }
 
 fn add(engine: &mut Engine, conf: &NetConf) -> Result<Value, Failure> {
@@ -364,6 +342,7 @@ fn gc(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
             .any(|a| a.container_id == id && a.ifname == ep.ifname);
         if ep.network == name && !keep {
             let container = ContainerRef::Runtime {
+                runtime: "cni",
                 id: id.to_string(),
                 netns: None,
             };

@@ -1,0 +1,352 @@
+//! ctnet as Podman's network backend: invoked as `netavark` (argv[0], e.g. through a
+//! symlink in a `helper_binaries_dir`), it speaks netavark's command line.
+//!
+//! ```text
+//! netavark [--config DIR] [--rootless BOOL] [--aardvark-binary PATH] [-f FILE]
+//!          setup|teardown NETNS_PATH          # network options JSON on stdin (or -f)
+//! netavark --version | version
+//! ```
+//!
+//! `setup` answers with a status block: per network, the interface's MAC and addresses.
+//! Errors are `{"error": "..."}` on stdout with exit code 1, as netavark reports them.
+//! Podman does its own IPAM and passes each container's addresses; ctnet makes each
+//! network on first use from Podman's `network_info` (subnet, gateway, bridge name,
+//! internal) and attaches the container with those addresses.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ctnet_engine::model::parse_mac;
+use ctnet_engine::{
+    AttachSpec, ContainerRef, Engine, Error, ErrorKind, NetworkName, NetworkSpec, Paths, PortSpec,
+    Subnet,
+};
+use ctnet_kernel::IfName;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The netavark version whose protocol this speaks (Podman 4.3 on Debian 12 uses 1.4).
+const NETAVARK_VERSION: &str = "1.4.0";
+
+/// `NetworkOptions` on stdin.
+#[derive(Debug, Deserialize)]
+struct NetworkOptions {
+    container_id: String,
+    #[serde(default)]
+    port_mappings: Option<Vec<PortMapping>>,
+    networks: BTreeMap<String, PerNetwork>,
+    network_info: BTreeMap<String, NetworkInfo>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PortMapping {
+    #[serde(default)]
+    host_ip: String,
+    container_port: u16,
+    host_port: u16,
+    #[serde(default = "one")]
+    range: u16,
+    protocol: String,
+}
+
+fn one() -> u16 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+struct PerNetwork {
+    #[serde(default)]
+    static_ips: Option<Vec<String>>,
+    interface_name: String,
+    #[serde(default)]
+    static_mac: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NetworkInfo {
+    #[serde(default)]
+    driver: String,
+    #[serde(default)]
+    network_interface: Option<String>,
+    #[serde(default)]
+    subnets: Option<Vec<SubnetInfo>>,
+    #[serde(default)]
+    internal: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct SubnetInfo {
+    subnet: String,
+    #[serde(default)]
+    gateway: Option<String>,
+}
+
+/// Runs netavark's command line; returns the exit code.
+pub fn run(args: &[String]) -> ExitCode {
+    match dispatch(args) {
+        Ok(Some(out)) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(message) => {
+            println!("{}", json!({ "error": message }));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<Option<Value>, String> {
+    let mut file: Option<PathBuf> = None;
+    let mut positional = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--version" | "-V" => {
+                println!("netavark {NETAVARK_VERSION}");
+                return Ok(None);
+            }
+            // Options that take a value; ctnet keeps its own state and has no DNS server.
+            "--config" | "-c" | "--rootless" | "-r" | "--aardvark-binary" | "-a" => {
+                it.next();
+            }
+            "--file" | "-f" => file = it.next().map(PathBuf::from),
+            a if a.starts_with("--config=")
+                || a.starts_with("--rootless=")
+                || a.starts_with("--aardvark-binary=") => {}
+            a if a.starts_with("--file=") => file = Some(PathBuf::from(&a["--file=".len()..])),
+            a if a.starts_with('-') => return Err(format!("unknown option {a}")),
+            _ => positional.push(arg.as_str()),
+        }
+    }
+    match positional.as_slice() {
+        ["version"] => Ok(Some(json!({
+            "version": NETAVARK_VERSION,
+            "commit": "ctnet",
+            "build_time": "",
+            "target": std::env::consts::ARCH,
+        }))),
+        ["setup", netns] => {
+            let opts = read_options(file.as_ref())?;
+            setup(&opts, netns).map(Some).map_err(|e| e.to_string())
+        }
+        ["teardown", netns] => {
+            let opts = read_options(file.as_ref())?;
+            teardown(&opts, netns)
+                .map(|()| None)
+                .map_err(|e| e.to_string())
+        }
+        _ => Err("usage: netavark [options] setup|teardown NETNS_PATH, or version".into()),
+    }
+}
+
+fn read_options(file: Option<&PathBuf>) -> Result<NetworkOptions, String> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("read network options {}: {e}", path.display()))?,
+        None => {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("read network options from stdin: {e}"))?;
+            s
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| format!("decode network options: {e}"))
+}
+
+fn paths() -> Paths {
+    let mut paths = Paths::default();
+    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    if let Some(p) = var("CTNET_STATE_DIR") {
+        paths.state_dir = p;
+    }
+    if let Some(p) = var("CTNET_RUN_DIR") {
+        paths.run_dir = p;
+    }
+    if let Some(p) = var("CTNET_NETNS_DIR") {
+        paths.netns_dir = p;
+    }
+    paths
+}
+
+fn container(opts: &NetworkOptions, netns: &str) -> ContainerRef {
+    ContainerRef::Runtime {
+        runtime: "podman",
+        id: opts.container_id.clone(),
+        netns: Some(PathBuf::from(netns)),
+    }
+}
+
+/// The ctnet network for one of Podman's, made on first use from its `network_info`.
+fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
+    if info.driver != "bridge" {
+        return Err(Error::invalid(
+            format!("network {name:?}"),
+            format!("driver {:?} is not supported", info.driver),
+            "use a bridge network (`podman network create --driver bridge`)",
+        ));
+    }
+    let v4 = info
+        .subnets
+        .iter()
+        .flatten()
+        .find(|s| Subnet::parse(&s.subnet).is_ok());
+    let gateway = v4
+        .and_then(|s| s.gateway.as_deref())
+        .map(|g| ctnet_engine::model::parse_ipv4("gateway", g))
+        .transpose()?;
+    Ok(NetworkSpec {
+        subnet: v4.map(|s| Subnet::parse(&s.subnet)).transpose()?,
+        gateway,
+        bridge: info
+            .network_interface
+            .as_deref()
+            .map(IfName::new)
+            .transpose()?,
+        internal: info.internal,
+        ..NetworkSpec::named(NetworkName::new(name)?)
+    })
+}
+
+/// Port mappings as `-p` specs; `range` maps consecutive ports.
+fn port_specs(mappings: &[PortMapping]) -> Result<Vec<PortSpec>, Error> {
+    mappings
+        .iter()
+        .flat_map(|m| {
+            m.protocol.split(',').map(move |proto| {
+                let last = |p: u16| p.saturating_add(m.range.max(1) - 1);
+                let ports = |p: u16| {
+                    if m.range > 1 {
+                        format!("{p}-{}", last(p))
+                    } else {
+                        p.to_string()
+                    }
+                };
+                let host = ports(m.host_port);
+                let container = ports(m.container_port);
+                let text = if m.host_ip.is_empty() {
+                    format!("{host}:{container}/{proto}")
+                } else {
+                    format!("{}:{host}:{container}/{proto}", m.host_ip)
+                };
+                PortSpec::parse(&text)
+            })
+        })
+        .collect()
+}
+
+fn setup(opts: &NetworkOptions, netns: &str) -> Result<Value, Error> {
+    let mut engine = Engine::open(paths())?;
+    let mut publish = port_specs(opts.port_mappings.as_deref().unwrap_or_default())?;
+    let mut status = serde_json::Map::new();
+    let mut done: Vec<NetworkName> = Vec::new();
+    for (name, per) in &opts.networks {
+        let result = attach_one(&mut engine, opts, netns, name, per, &mut publish);
+        match result {
+            Ok((net_name, block)) => {
+                done.push(net_name);
+                status.insert(name.clone(), block);
+            }
+            Err(e) => {
+                // All or nothing, as netavark: undo the networks already set up.
+                for net in &done {
+                    let _ = engine.detach(net, &container(opts, netns));
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(Value::Object(status))
+}
+
+fn attach_one(
+    engine: &mut Engine,
+    opts: &NetworkOptions,
+    netns: &str,
+    name: &str,
+    per: &PerNetwork,
+    publish: &mut Vec<PortSpec>,
+) -> Result<(NetworkName, Value), Error> {
+    let info = opts.network_info.get(name).ok_or_else(|| {
+        Error::invalid(
+            format!("network {name:?}"),
+            "has no network_info entry",
+            "pass network_info for every network in networks",
+        )
+    })?;
+    let net = engine.ensure_network(network_spec(name, info)?)?;
+    let ip = per
+        .static_ips
+        .iter()
+        .flatten()
+        .find_map(|ip| ip.parse::<Ipv4Addr>().ok());
+    let ep = engine.attach(AttachSpec {
+        network: net.name.clone(),
+        container: container(opts, netns),
+        ip,
+        ifname: Some(IfName::new(&per.interface_name)?),
+        owner: None,
+        netns_owned: false,
+        // Ports are published once, on the first network (by name) that can carry them.
+        publish: if net.internal {
+            Vec::new()
+        } else {
+            std::mem::take(publish)
+        },
+        mac: per
+            .static_mac
+            .as_deref()
+            .map(|m| parse_mac("static_mac", m))
+            .transpose()?,
+    })?;
+    let block = json!({
+        "dns_search_domains": [],
+        "dns_server_ips": [],
+        "interfaces": {
+            (ep.ifname.clone()): {
+                "mac_address": ep.mac,
+                "subnets": [{
+                    "ipnet": format!("{}/{}", ep.ip, net.subnet.net().prefix_len()),
+                    "gateway": net.gateway.to_string(),
+                }],
+            }
+        }
+    });
+    Ok((net.name, block))
+}
+
+/// Detaches the container from every network in the options (ones already gone are
+/// fine), and, as netavark does, removes a network's bridge and rules once its last
+/// container has left; Podman keeps the network's definition and makes it again.
+fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
+    let mut engine = Engine::open(paths())?;
+    let mut first_error = None;
+    for name in opts.networks.keys() {
+        let Ok(net) = NetworkName::new(name) else {
+            continue;
+        };
+        match engine.detach(&net, &container(opts, netns)) {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+        let empty = engine.endpoints()?.iter().all(|ep| ep.network != net);
+        if empty && net.as_str() != ctnet_engine::model::DEFAULT_NETWORK {
+            match engine.remove_network(net.as_str()) {
+                // Another container joined meanwhile, or it is gone already.
+                Err(e) if matches!(e.kind, ErrorKind::InUse | ErrorKind::NotFound) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(()) => {}
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
