@@ -37,6 +37,17 @@ fn bin_dir() -> PathBuf {
 impl Sandbox {
     /// A fresh host namespace with loopback up, a private /run/netns and its own state dirs.
     pub fn new() -> Sandbox {
+        Sandbox::start(true)
+    }
+
+    /// A sandbox that keeps the machine's /sys (and so its cgroup mounts), for container
+    /// engines that need cgroups. Its /sys/class/net shows the machine's interfaces, which
+    /// no test reads; netlink and `ip netns exec` see the sandbox's own.
+    pub fn with_host_sys() -> Sandbox {
+        Sandbox::start(false)
+    }
+
+    fn start(fresh_sysfs: bool) -> Sandbox {
         let dir =
             std::env::temp_dir().join(format!("ctnet-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("sandbox dir");
@@ -51,10 +62,15 @@ impl Sandbox {
                 "sh",
                 "-c",
             ])
-            .arg(
-                "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && \
-                 mount -t sysfs none /sys && ip link set lo up && echo $$ && exec sleep 3600",
-            )
+            .arg(format!(
+                "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && {} \
+                 ip link set lo up && echo $$ && exec sleep 3600",
+                if fresh_sysfs {
+                    "mount -t sysfs none /sys &&"
+                } else {
+                    ""
+                }
+            ))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
