@@ -172,11 +172,15 @@ fn errors_carry_the_spec_codes() {
         1,
     );
     expect_error(call(&sb, "ctnet", "ADD", "x", "", &conf("1.0.0")), 4);
-    let mut other_ipam = conf("1.0.0");
-    other_ipam["ipam"] = json!({"type": "host-local"});
-    expect_error(
-        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &other_ipam),
-        2,
+    let mut missing_ipam = conf("1.0.0");
+    missing_ipam["ipam"] = json!({"type": "no-such-ipam"});
+    let err = expect_error(
+        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &missing_ipam),
+        7,
+    );
+    assert!(
+        err["msg"].as_str().unwrap().contains("not in CNI_PATH"),
+        "{err}"
     );
     // A /30 has one address for containers after the gateway.
     let mut tiny = conf("1.0.0");
@@ -294,4 +298,39 @@ fn concurrent_adds_make_the_network_once() {
             "ip netns exec p{i} ping -c1 -W2 10.88.0.1 >/dev/null"
         ));
     }
+}
+
+#[test]
+fn ipam_delegated_to_host_local() {
+    let mut sb = Sandbox::new();
+    sb.ok("ip netns add pod1 && ip netns add pod2");
+    let data = format!("{}/ipam", sb.ok("printf %s \"$CTNET_RUN_DIR\"").trim());
+    let mut c = conf("1.0.0");
+    c["name"] = json!("hl");
+    c["bridge"] = json!("cni-hl0");
+    c["runtimeConfig"] = json!({});
+    c["ipam"] = json!({
+        "type": "host-local", "subnet": "10.90.0.0/24", "gateway": "10.90.0.1",
+        "dataDir": data,
+    });
+    let (ok, r1) = call(&sb, "ctnet", "ADD", "a", "/run/netns/pod1", &c);
+    assert!(ok, "{r1}");
+    let (ok, r2) = call(&sb, "ctnet", "ADD", "b", "/run/netns/pod2", &c);
+    assert!(ok, "{r2}");
+    let a = r1["ips"][0]["address"].as_str().unwrap().to_string();
+    let b = r2["ips"][0]["address"].as_str().unwrap().to_string();
+    assert!(
+        a.starts_with("10.90.0.") && b.starts_with("10.90.0.") && a != b,
+        "{a} {b}"
+    );
+    // The address host-local leased is the one on the interface, and traffic flows.
+    assert_eq!(format!("{}/24", sb.addr_of("pod2", "eth0")), b);
+    sb.serve(Some("pod2"), "--tcp 80");
+    let b_ip = b.split('/').next().unwrap();
+    sb.reach(Some("pod1"), "tcp", &format!("{b_ip}:80"));
+    // DEL releases the lease in host-local's store too.
+    let leases = format!("ls {data}/hl");
+    assert!(sb.ok(&leases).contains(b_ip));
+    assert!(call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
+    assert!(!sb.ok(&leases).contains(b_ip), "{}", sb.ok(&leases));
 }

@@ -112,18 +112,6 @@ fn dispatch(command: &str, input: &str, version: &str) -> Result<Option<Value>, 
             "set \"type\": \"ctnet\" in the configuration",
         ));
     }
-    if conf
-        .ipam
-        .as_ref()
-        .and_then(|i| i.kind.as_deref())
-        .is_some_and(|k| k != "ctnet")
-    {
-        return Err(Failure::new(
-            code::UNSUPPORTED_FIELD,
-            "ipam.type: ctnet does its own address management",
-            "drop the ipam section or set \"ipam\": {\"type\": \"ctnet\", \"subnet\": \"CIDR\"}",
-        ));
-    }
     let mut engine = Engine::open(paths()).map_err(|e| {
         let mut f = Failure::from(e);
         if command == "STATUS" {
@@ -132,8 +120,8 @@ fn dispatch(command: &str, input: &str, version: &str) -> Result<Option<Value>, 
         f
     })?;
     match command {
-        "ADD" => add(&mut engine, &conf).map(Some),
-        "DEL" => del(&mut engine, &conf).map(|()| None),
+        "ADD" => add(&mut engine, &conf, input).map(Some),
+        "DEL" => del(&mut engine, &conf, input).map(|()| None),
         "CHECK" => check(&mut engine, &conf).map(|()| None),
         "GC" => gc(&mut engine, &conf).map(|()| None),
         "STATUS" => Ok(None),
@@ -194,7 +182,17 @@ fn configured_subnet(conf: &NetConf) -> Result<Option<Subnet>, Failure> {
 }
 
 /// The network the configuration names, made on first use.
-fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failure> {
+fn ensure_network(
+    engine: &mut Engine,
+    conf: &NetConf,
+    lease: Option<(Ipv4Addr, u8, Option<Ipv4Addr>)>,
+) -> Result<Network, Failure> {
+    // With a delegated IPAM plugin its lease tells the subnet and gateway if the
+    // configuration does not.
+    let from_lease = lease.and_then(|(addr, prefix, gateway)| {
+        let net = ipnet::Ipv4Net::new(addr, prefix).ok()?.trunc();
+        Some((Subnet::new(net).ok()?, gateway))
+    });
     let gateway_text = conf
         .gateway
         .as_deref()
@@ -211,8 +209,8 @@ fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failur
         })
         .transpose()?;
     let spec = NetworkSpec {
-        subnet: configured_subnet(conf)?,
-        gateway,
+        subnet: configured_subnet(conf)?.or(from_lease.map(|(s, _)| s)),
+        gateway: gateway.or(from_lease.and_then(|(_, g)| g)),
         bridge: conf
             .bridge
             .as_deref()
@@ -226,7 +224,107 @@ fn ensure_network(engine: &mut Engine, conf: &NetConf) -> Result<Network, Failur
     Ok(engine.ensure_network(spec)?)
 }
 
-fn add(engine: &mut Engine, conf: &NetConf) -> Result<Value, Failure> {
+/// The IPAM plugin the configuration delegates to, if any (`ctnet` or none: ctnet's own).
+fn delegated_ipam(conf: &NetConf) -> Option<&str> {
+    conf.ipam
+        .as_ref()
+        .and_then(|i| i.kind.as_deref())
+        .filter(|k| *k != "ctnet")
+}
+
+/// Runs the delegated IPAM plugin from CNI_PATH with the same stdin and environment
+/// (CNI_COMMAND overridden), as the spec has a main plugin do.
+fn run_ipam(kind: &str, command: &str, input: &str) -> Result<Value, Failure> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let not_found = || {
+        Failure::new(
+            code::INVALID_CONFIG,
+            format!("IPAM plugin {kind:?} is not in CNI_PATH"),
+            "install it there, or use ctnet's own IPAM (\"ipam\": {\"type\": \"ctnet\"})",
+        )
+    };
+    if kind.contains('/') {
+        return Err(not_found());
+    }
+    let path = std::env::var("CNI_PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(kind))
+        .find(|p| p.is_file())
+        .ok_or_else(not_found)?;
+    let io = |e: std::io::Error| {
+        Failure::new(
+            code::IO_FAILURE,
+            format!("IPAM plugin {}: {e}", path.display()),
+            "check that it is executable",
+        )
+    };
+    let mut child = Command::new(&path)
+        .env("CNI_COMMAND", command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(io)?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input.as_bytes())
+        .map_err(io)?;
+    let out = child.wait_with_output().map_err(io)?;
+    let value: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    if !out.status.success() {
+        // Pass the IPAM plugin's own error on.
+        return Err(Failure::new(
+            value["code"]
+                .as_u64()
+                .unwrap_or(u64::from(code::IO_FAILURE)) as u32,
+            format!(
+                "IPAM plugin {kind}: {}",
+                value["msg"].as_str().unwrap_or("failed")
+            ),
+            value["details"].as_str().unwrap_or_default(),
+        ));
+    }
+    Ok(value)
+}
+
+/// The first IPv4 address (with its prefix) and gateway of an IPAM result.
+fn ipam_address(result: &Value) -> Option<(Ipv4Addr, u8, Option<Ipv4Addr>)> {
+    result["ips"].as_array()?.iter().find_map(|ip| {
+        let (addr, prefix) = ip["address"].as_str()?.split_once('/')?;
+        Some((
+            addr.parse().ok()?,
+            prefix.parse().ok()?,
+            ip["gateway"].as_str().and_then(|g| g.parse().ok()),
+        ))
+    })
+}
+
+fn add(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<Value, Failure> {
+    let Some(kind) = delegated_ipam(conf) else {
+        return add_with(engine, conf, None);
+    };
+    let result = run_ipam(kind, "ADD", input)?;
+    let lease = ipam_address(&result).ok_or_else(|| {
+        Failure::new(
+            code::INVALID_CONFIG,
+            format!("IPAM plugin {kind} returned no IPv4 address"),
+            "configure it with an IPv4 subnet",
+        )
+    })?;
+    add_with(engine, conf, Some(lease)).inspect_err(|_| {
+        // Give the address back; the ADD fails either way.
+        let _ = run_ipam(kind, "DEL", input);
+    })
+}
+
+fn add_with(
+    engine: &mut Engine,
+    conf: &NetConf,
+    lease: Option<(Ipv4Addr, u8, Option<Ipv4Addr>)>,
+) -> Result<Value, Failure> {
     let netns = env("CNI_NETNS", "ADD")?;
     let ifname_text = env("CNI_IFNAME", "ADD")?;
     let ifname = IfName::new(&ifname_text).map_err(|e| {
@@ -237,13 +335,14 @@ fn add(engine: &mut Engine, conf: &NetConf) -> Result<Value, Failure> {
         )
     })?;
     let container = container(Some(netns.clone()))?;
-    let net = ensure_network(engine, conf)?;
-    let ip = conf
+    let net = ensure_network(engine, conf, lease)?;
+    let requested = conf
         .runtime_config
         .ips
         .iter()
         .filter_map(|cidr| cidr.split('/').next()?.parse::<Ipv4Addr>().ok())
         .next();
+    let ip = lease.map(|(addr, _, _)| addr).or(requested);
     let publish = conf
         .runtime_config
         .port_mappings
@@ -308,18 +407,22 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
     serde_json::to_value(result).expect("plain struct")
 }
 
-/// DEL is idempotent: a missing network, endpoint or namespace is success.
-fn del(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
+/// DEL is idempotent: a missing network, endpoint or namespace is success. A delegated
+/// IPAM plugin is told to release the address too.
+fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> {
     let name = network_name(conf)?;
     let container = container(std::env::var("CNI_NETNS").ok())?;
-    if engine.network(name.as_str()).is_err() {
-        return Ok(());
+    if engine.network(name.as_str()).is_ok() {
+        match engine.detach(&name, &container) {
+            Ok(_) => {}
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
     }
-    match engine.detach(&name, &container) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e.into()),
+    if let Some(kind) = delegated_ipam(conf) {
+        run_ipam(kind, "DEL", input)?;
     }
+    Ok(())
 }
 
 fn check(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
