@@ -277,7 +277,8 @@ impl Engine {
     /// Checks an endpoint against the kernel (CNI's CHECK): the host side is a port of the
     /// network's bridge; inside the container the interface is up with its address, and
     /// the default route goes via the gateway if this endpoint set it; ctnet's firewall
-    /// table is in place. The error names what is missing.
+    /// table is in place and maps each published port to this container. The error names
+    /// what is missing.
     pub fn check_endpoint(
         &mut self,
         network: &NetworkName,
@@ -351,6 +352,17 @@ impl Engine {
         }
         if !self.firewall.is_current().map_err(kernel)? {
             return Err(broken("ctnet's nftables table is missing or stale".into()));
+        }
+        if let Some(port) = self
+            .firewall
+            .missing_ports(&port_rules(&ep))
+            .map_err(kernel)?
+            .first()
+        {
+            return Err(broken(format!(
+                "published port {} is missing from ctnet's nftables maps",
+                port.port
+            )));
         }
         Ok(ep)
     }

@@ -208,6 +208,22 @@ impl Firewall {
         commit_tolerating_missing_table(socket, batch)
     }
 
+    /// The published ports whose map element is missing or points elsewhere.
+    pub fn missing_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<Vec<PortRules>> {
+        let socket = self.socket()?;
+        let mut missing = Vec::new();
+        for port in ports {
+            let (map, element) = port_element(port);
+            let Element::Mapping { key, value } = element else {
+                continue;
+            };
+            if socket.get_element(FAMILY, TABLE, map, &key)?.as_deref() != Some(value.as_bytes()) {
+                missing.push(*port);
+            }
+        }
+        Ok(missing)
+    }
+
     fn socket(&mut self) -> ctnet_kernel::Result<&mut NftSocket> {
         if self.socket.is_none() {
             self.socket = Some(NftSocket::open()?);

@@ -109,6 +109,32 @@ fn add_check_del_with_a_published_port() {
         &conf("1.0.0"),
     );
     assert!(ok, "{out}");
+    // A published port gone from ctnet's maps is caught, and gc puts it back.
+    sb.ok("nft delete element inet ctnet publish_any '{ tcp . 8080 }'");
+    let err = expect_error(
+        call(
+            &sb,
+            "ctnet",
+            "CHECK",
+            "pod1id",
+            "/run/netns/pod1",
+            &conf("1.0.0"),
+        ),
+        3,
+    );
+    assert!(err["msg"].as_str().unwrap().contains("8080"), "{err}");
+    sb.ok("ctnet gc");
+    assert!(
+        call(
+            &sb,
+            "ctnet",
+            "CHECK",
+            "pod1id",
+            "/run/netns/pod1",
+            &conf("1.0.0")
+        )
+        .0
+    );
     sb.ok("ip -n pod1 link set eth0 down");
     let err = expect_error(
         call(

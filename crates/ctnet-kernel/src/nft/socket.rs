@@ -5,7 +5,7 @@ use std::os::fd::AsRawFd;
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
-use super::batch::Batch;
+use super::batch::{Batch, Key};
 use super::wire::{attr, attributes, msg, Writer, NFNL_SUBSYS_NFTABLES, UDATA_COMMENT};
 use super::Family;
 use crate::error::{Error, Result};
@@ -120,6 +120,57 @@ impl NftSocket {
                 match reply {
                     Reply::Message { seq: s, body, .. } if s == seq => {
                         return Ok(Some(comment_of(&body)));
+                    }
+                    Reply::Ack { seq: s, errno } if s == seq => {
+                        if errno == libc::ENOENT {
+                            return Ok(None);
+                        }
+                        return Err(Error::Netlink {
+                            op,
+                            source: io::Error::from_raw_os_error(errno),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The value a map holds for `key` (`Some(vec![])` for a plain set's element), or
+    /// `None` when the element is not there.
+    pub fn get_element(
+        &mut self,
+        family: Family,
+        table: &str,
+        set: &str,
+        key: &Key,
+    ) -> Result<Option<Vec<u8>>> {
+        let op = format!("look up an element of set {family} {table} {set}");
+        let seq = self.take_seq();
+        let mut w = Writer::default();
+        w.begin_message(
+            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETSETELEM,
+            0x1, // NLM_F_REQUEST
+            seq,
+            family.code(),
+            0,
+        );
+        w.put_str(attr::SET_ELEM_LIST_TABLE, table);
+        w.put_str(attr::SET_ELEM_LIST_SET, set);
+        w.nest(attr::SET_ELEM_LIST_ELEMENTS, |w| {
+            w.nest(attr::LIST_ELEM, |w| {
+                w.put_data_value(attr::SET_ELEM_KEY, key.as_bytes());
+            });
+        });
+        w.end_message();
+        self.socket
+            .send(w.bytes(), 0)
+            .map_err(|e| Error::io(format!("{op}: send"), e))?;
+        loop {
+            for reply in self.receive(&op)? {
+                match reply {
+                    Reply::Message { seq: s, body, .. } if s == seq => {
+                        return Ok(Some(element_data(&body)));
                     }
                     Reply::Ack { seq: s, errno } if s == seq => {
                         if errno == libc::ENOENT {
@@ -297,6 +348,19 @@ fn chain_of(family: u8, attrs: &[u8]) -> ChainInfo {
         }
     }
     chain
+}
+
+/// The data of the first element in a NEWSETELEM reply (empty for a plain set).
+fn element_data(attrs: &[u8]) -> Vec<u8> {
+    attributes(attrs)
+        .filter(|(k, _)| *k == attr::SET_ELEM_LIST_ELEMENTS)
+        .flat_map(|(_, list)| attributes(list))
+        .flat_map(|(_, elem)| attributes(elem))
+        .filter(|(k, _)| *k == attr::SET_ELEM_DATA)
+        .flat_map(|(_, data)| attributes(data))
+        .find(|(k, _)| *k == attr::DATA_VALUE)
+        .map(|(_, v)| v.to_vec())
+        .unwrap_or_default()
 }
 
 /// The comment stored in a table's user data, or "".

@@ -21,6 +21,7 @@ pub(crate) mod msg {
     pub const DELRULE: u16 = 8;
     pub const NEWSET: u16 = 9;
     pub const NEWSETELEM: u16 = 12;
+    pub const GETSETELEM: u16 = 13;
     pub const DELSETELEM: u16 = 14;
     pub const DESTROYTABLE: u16 = 26;
     pub const DESTROYSETELEM: u16 = 30;
