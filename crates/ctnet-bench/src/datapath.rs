@@ -1,0 +1,302 @@
+//! Data-path throughput: what a packet pays for going through ctnet's bridge, its
+//! masquerade and its published-port DNAT, against a bare veth pair with nothing on it.
+//!
+//! Every test is one TCP stream of `iperf3 -t 3` between namespaces of this world,
+//! which also holds a "wan" namespace playing the internet: host uplink 203.0.113.1/24
+//! to wan 203.0.113.2/24, the host's default route via the wan. No packet leaves the
+//! sandbox.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ctnet_kernel::link::{self, VethSpec};
+use ctnet_kernel::{addr, route, IfName, Netns, RtSocket};
+use serde_json::Value;
+
+use crate::child::run_timed;
+use crate::layout;
+use crate::sandbox::World;
+use crate::systems::ctnet::Ctnet;
+use crate::systems::System;
+
+/// Seconds each iperf3 test runs.
+const SECONDS: &str = "3";
+/// The port iperf3 servers listen on when no published port is involved.
+const IPERF_PORT: u16 = 5201;
+/// The wan's side of the uplink, and the host's.
+const WAN_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+const UPLINK_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+/// The bare veth pair's two ends.
+const BARE_A: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const BARE_B: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+/// How many extra ports the last test publishes (one ctnet attach with a port range).
+const EXTRA_PORTS: &str = "20000-29999:20000-29999";
+
+/// One measured path: its description and Gbit/s, or why it could not be measured.
+pub struct PathResult {
+    /// What was measured, in words.
+    pub what: String,
+    /// Throughput in Gbit/s.
+    pub gbits: Result<f64, String>,
+}
+
+/// Runs every data-path test in a fresh world and returns the results in order.
+pub fn measure(root: &Path, ctnet_bin: PathBuf, iperf3: &Path) -> Result<Vec<PathResult>, String> {
+    let world = World::enter(root, "datapath")?;
+    let mut ctnet = Ctnet::new(world, ctnet_bin)?;
+    let wan = make_wan(ctnet.world_mut())?;
+    let (bare_a, bare_b) = make_bare_pair(ctnet.world_mut())?;
+    for i in 0..2 {
+        ctnet.prepare(i)?;
+        ctnet.attach(i)?;
+    }
+    let c0 = open_netns(ctnet.world_mut(), &Ctnet::netns_name(0))?;
+    let c1 = open_netns(ctnet.world_mut(), &Ctnet::netns_name(1))?;
+    let c1_addr = address_in(&c1)?;
+    let published = layout::host_port(0);
+    let port = layout::CONTAINER_PORT;
+
+    let mut results = vec![
+        run_path(
+            "bare veth pair (no bridge, no firewall)",
+            iperf3,
+            (&bare_b, BARE_B, IPERF_PORT),
+            (&bare_a, BARE_B, IPERF_PORT),
+        ),
+        run_path(
+            "container -> container, same ctnet bridge",
+            iperf3,
+            (&c1, c1_addr, IPERF_PORT),
+            (&c0, c1_addr, IPERF_PORT),
+        ),
+        run_path(
+            "container -> wan, masqueraded",
+            iperf3,
+            (&wan, WAN_ADDR, IPERF_PORT),
+            (&c0, WAN_ADDR, IPERF_PORT),
+        ),
+        run_path(
+            "wan -> published port (DNAT)",
+            iperf3,
+            (&c0, Ipv4Addr::UNSPECIFIED, port),
+            (&wan, UPLINK_ADDR, published),
+        ),
+    ];
+    ctnet.prepare(2)?;
+    let extra = ctnet.run_untimed(&[
+        "attach",
+        &Ctnet::network_name(2),
+        &Ctnet::netns_name(2),
+        "-p",
+        EXTRA_PORTS,
+    ]);
+    let what = "wan -> published port, 10,000 more ports published";
+    results.push(match extra {
+        Ok(_) => run_path(
+            what,
+            iperf3,
+            (&c0, Ipv4Addr::UNSPECIFIED, port),
+            (&wan, UPLINK_ADDR, published),
+        ),
+        Err(e) => PathResult {
+            what: what.into(),
+            gbits: Err(format!("publishing 10,000 ports failed: {e}")),
+        },
+    });
+    Ok(results)
+}
+
+/// The wan namespace and the uplink to it, with the host's default route through it.
+fn make_wan(world: &mut World) -> Result<Netns, String> {
+    let wan = world.create_netns("wan")?;
+    let mut sock = RtSocket::open().map_err(|e| e.to_string())?;
+    let uplink = ifname("uplink")?;
+    link::create_veth(
+        &mut sock,
+        &VethSpec {
+            name: &uplink,
+            peer_name: &ifname("eth0")?,
+            peer_netns: wan.as_fd(),
+            master: None,
+            mtu: None,
+            peer_mac: None,
+        },
+    )
+    .map_err(|e| format!("wan uplink: {e}"))?;
+    let index = link::index_of(&mut sock, "uplink")
+        .map_err(|e| e.to_string())?
+        .ok_or("the uplink vanished right after it was made")?;
+    sock.execute_all(vec![addr::add_request(index, UPLINK_ADDR, 24, "uplink")])
+        .map_err(|e| format!("wan uplink: {e}"))?;
+    configure_inside(&wan, "eth0", WAN_ADDR)?;
+    sock.execute_all(vec![route::add_default_request(WAN_ADDR)])
+        .map_err(|e| format!("default route via the wan: {e}"))?;
+    Ok(wan)
+}
+
+/// Two namespaces joined by one veth pair: the path with nothing on it.
+fn make_bare_pair(world: &mut World) -> Result<(Netns, Netns), String> {
+    let a = world.create_netns("barea")?;
+    let b = world.create_netns("bareb")?;
+    let (name_a, name_b) = (ifname("bare0")?, ifname("bare1")?);
+    a.run(|| {
+        let mut sock = RtSocket::open()?;
+        link::create_veth(
+            &mut sock,
+            &VethSpec {
+                name: &name_a,
+                peer_name: &name_b,
+                peer_netns: b.as_fd(),
+                master: None,
+                mtu: None,
+                peer_mac: None,
+            },
+        )
+    })
+    .map_err(|e| format!("bare veth pair: {e}"))?;
+    configure_inside(&a, "bare0", BARE_A)?;
+    configure_inside(&b, "bare1", BARE_B)?;
+    Ok((a, b))
+}
+
+/// Inside `ns`: loopback and `dev` up, `address/24` on `dev`.
+fn configure_inside(ns: &Netns, dev: &str, address: Ipv4Addr) -> Result<(), String> {
+    ns.run(|| {
+        let mut sock = RtSocket::open()?;
+        let index = link::index_of(&mut sock, dev)?.unwrap_or(0);
+        sock.execute_all(vec![
+            link::set_up_request(1, "lo"),
+            link::set_up_request(index, dev),
+            addr::add_request(index, address, 24, dev),
+        ])
+    })
+    .map_err(|e| format!("configure {dev} in {}: {e}", ns.path().display()))
+}
+
+fn open_netns(world: &World, name: &str) -> Result<Netns, String> {
+    Netns::open(&world.netns_path(name)).map_err(|e| e.to_string())
+}
+
+/// The first IPv4 address outside 127/8 inside `ns` (the container's, chosen by ctnet).
+fn address_in(ns: &Netns) -> Result<Ipv4Addr, String> {
+    let addresses = ns
+        .run(|| addr::list(&mut RtSocket::open()?))
+        .map_err(|e| e.to_string())?;
+    addresses
+        .iter()
+        .map(|a| a.address)
+        .find(|a| !a.is_loopback())
+        .ok_or_else(|| format!("no address in {} after ctnet attach", ns.path().display()))
+}
+
+fn ifname(name: &str) -> Result<IfName, String> {
+    IfName::new(name).map_err(|e| e.to_string())
+}
+
+/// One iperf3 test: a one-shot server in `server.0` listening on `server.1:server.2`,
+/// a client in `client.0` sending to `client.1:client.2` for [`SECONDS`].
+fn run_path(
+    what: &str,
+    iperf3: &Path,
+    server: (&Netns, Ipv4Addr, u16),
+    client: (&Netns, Ipv4Addr, u16),
+) -> PathResult {
+    eprintln!("data path: {what}");
+    PathResult {
+        what: what.into(),
+        gbits: iperf(iperf3, server, client),
+    }
+}
+
+fn iperf(
+    iperf3: &Path,
+    (server_ns, bind, listen): (&Netns, Ipv4Addr, u16),
+    (client_ns, target, port): (&Netns, Ipv4Addr, u16),
+) -> Result<f64, String> {
+    let mut server_cmd = Command::new(iperf3);
+    server_cmd.args(["-s", "-1", "-p", &listen.to_string()]);
+    if !bind.is_unspecified() {
+        server_cmd.args(["-B", &bind.to_string()]);
+    }
+    in_netns(&mut server_cmd, server_ns);
+    let mut server = server_cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", iperf3.display()))?;
+    let outcome = client_with_retries(iperf3, client_ns, target, port);
+    // Only our own child, by its handle (its pid), and only if still running.
+    if matches!(server.try_wait(), Ok(None)) {
+        let _ = server.kill();
+    }
+    let _ = server.wait();
+    outcome
+}
+
+/// Runs the client until the server is listening: up to 20 tries, 100 ms apart.
+fn client_with_retries(
+    iperf3: &Path,
+    ns: &Netns,
+    target: Ipv4Addr,
+    port: u16,
+) -> Result<f64, String> {
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let mut cmd = Command::new(iperf3);
+        cmd.args(["-c", &target.to_string(), "-p", &port.to_string()])
+            .args(["-t", SECONDS, "-J"]);
+        in_netns(&mut cmd, ns);
+        let what = format!("iperf3 -c {target} -p {port}");
+        match run_timed(&what, &mut cmd, None).and_then(|done| received_gbits(&done.stdout)) {
+            Ok(gbits) => return Ok(gbits),
+            Err(e) if server_not_ready(&e) => {
+                last_error = e;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error)
+}
+
+/// True for the errors of a client that came before its server was listening.
+fn server_not_ready(error: &str) -> bool {
+    ["refused", "unable to connect", "busy"]
+        .iter()
+        .any(|sign| error.contains(sign))
+}
+
+/// `end.sum_received.bits_per_second` of iperf3's JSON report, in Gbit/s.
+fn received_gbits(json: &[u8]) -> Result<f64, String> {
+    let report: Value = serde_json::from_slice(json)
+        .map_err(|e| format!("iperf3 printed a report that is not JSON: {e}"))?;
+    if let Some(error) = report["error"].as_str() {
+        return Err(format!("iperf3: {error}"));
+    }
+    report["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .map(|bps| bps / 1e9)
+        .ok_or_else(|| "iperf3's report has no end.sum_received.bits_per_second".into())
+}
+
+/// Makes `cmd` start inside `ns` (setns between fork and exec).
+fn in_netns(cmd: &mut Command, ns: &Netns) {
+    let fd = ns.as_raw_fd();
+    // SAFETY: the hook runs in the forked child before exec and only calls setns, which
+    // is async-signal-safe; `fd` stays open in the parent (the Netns outlives the spawn)
+    // and so is inherited by the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}

@@ -1,0 +1,444 @@
+//! ctnet-bench: how long attaching and detaching a container takes with ctnet, with
+//! netavark, with the CNI reference plugins and with bare rtnetlink calls, each measured
+//! as a container engine experiences it (a whole process per operation, wall clock),
+//! inside a throwaway network namespace that the benchmark makes itself.
+//!
+//! See docs/benchmarks.md for the method and the figures.
+
+mod child;
+mod datapath;
+mod layout;
+mod quiet;
+mod report;
+mod sandbox;
+mod stats;
+mod systems;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::child::{is_executable, which};
+use crate::report::{Curve, Measured, Row};
+use crate::sandbox::{Place, World};
+use crate::stats::percentile;
+use crate::systems::netavark::Firewall;
+use crate::systems::System;
+
+/// Measures container attach/detach for ctnet, netavark, the CNI plugins and the bare
+/// kernel, in a throwaway network namespace (run as root; the machine's own network is
+/// never touched).
+#[derive(Parser, Debug)]
+#[command(name = "ctnet-bench", version, about)]
+struct Args {
+    /// Containers per system in the main run.
+    #[arg(long, default_value_t = 100)]
+    n: usize,
+    /// Scale curve instead of the main run: the per-operation p50 at each N (comma
+    /// separated, e.g. 1,100,500,1000), containers attached cumulatively.
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    curve: Vec<usize>,
+    /// Containers attached (and then detached) on top of N-1 at each point of the curve.
+    #[arg(long, default_value_t = 20)]
+    samples: usize,
+    /// Also measure data-path throughput with iperf3 (3 s per path).
+    #[arg(long)]
+    datapath: bool,
+    /// Smoke test for CI: N=3, no curve, no data path; missing peers are reported and
+    /// skipped.
+    #[arg(long)]
+    quick: bool,
+    /// The ctnet binary [default: `ctnet` next to this program, else from PATH].
+    #[arg(long, value_name = "PATH")]
+    ctnet: Option<PathBuf>,
+    /// netavark 1.x (its iptables driver).
+    #[arg(long, value_name = "PATH", default_value = "/usr/lib/podman/netavark")]
+    netavark: PathBuf,
+    /// netavark 2.x, measured with NETAVARK_FW=nftables when given.
+    #[arg(long, value_name = "PATH")]
+    netavark2: Option<PathBuf>,
+    /// Folder of the CNI reference plugins (bridge, host-local, portmap).
+    #[arg(long, value_name = "DIR", default_value = "/usr/lib/cni")]
+    cni_dir: PathBuf,
+}
+
+impl Args {
+    /// Refuses values the run cannot honour, before anything is set up.
+    fn check(&self) -> Result<(), String> {
+        let max = layout::MAX_CONTAINERS;
+        if self.n == 0 || self.n > max {
+            return Err(format!("--n {}: give 1 to {max} containers", self.n));
+        }
+        if let Some(bad) = self.curve.iter().find(|n| **n == 0 || **n > max) {
+            return Err(format!(
+                "--curve: {bad} is out of range; give points from 1 to {max}"
+            ));
+        }
+        if self.samples == 0 || self.samples > 1000 {
+            return Err(format!("--samples {}: give 1 to 1000 tries", self.samples));
+        }
+        if let Some(top) = self.curve.iter().max() {
+            if top + self.samples - 1 > max {
+                return Err(format!(
+                    "--curve {top} with --samples {} needs {} containers, over the limit of {max}",
+                    self.samples,
+                    top + self.samples - 1
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Containers in the main run.
+    fn containers(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            self.n
+        }
+    }
+
+    /// Curve points, ascending, once each; none in quick mode.
+    fn curve_points(&self) -> Vec<usize> {
+        if self.quick {
+            return Vec::new();
+        }
+        let mut points = self.curve.clone();
+        points.sort_unstable();
+        points.dedup();
+        points
+    }
+}
+
+/// How long to wait at most for the machine to go quiet before a measured batch.
+const QUIET_MAX: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = args.check() {
+        eprintln!("ctnet-bench: {e}");
+        return ExitCode::from(2);
+    }
+    match sandbox::place() {
+        Place::Outside => match sandbox::reexec_inside() {
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("ctnet-bench: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Place::Inside(root) => match run(&args, &root) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("ctnet-bench: {e}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// What kind of system an entry is, with what it needs to run.
+enum Kind {
+    Floor { with_netns: bool },
+    Ctnet(PathBuf),
+    Netavark(PathBuf, Firewall),
+    Cni(PathBuf),
+}
+
+/// A system to measure, or why it cannot be.
+struct Entry {
+    label: String,
+    kind: Result<Kind, String>,
+}
+
+/// Inside the sandbox: every measurement. Ok(false) when some measurement failed.
+fn run(args: &Args, root: &Path) -> Result<bool, String> {
+    sandbox::prepare_inside(root)?;
+    let ctnet = find_ctnet(args)?;
+    print_machine();
+    let entries = entries(args, &ctnet);
+    for entry in &entries {
+        if let Err(why) = &entry.kind {
+            println!("{}: {why}", entry.label);
+        }
+    }
+    let mut ok = true;
+    let points = args.curve_points();
+    if points.is_empty() {
+        let n = args.containers();
+        let rows = main_run(root, &entries, n, &mut ok);
+        report::print_main(&rows, n);
+        report::print_memory(&rows);
+    } else {
+        let curves = curve_run(root, &entries, &points, args.samples, &mut ok);
+        report::print_curve(&curves, args.samples);
+    }
+    if args.datapath && !args.quick {
+        match which("iperf3") {
+            None => println!("data path: iperf3 not installed (apt-get install iperf3); skipped"),
+            Some(iperf3) => match datapath::measure(root, ctnet.clone(), &iperf3) {
+                Ok(results) => {
+                    ok &= results.iter().all(|r| r.gbits.is_ok());
+                    for r in &results {
+                        if let Err(e) = &r.gbits {
+                            eprintln!("data path, {}: {e}", r.what);
+                        }
+                    }
+                    report::print_datapath(&results);
+                }
+                Err(e) => {
+                    eprintln!("data path: {e}");
+                    println!("data path: failed: {e}");
+                    ok = false;
+                }
+            },
+        }
+    }
+    Ok(ok)
+}
+
+/// The ctnet binary: `--ctnet`, else `ctnet` beside this program, else PATH.
+fn find_ctnet(args: &Args) -> Result<PathBuf, String> {
+    if let Some(path) = &args.ctnet {
+        return if is_executable(path) {
+            Ok(path.clone())
+        } else {
+            Err(format!(
+                "--ctnet {}: no executable there; build it with `cargo build --release` or give the right path",
+                path.display()
+            ))
+        };
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("ctnet")))
+        .filter(|p| is_executable(p));
+    beside.or_else(|| which("ctnet")).ok_or_else(|| {
+        "ctnet not found beside ctnet-bench nor in PATH; build it with `cargo build --release` (it lands beside ctnet-bench) or pass --ctnet PATH".into()
+    })
+}
+
+/// Every system, in table order, each either ready or with the reason it is skipped.
+fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
+    let iptables = which("iptables").is_some();
+    let netavark1 = if !is_executable(&args.netavark) {
+        Err(format!(
+            "not installed at {} (apt-get install netavark); skipped",
+            args.netavark.display()
+        ))
+    } else if !iptables {
+        Err("iptables not installed (apt-get install iptables); skipped".into())
+    } else {
+        Ok(Kind::Netavark(args.netavark.clone(), Firewall::Iptables))
+    };
+    let netavark2 = match &args.netavark2 {
+        None => Err(
+            "not measured; pass --netavark2 PATH (docs/benchmarks.md says how to build netavark 2.1.0)"
+                .into(),
+        ),
+        Some(p) if !is_executable(p) => Err(format!("--netavark2 {}: not found; skipped", p.display())),
+        Some(_) if which("nft").is_none() => {
+            Err("nft not installed (apt-get install nftables); skipped".into())
+        }
+        Some(p) => Ok(Kind::Netavark(p.clone(), Firewall::Nftables)),
+    };
+    let plugins = ["bridge", "host-local", "portmap"];
+    let cni = if let Some(missing) = plugins
+        .iter()
+        .find(|p| !is_executable(&args.cni_dir.join(p)))
+    {
+        Err(format!(
+            "not installed: no {} in {} (apt-get install containernetworking-plugins); skipped",
+            missing,
+            args.cni_dir.display()
+        ))
+    } else if !iptables {
+        Err("iptables not installed (apt-get install iptables); skipped".into())
+    } else {
+        Ok(Kind::Cni(args.cni_dir.clone()))
+    };
+    vec![
+        Entry {
+            label: "kernel floor".into(),
+            kind: Ok(Kind::Floor { with_netns: false }),
+        },
+        Entry {
+            label: "kernel floor (+ netns)".into(),
+            kind: Ok(Kind::Floor { with_netns: true }),
+        },
+        Entry {
+            label: "ctnet".into(),
+            kind: Ok(Kind::Ctnet(ctnet.to_path_buf())),
+        },
+        Entry {
+            label: "netavark".into(),
+            kind: netavark1,
+        },
+        Entry {
+            label: "netavark 2.x".into(),
+            kind: netavark2,
+        },
+        Entry {
+            label: "cni bridge+portmap".into(),
+            kind: cni,
+        },
+    ]
+}
+
+/// Builds the system of `kind` inside a fresh world.
+fn build(root: &Path, label: &str, kind: &Kind) -> Result<Box<dyn System>, String> {
+    let world = World::enter(root, label)?;
+    Ok(match kind {
+        Kind::Floor { with_netns } => Box::new(systems::floor::Floor::new(world, *with_netns)?),
+        Kind::Ctnet(bin) => Box::new(systems::ctnet::Ctnet::new(world, bin.clone())?),
+        Kind::Netavark(bin, fw) => {
+            Box::new(systems::netavark::Netavark::new(world, bin.clone(), *fw)?)
+        }
+        Kind::Cni(dir) => Box::new(systems::cni::Cni::new(world, dir.clone())?),
+    })
+}
+
+/// Runs `f` on the system of `entry` in its own world; returns its label and outcome.
+/// The world (namespaces, rules, state) is gone when this returns.
+fn with_system<T>(
+    root: &Path,
+    entry: &Entry,
+    ok: &mut bool,
+    f: impl FnOnce(&mut dyn System) -> Result<T, String>,
+) -> (String, Result<T, String>) {
+    let kind = match &entry.kind {
+        Ok(kind) => kind,
+        Err(why) => return (entry.label.clone(), Err(why.clone())),
+    };
+    let mut system = match build(root, &entry.label, kind) {
+        Ok(system) => system,
+        Err(e) => {
+            *ok = false;
+            eprintln!("{}: {e}", entry.label);
+            return (entry.label.clone(), Err(format!("failed: {e}")));
+        }
+    };
+    let label = system.label().to_string();
+    let outcome = f(system.as_mut()).map_err(|e| {
+        *ok = false;
+        eprintln!("{label}: {e}");
+        format!("failed: {e}")
+    });
+    (label, outcome)
+}
+
+/// The main run: for each system, N namespaces made (untimed), N attaches, N detaches.
+fn main_run(root: &Path, entries: &[Entry], n: usize, ok: &mut bool) -> Vec<Row> {
+    entries
+        .iter()
+        .map(|entry| {
+            let is_ctnet = matches!(entry.kind, Ok(Kind::Ctnet(_)));
+            let (label, outcome) = with_system(root, entry, ok, |system| {
+                eprintln!("{}: {n} attaches, then {n} detaches", system.label());
+                attach_detach_all(system, n)
+            });
+            Row {
+                label,
+                outcome,
+                is_ctnet,
+            }
+        })
+        .collect()
+}
+
+/// Prepares containers 0..n, attaches them all, then detaches them all, timing each.
+fn attach_detach_all(system: &mut dyn System, n: usize) -> Result<Measured, String> {
+    for i in 0..n {
+        system.prepare(i)?;
+    }
+    quiet::wait_for_quiet(QUIET_MAX, &format!("{}'s attaches", system.label()));
+    let attach = (0..n)
+        .map(|i| system.attach(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let detach = (0..n)
+        .map(|i| system.detach(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Measured { attach, detach })
+}
+
+/// The scale curve for every system.
+fn curve_run(
+    root: &Path,
+    entries: &[Entry],
+    points: &[usize],
+    samples: usize,
+    ok: &mut bool,
+) -> Vec<Curve> {
+    entries
+        .iter()
+        .map(|entry| {
+            let (label, points) =
+                with_system(root, entry, ok, |system| curve_of(system, points, samples));
+            Curve { label, points }
+        })
+        .collect()
+}
+
+/// At each point N (ascending): attach containers until N-1 are attached, then attach
+/// `samples` more one after another (the Nth onwards) and detach those again, newest
+/// first, timing each; keep the p50 of each kind. The containers of the fill stay
+/// attached, so later points see every earlier container's rules and devices.
+///
+/// Attaches follow attaches and detaches follow detaches, as in the main run: a detach
+/// leaves deferred work in the kernel (RCU callbacks, device clean-up) that an attach
+/// issued right after it in the same process would otherwise be charged for.
+fn curve_of(
+    system: &mut dyn System,
+    points: &[usize],
+    samples: usize,
+) -> Result<Vec<(usize, Duration, Duration)>, String> {
+    let mut filled = 0;
+    let mut out = Vec::new();
+    for &n in points {
+        eprintln!("{}: curve, N={n}", system.label());
+        while filled < n - 1 {
+            system.prepare(filled)?;
+            system.attach(filled)?;
+            filled += 1;
+        }
+        let probes = filled..filled + samples;
+        for i in probes.clone() {
+            system.prepare(i)?;
+        }
+        quiet::wait_for_quiet(QUIET_MAX, &format!("{} at N={n}", system.label()));
+        let attach = probes
+            .clone()
+            .map(|i| system.attach(i).map(|c| c.wall))
+            .collect::<Result<Vec<_>, _>>()?;
+        let detach = probes
+            .rev()
+            .map(|i| system.detach(i).map(|c| c.wall))
+            .collect::<Result<Vec<_>, _>>()?;
+        let p50 = |s: &[Duration]| percentile(s, 50.0).unwrap_or_default();
+        out.push((n, p50(&attach), p50(&detach)));
+    }
+    Ok(out)
+}
+
+/// The machine the figures come from: kernel, CPUs, CPU model.
+fn print_machine() {
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "?".into());
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    println!("machine: Linux {kernel}, {cpus} CPUs, {model}");
+}

@@ -1,0 +1,213 @@
+//! The tables the benchmark prints.
+
+use std::time::Duration;
+
+use crate::datapath::PathResult;
+use crate::stats::Summary;
+use crate::systems::Cost;
+
+/// One system's outcome in the main run.
+pub struct Row {
+    /// The system's label.
+    pub label: String,
+    /// Its measurements, or why there are none (not installed, failed).
+    pub outcome: Result<Measured, String>,
+    /// True for ctnet itself: the row every ratio is taken against.
+    pub is_ctnet: bool,
+}
+
+/// Attach and detach costs of one system over N containers.
+pub struct Measured {
+    /// One entry per attach.
+    pub attach: Vec<Cost>,
+    /// One entry per detach.
+    pub detach: Vec<Cost>,
+}
+
+impl Measured {
+    fn summaries(&self) -> Option<(Summary, Summary)> {
+        Some((
+            Summary::of(&walls(&self.attach))?,
+            Summary::of(&walls(&self.detach))?,
+        ))
+    }
+}
+
+fn walls(costs: &[Cost]) -> Vec<Duration> {
+    costs.iter().map(|c| c.wall).collect()
+}
+
+/// "1.40 ms", right-aligned in 10 columns.
+fn ms(d: Duration) -> String {
+    format!("{:>7.2} ms", d.as_secs_f64() * 1e3)
+}
+
+const LABEL_WIDTH: usize = 30;
+
+/// The main table: p50/p99 of attach and detach per system, and ctnet's ratio to each.
+pub fn print_main(rows: &[Row], n: usize) {
+    println!();
+    println!(
+        "attach and detach, {n} containers, one published TCP port each (wall clock per operation)"
+    );
+    println!(
+        "{:<LABEL_WIDTH$} {:>10} {:>10} {:>10} {:>10}   ctnet/this (attach, detach; p50)",
+        "system", "attach p50", "attach p99", "detach p50", "detach p99"
+    );
+    let ctnet = rows
+        .iter()
+        .find(|r| r.is_ctnet)
+        .and_then(|r| r.outcome.as_ref().ok())
+        .and_then(Measured::summaries);
+    for row in rows {
+        match row.outcome.as_ref().map(Measured::summaries) {
+            Ok(Some((a, d))) => {
+                let ratio = match (&ctnet, row.is_ctnet) {
+                    (Some((ca, cd)), false) => {
+                        format!("{}, {}", ratio(ca.p50, a.p50), ratio(cd.p50, d.p50))
+                    }
+                    _ => String::new(),
+                };
+                println!(
+                    "{:<LABEL_WIDTH$} {} {} {} {}   {ratio}",
+                    row.label,
+                    ms(a.p50),
+                    ms(a.p99),
+                    ms(d.p50),
+                    ms(d.p99)
+                );
+            }
+            Ok(None) => println!("{:<LABEL_WIDTH$} no samples", row.label),
+            Err(why) => println!("{:<LABEL_WIDTH$} {}", row.label, first_line(why)),
+        }
+    }
+}
+
+/// The peak RSS of the processes behind one attach, largest over all attaches.
+pub fn print_memory(rows: &[Row]) {
+    let lines: Vec<(String, u64, u64)> = rows
+        .iter()
+        .filter_map(|row| {
+            let measured = row.outcome.as_ref().ok()?;
+            let mut rss: Vec<u64> = measured
+                .attach
+                .iter()
+                .filter_map(|c| c.max_rss_kib)
+                .collect();
+            rss.sort_unstable();
+            let max = *rss.last()?;
+            Some((row.label.clone(), rss[(rss.len() - 1) / 2], max))
+        })
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!("peak memory of one attach (ru_maxrss of the child from wait4; processes it waited for included)");
+    println!(
+        "{:<LABEL_WIDTH$} {:>10} {:>10}",
+        "system", "median", "largest"
+    );
+    for (label, median, max) in lines {
+        println!("{:<LABEL_WIDTH$} {} {}", label, mib(median), mib(max));
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:>6.1} MiB", kib as f64 / 1024.0)
+}
+
+/// "0.08x"; ctnet's time over the other's, so below 1 means ctnet is faster.
+fn ratio(ctnet: Duration, other: Duration) -> String {
+    if other.is_zero() {
+        return "-".into();
+    }
+    format!("{:.2}x", ctnet.as_secs_f64() / other.as_secs_f64())
+}
+
+/// One system's scale curve: per N, the p50 of attach and of detach.
+pub struct Curve {
+    /// The system's label.
+    pub label: String,
+    /// (N, attach p50, detach p50) per curve point, or why the system has none.
+    pub points: Result<Vec<(usize, Duration, Duration)>, String>,
+}
+
+/// The scale curve: one line per N, one "attach / detach" cell per system.
+pub fn print_curve(curves: &[Curve], samples: usize) {
+    println!();
+    println!(
+        "scale curve: with N-1 containers attached, p50 of attaching the next {samples} one after another, then of detaching them again; one published port each; ms"
+    );
+    let ns: Vec<usize> = curves
+        .iter()
+        .filter_map(|c| c.points.as_ref().ok())
+        .flat_map(|p| p.iter().map(|(n, _, _)| *n))
+        .fold(Vec::new(), |mut acc, n| {
+            if !acc.contains(&n) {
+                acc.push(n);
+            }
+            acc
+        });
+    println!("{:<LABEL_WIDTH$} {}", "system", header_cells(&ns));
+    for curve in curves {
+        match &curve.points {
+            Ok(points) => {
+                let cells: Vec<String> = ns
+                    .iter()
+                    .map(|n| match points.iter().find(|(pn, _, _)| pn == n) {
+                        Some((_, a, d)) => format!(
+                            "{:>17}",
+                            format!(
+                                "{:.2} / {:.2}",
+                                a.as_secs_f64() * 1e3,
+                                d.as_secs_f64() * 1e3
+                            )
+                        ),
+                        None => format!("{:>17}", "-"),
+                    })
+                    .collect();
+                println!("{:<LABEL_WIDTH$} {}", curve.label, cells.join(" "));
+            }
+            Err(why) => println!("{:<LABEL_WIDTH$} {}", curve.label, first_line(why)),
+        }
+    }
+}
+
+fn header_cells(ns: &[usize]) -> String {
+    ns.iter()
+        .map(|n| format!("{:>17}", format!("N={n} att / det")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Data-path throughputs.
+pub fn print_datapath(results: &[PathResult]) {
+    println!();
+    println!("data path (iperf3 -t 3, one TCP stream)            Gbit/s");
+    for r in results {
+        match &r.gbits {
+            Ok(g) => println!("{:<50} {g:>6.2}", r.what),
+            Err(e) => println!("{:<50} failed: {}", r.what, first_line(e)),
+        }
+    }
+}
+
+/// The first line of a message, for table cells; the full text goes to stderr.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_read_as_ctnet_over_other() {
+        assert_eq!(
+            ratio(Duration::from_millis(1), Duration::from_millis(4)),
+            "0.25x"
+        );
+        assert_eq!(ratio(Duration::from_millis(1), Duration::ZERO), "-");
+    }
+}

@@ -1,0 +1,134 @@
+//! ctnet, driven as a container engine would drive it: one `ctnet attach` process per
+//! container, one `ctnet detach` per removal, each with its own state directories.
+//!
+//! Per attach, ctnet opens its SQLite state, records the endpoint (address, device
+//! names, port) in one transaction, creates the veth pair in the namespace with the
+//! address and default route, adds the published port as a map element in its nftables
+//! table, and marks the row ready. Detach withdraws the port, deletes the veth and the row.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::{Cost, System};
+use crate::child::{first_line_of, run_timed, Finished};
+use crate::layout;
+use crate::sandbox::{World, NETNS_DIR};
+
+/// ctnet in one world.
+pub struct Ctnet {
+    label: String,
+    bin: PathBuf,
+    world: World,
+    state_dir: PathBuf,
+    run_dir: PathBuf,
+    networks: BTreeSet<usize>,
+    namespaces: BTreeSet<usize>,
+}
+
+impl Ctnet {
+    /// ctnet at `bin`, with fresh state directories inside `world`.
+    pub fn new(world: World, bin: PathBuf) -> Result<Ctnet, String> {
+        let state_dir = world.subdir("ctnet-state")?;
+        let run_dir = world.subdir("ctnet-run")?;
+        Ok(Ctnet {
+            label: label(&bin),
+            bin,
+            world,
+            state_dir,
+            run_dir,
+            networks: BTreeSet::new(),
+            namespaces: BTreeSet::new(),
+        })
+    }
+
+    /// A `ctnet` command with this world's private state, run and netns directories.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env("CTNET_STATE_DIR", &self.state_dir)
+            .env("CTNET_RUN_DIR", &self.run_dir)
+            .env("CTNET_NETNS_DIR", NETNS_DIR);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Result<Finished, String> {
+        let what = format!("ctnet {}", args.join(" "));
+        run_timed(&what, &mut self.command(args), None)
+    }
+
+    /// The namespace of container `i`.
+    pub fn netns_name(i: usize) -> String {
+        format!("c{i}")
+    }
+
+    /// The network container `i` is on.
+    pub fn network_name(i: usize) -> String {
+        format!("bench{}", layout::network_of(i))
+    }
+
+    /// Runs any ctnet command in this world, untimed (the data path uses it).
+    pub fn run_untimed(&self, args: &[&str]) -> Result<Finished, String> {
+        self.run(args)
+    }
+
+    /// This world, for the data path's own namespaces.
+    pub fn world_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+}
+
+/// "ctnet 0.1.0", from the binary itself.
+fn label(bin: &std::path::Path) -> String {
+    first_line_of(bin, &["--version"]).unwrap_or_else(|| "ctnet".to_string())
+}
+
+impl System for Ctnet {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn prepare(&mut self, i: usize) -> Result<(), String> {
+        let j = layout::network_of(i);
+        if self.networks.insert(j) {
+            let subnet = layout::subnet(j);
+            self.run(&[
+                "network",
+                "create",
+                &Ctnet::network_name(i),
+                "--subnet",
+                &subnet,
+            ])?;
+        }
+        if self.namespaces.insert(i) {
+            let name = Ctnet::netns_name(i);
+            self.run(&["netns", "add", &name])?;
+            self.world.adopt_netns(&name)?;
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self, i: usize) -> Result<Cost, String> {
+        let publish = format!("{}:{}", layout::host_port(i), layout::CONTAINER_PORT);
+        let done = self.run(&[
+            "attach",
+            &Ctnet::network_name(i),
+            &Ctnet::netns_name(i),
+            "-p",
+            &publish,
+        ])?;
+        Ok(cost(&done))
+    }
+
+    fn detach(&mut self, i: usize) -> Result<Cost, String> {
+        let done = self.run(&["detach", &Ctnet::network_name(i), &Ctnet::netns_name(i)])?;
+        Ok(cost(&done))
+    }
+}
+
+fn cost(done: &Finished) -> Cost {
+    Cost {
+        wall: done.wall,
+        max_rss_kib: Some(done.max_rss_kib),
+    }
+}
