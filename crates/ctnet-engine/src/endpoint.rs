@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 
 use ctnet_kernel::link::VethSpec;
 use ctnet_kernel::netlink::Request;
-use ctnet_kernel::{addr, link, route, sysctl, IfName, Netns, RtSocket};
+use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName, Netns, RtSocket};
 use rusqlite::Connection;
 
 use crate::engine::{random_hex, Engine};
@@ -90,7 +90,11 @@ impl Engine {
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
         let me = Owner::me();
-        let automatic = automatic_port_range();
+        let automatic = if spec.publish.iter().any(|p| p.host.is_none()) {
+            automatic_port_range()
+        } else {
+            0..=0 // unused: every host port is given
+        };
         let ep = self.store.write(|tx| {
             let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
             reserve_ports(tx, ep, &spec.publish, &net, automatic)
@@ -140,29 +144,30 @@ impl Engine {
                 peer_mac: Some(mac),
             }),
             link::set_bridge_port_flags_request(&host_name, true, !net.icc),
+            link::no_ipv6_link_local_request(&host_name),
         ])
         .map_err(kernel)?;
         let prefix = net.subnet.net().prefix_len();
-        let (ip, gateway, default_route) = (ep.ip, net.gateway, ep.default_route);
-        netns
-            .run(move || {
-                let mut sock = RtSocket::open()?;
-                let index = link::index_of(&mut sock, peer_name.as_str())?.ok_or_else(|| {
-                    ctnet_kernel::Error::NotFound {
-                        what: format!("link {peer_name} inside the container"),
-                    }
-                })?;
-                let mut requests: Vec<Request> = vec![
-                    link::set_up_request(LOOPBACK_INDEX, "lo"),
-                    addr::add_request(index, ip, prefix, peer_name.as_str()),
-                    link::set_up_request(index, peer_name.as_str()),
-                ];
-                if default_route {
-                    requests.push(route::add_default_request(gateway));
-                }
-                sock.execute_all(requests)
-            })
-            .map_err(kernel)?;
+        // A socket made inside the container's namespace configures it from here.
+        let mut sock = netns.within(RtSocket::open).map_err(kernel)?;
+        let index = link::index_of(&mut sock, peer_name.as_str())
+            .map_err(kernel)?
+            .ok_or_else(|| {
+                kernel(ctnet_kernel::Error::NotFound {
+                    what: format!("link {peer_name} inside the container"),
+                })
+            })?;
+        // IPv4-only networks: no IPv6 link-local on eth0 either, as Docker does.
+        let mut requests: Vec<Request> = vec![
+            link::no_ipv6_link_local_request(&peer_name),
+            link::set_up_request(LOOPBACK_INDEX, "lo"),
+            addr::add_request(index, ep.ip, prefix, peer_name.as_str()),
+            link::set_up_request(index, peer_name.as_str()),
+        ];
+        if ep.default_route {
+            requests.push(route::add_default_request(net.gateway));
+        }
+        sock.execute_all(requests).map_err(kernel)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
@@ -178,9 +183,11 @@ impl Engine {
                 .remove_ports(&port_rules(ep))
                 .map_err(|e| Error::kernel(&object, e))?;
         }
-        let host = self.host()?;
-        // Deleting the host side takes the container side, its address and routes with it.
-        link::delete(host, &ep.host_ifname).map_err(|e| Error::kernel(object, e))?;
+        // Deleting the host side takes the container side, its address and routes with
+        // it. A child process sits out the kernel's clean-up wait.
+        let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
+        reclaim::delete_links(&[ep.host_ifname.as_str()], &hold)
+            .map_err(|e| Error::kernel(object, e))?;
         Ok(())
     }
 

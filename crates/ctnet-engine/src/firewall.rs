@@ -48,6 +48,7 @@
 //! bridge ports alone.
 
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use ctnet_kernel::nft::{
     self, BaseChain, ChainType, CmpOp, CtKey, Element, Expr, Family, Hook, Key, KeyField, MetaKey,
@@ -222,6 +223,12 @@ impl Firewall {
             }
         }
         Ok(missing)
+    }
+
+    /// The open nf_tables socket, if this process has used one. Its last close waits
+    /// for the kernel to free removed elements; see [`ctnet_kernel::reclaim`].
+    pub fn open_socket(&self) -> Option<BorrowedFd<'_>> {
+        self.socket.as_ref().map(|s| s.as_fd())
     }
 
     fn socket(&mut self) -> ctnet_kernel::Result<&mut NftSocket> {

@@ -35,7 +35,10 @@ impl Engine {
     /// if loopback cannot be brought up.
     fn create_with_loopback(&self, name: &NetnsName) -> ctnet_kernel::Result<Netns> {
         let ns = self.netns_dir.create(name)?;
-        if let Err(e) = ns.run(|| link::set_up(&mut RtSocket::open()?, LOOPBACK_INDEX, "lo")) {
+        let lo_up = ns
+            .within(RtSocket::open)
+            .and_then(|mut sock| link::set_up(&mut sock, LOOPBACK_INDEX, "lo"));
+        if let Err(e) = lo_up {
             let _ = self.netns_dir.delete(name);
             return Err(e);
         }

@@ -17,11 +17,15 @@ pub struct Owner {
 impl Owner {
     /// This process.
     pub fn me() -> Owner {
-        let pid = std::process::id();
-        Owner {
-            pid,
-            start: start_time(pid).unwrap_or(0),
-        }
+        // Asked several times per command; /proc is read once.
+        static ME: std::sync::OnceLock<Owner> = std::sync::OnceLock::new();
+        *ME.get_or_init(|| {
+            let pid = std::process::id();
+            Owner {
+                pid,
+                start: start_time(pid).unwrap_or(0),
+            }
+        })
     }
 
     /// True while the process still runs.

@@ -12,6 +12,7 @@ pub mod names;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod reclaim;
 pub mod route;
 pub mod sysctl;
 

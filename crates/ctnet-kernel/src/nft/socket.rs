@@ -1,7 +1,7 @@
 //! The `NETLINK_NETFILTER` socket that commits batches and answers queries.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 
@@ -19,6 +19,14 @@ const NFGENMSG_LEN: usize = 4;
 pub struct NftSocket {
     socket: Socket,
     next_seq: u32,
+}
+
+impl AsFd for NftSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor is open for as long as `self.socket` lives, which
+        // outlives the returned borrow.
+        unsafe { BorrowedFd::borrow_raw(self.socket.as_raw_fd()) }
+    }
 }
 
 impl NftSocket {

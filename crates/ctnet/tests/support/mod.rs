@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -174,10 +175,13 @@ impl Sandbox {
 
     /// Starts `script` and reads its first line of output ("" if it exited first).
     fn start_with_first_line(&self, script: &str) -> (Child, String) {
+        // Its own process group: what it starts (e.g. `ctnet run` and the command under it)
+        // is ended with it, not left running after the test.
         let mut child = self
             .command(script)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .process_group(0)
             .spawn()
             .expect("nsenter");
         let mut line = String::new();
@@ -266,7 +270,8 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         for child in &mut self.background {
-            let _ = child.kill();
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = child.wait();
         }
         // The holder is our own child; ending it ends the namespaces and all within.

@@ -1,0 +1,370 @@
+//! Deleting links without waiting for the kernel to reclaim them.
+//!
+//! Deleting a network device is quick to see: the kernel unlists it, tells netlink
+//! listeners `RTM_DELLINK`, and the name is free. But the deleting `sendmsg` does not
+//! return until an RCU barrier has passed (`netdev_run_todo`), about 20 ms, while the
+//! kernel makes sure nothing still uses the device's memory. Closing an nf_tables socket
+//! that removed elements waits for a grace period in the same way. A detach that waits
+//! for both is an order of magnitude slower than all its real work.
+//!
+//! So a short-lived child process sends the delete and sits out those waits, holding
+//! the nf_tables socket so that it, not the caller, closes it last; the caller returns
+//! as soon as the kernel has announced each link gone. The kernel state the caller
+//! reports is final when it returns: only memory reclamation is left, and nobody needs
+//! to wait for that.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
+};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+use crate::error::{Error, Result};
+use crate::link;
+use crate::netlink::RtSocket;
+
+/// `RTNLGRP_LINK`: link notifications.
+const RTNLGRP_LINK: u32 = 1;
+
+/// How long the kernel may take to announce a delete before we call it failed.
+const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Deletes links by name in the calling thread's network namespace and returns once
+/// each is gone (a veth takes its peer with it). A link already gone is fine.
+///
+/// `hold` are sockets whose last close would wait for the kernel (nf_tables sockets
+/// that removed elements): the child keeps a copy, so the caller's close is not the
+/// last. Call from a single-threaded process or one whose other threads cannot hold
+/// locks the child needs: the child only makes system calls and never allocates.
+pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let monitor = link_monitor()?;
+    let sender = connected_route_socket()?;
+    let request = dellink_requests(names);
+    let (report_read, report_write) = pipe()?;
+    let mut keep: Vec<RawFd> = hold.iter().map(|fd| fd.as_raw_fd()).collect();
+    keep.extend([sender.as_raw_fd(), report_write.as_raw_fd()]);
+    keep.sort_unstable();
+    keep.dedup();
+    spawn_detached(|| child_delete(&sender, &request, names.len(), &report_write, &keep))?;
+    drop(report_write);
+    wait_until_gone(&monitor, &report_read, names)
+}
+
+/// A route socket listening for link notifications.
+fn link_monitor() -> Result<Socket> {
+    let mut socket =
+        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink monitor socket", e))?;
+    socket
+        .bind_auto()
+        .map_err(|e| Error::io("bind rtnetlink monitor socket", e))?;
+    socket
+        .add_membership(RTNLGRP_LINK)
+        .map_err(|e| Error::io("listen for link notifications", e))?;
+    socket
+        .set_non_blocking(true)
+        .map_err(|e| Error::io("make the monitor socket non-blocking", e))?;
+    Ok(socket)
+}
+
+fn connected_route_socket() -> Result<Socket> {
+    let mut socket =
+        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink socket", e))?;
+    socket
+        .bind_auto()
+        .map_err(|e| Error::io("bind rtnetlink socket", e))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| Error::io("connect rtnetlink socket", e))?;
+    Ok(socket)
+}
+
+/// One `RTM_DELLINK` per name, with sequence numbers 1..=n, in one buffer.
+fn dellink_requests(names: &[&str]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut message = LinkMessage::default();
+        message
+            .attributes
+            .push(LinkAttribute::IfName(name.to_string()));
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        header.sequence_number = i as u32 + 1;
+        let mut packet = NetlinkMessage::new(
+            header,
+            NetlinkPayload::from(RouteNetlinkMessage::DelLink(message)),
+        );
+        packet.finalize();
+        let start = buf.len();
+        buf.resize(start + packet.buffer_len(), 0);
+        packet.serialize(&mut buf[start..]);
+    }
+    buf
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as RawFd; 2];
+    // SAFETY: `fds` is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::io("create a pipe", io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Runs `work` in a grandchild that nobody waits for: the child forks it and exits at
+/// once, so the caller reaps only the child and the grandchild is adopted by init. If
+/// the second fork fails, the child does the work itself (the caller then waits for it:
+/// slower, still correct).
+fn spawn_detached(work: impl FnOnce()) -> Result<()> {
+    // SAFETY: the child only runs `work`, which makes system calls on descriptors that
+    // were opened before the fork, and leaves with `_exit` (no destructors, no atexit
+    // handlers, no stdio flush shared with the parent).
+    let child = unsafe { libc::fork() };
+    match child {
+        -1 => Err(Error::io(
+            "fork a process to finish deleting links",
+            io::Error::last_os_error(),
+        )),
+        0 => {
+            // SAFETY: as above; the grandchild runs `work` and leaves with `_exit`.
+            let grandchild = unsafe { libc::fork() };
+            if grandchild <= 0 {
+                work();
+            }
+            // SAFETY: `_exit` ends this process without touching shared state.
+            unsafe { libc::_exit(0) }
+        }
+        pid => {
+            let mut status = 0;
+            // SAFETY: `pid` is our child; `status` is a valid int to write to.
+            while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+            Ok(())
+        }
+    }
+}
+
+/// In the child: closes everything but `keep` (so pipes such as a caller's stdout see
+/// their end when the caller exits, not 20 ms later), sends the deletes, and writes
+/// `(index, errno)` for each one the kernel refused (other than "no such device").
+fn child_delete(sender: &Socket, request: &[u8], count: usize, report: &OwnedFd, keep: &[RawFd]) {
+    close_all_except(keep);
+    let fd = sender.as_raw_fd();
+    // SAFETY: `request` is a valid buffer; `fd` is an open netlink socket.
+    let sent = unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) };
+    if sent < 0 {
+        report_failure(
+            report,
+            0,
+            io::Error::last_os_error().raw_os_error().unwrap_or(0),
+        );
+        return;
+    }
+    let mut acked = 0;
+    let mut buf = [0u8; 8192];
+    while acked < count {
+        // SAFETY: `buf` is a valid writable buffer of the given length.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        if n <= 0 {
+            return;
+        }
+        let mut offset = 0;
+        let data = &buf[..n as usize];
+        while offset + 20 <= data.len() {
+            let len = u32::from_ne_bytes([
+                data[offset],
+                data[offset + 1],
+                data[offset + 2],
+                data[offset + 3],
+            ]) as usize;
+            let kind = u16::from_ne_bytes([data[offset + 4], data[offset + 5]]);
+            let seq = u32::from_ne_bytes([
+                data[offset + 8],
+                data[offset + 9],
+                data[offset + 10],
+                data[offset + 11],
+            ]);
+            if len < 16 || offset + len > data.len() {
+                break;
+            }
+            if kind == libc::NLMSG_ERROR as u16 {
+                acked += 1;
+                let code = i32::from_ne_bytes([
+                    data[offset + 16],
+                    data[offset + 17],
+                    data[offset + 18],
+                    data[offset + 19],
+                ]);
+                if code != 0 && -code != libc::ENODEV {
+                    report_failure(report, seq.wrapping_sub(1), -code);
+                }
+            }
+            offset += (len + 3) & !3;
+        }
+    }
+}
+
+fn close_all_except(keep: &[RawFd]) {
+    let mut from: libc::c_uint = 0;
+    for &fd in keep {
+        if fd as libc::c_uint > from {
+            // SAFETY: close_range only closes descriptors; nothing in the child uses them.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd as libc::c_uint - 1, 0) };
+        }
+        from = fd as libc::c_uint + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) };
+}
+
+fn report_failure(report: &OwnedFd, index: u32, errno: i32) {
+    let mut record = [0u8; 8];
+    record[..4].copy_from_slice(&index.to_ne_bytes());
+    record[4..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: `record` is a valid buffer; `report` is the pipe's open write end.
+    unsafe { libc::write(report.as_raw_fd(), record.as_ptr().cast(), record.len()) };
+}
+
+/// Waits for `RTM_DELLINK` of every name, or for the child to report a failure.
+fn wait_until_gone(monitor: &Socket, report: &OwnedFd, names: &[&str]) -> Result<()> {
+    let mut pending: BTreeSet<&str> = names.iter().copied().collect();
+    let deadline = Instant::now() + ANNOUNCE_TIMEOUT;
+    let mut child_done = false;
+    let mut missed_notifications = false;
+    while !pending.is_empty() {
+        if child_done || missed_notifications {
+            // No more notifications to trust: ask the kernel about what is left.
+            return confirm_gone(&pending);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::io(
+                format!("delete link {}", pending.iter().next().expect("pending")),
+                io::Error::from(io::ErrorKind::TimedOut),
+            ));
+        }
+        let (monitor_ready, report_ready) =
+            poll_two(monitor.as_raw_fd(), report.as_raw_fd(), left)?;
+        if report_ready {
+            match read_failure(report)? {
+                Some((index, errno)) => {
+                    let name = names.get(index as usize).copied().unwrap_or("?");
+                    return Err(Error::Netlink {
+                        op: format!("delete link {name}"),
+                        source: io::Error::from_raw_os_error(errno),
+                    });
+                }
+                None => child_done = true,
+            }
+        }
+        if monitor_ready {
+            missed_notifications = !drain_deleted(monitor, &mut pending);
+        }
+    }
+    Ok(())
+}
+
+/// Polls two descriptors for input; returns which are ready.
+fn poll_two(a: RawFd, b: RawFd, timeout: Duration) -> Result<(bool, bool)> {
+    let mut fds = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: `fds` is a valid array of two pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms.max(1)) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok((false, false));
+        }
+        return Err(Error::io("wait for link notifications", err));
+    }
+    Ok((fds[0].revents != 0, fds[1].revents != 0))
+}
+
+/// Reads one failure record; `None` when the child closed the pipe (it is done).
+fn read_failure(report: &OwnedFd) -> Result<Option<(u32, i32)>> {
+    let mut record = [0u8; 8];
+    // SAFETY: `record` is a valid writable buffer; `report` is the pipe's read end.
+    let n = unsafe { libc::read(report.as_raw_fd(), record.as_mut_ptr().cast(), record.len()) };
+    match n {
+        8 => Ok(Some((
+            u32::from_ne_bytes(record[..4].try_into().expect("4 bytes")),
+            i32::from_ne_bytes(record[4..].try_into().expect("4 bytes")),
+        ))),
+        0 => Ok(None),
+        _ => Err(Error::io(
+            "read the delete's outcome",
+            io::Error::last_os_error(),
+        )),
+    }
+}
+
+/// Takes every queued notification, crossing off deleted names. False if the kernel
+/// dropped notifications (the socket's buffer overran on a busy host).
+fn drain_deleted(monitor: &Socket, pending: &mut BTreeSet<&str>) -> bool {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match monitor.recv(&mut &mut buf[..], libc::MSG_DONTWAIT) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false, // ENOBUFS: notifications were lost
+        };
+        let data = &buf[..n];
+        let mut offset = 0;
+        while offset + 16 <= data.len() {
+            let len =
+                u32::from_ne_bytes(data[offset..offset + 4].try_into().expect("4 bytes")) as usize;
+            if len < 16 || offset + len > data.len() {
+                break;
+            }
+            if let Ok(msg) =
+                NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
+            {
+                if let NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) =
+                    msg.payload
+                {
+                    for attr in &link.attributes {
+                        if let LinkAttribute::IfName(name) = attr {
+                            pending.remove(name.as_str());
+                        }
+                    }
+                }
+            }
+            offset += (len + 3) & !3;
+        }
+    }
+}
+
+/// Asks the kernel whether the links are gone.
+fn confirm_gone(pending: &BTreeSet<&str>) -> Result<()> {
+    let mut sock = RtSocket::open()?;
+    for name in pending {
+        if link::index_of(&mut sock, name)?.is_some() {
+            return Err(Error::io(
+                format!("delete link {name}"),
+                io::Error::other("the link still exists after its delete"),
+            ));
+        }
+    }
+    Ok(())
+}
