@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use ctnet_kernel::{addr, link, route, sysctl, IfName};
+use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName};
 use rusqlite::Connection;
 
 use crate::engine::{random_hex, Engine};
@@ -156,15 +156,10 @@ impl Engine {
         if let Err(e) = self.firewall.remove_network(&network_rules(net)) {
             first.get_or_insert(Error::kernel(&object, e));
         }
-        match self.host() {
-            Ok(host) => {
-                if let Err(e) = link::delete(host, net.bridge.as_str()) {
-                    first.get_or_insert(Error::kernel(&object, e));
-                }
-            }
-            Err(e) => {
-                first.get_or_insert(e);
-            }
+        // A child process sits out the kernel's clean-up wait (see reclaim.rs).
+        let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
+        if let Err(e) = reclaim::delete_links(&[net.bridge.as_str()], &hold) {
+            first.get_or_insert(Error::kernel(&object, e));
         }
         first
     }
