@@ -3,11 +3,15 @@
 //! as a container engine experiences it (a whole process per operation, wall clock),
 //! inside a throwaway network namespace that the benchmark makes itself.
 //!
+//! With `--podman` it also times whole `podman run --rm` commands with Podman's own
+//! netavark against ctnet in its place (see `podman.rs`).
+//!
 //! See docs/benchmarks.md for the method and the figures.
 
 mod child;
 mod datapath;
 mod layout;
+mod podman;
 mod quiet;
 mod report;
 mod sandbox;
@@ -46,10 +50,22 @@ struct Args {
     /// Also measure data-path throughput with iperf3 (3 s per path).
     #[arg(long)]
     datapath: bool,
-    /// Smoke test for CI: N=3, no curve, no data path; missing peers are reported and
-    /// skipped.
+    /// Smoke test for CI: N=3, no curve, no data path, and the Podman part with 2 runs
+    /// of each kind; missing peers (and a missing Podman) are reported and skipped.
     #[arg(long)]
     quick: bool,
+    /// After the attach/detach table, also time whole `podman run --rm` commands: with
+    /// Podman's own netavark, with ctnet as netavark, with the CNI plugins and with ctnet
+    /// as a CNI plugin, each against `--network none`. Needs podman, runc and
+    /// busybox-static.
+    #[arg(long)]
+    podman: bool,
+    /// Only the Podman part (implies --podman): no attach/detach table, curve or data path.
+    #[arg(long)]
+    podman_only: bool,
+    /// Rounds of the Podman part: each is one `podman run --rm` of each kind, per back end.
+    #[arg(long, default_value_t = 20)]
+    podman_runs: usize,
     /// The ctnet binary [default: `ctnet` next to this program, else from PATH].
     #[arg(long, value_name = "PATH")]
     ctnet: Option<PathBuf>,
@@ -76,6 +92,12 @@ impl Args {
                 "--curve: {bad} is out of range; give points from 1 to {max}"
             ));
         }
+        if self.podman_runs == 0 || self.podman_runs > 1000 {
+            return Err(format!(
+                "--podman-runs {}: give 1 to 1000 rounds",
+                self.podman_runs
+            ));
+        }
         if self.samples == 0 || self.samples > 1000 {
             return Err(format!("--samples {}: give 1 to 1000 tries", self.samples));
         }
@@ -100,6 +122,20 @@ impl Args {
         }
     }
 
+    /// Whether the Podman part runs: asked for, or as part of the smoke test.
+    fn wants_podman(&self) -> bool {
+        self.podman || self.podman_only || self.quick
+    }
+
+    /// Rounds of the Podman part.
+    fn podman_rounds(&self) -> usize {
+        if self.quick {
+            2
+        } else {
+            self.podman_runs
+        }
+    }
+
     /// Curve points, ascending, once each; none in quick mode.
     fn curve_points(&self) -> Vec<usize> {
         if self.quick {
@@ -113,7 +149,7 @@ impl Args {
 }
 
 /// How long to wait at most for the machine to go quiet before a measured batch.
-const QUIET_MAX: Duration = Duration::from_secs(30);
+pub(crate) const QUIET_MAX: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -157,31 +193,48 @@ struct Entry {
 /// Inside the sandbox: every measurement. Ok(false) when some measurement failed.
 fn run(args: &Args, root: &Path) -> Result<bool, String> {
     sandbox::prepare_inside(root)?;
+    // Before the first world replaces /sys: Podman needs the machine's cgroups.
+    let cgroups = if args.wants_podman() {
+        sandbox::keep_host_cgroups(root)
+    } else {
+        Ok(())
+    };
     let ctnet = find_ctnet(args)?;
     print_machine();
-    let entries = entries(args, &ctnet);
+    let mut ok = true;
+    if !args.podman_only {
+        attach_detach_part(args, root, &ctnet, &mut ok);
+    }
+    if args.wants_podman() {
+        podman_part(args, root, &ctnet, cgroups, &mut ok);
+    }
+    Ok(ok)
+}
+
+/// The attach/detach table (or the scale curve) and the data path.
+fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
+    let entries = entries(args, ctnet);
     for entry in &entries {
         if let Err(why) = &entry.kind {
             println!("{}: {why}", entry.label);
         }
     }
-    let mut ok = true;
     let points = args.curve_points();
     if points.is_empty() {
         let n = args.containers();
-        let rows = main_run(root, &entries, n, &mut ok);
+        let rows = main_run(root, &entries, n, ok);
         report::print_main(&rows, n);
         report::print_memory(&rows);
     } else {
-        let curves = curve_run(root, &entries, &points, args.samples, &mut ok);
+        let curves = curve_run(root, &entries, &points, args.samples, ok);
         report::print_curve(&curves, args.samples);
     }
     if args.datapath && !args.quick {
         match which("iperf3") {
             None => println!("data path: iperf3 not installed (apt-get install iperf3); skipped"),
-            Some(iperf3) => match datapath::measure(root, ctnet.clone(), &iperf3) {
+            Some(iperf3) => match datapath::measure(root, ctnet.to_path_buf(), &iperf3) {
                 Ok(results) => {
-                    ok &= results.iter().all(|r| r.gbits.is_ok());
+                    *ok &= results.iter().all(|r| r.gbits.is_ok());
                     for r in &results {
                         if let Err(e) = &r.gbits {
                             eprintln!("data path, {}: {e}", r.what);
@@ -192,12 +245,36 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
                 Err(e) => {
                     eprintln!("data path: {e}");
                     println!("data path: failed: {e}");
-                    ok = false;
+                    *ok = false;
                 }
             },
         }
     }
-    Ok(ok)
+}
+
+/// Whole `podman run --rm` commands per network back end. A missing Podman, runc or
+/// busybox is reported and skipped; `cgroups` is whether the machine's cgroups could be
+/// kept for it.
+fn podman_part(args: &Args, root: &Path, ctnet: &Path, cgroups: Result<(), String>, ok: &mut bool) {
+    let tools = match podman::find_tools() {
+        Ok(tools) => tools,
+        Err(why) => {
+            println!();
+            println!("podman: {why}");
+            return;
+        }
+    };
+    if let Err(e) = cgroups {
+        eprintln!("podman: {e}");
+        println!();
+        println!("podman: failed: {e}");
+        *ok = false;
+        return;
+    }
+    let entries = podman::entries(ctnet, &args.netavark, &args.cni_dir);
+    let runs = args.podman_rounds();
+    let rows = podman::measure(root, &tools, &entries, runs, ok);
+    report::print_podman(&tools.version, &rows, runs);
 }
 
 /// The ctnet binary: `--ctnet`, else `ctnet` beside this program, else PATH.

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::datapath::PathResult;
+use crate::podman::{self, CASES};
 use crate::stats::Summary;
 use crate::systems::Cost;
 
@@ -193,6 +194,122 @@ pub fn print_datapath(results: &[PathResult]) {
     }
 }
 
+/// The Podman tables: p50/p99 of each kind of `podman run --rm` per back end with the
+/// network's share, then the ratios of each ctnet role to the back end it stands in for.
+pub fn print_podman(version: &str, rows: &[podman::Row], runs: usize) {
+    println!();
+    println!(
+        "{version}: `podman run --rm {} true`, {runs} rounds of one run of each kind; wall clock of the whole command",
+        podman::IMAGE
+    );
+    println!("(network: the p50 minus the same back end's --network none p50)");
+    println!(
+        "{:<LABEL_WIDTH$} {:<CASE_WIDTH$} {:>10} {:>10} {:>10}",
+        "back end", "run", "p50", "p99", "network"
+    );
+    for row in rows {
+        let summaries = match &row.outcome {
+            Ok(samples) => podman_summaries(samples),
+            Err(why) => {
+                println!("{:<LABEL_WIDTH$} {}", row.label, first_line(why));
+                continue;
+            }
+        };
+        let Some(summaries) = summaries else {
+            println!("{:<LABEL_WIDTH$} no samples", row.label);
+            continue;
+        };
+        for (k, (case, s)) in CASES.iter().zip(&summaries).enumerate() {
+            let label = if k == 0 { row.label.as_str() } else { "" };
+            let share = if k == 0 {
+                String::new()
+            } else {
+                signed_ms(network_share_ms(s, &summaries[0]))
+            };
+            let line = format!(
+                "{label:<LABEL_WIDTH$} {:<CASE_WIDTH$} {} {} {share}",
+                case.describe(),
+                ms(s.p50),
+                ms(s.p99)
+            );
+            println!("{}", line.trim_end());
+        }
+    }
+    print_podman_ratios(rows);
+}
+
+/// Width of the kind-of-run column.
+const CASE_WIDTH: usize = 16;
+
+/// ctnet's p50 over its counterpart's, for the whole run and for the network's share.
+fn print_podman_ratios(rows: &[podman::Row]) {
+    let measured = |row: &podman::Row| row.outcome.as_ref().ok().and_then(podman_summaries);
+    let pairs: Vec<(&podman::Row, &podman::Row)> = rows
+        .iter()
+        .filter_map(|ctnet| {
+            let peer = ctnet.backend.stands_in_for()?;
+            let peer = rows.iter().find(|r| r.backend == peer)?;
+            Some((ctnet, peer))
+        })
+        .filter(|(ctnet, peer)| measured(ctnet).is_some() && measured(peer).is_some())
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "{:<50} {:<CASE_WIDTH$} {:>9} {:>9}",
+        "ctnet / the back end it stands in for (p50)", "run", "whole run", "network"
+    );
+    for (ctnet, peer) in pairs {
+        let (Some(c), Some(p)) = (measured(ctnet), measured(peer)) else {
+            continue;
+        };
+        let name = format!("{} / {}", ctnet.label, peer.label);
+        for k in 1..CASES.len() {
+            let label = if k == 1 { name.as_str() } else { "" };
+            let share = share_ratio(
+                network_share_ms(&c[k], &c[0]),
+                network_share_ms(&p[k], &p[0]),
+            );
+            println!(
+                "{label:<50} {:<CASE_WIDTH$} {:>9} {:>9}",
+                CASES[k].describe(),
+                ratio(c[k].p50, p[k].p50),
+                share
+            );
+        }
+    }
+}
+
+/// p50/p99 of every case, or None if any case has no samples.
+fn podman_summaries(samples: &[Vec<Duration>; 3]) -> Option<[Summary; 3]> {
+    Some([
+        Summary::of(&samples[0])?,
+        Summary::of(&samples[1])?,
+        Summary::of(&samples[2])?,
+    ])
+}
+
+/// A run's p50 minus the no-network run's p50, in ms; negative when lost in noise.
+fn network_share_ms(run: &Summary, none: &Summary) -> f64 {
+    (run.p50.as_secs_f64() - none.p50.as_secs_f64()) * 1e3
+}
+
+/// "  12.34 ms", or "-12.34 ms": a difference can come out below zero.
+fn signed_ms(millis: f64) -> String {
+    format!("{millis:>7.2} ms")
+}
+
+/// ctnet's network share over the other's, "n/a" when either is not above zero (a
+/// share that small is lost in the run-to-run noise of the whole command).
+fn share_ratio(ctnet_ms: f64, other_ms: f64) -> String {
+    if ctnet_ms <= 0.0 || other_ms <= 0.0 {
+        return "n/a".into();
+    }
+    format!("{:.2}x", ctnet_ms / other_ms)
+}
+
 /// The first line of a message, for table cells; the full text goes to stderr.
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
@@ -209,5 +326,12 @@ mod tests {
             "0.25x"
         );
         assert_eq!(ratio(Duration::from_millis(1), Duration::ZERO), "-");
+    }
+
+    #[test]
+    fn share_ratios_need_two_positive_shares() {
+        assert_eq!(share_ratio(50.0, 200.0), "0.25x");
+        assert_eq!(share_ratio(-3.0, 200.0), "n/a");
+        assert_eq!(share_ratio(50.0, 0.0), "n/a");
     }
 }

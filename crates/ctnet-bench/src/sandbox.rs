@@ -83,7 +83,8 @@ pub fn prepare_inside(root: &Path) -> Result<(), String> {
     mount_tmpfs(Path::new(NETNS_DIR))
 }
 
-fn mount_tmpfs(dir: &Path) -> Result<(), String> {
+/// Mounts a fresh, private tmpfs on `dir` (this sandbox's mount namespace only).
+pub fn mount_tmpfs(dir: &Path) -> Result<(), String> {
     mount(
         Some("ctnet-bench"),
         dir,
@@ -92,6 +93,44 @@ fn mount_tmpfs(dir: &Path) -> Result<(), String> {
         Some("mode=0755"),
     )
     .map_err(|e| format!("mount a tmpfs on {}: {e}", dir.display()))
+}
+
+/// Where [`keep_host_cgroups`] keeps the machine's cgroup mounts, inside the state folder.
+const HOST_CGROUPS: &str = "host-cgroup";
+
+/// Keeps a recursive bind of the machine's `/sys/fs/cgroup` inside the state folder.
+///
+/// Every [`World`] replaces /sys with a sysfs of its own namespace, and that sysfs has
+/// no cgroup hierarchies mounted on it; container engines need them (Podman and runc
+/// place every container in a cgroup). So before the first world, while /sys is still
+/// the machine's, its cgroup tree is bound here, to be bound back onto each fresh
+/// sysfs by [`mount_host_cgroups`]. The bind lives only in the sandbox's mount
+/// namespace. Call it once, before the first [`World::enter`].
+pub fn keep_host_cgroups(root: &Path) -> Result<(), String> {
+    let kept = root.join(HOST_CGROUPS);
+    std::fs::create_dir_all(&kept).map_err(|e| format!("create {}: {e}", kept.display()))?;
+    mount(
+        Some("/sys/fs/cgroup"),
+        &kept,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind the machine's /sys/fs/cgroup in the sandbox: {e}"))
+}
+
+/// Binds the cgroup tree kept by [`keep_host_cgroups`] onto the current world's
+/// `/sys/fs/cgroup`. It goes away with that sysfs when the next world replaces /sys.
+pub fn mount_host_cgroups(root: &Path) -> Result<(), String> {
+    let kept = root.join(HOST_CGROUPS);
+    mount(
+        Some(&kept),
+        "/sys/fs/cgroup",
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| format!("bind the machine's cgroups on /sys/fs/cgroup in the sandbox: {e}"))
 }
 
 /// One system's private network namespace and state folder.

@@ -67,15 +67,19 @@ impl Cni {
 
 /// "cni bridge+portmap 1.1.1" when the Debian package says its version.
 fn label() -> String {
-    let version = first_line_of(
-        Path::new("dpkg-query"),
-        &["-W", "-f", "${Version}\n", "containernetworking-plugins"],
-    )
-    .and_then(|v| v.split(['+', '-']).next().map(str::to_string));
-    match version {
+    match plugins_version() {
         Some(v) => format!("cni bridge+portmap {v}"),
         None => "cni bridge+portmap".to_string(),
     }
+}
+
+/// The reference plugins' upstream version ("1.1.1"), from the Debian package, if any.
+pub fn plugins_version() -> Option<String> {
+    first_line_of(
+        Path::new("dpkg-query"),
+        &["-W", "-f", "${Version}\n", "containernetworking-plugins"],
+    )
+    .and_then(|v| v.split(['+', '-']).next().map(str::to_string))
 }
 
 /// The bridge plugin's config for network `j` (host-local IPAM with its own data dir).
