@@ -20,10 +20,12 @@ impl<'a> Podman<'a> {
     fn new(sb: &'a Sandbox, backend: &str) -> Self {
         let dir = format!("{}/podman", sb.ok("printf %s \"$CTNET_RUN_DIR\"").trim());
         // Podman's cleanup processes (started by conmon) do not pass ctnet's environment
-        // on, so ctnet runs with its default paths here: made private to the sandbox.
+        // on, so ctnet runs with its default paths here: made private to the sandbox, as
+        // are /dev/shm (Podman's lock file) and /run/containers (its IPAM database).
         sb.ok(
             "mkdir -p /var/lib/ctnet /run/ctnet && mount -t tmpfs ctnet-test /var/lib/ctnet && \
-               mount -t tmpfs ctnet-test /run/ctnet",
+               mount -t tmpfs ctnet-test /run/ctnet && mount -t tmpfs ctnet-test /dev/shm && \
+               mkdir -p /run/containers && mount -t tmpfs ctnet-test /run/containers",
         );
         let ctnet = PathBuf::from(sb.ok("command -v ctnet").trim());
         sb.ok(&format!(
