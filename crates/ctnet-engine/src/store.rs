@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
@@ -91,7 +91,7 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(60))?;
         // WAL lets readers run beside the one writer; NORMAL sync is crash-safe in WAL mode
         // (a power cut may lose the last commits, never corrupt the file).
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        use_wal(&conn)?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Every ctnet process is short-lived: checkpointing the WAL as each one exits
@@ -103,7 +103,11 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 64)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version != SCHEMA_VERSION {
-            let tx = conn.unchecked_transaction()?;
+            // IMMEDIATE: many first processes may race to create the schema. A deferred
+            // transaction would read, then fail at once (no busy wait) when it tried to
+            // write after another process had committed.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version == 1 {
                 // Version 2 added per-network icc and the ports table.
                 tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
@@ -128,6 +132,30 @@ impl Store {
     /// Read-only access outside a write transaction.
     pub fn read(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Puts the database in WAL mode (it stays so once set). Converting a new database
+/// takes an exclusive lock that SQLite does not wait for, so when many first processes
+/// race to create it, all but one are refused with "database is locked": they retry
+/// until the winner has converted it.
+fn use_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // A file system without shared memory keeps the rollback journal; that works.
+            other => return Ok(other?),
+        }
     }
 }
 
