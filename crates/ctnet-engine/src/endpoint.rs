@@ -144,9 +144,12 @@ impl Engine {
                 peer_mac: Some(mac),
             }),
             link::set_bridge_port_flags_request(&host_name, true, !net.icc),
-            link::no_ipv6_link_local_request(&host_name),
         ])
         .map_err(kernel)?;
+        // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
+        // kernel walks whole on every link change (attach grew with N), and sends
+        // solicitations flooded to every port. Turned off before the peer brings carrier.
+        sysctl::disable_ipv6(&host_name).map_err(kernel)?;
         let prefix = net.subnet.net().prefix_len();
         // A socket made inside the container's namespace configures it from here.
         let mut sock = netns.within(RtSocket::open).map_err(kernel)?;
@@ -446,19 +449,18 @@ fn reserve_endpoint(
             .find(|n| siblings.iter().all(|e| &e.ifname != n))
             .expect("unbounded"),
     };
-    let used = store::used_addresses(tx, net.name.as_str())?;
     let ip = match spec.ip {
         Some(ip) => {
-            let holder = used
-                .iter()
-                .find(|(u, _)| *u == ip)
-                .map(|(_, c)| container_object(c));
+            let holder =
+                store::address_holder(tx, net.name.as_str(), ip)?.map(|c| container_object(&c));
             ipam::check_static(&net.subnet, net.gateway, ip, holder.as_deref())?;
             ip
         }
         None => {
-            let set: HashSet<Ipv4Addr> = used.iter().map(|(ip, _)| *ip).collect();
-            ipam::allocate(&net.subnet, net.gateway, &set)?
+            let used: HashSet<Ipv4Addr> = store::used_addresses(tx, net.name.as_str())?
+                .into_iter()
+                .collect();
+            ipam::allocate(&net.subnet, net.gateway, &used)?
         }
     };
     let host_ifname = loop {
@@ -506,7 +508,12 @@ fn reserve_ports(
             "publish on a non-internal network (attach the container to one as well)",
         ));
     }
-    ep.ports = ports::resolve(specs, &store::published_ports(tx)?, automatic)?;
+    let mut taken = Vec::new();
+    for spec in specs {
+        let wanted = spec.host.map_or_else(|| automatic.clone(), |h| h.ports());
+        taken.extend(store::published_ports_in(tx, spec.protocol, wanted)?);
+    }
+    ep.ports = ports::resolve(specs, &taken, automatic)?;
     store::insert_ports(tx, ep.id, &ep.ports)?;
     Ok(ep)
 }

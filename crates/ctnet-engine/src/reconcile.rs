@@ -54,7 +54,12 @@ impl Engine {
     /// Finishes operations whose process died: rows in `pending` or `removing` state.
     pub(crate) fn reconcile_interrupted(&mut self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        for (ep, _) in store::owned_endpoints(self.store.read())? {
+        for (ep, owner) in store::owned_endpoints(self.store.read())? {
+            // Rows of live `ctnet run` processes are the common case: only what looks
+            // unfinished is claimed (and checked again inside the claiming transaction).
+            if !unfinished(&ep, owner.as_ref()) {
+                continue;
+            }
             if let Some(ep) = self.remove_claimed_endpoint(ep.id, unfinished)? {
                 report
                     .endpoints

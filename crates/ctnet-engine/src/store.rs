@@ -5,6 +5,7 @@
 //! IMMEDIATE` transaction, which SQLite serialises across processes.
 
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
 use crate::ports::{Holder, Protocol, PublishedPort};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -55,6 +56,10 @@ CREATE TABLE IF NOT EXISTS endpoints (
 );
 CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 CREATE INDEX IF NOT EXISTS endpoints_by_state ON endpoints (state);
+-- Every ctnet process looks for unfinished or process-owned rows as it opens the
+-- database: this index holds only those, so the look costs nothing when there are none.
+CREATE INDEX IF NOT EXISTS endpoints_unsettled ON endpoints (id)
+    WHERE state != 'ready' OR owner_pid IS NOT NULL;
 CREATE TABLE IF NOT EXISTS ports (
     endpoint_id    INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
     host_ip        TEXT NOT NULL,      -- '' for every local address
@@ -63,6 +68,8 @@ CREATE TABLE IF NOT EXISTS ports (
     protocol       TEXT NOT NULL,
     UNIQUE (host_ip, host_port, protocol)
 );
+-- Clash checks look up one protocol's ports in a range, not every published port.
+CREATE INDEX IF NOT EXISTS ports_by_port ON ports (protocol, host_port);
 CREATE TABLE IF NOT EXISTS namespaces (
     name        TEXT PRIMARY KEY,
     owner_pid   INTEGER NOT NULL,
@@ -101,6 +108,8 @@ impl Store {
         // read was the largest cost of an attach). 64 pages is about five attaches.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         conn.pragma_update(None, "wal_autocheckpoint", 64)?;
+        // Pages are read through a memory map instead of one pread each.
+        conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version != SCHEMA_VERSION {
             // IMMEDIATE: many first processes may race to create the schema. A deferred
@@ -109,7 +118,8 @@ impl Store {
             let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
             let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version == 1 {
-                // Version 2 added per-network icc and the ports table.
+                // Version 2 added per-network icc and the ports table; version 3 only
+                // indexes, which the schema below creates.
                 tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
             }
             tx.execute_batch(SCHEMA)?;
@@ -464,20 +474,29 @@ pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endp
     query_endpoints(conn, "WHERE container = ?1", [label])
 }
 
-/// Addresses in use on a network, with the container holding each.
-pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<(Ipv4Addr, String)>> {
-    let mut stmt = conn.prepare("SELECT ip, container FROM endpoints WHERE network = ?1")?;
-    let rows = stmt.query_map([network], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
+/// Addresses in use on a network. Read from the `(network, ip)` index alone, so a
+/// network of a thousand containers costs a few pages, not the whole table.
+pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<Ipv4Addr>> {
+    let mut stmt = conn.prepare("SELECT ip FROM endpoints WHERE network = ?1")?;
+    let rows = stmt.query_map([network], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
-    for row in rows {
-        let (ip, container) = row?;
-        if let Ok(ip) = ip.parse() {
-            out.push((ip, container));
+    for ip in rows {
+        if let Ok(ip) = ip?.parse() {
+            out.push(ip);
         }
     }
     Ok(out)
+}
+
+/// The container holding an address on a network, if any.
+pub fn address_holder(conn: &Connection, network: &str, ip: Ipv4Addr) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT container FROM endpoints WHERE network = ?1 AND ip = ?2",
+            params![network, ip.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// True when a host-side device name is recorded.
@@ -545,20 +564,29 @@ fn with_ports(conn: &Connection, mut ep: Endpoint) -> Result<Endpoint> {
     Ok(ep)
 }
 
-/// Every published port with the container and network holding it, for clash checks.
-pub fn published_ports(conn: &Connection) -> Result<Vec<Holder>> {
+/// The published ports of one protocol whose host port lies in `ports`, with the
+/// container and network holding each: all a request for those ports can clash with.
+pub fn published_ports_in(
+    conn: &Connection,
+    protocol: Protocol,
+    ports: RangeInclusive<u16>,
+) -> Result<Vec<Holder>> {
     let mut stmt = conn.prepare(
         "SELECT p.host_ip, p.host_port, p.container_port, p.protocol, e.container, e.network
-         FROM ports p JOIN endpoints e ON e.id = p.endpoint_id",
+         FROM ports p JOIN endpoints e ON e.id = p.endpoint_id
+         WHERE p.protocol = ?1 AND p.host_port BETWEEN ?2 AND ?3",
     )?;
-    let rows = stmt.query_map([], |row| {
-        let container: String = row.get(4)?;
-        let network: String = row.get(5)?;
-        Ok(Holder {
-            port: port_from_row(row, 0)?,
-            holder: format!("container {container:?} on network {network:?}"),
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![protocol.as_str(), ports.start(), ports.end()],
+        |row| {
+            let container: String = row.get(4)?;
+            let network: String = row.get(5)?;
+            Ok(Holder {
+                port: port_from_row(row, 0)?,
+                holder: format!("container {container:?} on network {network:?}"),
+            })
+        },
+    )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

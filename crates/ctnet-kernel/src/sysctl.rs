@@ -1,11 +1,13 @@
 //! Network sysctls, written in-process through /proc/sys.
 //!
 //! Files under /proc/sys/net belong to the network namespace of the thread that opens
-//! them, so callers run these inside [`crate::netns::Netns::run`] to act on another one.
+//! them, so callers run these inside [`crate::netns::Netns::within`] to act on another one.
 
 use std::fs;
+use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::names::IfName;
 
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
@@ -26,6 +28,21 @@ pub fn write(key: &str, value: &str) -> Result<()> {
     }
     let path = path_of(key);
     fs::write(&path, value).map_err(|e| Error::io(format!("set sysctl {key} = {value}"), e))
+}
+
+/// Turns IPv6 off on one interface. Done before the interface has carrier, the kernel
+/// never gives it IPv6 addresses or routes. A kernel without IPv6 has nothing to turn off.
+pub fn disable_ipv6(ifname: &IfName) -> Result<()> {
+    let key = format!("net/ipv6/conf/{ifname}/disable_ipv6");
+    match fs::write(path_of(&key), "1") {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && !Path::new("/proc/sys/net/ipv6").exists() =>
+        {
+            Ok(())
+        }
+        other => other.map_err(|e| Error::io(format!("set sysctl {key} = 1"), e)),
+    }
 }
 
 /// True when IPv4 forwarding is on in this namespace.

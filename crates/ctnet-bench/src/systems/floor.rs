@@ -14,7 +14,7 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use ctnet_kernel::link::{self, VethSpec};
-use ctnet_kernel::{addr, route, IfName, Netns, RtSocket};
+use ctnet_kernel::{addr, route, sysctl, IfName, Netns, RtSocket};
 
 use super::{Cost, System};
 use crate::layout;
@@ -118,29 +118,33 @@ impl System for Floor {
         } else {
             Netns::open(&self.world.netns_path(&name)).map_err(|e| e.to_string())?
         };
-        link::create_veth(
-            &mut self.sock,
-            &VethSpec {
+        // The same kernel calls ctnet makes: the veth (peer made in the namespace, host
+        // side enslaved and up), IPv6 off on the host side, then from a socket
+        // opened inside the namespace one pipelined round trip for lo, eth0, the
+        // address and the default route.
+        self.sock
+            .execute_all(vec![link::create_veth_request(&VethSpec {
                 name: &host,
                 peer_name: &peer,
                 peer_netns: ns.as_fd(),
                 master: Some(master),
                 mtu: None,
                 peer_mac: None,
-            },
-        )
-        .map_err(|e| format!("kernel floor: {e}"))?;
-        ns.run(|| {
-            let mut sock = RtSocket::open()?;
-            let index = link::index_of(&mut sock, "eth0")?.unwrap_or(0);
-            sock.execute_all(vec![
-                link::set_up_request(1, "lo"),
-                link::set_up_request(index, "eth0"),
-                addr::add_request(index, layout::address(i), layout::PREFIX_LEN, "eth0"),
-                route::add_default_request(layout::gateway(j)),
-            ])
-        })
-        .map_err(|e| format!("kernel floor, inside {name}: {e}"))?;
+            })])
+            .map_err(|e| format!("kernel floor: {e}"))?;
+        sysctl::disable_ipv6(&host).map_err(|e| format!("kernel floor: {e}"))?;
+        ns.within(RtSocket::open)
+            .and_then(|mut sock| {
+                let index = link::index_of(&mut sock, "eth0")?.unwrap_or(0);
+                sock.execute_all(vec![
+                    link::no_ipv6_link_local_request(&peer),
+                    link::set_up_request(1, "lo"),
+                    link::set_up_request(index, "eth0"),
+                    addr::add_request(index, layout::address(i), layout::PREFIX_LEN, "eth0"),
+                    route::add_default_request(layout::gateway(j)),
+                ])
+            })
+            .map_err(|e| format!("kernel floor, inside {name}: {e}"))?;
         Ok(Cost {
             wall: start.elapsed(),
             max_rss_kib: None,
