@@ -41,7 +41,10 @@ fn containers_on_one_bridge_talk_tcp_udp_icmp_and_reach_the_gateway() {
     // and IPv6 off on the host sides, whose routes would slow every later attach.
     assert_eq!(sb.ok("ip -n c1 -6 -o addr show dev eth0").trim(), "");
     let host_sides = sb.ok("cat /proc/sys/net/ipv6/conf/veth*/disable_ipv6");
-    assert_eq!(host_sides.split_whitespace().collect::<Vec<_>>(), ["1", "1"]);
+    assert_eq!(
+        host_sides.split_whitespace().collect::<Vec<_>>(),
+        ["1", "1"]
+    );
 }
 
 #[test]
