@@ -54,9 +54,23 @@ pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
     keep.extend([sender.as_raw_fd(), report_write.as_raw_fd()]);
     keep.sort_unstable();
     keep.dedup();
-    spawn_detached(|| child_delete(&sender, &request, names.len(), &report_write, &keep))?;
+    let spawned =
+        spawn_detached(|| child_delete(&sender, &request, names.len(), &report_write, &keep));
     drop(report_write);
+    if spawned.is_err() {
+        // No process to spare (a pid limit): delete here and wait, as a plain delete does.
+        return delete_and_wait(names);
+    }
     wait_until_gone(&monitor, &report_read, names)
+}
+
+/// Deletes the links from this process, waiting out the kernel's clean-up.
+fn delete_and_wait(names: &[&str]) -> Result<()> {
+    let mut sock = RtSocket::open()?;
+    for name in names {
+        link::delete(&mut sock, name)?;
+    }
+    Ok(())
 }
 
 /// A route socket listening for link notifications.
@@ -235,16 +249,25 @@ fn report_failure(report: &OwnedFd, index: u32, errno: i32) {
     unsafe { libc::write(report.as_raw_fd(), record.as_ptr().cast(), record.len()) };
 }
 
-/// Waits for `RTM_DELLINK` of every name, or for the child to report a failure.
+/// Waits for `RTM_DELLINK` of every name, or for the child to report a failure. If the
+/// kernel dropped notifications (a full socket buffer on a busy host), it asks the
+/// kernel between short waits instead.
 fn wait_until_gone(monitor: &Socket, report: &OwnedFd, names: &[&str]) -> Result<()> {
     let mut pending: BTreeSet<&str> = names.iter().copied().collect();
     let deadline = Instant::now() + ANNOUNCE_TIMEOUT;
-    let mut child_done = false;
-    let mut missed_notifications = false;
-    while !pending.is_empty() {
-        if child_done || missed_notifications {
-            // No more notifications to trust: ask the kernel about what is left.
-            return confirm_gone(&pending);
+    let mut asking: Option<RtSocket> = None;
+    loop {
+        if let Some(sock) = asking.as_mut() {
+            let mut still = BTreeSet::new();
+            for name in &pending {
+                if link::index_of(sock, name)?.is_some() {
+                    still.insert(*name);
+                }
+            }
+            pending = still;
+        }
+        if pending.is_empty() {
+            return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -253,25 +276,28 @@ fn wait_until_gone(monitor: &Socket, report: &OwnedFd, names: &[&str]) -> Result
                 io::Error::from(io::ErrorKind::TimedOut),
             ));
         }
+        let wait = if asking.is_some() {
+            left.min(Duration::from_millis(1))
+        } else {
+            left
+        };
         let (monitor_ready, report_ready) =
-            poll_two(monitor.as_raw_fd(), report.as_raw_fd(), left)?;
+            poll_two(monitor.as_raw_fd(), report.as_raw_fd(), wait)?;
         if report_ready {
-            match read_failure(report)? {
-                Some((index, errno)) => {
-                    let name = names.get(index as usize).copied().unwrap_or("?");
-                    return Err(Error::Netlink {
-                        op: format!("delete link {name}"),
-                        source: io::Error::from_raw_os_error(errno),
-                    });
-                }
-                None => child_done = true,
+            if let Some((index, errno)) = read_failure(report)? {
+                let name = names.get(index as usize).copied().unwrap_or("?");
+                return Err(Error::Netlink {
+                    op: format!("delete link {name}"),
+                    source: io::Error::from_raw_os_error(errno),
+                });
             }
+            // The child is done and the kernel refused nothing: check, and return.
+            return confirm_gone(&pending);
         }
-        if monitor_ready {
-            missed_notifications = !drain_deleted(monitor, &mut pending);
+        if monitor_ready && asking.is_none() && !drain_deleted(monitor, &mut pending) {
+            asking = Some(RtSocket::open()?);
         }
     }
-    Ok(())
 }
 
 /// Polls two descriptors for input; returns which are ready.
