@@ -202,13 +202,12 @@ impl Engine {
         Ok(ep)
     }
 
-    /// The fast half of a detach: the container is cut off (the host side of its veth
-    /// taken down, so nothing reaches it, published ports included) and its row left
-    /// `removing`. Two kernel steps are slow and left to [`Engine::reap_endpoint`] in
-    /// another process: deleting a veth waits for an RCU barrier (~20 ms), and so does
-    /// closing the nf_tables socket that removed map elements. If the reaper never runs,
-    /// any later ctnet process's reconcile finishes the detach, as for an interrupted
-    /// one. The address stays taken until the veth is gone.
+    /// The first half of a detach (`--no-wait`): the container is cut off (the host side
+    /// of its veth taken down, so nothing reaches it, published ports included) and its
+    /// row left `removing`; [`Engine::reap_endpoint`], in another process, withdraws the
+    /// ports and deletes the veth. If the reaper never runs, any later ctnet process's
+    /// reconcile finishes the detach, as for an interrupted one. The address stays taken
+    /// until the veth is gone.
     pub fn detach_begin(
         &mut self,
         network: &NetworkName,

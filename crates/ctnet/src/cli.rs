@@ -200,8 +200,9 @@ pub struct DetachArgs {
     #[command(flatten)]
     pub target: TargetArgs,
     /// Return as soon as the container is cut off (the host side of its veth down); a
-    /// background ctnet process then withdraws its published ports, deletes the veth (the
-    /// kernel takes ~20 ms for that) and releases the address.
+    /// background ctnet process then withdraws its published ports, deletes the veth and
+    /// releases the address. A plain detach takes only a few milliseconds more, and when
+    /// it returns everything is gone.
     #[arg(long)]
     pub no_wait: bool,
 }
