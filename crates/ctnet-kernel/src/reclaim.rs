@@ -40,8 +40,9 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `hold` are sockets whose last close would wait for the kernel (nf_tables sockets
 /// that removed elements): the child keeps a copy, so the caller's close is not the
-/// last. Call from a single-threaded process or one whose other threads cannot hold
-/// locks the child needs: the child only makes system calls and never allocates.
+/// last. Safe in a multi-threaded process too: the child only makes system calls on
+/// descriptors opened before the fork and never allocates, so no lock another thread
+/// held at the fork can stop it.
 pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
