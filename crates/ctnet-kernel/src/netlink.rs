@@ -15,6 +15,25 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
 use crate::error::{Error, Result};
 
+/// A netlink socket of `protocol` in the calling thread's network namespace, bound to a
+/// port id the kernel picks; `what` names it in errors.
+pub(crate) fn bound_socket(protocol: isize, what: &str) -> Result<Socket> {
+    let mut socket = Socket::new(protocol).map_err(|e| Error::io(format!("open {what}"), e))?;
+    socket
+        .bind_auto()
+        .map_err(|e| Error::io(format!("bind {what}"), e))?;
+    Ok(socket)
+}
+
+/// A [`bound_socket`] connected to the kernel, for requests.
+pub(crate) fn kernel_socket(protocol: isize, what: &str) -> Result<Socket> {
+    let socket = bound_socket(protocol, what)?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| Error::io(format!("connect {what}"), e))?;
+    Ok(socket)
+}
+
 /// A request together with a description used in error messages.
 pub struct Request {
     /// The message to send.
@@ -46,14 +65,7 @@ pub struct RtSocket {
 impl RtSocket {
     /// Opens a socket in the calling thread's current network namespace.
     pub fn open() -> Result<Self> {
-        let mut socket =
-            Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink socket", e))?;
-        socket
-            .bind_auto()
-            .map_err(|e| Error::io("bind rtnetlink socket", e))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io("connect rtnetlink socket", e))?;
+        let socket = kernel_socket(NETLINK_ROUTE, "rtnetlink socket")?;
         // Strict checking makes the kernel honour filters in dump requests (link by name).
         let _ = socket.set_netlink_get_strict_chk(true);
         Ok(RtSocket {

@@ -23,11 +23,11 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
 use crate::error::{Error, Result};
 use crate::link;
-use crate::netlink::RtSocket;
+use crate::netlink::{bound_socket, kernel_socket, RtSocket};
 
 /// `RTNLGRP_LINK`: link notifications.
 const RTNLGRP_LINK: u32 = 1;
@@ -48,7 +48,7 @@ pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
         return Ok(());
     }
     let monitor = link_monitor()?;
-    let sender = connected_route_socket()?;
+    let sender = kernel_socket(NETLINK_ROUTE, "rtnetlink socket")?;
     let request = dellink_requests(names);
     let (report_read, report_write) = pipe()?;
     let mut keep: Vec<RawFd> = hold.iter().map(|fd| fd.as_raw_fd()).collect();
@@ -76,29 +76,13 @@ fn delete_and_wait(names: &[&str]) -> Result<()> {
 
 /// A route socket listening for link notifications.
 fn link_monitor() -> Result<Socket> {
-    let mut socket =
-        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink monitor socket", e))?;
-    socket
-        .bind_auto()
-        .map_err(|e| Error::io("bind rtnetlink monitor socket", e))?;
+    let socket = bound_socket(NETLINK_ROUTE, "rtnetlink monitor socket")?;
     socket
         .add_membership(RTNLGRP_LINK)
         .map_err(|e| Error::io("listen for link notifications", e))?;
     socket
         .set_non_blocking(true)
         .map_err(|e| Error::io("make the monitor socket non-blocking", e))?;
-    Ok(socket)
-}
-
-fn connected_route_socket() -> Result<Socket> {
-    let mut socket =
-        Socket::new(NETLINK_ROUTE).map_err(|e| Error::io("open rtnetlink socket", e))?;
-    socket
-        .bind_auto()
-        .map_err(|e| Error::io("bind rtnetlink socket", e))?;
-    socket
-        .connect(&SocketAddr::new(0, 0))
-        .map_err(|e| Error::io("connect rtnetlink socket", e))?;
     Ok(socket)
 }
 

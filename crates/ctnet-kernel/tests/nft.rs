@@ -2,25 +2,17 @@
 //! (entered by the test's own thread, so nothing touches the machine's ruleset).
 //! Traffic through these rules is proven by the CLI's integration tests.
 
+mod common;
+
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+use common::in_fresh_netns;
 use ctnet_kernel::nft::{
     self, BaseChain, ChainType, Element, Expr, Family, Hook, Key, KeyField, NftSocket, Register,
     SetSpec,
 };
 use ctnet_kernel::IfName;
-
-/// Runs `f` on a thread that has its own, empty network namespace.
-fn in_fresh_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        f()
-    })
-    .join()
-    .expect("test thread panicked")
-}
 
 /// `nft -s list ruleset` as seen from the calling thread's namespace.
 fn ruleset() -> String {

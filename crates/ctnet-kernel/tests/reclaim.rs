@@ -1,22 +1,14 @@
 //! Deleting links through a child process (`reclaim::delete_links`), against the real
 //! kernel, each test in a fresh network namespace entered by its own thread.
 
+mod common;
+
 use std::fs::File;
 use std::os::fd::AsFd;
 
+use common::in_fresh_netns;
 use ctnet_kernel::link::{self, VethSpec};
 use ctnet_kernel::{reclaim, IfName, RtSocket};
-
-/// Runs `f` on a thread that has its own, empty network namespace.
-fn in_fresh_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    std::thread::spawn(move || {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        f()
-    })
-    .join()
-    .expect("test thread panicked")
-}
 
 fn name(text: &str) -> IfName {
     IfName::new(text).expect("a valid interface name")

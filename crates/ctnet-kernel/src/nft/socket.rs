@@ -3,12 +3,13 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
 use super::batch::{Batch, Key};
 use super::wire::{attr, attributes, msg, Writer, NFNL_SUBSYS_NFTABLES, UDATA_COMMENT};
 use super::Family;
 use crate::error::{Error, Result};
+use crate::netlink::kernel_socket;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
@@ -32,14 +33,7 @@ impl AsFd for NftSocket {
 impl NftSocket {
     /// Opens a socket in the calling thread's current network namespace.
     pub fn open() -> Result<Self> {
-        let mut socket = Socket::new(NETLINK_NETFILTER)
-            .map_err(|e| Error::io("open nf_tables netlink socket", e))?;
-        socket
-            .bind_auto()
-            .map_err(|e| Error::io("bind nf_tables netlink socket", e))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io("connect nf_tables netlink socket", e))?;
+        let socket = kernel_socket(NETLINK_NETFILTER, "nf_tables netlink socket")?;
         set_receive_timeout(&socket, 10)?;
         Ok(NftSocket {
             socket,
