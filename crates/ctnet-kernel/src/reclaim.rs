@@ -28,6 +28,9 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use crate::error::{Error, Result};
 use crate::link;
 use crate::netlink::{bound_socket, kernel_socket, RtSocket};
+use crate::reclaim::reaper::Job;
+
+mod reaper;
 
 /// `RTNLGRP_LINK`: link notifications.
 const RTNLGRP_LINK: u32 = 1;
@@ -40,9 +43,9 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// `hold` are sockets whose last close would wait for the kernel (nf_tables sockets
 /// that removed elements): the child keeps a copy, so the caller's close is not the
-/// last. Safe in a multi-threaded process too: the child only makes system calls on
-/// descriptors opened before the fork and never allocates, so no lock another thread
-/// held at the fork can stop it.
+/// last. Safe in a multi-threaded process too: the child (see [`reaper`]) only makes raw
+/// system calls on descriptors opened before it started, and never allocates, so no
+/// lock another thread holds can stop it.
 pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
@@ -53,13 +56,12 @@ pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
     let (report_read, report_write) = pipe()?;
     let mut keep: Vec<RawFd> = hold.iter().map(|fd| fd.as_raw_fd()).collect();
     keep.extend([sender.as_raw_fd(), report_write.as_raw_fd()]);
-    keep.sort_unstable();
-    keep.dedup();
-    let spawned =
-        spawn_detached(|| child_delete(&sender, &request, names.len(), &report_write, &keep));
+    let job = Job::new(&sender, &report_write, &request, names.len(), &keep);
+    let spawned = job.and_then(|job| reaper::spawn(&job));
     drop(report_write);
     if spawned.is_err() {
-        // No process to spare (a pid limit): delete here and wait, as a plain delete does.
+        // No process to spare (a pid limit), or a request too large for a child: delete
+        // here and wait, as a plain delete does.
         return delete_and_wait(names);
     }
     wait_until_gone(&monitor, &report_read, names)
@@ -117,121 +119,6 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: pipe2 succeeded, so both fds are open and owned by nobody else.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
-/// Runs `work` in a grandchild that nobody waits for: the child forks it and exits at
-/// once, so the caller reaps only the child and the grandchild is adopted by init. If
-/// the second fork fails, the child does the work itself (the caller then waits for it:
-/// slower, still correct).
-fn spawn_detached(work: impl FnOnce()) -> Result<()> {
-    // SAFETY: the child only runs `work`, which makes system calls on descriptors that
-    // were opened before the fork, and leaves with `_exit` (no destructors, no atexit
-    // handlers, no stdio flush shared with the parent).
-    let child = unsafe { libc::fork() };
-    match child {
-        -1 => Err(Error::io(
-            "fork a process to finish deleting links",
-            io::Error::last_os_error(),
-        )),
-        0 => {
-            // SAFETY: as above; the grandchild runs `work` and leaves with `_exit`.
-            let grandchild = unsafe { libc::fork() };
-            if grandchild <= 0 {
-                work();
-            }
-            // SAFETY: `_exit` ends this process without touching shared state.
-            unsafe { libc::_exit(0) }
-        }
-        pid => {
-            let mut status = 0;
-            // SAFETY: `pid` is our child; `status` is a valid int to write to.
-            while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
-                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-            {}
-            Ok(())
-        }
-    }
-}
-
-/// In the child: closes everything but `keep` (so pipes such as a caller's stdout see
-/// their end when the caller exits, not 20 ms later), sends the deletes, and writes
-/// `(index, errno)` for each one the kernel refused (other than "no such device").
-fn child_delete(sender: &Socket, request: &[u8], count: usize, report: &OwnedFd, keep: &[RawFd]) {
-    close_all_except(keep);
-    let fd = sender.as_raw_fd();
-    // SAFETY: `request` is a valid buffer; `fd` is an open netlink socket.
-    let sent = unsafe { libc::send(fd, request.as_ptr().cast(), request.len(), 0) };
-    if sent < 0 {
-        report_failure(
-            report,
-            0,
-            io::Error::last_os_error().raw_os_error().unwrap_or(0),
-        );
-        return;
-    }
-    let mut acked = 0;
-    let mut buf = [0u8; 8192];
-    while acked < count {
-        // SAFETY: `buf` is a valid writable buffer of the given length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n <= 0 {
-            return;
-        }
-        let mut offset = 0;
-        let data = &buf[..n as usize];
-        while offset + 20 <= data.len() {
-            let len = u32::from_ne_bytes([
-                data[offset],
-                data[offset + 1],
-                data[offset + 2],
-                data[offset + 3],
-            ]) as usize;
-            let kind = u16::from_ne_bytes([data[offset + 4], data[offset + 5]]);
-            let seq = u32::from_ne_bytes([
-                data[offset + 8],
-                data[offset + 9],
-                data[offset + 10],
-                data[offset + 11],
-            ]);
-            if len < 16 || offset + len > data.len() {
-                break;
-            }
-            if kind == libc::NLMSG_ERROR as u16 {
-                acked += 1;
-                let code = i32::from_ne_bytes([
-                    data[offset + 16],
-                    data[offset + 17],
-                    data[offset + 18],
-                    data[offset + 19],
-                ]);
-                if code != 0 && -code != libc::ENODEV {
-                    report_failure(report, seq.wrapping_sub(1), -code);
-                }
-            }
-            offset += (len + 3) & !3;
-        }
-    }
-}
-
-fn close_all_except(keep: &[RawFd]) {
-    let mut from: libc::c_uint = 0;
-    for &fd in keep {
-        if fd as libc::c_uint > from {
-            // SAFETY: close_range only closes descriptors; nothing in the child uses them.
-            unsafe { libc::syscall(libc::SYS_close_range, from, fd as libc::c_uint - 1, 0) };
-        }
-        from = fd as libc::c_uint + 1;
-    }
-    // SAFETY: as above.
-    unsafe { libc::syscall(libc::SYS_close_range, from, libc::c_uint::MAX, 0) };
-}
-
-fn report_failure(report: &OwnedFd, index: u32, errno: i32) {
-    let mut record = [0u8; 8];
-    record[..4].copy_from_slice(&index.to_ne_bytes());
-    record[4..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: `record` is a valid buffer; `report` is the pipe's open write end.
-    unsafe { libc::write(report.as_raw_fd(), record.as_ptr().cast(), record.len()) };
 }
 
 /// Waits for `RTM_DELLINK` of every name, or for the child to report a failure. If the

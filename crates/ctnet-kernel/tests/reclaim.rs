@@ -53,3 +53,22 @@ fn a_refused_delete_is_an_error_naming_the_link() {
     assert!(err.to_string().contains("delete link lo"), "{err}");
     assert_eq!(err.errno(), Some(libc::EOPNOTSUPP), "{err}");
 }
+
+#[test]
+fn a_long_lived_caller_does_not_collect_finished_children() {
+    // The children are clones sharing the caller's memory and invisible to plain wait
+    // calls; each call reaps those that have finished, so a process that deletes many
+    // links keeps no zombies (and no child stacks) beyond the last few.
+    let left = in_fresh_netns(|| {
+        let mut sock = RtSocket::open().unwrap();
+        for _ in 0..6 {
+            link::create_bridge(&mut sock, &name("br-b"), None).unwrap();
+            reclaim::delete_links(&["br-b"], &[]).unwrap();
+            // Let the child sit out the kernel's clean-up wait and exit.
+            std::thread::sleep(std::time::Duration::from_millis(150));
+        }
+        std::fs::read_to_string("/proc/thread-self/children").unwrap()
+    });
+    let children = left.split_whitespace().count();
+    assert!(children <= 1, "children still listed: {left:?}");
+}
