@@ -5,13 +5,13 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    InfoPortKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::names::IfName;
-use crate::netlink::{Request, RtSocket};
+use crate::netlink::{header_u32, Request, RtSocket};
 
 /// What the kernel holds about one link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,8 +226,24 @@ pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
 }
 
 /// The index of the link named `name`, if it exists.
+///
+/// Only the index is read from the reply, and the kernel is asked to leave out the
+/// statistics: a bridge's full description is a couple of KiB of attributes to decode.
 pub fn index_of(sock: &mut RtSocket, name: &str) -> Result<Option<u32>> {
-    Ok(get(sock, name)?.map(|l| l.index))
+    let mut message = LinkMessage::default();
+    message.attributes.extend([
+        LinkAttribute::IfName(name.to_string()),
+        LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]),
+    ]);
+    let op = format!("look up link {name}");
+    sock.get_with(RouteNetlinkMessage::GetLink(message), &op, |reply| {
+        // struct ifinfomsg follows the 16-byte netlink header: family, pad, type (u16),
+        // then the index.
+        header_u32(reply, 16 + 4).ok_or_else(|| Error::Protocol {
+            op: op.clone(),
+            detail: "a link reply too short to hold an index".into(),
+        })
+    })
 }
 
 /// All links in the socket's namespace.

@@ -55,11 +55,18 @@ impl Request {
     }
 }
 
+/// Room for one reply datagram. The kernel sizes its dump datagrams by the reader's
+/// buffer, up to 32 KiB; a single reply is at most a few KiB.
+const RECEIVE_BYTES: usize = 64 * 1024;
+
 /// An rtnetlink socket bound to the network namespace it was opened in.
 pub struct RtSocket {
     socket: Socket,
     next_seq: u32,
     buf: Vec<u8>,
+    /// The last datagram received; its capacity is reserved once, so a receive is one
+    /// `recv` into memory already there.
+    received: Vec<u8>,
 }
 
 impl RtSocket {
@@ -72,6 +79,7 @@ impl RtSocket {
             socket,
             next_seq: 1,
             buf: Vec::with_capacity(8192),
+            received: Vec::with_capacity(RECEIVE_BYTES),
         })
     }
 
@@ -166,29 +174,52 @@ impl RtSocket {
         message: RouteNetlinkMessage,
         op: &str,
     ) -> Result<Option<RouteNetlinkMessage>> {
+        self.get_with(message, op, |bytes| {
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).map_err(|e| {
+                Error::Protocol {
+                    op: op.to_string(),
+                    detail: e.to_string(),
+                }
+            })?;
+            match msg.payload {
+                NetlinkPayload::InnerMessage(m) => Ok(Some(m)),
+                _ => Ok(None),
+            }
+        })
+        .map(Option::flatten)
+    }
+
+    /// Like [`RtSocket::get`], but hands the reply's raw bytes (netlink header first) to
+    /// `read` instead of decoding every attribute: for callers that need one field of a
+    /// large reply, such as a link's index.
+    pub fn get_with<T>(
+        &mut self,
+        message: RouteNetlinkMessage,
+        op: &str,
+        read: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
         let seq = self.take_seq();
         self.buf.clear();
         self.append(message, NLM_F_REQUEST, seq);
         self.send_buf(op)?;
         loop {
-            for (reply_seq, payload) in self.receive(op)? {
-                if reply_seq != seq {
-                    continue;
+            self.receive_datagram(op)?;
+            for (offset, len) in messages(&self.received) {
+                let bytes = &self.received[offset..offset + len];
+                if header_u32(bytes, 8) != Some(seq) {
+                    continue; // a stale reply from an earlier request on this socket
                 }
-                match payload {
-                    NetlinkPayload::InnerMessage(m) => return Ok(Some(m)),
-                    NetlinkPayload::Error(err) => {
-                        let code = err.code.map_or(0, |c| -c.get());
-                        if matches!(code, libc::ENODEV | libc::ENOENT | libc::ESRCH) {
-                            return Ok(None);
-                        }
-                        return Err(Error::Netlink {
-                            op: op.to_string(),
-                            source: io::Error::from_raw_os_error(code),
-                        });
+                if header_u16(bytes, 4) == Some(NLMSG_ERROR) {
+                    let code = header_u32(bytes, 16).map_or(0, |c| -(c as i32));
+                    if matches!(code, libc::ENODEV | libc::ENOENT | libc::ESRCH) {
+                        return Ok(None);
                     }
-                    _ => {}
+                    return Err(Error::Netlink {
+                        op: op.to_string(),
+                        source: io::Error::from_raw_os_error(code),
+                    });
                 }
+                return read(bytes).map(Some);
             }
         }
     }
@@ -217,27 +248,64 @@ impl RtSocket {
         Ok(())
     }
 
-    fn receive(&mut self, op: &str) -> Result<Vec<(u32, NetlinkPayload<RouteNetlinkMessage>)>> {
-        let (data, _) = self
+    /// Receives one datagram into `self.received`.
+    fn receive_datagram(&mut self, op: &str) -> Result<()> {
+        self.received.clear();
+        let size = self
             .socket
-            .recv_from_full()
+            .recv(&mut self.received, libc::MSG_TRUNC)
             .map_err(|e| Error::io(format!("{op}: receive netlink reply"), e))?;
+        if size > self.received.len() {
+            return Err(Error::Protocol {
+                op: op.to_string(),
+                detail: format!("a {size}-byte reply overran the {RECEIVE_BYTES}-byte buffer"),
+            });
+        }
+        Ok(())
+    }
+
+    fn receive(&mut self, op: &str) -> Result<Vec<(u32, NetlinkPayload<RouteNetlinkMessage>)>> {
+        self.receive_datagram(op)?;
         let mut out = Vec::new();
-        let mut offset = 0;
-        while offset + 16 <= data.len() {
-            let len = u32::from_ne_bytes(data[offset..offset + 4].try_into().unwrap()) as usize;
-            if len < 16 || offset + len > data.len() {
-                break;
-            }
-            let msg =
-                NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
-                    .map_err(|e| Error::Protocol {
-                        op: op.to_string(),
-                        detail: e.to_string(),
-                    })?;
+        for (offset, len) in messages(&self.received) {
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(
+                &self.received[offset..offset + len],
+            )
+            .map_err(|e| Error::Protocol {
+                op: op.to_string(),
+                detail: e.to_string(),
+            })?;
             out.push((msg.header.sequence_number, msg.payload));
-            offset += (len + 3) & !3;
         }
         Ok(out)
     }
+}
+
+/// `NLMSG_ERROR`, the type of an acknowledgement or a refusal.
+const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+
+/// The `(offset, length)` of each whole netlink message in a datagram.
+fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        let len = header_u32(data.get(offset..)?, 0)? as usize;
+        if len < 16 || offset + len > data.len() {
+            return None;
+        }
+        let here = offset;
+        offset += (len + 3) & !3;
+        Some((here, len))
+    })
+}
+
+/// The native-endian u32 at `at` of a message, if it is long enough.
+pub(crate) fn header_u32(message: &[u8], at: usize) -> Option<u32> {
+    let bytes = message.get(at..at.checked_add(4)?)?;
+    Some(u32::from_ne_bytes(bytes.try_into().ok()?))
+}
+
+/// The native-endian u16 at `at` of a message, if it is long enough.
+fn header_u16(message: &[u8], at: usize) -> Option<u16> {
+    let bytes = message.get(at..at.checked_add(2)?)?;
+    Some(u16::from_ne_bytes(bytes.try_into().ok()?))
 }
