@@ -54,6 +54,9 @@ impl Engine {
     /// Finishes operations whose process died: rows in `pending` or `removing` state.
     pub(crate) fn reconcile_interrupted(&mut self) -> Result<GcReport> {
         let mut report = GcReport::default();
+        if !store::anything_unsettled(self.store.read())? {
+            return Ok(report);
+        }
         for (ep, owner) in store::owned_endpoints(self.store.read())? {
             // Rows of live `ctnet run` processes are the common case: only what looks
             // unfinished is claimed (and checked again inside the claiming transaction).

@@ -17,7 +17,7 @@ use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
 use crate::ports::{Holder, Protocol, PublishedPort};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -55,7 +55,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
     UNIQUE (network, netns_inode)
 );
 CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
-CREATE INDEX IF NOT EXISTS endpoints_by_state ON endpoints (state);
+-- Version 4: no query looked endpoints up by state alone (the partial index below
+-- serves the scan for unfinished rows), and every state change rewrote this index.
+DROP INDEX IF EXISTS endpoints_by_state;
 -- Every ctnet process looks for unfinished or process-owned rows as it opens the
 -- database: this index holds only those, so the look costs nothing when there are none.
 CREATE INDEX IF NOT EXISTS endpoints_unsettled ON endpoints (id)
@@ -118,8 +120,8 @@ impl Store {
             let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
             let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
             if version == 1 {
-                // Version 2 added per-network icc and the ports table; version 3 only
-                // indexes, which the schema below creates.
+                // Version 2 added per-network icc and the ports table; versions 3 and 4
+                // only change indexes, which the schema below does.
                 tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
             }
             tx.execute_batch(SCHEMA)?;
@@ -511,6 +513,18 @@ pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
         .is_some())
 }
 
+/// True when a row is unfinished or owned by a process: the one short question every
+/// process asks as it opens the database, before reading such rows in full.
+pub fn anything_unsettled(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM endpoints INDEXED BY endpoints_unsettled
+                        WHERE state != 'ready' OR owner_pid IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM networks WHERE state != 'ready')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// Endpoints in a transitional state, or owned by a process, with their owners.
 pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>)>> {
     let mut stmt = conn.prepare(&format!(
@@ -620,4 +634,78 @@ pub fn owned_namespaces(conn: &Connection) -> Result<Vec<(String, Owner)>> {
         ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database file in a fresh folder of its own.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("ctnet-store-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("ctnet.db")
+    }
+
+    fn indexes(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+            .unwrap();
+        let names = stmt.query_map([], |r| r.get(0)).unwrap();
+        names.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    #[test]
+    fn a_version_3_database_loses_the_state_index_on_opening() {
+        let path = scratch("v3");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .read()
+                .execute_batch(
+                    "CREATE INDEX endpoints_by_state ON endpoints (state);
+                     PRAGMA user_version = 3;",
+                )
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let names = indexes(store.read());
+        assert!(
+            !names.iter().any(|n| n == "endpoints_by_state"),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n == "endpoints_unsettled"),
+            "{names:?}"
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn anything_unsettled_sees_a_pending_network() {
+        let path = scratch("unsettled");
+        let store = Store::open(&path).unwrap();
+        assert!(!anything_unsettled(store.read()).unwrap());
+        store
+            .read()
+            .execute(
+                "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, internal,
+                                       state, created)
+                 VALUES ('n', 'i', 'bridge', '10.9.0.0/24', '10.9.0.1', 'br-n', 0,
+                         'pending', 0)",
+                [],
+            )
+            .unwrap();
+        assert!(anything_unsettled(store.read()).unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
 }
