@@ -96,12 +96,14 @@ pub fn create_veth_request(spec: &VethSpec<'_>) -> Request {
     if let Some(mac) = spec.peer_mac {
         peer.attributes.push(LinkAttribute::Address(mac.to_vec()));
     }
+    peer.attributes.extend(single_queue());
 
     let mut message = LinkMessage::default();
     up_header(&mut message);
     message
         .attributes
         .push(LinkAttribute::IfName(spec.name.to_string()));
+    message.attributes.extend(single_queue());
     if let Some(mtu) = spec.mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
     }
@@ -117,6 +119,15 @@ pub fn create_veth_request(spec: &VethSpec<'_>) -> Request {
         NLM_F_CREATE | NLM_F_EXCL,
         format!("create veth {} with peer {}", spec.name, spec.peer_name),
     )
+}
+
+/// One transmit and one receive queue, said outright. Without them the kernel makes a
+/// veth end with a queue per CPU and then cuts it down to one, and cutting queues waits
+/// for an expedited RCU grace period while holding the rtnl lock: twice per pair, a
+/// fifth of the pair's creation time on a 2-CPU machine. One queue is what a veth uses
+/// anyway unless XDP is set up on it.
+fn single_queue() -> [LinkAttribute; 2] {
+    [LinkAttribute::NumTxQueues(1), LinkAttribute::NumRxQueues(1)]
 }
 
 /// `IFLA_AF_SPEC` asking for no IPv6 link-local address (address generation mode none).
