@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS ports (
 );
 -- Clash checks look up one protocol's ports in a range, not every published port.
 CREATE INDEX IF NOT EXISTS ports_by_port ON ports (protocol, host_port);
+-- An endpoint's ports are read, and deleted with it (the foreign key's cascade), by
+-- endpoint: without this index both read every published port.
+CREATE INDEX IF NOT EXISTS ports_by_endpoint ON ports (endpoint_id);
 CREATE TABLE IF NOT EXISTS namespaces (
     name        TEXT PRIMARY KEY,
     owner_pid   INTEGER NOT NULL,
@@ -660,7 +663,7 @@ mod tests {
     }
 
     #[test]
-    fn a_version_3_database_loses_the_state_index_on_opening() {
+    fn a_version_3_database_gets_the_version_4_indexes_on_opening() {
         let path = scratch("v3");
         {
             let store = Store::open(&path).unwrap();
@@ -683,10 +686,9 @@ mod tests {
             !names.iter().any(|n| n == "endpoints_by_state"),
             "{names:?}"
         );
-        assert!(
-            names.iter().any(|n| n == "endpoints_unsettled"),
-            "{names:?}"
-        );
+        for wanted in ["endpoints_unsettled", "ports_by_endpoint"] {
+            assert!(names.iter().any(|n| n == wanted), "{wanted}: {names:?}");
+        }
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
