@@ -180,25 +180,43 @@ impl Engine {
 
     /// Removes an endpoint's kernel objects; a veth already gone is fine.
     pub(crate) fn tear_down_endpoint(&mut self, ep: &Endpoint) -> Result<()> {
+        let host_side = [ep.host_ifname.as_str()];
+        self.start_tearing_down_endpoint(ep, &host_side)?
+            .wait()
+            .map_err(|e| Error::kernel(container_object(&ep.container), e))
+    }
+
+    /// Withdraws an endpoint's published ports and starts deleting its veth by the host
+    /// side's name (`host_side`): that takes the container side, its address and routes
+    /// with it. A child process sits out the kernel's clean-up wait.
+    fn start_tearing_down_endpoint<'a>(
+        &mut self,
+        ep: &Endpoint,
+        host_side: &'a [&'a str],
+    ) -> Result<reclaim::Deletion<'a>> {
         let object = container_object(&ep.container);
         if !ep.ports.is_empty() {
             self.firewall
                 .remove_ports(&port_rules(ep))
                 .map_err(|e| Error::kernel(&object, e))?;
         }
-        // Deleting the host side takes the container side, its address and routes with
-        // it. A child process sits out the kernel's clean-up wait.
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
-        reclaim::delete_links(&[ep.host_ifname.as_str()], &hold)
-            .map_err(|e| Error::kernel(object, e))?;
-        Ok(())
+        reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))
     }
 
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container)?;
-        self.tear_down_endpoint(&ep)?;
-        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        let host_side = [ep.host_ifname.as_str()];
+        let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
+        // The row's delete is written while the kernel deletes the veth, and committed
+        // only once the kernel has confirmed it: a refusal rolls it back.
+        self.store.write(|tx| {
+            store::delete_endpoint(tx, ep.id)?;
+            deletion
+                .wait()
+                .map_err(|e| Error::kernel(container_object(&ep.container), e))
+        })?;
         Ok(ep)
     }
 

@@ -47,8 +47,18 @@ const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// system calls on descriptors opened before it started, and never allocates, so no
 /// lock another thread holds can stop it.
 pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
+    start_deleting_links(names, hold)?.wait()
+}
+
+/// Starts deleting links as [`delete_links`] does and returns at once: the caller can
+/// do its own work (record the deletion in its state) while the kernel deletes, then
+/// [`Deletion::wait`] for the kernel's answer.
+pub fn start_deleting_links<'a>(
+    names: &'a [&'a str],
+    hold: &[BorrowedFd<'_>],
+) -> Result<Deletion<'a>> {
     if names.is_empty() {
-        return Ok(());
+        return Ok(Deletion { names, watch: None });
     }
     let monitor = link_monitor()?;
     let sender = kernel_socket(NETLINK_ROUTE, "rtnetlink socket")?;
@@ -62,9 +72,33 @@ pub fn delete_links(names: &[&str], hold: &[BorrowedFd<'_>]) -> Result<()> {
     if spawned.is_err() {
         // No process to spare (a pid limit), or a request too large for a child: delete
         // here and wait, as a plain delete does.
-        return delete_and_wait(names);
+        delete_and_wait(names)?;
+        return Ok(Deletion { names, watch: None });
     }
-    wait_until_gone(&monitor, &report_read, names)
+    Ok(Deletion {
+        names,
+        watch: Some((monitor, report_read)),
+    })
+}
+
+/// Links a child is deleting (see [`start_deleting_links`]).
+#[must_use = "a deletion is confirmed only by waiting for it"]
+pub struct Deletion<'a> {
+    names: &'a [&'a str],
+    /// The link monitor and the child's report pipe; `None` once nothing is left to
+    /// wait for (no names, or deleted here already).
+    watch: Option<(Socket, OwnedFd)>,
+}
+
+impl Deletion<'_> {
+    /// Returns once the kernel has announced every link gone, or with the error the
+    /// kernel gave for one of them.
+    pub fn wait(self) -> Result<()> {
+        match &self.watch {
+            Some((monitor, report)) => wait_until_gone(monitor, report, self.names),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Deletes the links from this process, waiting out the kernel's clean-up.
