@@ -189,6 +189,9 @@ impl Engine {
     /// Withdraws an endpoint's published ports and starts deleting its veth by the host
     /// side's name (`host_side`): that takes the container side, its address and routes
     /// with it. A child process sits out the kernel's clean-up wait.
+    ///
+    /// The ports go first: an nf_tables commit made while the kernel deletes the device
+    /// queues behind the device's own clean-up (nf_tables listens for it).
     fn start_tearing_down_endpoint<'a>(
         &mut self,
         ep: &Endpoint,
