@@ -282,10 +282,11 @@ impl RtSocket {
 }
 
 /// `NLMSG_ERROR`, the type of an acknowledgement or a refusal.
-const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+pub(crate) const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 
-/// The `(offset, length)` of each whole netlink message in a datagram.
-fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// The `(offset, length)` of each whole netlink message in a datagram. It never
+/// panics or allocates (the deleting child in `reclaim` relies on that).
+pub(crate) fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut offset = 0;
     std::iter::from_fn(move || {
         let len = header_u32(data.get(offset..)?, 0)? as usize;
@@ -305,7 +306,7 @@ pub(crate) fn header_u32(message: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The native-endian u16 at `at` of a message, if it is long enough.
-fn header_u16(message: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn header_u16(message: &[u8], at: usize) -> Option<u16> {
     let bytes = message.get(at..at.checked_add(2)?)?;
     Some(u16::from_ne_bytes(bytes.try_into().ok()?))
 }

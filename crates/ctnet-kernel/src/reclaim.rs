@@ -27,7 +27,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 
 use crate::error::{Error, Result};
 use crate::link;
-use crate::netlink::{bound_socket, kernel_socket, RtSocket};
+use crate::netlink::{bound_socket, kernel_socket, messages, RtSocket};
 use crate::reclaim::reaper::Job;
 
 mod reaper;
@@ -262,13 +262,7 @@ fn drain_deleted(monitor: &Socket, pending: &mut BTreeSet<&str>) -> bool {
             Err(_) => return false, // ENOBUFS: notifications were lost
         };
         let data = &buf[..n];
-        let mut offset = 0;
-        while offset + 16 <= data.len() {
-            let len =
-                u32::from_ne_bytes(data[offset..offset + 4].try_into().expect("4 bytes")) as usize;
-            if len < 16 || offset + len > data.len() {
-                break;
-            }
+        for (offset, len) in messages(data) {
             if let Ok(msg) =
                 NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + len])
             {
@@ -282,7 +276,6 @@ fn drain_deleted(monitor: &Socket, pending: &mut BTreeSet<&str>) -> bool {
                     }
                 }
             }
-            offset += (len + 3) & !3;
         }
     }
 }

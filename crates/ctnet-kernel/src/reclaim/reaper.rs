@@ -27,6 +27,7 @@ use std::sync::Mutex;
 use netlink_sys::Socket;
 
 use crate::error::{Error, Result};
+use crate::netlink::{header_u16, header_u32, messages, NLMSG_ERROR};
 
 /// Descriptors a child may keep open (the requests' socket, the report pipe, sockets
 /// to hold).
@@ -219,42 +220,19 @@ extern "C" fn run_job(arg: *mut libc::c_void) -> libc::c_int {
             return 0;
         }
         let data = buf.get(..n as usize).unwrap_or(&[]);
-        let mut offset = 0;
-        while let Some(message) = data.get(offset..) {
-            let (Some(len), Some(kind), Some(seq)) = (
-                read_u32(message, 0),
-                read_u16(message, 4),
-                read_u32(message, 8),
-            ) else {
-                break;
-            };
-            let len = len as usize;
-            if len < 16 || len > message.len() {
-                break;
-            }
-            if kind == libc::NLMSG_ERROR as u16 {
+        for (offset, len) in messages(data) {
+            let message = data.get(offset..offset + len).unwrap_or(&[]);
+            if header_u16(message, 4) == Some(NLMSG_ERROR) {
                 acked += 1;
-                let code = read_u32(message, 16).map_or(0, |v| v as i32);
+                let code = header_u32(message, 16).map_or(0, |v| v as i32);
+                let seq = header_u32(message, 8).unwrap_or(0);
                 if code != 0 && -code != libc::ENODEV {
                     report_failure(job.report, seq.wrapping_sub(1), -code);
                 }
             }
-            offset += (len + 3) & !3;
         }
     }
     0
-}
-
-/// The native-endian u32 at `at`, if the data is long enough.
-fn read_u32(data: &[u8], at: usize) -> Option<u32> {
-    let bytes = data.get(at..at.checked_add(4)?)?;
-    Some(u32::from_ne_bytes(bytes.try_into().ok()?))
-}
-
-/// The native-endian u16 at `at`, if the data is long enough.
-fn read_u16(data: &[u8], at: usize) -> Option<u16> {
-    let bytes = data.get(at..at.checked_add(2)?)?;
-    Some(u16::from_ne_bytes(bytes.try_into().ok()?))
 }
 
 fn close_all_except(keep: &[RawFd]) {
