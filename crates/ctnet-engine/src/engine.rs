@@ -1,7 +1,5 @@
 //! The engine handle: paths, the state database and the host's netlink socket.
 
-use std::io::Read;
-
 use ctnet_kernel::{NetnsDir, RtSocket};
 
 use crate::error::{Error, Result};
@@ -61,8 +59,9 @@ impl Engine {
 /// `n` random bytes from the kernel, as lowercase hex.
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    let filled = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf));
-    if filled.is_err() {
+    // SAFETY: getrandom writes at most `buf.len()` bytes into `buf`.
+    let filled = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if usize::try_from(filled).ok() != Some(buf.len()) {
         // Never expected on Linux; fall back to something unique enough per process.
         let seed = std::process::id() as u128
             ^ std::time::SystemTime::now()

@@ -4,6 +4,7 @@
 //! process for the life of the boot, so reconcile never mistakes a newcomer for the owner.
 
 use std::fs;
+use std::io::Read;
 
 /// A process identity that survives pid reuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +36,24 @@ impl Owner {
 }
 
 fn start_time(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_stat(pid)?;
     // The command name (field 2) may contain spaces and parentheses; fields after the last ')' are plain.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// `/proc/PID/stat`, read with one `read` when it fits in 1 KiB (it does unless the
+/// kernel grows the line a lot): every ctnet process reads its own. The command name in
+/// it may be any bytes; the fields after it are ASCII.
+fn read_stat(pid: u32) -> Option<String> {
+    let mut file = fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = file.read(&mut buf).ok()?;
+    let mut bytes = buf[..n].to_vec();
+    if n == buf.len() {
+        file.read_to_end(&mut bytes).ok()?;
+    }
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
