@@ -233,14 +233,14 @@ fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
         match which("iperf3") {
             None => println!("data path: iperf3 not installed (apt-get install iperf3); skipped"),
             Some(iperf3) => match datapath::measure(root, ctnet.to_path_buf(), &iperf3) {
-                Ok(results) => {
-                    *ok &= results.iter().all(|r| r.gbits.is_ok());
-                    for r in &results {
-                        if let Err(e) = &r.gbits {
-                            eprintln!("data path, {}: {e}", r.what);
+                Ok(data) => {
+                    *ok &= data.paths.iter().all(|p| p.runs.is_ok());
+                    for path in &data.paths {
+                        if let Err(e) = &path.runs {
+                            eprintln!("data path, {}: {e}", path.what);
                         }
                     }
-                    report::print_datapath(&results);
+                    report::print_datapath(&data);
                 }
                 Err(e) => {
                     eprintln!("data path: {e}");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::datapath::PathResult;
+use crate::datapath::{self, DataPath};
 use crate::podman::{self, CASES};
 use crate::stats::Summary;
 use crate::systems::Cost;
@@ -182,14 +182,27 @@ fn header_cells(ns: &[usize]) -> String {
         .join(" ")
 }
 
-/// Data-path throughputs.
-pub fn print_datapath(results: &[PathResult]) {
+/// Data-path throughputs and the two comparisons the targets are about.
+pub fn print_datapath(data: &DataPath) {
     println!();
-    println!("data path (iperf3 -t 3, one TCP stream)            Gbit/s");
-    for r in results {
-        match &r.gbits {
-            Ok(g) => println!("{:<50} {g:>6.2}", r.what),
-            Err(e) => println!("{:<50} failed: {}", r.what, first_line(e)),
+    println!(
+        "data path (iperf3 -t {}, one TCP stream; Gbit/s)              median  (runs)",
+        datapath::SECONDS
+    );
+    for path in &data.paths {
+        match (&path.runs, path.median()) {
+            (Ok(runs), Some(median)) => {
+                let runs: Vec<String> = runs.iter().map(|g| format!("{g:.2}")).collect();
+                println!("{:<60} {median:>6.2}  ({})", path.what, runs.join(" "));
+            }
+            (Err(e), _) => println!("{:<60} failed: {}", path.what, first_line(e)),
+            (Ok(_), None) => println!("{:<60} no runs", path.what),
+        }
+    }
+    for comparison in &data.comparisons {
+        match comparison.ratio {
+            Some(ratio) => println!("{:<68} {:>5.1} %", comparison.what, ratio * 100.0),
+            None => println!("{:<68}   n/a", comparison.what),
         }
     }
 }
