@@ -166,11 +166,12 @@ pub(super) fn spawn(job: &Job) -> Result<()> {
     let mut reapers = REAPERS.lock().unwrap_or_else(|e| e.into_inner());
     reapers.retain(|(pid, _)| still_running(*pid));
     let area = Area::map(job)?;
-    let flags = libc::CLONE_VM; // no exit signal: plain wait() calls never see it
-                                // SAFETY: `run_job` runs on the area's stack and reads only the area's job; it makes
-                                // raw system calls only, never allocates, locks or unwinds (see the module docs).
-                                // The area outlives the child: it is unmapped only once `still_running` has seen the
-                                // child exit, or never if this process exits first.
+    // No exit signal in the flags: plain wait() calls never see the child.
+    let flags = libc::CLONE_VM;
+    // SAFETY: `run_job` runs on the area's stack and reads only the area's job; it makes
+    // raw system calls only, never allocates, locks or unwinds (see the module docs).
+    // The area outlives the child: it is unmapped only once `still_running` has seen the
+    // child exit, or never if this process exits first.
     let pid = unsafe { libc::clone(run_job, area.stack_top(), flags, area.job().cast()) };
     if pid == -1 {
         return Err(Error::io(
