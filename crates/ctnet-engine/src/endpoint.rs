@@ -1,6 +1,5 @@
 //! Attaching containers to networks and detaching them.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::os::fd::AsFd;
@@ -477,10 +476,12 @@ fn reserve_endpoint(
             ip
         }
         None => {
-            let used: HashSet<Ipv4Addr> = store::used_addresses(tx, net.name.as_str())?
-                .into_iter()
-                .collect();
-            ipam::allocate(&net.subnet, net.gateway, &used)?
+            let network = net.name.as_str();
+            let last = store::last_allocated(tx, network)?;
+            let mut held = store::HeldAddresses::new(tx, network);
+            let ip = ipam::allocate(&net.subnet, net.gateway, last, |ip| held.contains(ip))?;
+            store::set_last_allocated(tx, network, ip)?;
+            ip
         }
     };
     let host_ifname = loop {

@@ -3,7 +3,6 @@
 //! Pure functions over what is taken; the caller reads "what is taken" inside the same
 //! database transaction that records the choice, so two processes never get the same.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -71,22 +70,53 @@ pub fn check_gateway(subnet: &Subnet, gateway: Ipv4Addr) -> Result<()> {
     }
 }
 
-/// The lowest free host address of the subnet, skipping the gateway.
-pub fn allocate(subnet: &Subnet, gateway: Ipv4Addr, used: &HashSet<Ipv4Addr>) -> Result<Ipv4Addr> {
+/// The next free host address after `last` (the address this network handed out last),
+/// wrapping round to the start of the subnet, skipping the gateway. `held` says whether
+/// an address is taken.
+///
+/// Docker (libnetwork's serial allocator), Podman and CNI's host-local all allocate this
+/// way: a released address is not handed out again while others are free, so a
+/// neighbour's ARP cache that still maps it to the container that left does not
+/// misdirect the next one. It also keeps an allocation to a look-up or two however many
+/// containers the network holds, where "the lowest free address" means reading them all.
+pub fn allocate(
+    subnet: &Subnet,
+    gateway: Ipv4Addr,
+    last: Option<Ipv4Addr>,
+    mut held: impl FnMut(Ipv4Addr) -> Result<bool>,
+) -> Result<Ipv4Addr> {
+    for ip in candidates_after(subnet, last).filter(|ip| *ip != gateway) {
+        if !held(ip)? {
+            return Ok(ip);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Exhausted,
+        format!("subnet {subnet}"),
+        format!(
+            "has no free address left (all {} besides the gateway are in use)",
+            host_count(subnet) - 1
+        ),
+        "detach unused containers or create a network with a larger subnet",
+    ))
+}
+
+/// Every host address of the subnet once, starting just after `last` and wrapping round
+/// (from the first host address when `last` is none or outside the subnet).
+fn candidates_after(subnet: &Subnet, last: Option<Ipv4Addr>) -> impl Iterator<Item = Ipv4Addr> {
     let net = subnet.net();
     let first = u32::from(net.network()) + 1;
-    let last = u32::from(net.broadcast()) - 1;
-    (first..=last)
-        .map(Ipv4Addr::from)
-        .find(|ip| *ip != gateway && !used.contains(ip))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::Exhausted,
-                format!("subnet {subnet}"),
-                format!("has no free address left ({} in use)", used.len() + 1),
-                "detach unused containers or create a network with a larger subnet",
-            )
-        })
+    let end = u32::from(net.broadcast()) - 1;
+    let start = last
+        .map(|ip| u32::from(ip).wrapping_add(1))
+        .filter(|n| (first..=end).contains(n))
+        .unwrap_or(first);
+    (start..=end).chain(first..start).map(Ipv4Addr::from)
+}
+
+/// The number of host addresses (all but the network and broadcast address).
+fn host_count(subnet: &Subnet) -> u64 {
+    (1u64 << (32 - subnet.net().prefix_len())) - 2
 }
 
 /// Checks a static address request against the subnet and what is taken.
@@ -125,6 +155,8 @@ pub fn check_static(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     fn taken(net: &str, holder: &str) -> TakenRange {
@@ -154,21 +186,69 @@ mod tests {
         assert!(e.to_string().contains("route 10.0.0.0/8 dev eth0"), "{e}");
     }
 
+    fn held_by(used: &HashSet<Ipv4Addr>) -> impl FnMut(Ipv4Addr) -> Result<bool> + '_ {
+        |ip| Ok(used.contains(&ip))
+    }
+
     #[test]
     fn allocation_skips_gateway_and_used() {
         let s = Subnet::parse("10.0.0.0/29").unwrap();
         let gw = s.first_host();
         let mut used = HashSet::new();
-        assert_eq!(allocate(&s, gw, &used).unwrap(), Ipv4Addr::new(10, 0, 0, 2));
-        used.insert(Ipv4Addr::new(10, 0, 0, 2));
-        assert_eq!(allocate(&s, gw, &used).unwrap(), Ipv4Addr::new(10, 0, 0, 3));
+        let ip = |n| Ipv4Addr::new(10, 0, 0, n);
+        assert_eq!(allocate(&s, gw, None, held_by(&used)).unwrap(), ip(2));
+        used.insert(ip(2));
+        assert_eq!(allocate(&s, gw, None, held_by(&used)).unwrap(), ip(3));
         for i in 3..=6 {
-            used.insert(Ipv4Addr::new(10, 0, 0, i));
+            used.insert(ip(i));
         }
-        assert_eq!(
-            allocate(&s, gw, &used).unwrap_err().kind,
-            ErrorKind::Exhausted
+        let full = allocate(&s, gw, Some(ip(6)), held_by(&used)).unwrap_err();
+        assert_eq!(full.kind, ErrorKind::Exhausted);
+        assert!(
+            full.to_string().contains("all 5 besides the gateway"),
+            "{full}"
         );
+    }
+
+    #[test]
+    fn allocation_resumes_after_the_last_address_and_wraps_round() {
+        let s = Subnet::parse("10.0.0.0/29").unwrap();
+        let gw = s.first_host();
+        let ip = |n| Ipv4Addr::new(10, 0, 0, n);
+        // .2 was released, .3 is held: the next is .4, not the lowest free (.2).
+        let used: HashSet<_> = [ip(3)].into();
+        assert_eq!(
+            allocate(&s, gw, Some(ip(3)), held_by(&used)).unwrap(),
+            ip(4)
+        );
+        // After the last host address (.6) it starts again at the bottom, past the gateway.
+        assert_eq!(
+            allocate(&s, gw, Some(ip(6)), held_by(&used)).unwrap(),
+            ip(2)
+        );
+        // A cursor outside the subnet (a network re-made with another subnet) is ignored.
+        let elsewhere = Some(Ipv4Addr::new(192, 0, 2, 9));
+        assert_eq!(allocate(&s, gw, elsewhere, held_by(&used)).unwrap(), ip(2));
+    }
+
+    #[test]
+    fn allocation_asks_about_each_address_once_at_most() {
+        let s = Subnet::parse("10.0.0.0/24").unwrap();
+        let mut asked = Vec::new();
+        let got = allocate(&s, s.first_host(), Some(Ipv4Addr::new(10, 0, 0, 9)), |ip| {
+            asked.push(ip);
+            Ok(asked.len() < 3)
+        })
+        .unwrap();
+        assert_eq!(got, Ipv4Addr::new(10, 0, 0, 12));
+        assert_eq!(asked.len(), 3);
+        let mut count = 0;
+        let all_taken = allocate(&s, s.first_host(), None, |_| {
+            count += 1;
+            Ok(true)
+        });
+        assert!(all_taken.is_err());
+        assert_eq!(count, 253);
     }
 
     #[test]

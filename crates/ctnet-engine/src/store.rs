@@ -4,6 +4,7 @@
 //! (a subnet, an address, a device name) is read and recorded inside one `BEGIN
 //! IMMEDIATE` transaction, which SQLite serialises across processes.
 
+use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::path::Path;
@@ -17,7 +18,7 @@ use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
 use crate::ports::{Holder, Protocol, PublishedPort};
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -33,7 +34,9 @@ CREATE TABLE IF NOT EXISTS networks (
     owner_pid   INTEGER,
     owner_start INTEGER,
     created     INTEGER NOT NULL,
-    icc         INTEGER NOT NULL DEFAULT 1
+    icc         INTEGER NOT NULL DEFAULT 1,
+    -- The address handed out last (as a number): allocation resumes after it.
+    last_ip     INTEGER
 );
 CREATE TABLE IF NOT EXISTS endpoints (
     id            INTEGER PRIMARY KEY,
@@ -126,6 +129,10 @@ impl Store {
                 // Version 2 added per-network icc and the ports table; versions 3 and 4
                 // only change indexes, which the schema below does.
                 tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
+            }
+            if (1..5).contains(&version) {
+                // Version 5: each network's allocation cursor.
+                tx.execute_batch("ALTER TABLE networks ADD COLUMN last_ip INTEGER")?;
             }
             tx.execute_batch(SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
@@ -479,18 +486,87 @@ pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endp
     query_endpoints(conn, "WHERE container = ?1", [label])
 }
 
-/// Addresses in use on a network. Read from the `(network, ip)` index alone, so a
-/// network of a thousand containers costs a few pages, not the whole table.
-pub fn used_addresses(conn: &Connection, network: &str) -> Result<Vec<Ipv4Addr>> {
-    let mut stmt = conn.prepare("SELECT ip FROM endpoints WHERE network = ?1")?;
-    let rows = stmt.query_map([network], |r| r.get::<_, String>(0))?;
-    let mut out = Vec::new();
-    for ip in rows {
-        if let Ok(ip) = ip?.parse() {
-            out.push(ip);
+/// Answers "is this address held on the network?" for an allocation, inside its
+/// transaction.
+///
+/// Each question is one look-up in the `(network, ip)` index, so an allocation that
+/// finds a free address at once costs the same with a thousand containers as with one.
+/// Should many questions in a row find the address taken (a full stretch of the subnet
+/// after the cursor wrapped round), it reads every held address once and answers from
+/// memory from then on: never more than one scan.
+pub struct HeldAddresses<'c> {
+    conn: &'c Connection,
+    network: &'c str,
+    asked: usize,
+    all: Option<HashSet<Ipv4Addr>>,
+}
+
+impl<'c> HeldAddresses<'c> {
+    /// Look-ups one by one before reading every address at once.
+    const LOOKUPS: usize = 32;
+
+    /// Questions about `network`'s addresses.
+    pub fn new(conn: &'c Connection, network: &'c str) -> Self {
+        HeldAddresses {
+            conn,
+            network,
+            asked: 0,
+            all: None,
         }
     }
-    Ok(out)
+
+    /// True when an endpoint of the network holds `ip`.
+    pub fn contains(&mut self, ip: Ipv4Addr) -> Result<bool> {
+        self.asked += 1;
+        if self.all.is_none() && self.asked > Self::LOOKUPS {
+            self.all = Some(self.read_all()?);
+        }
+        match &self.all {
+            Some(all) => Ok(all.contains(&ip)),
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT 1 FROM endpoints WHERE network = ?1 AND ip = ?2")?;
+                Ok(stmt.exists(params![self.network, ip.to_string()])?)
+            }
+        }
+    }
+
+    fn read_all(&self) -> Result<HashSet<Ipv4Addr>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip FROM endpoints WHERE network = ?1")?;
+        let rows = stmt.query_map([self.network], |r| r.get::<_, String>(0))?;
+        let mut all = HashSet::new();
+        for ip in rows {
+            if let Ok(ip) = ip?.parse() {
+                all.insert(ip);
+            }
+        }
+        Ok(all)
+    }
+}
+
+/// The address the network handed out last, where its next allocation resumes.
+pub fn last_allocated(conn: &Connection, network: &str) -> Result<Option<Ipv4Addr>> {
+    let last: Option<u32> = conn
+        .query_row(
+            "SELECT last_ip FROM networks WHERE name = ?1",
+            [network],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(last.map(Ipv4Addr::from))
+}
+
+/// Records the address the network handed out last.
+pub fn set_last_allocated(conn: &Connection, network: &str, ip: Ipv4Addr) -> Result<()> {
+    conn.execute(
+        "UPDATE networks SET last_ip = ?2 WHERE name = ?1",
+        params![network, u32::from(ip)],
+    )?;
+    Ok(())
 }
 
 /// The container holding an address on a network, if any.
@@ -662,18 +738,40 @@ mod tests {
         names.collect::<rusqlite::Result<_>>().unwrap()
     }
 
+    /// The networks table as versions 2 to 4 made it: without the allocation cursor.
+    fn schema_before_v5() -> String {
+        let cursor = ",\n    -- The address handed out last (as a number): allocation resumes after it.\n    last_ip     INTEGER";
+        assert!(
+            SCHEMA.contains(cursor),
+            "the test's copy of the v5 column is stale"
+        );
+        SCHEMA.replace(cursor, "")
+    }
+
+    fn insert_plain_network(conn: &Connection) {
+        conn.execute(
+            "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, internal,
+                                   state, created)
+             VALUES ('n', 'i', 'bridge', '10.9.0.0/24', '10.9.0.1', 'br-n', 0,
+                     'pending', 0)",
+            [],
+        )
+        .unwrap();
+    }
+
     #[test]
-    fn a_version_3_database_gets_the_version_4_indexes_on_opening() {
+    fn a_version_3_database_is_upgraded_on_opening() {
         let path = scratch("v3");
         {
-            let store = Store::open(&path).unwrap();
-            store
-                .read()
-                .execute_batch(
-                    "CREATE INDEX endpoints_by_state ON endpoints (state);
-                     PRAGMA user_version = 3;",
-                )
-                .unwrap();
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_before_v5()).unwrap();
+            conn.execute_batch(
+                "DROP INDEX ports_by_endpoint;
+                 CREATE INDEX endpoints_by_state ON endpoints (state);
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+            insert_plain_network(&conn);
         }
         let store = Store::open(&path).unwrap();
         let version: i64 = store
@@ -689,6 +787,46 @@ mod tests {
         for wanted in ["endpoints_unsettled", "ports_by_endpoint"] {
             assert!(names.iter().any(|n| n == wanted), "{wanted}: {names:?}");
         }
+        // Version 5's cursor: none yet for the old network, then the one recorded.
+        assert_eq!(last_allocated(store.read(), "n").unwrap(), None);
+        let ip = Ipv4Addr::new(10, 9, 0, 7);
+        set_last_allocated(store.read(), "n", ip).unwrap();
+        assert_eq!(last_allocated(store.read(), "n").unwrap(), Some(ip));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn held_addresses_answers_by_look_up_then_from_one_read() {
+        let path = scratch("held");
+        let store = Store::open(&path).unwrap();
+        let conn = store.read();
+        insert_plain_network(conn);
+        for host in 2..=40u8 {
+            conn.execute(
+                "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, ip, mac, default_route, netns_owned,
+                                        state, created)
+                 VALUES ('n', ?1, '/x', ?2, 'eth0', ?1, ?3, 'm', 1, 0, 'ready', 0)",
+                params![format!("c{host}"), host, format!("10.9.0.{host}")],
+            )
+            .unwrap();
+        }
+        let mut held = HeldAddresses::new(conn, "n");
+        // More questions than the look-up budget: the answers stay right past it.
+        for host in 2..=40u8 {
+            assert!(
+                held.contains(Ipv4Addr::new(10, 9, 0, host)).unwrap(),
+                "{host}"
+            );
+        }
+        assert!(
+            held.all.is_some(),
+            "a long run of taken addresses reads them all once"
+        );
+        assert!(!held.contains(Ipv4Addr::new(10, 9, 0, 41)).unwrap());
+        let mut fresh = HeldAddresses::new(conn, "n");
+        assert!(!fresh.contains(Ipv4Addr::new(10, 9, 0, 99)).unwrap());
+        assert!(fresh.all.is_none());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -697,16 +835,7 @@ mod tests {
         let path = scratch("unsettled");
         let store = Store::open(&path).unwrap();
         assert!(!anything_unsettled(store.read()).unwrap());
-        store
-            .read()
-            .execute(
-                "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, internal,
-                                       state, created)
-                 VALUES ('n', 'i', 'bridge', '10.9.0.0/24', '10.9.0.1', 'br-n', 0,
-                         'pending', 0)",
-                [],
-            )
-            .unwrap();
+        insert_plain_network(store.read());
         assert!(anything_unsettled(store.read()).unwrap());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }

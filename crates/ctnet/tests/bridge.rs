@@ -5,6 +5,42 @@ mod support;
 
 use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
 
+/// Addresses are handed out in turn, as Docker, Podman and CNI's host-local do: the one a
+/// detached container gave back is not reused while others are free (a neighbour may
+/// still have it in its ARP cache), and after the end of the subnet allocation starts
+/// again at the bottom, skipping what is held. Each newcomer is reachable at the address
+/// it was given.
+#[test]
+fn addresses_are_handed_out_in_turn_and_wrap_round() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create tiny --subnet 10.12.0.0/29 && \
+           for c in a b c d e f; do ctnet netns add $c; done && \
+           ctnet attach tiny a && ctnet attach tiny b && ctnet detach tiny a && ctnet attach tiny c");
+    assert_eq!(sb.addr_of("b", "eth0"), "10.12.0.3");
+    assert_eq!(
+        sb.addr_of("c", "eth0"),
+        "10.12.0.4",
+        "the released .2 is not reused yet"
+    );
+    sb.ok("ctnet attach tiny d && ctnet attach tiny e");
+    assert_eq!(sb.addr_of("e", "eth0"), "10.12.0.6");
+    // Past .6 (the last host address of the /29) it wraps round to the free .2.
+    sb.ok("ctnet attach tiny f");
+    assert_eq!(sb.addr_of("f", "eth0"), "10.12.0.2");
+    sb.serve(Some("f"), "--tcp 80");
+    let seen = sb.reach(Some("c"), "tcp", "10.12.0.2:80");
+    assert!(seen.starts_with("from 10.12.0.4:"), "f saw {seen}");
+    // Now every address is held: the next attach is refused and leaves nothing behind.
+    sb.ok("ctnet netns add g");
+    let before = sb.snapshot();
+    let err = sb.fails("ctnet attach tiny g");
+    assert!(
+        err.contains("subnet 10.12.0.0/29") && err.contains("no free address"),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}
+
 #[test]
 fn containers_on_one_bridge_talk_tcp_udp_icmp_and_reach_the_gateway() {
     let mut sb = Sandbox::new();
