@@ -4,8 +4,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridgePort, InfoData, InfoKind, InfoPortData,
-    InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoBridgePort, InfoData, InfoKind,
+    InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
+    LinkMessage,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -54,7 +55,17 @@ fn up_header(message: &mut LinkMessage) {
     message.header.change_mask = LinkFlags::Up;
 }
 
-/// The request that creates a bridge, up, with an optional MTU.
+/// The request that creates a bridge, up, with an optional MTU and multicast snooping
+/// off.
+///
+/// With snooping on (the kernel's default), every port the bridge gains re-arms the
+/// IGMP and MLD query timers of every port it already has, and each of those timers
+/// then fires: adding the thousandth container cost a thousand timer restarts and two
+/// thousand timer callbacks, a quarter of the kernel's work for that veth. Without a
+/// multicast querier on the bridge (there is none: ctnet runs no querier and sets none
+/// up) snooping only learns reports that then expire, and it is known to delay IPv6
+/// neighbour discovery. Off, the bridge floods multicast to its ports as a plain switch
+/// does, which is what containers on one network expect.
 pub fn create_bridge_request(name: &IfName, mtu: Option<u32>) -> Request {
     let mut message = LinkMessage::default();
     up_header(&mut message);
@@ -64,11 +75,10 @@ pub fn create_bridge_request(name: &IfName, mtu: Option<u32>) -> Request {
     if let Some(mtu) = mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
     }
-    message
-        .attributes
-        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
-            InfoKind::Bridge,
-        )]));
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Bridge),
+        LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
+    ]));
     Request::new(
         RouteNetlinkMessage::NewLink(message),
         NLM_F_CREATE | NLM_F_EXCL,

@@ -41,6 +41,35 @@ fn addresses_are_handed_out_in_turn_and_wrap_round() {
     assert_eq!(sb.snapshot(), before);
 }
 
+/// Multicast between the containers of one network: a datagram sent to a group reaches
+/// every member, with no querier anywhere. ctnet's bridges flood multicast as a plain
+/// switch does (snooping off: with it on, every new port re-armed the query timers of
+/// all the others, see `link::create_bridge_request`).
+#[test]
+fn multicast_reaches_every_member_of_a_group_on_the_bridge() {
+    let mut sb = Sandbox::new();
+    sb.ok(
+        "ctnet network create blue --subnet 10.13.0.0/24 --bridge ctblue && \
+           for c in a b c; do ctnet netns add $c && ctnet attach blue $c; done",
+    );
+    sb.serve(Some("b"), "--udp 5353 --join 239.7.7.7");
+    sb.serve(Some("c"), "--udp 5353 --join 239.7.7.7");
+    let answers = sb.ok("ip netns exec a ctnet-probe udp 239.7.7.7:5353 --timeout 2");
+    for member in ["10.13.0.3", "10.13.0.4"] {
+        assert!(
+            answers.contains(&format!("{member}: from 10.13.0.2:")),
+            "{member} should have answered the group: {answers}"
+        );
+    }
+    assert_eq!(
+        answers.lines().count(),
+        2,
+        "only the two members answer: {answers}"
+    );
+    let bridge = sb.ok("ip -d link show ctblue");
+    assert!(bridge.contains("mcast_snooping 0"), "{bridge}");
+}
+
 #[test]
 fn containers_on_one_bridge_talk_tcp_udp_icmp_and_reach_the_gateway() {
     let mut sb = Sandbox::new();

@@ -4,16 +4,18 @@
 //! with the source address it saw (`from 10.0.0.2:41234`), which is how tests (and
 //! people) check masquerade and port publishing. `ctnet-probe tcp|udp ADDR:PORT` sends
 //! one message and prints the answer, failing on timeout. The server stops by itself
-//! after `--max-seconds` so a forgotten one never lingers.
+//! after `--max-seconds` so a forgotten one never lingers. `--join GROUP` makes its UDP
+//! sockets members of an IPv4 multicast group; a client sending to a group address
+//! prints every answer that arrives within its timeout, one line per member.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage:\n  ctnet-probe serve [--bind ADDR] [--tcp PORT]... [--udp PORT]... [--max-seconds N]\n  \
+        "usage:\n  ctnet-probe serve [--bind ADDR] [--tcp PORT]... [--udp PORT]... [--join GROUP] [--max-seconds N]\n  \
          ctnet-probe tcp|udp ADDR:PORT [--timeout SECONDS] [--message TEXT]"
     );
     ExitCode::from(2)
@@ -60,6 +62,17 @@ fn serve(args: &[String]) -> ExitCode {
             }
         }));
     }
+    let groups: Vec<Ipv4Addr> = match flag_values(args, "--join")
+        .iter()
+        .map(|g| g.parse::<Ipv4Addr>().ok().filter(Ipv4Addr::is_multicast))
+        .collect::<Option<_>>()
+    {
+        Some(groups) => groups,
+        None => {
+            eprintln!("ctnet-probe: --join takes an IPv4 multicast group, e.g. 239.1.2.3");
+            return ExitCode::from(2);
+        }
+    };
     for port in flag_values(args, "--udp") {
         let socket = match UdpSocket::bind(format!("{bind}:{port}")) {
             Ok(s) => s,
@@ -68,6 +81,12 @@ fn serve(args: &[String]) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        for group in &groups {
+            if let Err(e) = socket.join_multicast_v4(group, &Ipv4Addr::UNSPECIFIED) {
+                eprintln!("ctnet-probe: udp {bind}:{port}: joining {group}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         handles.push(std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while let Ok((n, peer)) = socket.recv_from(&mut buf) {
@@ -117,6 +136,8 @@ fn client(proto: &str, args: &[String]) -> ExitCode {
         .to_string();
     let result = if proto == "tcp" {
         tcp_exchange(target, &message, timeout)
+    } else if target.ip().is_multicast() {
+        udp_group_exchange(target, &message, timeout)
     } else {
         udp_exchange(target, &message, timeout)
     };
@@ -145,6 +166,54 @@ fn tcp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io
         ));
     }
     Ok(reply)
+}
+
+/// Sends to a multicast group and gathers the answers of its members until the timeout:
+/// one line per member, sorted. Sends again every half second (the first datagrams may
+/// be lost before ARP settles); a member that answers twice is listed once.
+fn udp_group_exchange(
+    target: SocketAddr,
+    message: &str,
+    timeout: Duration,
+) -> std::io::Result<String> {
+    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    let deadline = Instant::now() + timeout;
+    let mut answers = std::collections::BTreeMap::new();
+    let mut buf = [0u8; 2048];
+    let mut next_send = Instant::now();
+    while Instant::now() < deadline {
+        if Instant::now() >= next_send {
+            socket.send_to(message.as_bytes(), target)?;
+            next_send = Instant::now() + Duration::from_millis(500);
+        }
+        let left = deadline
+            .min(next_send)
+            .saturating_duration_since(Instant::now());
+        socket.set_read_timeout(Some(left.max(Duration::from_millis(1))))?;
+        match socket.recv_from(&mut buf) {
+            Ok((n, member)) => {
+                let text = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+                answers.entry(member.ip()).or_insert(text);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if answers.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "no member of the group answered",
+        ));
+    }
+    Ok(answers
+        .iter()
+        .map(|(member, text)| format!("{member}: {text}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io::Result<String> {
