@@ -144,7 +144,10 @@ impl Engine {
             }),
             link::set_bridge_port_flags_request(&host_name, true, !net.icc),
         ])
-        .map_err(kernel)?;
+        .map_err(|e| match e.errno() {
+            Some(libc::EXFULL) => bridge_full(net),
+            _ => kernel(e),
+        })?;
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
@@ -404,6 +407,20 @@ impl Engine {
 
 /// A locally administered MAC derived from the address, as Docker does (02:42:a.b.c.d):
 /// stable for an address, so neighbours' ARP caches stay right when a container restarts.
+/// The error for a bridge that refused another port. A Linux bridge numbers its ports
+/// 1 to 1,023 (`BR_MAX_PORTS`); the kernel says only "Exchange full".
+fn bridge_full(net: &Network) -> Error {
+    Error::new(
+        ErrorKind::Exhausted,
+        format!("network {:?}", net.name.as_str()),
+        format!(
+            "its bridge {} has 1,023 ports, the most a Linux bridge takes",
+            net.bridge
+        ),
+        "attach the container to another network (`ctnet network create NAME` makes one)",
+    )
+}
+
 fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     let o = ip.octets();
     [0x02, 0x42, o[0], o[1], o[2], o[3]]

@@ -406,3 +406,24 @@ fn bad_and_clashing_published_ports() {
         &["--publish", "needs a bridge network"],
     );
 }
+
+/// A bridge takes 1,023 ports. The kernel refuses the next with "Exchange full"; ctnet
+/// names the network and its bridge and says what to do instead, and leaves no veth,
+/// address or row behind. (The ports are filled with bare veths made by `ip`, so the test
+/// does not have to attach a thousand containers.)
+#[test]
+fn a_full_bridge_is_refused_by_name() {
+    let sb = world();
+    sb.ok("ctnet network create wide --subnet 10.8.0.0/16 --bridge ctwide && \
+           for i in $(seq 1 1023); do echo \"link add fill$i master ctwide type veth peer name fillp$i\"; done \
+           | ip -batch -");
+    refused(
+        &sb,
+        "ctnet attach wide c2",
+        &[
+            "network \"wide\"",
+            "bridge ctwide has 1,023 ports",
+            "attach the container to another network",
+        ],
+    );
+}
