@@ -44,6 +44,11 @@ struct Args {
     /// separated, e.g. 1,100,500,1000), containers attached cumulatively.
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     curve: Vec<usize>,
+    /// Rounds of the main table: each runs every system once, one after another; the
+    /// ratios are the median of the rounds' ratios, so a slow spell of the machine does
+    /// not fall on one system alone.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Containers attached (and then detached) on top of N-1 at each point of the curve.
     #[arg(long, default_value_t = 20)]
     samples: usize,
@@ -98,6 +103,9 @@ impl Args {
                 self.podman_runs
             ));
         }
+        if self.rounds == 0 || self.rounds > 50 {
+            return Err(format!("--rounds {}: give 1 to 50 rounds", self.rounds));
+        }
         if self.samples == 0 || self.samples > 1000 {
             return Err(format!("--samples {}: give 1 to 1000 tries", self.samples));
         }
@@ -111,6 +119,15 @@ impl Args {
             }
         }
         Ok(())
+    }
+
+    /// Rounds of the main table; one in quick mode.
+    fn main_rounds(&self) -> usize {
+        if self.quick {
+            1
+        } else {
+            self.rounds
+        }
     }
 
     /// Containers in the main run.
@@ -222,8 +239,10 @@ fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
     let points = args.curve_points();
     if points.is_empty() {
         let n = args.containers();
-        let rows = main_run(root, &entries, n, ok);
-        report::print_main(&rows, n);
+        let rounds = args.main_rounds();
+        let rows = main_run(root, &entries, n, rounds, ok);
+        report::print_main(&rows, n, rounds);
+        report::print_rounds(&rows);
         report::print_memory(&rows);
     } else {
         let curves = curve_run(root, &entries, &points, args.samples, ok);
@@ -407,23 +426,44 @@ fn with_system<T>(
     (label, outcome)
 }
 
-/// The main run: for each system, N namespaces made (untimed), N attaches, N detaches.
-fn main_run(root: &Path, entries: &[Entry], n: usize, ok: &mut bool) -> Vec<Row> {
-    entries
+/// The main run: in each round, for each system in turn, N namespaces made (untimed), N
+/// attaches, N detaches, in a fresh world. A system that fails in one round is reported
+/// failed and not run again.
+fn main_run(root: &Path, entries: &[Entry], n: usize, rounds: usize, ok: &mut bool) -> Vec<Row> {
+    let mut rows: Vec<Row> = entries
         .iter()
-        .map(|entry| {
-            let is_ctnet = matches!(entry.kind, Ok(Kind::Ctnet(_)));
+        .map(|entry| Row {
+            label: entry.label.clone(),
+            outcome: entry
+                .kind
+                .as_ref()
+                .map(|_| Vec::new())
+                .map_err(Clone::clone),
+            is_ctnet: matches!(entry.kind, Ok(Kind::Ctnet(_))),
+        })
+        .collect();
+    for round in 1..=rounds {
+        for (entry, row) in entries.iter().zip(rows.iter_mut()) {
+            let Ok(done) = row.outcome.as_mut() else {
+                continue;
+            };
             let (label, outcome) = with_system(root, entry, ok, |system| {
-                eprintln!("{}: {n} attaches, then {n} detaches", system.label());
+                let of = if rounds > 1 {
+                    format!(" (round {round} of {rounds})")
+                } else {
+                    String::new()
+                };
+                eprintln!("{}: {n} attaches, then {n} detaches{of}", system.label());
                 attach_detach_all(system, n)
             });
-            Row {
-                label,
-                outcome,
-                is_ctnet,
+            row.label = label;
+            match outcome {
+                Ok(measured) => done.push(measured),
+                Err(why) => row.outcome = Err(why),
             }
-        })
-        .collect()
+        }
+    }
+    rows
 }
 
 /// Prepares containers 0..n, attaches them all, then detaches them all, timing each.

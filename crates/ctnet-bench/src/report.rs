@@ -11,10 +11,31 @@ use crate::systems::Cost;
 pub struct Row {
     /// The system's label.
     pub label: String,
-    /// Its measurements, or why there are none (not installed, failed).
-    pub outcome: Result<Measured, String>,
+    /// Its measurements, one per round, or why there are none (not installed, failed).
+    pub outcome: Result<Vec<Measured>, String>,
     /// True for ctnet itself: the row every ratio is taken against.
     pub is_ctnet: bool,
+}
+
+impl Row {
+    /// Every round's samples together.
+    fn pooled(&self) -> Option<Measured> {
+        let rounds = self.outcome.as_ref().ok()?;
+        Some(Measured {
+            attach: rounds.iter().flat_map(|m| m.attach.clone()).collect(),
+            detach: rounds.iter().flat_map(|m| m.detach.clone()).collect(),
+        })
+    }
+
+    /// Each round's p50 of attach and of detach.
+    fn round_p50s(&self) -> Option<Vec<(Duration, Duration)>> {
+        self.outcome
+            .as_ref()
+            .ok()?
+            .iter()
+            .map(|m| m.summaries().map(|(a, d)| (a.p50, d.p50)))
+            .collect()
+    }
 }
 
 /// Attach and detach costs of one system over N containers.
@@ -45,32 +66,44 @@ fn ms(d: Duration) -> String {
 
 const LABEL_WIDTH: usize = 30;
 
-/// The main table: p50/p99 of attach and detach per system, and ctnet's ratio to each.
-pub fn print_main(rows: &[Row], n: usize) {
+/// The main table: p50/p99 of attach and detach per system over every round's samples,
+/// and ctnet's ratio to each: in each round ctnet's p50 over the system's, then the
+/// median of those (with one round, simply the ratio of the p50s). Rounds run every
+/// system one after another, so a slow spell of the machine falls on one round of
+/// every system rather than on one system's whole run.
+pub fn print_main(rows: &[Row], n: usize, rounds: usize) {
     println!();
     println!(
-        "attach and detach, {n} containers, one published TCP port each (wall clock per operation)"
+        "attach and detach, {n} containers, one published TCP port each (wall clock per operation){}",
+        if rounds > 1 {
+            format!("; {rounds} rounds")
+        } else {
+            String::new()
+        }
     );
+    let how = if rounds > 1 {
+        "p50; median of the rounds' ratios"
+    } else {
+        "p50"
+    };
     println!(
-        "{:<LABEL_WIDTH$} {:>10} {:>10} {:>10} {:>10}   ctnet/this (attach, detach; p50)",
+        "{:<LABEL_WIDTH$} {:>10} {:>10} {:>10} {:>10}   ctnet/this (attach, detach; {how})",
         "system", "attach p50", "attach p99", "detach p50", "detach p99"
     );
-    let ctnet = rows
-        .iter()
-        .find(|r| r.is_ctnet)
-        .and_then(|r| r.outcome.as_ref().ok())
-        .and_then(Measured::summaries);
+    let ctnet = rows.iter().find(|r| r.is_ctnet).and_then(Row::round_p50s);
     for row in rows {
-        match row.outcome.as_ref().map(Measured::summaries) {
-            Ok(Some((a, d))) => {
-                let ratio = match (&ctnet, row.is_ctnet) {
-                    (Some((ca, cd)), false) => {
-                        format!("{}, {}", ratio(ca.p50, a.p50), ratio(cd.p50, d.p50))
+        match row.pooled().as_ref().map(Measured::summaries) {
+            Some(Some((a, d))) => {
+                let ratios = match (&ctnet, row.is_ctnet, row.round_p50s()) {
+                    (Some(c), false, Some(r)) => {
+                        let attach = median_ratio(c.iter().zip(&r).map(|(c, r)| (c.0, r.0)));
+                        let detach = median_ratio(c.iter().zip(&r).map(|(c, r)| (c.1, r.1)));
+                        format!("{attach}, {detach}")
                     }
                     _ => String::new(),
                 };
                 println!(
-                    "{:<LABEL_WIDTH$} {} {} {} {}   {ratio}",
+                    "{:<LABEL_WIDTH$} {} {} {} {}   {ratios}",
                     row.label,
                     ms(a.p50),
                     ms(a.p99),
@@ -78,10 +111,63 @@ pub fn print_main(rows: &[Row], n: usize) {
                     ms(d.p99)
                 );
             }
-            Ok(None) => println!("{:<LABEL_WIDTH$} no samples", row.label),
-            Err(why) => println!("{:<LABEL_WIDTH$} {}", row.label, first_line(why)),
+            Some(None) => println!("{:<LABEL_WIDTH$} no samples", row.label),
+            None => {
+                let why = row.outcome.as_ref().err().map_or("", |w| first_line(w));
+                println!("{:<LABEL_WIDTH$} {why}", row.label)
+            }
         }
     }
+}
+
+/// Each round's attach and detach p50 per system, to show how much rounds differ.
+pub fn print_rounds(rows: &[Row]) {
+    let lines: Vec<(&str, Vec<(Duration, Duration)>)> = rows
+        .iter()
+        .filter_map(|row| Some((row.label.as_str(), row.round_p50s()?)))
+        .filter(|(_, rounds)| rounds.len() > 1)
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!("each round's p50, attach / detach (ms)");
+    for (label, rounds) in lines {
+        let cells: Vec<String> = rounds
+            .iter()
+            .map(|(a, d)| {
+                format!(
+                    "{:.2} / {:.2}",
+                    a.as_secs_f64() * 1e3,
+                    d.as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        println!("{label:<LABEL_WIDTH$} {}", cells.join("   "));
+    }
+}
+
+/// The median of ctnet-over-other ratios, formatted as [`ratio`] does; "-" when there
+/// are none or any is undefined.
+fn median_ratio(pairs: impl Iterator<Item = (Duration, Duration)>) -> String {
+    let mut values = Vec::new();
+    for (ctnet, other) in pairs {
+        if other.is_zero() {
+            return "-".into();
+        }
+        values.push(ctnet.as_secs_f64() / other.as_secs_f64());
+    }
+    if values.is_empty() {
+        return "-".into();
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    let median = if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    };
+    format!("{median:.2}x")
 }
 
 /// The peak RSS of the processes behind one attach, largest over all attaches.
@@ -89,7 +175,7 @@ pub fn print_memory(rows: &[Row]) {
     let lines: Vec<(String, u64, u64)> = rows
         .iter()
         .filter_map(|row| {
-            let measured = row.outcome.as_ref().ok()?;
+            let measured = row.pooled()?;
             let mut rss: Vec<u64> = measured
                 .attach
                 .iter()
@@ -339,6 +425,18 @@ mod tests {
             "0.25x"
         );
         assert_eq!(ratio(Duration::from_millis(1), Duration::ZERO), "-");
+    }
+
+    #[test]
+    fn the_ratio_of_several_rounds_is_their_median() {
+        let ms = Duration::from_millis;
+        // Rounds 1/4, 2/4 and 3/4: the median is 0.50x, whatever the pooled p50s say.
+        let pairs = [(ms(1), ms(4)), (ms(2), ms(4)), (ms(3), ms(4))];
+        assert_eq!(median_ratio(pairs.into_iter()), "0.50x");
+        let even = [(ms(1), ms(4)), (ms(2), ms(4))];
+        assert_eq!(median_ratio(even.into_iter()), "0.38x");
+        assert_eq!(median_ratio([(ms(1), ms(0))].into_iter()), "-");
+        assert_eq!(median_ratio(std::iter::empty()), "-");
     }
 
     #[test]
