@@ -20,6 +20,9 @@ use crate::ports::{Holder, Protocol, PublishedPort};
 
 const SCHEMA_VERSION: i64 = 5;
 
+/// The schema. SQLite keeps each CREATE statement's text and parses it again in every
+/// process that opens the database, so comments go outside the statements. A network's
+/// `last_ip` is the address it handed out last (as a number): allocation resumes after it.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS networks (
     name        TEXT PRIMARY KEY,
@@ -35,7 +38,6 @@ CREATE TABLE IF NOT EXISTS networks (
     owner_start INTEGER,
     created     INTEGER NOT NULL,
     icc         INTEGER NOT NULL DEFAULT 1,
-    -- The address handed out last (as a number): allocation resumes after it.
     last_ip     INTEGER
 );
 CREATE TABLE IF NOT EXISTS endpoints (
@@ -740,7 +742,7 @@ mod tests {
 
     /// The networks table as versions 2 to 4 made it: without the allocation cursor.
     fn schema_before_v5() -> String {
-        let cursor = ",\n    -- The address handed out last (as a number): allocation resumes after it.\n    last_ip     INTEGER";
+        let cursor = ",\n    last_ip     INTEGER";
         assert!(
             SCHEMA.contains(cursor),
             "the test's copy of the v5 column is stale"
