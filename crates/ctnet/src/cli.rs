@@ -1,14 +1,25 @@
 //! The command line, as clap types. Values are parsed into checked types here, at the edge.
 
+use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Container networking for Linux: bridges, NAT and network namespaces, over netlink.
 #[derive(Parser, Debug)]
 #[command(name = "ctnet", version, about, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub dirs: Dirs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where ctnet keeps its state, its runtime files and named namespaces: flags that go
+/// anywhere on the line, or the environment.
+#[derive(Args, Debug)]
+pub struct Dirs {
     /// Folder for the state database.
     #[arg(
         long,
@@ -33,8 +44,44 @@ pub struct Cli {
         default_value = "/run/netns"
     )]
     pub netns_dir: PathBuf,
-    #[command(subcommand)]
-    pub command: Command,
+}
+
+impl Cli {
+    /// Parses a command line (`args[0]` is the program), exiting with clap's message on
+    /// a bad one, as [`Parser::parse_from`] does.
+    ///
+    /// clap builds every subcommand's arguments before it parses anything: a fifth of
+    /// the instructions of a whole `ctnet attach`. Container engines run attach and
+    /// detach once per container, so those two are first parsed against their own
+    /// arguments and the directory flags alone. That narrower parser accepts exactly
+    /// the lines the whole tree accepts for them (the arguments are the same derived
+    /// definitions); anything it does not accept, `--help` and mistakes included, is
+    /// parsed again by the whole tree, so every message and help text is the usual one.
+    pub fn parse_args(args: Vec<OsString>) -> Cli {
+        parse_leaf(&args).unwrap_or_else(|| Cli::parse_from(args))
+    }
+}
+
+/// `ctnet attach …` or `ctnet detach …` parsed without the rest of the command tree;
+/// None when the line is anything else or does not parse.
+fn parse_leaf(args: &[OsString]) -> Option<Cli> {
+    let name = args.get(1)?.to_str()?;
+    let arguments: fn(clap::Command) -> clap::Command = match name {
+        "attach" => AttachArgs::augment_args,
+        "detach" => DetachArgs::augment_args,
+        _ => return None,
+    };
+    let leaf = Dirs::augment_args(arguments(clap::Command::new("ctnet")));
+    let line = std::iter::once(&args[0]).chain(&args[2..]);
+    let matches = leaf.try_get_matches_from(line).ok()?;
+    let command = match name {
+        "attach" => Command::Attach(AttachArgs::from_arg_matches(&matches).ok()?),
+        _ => Command::Detach(DetachArgs::from_arg_matches(&matches).ok()?),
+    };
+    Some(Cli {
+        dirs: Dirs::from_arg_matches(&matches).ok()?,
+        command,
+    })
 }
 
 /// Output format of listing commands.
@@ -231,4 +278,63 @@ pub struct RunArgs {
 /// Parses a user-given IPv4 address for a flag.
 pub fn parse_ip(flag: &str, text: &str) -> ctnet_engine::Result<Ipv4Addr> {
     ctnet_engine::model::parse_ipv4(flag, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> Vec<OsString> {
+        std::iter::once("ctnet")
+            .chain(text.split_whitespace())
+            .map(OsString::from)
+            .collect()
+    }
+
+    /// Every line the narrow parser takes, it reads exactly as the whole tree does.
+    #[test]
+    fn attach_and_detach_read_the_same_without_the_whole_tree() {
+        for text in [
+            "attach blue c1",
+            "attach blue c1 -p 8080:80 -p 127.0.0.1:53:53/udp --ip 10.0.0.9 --ifname eth3",
+            "attach --state-dir /tmp/s blue --netns-path /proc/1/ns/net --format json",
+            "attach blue --pid 42 --mac 02:42:0a:00:00:09 --run-dir /tmp/r --netns-dir /tmp/n",
+            "detach blue c1",
+            "detach --no-wait blue --pid 7 --state-dir=/x",
+        ] {
+            let narrow = parse_leaf(&line(text)).unwrap_or_else(|| panic!("{text}: refused"));
+            let whole = Cli::try_parse_from(line(text)).unwrap();
+            assert_eq!(format!("{narrow:?}"), format!("{whole:?}"), "{text}");
+        }
+    }
+
+    /// What the whole tree refuses or answers with help, the narrow parser hands over
+    /// to it rather than answering itself; other commands never take the narrow path.
+    #[test]
+    fn anything_else_goes_to_the_whole_tree() {
+        for text in [
+            "attach",
+            "attach blue",
+            "attach blue c1 --pid 3",
+            "attach blue c1 --bogus",
+            "attach --help",
+            "detach -h",
+            "detach blue c1 --version",
+            "attach blue c1 extra",
+        ] {
+            assert!(parse_leaf(&line(text)).is_none(), "{text}: taken");
+            assert!(
+                Cli::try_parse_from(line(text)).is_err(),
+                "{text}: the tree takes it"
+            );
+        }
+        for text in [
+            "network ls",
+            "ls",
+            "--state-dir /x attach blue c1",
+            "run -- true",
+        ] {
+            assert!(parse_leaf(&line(text)).is_none(), "{text}: taken");
+        }
+    }
 }

@@ -12,7 +12,6 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use ctnet_engine::{Engine, Paths};
 
 use crate::cli::{Cli, Command};
@@ -84,11 +83,11 @@ fn run() -> ExitCode {
     if invoked_as == "netavark" {
         return netavark::run(&args);
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_args(std::env::args_os().collect());
     let paths = Paths {
-        state_dir: cli.state_dir.clone(),
-        run_dir: cli.run_dir.clone(),
-        netns_dir: cli.netns_dir.clone(),
+        state_dir: cli.dirs.state_dir.clone(),
+        run_dir: cli.dirs.run_dir.clone(),
+        netns_dir: cli.dirs.netns_dir.clone(),
     };
     let result = match cli.command {
         Command::Run(args) => return commands::run::run(paths, args),

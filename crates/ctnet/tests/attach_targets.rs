@@ -34,7 +34,12 @@ fn attach_by_pid_and_by_namespace_path() {
         "touch /run/netns/bound && mount --bind /proc/{inner}/ns/net /run/netns/bound"
     ));
     sb.ok("ctnet attach blue --netns-path /run/netns/bound");
-    sb.ok("ping -c1 -W2 10.11.0.2");
+    // Addresses are handed out in turn: the next one, not the one just given back.
+    let addr = sb.ok(&format!(
+        "nsenter -t {inner} -n ip -o -4 addr show dev eth0"
+    ));
+    assert!(addr.contains("10.11.0.3/24"), "{addr}");
+    sb.ok("ping -c1 -W2 10.11.0.3");
 }
 
 #[test]
