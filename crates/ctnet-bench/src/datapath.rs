@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ctnet_kernel::link::{self, VethSpec};
+use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::{addr, route, IfName, Netns, RtSocket};
 use serde_json::Value;
 
@@ -308,7 +308,15 @@ fn make_bare_bridge(world: &mut World) -> Result<(Netns, Netns), String> {
     let b = world.create_netns("bridgeb")?;
     let mut sock = RtSocket::open().map_err(|e| e.to_string())?;
     let bridge = ifname("barebr")?;
-    link::create_bridge(&mut sock, &bridge, None).map_err(|e| format!("bare bridge: {e}"))?;
+    link::create_bridge(
+        &mut sock,
+        &BridgeSpec {
+            name: &bridge,
+            mtu: None,
+            multicast_snooping: true,
+        },
+    )
+    .map_err(|e| format!("bare bridge: {e}"))?;
     let index = link::index_of(&mut sock, "barebr")
         .map_err(|e| e.to_string())?
         .ok_or("the bare bridge vanished right after it was made")?;

@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use ctnet_kernel::link::BridgeSpec;
 use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName};
 use rusqlite::Connection;
 
@@ -114,7 +115,20 @@ impl Engine {
     fn build_network(&mut self, net: &Network) -> Result<()> {
         let object = network_object(net.name.as_str());
         let host = self.host()?;
-        link::create_bridge(host, &net.bridge, net.mtu).map_err(|e| Error::kernel(&object, e))?;
+        // Multicast snooping off. With it on (the kernel's default), every port the bridge
+        // gains re-arms the IGMP and MLD query timers of every port it already has, and
+        // each of those timers then fires: adding the thousandth container cost a thousand
+        // timer restarts and two thousand callbacks, a quarter of the kernel's work for
+        // that veth. With no multicast querier on the bridge (ctnet runs none) snooping
+        // only learns reports that then expire, and it is known to delay IPv6 neighbour
+        // discovery. Off, the bridge floods multicast to its ports as a plain switch does,
+        // which is what containers on one network expect.
+        let spec = BridgeSpec {
+            name: &net.bridge,
+            mtu: net.mtu,
+            multicast_snooping: false,
+        };
+        link::create_bridge(host, &spec).map_err(|e| Error::kernel(&object, e))?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(|e| Error::kernel(&object, e))?
             .ok_or_else(|| {

@@ -55,29 +55,33 @@ fn up_header(message: &mut LinkMessage) {
     message.header.change_mask = LinkFlags::Up;
 }
 
-/// The request that creates a bridge, up, with an optional MTU and multicast snooping
-/// off.
-///
-/// With snooping on (the kernel's default), every port the bridge gains re-arms the
-/// IGMP and MLD query timers of every port it already has, and each of those timers
-/// then fires: adding the thousandth container cost a thousand timer restarts and two
-/// thousand timer callbacks, a quarter of the kernel's work for that veth. Without a
-/// multicast querier on the bridge (there is none: ctnet runs no querier and sets none
-/// up) snooping only learns reports that then expire, and it is known to delay IPv6
-/// neighbour discovery. Off, the bridge floods multicast to its ports as a plain switch
-/// does, which is what containers on one network expect.
-pub fn create_bridge_request(name: &IfName, mtu: Option<u32>) -> Request {
+/// What a new bridge is made with.
+#[derive(Debug, Clone, Copy)]
+pub struct BridgeSpec<'a> {
+    /// Its name.
+    pub name: &'a IfName,
+    /// Its MTU; the kernel's default when None.
+    pub mtu: Option<u32>,
+    /// IGMP/MLD snooping (`IFLA_BR_MCAST_SNOOPING`); the kernel turns it on by default.
+    pub multicast_snooping: bool,
+}
+
+/// The request that creates a bridge, up.
+pub fn create_bridge_request(spec: &BridgeSpec<'_>) -> Request {
+    let name = spec.name;
     let mut message = LinkMessage::default();
     up_header(&mut message);
     message
         .attributes
         .push(LinkAttribute::IfName(name.to_string()));
-    if let Some(mtu) = mtu {
+    if let Some(mtu) = spec.mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
     }
     message.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Bridge),
-        LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(false)])),
+        LinkInfo::Data(InfoData::Bridge(vec![InfoBridge::MulticastSnooping(
+            spec.multicast_snooping,
+        )])),
     ]));
     Request::new(
         RouteNetlinkMessage::NewLink(message),
@@ -184,8 +188,8 @@ pub fn set_up_request(index: u32, what: &str) -> Request {
 }
 
 /// Creates a bridge, up.
-pub fn create_bridge(sock: &mut RtSocket, name: &IfName, mtu: Option<u32>) -> Result<()> {
-    sock.execute(create_bridge_request(name, mtu))
+pub fn create_bridge(sock: &mut RtSocket, spec: &BridgeSpec<'_>) -> Result<()> {
+    sock.execute(create_bridge_request(spec))
 }
 
 /// Creates a veth pair (see [`create_veth_request`]).

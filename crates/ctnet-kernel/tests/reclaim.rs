@@ -7,7 +7,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 
 use common::in_fresh_netns;
-use ctnet_kernel::link::{self, VethSpec};
+use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::{reclaim, IfName, RtSocket};
 
 fn name(text: &str) -> IfName {
@@ -18,7 +18,7 @@ fn name(text: &str) -> IfName {
 fn links_are_gone_when_it_returns_and_a_veth_takes_its_peer() {
     in_fresh_netns(|| {
         let mut sock = RtSocket::open().unwrap();
-        link::create_bridge(&mut sock, &name("br-a"), None).unwrap();
+        link::create_bridge(&mut sock, &bridge(&name("br-a"))).unwrap();
         let here = File::open("/proc/thread-self/ns/net").unwrap();
         link::create_veth(
             &mut sock,
@@ -37,7 +37,7 @@ fn links_are_gone_when_it_returns_and_a_veth_takes_its_peer() {
             assert_eq!(link::index_of(&mut sock, gone).unwrap(), None, "{gone}");
         }
         // The names are free again at once.
-        link::create_bridge(&mut sock, &name("br-a"), None).unwrap();
+        link::create_bridge(&mut sock, &bridge(&name("br-a"))).unwrap();
     });
 }
 
@@ -62,7 +62,7 @@ fn a_long_lived_caller_does_not_collect_finished_children() {
     let left = in_fresh_netns(|| {
         let mut sock = RtSocket::open().unwrap();
         for _ in 0..6 {
-            link::create_bridge(&mut sock, &name("br-b"), None).unwrap();
+            link::create_bridge(&mut sock, &bridge(&name("br-b"))).unwrap();
             reclaim::delete_links(&["br-b"], &[]).unwrap();
             // Let the child sit out the kernel's clean-up wait and exit.
             std::thread::sleep(std::time::Duration::from_millis(150));
@@ -71,4 +71,13 @@ fn a_long_lived_caller_does_not_collect_finished_children() {
     });
     let children = left.split_whitespace().count();
     assert!(children <= 1, "children still listed: {left:?}");
+}
+
+/// A bridge with the kernel's defaults.
+fn bridge(name: &IfName) -> BridgeSpec<'_> {
+    BridgeSpec {
+        name,
+        mtu: None,
+        multicast_snooping: true,
+    }
 }

@@ -44,7 +44,7 @@ fn addresses_are_handed_out_in_turn_and_wrap_round() {
 /// Multicast between the containers of one network: a datagram sent to a group reaches
 /// every member, with no querier anywhere. ctnet's bridges flood multicast as a plain
 /// switch does (snooping off: with it on, every new port re-armed the query timers of
-/// all the others, see `link::create_bridge_request`).
+/// all the others, see `Engine::build_network`).
 #[test]
 fn multicast_reaches_every_member_of_a_group_on_the_bridge() {
     let mut sb = Sandbox::new();

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use ctnet_kernel::link::{self, VethSpec};
+use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::{addr, route, sysctl, IfName, Netns, RtSocket};
 
 use super::{Cost, System};
@@ -62,7 +62,16 @@ impl Floor {
         while self.bridges.len() <= j {
             let k = self.bridges.len();
             let name = ifname(&format!("flbr{k}"))?;
-            link::create_bridge(&mut self.sock, &name, None).map_err(|e| e.to_string())?;
+            link::create_bridge(
+                &mut self.sock,
+                // As ctnet makes its bridges: the floor makes the same kernel calls.
+                &BridgeSpec {
+                    name: &name,
+                    mtu: None,
+                    multicast_snooping: false,
+                },
+            )
+            .map_err(|e| e.to_string())?;
             let index = link::index_of(&mut self.sock, name.as_str())
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("bridge {name} vanished right after it was made"))?;
