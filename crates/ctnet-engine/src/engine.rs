@@ -2,10 +2,10 @@
 
 use ctnet_kernel::{NetnsDir, RtSocket};
 
+use crate::datapath::nft::Firewall;
 use crate::error::{Error, Result};
-use crate::firewall::Firewall;
 use crate::paths::Paths;
-use crate::store::Store;
+use crate::state::Store;
 
 /// Everything an operation needs: where things live, the database, and lazily opened
 /// kernel sockets for the host namespace (the namespace ctnet runs in).

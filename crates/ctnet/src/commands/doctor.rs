@@ -1,6 +1,6 @@
 //! `ctnet doctor`.
 
-use ctnet_engine::doctor::Severity;
+use ctnet_engine::observe::doctor::Severity;
 use ctnet_engine::{Engine, Error, ErrorKind, Result};
 
 use crate::cli::Format;

@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ContainerRef;
 use crate::owner::Owner;
-use crate::store;
+use crate::state;
 
 /// The loopback device is always interface 1 of a network namespace.
 pub(crate) const LOOPBACK_INDEX: u32 = 1;
@@ -58,7 +58,7 @@ impl Engine {
             .delete(name)
             .map_err(|e| Error::kernel(netns_object(name.as_str()), e))?;
         self.store
-            .write(|tx| store::delete_owned_netns(tx, name.as_str()))
+            .write(|tx| state::delete_owned_netns(tx, name.as_str()))
     }
 
     /// Names of all named namespaces.
@@ -81,12 +81,12 @@ impl Engine {
             ));
         }
         self.store
-            .write(|tx| store::insert_owned_netns(tx, name.as_str(), owner))?;
+            .write(|tx| state::insert_owned_netns(tx, name.as_str(), owner))?;
         match self.create_with_loopback(name) {
             Ok(ns) => Ok(ns),
             Err(e) => {
                 self.store
-                    .write(|tx| store::delete_owned_netns(tx, name.as_str()))?;
+                    .write(|tx| state::delete_owned_netns(tx, name.as_str()))?;
                 Err(Error::kernel(object, e))
             }
         }
@@ -106,6 +106,6 @@ impl Engine {
                     .map_err(|e| Error::kernel(format!("network namespace {name:?}"), e))?;
             }
         }
-        self.store.write(|tx| store::delete_owned_netns(tx, name))
+        self.store.write(|tx| state::delete_owned_netns(tx, name))
     }
 }

@@ -6,13 +6,13 @@ use ctnet_kernel::link::BridgeSpec;
 use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName};
 use rusqlite::Connection;
 
+use crate::alloc::addresses::{self as ipam, TakenRange};
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::firewall::NetworkRules;
-use crate::ipam::{self, TakenRange};
 use crate::model::{Network, NetworkName, RowState, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use crate::ops::firewall::network_rules;
 use crate::owner::Owner;
-use crate::store;
+use crate::state;
 
 /// What a user asks for when creating a network; unset fields are chosen by ctnet.
 #[derive(Debug, Clone)]
@@ -101,11 +101,11 @@ impl Engine {
         if let Err(err) = self.build_network(&net) {
             self.tear_down_network(&net);
             self.store
-                .write(|tx| store::delete_network(tx, net.name.as_str()))?;
+                .write(|tx| state::delete_network(tx, net.name.as_str()))?;
             return Err(err);
         }
         self.store
-            .write(|tx| store::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
+            .write(|tx| state::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
         Ok(Network {
             state: RowState::Ready,
             ..net
@@ -191,20 +191,20 @@ impl Engine {
         }
         // Detaches still finishing in the background are finished here, so a network
         // can be removed right after `ctnet detach --no-wait`.
-        for ep in store::endpoints_of_network(self.store.read(), name)? {
+        for ep in state::endpoints_of_network(self.store.read(), name)? {
             if ep.state == RowState::Removing {
                 self.reap_endpoint(ep.id)?;
             }
         }
         let me = Owner::me();
         let net = self.store.write(|tx| {
-            let net = store::get_network(tx, name)?.ok_or_else(|| {
+            let net = state::get_network(tx, name)?.ok_or_else(|| {
                 Error::not_found(
                     &object,
                     "see `ctnet network ls` for the networks that exist",
                 )
             })?;
-            let endpoints = store::endpoints_of_network(tx, name)?;
+            let endpoints = state::endpoints_of_network(tx, name)?;
             if !endpoints.is_empty() {
                 let containers: Vec<String> =
                     endpoints.iter().map(|e| e.container.clone()).collect();
@@ -222,20 +222,20 @@ impl Engine {
                     ),
                 ));
             }
-            store::set_network_state(tx, name, RowState::Removing, Some(&me))?;
+            state::set_network_state(tx, name, RowState::Removing, Some(&me))?;
             Ok(net)
         })?;
         if let Some(err) = self.tear_down_network(&net) {
             // The row stays in `removing`; the next ctnet run (or `ctnet gc`) finishes the job.
             return Err(err);
         }
-        self.store.write(|tx| store::delete_network(tx, name))
+        self.store.write(|tx| state::delete_network(tx, name))
     }
 
     /// All networks, sorted by name (the default one is created on first use).
     pub fn networks(&mut self) -> Result<Vec<Network>> {
         self.ensure_default_network()?;
-        store::list_networks(self.store.read())
+        state::list_networks(self.store.read())
     }
 
     /// One network by name.
@@ -243,7 +243,7 @@ impl Engine {
         if name == DEFAULT_NETWORK {
             return self.ensure_default_network();
         }
-        store::get_network(self.store.read(), name)?.ok_or_else(|| {
+        state::get_network(self.store.read(), name)?.ok_or_else(|| {
             Error::not_found(
                 network_object(name),
                 "see `ctnet network ls`, or create it with `ctnet network create`",
@@ -257,7 +257,7 @@ impl Engine {
     /// make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
         let name = spec.name.clone();
-        let existing = match store::get_network(self.store.read(), name.as_str())? {
+        let existing = match state::get_network(self.store.read(), name.as_str())? {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
                 Ok(net) => return Ok(net),
@@ -307,7 +307,7 @@ impl Engine {
 
     /// The default network, created on first use.
     pub fn ensure_default_network(&mut self) -> Result<Network> {
-        if let Some(net) = store::get_network(self.store.read(), DEFAULT_NETWORK)? {
+        if let Some(net) = state::get_network(self.store.read(), DEFAULT_NETWORK)? {
             return Ok(net);
         }
         let mut spec = NetworkSpec::named(NetworkName::default_network());
@@ -316,7 +316,7 @@ impl Engine {
             Ok(net) => Ok(net),
             // Another process created it at the same moment.
             Err(e) if e.kind == ErrorKind::Conflict => {
-                store::get_network(self.store.read(), DEFAULT_NETWORK)?.ok_or(e)
+                state::get_network(self.store.read(), DEFAULT_NETWORK)?.ok_or(e)
             }
             Err(e) => Err(e),
         }
@@ -387,7 +387,7 @@ fn reserve_network(
     owner: &Owner,
 ) -> Result<Network> {
     let name = spec.name.as_str();
-    if store::get_network(tx, name)?.is_some() {
+    if state::get_network(tx, name)?.is_some() {
         return Err(Error::new(
             ErrorKind::Conflict,
             network_object(name),
@@ -395,7 +395,7 @@ fn reserve_network(
             format!("choose another name, or remove the old one with `ctnet network rm {name}`"),
         ));
     }
-    let existing = store::list_networks(tx)?;
+    let existing = state::list_networks(tx)?;
     if let Some(bridge) = &spec.bridge {
         if let Some(holder) = existing.iter().find(|n| &n.bridge == bridge) {
             return Err(Error::new(
@@ -444,18 +444,8 @@ fn reserve_network(
         internal: spec.internal,
         icc: spec.icc,
         state: RowState::Pending,
-        created: store::now(),
+        created: state::now(),
     };
-    store::insert_network(tx, &net, Some(owner))?;
+    state::insert_network(tx, &net, Some(owner))?;
     Ok(net)
-}
-
-/// What the firewall needs to know about a network.
-pub(crate) fn network_rules(net: &Network) -> NetworkRules {
-    NetworkRules {
-        subnet: net.subnet,
-        bridge: net.bridge.clone(),
-        internal: net.internal,
-        icc: net.icc,
-    }
 }

@@ -14,9 +14,9 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Error, Result};
+use crate::model::ports::{Holder, Protocol, PublishedPort};
 use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
-use crate::ports::{Holder, Protocol, PublishedPort};
 
 const SCHEMA_VERSION: i64 = 5;
 

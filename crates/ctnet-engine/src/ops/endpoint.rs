@@ -9,15 +9,16 @@ use ctnet_kernel::netlink::Request;
 use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName, Netns, RtSocket};
 use rusqlite::Connection;
 
+use crate::alloc::addresses as ipam;
+use crate::alloc::host_ports;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::firewall::PortRules;
-use crate::ipam;
+use crate::model::ports::PortSpec;
 use crate::model::{format_mac, parse_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
-use crate::namespace::LOOPBACK_INDEX;
+use crate::ops::firewall::port_rules;
+use crate::ops::namespace::LOOPBACK_INDEX;
 use crate::owner::Owner;
-use crate::ports::{self, PortSpec};
-use crate::store;
+use crate::state;
 
 /// A request to attach a container to a network.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ pub struct AttachSpec {
     pub mac: Option<[u8; 6]>,
 }
 
-fn container_object(label: &str) -> String {
+pub(crate) fn container_object(label: &str) -> String {
     format!("container {label:?}")
 }
 
@@ -100,11 +101,11 @@ impl Engine {
         })?;
         if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
             let _ = self.tear_down_endpoint(&ep);
-            self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
             return Err(err);
         }
         self.store.write(|tx| {
-            store::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
+            state::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
         })?;
         Ok(Endpoint {
             state: RowState::Ready,
@@ -217,7 +218,7 @@ impl Engine {
         // The row's delete is written while the kernel deletes the veth, and committed
         // only once the kernel has confirmed it: a refusal rolls it back.
         self.store.write(|tx| {
-            store::delete_endpoint(tx, ep.id)?;
+            state::delete_endpoint(tx, ep.id)?;
             deletion
                 .wait()
                 .map_err(|e| Error::kernel(container_object(&ep.container), e))
@@ -247,11 +248,11 @@ impl Engine {
     pub fn reap_endpoint(&mut self, id: i64) -> Result<()> {
         let me = Owner::me();
         let claimed = self.store.write(|tx| {
-            store::claim_endpoint(tx, id, &me, |ep, _| ep.state == RowState::Removing)
+            state::claim_endpoint(tx, id, &me, |ep, _| ep.state == RowState::Removing)
         })?;
         if let Some(ep) = claimed {
             self.tear_down_endpoint(&ep)?;
-            self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
         }
         Ok(())
     }
@@ -270,8 +271,8 @@ impl Engine {
         let me = Owner::me();
         self.store.write(|tx| {
             let candidates = match inode {
-                Some(inode) => store::endpoints_in_netns(tx, inode)?,
-                None => store::endpoints_of_container(tx, &label)?,
+                Some(inode) => state::endpoints_in_netns(tx, inode)?,
+                None => state::endpoints_of_container(tx, &label)?,
             };
             let ep = candidates
                 .into_iter()
@@ -284,7 +285,7 @@ impl Engine {
                         "see `ctnet ls` for what is attached where",
                     )
                 })?;
-            store::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
+            state::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
             Ok(ep)
         })
     }
@@ -296,8 +297,8 @@ impl Engine {
             .ok()
             .and_then(|ns| ns.inode().ok());
         let endpoints = match inode {
-            Some(inode) => store::endpoints_in_netns(self.store.read(), inode)?,
-            None => store::endpoints_of_container(self.store.read(), &container.label())?,
+            Some(inode) => state::endpoints_in_netns(self.store.read(), inode)?,
+            None => state::endpoints_of_container(self.store.read(), &container.label())?,
         };
         let mut out = Vec::new();
         for ep in endpoints {
@@ -306,102 +307,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// Checks an endpoint against the kernel (CNI's CHECK): the host side is a port of the
-    /// network's bridge; inside the container the interface is up with its address, and
-    /// the default route goes via the gateway if this endpoint set it; ctnet's firewall
-    /// table is in place and maps each published port to this container. The error names
-    /// what is missing.
-    pub fn check_endpoint(
-        &mut self,
-        network: &NetworkName,
-        container: &ContainerRef,
-    ) -> Result<Endpoint> {
-        let net = self.network(network.as_str())?;
-        let netns = self.open_container(container)?;
-        let inode = netns
-            .inode()
-            .map_err(|e| Error::kernel(container_object(&container.label()), e))?;
-        let ep = store::endpoints_in_netns(self.store.read(), inode)?
-            .into_iter()
-            .find(|e| &e.network == network && e.state == RowState::Ready)
-            .ok_or_else(|| {
-                Error::not_found(
-                    container_object(&container.label()),
-                    format!("attach it to network {:?} first", network.as_str()),
-                )
-            })?;
-        let object = format!(
-            "{} on network {:?}",
-            container_object(&ep.container),
-            network.as_str()
-        );
-        let broken = |what: String| {
-            Error::new(
-                ErrorKind::NotFound,
-                &object,
-                what,
-                "detach and attach it again (CNI: DEL, then ADD)",
-            )
-        };
-        let host = self.host()?;
-        let kernel = |e| Error::kernel(&object, e);
-        let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?;
-        let host_side = link::get(host, &ep.host_ifname).map_err(kernel)?;
-        if host_side.as_ref().and_then(|l| l.master) != bridge || bridge.is_none() {
-            return Err(broken(format!(
-                "host side {} is missing or not a port of bridge {}",
-                ep.host_ifname, net.bridge
-            )));
-        }
-        let (ifname, ip, gateway, default_route) =
-            (ep.ifname.clone(), ep.ip, net.gateway, ep.default_route);
-        let inside = netns
-            .run(move || {
-                let mut sock = RtSocket::open()?;
-                let Some(link) = link::get(&mut sock, &ifname)? else {
-                    return Ok(Some(format!("interface {ifname} is missing")));
-                };
-                if !link.up {
-                    return Ok(Some(format!("interface {ifname} is down")));
-                }
-                let has_ip = addr::list(&mut sock)?
-                    .iter()
-                    .any(|a| a.index == link.index && a.address == ip);
-                if !has_ip {
-                    return Ok(Some(format!("interface {ifname} lacks address {ip}")));
-                }
-                let has_default = route::list(&mut sock)?.iter().any(|r| {
-                    r.prefix_len == 0 && r.gateway == Some(gateway) && r.oif == Some(link.index)
-                });
-                if default_route && !has_default {
-                    return Ok(Some(format!("the default route via {gateway} is missing")));
-                }
-                Ok(None)
-            })
-            .map_err(kernel)?;
-        if let Some(what) = inside {
-            return Err(broken(what));
-        }
-        if !self.firewall.is_current().map_err(kernel)? {
-            return Err(broken("ctnet's nftables table is missing or stale".into()));
-        }
-        if let Some(port) = self
-            .firewall
-            .missing_ports(&port_rules(&ep))
-            .map_err(kernel)?
-            .first()
-        {
-            return Err(broken(format!(
-                "published port {} is missing from ctnet's nftables maps",
-                port.port
-            )));
-        }
-        Ok(ep)
-    }
-
     /// All endpoints.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
-        store::list_endpoints(self.store.read())
+        state::list_endpoints(self.store.read())
     }
 }
 
@@ -445,7 +353,7 @@ fn reserve_endpoint(
             "wait for the operation on it to finish, or run `ctnet gc`",
         ));
     }
-    let siblings = store::endpoints_in_netns(tx, inode)?;
+    let siblings = state::endpoints_in_netns(tx, inode)?;
     if siblings
         .iter()
         .any(|e| e.network == net.name && e.state == RowState::Removing)
@@ -488,22 +396,22 @@ fn reserve_endpoint(
     let ip = match spec.ip {
         Some(ip) => {
             let holder =
-                store::address_holder(tx, net.name.as_str(), ip)?.map(|c| container_object(&c));
+                state::address_holder(tx, net.name.as_str(), ip)?.map(|c| container_object(&c));
             ipam::check_static(&net.subnet, net.gateway, ip, holder.as_deref())?;
             ip
         }
         None => {
             let network = net.name.as_str();
-            let last = store::last_allocated(tx, network)?;
-            let mut held = store::HeldAddresses::new(tx, network);
+            let last = state::last_allocated(tx, network)?;
+            let mut held = state::HeldAddresses::new(tx, network);
             let ip = ipam::allocate(&net.subnet, net.gateway, last, |ip| held.contains(ip))?;
-            store::set_last_allocated(tx, network, ip)?;
+            state::set_last_allocated(tx, network, ip)?;
             ip
         }
     };
     let host_ifname = loop {
         let candidate = format!("veth{}", &random_hex(4)[..7]);
-        if !store::host_ifname_taken(tx, &candidate)? {
+        if !state::host_ifname_taken(tx, &candidate)? {
             break candidate;
         }
     };
@@ -522,7 +430,7 @@ fn reserve_endpoint(
         state: RowState::Pending,
         ports: Vec::new(),
     };
-    ep.id = store::insert_endpoint(tx, &ep, Some(owner))?;
+    ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
 }
 
@@ -549,10 +457,10 @@ fn reserve_ports(
     let mut taken = Vec::new();
     for spec in specs {
         let wanted = spec.host.map_or_else(|| automatic.clone(), |h| h.ports());
-        taken.extend(store::published_ports_in(tx, spec.protocol, wanted)?);
+        taken.extend(state::published_ports_in(tx, spec.protocol, wanted)?);
     }
-    ep.ports = ports::resolve(specs, &taken, automatic)?;
-    store::insert_ports(tx, ep.id, &ep.ports)?;
+    ep.ports = host_ports::resolve(specs, &taken, automatic)?;
+    state::insert_ports(tx, ep.id, &ep.ports)?;
     Ok(ep)
 }
 
@@ -566,15 +474,4 @@ fn automatic_port_range() -> RangeInclusive<u16> {
             Some(it.next()??..=it.next()??)
         });
     parsed.unwrap_or(32768..=60999)
-}
-
-/// What the firewall needs to forward an endpoint's published ports.
-pub(crate) fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
-    ep.ports
-        .iter()
-        .map(|&port| PortRules {
-            port,
-            container_ip: ep.ip,
-        })
-        .collect()
 }

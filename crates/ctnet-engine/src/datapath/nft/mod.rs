@@ -56,8 +56,8 @@ use ctnet_kernel::nft::{
 };
 use ctnet_kernel::IfName;
 
+use crate::model::ports::PublishedPort;
 use crate::model::Subnet;
-use crate::ports::PublishedPort;
 
 /// The family of ctnet's table.
 pub const FAMILY: Family = Family::Inet;

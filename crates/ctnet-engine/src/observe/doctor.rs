@@ -8,11 +8,11 @@ use ctnet_kernel::nft::{ChainInfo, NftSocket};
 use ctnet_kernel::sysctl;
 use serde::Serialize;
 
+use crate::datapath::nft::{FAMILY, TABLE};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::firewall::{FAMILY, TABLE};
 use crate::model::RowState;
-use crate::store;
+use crate::state;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -71,7 +71,7 @@ impl Engine {
     /// traffic (the clash of seeds 002/003): ctnet refuses it at create time, but a route
     /// added later is only seen here.
     fn check_route_clashes(&mut self) -> Result<Vec<Finding>> {
-        let networks: Vec<_> = store::list_networks(self.store.read())?
+        let networks: Vec<_> = state::list_networks(self.store.read())?
             .into_iter()
             .filter(|n| n.state == RowState::Ready)
             .collect();
@@ -123,7 +123,7 @@ fn check_ctnet_table(chains: &[ChainInfo], engine: &mut Engine) -> Result<Findin
     let ours = chains
         .iter()
         .any(|c| c.family == FAMILY.to_string() && c.table == TABLE);
-    let networks = store::list_networks(engine.store.read())?.len();
+    let networks = state::list_networks(engine.store.read())?.len();
     Ok(match (ours, networks) {
         (_, 0) => Finding::new(Severity::Ok, "ctnet table", "no networks yet".into(), ""),
         (false, _) => Finding::new(

@@ -11,7 +11,9 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::ports::PublishedPort;
+pub mod ports;
+
+use ports::PublishedPort;
 
 /// The name of the network every container joins when none is given (Docker's name).
 pub const DEFAULT_NETWORK: &str = "bridge";

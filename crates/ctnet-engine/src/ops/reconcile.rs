@@ -13,14 +13,12 @@
 
 use serde::Serialize;
 
-use crate::endpoint::port_rules;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
-use crate::firewall::{Contents, FAMILY, TABLE};
+use crate::error::Result;
+
 use crate::model::{Endpoint, RowState};
-use crate::network::network_rules;
 use crate::owner::Owner;
-use crate::store;
+use crate::state;
 
 /// What a reconcile pass repaired.
 #[derive(Debug, Default, Serialize)]
@@ -54,10 +52,10 @@ impl Engine {
     /// Finishes operations whose process died: rows in `pending` or `removing` state.
     pub(crate) fn reconcile_interrupted(&mut self) -> Result<GcReport> {
         let mut report = GcReport::default();
-        if !store::anything_unsettled(self.store.read())? {
+        if !state::anything_unsettled(self.store.read())? {
             return Ok(report);
         }
-        for (ep, owner) in store::owned_endpoints(self.store.read())? {
+        for (ep, owner) in state::owned_endpoints(self.store.read())? {
             // Rows of live `ctnet run` processes are the common case: only what looks
             // unfinished is claimed (and checked again inside the claiming transaction).
             if !unfinished(&ep, owner.as_ref()) {
@@ -70,9 +68,9 @@ impl Engine {
             }
         }
         let me = Owner::me();
-        for (net, _) in store::unsettled_networks(self.store.read())? {
+        for (net, _) in state::unsettled_networks(self.store.read())? {
             let claimed = self.store.write(|tx| {
-                store::claim_network(tx, net.name.as_str(), &me, |n, owner| {
+                state::claim_network(tx, net.name.as_str(), &me, |n, owner| {
                     n.state != RowState::Ready && orphaned(owner)
                 })
             })?;
@@ -81,7 +79,7 @@ impl Engine {
                     return Err(err);
                 }
                 self.store
-                    .write(|tx| store::delete_network(tx, net.name.as_str()))?;
+                    .write(|tx| state::delete_network(tx, net.name.as_str()))?;
                 report.networks.push(net.name.to_string());
             }
         }
@@ -97,12 +95,12 @@ impl Engine {
         let me = Owner::me();
         let Some(ep) = self
             .store
-            .write(|tx| store::claim_endpoint(tx, id, &me, abandoned))?
+            .write(|tx| state::claim_endpoint(tx, id, &me, abandoned))?
         else {
             return Ok(None);
         };
         self.tear_down_endpoint(&ep)?;
-        self.store.write(|tx| store::delete_endpoint(tx, ep.id))?;
+        self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
         Ok(Some(ep))
     }
 
@@ -110,14 +108,14 @@ impl Engine {
     /// namespaces of `ctnet run` processes that no longer exist.
     pub fn gc(&mut self) -> Result<GcReport> {
         let mut report = self.reconcile_interrupted()?;
-        for (ep, _) in store::owned_endpoints(self.store.read())? {
+        for (ep, _) in state::owned_endpoints(self.store.read())? {
             if let Some(ep) = self.remove_claimed_endpoint(ep.id, run_is_gone)? {
                 report
                     .endpoints
                     .push(format!("{} on {}", ep.container, ep.network));
             }
         }
-        for (name, owner) in store::owned_namespaces(self.store.read())? {
+        for (name, owner) in state::owned_namespaces(self.store.read())? {
             if !owner.is_alive() {
                 self.remove_owned_netns_by_name(&name)?;
                 report.namespaces.push(name);
@@ -126,53 +124,4 @@ impl Engine {
         report.firewall_bridges = self.rebuild_firewall()?;
         Ok(report)
     }
-
-    /// Rewrites ctnet's nftables table from the store, so a table that was edited,
-    /// deleted, or left by an older layout holds exactly what the networks need.
-    fn rebuild_firewall(&mut self) -> Result<Vec<String>> {
-        let contents = self.firewall_contents()?;
-        self.firewall.rebuild(&contents).map_err(firewall_error)?;
-        Ok(contents
-            .networks
-            .iter()
-            .map(|n| n.bridge.to_string())
-            .collect())
-    }
-
-    /// Makes sure ctnet's table exists in this layout before something adds to it. A
-    /// missing table is created holding everything in the store (so one deleted behind
-    /// ctnet's back comes back whole); one of another layout is rewritten.
-    pub(crate) fn ensure_firewall(&mut self) -> Result<()> {
-        if self.firewall.is_current().map_err(firewall_error)? {
-            return Ok(());
-        }
-        let contents = self.firewall_contents()?;
-        if self.firewall.table_exists().map_err(firewall_error)? {
-            self.firewall.rebuild(&contents)
-        } else {
-            self.firewall.create(&contents)
-        }
-        .map_err(firewall_error)
-    }
-
-    /// What the table should hold: every network and published port not being removed.
-    fn firewall_contents(&self) -> Result<Contents> {
-        let conn = self.store.read();
-        let networks = store::list_networks(conn)?
-            .iter()
-            .filter(|net| net.state != RowState::Removing)
-            .map(network_rules)
-            .collect();
-        let ports = store::list_endpoints(conn)?
-            .iter()
-            .filter(|ep| ep.state != RowState::Removing)
-            .flat_map(port_rules)
-            .collect();
-        Ok(Contents { networks, ports })
-    }
-}
-
-/// The error for a failed change to ctnet's table.
-fn firewall_error(e: ctnet_kernel::Error) -> Error {
-    Error::kernel(format!("nftables table {FAMILY} {TABLE}"), e)
 }

@@ -1,0 +1,9 @@
+//! Allocation: choices that must be unique on the host, made as pure functions over what
+//! is taken. The caller reads "what is taken" inside the same state transaction that
+//! records the choice, so two processes never get the same subnet, address or port.
+//!
+//! - [`addresses`]: subnets for new networks and addresses for containers;
+//! - [`host_ports`]: host ports for published ports.
+
+pub mod addresses;
+pub mod host_ports;

@@ -1,0 +1,8 @@
+//! Observation: reading what the kernel really holds and comparing it with what ctnet
+//! recorded. Nothing here changes the host.
+//!
+//! - [`doctor`]: what on the host will silently drop ctnet's traffic;
+//! - [`check`]: one endpoint against the kernel (CNI's CHECK).
+
+pub mod check;
+pub mod doctor;

@@ -1,0 +1,19 @@
+//! Operations: what front ends ask the engine to do. Every operation follows one
+//! contract: reserve (check and record intent as a `pending` or `removing` row inside one
+//! state transaction), build (the driver's plan applied to the kernel, the datapath's
+//! elements in one nftables batch), then commit (mark the row ready) or undo (remove what
+//! was built, forget the row).
+//!
+//! - [`network`]: create, remove, list, inspect networks; the default network;
+//! - [`endpoint`]: attach and detach containers; CNI's CHECK;
+//! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
+//! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
+//!   to it, and rewriting it from the store;
+//! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
+//!   operations' teardown steps; no operation calls into it.
+
+pub mod endpoint;
+pub mod firewall;
+pub mod namespace;
+pub mod network;
+pub mod reconcile;
