@@ -1,12 +1,13 @@
 //! ctnet's kernel layer.
 //!
 //! Everything here talks to the Linux kernel and nothing else: network namespaces, links
-//! (veth, bridge), addresses, routes, sysctls and nf_tables batches, all over netlink or
-//! procfs from this process. This layer knows nothing about networks, containers or state;
+//! (veth, bridge), IPv4 and IPv6 addresses and routes, sysctls and nf_tables batches, all
+//! over netlink or procfs from this process. This layer knows nothing about networks, containers or state;
 //! the engine decides what to ask for and this layer asks.
 
 pub mod addr;
 pub mod error;
+pub mod family;
 pub mod link;
 pub mod names;
 pub mod netlink;
@@ -17,6 +18,7 @@ pub mod route;
 pub mod sysctl;
 
 pub use error::{Error, Result};
+pub use family::Family;
 pub use names::{IfName, NameError, NetnsName};
 pub use netlink::RtSocket;
 pub use netns::{Netns, NetnsDir};

@@ -1,4 +1,5 @@
-//! Links: bridges, veth pairs, up/down, MTU, master, lookup and listing.
+//! Links: bridges, veth pairs, up/down, MTU, master, IPv6 link-local addressing, lookup
+//! and listing.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -162,6 +163,20 @@ fn no_ipv6_link_local() -> LinkAttribute {
 /// peer is still down): the kernel makes the address when carrier comes, and does not
 /// take one back. It cannot go in the creating message: the kernel checks per-family
 /// settings against a device that does not exist yet and refuses them.
+///
+/// # Dual stack
+///
+/// An interface of a dual-stack network needs nothing special when it is made: the engine
+/// simply does not send this request for it, and the kernel gives it its `fe80::/64`
+/// address when carrier comes, as on any host. The link-local address goes through
+/// duplicate address detection, but that does not hold up the interface: ctnet's global
+/// address is added without it (see [`crate::addr`]) and is usable at once, and the
+/// default route goes via the bridge's global address, not a link-local one. What a
+/// dual-stack container interface does need is no autoconfiguration from other
+/// containers' router advertisements ([`crate::sysctl::disable_ipv6_autoconf`], before
+/// it comes up), and its network's bridge must have IPv6 on
+/// ([`crate::sysctl::enable_ipv6`]). A bridge port (the host side of a veth) stays
+/// without IPv6 in either case: it only switches frames.
 pub fn no_ipv6_link_local_request(name: &IfName) -> Request {
     let mut message = LinkMessage::default();
     message
