@@ -12,11 +12,15 @@
 //! - [`state`]: the SQLite state database, the only place stored text is parsed;
 //! - [`ops`]: the operations (create a network, attach, detach, gc), each reserve →
 //!   build → commit or undo;
+//! - [`driver`]: what a network's driver asks of the kernel, as plans of netlink requests;
 //! - [`datapath`]: ctnet's nftables table (masquerade, published ports, isolation);
 //! - [`observe`]: reading the kernel back: `ctnet doctor`, CNI's CHECK.
 
+#![forbid(unsafe_code)]
+
 pub mod alloc;
 pub mod datapath;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod model;

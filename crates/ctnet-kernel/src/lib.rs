@@ -13,12 +13,14 @@ pub mod names;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod random;
 pub mod reclaim;
 pub mod route;
 pub mod sysctl;
 
 pub use error::{Error, Result};
 pub use family::Family;
+pub use link::LOOPBACK_INDEX;
 pub use names::{IfName, NameError, NetnsName};
 pub use netlink::RtSocket;
 pub use netns::{Netns, NetnsDir};

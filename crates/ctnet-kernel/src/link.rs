@@ -15,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::names::IfName;
 use crate::netlink::{header_u32, Request, RtSocket};
 
+/// The loopback device is always interface 1 of a network namespace.
+pub const LOOPBACK_INDEX: u32 = 1;
+
 /// What the kernel holds about one link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {

@@ -1,10 +1,12 @@
 //! The command line, as clap types. Values are parsed into checked types here, at the edge.
 
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use ctnet_engine::model::Family;
+use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
 
 /// Container networking for Linux: bridges, NAT and network namespaces, over netlink.
 #[derive(Parser, Debug)]
@@ -24,7 +26,7 @@ pub struct Dirs {
     #[arg(
         long,
         global = true,
-        env = "CTNET_STATE_DIR",
+        env = ENV_STATE_DIR,
         default_value = "/var/lib/ctnet"
     )]
     pub state_dir: PathBuf,
@@ -32,7 +34,7 @@ pub struct Dirs {
     #[arg(
         long,
         global = true,
-        env = "CTNET_RUN_DIR",
+        env = ENV_RUN_DIR,
         default_value = "/run/ctnet"
     )]
     pub run_dir: PathBuf,
@@ -40,7 +42,7 @@ pub struct Dirs {
     #[arg(
         long,
         global = true,
-        env = "CTNET_NETNS_DIR",
+        env = ENV_NETNS_DIR,
         default_value = "/run/netns"
     )]
     pub netns_dir: PathBuf,
@@ -156,12 +158,20 @@ pub enum NetworkCommand {
 pub struct NetworkCreateArgs {
     /// Network name.
     pub name: String,
-    /// IPv4 subnet in CIDR form; a free one from the default pools when omitted.
+    /// Subnet in CIDR form, at most one per family (repeat for an IPv6 one); a free one
+    /// from the default pools (IPv4) or a unique local /64 (IPv6) when omitted.
     #[arg(long)]
-    pub subnet: Option<String>,
-    /// Gateway address (the bridge's own); the subnet's first address when omitted.
+    pub subnet: Vec<String>,
+    /// Gateway address (the bridge's own), at most one per family; the subnet's first
+    /// address when omitted.
     #[arg(long)]
-    pub gateway: Option<String>,
+    pub gateway: Vec<String>,
+    /// Give the network IPv6 as well (dual stack), or alone with `--ipv4 false`.
+    #[arg(long)]
+    pub ipv6: bool,
+    /// Whether the network has IPv4 (`--ipv4 false` with `--ipv6`: IPv6 only).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub ipv4: bool,
     /// Bridge device name (at most 15 bytes); `br-` and 12 hex digits of the id when omitted.
     #[arg(long)]
     pub bridge: Option<String>,
@@ -225,6 +235,9 @@ pub struct AttachArgs {
     /// Static IPv4 address inside the network's subnet.
     #[arg(long)]
     pub ip: Option<String>,
+    /// Static IPv6 address inside the network's IPv6 subnet.
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Interface name inside the container (default eth0, eth1, ...).
     #[arg(long)]
     pub ifname: Option<String>,
@@ -266,6 +279,9 @@ pub struct RunArgs {
     /// Static IPv4 address on the first network.
     #[arg(long)]
     pub ip: Option<String>,
+    /// Static IPv6 address on the first network.
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
     /// or just CONTAINER_PORT for a free host port. Repeatable; on the first network.
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
@@ -275,9 +291,21 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-/// Parses a user-given IPv4 address for a flag.
-pub fn parse_ip(flag: &str, text: &str) -> ctnet_engine::Result<Ipv4Addr> {
-    ctnet_engine::model::parse_ipv4(flag, text)
+/// Parses a user-given address of one family for a flag.
+pub fn parse_ip(flag: &str, text: &str, family: Family) -> ctnet_engine::Result<IpAddr> {
+    ctnet_engine::model::parse_ip(flag, text, Some(family))
+}
+
+/// The static addresses of `--ip` and `--ip6`.
+pub fn static_ips(ip: Option<&str>, ip6: Option<&str>) -> ctnet_engine::Result<Vec<IpAddr>> {
+    let mut ips = Vec::new();
+    if let Some(ip) = ip {
+        ips.push(parse_ip("--ip", ip, Family::V4)?);
+    }
+    if let Some(ip6) = ip6 {
+        ips.push(parse_ip("--ip6", ip6, Family::V6)?);
+    }
+    Ok(ips)
 }
 
 #[cfg(test)]

@@ -15,14 +15,14 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ctnet_engine::model::parse_mac;
+use ctnet_engine::model::ports::PortRange;
+use ctnet_engine::model::{parse_ip, Family, MacAddr, Runtime};
 use ctnet_engine::{
     AttachSpec, ContainerRef, Engine, Error, ErrorKind, NetworkName, NetworkSpec, Paths, PortSpec,
-    Subnet,
+    Protocol, Subnet,
 };
 use ctnet_kernel::IfName;
 use serde::Deserialize;
@@ -75,6 +75,8 @@ struct NetworkInfo {
     subnets: Option<Vec<SubnetInfo>>,
     #[serde(default)]
     internal: bool,
+    #[serde(default)]
+    ipv6_enabled: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,23 +161,12 @@ fn read_options(file: Option<&PathBuf>) -> Result<NetworkOptions, String> {
 }
 
 fn paths() -> Paths {
-    let mut paths = Paths::default();
-    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
-    if let Some(p) = var("CTNET_STATE_DIR") {
-        paths.state_dir = p;
-    }
-    if let Some(p) = var("CTNET_RUN_DIR") {
-        paths.run_dir = p;
-    }
-    if let Some(p) = var("CTNET_NETNS_DIR") {
-        paths.netns_dir = p;
-    }
-    paths
+    Paths::from_env()
 }
 
 fn container(opts: &NetworkOptions, netns: &str) -> ContainerRef {
     ContainerRef::Runtime {
-        runtime: "podman",
+        runtime: Runtime::Podman,
         id: opts.container_id.clone(),
         netns: Some(PathBuf::from(netns)),
     }
@@ -190,18 +181,21 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
             "use a bridge network (`podman network create --driver bridge`)",
         ));
     }
-    let v4 = info
-        .subnets
-        .iter()
-        .flatten()
-        .find(|s| Subnet::parse(&s.subnet).is_ok());
-    let gateway = v4
-        .and_then(|s| s.gateway.as_deref())
-        .map(|g| ctnet_engine::model::parse_ipv4("gateway", g))
-        .transpose()?;
+    let mut subnets = Vec::new();
+    let mut gateways = Vec::new();
+    for s in info.subnets.iter().flatten() {
+        let subnet = Subnet::parse(&s.subnet)?;
+        if let Some(g) = s.gateway.as_deref() {
+            gateways.push(parse_ip("gateway", g, Some(subnet.family()))?);
+        }
+        subnets.push(subnet);
+    }
+    let has = |family| subnets.iter().any(|s: &Subnet| s.family() == family);
     Ok(NetworkSpec {
-        subnet: v4.map(|s| Subnet::parse(&s.subnet)).transpose()?,
-        gateway,
+        ipv4: has(Family::V4) || subnets.is_empty(),
+        ipv6: info.ipv6_enabled || has(Family::V6),
+        subnets,
+        gateways,
         bridge: info
             .network_interface
             .as_deref()
@@ -212,31 +206,49 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
     })
 }
 
-/// Port mappings as `-p` specs; `range` maps consecutive ports.
+/// Port mappings as port specs, built from their fields; `range` maps consecutive ports.
 fn port_specs(mappings: &[PortMapping]) -> Result<Vec<PortSpec>, Error> {
-    mappings
-        .iter()
-        .flat_map(|m| {
-            m.protocol.split(',').map(move |proto| {
-                let last = |p: u16| p.saturating_add(m.range.max(1) - 1);
-                let ports = |p: u16| {
-                    if m.range > 1 {
-                        format!("{p}-{}", last(p))
-                    } else {
-                        p.to_string()
-                    }
-                };
-                let host = ports(m.host_port);
-                let container = ports(m.container_port);
-                let text = if m.host_ip.is_empty() {
-                    format!("{host}:{container}/{proto}")
-                } else {
-                    format!("{}:{host}:{container}/{proto}", m.host_ip)
-                };
-                PortSpec::parse(&text)
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for m in mappings {
+        let object = format!(
+            "port mapping {}:{}/{}",
+            m.host_port, m.container_port, m.protocol
+        );
+        let invalid = |cause: String| {
+            Error::invalid(
+                &object,
+                cause,
+                "give ports 1-65535, a range that stays below 65536, and tcp or udp",
+            )
+        };
+        let ports = |first: u16| {
+            let last = first.checked_add(m.range.max(1) - 1);
+            last.and_then(|last| PortRange::new(first, last))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "ports {first} and a range of {} are not ports",
+                        m.range
+                    ))
+                })
+        };
+        let host_ip = (!m.host_ip.is_empty())
+            .then(|| parse_ip("host_ip", &m.host_ip, None))
+            .transpose()?;
+        for proto in m.protocol.split(',') {
+            let protocol = Protocol::parse(proto)
+                .ok_or_else(|| invalid(format!("protocol {proto:?} is not tcp or udp")))?;
+            out.push(
+                PortSpec::new(
+                    host_ip,
+                    Some(ports(m.host_port)?),
+                    ports(m.container_port)?,
+                    protocol,
+                )
+                .map_err(invalid)?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 fn setup(opts: &NetworkOptions, netns: &str) -> Result<Value, Error> {
@@ -279,15 +291,16 @@ fn attach_one(
         )
     })?;
     let net = engine.ensure_network(network_spec(name, info)?)?;
-    let ip = per
+    let ips = per
         .static_ips
         .iter()
         .flatten()
-        .find_map(|ip| ip.parse::<Ipv4Addr>().ok());
+        .map(|ip| parse_ip("static_ips", ip, None))
+        .collect::<Result<Vec<_>, _>>()?;
     let ep = engine.attach(AttachSpec {
         network: net.name.clone(),
         container: container(opts, netns),
-        ip,
+        ips,
         ifname: Some(IfName::new(&per.interface_name)?),
         owner: None,
         netns_owned: false,
@@ -300,19 +313,27 @@ fn attach_one(
         mac: per
             .static_mac
             .as_deref()
-            .map(|m| parse_mac("static_mac", m))
+            .map(|m| MacAddr::parse("static_mac", m))
             .transpose()?,
     })?;
+    let subnets: Vec<Value> = net
+        .subnets
+        .iter()
+        .filter_map(|s| {
+            let ip = ep.ip(s.subnet.family())?;
+            Some(json!({
+                "ipnet": format!("{ip}/{}", s.subnet.prefix_len()),
+                "gateway": s.gateway.to_string(),
+            }))
+        })
+        .collect();
     let block = json!({
         "dns_search_domains": [],
         "dns_server_ips": [],
         "interfaces": {
-            (ep.ifname.clone()): {
-                "mac_address": ep.mac,
-                "subnets": [{
-                    "ipnet": format!("{}/{}", ep.ip, net.subnet.net().prefix_len()),
-                    "gateway": net.gateway.to_string(),
-                }],
+            (ep.ifname.to_string()): {
+                "mac_address": ep.mac.to_string(),
+                "subnets": subnets,
             }
         }
     });
@@ -338,7 +359,7 @@ fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
         }
         let empty = engine.endpoints()?.iter().all(|ep| ep.network != net);
         if empty && net.as_str() != ctnet_engine::model::DEFAULT_NETWORK {
-            match engine.remove_network(net.as_str()) {
+            match engine.remove_network(&net) {
                 // Another container joined meanwhile, or it is gone already.
                 Err(e) if matches!(e.kind, ErrorKind::InUse | ErrorKind::NotFound) => {}
                 Err(e) => {

@@ -6,7 +6,7 @@
 use std::ops::RangeInclusive;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ports::{Holder, PortSpec, PublishedPort};
+use crate::model::ports::{host_ip_text, Holder, PortSpec, PublishedPort};
 
 /// Turns specs into single-port mappings, choosing free host ports where none (or a range
 /// for one container port) was given. `taken` is every port already published;
@@ -74,9 +74,7 @@ pub fn resolve(
 }
 
 fn clash(wanted: &PublishedPort, holder: &str) -> Error {
-    let ip = wanted
-        .host_ip
-        .map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+    let ip = host_ip_text(wanted.host_ip);
     Error::new(
         ErrorKind::Conflict,
         format!("host port {ip}:{}/{}", wanted.host_port, wanted.protocol),

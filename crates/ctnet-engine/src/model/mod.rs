@@ -1,13 +1,13 @@
 //! The engine's vocabulary: networks, endpoints and the checked values they are made of.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use ctnet_kernel::names::check_plain_name;
 use ctnet_kernel::IfName;
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -66,23 +66,62 @@ impl FromStr for NetworkName {
     }
 }
 
-/// An IPv4 subnet usable for a bridge network: written in canonical form (host bits zero)
-/// and no smaller than a /30, so it holds a gateway and at least one container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Subnet(Ipv4Net);
+/// An IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
 
-/// The smallest subnet a network may have (prefix length).
+impl Family {
+    /// The family of an address.
+    pub fn of(ip: IpAddr) -> Family {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// A subnet usable for a network, of either family: written in canonical form (host bits
+/// zero), large enough for a gateway and a container (IPv4: /30 or shorter), and for
+/// IPv6 between /48 and /120 (shorter is a site's whole allocation, longer leaves too
+/// few addresses to hand out in turn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subnet {
+    /// An IPv4 subnet.
+    V4(Ipv4Net),
+    /// An IPv6 subnet.
+    V6(Ipv6Net),
+}
+
+/// The smallest IPv4 subnet a network may have (prefix length).
 pub const SUBNET_MAX_PREFIX: u8 = 30;
+/// The prefix lengths an IPv6 subnet may have.
+pub const SUBNET6_PREFIXES: std::ops::RangeInclusive<u8> = 48..=120;
 
 impl Subnet {
-    /// Parses `a.b.c.d/n`, refusing malformed text, host bits set and tiny subnets.
+    /// Parses `ADDRESS/PREFIX` of either family, refusing malformed text, host bits set
+    /// and sizes outside the limits.
     pub fn parse(text: &str) -> Result<Self> {
         let object = format!("subnet {text:?}");
-        let net: Ipv4Net = text.parse().map_err(|_| {
+        let net: IpNet = text.parse().map_err(|_| {
             Error::invalid(
                 &object,
-                "is not an IPv4 CIDR",
-                "write it as ADDRESS/PREFIX, e.g. 172.18.0.0/16",
+                "is not a CIDR",
+                "write it as ADDRESS/PREFIX, e.g. 172.18.0.0/16 or fd00:1::/64",
             )
         })?;
         if net.network() != net.addr() {
@@ -96,44 +135,85 @@ impl Subnet {
     }
 
     /// Wraps a network, checking its size.
-    pub fn new(net: Ipv4Net) -> Result<Self> {
-        if net.prefix_len() > SUBNET_MAX_PREFIX {
-            return Err(Error::invalid(
+    pub fn new(net: IpNet) -> Result<Self> {
+        match net {
+            IpNet::V4(n) if n.prefix_len() > SUBNET_MAX_PREFIX => Err(Error::invalid(
                 format!("subnet {net}"),
                 format!(
                     "is too small (/{} leaves no room for a gateway and a container)",
-                    net.prefix_len()
+                    n.prefix_len()
                 ),
                 format!("use a prefix of /{SUBNET_MAX_PREFIX} or shorter"),
-            ));
+            )),
+            IpNet::V4(n) => Ok(Subnet::V4(n.trunc())),
+            IpNet::V6(n) if !SUBNET6_PREFIXES.contains(&n.prefix_len()) => Err(Error::invalid(
+                format!("subnet {net}"),
+                format!(
+                    "has a /{} prefix, outside what an IPv6 network may use",
+                    n.prefix_len()
+                ),
+                format!(
+                    "use a prefix from /{} to /{} (a /64 is usual)",
+                    SUBNET6_PREFIXES.start(),
+                    SUBNET6_PREFIXES.end()
+                ),
+            )),
+            IpNet::V6(n) => Ok(Subnet::V6(n.trunc())),
         }
-        Ok(Subnet(net.trunc()))
     }
 
     /// The underlying network.
-    pub fn net(&self) -> Ipv4Net {
-        self.0
+    pub fn net(&self) -> IpNet {
+        match self {
+            Subnet::V4(n) => IpNet::V4(*n),
+            Subnet::V6(n) => IpNet::V6(*n),
+        }
     }
 
-    /// The first usable address, the conventional gateway (x.y.z.1 for a /24).
-    pub fn first_host(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.0.network()) + 1)
+    /// The family.
+    pub fn family(&self) -> Family {
+        match self {
+            Subnet::V4(_) => Family::V4,
+            Subnet::V6(_) => Family::V6,
+        }
     }
 
-    /// True when `ip` is a usable host address of this subnet (not network or broadcast).
-    pub fn is_host(&self, ip: Ipv4Addr) -> bool {
-        self.0.contains(&ip) && ip != self.0.network() && ip != self.0.broadcast()
+    /// The prefix length.
+    pub fn prefix_len(&self) -> u8 {
+        self.net().prefix_len()
     }
 
-    /// True when the two subnets share any address.
-    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
-        self.0.contains(&other.network()) || other.contains(&self.0.network())
+    /// The first usable address, the conventional gateway (x.y.z.1 for a /24, ::1 for
+    /// an IPv6 prefix).
+    pub fn first_host(&self) -> IpAddr {
+        match self {
+            Subnet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + 1)),
+            Subnet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + 1)),
+        }
+    }
+
+    /// True when `ip` is a usable host address of this subnet: not the network address
+    /// (IPv6's subnet-router anycast address) nor IPv4's broadcast address.
+    pub fn is_host(&self, ip: IpAddr) -> bool {
+        match (self, ip) {
+            (Subnet::V4(n), IpAddr::V4(ip)) => {
+                n.contains(&ip) && ip != n.network() && ip != n.broadcast()
+            }
+            (Subnet::V6(n), IpAddr::V6(ip)) => n.contains(&ip) && ip != n.network(),
+            _ => false,
+        }
+    }
+
+    /// True when the two share any address (never across families).
+    pub fn overlaps(&self, other: &IpNet) -> bool {
+        let me = self.net();
+        me.contains(&other.network()) || other.contains(&me.network())
     }
 }
 
 impl fmt::Display for Subnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.net().fmt(f)
     }
 }
 
@@ -143,15 +223,137 @@ impl Serialize for Subnet {
     }
 }
 
-/// Parses an IPv4 address given by a user for `object`.
-pub fn parse_ipv4(object: &str, text: &str) -> Result<Ipv4Addr> {
-    text.parse().map_err(|_| {
-        Error::invalid(
-            format!("{object} {text:?}"),
-            "is not an IPv4 address",
-            "write it as a.b.c.d, e.g. 172.18.0.10",
-        )
-    })
+/// One family of a network: its subnet and the gateway address on the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SubnetConfig {
+    /// The subnet.
+    pub subnet: Subnet,
+    /// The bridge's own address in it, the containers' default gateway.
+    pub gateway: IpAddr,
+}
+
+/// Parses an address given by a user for `object`, of the family `family` when given.
+pub fn parse_ip(object: &str, text: &str, family: Option<Family>) -> Result<IpAddr> {
+    let example = match family {
+        Some(Family::V4) => "write it as a.b.c.d, e.g. 172.18.0.10",
+        Some(Family::V6) => "write it as an IPv6 address, e.g. fd00:1::10",
+        None => "write it as an IPv4 or IPv6 address, e.g. 172.18.0.10 or fd00:1::10",
+    };
+    let bad = |what: &str| Error::invalid(format!("{object} {text:?}"), what.to_string(), example);
+    let ip: IpAddr = text.parse().map_err(|_| {
+        bad(match family {
+            Some(Family::V4) => "is not an IPv4 address",
+            Some(Family::V6) => "is not an IPv6 address",
+            None => "is not an IP address",
+        })
+    })?;
+    match family {
+        Some(f) if Family::of(ip) != f => Err(bad(match f {
+            Family::V4 => "is not an IPv4 address",
+            Family::V6 => "is not an IPv6 address",
+        })),
+        _ => Ok(ip),
+    }
+}
+
+/// A network's driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// A Linux bridge; containers are veth ports of it.
+    Bridge,
+}
+
+impl Driver {
+    /// The word stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Driver::Bridge => "bridge",
+        }
+    }
+
+    /// Parses a driver name.
+    pub fn parse(text: &str) -> Result<Driver> {
+        match text {
+            "bridge" => Ok(Driver::Bridge),
+            other => Err(Error::invalid(
+                format!("driver {other:?}"),
+                "is not a driver ctnet has",
+                "use the bridge driver",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A unicast MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MacAddr([u8; 6]);
+
+impl MacAddr {
+    /// Parses `aa:bb:cc:dd:ee:ff` given for `object`; it must be unicast and not zero.
+    pub fn parse(object: &str, text: &str) -> Result<Self> {
+        let bad = || {
+            Error::invalid(
+                object,
+                format!("{text:?} is not a unicast MAC address"),
+                "write six hex bytes like 02:42:0a:00:00:02 (first byte even)",
+            )
+        };
+        let bytes: Vec<u8> = text
+            .split(':')
+            .map(|b| {
+                (b.len() == 2)
+                    .then(|| u8::from_str_radix(b, 16).ok())
+                    .flatten()
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        let mac: [u8; 6] = bytes.try_into().map_err(|_| bad())?;
+        MacAddr::new(mac).ok_or_else(bad)
+    }
+
+    /// A MAC from bytes; None for a multicast or zero address.
+    pub fn new(bytes: [u8; 6]) -> Option<Self> {
+        (bytes[0] & 1 == 0 && bytes != [0; 6]).then_some(MacAddr(bytes))
+    }
+
+    /// A locally administered MAC derived from an address, as Docker does (02:42 and the
+    /// IPv4 address; the last four bytes of an IPv6 one): stable for an address, so
+    /// neighbours' caches stay right when a container restarts.
+    pub fn for_address(ip: IpAddr) -> Self {
+        let o = match ip {
+            IpAddr::V4(v4) => v4.octets(),
+            IpAddr::V6(v6) => {
+                let b = v6.octets();
+                [b[12], b[13], b[14], b[15]]
+            }
+        };
+        MacAddr([0x02, 0x42, o[0], o[1], o[2], o[3]])
+    }
+
+    /// The six bytes.
+    pub fn bytes(&self) -> [u8; 6] {
+        self.0
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
+impl Serialize for MacAddr {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The lifecycle state of a row: `pending` while its kernel objects are being made,
@@ -177,29 +379,32 @@ impl RowState {
         }
     }
 
-    /// Parses the stored word.
-    pub fn parse(text: &str) -> RowState {
+    /// Parses the stored word; anything else is an error, never a guess.
+    pub fn parse(text: &str) -> Result<RowState> {
         match text {
-            "ready" => RowState::Ready,
-            "removing" => RowState::Removing,
-            _ => RowState::Pending,
+            "pending" => Ok(RowState::Pending),
+            "ready" => Ok(RowState::Ready),
+            "removing" => Ok(RowState::Removing),
+            other => Err(Error::invalid(
+                format!("row state {other:?}"),
+                "is not a state ctnet writes",
+                "the state database was written by another program or version; `ctnet gc` cannot repair it",
+            )),
         }
     }
 }
 
-/// A bridge network.
+/// A network.
 #[derive(Debug, Clone, Serialize)]
 pub struct Network {
     /// Unique name.
     pub name: NetworkName,
     /// 64-hex-digit id, like Docker's.
     pub id: String,
-    /// Driver; only "bridge" for now.
-    pub driver: String,
-    /// The IPv4 subnet.
-    pub subnet: Subnet,
-    /// The bridge's own address, the containers' default gateway.
-    pub gateway: Ipv4Addr,
+    /// Driver.
+    pub driver: Driver,
+    /// One subnet per family, IPv4 first; at least one.
+    pub subnets: Vec<SubnetConfig>,
     /// The bridge device.
     #[serde(serialize_with = "serialize_display")]
     pub bridge: IfName,
@@ -216,6 +421,24 @@ pub struct Network {
     pub created: i64,
 }
 
+impl Network {
+    /// The subnet of one family, if the network has it.
+    pub fn subnet(&self, family: Family) -> Option<&SubnetConfig> {
+        self.subnets.iter().find(|s| s.subnet.family() == family)
+    }
+
+    /// True when the network has IPv6.
+    pub fn ipv6(&self) -> bool {
+        self.subnet(Family::V6).is_some()
+    }
+
+    /// The subnets as text, `10.1.0.0/24, fd00:1::/64`.
+    pub fn subnets_text(&self) -> String {
+        let all: Vec<String> = self.subnets.iter().map(|s| s.subnet.to_string()).collect();
+        all.join(", ")
+    }
+}
+
 /// How a command names the container (network namespace) it works on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContainerRef {
@@ -228,8 +451,8 @@ pub enum ContainerRef {
     /// A container known by a runtime's id (CNI's CNI_CONTAINERID, Podman's container
     /// id); its namespace path may be gone (CNI allows DEL without one).
     Runtime {
-        /// Which front end knows it ("cni", "podman"); the label's prefix.
-        runtime: &'static str,
+        /// Which front end knows it; the label's prefix.
+        runtime: Runtime,
         /// The runtime's container id.
         id: String,
         /// Its network namespace, when known.
@@ -244,8 +467,36 @@ impl ContainerRef {
             ContainerRef::Named(name) => name.to_string(),
             ContainerRef::Path(path) => path.display().to_string(),
             ContainerRef::Pid(pid) => format!("pid:{pid}"),
-            ContainerRef::Runtime { runtime, id, .. } => format!("{runtime}:{id}"),
+            ContainerRef::Runtime { runtime, id, .. } => runtime.label(id),
         }
+    }
+}
+
+/// A container engine that names containers by its own ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    /// A CNI runtime (containerd, CRI-O, …): CNI_CONTAINERID.
+    Cni,
+    /// Podman, through the netavark protocol.
+    Podman,
+}
+
+impl Runtime {
+    fn prefix(self) -> &'static str {
+        match self {
+            Runtime::Cni => "cni:",
+            Runtime::Podman => "podman:",
+        }
+    }
+
+    /// The label stored for one of its containers.
+    pub fn label(self, id: &str) -> String {
+        format!("{}{id}", self.prefix())
+    }
+
+    /// The container id in a label this runtime made, or None for another's label.
+    pub fn id_in(self, label: &str) -> Option<&str> {
+        label.strip_prefix(self.prefix())
     }
 }
 
@@ -256,21 +507,23 @@ pub struct Endpoint {
     pub id: i64,
     /// The network.
     pub network: NetworkName,
-    /// Container label (namespace name, path or `pid:N`).
+    /// Container label (namespace name, path, `pid:N` or a runtime's `cni:ID`).
     pub container: String,
     /// Path of the namespace when attached.
-    pub netns_path: String,
+    pub netns_path: PathBuf,
     /// Inode of the namespace, which identifies it however it is named.
     pub netns_inode: u64,
     /// Interface name inside the container.
-    pub ifname: String,
+    #[serde(serialize_with = "serialize_display")]
+    pub ifname: IfName,
     /// Host side of the veth pair.
-    pub host_ifname: String,
-    /// The container's address.
-    pub ip: Ipv4Addr,
+    #[serde(serialize_with = "serialize_display")]
+    pub host_ifname: IfName,
+    /// The container's addresses, one per family of the network, IPv4 first.
+    pub ips: Vec<IpAddr>,
     /// The container interface's MAC address.
-    pub mac: String,
-    /// Whether this endpoint installed the container's default route.
+    pub mac: MacAddr,
+    /// Whether this endpoint installed the container's default routes.
     pub default_route: bool,
     /// Whether ctnet created the namespace and removes it with the endpoint.
     pub netns_owned: bool,
@@ -280,37 +533,20 @@ pub struct Endpoint {
     pub ports: Vec<PublishedPort>,
 }
 
-/// Parses a MAC address written `aa:bb:cc:dd:ee:ff`; it must be unicast.
-pub fn parse_mac(object: &str, text: &str) -> Result<[u8; 6]> {
-    let bad = || {
-        Error::invalid(
-            object,
-            format!("{text:?} is not a unicast MAC address"),
-            "write six hex bytes like 02:42:0a:00:00:02 (first byte even)",
-        )
-    };
-    let bytes: Vec<u8> = text
-        .split(':')
-        .map(|b| {
-            (b.len() == 2)
-                .then(|| u8::from_str_radix(b, 16).ok())
-                .flatten()
-        })
-        .collect::<Option<_>>()
-        .ok_or_else(bad)?;
-    let mac: [u8; 6] = bytes.try_into().map_err(|_| bad())?;
-    if mac[0] & 1 == 1 || mac == [0; 6] {
-        return Err(bad());
+impl Endpoint {
+    /// The container's address of one family, if it has one.
+    pub fn ip(&self, family: Family) -> Option<IpAddr> {
+        self.ips
+            .iter()
+            .copied()
+            .find(|ip| Family::of(*ip) == family)
     }
-    Ok(mac)
-}
 
-/// Formats a MAC address the usual way.
-pub fn format_mac(mac: [u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    /// The addresses as text, `10.1.0.2, fd00:1::2`.
+    pub fn ips_text(&self) -> String {
+        let all: Vec<String> = self.ips.iter().map(|ip| ip.to_string()).collect();
+        all.join(", ")
+    }
 }
 
 fn serialize_display<T: fmt::Display, S: serde::Serializer>(
@@ -336,6 +572,45 @@ mod tests {
         let s = Subnet::parse("10.0.0.0/30").unwrap();
         assert!(s.is_host("10.0.0.1".parse().unwrap()));
         assert!(!s.is_host("10.0.0.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_subnets() {
+        let s = Subnet::parse("fd00:1::/64").unwrap();
+        assert_eq!(s.family(), Family::V6);
+        assert_eq!(s.first_host().to_string(), "fd00:1::1");
+        assert!(!s.is_host("fd00:1::".parse().unwrap()));
+        assert!(s.is_host("fd00:1::ffff:ffff:ffff:ffff".parse().unwrap()));
+        assert!(!s.is_host("10.0.0.1".parse().unwrap()));
+        let e = Subnet::parse("fd00:1::5/64").unwrap_err();
+        assert!(e.fix.contains("fd00:1::/64"), "{e}");
+        assert!(Subnet::parse("fd00:1::/124").is_err());
+        assert!(Subnet::parse("fd00::/40").is_err());
+        assert!(Subnet::parse("fd00::/48").is_ok());
+        assert!(Subnet::parse("fd00::/120").is_ok());
+        assert!(!s.overlaps(&"10.0.0.0/8".parse().unwrap()));
+        assert!(s.overlaps(&"fd00::/16".parse().unwrap()));
+    }
+
+    #[test]
+    fn stored_words_are_parsed_or_refused() {
+        assert_eq!(RowState::parse("ready").unwrap(), RowState::Ready);
+        assert!(RowState::parse("readyish").is_err());
+        assert_eq!(Driver::parse("bridge").unwrap(), Driver::Bridge);
+        assert!(Driver::parse("overlay").is_err());
+        assert_eq!(Runtime::Cni.id_in("cni:abc"), Some("abc"));
+        assert_eq!(Runtime::Cni.id_in("podman:abc"), None);
+    }
+
+    #[test]
+    fn macs() {
+        let m = MacAddr::parse("mac", "02:42:0a:00:00:02").unwrap();
+        assert_eq!(m.to_string(), "02:42:0a:00:00:02");
+        assert!(MacAddr::parse("mac", "03:42:0a:00:00:02").is_err());
+        assert!(MacAddr::parse("mac", "00:00:00:00:00:00").is_err());
+        assert!(MacAddr::parse("mac", "02:42:0a:00:00").is_err());
+        let v6 = MacAddr::for_address("fd00::a:b0c:d".parse().unwrap());
+        assert_eq!(v6.to_string(), "02:42:0b:0c:00:0d");
     }
 
     #[test]

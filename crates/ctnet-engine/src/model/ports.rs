@@ -6,7 +6,7 @@
 //! [`PublishedPort`] per port, checked against every port already published.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
@@ -49,6 +49,18 @@ impl Protocol {
             _ => None,
         }
     }
+
+    /// Parses a protocol word read back from the state database: anything else is an
+    /// error, never a guess.
+    pub fn parse_stored(text: &str) -> Result<Protocol> {
+        Protocol::parse(text).ok_or_else(|| {
+            Error::invalid(
+                format!("protocol {text:?}"),
+                "is not a protocol ctnet writes",
+                "the state database was written by another program or version",
+            )
+        })
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -65,6 +77,12 @@ pub struct PortRange {
 }
 
 impl PortRange {
+    /// The ports `first` to `last`; None when either is 0 or the range ends before it
+    /// starts.
+    pub fn new(first: u16, last: u16) -> Option<PortRange> {
+        (first != 0 && first <= last).then_some(PortRange { first, last })
+    }
+
     /// The first port.
     pub fn first(&self) -> u16 {
         self.first
@@ -110,7 +128,7 @@ impl fmt::Display for PortRange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortSpec {
     /// Only traffic to this host address is forwarded; every local address when unset.
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     /// Host ports; a free one is chosen when unset.
     pub host: Option<PortRange>,
     /// Container ports.
@@ -131,24 +149,55 @@ impl FromStr for PortSpec {
             ),
             None => (text, Protocol::Tcp),
         };
+        let (host_ip, ports) = split_host_ip(ports)?;
         let parts: Vec<&str> = ports.split(':').collect();
-        let (host_ip, host, container) = match parts.as_slice() {
-            [c] => (None, "", *c),
-            [h, c] => (None, *h, *c),
-            [ip, h, c] => (
-                Some(
-                    ip.parse::<Ipv4Addr>()
-                        .map_err(|_| format!("{ip:?} is not an IPv4 address"))?,
-                ),
-                *h,
-                *c,
-            ),
+        let (host, container) = match parts.as_slice() {
+            [c] if host_ip.is_none() => ("", *c),
+            [h, c] => (*h, *c),
             _ => return Err("expected [HOST_IP:]HOST_PORT:CONTAINER_PORT".into()),
         };
         let host = (!host.is_empty())
             .then(|| PortRange::parse(host))
             .transpose()?;
         let container = PortRange::parse(container)?;
+        PortSpec::new(host_ip, host, container, protocol)
+    }
+}
+
+/// Splits a leading `HOST_IP:` off, IPv6 written in brackets (`[2001:db8::1]:8080:80`).
+fn split_host_ip(text: &str) -> std::result::Result<(Option<IpAddr>, &str), String> {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (ip, rest) = rest.split_once("]:").ok_or_else(|| {
+            "an IPv6 host address is written [ADDRESS]:HOST_PORT:CONTAINER_PORT".to_string()
+        })?;
+        let ip: std::net::Ipv6Addr = ip
+            .parse()
+            .map_err(|_| format!("{ip:?} is not an IPv6 address"))?;
+        return Ok((Some(IpAddr::V6(ip)), rest));
+    }
+    match text.split(':').collect::<Vec<_>>().as_slice() {
+        [ip, _, _] => {
+            let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+                format!("{ip:?} is not an IPv4 address (write an IPv6 one in brackets)")
+            })?;
+            let rest = &text[text.find(':').expect("three parts") + 1..];
+            Ok((Some(IpAddr::V4(ip)), rest))
+        }
+        _ => Ok((None, text)),
+    }
+}
+
+impl PortSpec {
+    /// A spec from its parts, as front ends with structured input (CNI's portMappings,
+    /// netavark's port_mappings) build it. Refuses ranges of unequal length, and
+    /// IPv6 loopback: DNAT to a container cannot start on ::1, since IPv6 has no
+    /// `route_localnet` to let such packets leave the host's loopback.
+    pub fn new(
+        host_ip: Option<IpAddr>,
+        host: Option<PortRange>,
+        container: PortRange,
+        protocol: Protocol,
+    ) -> std::result::Result<PortSpec, String> {
         if let Some(h) = host {
             if h.count() != container.count() && container.count() != 1 {
                 return Err(format!(
@@ -156,14 +205,14 @@ impl FromStr for PortSpec {
                 ));
             }
         }
-        if host_ip.is_some_and(|ip| ip.is_unspecified()) {
-            return Ok(PortSpec {
-                host_ip: None,
-                host,
-                container,
-                protocol,
-            });
+        if host_ip.is_some_and(|ip| ip.is_loopback() && ip.is_ipv6()) {
+            return Err(
+                "IPv6 loopback [::1] cannot be forwarded to a container (IPv6 has no route_localnet); publish on 127.0.0.1 for host-only access, or on a host IPv6 address"
+                    .into(),
+            );
         }
+        // The unspecified address means every address, as no address does.
+        let host_ip = host_ip.filter(|ip| !ip.is_unspecified());
         Ok(PortSpec {
             host_ip,
             host,
@@ -171,9 +220,7 @@ impl FromStr for PortSpec {
             protocol,
         })
     }
-}
 
-impl PortSpec {
     /// Parses a `-p` argument with an error that names it and the fix.
     pub fn parse(text: &str) -> Result<PortSpec> {
         text.parse().map_err(|cause: String| {
@@ -181,7 +228,7 @@ impl PortSpec {
                 ErrorKind::InvalidInput,
                 format!("published port {text:?}"),
                 cause,
-                "write it as [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp], e.g. 8080:80 or 127.0.0.1:5353:53/udp",
+                "write it as [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp], e.g. 8080:80, 127.0.0.1:5353:53/udp or [2001:db8::1]:8080:80",
             )
         })
     }
@@ -191,7 +238,7 @@ impl PortSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct PublishedPort {
     /// The host address it is limited to, or every local address.
-    pub host_ip: Option<Ipv4Addr>,
+    pub host_ip: Option<IpAddr>,
     /// The host port.
     pub host_port: u16,
     /// The container port.
@@ -211,14 +258,22 @@ impl PublishedPort {
 
 impl fmt::Display for PublishedPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = self
-            .host_ip
-            .map_or("0.0.0.0".to_string(), |ip| ip.to_string());
+        let ip = host_ip_text(self.host_ip);
         write!(
             f,
             "{ip}:{}->{}/{}",
             self.host_port, self.container_port, self.protocol
         )
+    }
+}
+
+/// A host address as written before `:PORT`: `0.0.0.0` for every address, IPv6 in
+/// brackets.
+pub fn host_ip_text(ip: Option<IpAddr>) -> String {
+    match ip {
+        None => "0.0.0.0".to_string(),
+        Some(IpAddr::V4(ip)) => ip.to_string(),
+        Some(IpAddr::V6(ip)) => format!("[{ip}]"),
     }
 }
 
@@ -250,12 +305,17 @@ mod tests {
             }
         );
         let s = spec("127.0.0.1:5300-5301:53-54/udp");
-        assert_eq!(s.host_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(s.host_ip, Some(IpAddr::from([127, 0, 0, 1])));
         assert_eq!(s.protocol, Protocol::Udp);
         assert_eq!(s.container.count(), 2);
         assert_eq!(spec("80").host, None);
         assert_eq!(spec("127.0.0.1::80").host, None);
         assert_eq!(spec("0.0.0.0:80:80").host_ip, None);
+        let v6 = spec("[2001:db8::1]:8080:80/udp");
+        assert_eq!(v6.host_ip, Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(v6.host, PortRange::new(8080, 8080));
+        assert_eq!(spec("[::]:80:80").host_ip, None);
+        assert_eq!(spec("[2001:db8::1]::80").host, None);
     }
 
     #[test]
@@ -271,6 +331,11 @@ mod tests {
             "90-80:80",
             "8000-8002:80-81",
             "1:2:3:4",
+            "[::1]:8080:80",
+            "[2001:db8::1:8080:80",
+            "[10.0.0.1]:80:80",
+            "2001:db8::1:8080:80",
+            "[2001:db8::1]:80",
         ] {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad:?} was accepted");
         }

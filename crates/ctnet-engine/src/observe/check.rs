@@ -1,6 +1,8 @@
 //! One endpoint checked against the kernel (CNI's CHECK): is everything the store says
 //! ctnet made for it still there?
 
+use std::net::IpAddr;
+
 use ctnet_kernel::{addr, link, route, RtSocket};
 
 use crate::engine::Engine;
@@ -21,7 +23,7 @@ impl Engine {
         network: &NetworkName,
         container: &ContainerRef,
     ) -> Result<Endpoint> {
-        let net = self.network(network.as_str())?;
+        let net = self.network(network)?;
         let netns = self.open_container(container)?;
         let inode = netns
             .inode()
@@ -51,34 +53,43 @@ impl Engine {
         let host = self.host()?;
         let kernel = |e| Error::kernel(&object, e);
         let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?;
-        let host_side = link::get(host, &ep.host_ifname).map_err(kernel)?;
+        let host_side = link::get(host, ep.host_ifname.as_str()).map_err(kernel)?;
         if host_side.as_ref().and_then(|l| l.master) != bridge || bridge.is_none() {
             return Err(broken(format!(
                 "host side {} is missing or not a port of bridge {}",
                 ep.host_ifname, net.bridge
             )));
         }
-        let (ifname, ip, gateway, default_route) =
-            (ep.ifname.clone(), ep.ip, net.gateway, ep.default_route);
+        let ifname = ep.ifname.clone();
+        let ips = ep.ips.clone();
+        let gateways: Vec<IpAddr> = if ep.default_route {
+            net.subnets.iter().map(|s| s.gateway).collect()
+        } else {
+            Vec::new()
+        };
         let inside = netns
             .run(move || {
                 let mut sock = RtSocket::open()?;
-                let Some(link) = link::get(&mut sock, &ifname)? else {
+                let Some(link) = link::get(&mut sock, ifname.as_str())? else {
                     return Ok(Some(format!("interface {ifname} is missing")));
                 };
                 if !link.up {
                     return Ok(Some(format!("interface {ifname} is down")));
                 }
-                let has_ip = addr::list(&mut sock)?
-                    .iter()
-                    .any(|a| a.index == link.index && a.address == ip);
-                if !has_ip {
+                let held = addr::list_all(&mut sock)?;
+                if let Some(ip) = ips.iter().find(|ip| {
+                    !held
+                        .iter()
+                        .any(|a| a.index == link.index && a.address == **ip)
+                }) {
                     return Ok(Some(format!("interface {ifname} lacks address {ip}")));
                 }
-                let has_default = route::list(&mut sock)?.iter().any(|r| {
-                    r.prefix_len == 0 && r.gateway == Some(gateway) && r.oif == Some(link.index)
-                });
-                if default_route && !has_default {
+                let routes = route::list_all(&mut sock)?;
+                if let Some(gateway) = gateways.iter().find(|g| {
+                    !routes.iter().any(|r| {
+                        r.is_main_default() && r.gateway == Some(**g) && r.oif == Some(link.index)
+                    })
+                }) {
                     return Ok(Some(format!("the default route via {gateway} is missing")));
                 }
                 Ok(None)

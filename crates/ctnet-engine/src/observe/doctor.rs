@@ -79,7 +79,8 @@ impl Engine {
         let mut out = Vec::new();
         for net in &networks {
             for r in &routes {
-                if !net.subnet.overlaps(&r.net) || r.dev.as_deref() == Some(net.bridge.as_str()) {
+                let clash = net.subnets.iter().any(|s| s.subnet.overlaps(&r.net));
+                if !clash || r.dev.as_deref() == Some(net.bridge.as_str()) {
                     continue;
                 }
                 out.push(Finding::new(
@@ -88,7 +89,7 @@ impl Engine {
                     format!(
                         "{r} overlaps network {:?} ({}); traffic for part of it leaves the wrong way",
                         net.name.as_str(),
-                        net.subnet
+                        net.subnets_text()
                     ),
                     "remove that route, or move the network: `ctnet network rm` it and create it on another subnet",
                 ));

@@ -1,22 +1,20 @@
 //! Attaching containers to networks and detaching them.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::os::fd::AsFd;
 
-use ctnet_kernel::link::VethSpec;
-use ctnet_kernel::netlink::Request;
-use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName, Netns, RtSocket};
+use ctnet_kernel::{link, reclaim, sysctl, IfName, Netns, RtSocket};
 use rusqlite::Connection;
 
 use crate::alloc::addresses as ipam;
 use crate::alloc::host_ports;
+use crate::driver::bridge;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::PortSpec;
-use crate::model::{format_mac, parse_mac, ContainerRef, Endpoint, Network, NetworkName, RowState};
+use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
 use crate::ops::firewall::port_rules;
-use crate::ops::namespace::LOOPBACK_INDEX;
 use crate::owner::Owner;
 use crate::state;
 
@@ -27,8 +25,9 @@ pub struct AttachSpec {
     pub network: NetworkName,
     /// The container's namespace.
     pub container: ContainerRef,
-    /// A static address; a free one when unset.
-    pub ip: Option<Ipv4Addr>,
+    /// Static addresses, at most one per family of the network; a free one for each
+    /// family not given.
+    pub ips: Vec<IpAddr>,
     /// The interface name inside the container; `eth0`, `eth1`, … when unset.
     pub ifname: Option<IfName>,
     /// Ties the endpoint's life to a process (`ctnet run`): `ctnet gc` removes it once
@@ -39,7 +38,7 @@ pub struct AttachSpec {
     /// Ports to publish (`-p`).
     pub publish: Vec<PortSpec>,
     /// The container interface's MAC; 02:42 and the address (as Docker does) when unset.
-    pub mac: Option<[u8; 6]>,
+    pub mac: Option<MacAddr>,
 }
 
 pub(crate) fn container_object(label: &str) -> String {
@@ -85,7 +84,7 @@ impl Engine {
     /// container's first network) the default route. All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
-        let net = self.ready_network(spec.network.as_str())?;
+        let net = self.ready_network(&spec.network)?;
         let inode = netns
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
@@ -120,10 +119,8 @@ impl Engine {
             net.name.as_str()
         );
         let kernel = |e| Error::kernel(&object, e);
-        let host_name = IfName::new(&ep.host_ifname)?;
-        let peer_name = IfName::new(&ep.ifname)?;
         let host = self.host()?;
-        let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?.ok_or_else(|| {
+        let bridge_index = link::index_of(host, net.bridge.as_str()).map_err(kernel)?.ok_or_else(|| {
             Error::new(
                 ErrorKind::Kernel,
                 format!("network {:?}", net.name.as_str()),
@@ -131,20 +128,12 @@ impl Engine {
                 format!("recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`", net.name),
             )
         })?;
-        let mac = parse_mac("mac", &ep.mac)?;
-        // The port's flags go in the same round trip as its creation, before the
-        // container side is up: an icc=false container is never briefly reachable.
-        host.execute_all(vec![
-            link::create_veth_request(&VethSpec {
-                name: &host_name,
-                peer_name: &peer_name,
-                peer_netns: netns.as_fd(),
-                master: Some(bridge),
-                mtu: net.mtu,
-                peer_mac: Some(mac),
-            }),
-            link::set_bridge_port_flags_request(&host_name, true, !net.icc),
-        ])
+        host.execute_all(bridge::host_side_requests(
+            net,
+            ep,
+            netns.as_fd(),
+            bridge_index,
+        ))
         .map_err(|e| match e.errno() {
             Some(libc::EXFULL) => bridge_full(net),
             _ => kernel(e),
@@ -152,28 +141,26 @@ impl Engine {
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
-        sysctl::disable_ipv6(&host_name).map_err(kernel)?;
-        let prefix = net.subnet.net().prefix_len();
+        sysctl::disable_ipv6(&ep.host_ifname).map_err(kernel)?;
+        if net.ipv6() {
+            // Addresses and routes are ctnet's to give: no router advertisements (any
+            // container on the bridge could send one), no addresses made from them.
+            let ifname = ep.ifname.clone();
+            netns
+                .within(move || sysctl::disable_ipv6_autoconf(&ifname))
+                .map_err(kernel)?;
+        }
         // A socket made inside the container's namespace configures it from here.
         let mut sock = netns.within(RtSocket::open).map_err(kernel)?;
-        let index = link::index_of(&mut sock, peer_name.as_str())
+        let index = link::index_of(&mut sock, ep.ifname.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {
                 kernel(ctnet_kernel::Error::NotFound {
-                    what: format!("link {peer_name} inside the container"),
+                    what: format!("link {} inside the container", ep.ifname),
                 })
             })?;
-        // IPv4-only networks: no IPv6 link-local on eth0 either, as Docker does.
-        let mut requests: Vec<Request> = vec![
-            link::no_ipv6_link_local_request(&peer_name),
-            link::set_up_request(LOOPBACK_INDEX, "lo"),
-            addr::add_request(index, ep.ip, prefix, peer_name.as_str()),
-            link::set_up_request(index, peer_name.as_str()),
-        ];
-        if ep.default_route {
-            requests.push(route::add_default_request(net.gateway));
-        }
-        sock.execute_all(requests).map_err(kernel)?;
+        sock.execute_all(bridge::container_requests(net, ep, index))
+            .map_err(kernel)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
@@ -238,7 +225,7 @@ impl Engine {
         container: &ContainerRef,
     ) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container)?;
-        link::set_down(self.host()?, &ep.host_ifname)
+        link::set_down(self.host()?, ep.host_ifname.as_str())
             .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
         Ok(ep)
     }
@@ -313,8 +300,6 @@ impl Engine {
     }
 }
 
-/// A locally administered MAC derived from the address, as Docker does (02:42:a.b.c.d):
-/// stable for an address, so neighbours' ARP caches stay right when a container restarts.
 /// The error for a bridge that refused another port. A Linux bridge numbers its ports
 /// 1 to 1,023 (`BR_MAX_PORTS`); the kernel says only "Exchange full".
 fn bridge_full(net: &Network) -> Error {
@@ -327,11 +312,6 @@ fn bridge_full(net: &Network) -> Error {
         ),
         "attach the container to another network (`ctnet network create NAME` makes one)",
     )
-}
-
-fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
-    let o = ip.octets();
-    [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
 /// Checks the request against what is recorded and records the endpoint as `pending`.
@@ -378,7 +358,7 @@ fn reserve_endpoint(
     }
     let ifname = match &spec.ifname {
         Some(name) => {
-            if siblings.iter().any(|e| e.ifname == name.as_str()) {
+            if siblings.iter().any(|e| &e.ifname == name) {
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("interface {name} in {object}"),
@@ -386,45 +366,30 @@ fn reserve_endpoint(
                     "choose another --ifname",
                 ));
             }
-            name.to_string()
+            name.clone()
         }
         None => (0..)
-            .map(|i| format!("eth{i}"))
+            .map(|i| IfName::new(&format!("eth{i}")).expect("eth and a number is a valid name"))
             .find(|n| siblings.iter().all(|e| &e.ifname != n))
             .expect("unbounded"),
     };
-    let ip = match spec.ip {
-        Some(ip) => {
-            let holder =
-                state::address_holder(tx, net.name.as_str(), ip)?.map(|c| container_object(&c));
-            ipam::check_static(&net.subnet, net.gateway, ip, holder.as_deref())?;
-            ip
-        }
-        None => {
-            let network = net.name.as_str();
-            let last = state::last_allocated(tx, network)?;
-            let mut held = state::HeldAddresses::new(tx, network);
-            let ip = ipam::allocate(&net.subnet, net.gateway, last, |ip| held.contains(ip))?;
-            state::set_last_allocated(tx, network, ip)?;
-            ip
-        }
-    };
+    let ips = reserve_addresses(tx, spec, net)?;
     let host_ifname = loop {
         let candidate = format!("veth{}", &random_hex(4)[..7]);
         if !state::host_ifname_taken(tx, &candidate)? {
-            break candidate;
+            break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
         }
     };
     let mut ep = Endpoint {
         id: 0,
         network: net.name.clone(),
         container: label,
-        netns_path: netns.path().display().to_string(),
+        netns_path: netns.path().to_path_buf(),
         netns_inode: inode,
         ifname,
         host_ifname,
-        ip,
-        mac: format_mac(spec.mac.unwrap_or_else(|| mac_for(ip))),
+        mac: spec.mac.unwrap_or_else(|| MacAddr::for_address(ips[0])),
+        ips,
         default_route: siblings.iter().all(|e| !e.default_route),
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
@@ -432,6 +397,69 @@ fn reserve_endpoint(
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// One address per family of the network: the one asked for, checked, or the next free
+/// one after the subnet's cursor. Addresses asked for in a family the network does not
+/// have, or two of one family, are refused.
+fn reserve_addresses(tx: &Connection, spec: &AttachSpec, net: &Network) -> Result<Vec<IpAddr>> {
+    for wanted in &spec.ips {
+        let family = Family::of(*wanted);
+        if net.subnet(family).is_none() {
+            let flag = match family {
+                Family::V4 => "--ip",
+                Family::V6 => "--ip6",
+            };
+            return Err(Error::invalid(
+                format!("address {wanted}"),
+                format!("is {family}, but network {:?} has no {family} subnet ({})", net.name.as_str(), net.subnets_text()),
+                format!("omit {flag}, or attach to a network with {family} (`ctnet network create NAME{}`)", if family == Family::V6 { " --ipv6" } else { "" }),
+            ));
+        }
+        if spec
+            .ips
+            .iter()
+            .filter(|ip| Family::of(**ip) == family)
+            .count()
+            > 1
+        {
+            return Err(Error::invalid(
+                format!(
+                    "addresses {}",
+                    spec.ips
+                        .iter()
+                        .map(|ip| ip.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "ask for two {family} addresses: a container gets one per family on a network"
+                ),
+                "give at most one --ip and one --ip6",
+            ));
+        }
+    }
+    let mut ips = Vec::new();
+    for s in &net.subnets {
+        let family = s.subnet.family();
+        let ip = match spec.ips.iter().find(|ip| Family::of(**ip) == family) {
+            Some(&ip) => {
+                let holder =
+                    state::address_holder(tx, &net.name, ip)?.map(|c| container_object(&c));
+                ipam::check_static(&s.subnet, s.gateway, ip, holder.as_deref())?;
+                ip
+            }
+            None => {
+                let last = state::last_allocated(tx, &net.name, family)?;
+                let mut held = state::HeldAddresses::new(tx, &net.name);
+                let ip = ipam::allocate(&s.subnet, s.gateway, last, |ip| held.contains(ip))?;
+                state::set_last_allocated(tx, &net.name, ip)?;
+                ip
+            }
+        };
+        ips.push(ip);
+    }
+    Ok(ips)
 }
 
 /// Resolves and records the endpoint's published ports, refusing clashes.
@@ -453,6 +481,18 @@ fn reserve_ports(
             "is internal: nothing outside its bridge can reach it, so ports cannot be published on it",
             "publish on a non-internal network (attach the container to one as well)",
         ));
+    }
+    for spec in specs {
+        if let Some(ip) = spec.host_ip {
+            let family = Family::of(ip);
+            if net.subnet(family).is_none() {
+                return Err(Error::invalid(
+                    format!("published port {}:{}", crate::model::ports::host_ip_text(Some(ip)), spec.container),
+                    format!("is bound to an {family} address, but network {:?} has no {family} subnet ({})", net.name.as_str(), net.subnets_text()),
+                    "bind it to an address of the network's family, or leave the address out".to_string(),
+                ));
+            }
+        }
     }
     let mut taken = Vec::new();
     for spec in specs {

@@ -63,20 +63,25 @@ pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
 /// What the firewall needs to know about a network.
 pub(crate) fn network_rules(net: &Network) -> NetworkRules {
     NetworkRules {
-        subnet: net.subnet,
+        subnets: net.subnets.iter().map(|s| s.subnet).collect(),
         bridge: net.bridge.clone(),
         internal: net.internal,
         icc: net.icc,
     }
 }
 
-/// What the firewall needs to forward an endpoint's published ports.
+/// What the firewall needs to forward an endpoint's published ports: each port to the
+/// container's address of each family it applies to (a port on every host address
+/// forwards over both families of a dual-stack network; one bound to a host address only
+/// over that address's family).
 pub(crate) fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
     ep.ports
         .iter()
-        .map(|&port| PortRules {
-            port,
-            container_ip: ep.ip,
+        .flat_map(|&port| {
+            ep.ips
+                .iter()
+                .filter(move |ip| port.host_ip.is_none_or(|h| h.is_ipv4() == ip.is_ipv4()))
+                .map(move |&container_ip| PortRules { port, container_ip })
         })
         .collect()
 }

@@ -1,15 +1,19 @@
-//! Bridge networks: create, list, inspect, remove, and the default network.
+//! Networks: create, list, inspect, remove, and the default network.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use ctnet_kernel::link::BridgeSpec;
-use ctnet_kernel::{addr, link, reclaim, route, sysctl, IfName};
+use ctnet_kernel::{link, reclaim, route, sysctl, IfName};
+use ipnet::IpNet;
 use rusqlite::Connection;
 
-use crate::alloc::addresses::{self as ipam, TakenRange};
+use crate::alloc::subnets::{self, TakenRange};
+use crate::driver::bridge;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Network, NetworkName, RowState, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use crate::model::{
+    Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
+    DEFAULT_NETWORK,
+};
 use crate::ops::firewall::network_rules;
 use crate::owner::Owner;
 use crate::state;
@@ -19,10 +23,16 @@ use crate::state;
 pub struct NetworkSpec {
     /// Name.
     pub name: NetworkName,
-    /// Subnet; a free one from the default pools when unset.
-    pub subnet: Option<Subnet>,
-    /// Gateway; the subnet's first host address when unset.
-    pub gateway: Option<Ipv4Addr>,
+    /// Subnets, at most one per family; for each family the network has but no subnet
+    /// is given, a free one (IPv4: the default pools; IPv6: a unique local /64).
+    pub subnets: Vec<Subnet>,
+    /// Gateways, at most one per family, each inside that family's subnet; the subnet's
+    /// first host address when unset.
+    pub gateways: Vec<IpAddr>,
+    /// The network has IPv4 (Docker's `--ipv4`, on by default).
+    pub ipv4: bool,
+    /// The network has IPv6 (Docker's `--ipv6`).
+    pub ipv6: bool,
     /// Bridge device; `br-` and 12 hex digits of the id when unset.
     pub bridge: Option<IfName>,
     /// MTU.
@@ -38,8 +48,10 @@ impl NetworkSpec {
     pub fn named(name: NetworkName) -> Self {
         NetworkSpec {
             name,
-            subnet: None,
-            gateway: None,
+            subnets: Vec::new(),
+            gateways: Vec::new(),
+            ipv4: true,
+            ipv6: false,
             bridge: None,
             mtu: None,
             internal: false,
@@ -73,13 +85,7 @@ impl Engine {
                 ));
             }
         }
-        if let (None, Some(gateway)) = (&spec.subnet, spec.gateway) {
-            return Err(Error::invalid(
-                format!("gateway {gateway}"),
-                "was given without a subnet",
-                "give --subnet too, so the gateway can be checked against it",
-            ));
-        }
+        check_families(&spec)?;
         let routes = self.host_route_ranges()?;
         if let Some(bridge) = &spec.bridge {
             if link::get(self.host()?, bridge.as_str())
@@ -101,11 +107,11 @@ impl Engine {
         if let Err(err) = self.build_network(&net) {
             self.tear_down_network(&net);
             self.store
-                .write(|tx| state::delete_network(tx, net.name.as_str()))?;
+                .write(|tx| state::delete_network(tx, &net.name))?;
             return Err(err);
         }
         self.store
-            .write(|tx| state::set_network_state(tx, net.name.as_str(), RowState::Ready, None))?;
+            .write(|tx| state::set_network_state(tx, &net.name, RowState::Ready, None))?;
         Ok(Network {
             state: RowState::Ready,
             ..net
@@ -114,23 +120,11 @@ impl Engine {
 
     fn build_network(&mut self, net: &Network) -> Result<()> {
         let object = network_object(net.name.as_str());
+        let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        // Multicast snooping off. With it on (the kernel's default), every port the bridge
-        // gains re-arms the IGMP and MLD query timers of every port it already has, and
-        // each of those timers then fires: adding the thousandth container cost a thousand
-        // timer restarts and two thousand callbacks, a quarter of the kernel's work for
-        // that veth. With no multicast querier on the bridge (ctnet runs none) snooping
-        // only learns reports that then expire, and it is known to delay IPv6 neighbour
-        // discovery. Off, the bridge floods multicast to its ports as a plain switch does,
-        // which is what containers on one network expect.
-        let spec = BridgeSpec {
-            name: &net.bridge,
-            mtu: net.mtu,
-            multicast_snooping: false,
-        };
-        link::create_bridge(host, &spec).map_err(|e| Error::kernel(&object, e))?;
+        host.execute(bridge::create_bridge(net)).map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
-            .map_err(|e| Error::kernel(&object, e))?
+            .map_err(kernel)?
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Kernel,
@@ -139,26 +133,33 @@ impl Engine {
                     "retry",
                 )
             })?;
-        addr::add(
-            host,
-            index,
-            net.gateway,
-            net.subnet.net().prefix_len(),
-            &format!("bridge {}", net.bridge),
-        )
-        .map_err(|e| Error::kernel(&object, e))?;
-        sysctl::enable_ip_forward().map_err(|e| Error::kernel(&object, e))?;
-        if !net.internal {
-            // Lets traffic to a port published on 127.0.0.1 leave loopback for this
-            // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
-            // outside (see firewall.rs).
-            sysctl::write(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")
-                .map_err(|e| Error::kernel(&object, e))?;
+        if net.ipv6() {
+            // The bridge carries the IPv6 gateway even where new interfaces start with
+            // IPv6 off (default/disable_ipv6 = 1).
+            sysctl::enable_ipv6(&net.bridge).map_err(kernel)?;
+        }
+        host.execute_all(bridge::gateway_requests(net, index))
+            .map_err(kernel)?;
+        if net.subnet(Family::V4).is_some() {
+            sysctl::enable_ip_forward().map_err(kernel)?;
+            if !net.internal {
+                // Lets traffic to a port published on 127.0.0.1 leave loopback for this
+                // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
+                // outside (see datapath/nft). IPv6 has no such switch: ports are never
+                // published on ::1.
+                sysctl::write(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")
+                    .map_err(kernel)?;
+            }
+        }
+        if net.ipv6() {
+            // ctnet's own devices are left out: they must not take a container's router
+            // advertisement as the host's route (see sysctl::enable_ipv6_forward).
+            sysctl::enable_ipv6_forward(is_ctnet_device).map_err(kernel)?;
         }
         self.ensure_firewall()?;
         self.firewall
             .add_network(&network_rules(net))
-            .map_err(|e| Error::kernel(&object, e))?;
+            .map_err(kernel)?;
         Ok(())
     }
 
@@ -179,9 +180,9 @@ impl Engine {
     }
 
     /// Removes a network that no container is attached to.
-    pub fn remove_network(&mut self, name: &str) -> Result<()> {
-        let object = network_object(name);
-        if name == DEFAULT_NETWORK {
+    pub fn remove_network(&mut self, name: &NetworkName) -> Result<()> {
+        let object = network_object(name.as_str());
+        if name.as_str() == DEFAULT_NETWORK {
             return Err(Error::new(
                 ErrorKind::InUse,
                 &object,
@@ -239,13 +240,13 @@ impl Engine {
     }
 
     /// One network by name.
-    pub fn network(&mut self, name: &str) -> Result<Network> {
-        if name == DEFAULT_NETWORK {
+    pub fn network(&mut self, name: &NetworkName) -> Result<Network> {
+        if name.as_str() == DEFAULT_NETWORK {
             return self.ensure_default_network();
         }
         state::get_network(self.store.read(), name)?.ok_or_else(|| {
             Error::not_found(
-                network_object(name),
+                network_object(name.as_str()),
                 "see `ctnet network ls`, or create it with `ctnet network create`",
             )
         })
@@ -257,11 +258,11 @@ impl Engine {
     /// make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
         let name = spec.name.clone();
-        let existing = match state::get_network(self.store.read(), name.as_str())? {
+        let existing = match state::get_network(self.store.read(), &name)? {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
                 Ok(net) => return Ok(net),
-                Err(e) if e.kind == ErrorKind::Conflict => self.network(name.as_str())?,
+                Err(e) if e.kind == ErrorKind::Conflict => self.network(&name)?,
                 Err(e) => return Err(e),
             },
         };
@@ -273,12 +274,22 @@ impl Engine {
                 "use the existing value, or another network name",
             )
         };
-        if let Some(subnet) = spec.subnet.filter(|s| *s != existing.subnet) {
-            return Err(clash(
-                "subnet",
-                existing.subnet.to_string(),
-                subnet.to_string(),
-            ));
+        for wanted in &spec.subnets {
+            let have = existing.subnet(wanted.family()).map(|s| s.subnet);
+            if have != Some(*wanted) {
+                let have = have.map_or_else(
+                    || format!("no {} subnet", wanted.family()),
+                    |s| s.to_string(),
+                );
+                return Err(clash(
+                    &format!("{} subnet", wanted.family()),
+                    have,
+                    wanted.to_string(),
+                ));
+            }
+        }
+        if spec.ipv6 && !existing.ipv6() {
+            return Err(clash("IPv6", "off".into(), "on".into()));
         }
         if let Some(bridge) = spec.bridge.filter(|b| *b != existing.bridge) {
             return Err(clash(
@@ -293,7 +304,7 @@ impl Engine {
     /// A network by name once it is ready: while another live process is still creating
     /// it (two CNI ADDs, or an attach racing `network create`), waits up to 10 s; a
     /// creator that died is rolled back by reconcile, and the network is then not found.
-    pub fn ready_network(&mut self, name: &str) -> Result<Network> {
+    pub fn ready_network(&mut self, name: &NetworkName) -> Result<Network> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             let net = self.network(name)?;
@@ -307,22 +318,24 @@ impl Engine {
 
     /// The default network, created on first use.
     pub fn ensure_default_network(&mut self) -> Result<Network> {
-        if let Some(net) = state::get_network(self.store.read(), DEFAULT_NETWORK)? {
+        let name = NetworkName::default_network();
+        if let Some(net) = state::get_network(self.store.read(), &name)? {
             return Ok(net);
         }
-        let mut spec = NetworkSpec::named(NetworkName::default_network());
+        let mut spec = NetworkSpec::named(name.clone());
         spec.bridge = Some(IfName::new(DEFAULT_BRIDGE).expect("valid name"));
         match self.create_network(spec) {
             Ok(net) => Ok(net),
             // Another process created it at the same moment.
             Err(e) if e.kind == ErrorKind::Conflict => {
-                state::get_network(self.store.read(), DEFAULT_NETWORK)?.ok_or(e)
+                state::get_network(self.store.read(), &name)?.ok_or(e)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// The host's IPv4 routes as ranges no network may overlap (the default route aside).
+    /// The host's routes of both families as ranges no network may overlap (default
+    /// routes aside).
     fn host_route_ranges(&mut self) -> Result<Vec<TakenRange>> {
         Ok(self
             .host_routes()?
@@ -334,17 +347,23 @@ impl Engine {
             .collect())
     }
 
-    /// The host's IPv4 routes in the main table, default route aside, with device names.
+    /// The host's routes of both families in the main table, default routes, IPv6
+    /// link-local and multicast routes aside, with device names.
     pub(crate) fn host_routes(&mut self) -> Result<Vec<HostRoute>> {
         let host = self.host()?;
-        let routes = route::list(host).map_err(|e| Error::kernel("host routing table", e))?;
+        let routes = route::list_all(host).map_err(|e| Error::kernel("host routing table", e))?;
         let links = link::list(host).map_err(|e| Error::kernel("host links", e))?;
         Ok(routes
             .into_iter()
             .filter(|r| r.table == u32::from(route::MAIN_TABLE) && r.prefix_len > 0)
             .filter_map(|r| {
-                Some(HostRoute {
-                    net: ipnet::Ipv4Net::new(r.destination, r.prefix_len).ok()?,
+                let net = IpNet::new(r.destination, r.prefix_len).ok()?;
+                let noise = match net {
+                    IpNet::V6(n) => n.addr().is_unicast_link_local() || n.addr().is_multicast(),
+                    IpNet::V4(_) => false,
+                };
+                (!noise).then(|| HostRoute {
+                    net,
                     gateway: r.gateway,
                     dev: r
                         .oif
@@ -356,12 +375,18 @@ impl Engine {
     }
 }
 
+/// True for the devices ctnet makes on the host (bridges `br-…` and `ctnet0`, veths
+/// `veth…`), which the host's router-advertisement settings must leave alone.
+fn is_ctnet_device(name: &str) -> bool {
+    name.starts_with("br-") || name.starts_with("veth") || name == DEFAULT_BRIDGE
+}
+
 /// A route of the host's main table.
 pub(crate) struct HostRoute {
     /// Destination.
-    pub net: ipnet::Ipv4Net,
+    pub net: IpNet,
     /// Next hop, if any.
-    pub gateway: Option<Ipv4Addr>,
+    pub gateway: Option<IpAddr>,
     /// Output device, if known.
     pub dev: Option<String>,
 }
@@ -379,6 +404,65 @@ impl std::fmt::Display for HostRoute {
     }
 }
 
+/// Refuses a spec whose families contradict each other, before anything is looked up.
+fn check_families(spec: &NetworkSpec) -> Result<()> {
+    let object = network_object(spec.name.as_str());
+    if !spec.ipv4 && !spec.ipv6 {
+        return Err(Error::invalid(
+            &object,
+            "would have neither IPv4 nor IPv6",
+            "drop --ipv4=false, or add --ipv6",
+        ));
+    }
+    for family in [Family::V4, Family::V6] {
+        let subnets: Vec<&Subnet> = spec
+            .subnets
+            .iter()
+            .filter(|s| s.family() == family)
+            .collect();
+        if let [first, second, ..] = subnets.as_slice() {
+            return Err(Error::invalid(
+                format!("subnets {first} and {second}"),
+                format!("are both {family}: a network has one subnet per family"),
+                "give at most one IPv4 and one IPv6 --subnet",
+            ));
+        }
+        let gateways: Vec<&IpAddr> = spec
+            .gateways
+            .iter()
+            .filter(|g| Family::of(**g) == family)
+            .collect();
+        if let [first, second, ..] = gateways.as_slice() {
+            return Err(Error::invalid(
+                format!("gateways {first} and {second}"),
+                format!("are both {family}: a network has one gateway per family"),
+                "give at most one IPv4 and one IPv6 --gateway",
+            ));
+        }
+        if let (Some(g), true) = (gateways.first(), subnets.is_empty()) {
+            return Err(Error::invalid(
+                format!("gateway {g}"),
+                format!("was given without an {family} subnet"),
+                format!("give an {family} --subnet too, so the gateway can be checked against it"),
+            ));
+        }
+        if let Some(s) = subnets.first() {
+            let (on, flag) = match family {
+                Family::V4 => (spec.ipv4, "drop --ipv4=false"),
+                Family::V6 => (spec.ipv6, "add --ipv6"),
+            };
+            if !on {
+                return Err(Error::invalid(
+                    format!("subnet {s}"),
+                    format!("is {family}, but the network has {family} turned off"),
+                    format!("{flag}, or leave the subnet out"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks the spec against what is recorded and records the network as `pending`.
 fn reserve_network(
     tx: &Connection,
@@ -387,7 +471,7 @@ fn reserve_network(
     owner: &Owner,
 ) -> Result<Network> {
     let name = spec.name.as_str();
-    if state::get_network(tx, name)?.is_some() {
+    if state::get_network(tx, &spec.name)?.is_some() {
         return Err(Error::new(
             ErrorKind::Conflict,
             network_object(name),
@@ -408,26 +492,56 @@ fn reserve_network(
     }
     let mut taken: Vec<TakenRange> = existing
         .iter()
-        .map(|n| TakenRange {
-            net: n.subnet.net(),
-            holder: format!("network {:?}", n.name.as_str()),
+        .flat_map(|n| {
+            n.subnets.iter().map(|s| TakenRange {
+                net: s.subnet.net(),
+                holder: format!("network {:?}", n.name.as_str()),
+            })
         })
         .collect();
     taken.extend(routes.iter().cloned());
-    let subnet = match spec.subnet {
-        Some(subnet) => {
-            ipam::check_subnet_free(&subnet, &taken)?;
-            subnet
+    let mut configs = Vec::new();
+    for (family, on) in [(Family::V4, spec.ipv4), (Family::V6, spec.ipv6)] {
+        if !on {
+            continue;
         }
-        None => ipam::choose_subnet(&taken)?,
-    };
-    let gateway = match spec.gateway {
-        Some(gateway) => {
-            ipam::check_gateway(&subnet, gateway)?;
-            gateway
-        }
-        None => subnet.first_host(),
-    };
+        let subnet = match spec.subnets.iter().find(|s| s.family() == family) {
+            Some(subnet) => {
+                subnets::check_subnet_free(subnet, &taken)?;
+                *subnet
+            }
+            None if family == Family::V6 => subnets::choose_ula(&taken, random_ula_id)?,
+            None => {
+                let mut pools = taken.clone();
+                if name != DEFAULT_NETWORK
+                    && !existing.iter().any(|n| n.name.as_str() == DEFAULT_NETWORK)
+                {
+                    // The default network, made on first use, keeps the first free pool
+                    // (Docker's docker0 has 172.17.0.0/16), whichever front end or network
+                    // comes first.
+                    if let Ok(first) = subnets::choose_subnet(&pools) {
+                        pools.push(TakenRange {
+                            net: first.net(),
+                            holder: "the default network".into(),
+                        });
+                    }
+                }
+                subnets::choose_subnet(&pools)?
+            }
+        };
+        let gateway = match spec.gateways.iter().find(|g| Family::of(**g) == family) {
+            Some(gateway) => {
+                subnets::check_gateway(&subnet, *gateway)?;
+                *gateway
+            }
+            None => subnet.first_host(),
+        };
+        taken.push(TakenRange {
+            net: subnet.net(),
+            holder: format!("network {name:?}"),
+        });
+        configs.push(SubnetConfig { subnet, gateway });
+    }
     let id = random_hex(32);
     let bridge = match &spec.bridge {
         Some(bridge) => bridge.clone(),
@@ -436,9 +550,8 @@ fn reserve_network(
     let net = Network {
         name: spec.name.clone(),
         id,
-        driver: "bridge".into(),
-        subnet,
-        gateway,
+        driver: Driver::Bridge,
+        subnets: configs,
         bridge,
         mtu: spec.mtu,
         internal: spec.internal,
@@ -448,4 +561,14 @@ fn reserve_network(
     };
     state::insert_network(tx, &net, Some(owner))?;
     Ok(net)
+}
+
+/// 40 random bits: the global ID of a unique local IPv6 prefix.
+fn random_ula_id() -> [u8; 5] {
+    let hex = random_hex(5);
+    let mut id = [0u8; 5];
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).expect("hex from random_hex");
+    }
+    id
 }

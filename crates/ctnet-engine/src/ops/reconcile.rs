@@ -70,7 +70,7 @@ impl Engine {
         let me = Owner::me();
         for (net, _) in state::unsettled_networks(self.store.read())? {
             let claimed = self.store.write(|tx| {
-                state::claim_network(tx, net.name.as_str(), &me, |n, owner| {
+                state::claim_network(tx, &net.name, &me, |n, owner| {
                     n.state != RowState::Ready && orphaned(owner)
                 })
             })?;
@@ -79,7 +79,7 @@ impl Engine {
                     return Err(err);
                 }
                 self.store
-                    .write(|tx| state::delete_network(tx, net.name.as_str()))?;
+                    .write(|tx| state::delete_network(tx, &net.name))?;
                 report.networks.push(net.name.to_string());
             }
         }

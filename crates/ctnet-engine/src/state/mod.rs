@@ -3,27 +3,172 @@
 //! Many short-lived ctnet processes write at once; every decision that must be unique
 //! (a subnet, an address, a device name) is read and recorded inside one `BEGIN
 //! IMMEDIATE` transaction, which SQLite serialises across processes.
+//!
+//! This is the only place stored text becomes values again: every row is decoded into
+//! the model's checked types, and a stored word or value this code would not have
+//! written is an error naming the row, never a silent default.
+//!
+//! - [`schema`]: the tables and the upgrades from earlier versions;
+//! - [`networks`], [`endpoints`], [`ports`], [`namespaces`]: one file per table group.
 
-use std::collections::HashSet;
-use std::net::Ipv4Addr;
-use std::ops::RangeInclusive;
+mod endpoints;
+mod namespaces;
+mod networks;
+mod ports;
+pub mod schema;
+
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+
+pub use endpoints::*;
+pub use namespaces::*;
+pub use networks::*;
+pub use ports::*;
 
 use crate::error::{Error, Result};
-use crate::model::ports::{Holder, Protocol, PublishedPort};
-use crate::model::{Endpoint, Network, NetworkName, RowState, Subnet};
 use crate::owner::Owner;
 
-const SCHEMA_VERSION: i64 = 5;
+/// An open state database.
+pub struct Store {
+    conn: Connection,
+}
 
-/// The schema. SQLite keeps each CREATE statement's text and parses it again in every
-/// process that opens the database, so comments go outside the statements. A network's
-/// `last_ip` is the address it handed out last (as a number): allocation resumes after it.
-const SCHEMA: &str = "
+impl Store {
+    /// Opens (and on first use creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::invalid(
+                    format!("state dir {}", dir.display()),
+                    format!("cannot be created: {e}"),
+                    "point --state-dir or CTNET_STATE_DIR at a writable folder",
+                )
+            })?;
+        }
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        // WAL lets readers run beside the one writer; NORMAL sync is crash-safe in WAL mode
+        // (a power cut may lose the last commits, never corrupt the file).
+        use_wal(&conn)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Every ctnet process is short-lived: checkpointing the WAL as each one exits
+        // would cost every command an fsync. SQLite's automatic checkpoint keeps the WAL
+        // short instead, and it must be short: the first connection of each process
+        // reads the whole WAL to rebuild its index (at the default 1,000 pages, that
+        // read was the largest cost of an attach). 64 pages is about five attaches.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 64)?;
+        // Pages are read through a memory map instead of one pread each.
+        conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version != schema::VERSION {
+            // SQLite as built here starts with foreign keys on; an upgrade rebuilds
+            // tables others refer to, which must not cascade.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            // IMMEDIATE: many first processes may race to create the schema. A deferred
+            // transaction would read, then fail at once (no busy wait) when it tried to
+            // write after another process had committed.
+            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version != schema::VERSION {
+                schema::upgrade(&tx, version)?;
+            }
+            tx.commit()?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(Store { conn })
+    }
+
+    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Read-only access outside a write transaction.
+    pub fn read(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Puts the database in WAL mode (it stays so once set). Converting a new database
+/// takes an exclusive lock that SQLite does not wait for, so when many first processes
+/// race to create it, all but one are refused with "database is locked": they retry
+/// until the winner has converted it.
+fn use_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // A file system without shared memory keeps the rollback journal; that works.
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The error for a stored value this code would not have written.
+pub(crate) fn bad_column(column: &str, value: &str, e: Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("column {column} holds {value:?}: {e}").into(),
+    )
+}
+
+/// Reads a text column and decodes it with `parse`; a value `parse` refuses is an error
+/// naming the column.
+pub(crate) fn decoded<T>(
+    row: &Row<'_>,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(column)?;
+    parse(&text).map_err(|e| bad_column(column, &text, e))
+}
+
+/// The owner columns (`owner_pid`, `owner_start`) of a row.
+pub(crate) fn owner_from(row: &Row<'_>) -> rusqlite::Result<Option<Owner>> {
+    let pid: Option<u32> = row.get("owner_pid")?;
+    let start: Option<u64> = row.get("owner_start")?;
+    Ok(pid.zip(start).map(|(pid, start)| Owner { pid, start }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use rusqlite::params;
+
+    use super::*;
+    use crate::model::{Family, NetworkName};
+
+    /// The schema as version 5 wrote it: one subnet per network, one address per
+    /// endpoint, the cursor as a number.
+    const SCHEMA_V5: &str = "
 CREATE TABLE IF NOT EXISTS networks (
     name        TEXT PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
@@ -87,640 +232,6 @@ CREATE TABLE IF NOT EXISTS namespaces (
 );
 ";
 
-/// An open state database.
-pub struct Store {
-    conn: Connection,
-}
-
-impl Store {
-    /// Opens (and on first use creates) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::invalid(
-                    format!("state dir {}", dir.display()),
-                    format!("cannot be created: {e}"),
-                    "point --state-dir or CTNET_STATE_DIR at a writable folder",
-                )
-            })?;
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(60))?;
-        // WAL lets readers run beside the one writer; NORMAL sync is crash-safe in WAL mode
-        // (a power cut may lose the last commits, never corrupt the file).
-        use_wal(&conn)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Every ctnet process is short-lived: checkpointing the WAL as each one exits
-        // would cost every command an fsync. SQLite's automatic checkpoint keeps the WAL
-        // short instead, and it must be short: the first connection of each process
-        // reads the whole WAL to rebuild its index (at the default 1,000 pages, that
-        // read was the largest cost of an attach). 64 pages is about five attaches.
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-        conn.pragma_update(None, "wal_autocheckpoint", 64)?;
-        // Pages are read through a memory map instead of one pread each.
-        conn.pragma_update(None, "mmap_size", 64 * 1024 * 1024)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version != SCHEMA_VERSION {
-            // IMMEDIATE: many first processes may race to create the schema. A deferred
-            // transaction would read, then fail at once (no busy wait) when it tried to
-            // write after another process had committed.
-            let tx = Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if version == 1 {
-                // Version 2 added per-network icc and the ports table; versions 3 and 4
-                // only change indexes, which the schema below does.
-                tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
-            }
-            if (1..5).contains(&version) {
-                // Version 5: each network's allocation cursor.
-                tx.execute_batch("ALTER TABLE networks ADD COLUMN last_ip INTEGER")?;
-            }
-            tx.execute_batch(SCHEMA)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-        }
-        Ok(Store { conn })
-    }
-
-    /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
-    }
-
-    /// Read-only access outside a write transaction.
-    pub fn read(&self) -> &Connection {
-        &self.conn
-    }
-}
-
-/// Puts the database in WAL mode (it stays so once set). Converting a new database
-/// takes an exclusive lock that SQLite does not wait for, so when many first processes
-/// race to create it, all but one are refused with "database is locked": they retry
-/// until the winner has converted it.
-fn use_wal(conn: &Connection) -> Result<()> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-        if mode.eq_ignore_ascii_case("wal") {
-            return Ok(());
-        }
-        match conn.pragma_update(None, "journal_mode", "WAL") {
-            Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // A file system without shared memory keeps the rollback journal; that works.
-            other => return Ok(other?),
-        }
-    }
-}
-
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-// ---- networks ----
-
-const NETWORK_COLUMNS: &str =
-    "name, id, driver, subnet, gateway, bridge, mtu, internal, state, created, icc";
-/// Index of the first column after [`NETWORK_COLUMNS`].
-const NETWORK_OWNER: usize = 11;
-
-fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            what.to_string().into(),
-        )
-    };
-    let name: String = row.get(0)?;
-    let subnet: String = row.get(3)?;
-    let gateway: String = row.get(4)?;
-    let bridge: String = row.get(5)?;
-    let state: String = row.get(8)?;
-    Ok(Network {
-        name: NetworkName::new(&name).map_err(|_| bad(0, "network name"))?,
-        id: row.get(1)?,
-        driver: row.get(2)?,
-        subnet: Subnet::parse(&subnet).map_err(|_| bad(3, "subnet"))?,
-        gateway: gateway.parse().map_err(|_| bad(4, "gateway"))?,
-        bridge: ctnet_kernel::IfName::new(&bridge).map_err(|_| bad(5, "bridge"))?,
-        mtu: row.get(6)?,
-        internal: row.get(7)?,
-        state: RowState::parse(&state),
-        created: row.get(9)?,
-        icc: row.get(10)?,
-    })
-}
-
-/// Records a network with the given state and owner.
-pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
-    conn.execute(
-        "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, mtu, internal, state, owner_pid, owner_start, created, icc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            net.name.as_str(),
-            net.id,
-            net.driver,
-            net.subnet.to_string(),
-            net.gateway.to_string(),
-            net.bridge.as_str(),
-            net.mtu,
-            net.internal,
-            net.state.as_str(),
-            owner.map(|o| o.pid),
-            owner.map(|o| o.start),
-            net.created,
-            net.icc
-        ],
-    )?;
-    Ok(())
-}
-
-/// A network by name.
-pub fn get_network(conn: &Connection, name: &str) -> Result<Option<Network>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {NETWORK_COLUMNS} FROM networks WHERE name = ?1"),
-            [name],
-            network_from_row,
-        )
-        .optional()?)
-}
-
-/// All networks, sorted by name.
-pub fn list_networks(conn: &Connection) -> Result<Vec<Network>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {NETWORK_COLUMNS} FROM networks ORDER BY name"
-    ))?;
-    let rows = stmt.query_map([], network_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Sets a network's state and owner.
-pub fn set_network_state(
-    conn: &Connection,
-    name: &str,
-    state: RowState,
-    owner: Option<&Owner>,
-) -> Result<()> {
-    conn.execute(
-        "UPDATE networks SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE name = ?1",
-        params![
-            name,
-            state.as_str(),
-            owner.map(|o| o.pid),
-            owner.map(|o| o.start)
-        ],
-    )?;
-    Ok(())
-}
-
-/// Takes over a network whose create or remove nobody is finishing; see [`claim_endpoint`].
-pub fn claim_network(
-    conn: &Connection,
-    name: &str,
-    me: &Owner,
-    abandoned: impl Fn(&Network, Option<&Owner>) -> bool,
-) -> Result<Option<Network>> {
-    let row = conn
-        .query_row(
-            &format!(
-                "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE name = ?1"
-            ),
-            [name],
-            |row| Ok((network_from_row(row)?, owner_from(row, NETWORK_OWNER)?)),
-        )
-        .optional()?;
-    match row {
-        Some((net, owner)) if abandoned(&net, owner.as_ref()) => {
-            set_network_state(conn, name, RowState::Removing, Some(me))?;
-            Ok(Some(net))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Forgets a network.
-pub fn delete_network(conn: &Connection, name: &str) -> Result<()> {
-    conn.execute("DELETE FROM networks WHERE name = ?1", [name])?;
-    Ok(())
-}
-
-/// Networks in a transitional state together with the process that put them there.
-pub fn unsettled_networks(conn: &Connection) -> Result<Vec<(Network, Option<Owner>)>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {NETWORK_COLUMNS}, owner_pid, owner_start FROM networks WHERE state != 'ready'"
-    ))?;
-    let rows = stmt.query_map([], |row| {
-        Ok((network_from_row(row)?, owner_from(row, NETWORK_OWNER)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-// ---- endpoints ----
-
-const ENDPOINT_COLUMNS: &str =
-    "id, network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac, \
-     default_route, netns_owned, state";
-
-fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            what.to_string().into(),
-        )
-    };
-    let network: String = row.get(1)?;
-    let ip: String = row.get(7)?;
-    let state: String = row.get(11)?;
-    let inode: i64 = row.get(4)?;
-    Ok(Endpoint {
-        id: row.get(0)?,
-        network: NetworkName::new(&network).map_err(|_| bad(1, "network name"))?,
-        container: row.get(2)?,
-        netns_path: row.get(3)?,
-        netns_inode: inode as u64,
-        ifname: row.get(5)?,
-        host_ifname: row.get(6)?,
-        ip: ip.parse().map_err(|_| bad(7, "ip"))?,
-        mac: row.get(8)?,
-        default_route: row.get(9)?,
-        netns_owned: row.get(10)?,
-        state: RowState::parse(&state),
-        ports: Vec::new(),
-    })
-}
-
-fn owner_from(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Owner>> {
-    let pid: Option<u32> = row.get(first)?;
-    let start: Option<u64> = row.get(first + 1)?;
-    Ok(pid.zip(start).map(|(pid, start)| Owner { pid, start }))
-}
-
-/// Records an endpoint; returns its row id.
-pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) -> Result<i64> {
-    conn.execute(
-        "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname, host_ifname, ip, mac,
-                                default_route, netns_owned, state, owner_pid, owner_start, created)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            ep.network.as_str(),
-            ep.container,
-            ep.netns_path,
-            ep.netns_inode as i64,
-            ep.ifname,
-            ep.host_ifname,
-            ep.ip.to_string(),
-            ep.mac,
-            ep.default_route,
-            ep.netns_owned,
-            ep.state.as_str(),
-            owner.map(|o| o.pid),
-            owner.map(|o| o.start),
-            now()
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// Sets an endpoint's state and owner.
-pub fn set_endpoint_state(
-    conn: &Connection,
-    id: i64,
-    state: RowState,
-    owner: Option<&Owner>,
-) -> Result<()> {
-    conn.execute(
-        "UPDATE endpoints SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE id = ?1",
-        params![
-            id,
-            state.as_str(),
-            owner.map(|o| o.pid),
-            owner.map(|o| o.start)
-        ],
-    )?;
-    Ok(())
-}
-
-/// Takes over an endpoint nobody is finishing.
-///
-/// Must run inside a write transaction: the row is read again there, and only if
-/// `abandoned` still holds for it is it marked `removing` by `me`. Deciding on a row read
-/// earlier would race with its owner, which may have finished and exited in between.
-pub fn claim_endpoint(
-    conn: &Connection,
-    id: i64,
-    me: &Owner,
-    abandoned: impl Fn(&Endpoint, Option<&Owner>) -> bool,
-) -> Result<Option<Endpoint>> {
-    let row = conn
-        .query_row(
-            &format!(
-                "SELECT {ENDPOINT_COLUMNS}, owner_pid, owner_start FROM endpoints WHERE id = ?1"
-            ),
-            [id],
-            |row| Ok((endpoint_from_row(row)?, owner_from(row, 12)?)),
-        )
-        .optional()?;
-    match row {
-        Some((ep, owner)) if abandoned(&ep, owner.as_ref()) => {
-            set_endpoint_state(conn, id, RowState::Removing, Some(me))?;
-            Ok(Some(with_ports(conn, ep)?))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Forgets an endpoint.
-pub fn delete_endpoint(conn: &Connection, id: i64) -> Result<()> {
-    conn.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
-    Ok(())
-}
-
-fn query_endpoints(
-    conn: &Connection,
-    filter: &str,
-    args: impl rusqlite::Params,
-) -> Result<Vec<Endpoint>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM endpoints {filter} ORDER BY id"
-    ))?;
-    let rows = stmt.query_map(args, endpoint_from_row)?;
-    let endpoints: Vec<Endpoint> = rows.collect::<rusqlite::Result<_>>()?;
-    endpoints
-        .into_iter()
-        .map(|ep| with_ports(conn, ep))
-        .collect()
-}
-
-/// All endpoints.
-pub fn list_endpoints(conn: &Connection) -> Result<Vec<Endpoint>> {
-    query_endpoints(conn, "", [])
-}
-
-/// Endpoints on one network.
-pub fn endpoints_of_network(conn: &Connection, network: &str) -> Result<Vec<Endpoint>> {
-    query_endpoints(conn, "WHERE network = ?1", [network])
-}
-
-/// Endpoints inside one namespace (by inode).
-pub fn endpoints_in_netns(conn: &Connection, inode: u64) -> Result<Vec<Endpoint>> {
-    query_endpoints(conn, "WHERE netns_inode = ?1", [inode as i64])
-}
-
-/// Endpoints of a container label (used when its namespace is gone).
-pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endpoint>> {
-    query_endpoints(conn, "WHERE container = ?1", [label])
-}
-
-/// Answers "is this address held on the network?" for an allocation, inside its
-/// transaction.
-///
-/// Each question is one look-up in the `(network, ip)` index, so an allocation that
-/// finds a free address at once costs the same with a thousand containers as with one.
-/// Should many questions in a row find the address taken (a full stretch of the subnet
-/// after the cursor wrapped round), it reads every held address once and answers from
-/// memory from then on: never more than one scan.
-pub struct HeldAddresses<'c> {
-    conn: &'c Connection,
-    network: &'c str,
-    asked: usize,
-    all: Option<HashSet<Ipv4Addr>>,
-}
-
-impl<'c> HeldAddresses<'c> {
-    /// Look-ups one by one before reading every address at once.
-    const LOOKUPS: usize = 32;
-
-    /// Questions about `network`'s addresses.
-    pub fn new(conn: &'c Connection, network: &'c str) -> Self {
-        HeldAddresses {
-            conn,
-            network,
-            asked: 0,
-            all: None,
-        }
-    }
-
-    /// True when an endpoint of the network holds `ip`.
-    pub fn contains(&mut self, ip: Ipv4Addr) -> Result<bool> {
-        self.asked += 1;
-        if self.all.is_none() && self.asked > Self::LOOKUPS {
-            self.all = Some(self.read_all()?);
-        }
-        match &self.all {
-            Some(all) => Ok(all.contains(&ip)),
-            None => {
-                let mut stmt = self
-                    .conn
-                    .prepare_cached("SELECT 1 FROM endpoints WHERE network = ?1 AND ip = ?2")?;
-                Ok(stmt.exists(params![self.network, ip.to_string()])?)
-            }
-        }
-    }
-
-    fn read_all(&self) -> Result<HashSet<Ipv4Addr>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT ip FROM endpoints WHERE network = ?1")?;
-        let rows = stmt.query_map([self.network], |r| r.get::<_, String>(0))?;
-        let mut all = HashSet::new();
-        for ip in rows {
-            if let Ok(ip) = ip?.parse() {
-                all.insert(ip);
-            }
-        }
-        Ok(all)
-    }
-}
-
-/// The address the network handed out last, where its next allocation resumes.
-pub fn last_allocated(conn: &Connection, network: &str) -> Result<Option<Ipv4Addr>> {
-    let last: Option<u32> = conn
-        .query_row(
-            "SELECT last_ip FROM networks WHERE name = ?1",
-            [network],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    Ok(last.map(Ipv4Addr::from))
-}
-
-/// Records the address the network handed out last.
-pub fn set_last_allocated(conn: &Connection, network: &str, ip: Ipv4Addr) -> Result<()> {
-    conn.execute(
-        "UPDATE networks SET last_ip = ?2 WHERE name = ?1",
-        params![network, u32::from(ip)],
-    )?;
-    Ok(())
-}
-
-/// The container holding an address on a network, if any.
-pub fn address_holder(conn: &Connection, network: &str, ip: Ipv4Addr) -> Result<Option<String>> {
-    Ok(conn
-        .query_row(
-            "SELECT container FROM endpoints WHERE network = ?1 AND ip = ?2",
-            params![network, ip.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?)
-}
-
-/// True when a host-side device name is recorded.
-pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM endpoints WHERE host_ifname = ?1",
-            [name],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
-}
-
-/// True when a row is unfinished or owned by a process: the one short question every
-/// process asks as it opens the database, before reading such rows in full.
-pub fn anything_unsettled(conn: &Connection) -> Result<bool> {
-    Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM endpoints INDEXED BY endpoints_unsettled
-                        WHERE state != 'ready' OR owner_pid IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM networks WHERE state != 'ready')",
-        [],
-        |r| r.get(0),
-    )?)
-}
-
-/// Endpoints in a transitional state, or owned by a process, with their owners.
-pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>)>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ENDPOINT_COLUMNS}, owner_pid, owner_start FROM endpoints
-         WHERE state != 'ready' OR owner_pid IS NOT NULL"
-    ))?;
-    let rows = stmt.query_map([], |row| {
-        Ok((endpoint_from_row(row)?, owner_from(row, 12)?))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-// ---- published ports ----
-
-/// Records the ports an endpoint publishes.
-pub fn insert_ports(conn: &Connection, endpoint_id: i64, ports: &[PublishedPort]) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "INSERT INTO ports (endpoint_id, host_ip, host_port, container_port, protocol)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for p in ports {
-        stmt.execute(params![
-            endpoint_id,
-            p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
-            p.host_port,
-            p.container_port,
-            p.protocol.as_str()
-        ])?;
-    }
-    Ok(())
-}
-
-fn port_from_row(row: &Row<'_>, first: usize) -> rusqlite::Result<PublishedPort> {
-    let host_ip: String = row.get(first)?;
-    let protocol: String = row.get(first + 3)?;
-    Ok(PublishedPort {
-        host_ip: host_ip.parse().ok(),
-        host_port: row.get(first + 1)?,
-        container_port: row.get(first + 2)?,
-        protocol: Protocol::parse(&protocol).unwrap_or(Protocol::Tcp),
-    })
-}
-
-fn with_ports(conn: &Connection, mut ep: Endpoint) -> Result<Endpoint> {
-    let mut stmt = conn.prepare(
-        "SELECT host_ip, host_port, container_port, protocol FROM ports
-         WHERE endpoint_id = ?1 ORDER BY protocol, host_port",
-    )?;
-    let rows = stmt.query_map([ep.id], |row| port_from_row(row, 0))?;
-    ep.ports = rows.collect::<rusqlite::Result<_>>()?;
-    Ok(ep)
-}
-
-/// The published ports of one protocol whose host port lies in `ports`, with the
-/// container and network holding each: all a request for those ports can clash with.
-pub fn published_ports_in(
-    conn: &Connection,
-    protocol: Protocol,
-    ports: RangeInclusive<u16>,
-) -> Result<Vec<Holder>> {
-    let mut stmt = conn.prepare(
-        "SELECT p.host_ip, p.host_port, p.container_port, p.protocol, e.container, e.network
-         FROM ports p JOIN endpoints e ON e.id = p.endpoint_id
-         WHERE p.protocol = ?1 AND p.host_port BETWEEN ?2 AND ?3",
-    )?;
-    let rows = stmt.query_map(
-        params![protocol.as_str(), ports.start(), ports.end()],
-        |row| {
-            let container: String = row.get(4)?;
-            let network: String = row.get(5)?;
-            Ok(Holder {
-                port: port_from_row(row, 0)?,
-                holder: format!("container {container:?} on network {network:?}"),
-            })
-        },
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-// ---- namespaces made by `ctnet run` ----
-
-/// Records a namespace that lives as long as `owner`.
-pub fn insert_owned_netns(conn: &Connection, name: &str, owner: &Owner) -> Result<()> {
-    conn.execute(
-        "INSERT INTO namespaces (name, owner_pid, owner_start) VALUES (?1, ?2, ?3)",
-        params![name, owner.pid, owner.start],
-    )?;
-    Ok(())
-}
-
-/// Forgets an owned namespace.
-pub fn delete_owned_netns(conn: &Connection, name: &str) -> Result<()> {
-    conn.execute("DELETE FROM namespaces WHERE name = ?1", [name])?;
-    Ok(())
-}
-
-/// All owned namespaces with their owners.
-pub fn owned_namespaces(conn: &Connection) -> Result<Vec<(String, Owner)>> {
-    let mut stmt = conn.prepare("SELECT name, owner_pid, owner_start FROM namespaces")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            Owner {
-                pid: r.get(1)?,
-                start: r.get(2)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
     /// A database file in a fresh folder of its own.
     fn scratch(name: &str) -> std::path::PathBuf {
         let nanos = std::time::SystemTime::now()
@@ -744,21 +255,31 @@ mod tests {
     fn schema_before_v5() -> String {
         let cursor = ",\n    last_ip     INTEGER";
         assert!(
-            SCHEMA.contains(cursor),
+            SCHEMA_V5.contains(cursor),
             "the test's copy of the v5 column is stale"
         );
-        SCHEMA.replace(cursor, "")
+        SCHEMA_V5.replace(cursor, "")
     }
 
-    fn insert_plain_network(conn: &Connection) {
-        conn.execute(
+    /// A network, a container on it and a published port, as versions 2 to 5 stored them.
+    fn insert_old_rows(conn: &Connection) {
+        conn.execute_batch(
             "INSERT INTO networks (name, id, driver, subnet, gateway, bridge, internal,
                                    state, created)
-             VALUES ('n', 'i', 'bridge', '10.9.0.0/24', '10.9.0.1', 'br-n', 0,
-                     'pending', 0)",
-            [],
+             VALUES ('n', 'i', 'bridge', '10.9.0.0/24', '10.9.0.1', 'br-n', 0, 'ready', 0);
+             INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                    host_ifname, ip, mac, default_route, netns_owned,
+                                    state, created)
+             VALUES ('n', 'c1', '/run/netns/c1', 7, 'eth0', 'vethabc', '10.9.0.2',
+                     '02:42:0a:09:00:02', 1, 0, 'ready', 0);
+             INSERT INTO ports (endpoint_id, host_ip, host_port, container_port, protocol)
+             VALUES (1, '', 8080, 80, 'tcp');",
         )
         .unwrap();
+    }
+
+    fn n() -> NetworkName {
+        NetworkName::new("n").unwrap()
     }
 
     #[test]
@@ -773,28 +294,90 @@ mod tests {
                  PRAGMA user_version = 3;",
             )
             .unwrap();
-            insert_plain_network(&conn);
+            insert_old_rows(&conn);
         }
         let store = Store::open(&path).unwrap();
         let version: i64 = store
             .read()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version, schema::VERSION);
         let names = indexes(store.read());
         assert!(
             !names.iter().any(|n| n == "endpoints_by_state"),
             "{names:?}"
         );
-        for wanted in ["endpoints_unsettled", "ports_by_endpoint"] {
+        for wanted in [
+            "endpoints_unsettled",
+            "ports_by_endpoint",
+            "endpoints_by_netns",
+        ] {
             assert!(names.iter().any(|n| n == wanted), "{wanted}: {names:?}");
         }
-        // Version 5's cursor: none yet for the old network, then the one recorded.
-        assert_eq!(last_allocated(store.read(), "n").unwrap(), None);
-        let ip = Ipv4Addr::new(10, 9, 0, 7);
-        set_last_allocated(store.read(), "n", ip).unwrap();
-        assert_eq!(last_allocated(store.read(), "n").unwrap(), Some(ip));
+        // Version 6: the subnet, the address and the port all survive the rebuild.
+        let net = get_network(store.read(), &n()).unwrap().unwrap();
+        assert_eq!(net.subnets_text(), "10.9.0.0/24");
+        assert_eq!(net.subnets[0].gateway.to_string(), "10.9.0.1");
+        let eps = list_endpoints(store.read()).unwrap();
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].ips, vec![IpAddr::from([10, 9, 0, 2])]);
+        assert_eq!(eps[0].ports.len(), 1);
+        assert_eq!(eps[0].ifname.as_str(), "eth0");
+        // The cursor: none yet for the old network, then the one recorded.
+        assert_eq!(
+            last_allocated(store.read(), &n(), Family::V4).unwrap(),
+            None
+        );
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 9, 0, 7));
+        set_last_allocated(store.read(), &n(), ip).unwrap();
+        assert_eq!(
+            last_allocated(store.read(), &n(), Family::V4).unwrap(),
+            Some(ip)
+        );
+        // Foreign keys hold after the rebuild: the endpoint's rows go with it.
+        delete_endpoint(store.read(), eps[0].id).unwrap();
+        let left: i64 = store
+            .read()
+            .query_row(
+                "SELECT (SELECT count(*) FROM addresses) + (SELECT count(*) FROM ports)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_version_5_cursor_becomes_an_address() {
+        let path = scratch("v5");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V5).unwrap();
+            conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+            insert_old_rows(&conn);
+            conn.execute(
+                "UPDATE networks SET last_ip = ?1",
+                [u32::from(Ipv4Addr::new(10, 9, 0, 200))],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(
+            last_allocated(store.read(), &n(), Family::V4).unwrap(),
+            Some(IpAddr::from([10, 9, 0, 200]))
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    fn insert_v6_network(conn: &Connection) {
+        conn.execute_batch(
+            "INSERT INTO networks (name, id, driver, bridge, internal, state, created)
+             VALUES ('n', 'i', 'bridge', 'br-n', 0, 'pending', 0);
+             INSERT INTO subnets (network, family, subnet, gateway)
+             VALUES ('n', 6, 'fd00:9::/64', 'fd00:9::1'), ('n', 4, '10.9.0.0/24', '10.9.0.1');",
+        )
+        .unwrap();
     }
 
     #[test]
@@ -802,22 +385,28 @@ mod tests {
         let path = scratch("held");
         let store = Store::open(&path).unwrap();
         let conn = store.read();
-        insert_plain_network(conn);
+        insert_v6_network(conn);
         for host in 2..=40u8 {
             conn.execute(
                 "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
-                                        host_ifname, ip, mac, default_route, netns_owned,
+                                        host_ifname, mac, default_route, netns_owned,
                                         state, created)
-                 VALUES ('n', ?1, '/x', ?2, 'eth0', ?1, ?3, 'm', 1, 0, 'ready', 0)",
-                params![format!("c{host}"), host, format!("10.9.0.{host}")],
+                 VALUES ('n', ?1, '/x', ?2, 'eth0', ?1, '02:42:00:00:00:01', 1, 0, 'ready', 0)",
+                params![format!("c{host}"), host],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO addresses (endpoint_id, network, ip) VALUES (?1, 'n', ?2), (?1, 'n', ?3)",
+                params![conn.last_insert_rowid(), format!("10.9.0.{host}"), format!("fd00:9::{host:x}")],
             )
             .unwrap();
         }
-        let mut held = HeldAddresses::new(conn, "n");
+        let net = n();
+        let mut held = HeldAddresses::new(conn, &net);
         // More questions than the look-up budget: the answers stay right past it.
         for host in 2..=40u8 {
             assert!(
-                held.contains(Ipv4Addr::new(10, 9, 0, host)).unwrap(),
+                held.contains(IpAddr::from([10, 9, 0, host])).unwrap(),
                 "{host}"
             );
         }
@@ -825,10 +414,17 @@ mod tests {
             held.all.is_some(),
             "a long run of taken addresses reads them all once"
         );
-        assert!(!held.contains(Ipv4Addr::new(10, 9, 0, 41)).unwrap());
-        let mut fresh = HeldAddresses::new(conn, "n");
-        assert!(!fresh.contains(Ipv4Addr::new(10, 9, 0, 99)).unwrap());
+        assert!(!held.contains(IpAddr::from([10, 9, 0, 41])).unwrap());
+        assert!(held.contains("fd00:9::28".parse().unwrap()).unwrap());
+        let mut fresh = HeldAddresses::new(conn, &net);
+        assert!(!fresh.contains(IpAddr::from([10, 9, 0, 99])).unwrap());
+        assert!(fresh.contains("fd00:9::2".parse().unwrap()).unwrap());
         assert!(fresh.all.is_none());
+        // Both families, IPv4 first, whatever order they were stored in.
+        let eps = list_endpoints(conn).unwrap();
+        assert_eq!(eps[0].ips_text(), "10.9.0.2, fd00:9::2");
+        let nets = list_networks(conn).unwrap();
+        assert_eq!(nets[0].subnets_text(), "10.9.0.0/24, fd00:9::/64");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -837,8 +433,39 @@ mod tests {
         let path = scratch("unsettled");
         let store = Store::open(&path).unwrap();
         assert!(!anything_unsettled(store.read()).unwrap());
-        insert_plain_network(store.read());
+        insert_v6_network(store.read());
         assert!(anything_unsettled(store.read()).unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_stored_word_ctnet_never_writes_is_an_error() {
+        let path = scratch("garbage");
+        let store = Store::open(&path).unwrap();
+        insert_v6_network(store.read());
+        store
+            .read()
+            .execute("UPDATE networks SET state = 'readyish'", [])
+            .unwrap();
+        let e = list_networks(store.read()).unwrap_err();
+        assert!(e.cause.contains("readyish"), "{e}");
+        store
+            .read()
+            .execute("UPDATE networks SET state = 'ready'", [])
+            .unwrap();
+        store
+            .read()
+            .execute_batch(
+                "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, mac, default_route, netns_owned,
+                                        state, created)
+                 VALUES ('n', 'c', '/x', 1, 'eth0', 'vethx', '02:42:00:00:00:01', 1, 0, 'ready', 0);
+                 INSERT INTO ports (endpoint_id, host_ip, host_port, container_port, protocol)
+                 VALUES (1, '', 80, 80, 'sctp');",
+            )
+            .unwrap();
+        let e = list_endpoints(store.read()).unwrap_err();
+        assert!(e.cause.contains("sctp"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 }

@@ -10,16 +10,18 @@
 mod types;
 
 use std::io::Read;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ctnet_engine::model::parse_mac;
+use ctnet_engine::model::ports::PortRange;
+use ctnet_engine::model::{parse_ip, Family, MacAddr, Runtime};
 use ctnet_engine::{
     AttachSpec, ContainerRef, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Paths,
-    PortSpec, Subnet,
+    PortSpec, Protocol, Subnet,
 };
 use ctnet_kernel::IfName;
+use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use types::{code, CniError, CniResult, NetConf, SUPPORTED_VERSIONS};
@@ -135,18 +137,7 @@ fn dispatch(command: &str, input: &str, version: &str) -> Result<Option<Value>, 
 
 /// State, runtime and netns folders: ctnet's usual environment variables, or defaults.
 fn paths() -> Paths {
-    let mut paths = Paths::default();
-    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
-    if let Some(p) = var("CTNET_STATE_DIR") {
-        paths.state_dir = p;
-    }
-    if let Some(p) = var("CTNET_RUN_DIR") {
-        paths.run_dir = p;
-    }
-    if let Some(p) = var("CTNET_NETNS_DIR") {
-        paths.netns_dir = p;
-    }
-    paths
+    Paths::from_env()
 }
 
 fn env(name: &str, command: &str) -> Result<String, Failure> {
@@ -162,7 +153,7 @@ fn env(name: &str, command: &str) -> Result<String, Failure> {
 
 fn container(netns: Option<String>) -> Result<ContainerRef, Failure> {
     Ok(ContainerRef::Runtime {
-        runtime: "cni",
+        runtime: Runtime::Cni,
         id: env("CNI_CONTAINERID", "this command")?,
         netns: netns.filter(|n| !n.is_empty()).map(PathBuf::from),
     })
@@ -172,45 +163,66 @@ fn network_name(conf: &NetConf) -> Result<NetworkName, Failure> {
     Ok(NetworkName::new(&conf.name)?)
 }
 
-/// The configuration's subnet: top-level `subnet`, or `ipam.subnet`.
-fn configured_subnet(conf: &NetConf) -> Result<Option<Subnet>, Failure> {
-    let text = conf
-        .subnet
-        .as_deref()
-        .or(conf.ipam.as_ref().and_then(|i| i.subnet.as_deref()));
-    Ok(text.map(Subnet::parse).transpose()?)
+/// The configuration's subnets and gateways: top-level `subnet`/`gateway`, `ipam.subnet`/
+/// `ipam.gateway`, and the first entry of each of `ipam.ranges` (host-local's form, one
+/// list per family).
+fn configured_subnets(conf: &NetConf) -> Result<(Vec<Subnet>, Vec<IpAddr>), Failure> {
+    let mut pairs: Vec<(&str, Option<&str>)> = Vec::new();
+    if let Some(s) = conf.subnet.as_deref() {
+        pairs.push((s, conf.gateway.as_deref()));
+    }
+    if let Some(ipam) = &conf.ipam {
+        if let Some(s) = ipam.subnet.as_deref() {
+            pairs.push((s, ipam.gateway.as_deref()));
+        }
+        for set in &ipam.ranges {
+            if let Some(first) = set.first() {
+                pairs.push((&first.subnet, first.gateway.as_deref()));
+            }
+        }
+    }
+    let mut subnets = Vec::new();
+    let mut gateways = Vec::new();
+    for (subnet, gateway) in pairs {
+        let subnet = Subnet::parse(subnet)?;
+        if !subnets.contains(&subnet) {
+            subnets.push(subnet);
+        }
+        if let Some(g) = gateway {
+            gateways.push(parse_ip("gateway", g, Some(subnet.family()))?);
+        }
+    }
+    Ok((subnets, gateways))
 }
 
 /// The network the configuration names, made on first use.
 fn ensure_network(
     engine: &mut Engine,
     conf: &NetConf,
-    lease: Option<(Ipv4Addr, u8, Option<Ipv4Addr>)>,
+    leases: &[Lease],
 ) -> Result<Network, Failure> {
-    // With a delegated IPAM plugin its lease tells the subnet and gateway if the
+    let (mut subnets, mut gateways) = configured_subnets(conf)?;
+    // With a delegated IPAM plugin its leases tell the subnets and gateways the
     // configuration does not.
-    let from_lease = lease.and_then(|(addr, prefix, gateway)| {
-        let net = ipnet::Ipv4Net::new(addr, prefix).ok()?.trunc();
-        Some((Subnet::new(net).ok()?, gateway))
-    });
-    let gateway_text = conf
-        .gateway
-        .as_deref()
-        .or(conf.ipam.as_ref().and_then(|i| i.gateway.as_deref()));
-    let gateway = gateway_text
-        .map(|g| {
-            g.parse::<Ipv4Addr>().map_err(|_| {
-                Failure::new(
-                    code::INVALID_CONFIG,
-                    format!("gateway {g:?} is not an IPv4 address"),
-                    "write it like 10.88.0.1",
-                )
-            })
-        })
-        .transpose()?;
+    for lease in leases {
+        let Ok(net) = IpNet::new(lease.address, lease.prefix) else {
+            continue;
+        };
+        let Ok(subnet) = Subnet::new(net.trunc()) else {
+            continue;
+        };
+        if subnets.iter().all(|s| s.family() != subnet.family()) {
+            subnets.push(subnet);
+            gateways.extend(lease.gateway);
+        }
+    }
+    let ipv6 = subnets.iter().any(|s| s.family() == Family::V6);
+    let ipv4 = subnets.is_empty() || subnets.iter().any(|s| s.family() == Family::V4);
     let spec = NetworkSpec {
-        subnet: configured_subnet(conf)?.or(from_lease.map(|(s, _)| s)),
-        gateway: gateway.or(from_lease.and_then(|(_, g)| g)),
+        subnets,
+        gateways,
+        ipv4,
+        ipv6,
         bridge: conf
             .bridge
             .as_deref()
@@ -290,41 +302,51 @@ fn run_ipam(kind: &str, command: &str, input: &str) -> Result<Value, Failure> {
     Ok(value)
 }
 
-/// The first IPv4 address (with its prefix) and gateway of an IPAM result.
-fn ipam_address(result: &Value) -> Option<(Ipv4Addr, u8, Option<Ipv4Addr>)> {
-    result["ips"].as_array()?.iter().find_map(|ip| {
-        let (addr, prefix) = ip["address"].as_str()?.split_once('/')?;
-        Some((
-            addr.parse().ok()?,
-            prefix.parse().ok()?,
-            ip["gateway"].as_str().and_then(|g| g.parse().ok()),
-        ))
-    })
+/// An address a delegated IPAM plugin handed out.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    address: IpAddr,
+    prefix: u8,
+    gateway: Option<IpAddr>,
+}
+
+/// Every address (with its prefix) and gateway of an IPAM result.
+fn ipam_addresses(result: &Value) -> Vec<Lease> {
+    let Some(ips) = result["ips"].as_array() else {
+        return Vec::new();
+    };
+    ips.iter()
+        .filter_map(|ip| {
+            let (addr, prefix) = ip["address"].as_str()?.split_once('/')?;
+            Some(Lease {
+                address: addr.parse().ok()?,
+                prefix: prefix.parse().ok()?,
+                gateway: ip["gateway"].as_str().and_then(|g| g.parse().ok()),
+            })
+        })
+        .collect()
 }
 
 fn add(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<Value, Failure> {
     let Some(kind) = delegated_ipam(conf) else {
-        return add_with(engine, conf, None);
+        return add_with(engine, conf, &[]);
     };
     let result = run_ipam(kind, "ADD", input)?;
-    let lease = ipam_address(&result).ok_or_else(|| {
-        Failure::new(
+    let leases = ipam_addresses(&result);
+    if leases.is_empty() {
+        return Err(Failure::new(
             code::INVALID_CONFIG,
-            format!("IPAM plugin {kind} returned no IPv4 address"),
-            "configure it with an IPv4 subnet",
-        )
-    })?;
-    add_with(engine, conf, Some(lease)).inspect_err(|_| {
+            format!("IPAM plugin {kind} returned no address"),
+            "configure it with a subnet (ranges) of each family the network has",
+        ));
+    }
+    add_with(engine, conf, &leases).inspect_err(|_| {
         // Give the address back; the ADD fails either way.
         let _ = run_ipam(kind, "DEL", input);
     })
 }
 
-fn add_with(
-    engine: &mut Engine,
-    conf: &NetConf,
-    lease: Option<(Ipv4Addr, u8, Option<Ipv4Addr>)>,
-) -> Result<Value, Failure> {
+fn add_with(engine: &mut Engine, conf: &NetConf, leases: &[Lease]) -> Result<Value, Failure> {
     let netns = env("CNI_NETNS", "ADD")?;
     let ifname_text = env("CNI_IFNAME", "ADD")?;
     let ifname = IfName::new(&ifname_text).map_err(|e| {
@@ -335,31 +357,34 @@ fn add_with(
         )
     })?;
     let container = container(Some(netns.clone()))?;
-    let net = ensure_network(engine, conf, lease)?;
+    let net = ensure_network(engine, conf, leases)?;
     let requested = conf
         .runtime_config
         .ips
         .iter()
-        .filter_map(|cidr| cidr.split('/').next()?.parse::<Ipv4Addr>().ok())
-        .next();
-    let ip = lease.map(|(addr, _, _)| addr).or(requested);
+        .map(|cidr| {
+            parse_ip(
+                "runtimeConfig.ips",
+                cidr.split('/').next().unwrap_or(cidr),
+                None,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let ips = if leases.is_empty() {
+        requested
+    } else {
+        leases.iter().map(|l| l.address).collect()
+    };
     let publish = conf
         .runtime_config
         .port_mappings
         .iter()
-        .map(|p| {
-            let host_ip = p.host_ip.as_deref().filter(|h| !h.is_empty());
-            let text = match host_ip {
-                Some(h) => format!("{h}:{}:{}/{}", p.host_port, p.container_port, p.protocol),
-                None => format!("{}:{}/{}", p.host_port, p.container_port, p.protocol),
-            };
-            PortSpec::parse(&text)
-        })
+        .map(port_spec)
         .collect::<Result<Vec<_>, _>>()?;
     let ep = engine.attach(AttachSpec {
         network: net.name.clone(),
         container,
-        ip,
+        ips,
         ifname: Some(ifname),
         owner: None,
         netns_owned: false,
@@ -368,7 +393,7 @@ fn add_with(
             .runtime_config
             .mac
             .as_deref()
-            .map(|m| parse_mac("runtimeConfig.mac", m))
+            .map(|m| MacAddr::parse("runtimeConfig.mac", m))
             .transpose()?,
     })?;
     Ok(result(conf, &net, &ep, &netns))
@@ -382,20 +407,30 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
     let mut ips = list("ips");
     let mut routes = list("routes");
     interfaces.push(json!({ "name": net.bridge.as_str() }));
-    interfaces.push(json!({ "name": ep.host_ifname }));
-    interfaces.push(types::interface(&ep.ifname, &ep.mac, Some(netns)));
-    let mut address = types::ip(
-        ep.ip,
-        net.subnet.net().prefix_len(),
-        net.gateway,
-        interfaces.len() - 1,
-    );
-    if conf.cni_version.starts_with("0.") {
-        address["version"] = json!("4");
-    }
-    ips.push(address);
-    if ep.default_route {
-        routes.push(json!({ "dst": "0.0.0.0/0", "gw": net.gateway.to_string() }));
+    interfaces.push(json!({ "name": ep.host_ifname.as_str() }));
+    interfaces.push(types::interface(
+        ep.ifname.as_str(),
+        &ep.mac.to_string(),
+        Some(netns),
+    ));
+    for s in &net.subnets {
+        let family = s.subnet.family();
+        let Some(ip) = ep.ip(family) else {
+            continue;
+        };
+        let mut address = types::ip(ip, s.subnet.prefix_len(), s.gateway, interfaces.len() - 1);
+        if conf.cni_version.starts_with("0.") {
+            address["version"] = json!(if family == Family::V4 { "4" } else { "6" });
+        }
+        ips.push(address);
+        if ep.default_route {
+            let dst = if family == Family::V4 {
+                "0.0.0.0/0"
+            } else {
+                "::/0"
+            };
+            routes.push(json!({ "dst": dst, "gw": s.gateway.to_string() }));
+        }
     }
     let result = CniResult {
         cni_version: conf.cni_version.clone(),
@@ -412,7 +447,7 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
 fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> {
     let name = network_name(conf)?;
     let container = container(std::env::var("CNI_NETNS").ok())?;
-    if engine.network(name.as_str()).is_ok() {
+    if engine.network(&name).is_ok() {
         match engine.detach(&name, &container) {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
@@ -437,15 +472,15 @@ fn gc(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
     let name = network_name(conf)?;
     let valid = conf.valid_attachments.as_deref().unwrap_or_default();
     for ep in engine.endpoints()? {
-        let Some(id) = ep.container.strip_prefix("cni:") else {
+        let Some(id) = Runtime::Cni.id_in(&ep.container) else {
             continue;
         };
         let keep = valid
             .iter()
-            .any(|a| a.container_id == id && a.ifname == ep.ifname);
+            .any(|a| a.container_id == id && a.ifname == ep.ifname.as_str());
         if ep.network == name && !keep {
             let container = ContainerRef::Runtime {
-                runtime: "cni",
+                runtime: Runtime::Cni,
                 id: id.to_string(),
                 netns: None,
             };
@@ -457,4 +492,32 @@ fn gc(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// A `portMappings` entry as a port spec, built from its fields (never through text).
+fn port_spec(p: &types::PortMapping) -> Result<PortSpec, Failure> {
+    let object = format!(
+        "portMappings entry {}:{}/{}",
+        p.host_port, p.container_port, p.protocol
+    );
+    let invalid = |cause: String| {
+        Failure::from(Error::invalid(
+            &object,
+            cause,
+            "give ports 1-65535 and tcp or udp",
+        ))
+    };
+    let protocol = Protocol::parse(&p.protocol)
+        .ok_or_else(|| invalid(format!("protocol {:?} is not tcp or udp", p.protocol)))?;
+    let host_ip = p
+        .host_ip
+        .as_deref()
+        .filter(|h| !h.is_empty())
+        .map(|h| parse_ip("portMappings hostIP", h, None))
+        .transpose()?;
+    let host = PortRange::new(p.host_port, p.host_port)
+        .ok_or_else(|| invalid(format!("host port {} is not a port", p.host_port)))?;
+    let container = PortRange::new(p.container_port, p.container_port)
+        .ok_or_else(|| invalid(format!("container port {} is not a port", p.container_port)))?;
+    PortSpec::new(host_ip, Some(host), container, protocol).map_err(invalid)
 }

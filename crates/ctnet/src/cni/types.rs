@@ -1,6 +1,6 @@
 //! The CNI wire format (spec 1.0.0 / 1.1.0): what arrives on stdin, what goes to stdout.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -83,6 +83,20 @@ pub struct Ipam {
     #[serde(default)]
     pub subnet: Option<String>,
     /// Gateway, in host-local's simple form.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// host-local's `ranges`: one list per address the container gets (one per family
+    /// here); ctnet uses the first entry of each list.
+    #[serde(default)]
+    pub ranges: Vec<Vec<RangeEntry>>,
+}
+
+/// One entry of `ipam.ranges`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RangeEntry {
+    /// Subnet in CIDR form.
+    pub subnet: String,
+    /// Gateway.
     #[serde(default)]
     pub gateway: Option<String>,
 }
@@ -173,7 +187,7 @@ pub fn interface(name: &str, mac: &str, sandbox: Option<&str>) -> Value {
 }
 
 /// An address entry of a result.
-pub fn ip(address: Ipv4Addr, prefix: u8, gateway: Ipv4Addr, interface: usize) -> Value {
+pub fn ip(address: IpAddr, prefix: u8, gateway: IpAddr, interface: usize) -> Value {
     serde_json::json!({
         "address": format!("{address}/{prefix}"),
         "gateway": gateway.to_string(),

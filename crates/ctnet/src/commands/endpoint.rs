@@ -8,9 +8,10 @@ use ctnet_kernel::{IfName, NetnsName};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use ctnet_engine::model::parse_mac;
+use ctnet_engine::model::MacAddr;
+use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
 
-use crate::cli::{parse_ip, AttachArgs, DetachArgs, Format, TargetArgs};
+use crate::cli::{static_ips, AttachArgs, DetachArgs, Format, TargetArgs};
 use crate::output;
 
 fn target(args: &TargetArgs) -> Result<ContainerRef> {
@@ -30,11 +31,7 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
     let spec = AttachSpec {
         network: NetworkName::new(&args.network)?,
         container: target(&args.target)?,
-        ip: args
-            .ip
-            .as_deref()
-            .map(|ip| parse_ip("--ip", ip))
-            .transpose()?,
+        ips: static_ips(args.ip.as_deref(), args.ip6.as_deref())?,
         ifname: args.ifname.as_deref().map(IfName::new).transpose()?,
         owner: None,
         netns_owned: false,
@@ -42,7 +39,7 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
         mac: args
             .mac
             .as_deref()
-            .map(|m| parse_mac("--mac", m))
+            .map(|m| MacAddr::parse("--mac", m))
             .transpose()?,
     };
     let ep = engine.attach(spec)?;
@@ -51,7 +48,11 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
         Format::Table => {
             println!(
                 "{} {} {} {} {}",
-                ep.container, ep.network, ep.ifname, ep.ip, ep.host_ifname
+                ep.container,
+                ep.network,
+                ep.ifname,
+                ep.ips_text(),
+                ep.host_ifname
             );
             for port in &ep.ports {
                 println!("published {port}");
@@ -88,9 +89,9 @@ fn spawn_reaper(paths: &Paths, id: i64) -> Result<()> {
     Command::new(exe)
         .arg("reap-endpoint")
         .arg(id.to_string())
-        .env("CTNET_STATE_DIR", &paths.state_dir)
-        .env("CTNET_RUN_DIR", &paths.run_dir)
-        .env("CTNET_NETNS_DIR", &paths.netns_dir)
+        .env(ENV_STATE_DIR, &paths.state_dir)
+        .env(ENV_RUN_DIR, &paths.run_dir)
+        .env(ENV_NETNS_DIR, &paths.netns_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -127,10 +128,10 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                     vec![
                         e.container.clone(),
                         e.network.to_string(),
-                        e.ifname.clone(),
-                        e.ip.to_string(),
-                        e.mac.clone(),
-                        e.host_ifname.clone(),
+                        e.ifname.to_string(),
+                        e.ips_text(),
+                        e.mac.to_string(),
+                        e.host_ifname.to_string(),
                         ports_column(&e.ports),
                         e.state.as_str().to_string(),
                     ]

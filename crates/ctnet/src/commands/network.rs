@@ -1,19 +1,26 @@
 //! `ctnet network create|ls|inspect|rm`.
 
-use ctnet_engine::model::Subnet;
+use ctnet_engine::model::{parse_ip, Subnet};
 use ctnet_engine::{Endpoint, Engine, Network, NetworkName, NetworkSpec, Result};
 use ctnet_kernel::IfName;
 use serde::Serialize;
 
-use crate::cli::{parse_ip, Format, NetworkCommand, NetworkCreateArgs};
+use crate::cli::{Format, NetworkCommand, NetworkCreateArgs};
 use crate::output;
 
 pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
     match cmd {
         NetworkCommand::Create(args) => create(engine, args),
         NetworkCommand::Ls(args) => list(engine, args.format),
-        NetworkCommand::Inspect { name, format } => inspect(engine, &name, format.format),
+        NetworkCommand::Inspect { name, format } => {
+            inspect(engine, &NetworkName::new(&name)?, format.format)
+        }
         NetworkCommand::Rm { names } => {
+            // Every name is checked before any network is removed.
+            let names = names
+                .iter()
+                .map(|n| NetworkName::new(n))
+                .collect::<Result<Vec<_>>>()?;
             for name in names {
                 engine.remove_network(&name)?;
                 println!("{name}");
@@ -26,12 +33,18 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
 fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
     Ok(NetworkSpec {
         name: NetworkName::new(&args.name)?,
-        subnet: args.subnet.as_deref().map(Subnet::parse).transpose()?,
-        gateway: args
+        subnets: args
+            .subnet
+            .iter()
+            .map(|s| Subnet::parse(s))
+            .collect::<Result<_>>()?,
+        gateways: args
             .gateway
-            .as_deref()
-            .map(|g| parse_ip("gateway", g))
-            .transpose()?,
+            .iter()
+            .map(|g| parse_ip("gateway", g, None))
+            .collect::<Result<_>>()?,
+        ipv4: args.ipv4,
+        ipv6: args.ipv6,
         bridge: args.bridge.as_deref().map(IfName::new).transpose()?,
         mtu: args.mtu,
         internal: args.internal,
@@ -41,8 +54,6 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
 
 fn create(engine: &mut Engine, args: NetworkCreateArgs) -> Result<()> {
     let spec = spec_from(args)?;
-    // The default network comes first, as with Docker, so it keeps the first pool.
-    engine.ensure_default_network()?;
     let net = engine.create_network(spec)?;
     println!("{}", net.id);
     Ok(())
@@ -85,9 +96,9 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                     vec![
                         n.name.to_string(),
                         n.id[..12].to_string(),
-                        n.driver.clone(),
-                        n.subnet.to_string(),
-                        n.gateway.to_string(),
+                        n.driver.to_string(),
+                        n.subnets_text(),
+                        gateways_text(n),
                         n.bridge.to_string(),
                         n.internal.to_string(),
                         v.containers.len().to_string(),
@@ -99,7 +110,12 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
     Ok(())
 }
 
-fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
+fn gateways_text(n: &Network) -> String {
+    let all: Vec<String> = n.subnets.iter().map(|s| s.gateway.to_string()).collect();
+    all.join(", ")
+}
+
+fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()> {
     let network = engine.network(name)?;
     let endpoints = engine.endpoints()?;
     let view = NetworkView {
@@ -116,8 +132,9 @@ fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
             println!("name:      {}", n.name);
             println!("id:        {}", n.id);
             println!("driver:    {}", n.driver);
-            println!("subnet:    {}", n.subnet);
-            println!("gateway:   {}", n.gateway);
+            for s in &n.subnets {
+                println!("subnet:    {} gateway {}", s.subnet, s.gateway);
+            }
             println!("bridge:    {}", n.bridge);
             println!(
                 "mtu:       {}",
@@ -127,12 +144,17 @@ fn inspect(engine: &mut Engine, name: &str, format: Format) -> Result<()> {
             println!("icc:       {}", n.icc);
             println!("containers:");
             for e in &view.containers {
+                let addresses: Vec<String> = e
+                    .ips
+                    .iter()
+                    .zip(&n.subnets)
+                    .map(|(ip, s)| format!("{ip}/{}", s.subnet.prefix_len()))
+                    .collect();
                 println!(
-                    "  {} {} {}/{} mac {} host side {}",
+                    "  {} {} {} mac {} host side {}",
                     e.container,
                     e.ifname,
-                    e.ip,
-                    n.subnet.net().prefix_len(),
+                    addresses.join(" "),
                     e.mac,
                     e.host_ifname
                 );

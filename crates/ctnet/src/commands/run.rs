@@ -7,7 +7,7 @@ use ctnet_engine::{
 };
 use ctnet_kernel::{Netns, NetnsDir, NetnsName};
 
-use crate::cli::{parse_ip, RunArgs};
+use crate::cli::{static_ips, RunArgs};
 use crate::commands::endpoint::parse_publish;
 use crate::exec;
 
@@ -87,17 +87,14 @@ struct Runner {
 impl Runner {
     fn prepare(paths: Paths, args: &RunArgs) -> Result<Runner> {
         let mode = parse_mode(&args.networks)?;
-        let ip = args
-            .ip
-            .as_deref()
-            .map(|ip| parse_ip("--ip", ip))
-            .transpose()?;
+        let ips = static_ips(args.ip.as_deref(), args.ip6.as_deref())?;
         let name = args.name.as_deref().map(NetnsName::new).transpose()?;
-        if ip.is_some() && !matches!(mode, Mode::Bridge(_)) {
+        if !ips.is_empty() && !matches!(mode, Mode::Bridge(_)) {
+            let flag = if args.ip.is_some() { "--ip" } else { "--ip6" };
             return Err(Error::invalid(
-                "--ip",
+                flag,
                 "needs a bridge network",
-                "drop --ip, or use --network NAME",
+                format!("drop {flag}, or use --network NAME"),
             ));
         }
         let publish = parse_publish(&args.publish)?;
@@ -129,8 +126,8 @@ impl Runner {
                     owned: None,
                 })
             }
-            Mode::None => Runner::fresh(paths, name, &[], None, Vec::new()),
-            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ip, publish),
+            Mode::None => Runner::fresh(paths, name, &[], Vec::new(), Vec::new()),
+            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ips, publish),
         }
     }
 
@@ -139,12 +136,12 @@ impl Runner {
         paths: Paths,
         name: Option<NetnsName>,
         networks: &[NetworkName],
-        ip: Option<std::net::Ipv4Addr>,
+        mut ips: Vec<std::net::IpAddr>,
         mut publish: Vec<PortSpec>,
     ) -> Result<Runner> {
         let mut engine = Engine::open(paths)?;
         for network in networks {
-            engine.network(network.as_str())?;
+            engine.network(network)?;
         }
         let name = match name {
             Some(name) => name,
@@ -162,7 +159,11 @@ impl Runner {
             let spec = AttachSpec {
                 network: network.clone(),
                 container: ContainerRef::Named(name.clone()),
-                ip: if i == 0 { ip } else { None },
+                ips: if i == 0 {
+                    std::mem::take(&mut ips)
+                } else {
+                    Vec::new()
+                },
                 ifname: None,
                 owner: Some(owner),
                 netns_owned: true,
@@ -210,8 +211,5 @@ impl Runner {
 }
 
 fn random_suffix() -> String {
-    let mut buf = [0u8; 4];
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    ctnet_kernel::random::random_hex(4)
 }

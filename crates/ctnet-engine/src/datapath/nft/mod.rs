@@ -47,7 +47,7 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::os::fd::{AsFd, BorrowedFd};
 
 use ctnet_kernel::nft::{
@@ -86,8 +86,8 @@ const SRCNAT: i32 = 100;
 /// A network as the firewall sees it.
 #[derive(Debug, Clone)]
 pub struct NetworkRules {
-    /// The network's subnet.
-    pub subnet: Subnet,
+    /// The network's subnets, one per family.
+    pub subnets: Vec<Subnet>,
     /// The network's bridge.
     pub bridge: IfName,
     /// Internal networks get no masquerade and nothing forwarded in or out.
@@ -101,8 +101,8 @@ pub struct NetworkRules {
 pub struct PortRules {
     /// The host side and protocol.
     pub port: PublishedPort,
-    /// The container's address.
-    pub container_ip: Ipv4Addr,
+    /// The container's address (of the family the port forwards over).
+    pub container_ip: IpAddr,
 }
 
 /// Everything the table holds besides its fixed rules.
@@ -214,7 +214,9 @@ impl Firewall {
         let socket = self.socket()?;
         let mut missing = Vec::new();
         for port in ports {
-            let (map, element) = port_element(port);
+            let Some((map, element)) = port_element(port) else {
+                continue;
+            };
             let Element::Mapping { key, value } = element else {
                 continue;
             };
@@ -561,21 +563,23 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
         out.push((INTERNAL, bridge));
         return out;
     }
-    let n = net.subnet.net();
-    let (first, last) = nft::ipv4_bounds(n.network(), n.prefix_len());
-    out.extend([
-        (
-            MASQ_SUBNETS,
-            Element::ipv4_prefix(n.network(), n.prefix_len()),
-        ),
-        (
-            MASQ_LOCAL,
-            Element::Range {
-                first: Key::new().ipv4(first).ifname(&net.bridge),
-                last: Key::new().ipv4(last).ifname(&net.bridge),
-            },
-        ),
-    ]);
+    for subnet in &net.subnets {
+        let Subnet::V4(n) = *subnet else { continue };
+        let (first, last) = nft::ipv4_bounds(n.network(), n.prefix_len());
+        out.extend([
+            (
+                MASQ_SUBNETS,
+                Element::ipv4_prefix(n.network(), n.prefix_len()),
+            ),
+            (
+                MASQ_LOCAL,
+                Element::Range {
+                    first: Key::new().ipv4(first).ifname(&net.bridge),
+                    last: Key::new().ipv4(last).ifname(&net.bridge),
+                },
+            ),
+        ]);
+    }
     out
 }
 
@@ -586,17 +590,21 @@ fn add_network_elements(batch: &mut nft::Batch, net: &NetworkRules) {
 }
 
 /// The map a published port goes in, and its element.
-fn port_element(p: &PortRules) -> (&'static str, Element) {
+fn port_element(p: &PortRules) -> Option<(&'static str, Element)> {
     let proto_port = |key: Key| key.proto(p.port.protocol.number()).port(p.port.host_port);
-    let value = Key::new().ipv4(p.container_ip).port(p.port.container_port);
-    match p.port.host_ip {
-        Some(ip) => (
+    let IpAddr::V4(container_ip) = p.container_ip else {
+        return None;
+    };
+    let value = Key::new().ipv4(container_ip).port(p.port.container_port);
+    Some(match p.port.host_ip {
+        Some(IpAddr::V4(ip)) => (
             PUBLISH_ADDR,
             Element::Mapping {
                 key: proto_port(Key::new().ipv4(ip)),
                 value,
             },
         ),
+        Some(IpAddr::V6(_)) => return None,
         None => (
             PUBLISH_ANY,
             Element::Mapping {
@@ -604,7 +612,7 @@ fn port_element(p: &PortRules) -> (&'static str, Element) {
                 value,
             },
         ),
-    }
+    })
 }
 
 /// Elements grouped by map, so a thousand ports are two messages, not a thousand.
@@ -613,8 +621,9 @@ fn port_elements_by_map(ports: &[PortRules]) -> [(&'static str, Vec<Element>); 2
     let mut addr = Vec::new();
     for p in ports {
         match port_element(p) {
-            (PUBLISH_ANY, e) => any.push(e),
-            (_, e) => addr.push(e),
+            Some((PUBLISH_ANY, e)) => any.push(e),
+            Some((_, e)) => addr.push(e),
+            None => {}
         }
     }
     [(PUBLISH_ANY, any), (PUBLISH_ADDR, addr)]
@@ -631,5 +640,6 @@ fn add_port_elements(batch: &mut nft::Batch, ports: &[PortRules]) {
 }
 
 fn describe_network(net: &NetworkRules) -> String {
-    format!("{} on {}", net.subnet.net(), net.bridge)
+    let subnets: Vec<String> = net.subnets.iter().map(|s| s.to_string()).collect();
+    format!("{} on {}", subnets.join(", "), net.bridge)
 }

@@ -1,0 +1,223 @@
+//! The bridge driver: what a bridge network and each container on it ask of the kernel.
+//!
+//! ```text
+//!  host namespace                               container namespace
+//!  ┌────────────────────────────────┐          ┌──────────────────────────────────┐
+//!  │ bridge br-… (mtu, no snooping) │          │ lo up                            │
+//!  │   10.1.0.1/24   (gateway, v4)  │          │ eth0  10.1.0.2/24                │
+//!  │   fd00:…::1/64  (gateway, v6,  │   veth   │       fd00:…::2/64 (nodad)       │
+//!  │                  nodad)        │◄────────►│       mac 02:42:…                │
+//!  │   └─ port vethXXXXXXX          │   pair   │ default via 10.1.0.1             │
+//!  │        hairpin, isolated       │          │ default via fd00:…::1            │
+//!  │        unless icc, no IPv6     │          │ (IPv4-only: no IPv6 link-local)  │
+//!  └────────────────────────────────┘          └──────────────────────────────────┘
+//! ```
+//!
+//! The veth is created with its peer already inside the container's namespace and its
+//! host side already a port of the bridge, in one request. The kernel objects of one
+//! side go in one pipelined round trip.
+
+use std::os::fd::BorrowedFd;
+
+use ctnet_kernel::link::{BridgeSpec, VethSpec};
+use ctnet_kernel::netlink::Request;
+use ctnet_kernel::{addr, link, route, LOOPBACK_INDEX};
+
+use crate::model::{Endpoint, Family, Network};
+
+/// The bridge device of a network.
+///
+/// Multicast snooping is off. With it on (the kernel's default), every port the bridge
+/// gains re-arms the IGMP and MLD query timers of every port it already has, and each of
+/// those timers then fires: adding the thousandth container cost a thousand timer
+/// restarts and two thousand callbacks, a quarter of the kernel's work for that veth.
+/// With no multicast querier on the bridge (ctnet runs none) snooping only learns
+/// reports that then expire, and it is known to delay IPv6 neighbour discovery. Off, the
+/// bridge floods multicast to its ports as a plain switch does, which is what containers
+/// on one network expect.
+pub fn create_bridge(net: &Network) -> Request {
+    link::create_bridge_request(&BridgeSpec {
+        name: &net.bridge,
+        mtu: net.mtu,
+        multicast_snooping: false,
+    })
+}
+
+/// The gateway address of each family on the bridge (link `index`).
+pub fn gateway_requests(net: &Network, index: u32) -> Vec<Request> {
+    let what = format!("bridge {}", net.bridge);
+    net.subnets
+        .iter()
+        .map(|s| addr::add_request(index, s.gateway, s.subnet.prefix_len(), &what))
+        .collect()
+}
+
+/// The host side of a container's veth: the pair, its peer created straight inside the
+/// container's namespace (`netns`), and the host side made a port of the bridge (link
+/// `bridge`) with its flags. The flags go in the same round trip as the creation, before
+/// the container side is up: an icc=false container is never briefly reachable.
+pub fn host_side_requests(
+    net: &Network,
+    ep: &Endpoint,
+    netns: BorrowedFd<'_>,
+    bridge: u32,
+) -> Vec<Request> {
+    vec![
+        link::create_veth_request(&VethSpec {
+            name: &ep.host_ifname,
+            peer_name: &ep.ifname,
+            peer_netns: netns,
+            master: Some(bridge),
+            mtu: net.mtu,
+            peer_mac: Some(ep.mac.bytes()),
+        }),
+        link::set_bridge_port_flags_request(&ep.host_ifname, true, !net.icc),
+    ]
+}
+
+/// Inside the container (its interface is link `index` there): loopback up, an address
+/// of each family of the network, the interface up, and for the container's first
+/// network the default route of each family via the gateway.
+///
+/// An IPv4-only network gives the interface no IPv6 link-local address either, as
+/// Docker does. IPv6 addresses are added without duplicate address detection, so they
+/// are usable the moment the attach returns (with it, ~1.6 s later).
+pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Request> {
+    let mut requests = Vec::new();
+    if !net.ipv6() {
+        requests.push(link::no_ipv6_link_local_request(&ep.ifname));
+    }
+    requests.push(link::set_up_request(LOOPBACK_INDEX, "lo"));
+    for ip in &ep.ips {
+        let subnet = net
+            .subnet(Family::of(*ip))
+            .expect("an endpoint's addresses come from its network's subnets");
+        requests.push(addr::add_request(
+            index,
+            *ip,
+            subnet.subnet.prefix_len(),
+            ep.ifname.as_str(),
+        ));
+    }
+    requests.push(link::set_up_request(index, ep.ifname.as_str()));
+    if ep.default_route {
+        for s in &net.subnets {
+            requests.push(route::add_default_request(s.gateway));
+        }
+    }
+    requests
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::path::PathBuf;
+
+    use ctnet_kernel::IfName;
+
+    use super::*;
+    use crate::model::{Driver, MacAddr, NetworkName, RowState, Subnet, SubnetConfig};
+
+    fn network(subnets: &[(&str, &str)]) -> Network {
+        Network {
+            name: NetworkName::new("blue").unwrap(),
+            id: "0".repeat(64),
+            driver: Driver::Bridge,
+            subnets: subnets
+                .iter()
+                .map(|(s, g)| SubnetConfig {
+                    subnet: Subnet::parse(s).unwrap(),
+                    gateway: g.parse().unwrap(),
+                })
+                .collect(),
+            bridge: IfName::new("br-blue").unwrap(),
+            mtu: None,
+            internal: false,
+            icc: true,
+            state: RowState::Pending,
+            created: 0,
+        }
+    }
+
+    fn endpoint(ips: &[&str], default_route: bool) -> Endpoint {
+        let ips: Vec<IpAddr> = ips.iter().map(|ip| ip.parse().unwrap()).collect();
+        Endpoint {
+            id: 1,
+            network: NetworkName::new("blue").unwrap(),
+            container: "c1".into(),
+            netns_path: PathBuf::from("/run/netns/c1"),
+            netns_inode: 7,
+            ifname: IfName::new("eth0").unwrap(),
+            host_ifname: IfName::new("vethabcdef0").unwrap(),
+            mac: MacAddr::for_address(ips[0]),
+            ips,
+            default_route,
+            netns_owned: false,
+            state: RowState::Pending,
+            ports: Vec::new(),
+        }
+    }
+
+    fn ops(requests: &[Request]) -> Vec<&str> {
+        requests.iter().map(|r| r.op.as_str()).collect()
+    }
+
+    #[test]
+    fn an_ipv4_container_gets_no_ipv6_at_all() {
+        let net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        let plan = container_requests(&net, &endpoint(&["10.1.0.2"], true), 2);
+        assert_eq!(
+            ops(&plan),
+            [
+                "turn off IPv6 link-local addressing on eth0",
+                "bring lo up",
+                "add address 10.1.0.2/24 to eth0",
+                "bring eth0 up",
+                "add default route via 10.1.0.1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_container_gets_both_families_and_both_default_routes() {
+        let net = network(&[("10.1.0.0/24", "10.1.0.1"), ("fd00:1::/64", "fd00:1::1")]);
+        let plan = container_requests(&net, &endpoint(&["10.1.0.2", "fd00:1::2"], true), 2);
+        assert_eq!(
+            ops(&plan),
+            [
+                "bring lo up",
+                "add address 10.1.0.2/24 to eth0",
+                "add address fd00:1::2/64 to eth0",
+                "bring eth0 up",
+                "add default route via 10.1.0.1",
+                "add default route via fd00:1::1",
+            ]
+        );
+        // A second network of the container adds its addresses, not default routes.
+        let second = container_requests(&net, &endpoint(&["10.1.0.3", "fd00:1::3"], false), 3);
+        assert!(
+            ops(&second).iter().all(|op| !op.contains("route")),
+            "{:?}",
+            ops(&second)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_only_container_and_its_bridge() {
+        let net = network(&[("fd00:2::/64", "fd00:2::1")]);
+        let plan = container_requests(&net, &endpoint(&["fd00:2::5"], true), 2);
+        assert_eq!(
+            ops(&plan),
+            [
+                "bring lo up",
+                "add address fd00:2::5/64 to eth0",
+                "bring eth0 up",
+                "add default route via fd00:2::1",
+            ]
+        );
+        assert_eq!(
+            ops(&gateway_requests(&net, 9)),
+            ["add address fd00:2::1/64 to bridge br-blue"]
+        );
+    }
+}

@@ -1,0 +1,281 @@
+//! Endpoints (a container's attachment to a network) and their addresses.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ctnet_kernel::IfName;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{bad_column, decoded, now, owner_from, with_ports};
+use crate::error::Result;
+use crate::model::{parse_ip, Endpoint, MacAddr, NetworkName, RowState};
+use crate::owner::Owner;
+
+/// An endpoint's columns, its addresses folded into one column, and its owner.
+const ENDPOINT_SELECT: &str = "SELECT id, network, container, netns_path, netns_inode, ifname,
+    host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start,
+    (SELECT group_concat(a.ip, ' ') FROM addresses a WHERE a.endpoint_id = endpoints.id) AS ips
+    FROM endpoints";
+
+fn parse_ips(text: &str) -> crate::error::Result<Vec<IpAddr>> {
+    let mut ips = text
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| parse_ip("address", t, None))
+        .collect::<Result<Vec<_>>>()?;
+    // IPv4 first, as every listing shows them.
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    Ok(ips)
+}
+
+fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let ips: Option<String> = row.get("ips")?;
+    let ips = ips.unwrap_or_default();
+    let inode: i64 = row.get("netns_inode")?;
+    let netns_path: String = row.get("netns_path")?;
+    Ok(Endpoint {
+        id: row.get("id")?,
+        network: decoded(row, "network", NetworkName::new)?,
+        container: row.get("container")?,
+        netns_path: PathBuf::from(netns_path),
+        netns_inode: inode as u64,
+        ifname: decoded(row, "ifname", |t| Ok(IfName::new(t)?))?,
+        host_ifname: decoded(row, "host_ifname", |t| Ok(IfName::new(t)?))?,
+        ips: parse_ips(&ips).map_err(|e| bad_column("ips", &ips, e))?,
+        mac: decoded(row, "mac", |t| MacAddr::parse("mac", t))?,
+        default_route: row.get("default_route")?,
+        netns_owned: row.get("netns_owned")?,
+        state: decoded(row, "state", RowState::parse)?,
+        ports: Vec::new(),
+    })
+}
+
+fn endpoint_and_owner(row: &Row<'_>) -> rusqlite::Result<(Endpoint, Option<Owner>)> {
+    Ok((endpoint_from_row(row)?, owner_from(row)?))
+}
+
+/// Records an endpoint and its addresses; returns its row id.
+pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) -> Result<i64> {
+    conn.execute(
+        "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname, host_ifname, mac,
+                                default_route, netns_owned, state, owner_pid, owner_start, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            ep.network.as_str(),
+            ep.container,
+            ep.netns_path.to_string_lossy(),
+            ep.netns_inode as i64,
+            ep.ifname.as_str(),
+            ep.host_ifname.as_str(),
+            ep.mac.to_string(),
+            ep.default_route,
+            ep.netns_owned,
+            ep.state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start),
+            now()
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    let mut stmt = conn
+        .prepare_cached("INSERT INTO addresses (endpoint_id, network, ip) VALUES (?1, ?2, ?3)")?;
+    for ip in &ep.ips {
+        stmt.execute(params![id, ep.network.as_str(), ip.to_string()])?;
+    }
+    Ok(id)
+}
+
+/// Sets an endpoint's state and owner.
+pub fn set_endpoint_state(
+    conn: &Connection,
+    id: i64,
+    state: RowState,
+    owner: Option<&Owner>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE endpoints SET state = ?2, owner_pid = ?3, owner_start = ?4 WHERE id = ?1",
+        params![
+            id,
+            state.as_str(),
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Takes over an endpoint nobody is finishing.
+///
+/// Must run inside a write transaction: the row is read again there, and only if
+/// `abandoned` still holds for it is it marked `removing` by `me`. Deciding on a row read
+/// earlier would race with its owner, which may have finished and exited in between.
+pub fn claim_endpoint(
+    conn: &Connection,
+    id: i64,
+    me: &Owner,
+    abandoned: impl Fn(&Endpoint, Option<&Owner>) -> bool,
+) -> Result<Option<Endpoint>> {
+    let row = conn
+        .query_row(
+            &format!("{ENDPOINT_SELECT} WHERE id = ?1"),
+            [id],
+            endpoint_and_owner,
+        )
+        .optional()?;
+    match row {
+        Some((ep, owner)) if abandoned(&ep, owner.as_ref()) => {
+            set_endpoint_state(conn, id, RowState::Removing, Some(me))?;
+            Ok(Some(with_ports(conn, ep)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Forgets an endpoint (its addresses and ports go with it).
+pub fn delete_endpoint(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute("DELETE FROM endpoints WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+fn query_endpoints(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Endpoint>> {
+    let mut stmt = conn.prepare(&format!("{ENDPOINT_SELECT} {filter} ORDER BY id"))?;
+    let rows = stmt.query_map(args, endpoint_from_row)?;
+    let endpoints: Vec<Endpoint> = rows.collect::<rusqlite::Result<_>>()?;
+    endpoints
+        .into_iter()
+        .map(|ep| with_ports(conn, ep))
+        .collect()
+}
+
+/// All endpoints.
+pub fn list_endpoints(conn: &Connection) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "", [])
+}
+
+/// Endpoints on one network.
+pub fn endpoints_of_network(conn: &Connection, network: &NetworkName) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE network = ?1", [network.as_str()])
+}
+
+/// Endpoints inside one namespace (by inode).
+pub fn endpoints_in_netns(conn: &Connection, inode: u64) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE netns_inode = ?1", [inode as i64])
+}
+
+/// Endpoints of a container label (used when its namespace is gone).
+pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endpoint>> {
+    query_endpoints(conn, "WHERE container = ?1", [label])
+}
+
+/// Endpoints in a transitional state, or owned by a process, with their owners.
+pub fn owned_endpoints(conn: &Connection) -> Result<Vec<(Endpoint, Option<Owner>)>> {
+    let mut stmt = conn.prepare(&format!(
+        "{ENDPOINT_SELECT} WHERE state != 'ready' OR owner_pid IS NOT NULL"
+    ))?;
+    let rows = stmt.query_map([], endpoint_and_owner)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Answers "is this address held on the network?" for an allocation, inside its
+/// transaction.
+///
+/// Each question is one look-up in the `(network, ip)` index, so an allocation that
+/// finds a free address at once costs the same with a thousand containers as with one.
+/// Should many questions in a row find the address taken (a full stretch of the subnet
+/// after the cursor wrapped round), it reads every held address once and answers from
+/// memory from then on: never more than one scan.
+pub struct HeldAddresses<'c> {
+    conn: &'c Connection,
+    network: &'c NetworkName,
+    asked: usize,
+    pub(super) all: Option<HashSet<IpAddr>>,
+}
+
+impl<'c> HeldAddresses<'c> {
+    /// Look-ups one by one before reading every address at once.
+    const LOOKUPS: usize = 32;
+
+    /// Questions about `network`'s addresses.
+    pub fn new(conn: &'c Connection, network: &'c NetworkName) -> Self {
+        HeldAddresses {
+            conn,
+            network,
+            asked: 0,
+            all: None,
+        }
+    }
+
+    /// True when an endpoint of the network holds `ip`.
+    pub fn contains(&mut self, ip: IpAddr) -> Result<bool> {
+        self.asked += 1;
+        if self.all.is_none() && self.asked > Self::LOOKUPS {
+            self.all = Some(self.read_all()?);
+        }
+        match &self.all {
+            Some(all) => Ok(all.contains(&ip)),
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached("SELECT 1 FROM addresses WHERE network = ?1 AND ip = ?2")?;
+                Ok(stmt.exists(params![self.network.as_str(), ip.to_string()])?)
+            }
+        }
+    }
+
+    fn read_all(&self) -> Result<HashSet<IpAddr>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT ip FROM addresses WHERE network = ?1")?;
+        let rows = stmt.query_map([self.network.as_str()], |r| r.get::<_, String>(0))?;
+        let mut all = HashSet::new();
+        for ip in rows {
+            all.insert(parse_ip("address", &ip?, None)?);
+        }
+        Ok(all)
+    }
+}
+
+/// The container holding an address on a network, if any.
+pub fn address_holder(
+    conn: &Connection,
+    network: &NetworkName,
+    ip: IpAddr,
+) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT e.container FROM addresses a JOIN endpoints e ON e.id = a.endpoint_id
+             WHERE a.network = ?1 AND a.ip = ?2",
+            params![network.as_str(), ip.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// True when a host-side device name is recorded.
+pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM endpoints WHERE host_ifname = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// True when a row is unfinished or owned by a process: the one short question every
+/// process asks as it opens the database, before reading such rows in full.
+pub fn anything_unsettled(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM endpoints INDEXED BY endpoints_unsettled
+                        WHERE state != 'ready' OR owner_pid IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM networks WHERE state != 'ready')",
+        [],
+        |r| r.get(0),
+    )?)
+}

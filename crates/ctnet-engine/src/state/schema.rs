@@ -1,0 +1,178 @@
+//! The database schema and its upgrades from every earlier version.
+//!
+//! SQLite keeps each CREATE statement's text and parses it again in every process that
+//! opens the database, so comments go outside the statements.
+
+use rusqlite::Connection;
+
+use crate::error::Result;
+
+/// The version this code writes (`PRAGMA user_version`).
+pub const VERSION: i64 = 6;
+
+/// The schema. A network has one `subnets` row per family, each with its gateway and
+/// `last_ip`, the address that subnet handed out last (allocation resumes after it); an
+/// endpoint has one `addresses` row per family of its network. Addresses are stored in
+/// their canonical text form, so equal addresses are equal strings.
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS networks (
+    name        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    driver      TEXT NOT NULL,
+    bridge      TEXT NOT NULL UNIQUE,
+    mtu         INTEGER,
+    internal    INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    owner_pid   INTEGER,
+    owner_start INTEGER,
+    created     INTEGER NOT NULL,
+    icc         INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS subnets (
+    network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
+    family      INTEGER NOT NULL,
+    subnet      TEXT NOT NULL UNIQUE,
+    gateway     TEXT NOT NULL,
+    last_ip     TEXT,
+    PRIMARY KEY (network, family)
+);
+CREATE TABLE IF NOT EXISTS endpoints (
+    id            INTEGER PRIMARY KEY,
+    network       TEXT NOT NULL REFERENCES networks(name),
+    container     TEXT NOT NULL,
+    netns_path    TEXT NOT NULL,
+    netns_inode   INTEGER NOT NULL,
+    ifname        TEXT NOT NULL,
+    host_ifname   TEXT NOT NULL UNIQUE,
+    mac           TEXT NOT NULL,
+    default_route INTEGER NOT NULL,
+    netns_owned   INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    owner_pid     INTEGER,
+    owner_start   INTEGER,
+    created       INTEGER NOT NULL,
+    UNIQUE (network, netns_inode)
+);
+CREATE TABLE IF NOT EXISTS addresses (
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    network     TEXT NOT NULL,
+    ip          TEXT NOT NULL,
+    UNIQUE (network, ip)
+);
+CREATE INDEX IF NOT EXISTS addresses_by_endpoint ON addresses (endpoint_id);
+CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
+-- Version 4: no query looked endpoints up by state alone (the partial index below
+-- serves the scan for unfinished rows), and every state change rewrote this index.
+DROP INDEX IF EXISTS endpoints_by_state;
+-- Every ctnet process looks for unfinished or process-owned rows as it opens the
+-- database: this index holds only those, so the look costs nothing when there are none.
+CREATE INDEX IF NOT EXISTS endpoints_unsettled ON endpoints (id)
+    WHERE state != 'ready' OR owner_pid IS NOT NULL;
+CREATE TABLE IF NOT EXISTS ports (
+    endpoint_id    INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    host_ip        TEXT NOT NULL,      -- '' for every local address
+    host_port      INTEGER NOT NULL,
+    container_port INTEGER NOT NULL,
+    protocol       TEXT NOT NULL,
+    UNIQUE (host_ip, host_port, protocol)
+);
+-- Clash checks look up one protocol's ports in a range, not every published port.
+CREATE INDEX IF NOT EXISTS ports_by_port ON ports (protocol, host_port);
+-- An endpoint's ports are read, and deleted with it (the foreign key's cascade), by
+-- endpoint: without this index both read every published port.
+CREATE INDEX IF NOT EXISTS ports_by_endpoint ON ports (endpoint_id);
+CREATE TABLE IF NOT EXISTS namespaces (
+    name        TEXT PRIMARY KEY,
+    owner_pid   INTEGER NOT NULL,
+    owner_start INTEGER NOT NULL
+);
+";
+
+/// Version 6 moves each network's subnet, gateway and cursor into `subnets` (one row per
+/// family) and each endpoint's address into `addresses`. SQLite cannot drop a column
+/// that a UNIQUE constraint names, so `networks` and `endpoints` are rebuilt; the
+/// caller runs this with foreign keys off (they cannot be switched inside a
+/// transaction), so dropping the old tables does not cascade. The v5 cursor was the
+/// IPv4 address as a number.
+const TO_V6: &str = "
+CREATE TABLE subnets (
+    network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
+    family      INTEGER NOT NULL,
+    subnet      TEXT NOT NULL UNIQUE,
+    gateway     TEXT NOT NULL,
+    last_ip     TEXT,
+    PRIMARY KEY (network, family)
+);
+INSERT INTO subnets (network, family, subnet, gateway, last_ip)
+    SELECT name, 4, subnet, gateway,
+           CASE WHEN last_ip IS NULL THEN NULL ELSE
+               ((last_ip >> 24) & 255) || '.' || ((last_ip >> 16) & 255) || '.' ||
+               ((last_ip >> 8) & 255) || '.' || (last_ip & 255) END
+    FROM networks;
+CREATE TABLE networks_v6 (
+    name        TEXT PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    driver      TEXT NOT NULL,
+    bridge      TEXT NOT NULL UNIQUE,
+    mtu         INTEGER,
+    internal    INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    owner_pid   INTEGER,
+    owner_start INTEGER,
+    created     INTEGER NOT NULL,
+    icc         INTEGER NOT NULL DEFAULT 1
+);
+INSERT INTO networks_v6 SELECT name, id, driver, bridge, mtu, internal, state, owner_pid,
+    owner_start, created, icc FROM networks;
+CREATE TABLE addresses (
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    network     TEXT NOT NULL,
+    ip          TEXT NOT NULL,
+    UNIQUE (network, ip)
+);
+INSERT INTO addresses (endpoint_id, network, ip) SELECT id, network, ip FROM endpoints;
+CREATE TABLE endpoints_v6 (
+    id            INTEGER PRIMARY KEY,
+    network       TEXT NOT NULL REFERENCES networks(name),
+    container     TEXT NOT NULL,
+    netns_path    TEXT NOT NULL,
+    netns_inode   INTEGER NOT NULL,
+    ifname        TEXT NOT NULL,
+    host_ifname   TEXT NOT NULL UNIQUE,
+    mac           TEXT NOT NULL,
+    default_route INTEGER NOT NULL,
+    netns_owned   INTEGER NOT NULL,
+    state         TEXT NOT NULL,
+    owner_pid     INTEGER,
+    owner_start   INTEGER,
+    created       INTEGER NOT NULL,
+    UNIQUE (network, netns_inode)
+);
+INSERT INTO endpoints_v6 SELECT id, network, container, netns_path, netns_inode, ifname,
+    host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created
+    FROM endpoints;
+DROP TABLE endpoints;
+DROP TABLE networks;
+ALTER TABLE networks_v6 RENAME TO networks;
+ALTER TABLE endpoints_v6 RENAME TO endpoints;
+";
+
+/// Brings a database of `version` (0 for a new one) to [`VERSION`], inside the caller's
+/// transaction.
+pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
+    if version == 1 {
+        // Version 2 added per-network icc and the ports table; versions 3 and 4 only
+        // change indexes, which the schema does.
+        tx.execute_batch("ALTER TABLE networks ADD COLUMN icc INTEGER NOT NULL DEFAULT 1")?;
+    }
+    if (1..5).contains(&version) {
+        // Version 5: each network's allocation cursor.
+        tx.execute_batch("ALTER TABLE networks ADD COLUMN last_ip INTEGER")?;
+    }
+    if (1..6).contains(&version) {
+        tx.execute_batch(TO_V6)?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    tx.pragma_update(None, "user_version", VERSION)?;
+    Ok(())
+}
