@@ -50,19 +50,18 @@
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, BorrowedFd};
 
-use ctnet_kernel::nft::{
-    self, BaseChain, ChainType, CmpOp, CtKey, Element, Expr, Family, Hook, Key, KeyField, MetaKey,
-    NftSocket, Register, SetSpec, Verdict,
-};
 use ctnet_kernel::IfName;
+use ctnet_nft::abi::{CT_STATE_ESTABLISHED, CT_STATE_RELATED, CT_STATUS_DNAT};
+use ctnet_nft::{
+    BaseChain, Batch, ChainType, Element, Family, Field, Hook, Key, KeyField, NfProto, NftSocket,
+    Rule, SetSpec, TableRef,
+};
 
 use crate::model::Subnet;
 use crate::ports::PublishedPort;
 
-/// The family of ctnet's table.
-pub const FAMILY: Family = Family::Inet;
-/// The name of ctnet's table.
-pub const TABLE: &str = "ctnet";
+/// ctnet's table.
+pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is rewritten in this layout (keeping the `user` chain).
 pub const LAYOUT: &str = "managed by ctnet, layout 2; edits outside chain user are overwritten";
@@ -131,7 +130,7 @@ impl Firewall {
     /// again by this process.
     pub fn is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.table_checked {
-            let comment = self.socket()?.table_comment(FAMILY, TABLE)?;
+            let comment = self.socket()?.table_comment(TABLE)?;
             self.table_checked = comment.as_deref() == Some(LAYOUT);
         }
         Ok(self.table_checked)
@@ -139,7 +138,7 @@ impl Firewall {
 
     /// True when a table named like ctnet's exists, whatever its layout.
     pub fn table_exists(&mut self) -> ctnet_kernel::Result<bool> {
-        Ok(self.socket()?.table_comment(FAMILY, TABLE)?.is_some())
+        Ok(self.socket()?.table_comment(TABLE)?.is_some())
     }
 
     /// Creates the table holding `contents` unless it exists, in one exclusive batch:
@@ -185,7 +184,7 @@ impl Firewall {
         let socket = self.socket()?;
         let mut batch = socket.batch();
         for (set, element) in network_elements(net) {
-            batch.destroy_elements(FAMILY, TABLE, set, &[element], &describe_network(net));
+            batch.destroy_elements(TABLE, set, &[element], &describe_network(net));
         }
         commit_tolerating_missing_table(socket, batch)
     }
@@ -204,7 +203,7 @@ impl Firewall {
         let mut batch = socket.batch();
         for (map, elements) in port_elements_by_map(ports) {
             let what = format!("{} published ports", elements.len());
-            batch.destroy_elements(FAMILY, TABLE, map, &elements, &what);
+            batch.destroy_elements(TABLE, map, &elements, &what);
         }
         commit_tolerating_missing_table(socket, batch)
     }
@@ -218,7 +217,7 @@ impl Firewall {
             let Element::Mapping { key, value } = element else {
                 continue;
             };
-            if socket.get_element(FAMILY, TABLE, map, &key)?.as_deref() != Some(value.as_bytes()) {
+            if socket.get_element(TABLE, map, &key)?.as_deref() != Some(value.as_bytes()) {
                 missing.push(*port);
             }
         }
@@ -243,10 +242,10 @@ impl Firewall {
 /// to remove.
 fn commit_tolerating_missing_table(
     socket: &mut NftSocket,
-    batch: nft::Batch,
+    batch: Batch,
 ) -> ctnet_kernel::Result<()> {
     match socket.commit(batch) {
-        Err(e) if e.is_not_found() && socket.table_comment(FAMILY, TABLE)?.is_none() => Ok(()),
+        Err(e) if e.is_not_found() && socket.table_comment(TABLE)?.is_none() => Ok(()),
         other => other,
     }
 }
@@ -273,11 +272,11 @@ fn sets() -> [SetSpec; 7] {
     ]
 }
 
-/// A rule's expressions and its comment.
-type Rule = (Vec<Expr>, &'static str);
+/// A rule and its comment.
+type Commented = (Rule, &'static str);
 
 /// The base chains and their rules.
-fn chains() -> Vec<(&'static str, BaseChain, Vec<Rule>)> {
+fn chains() -> Vec<(&'static str, BaseChain, Vec<Commented>)> {
     let base = |kind, hook, priority| BaseChain {
         kind,
         hook,
@@ -316,234 +315,131 @@ fn chains() -> Vec<(&'static str, BaseChain, Vec<Rule>)> {
 }
 
 /// The table, the user chain, every set and base chain, flushed and filled with rules.
-fn add_skeleton(batch: &mut nft::Batch, exclusive: bool) {
-    batch.add_table(FAMILY, TABLE, LAYOUT, exclusive);
-    batch.add_chain(FAMILY, TABLE, USER_CHAIN, None);
+fn add_skeleton(batch: &mut Batch, exclusive: bool) {
+    batch.add_table(TABLE, LAYOUT, exclusive);
+    batch.add_chain(TABLE, USER_CHAIN, None);
     for set in sets() {
-        batch.add_set(FAMILY, TABLE, &set);
+        batch.add_set(TABLE, &set);
         if !exclusive {
-            batch.flush_set(FAMILY, TABLE, &set.name);
+            batch.flush_set(TABLE, &set.name);
         }
     }
     for (name, base, rules) in chains() {
-        batch.add_chain(FAMILY, TABLE, name, Some(base));
+        batch.add_chain(TABLE, name, Some(base));
         if !exclusive {
-            batch.flush_chain(FAMILY, TABLE, name);
+            batch.flush_chain(TABLE, name);
         }
-        for (exprs, comment) in rules {
-            batch.add_rule(FAMILY, TABLE, name, &exprs, comment);
+        for (rule, comment) in rules {
+            batch.add_rule(TABLE, name, rule.exprs(), comment);
         }
     }
 }
 
-fn add_contents(batch: &mut nft::Batch, contents: &Contents) {
+fn add_contents(batch: &mut Batch, contents: &Contents) {
     for net in &contents.networks {
         add_network_elements(batch, net);
     }
     add_port_elements(batch, &contents.ports);
 }
 
-const R0: Register = Register::R0;
-
-fn r(index: u32) -> Register {
-    Register::r32(index).expect("register index below 16")
-}
-
-fn lookup(set: &str, sreg: Register, invert: bool) -> Expr {
-    Expr::Lookup {
-        set: set.into(),
-        sreg,
-        invert,
-    }
-}
-
-fn meta(key: MetaKey, dreg: Register) -> Expr {
-    Expr::Meta { key, dreg }
-}
-
-/// `ct status dnat`, using R0.
-fn was_dnatted() -> Vec<Expr> {
-    let mut e = vec![Expr::Ct {
-        key: CtKey::Status,
-        dreg: R0,
-    }];
-    e.extend(nft::any_bit_set(R0, nft::CT_STATUS_DNAT));
-    e
-}
-
-/// `ip saddr 127.0.0.0/8` (or `daddr` with `load`), using R0.
-fn in_loopback_net(load: fn(Register) -> Expr) -> Vec<Expr> {
-    vec![
-        load(R0),
-        Expr::Bitwise {
-            sreg: R0,
-            dreg: R0,
-            mask: vec![255, 0, 0, 0],
-            xor: vec![0; 4],
-        },
-        Expr::Cmp {
-            sreg: R0,
-            op: CmpOp::Eq,
-            data: vec![127, 0, 0, 0],
-        },
-    ]
-}
+const LOOPBACK_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(127, 0, 0, 0), 8);
 
 /// `meta nfproto ipv4 iifname != "lo" ip daddr 127.0.0.0/8 drop`
-fn loopback_from_outside() -> Vec<Expr> {
-    let mut e = nft::is_ipv4().to_vec();
-    e.push(meta(MetaKey::IifName, R0));
-    e.push(nft::cmp_ifname(R0, CmpOp::Neq, "lo"));
-    e.extend(in_loopback_net(nft::load_ipv4_daddr));
-    e.extend([Expr::Counter, Expr::Verdict(Verdict::Drop)]);
-    e
+fn loopback_from_outside() -> Rule {
+    Rule::new()
+        .nfproto(NfProto::Ipv4)
+        .iifname_neq("lo")
+        .daddr_in_prefix(LOOPBACK_NET.0.into(), LOOPBACK_NET.1)
+        .counter()
+        .drop()
 }
 
 /// For packets to a local address: DNAT through `publish_addr` (keyed by the address
 /// too), then through `publish_any`.
-fn publish_rules() -> Vec<Rule> {
-    let local = || {
-        let mut e = nft::is_ipv4().to_vec();
-        e.push(Expr::FibDaddrType { dreg: R0 });
-        e.push(Expr::Cmp {
-            sreg: R0,
-            op: CmpOp::Eq,
-            data: nft::RTN_LOCAL.to_ne_bytes().to_vec(),
-        });
-        e
-    };
-    let dnat_through = |map: &str, key: Vec<Expr>| {
-        let mut e = local();
-        e.extend(key);
-        e.extend([
-            Expr::Map {
-                map: map.into(),
-                sreg: R0,
-                dreg: R0,
-            },
-            Expr::Dnat {
-                addr: R0,
-                port: r(1),
-            },
-        ]);
-        e
+fn publish_rules() -> Vec<Commented> {
+    let dnat_through = |map: &str, key: &[Field]| {
+        Rule::new()
+            .nfproto(NfProto::Ipv4)
+            .fib_daddr_local()
+            .dnat_map(key, map, NfProto::Ipv4)
     };
     vec![
         (
             dnat_through(
                 PUBLISH_ADDR,
-                vec![
-                    nft::load_ipv4_daddr(R0),
-                    meta(MetaKey::L4Proto, r(1)),
-                    nft::load_dport(r(2)),
-                ],
+                &[Field::IpDaddr, Field::L4Proto, Field::Dport],
             ),
             "ports published on one host address",
         ),
         (
-            dnat_through(
-                PUBLISH_ANY,
-                vec![meta(MetaKey::L4Proto, R0), nft::load_dport(r(1))],
-            ),
+            dnat_through(PUBLISH_ANY, &[Field::L4Proto, Field::Dport]),
             "ports published on every host address",
         ),
     ]
 }
 
-fn forward_rules() -> Vec<Rule> {
-    let mut established = vec![Expr::Ct {
-        key: CtKey::State,
-        dreg: R0,
-    }];
-    established.extend(nft::any_bit_set(
-        R0,
-        nft::CT_STATE_ESTABLISHED | nft::CT_STATE_RELATED,
-    ));
-    established.push(Expr::Verdict(Verdict::Accept));
-    let mut published = was_dnatted();
-    published.extend([
-        meta(MetaKey::OifName, R0),
-        lookup(BRIDGES, R0, false),
-        Expr::Verdict(Verdict::Accept),
-    ]);
+fn forward_rules() -> Vec<Commented> {
+    use Field::{IifName, OifName};
     vec![
+        (Rule::new().jump(USER_CHAIN), "your rules first"),
         (
-            vec![Expr::Verdict(Verdict::Jump(USER_CHAIN.into()))],
-            "your rules first",
+            Rule::new()
+                .ct_state_any(CT_STATE_ESTABLISHED | CT_STATE_RELATED)
+                .accept(),
+            "replies",
         ),
-        (established, "replies"),
         (
-            vec![
-                meta(MetaKey::IifName, R0),
-                meta(MetaKey::OifName, r(4)),
-                lookup(ICC, R0, false),
-                Expr::Verdict(Verdict::Accept),
-            ],
+            Rule::new().in_set(&[IifName, OifName], ICC).accept(),
             "containers on one bridge (seen here only when br_netfilter is active)",
         ),
         (
-            vec![
-                meta(MetaKey::IifName, R0),
-                lookup(INTERNAL, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new().in_set(&[IifName], INTERNAL).counter().drop(),
             "internal networks reach nothing outside their bridge",
         ),
         (
-            vec![
-                meta(MetaKey::OifName, R0),
-                lookup(INTERNAL, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new().in_set(&[OifName], INTERNAL).counter().drop(),
             "nothing reaches into internal networks",
         ),
-        (published, "published ports"),
         (
-            vec![
-                meta(MetaKey::OifName, R0),
-                lookup(BRIDGES, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new()
+                .ct_status_any(CT_STATUS_DNAT)
+                .in_set(&[OifName], BRIDGES)
+                .accept(),
+            "published ports",
+        ),
+        (
+            Rule::new().in_set(&[OifName], BRIDGES).counter().drop(),
             "nothing else enters a network: not the wan, not another network",
         ),
     ]
 }
 
-fn masquerade_rules() -> Vec<Rule> {
-    let oifname = r(1);
-    let mut leaving = nft::is_ipv4().to_vec();
-    leaving.extend([
-        nft::load_ipv4_saddr(R0),
-        lookup(MASQ_SUBNETS, R0, false),
-        meta(MetaKey::OifName, oifname),
-        lookup(MASQ_LOCAL, R0, true),
-        Expr::Counter,
-        Expr::Masquerade,
-    ]);
-    let mut hairpin = nft::is_ipv4().to_vec();
-    hairpin.extend(was_dnatted());
-    hairpin.extend([
-        nft::load_ipv4_saddr(R0),
-        meta(MetaKey::OifName, oifname),
-        lookup(MASQ_LOCAL, R0, false),
-        Expr::Counter,
-        Expr::Masquerade,
-    ]);
-    let mut localhost = nft::is_ipv4().to_vec();
-    localhost.extend(was_dnatted());
-    localhost.extend(in_loopback_net(nft::load_ipv4_saddr));
-    localhost.extend([Expr::Counter, Expr::Masquerade]);
+fn masquerade_rules() -> Vec<Commented> {
+    use Field::{IpSaddr, OifName};
+    let ipv4 = || Rule::new().nfproto(NfProto::Ipv4);
     vec![
-        (leaving, "masquerade traffic leaving ctnet networks"),
         (
-            hairpin,
+            ipv4()
+                .in_set(&[IpSaddr], MASQ_SUBNETS)
+                .not_in_set(&[IpSaddr, OifName], MASQ_LOCAL)
+                .counter()
+                .masquerade(),
+            "masquerade traffic leaving ctnet networks",
+        ),
+        (
+            ipv4()
+                .ct_status_any(CT_STATUS_DNAT)
+                .in_set(&[IpSaddr, OifName], MASQ_LOCAL)
+                .counter()
+                .masquerade(),
             "published ports reached from the same network answer through the host",
         ),
         (
-            localhost,
+            ipv4()
+                .ct_status_any(CT_STATUS_DNAT)
+                .saddr_in_prefix(LOOPBACK_NET.0.into(), LOOPBACK_NET.1)
+                .counter()
+                .masquerade(),
             "published ports reached on 127.0.0.1 answer through the host",
         ),
     ]
@@ -562,7 +458,7 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
         return out;
     }
     let n = net.subnet.net();
-    let (first, last) = nft::ipv4_bounds(n.network(), n.prefix_len());
+    let (first, last) = ctnet_nft::ipv4_bounds(n.network(), n.prefix_len());
     out.extend([
         (
             MASQ_SUBNETS,
@@ -579,9 +475,9 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
     out
 }
 
-fn add_network_elements(batch: &mut nft::Batch, net: &NetworkRules) {
+fn add_network_elements(batch: &mut Batch, net: &NetworkRules) {
     for (set, element) in network_elements(net) {
-        batch.add_elements(FAMILY, TABLE, set, &[element], &describe_network(net));
+        batch.add_elements(TABLE, set, &[element], &describe_network(net));
     }
 }
 
@@ -620,16 +516,423 @@ fn port_elements_by_map(ports: &[PortRules]) -> [(&'static str, Vec<Element>); 2
     [(PUBLISH_ANY, any), (PUBLISH_ADDR, addr)]
 }
 
-fn add_port_elements(batch: &mut nft::Batch, ports: &[PortRules]) {
+fn add_port_elements(batch: &mut Batch, ports: &[PortRules]) {
     let what = |ports: &[PortRules]| match ports {
         [one] => format!("{} to {}", one.port, one.container_ip),
         many => format!("{} published ports", many.len()),
     };
     for (map, elements) in port_elements_by_map(ports) {
-        batch.add_elements(FAMILY, TABLE, map, &elements, &what(ports));
+        batch.add_elements(TABLE, map, &elements, &what(ports));
     }
 }
 
 fn describe_network(net: &NetworkRules) -> String {
     format!("{} on {}", net.subnet.net(), net.bridge)
+}
+
+#[cfg(test)]
+mod tests {
+    use ctnet_nft::abi::{NFPROTO_IPV4, RTN_LOCAL};
+    use ctnet_nft::{CmpOp, CtKey, Expr, MetaKey, PayloadBase, Register, Verdict};
+
+    use super::*;
+
+    /// The expressions this file wrote by hand, register by register, before the rule
+    /// builder: the builder must produce them unchanged, or the IPv4 behaviour moved.
+    mod by_hand {
+        use super::*;
+
+        pub const R0: Register = Register::R0;
+
+        pub fn r(index: u32) -> Register {
+            Register::r32(index).unwrap()
+        }
+
+        pub fn meta(key: MetaKey, dreg: Register) -> Expr {
+            Expr::Meta { key, dreg }
+        }
+
+        pub fn lookup(set: &str, sreg: Register, invert: bool) -> Expr {
+            Expr::Lookup {
+                set: set.into(),
+                sreg,
+                invert,
+            }
+        }
+
+        pub fn is_ipv4() -> Vec<Expr> {
+            vec![
+                meta(MetaKey::NfProto, R0),
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Eq,
+                    data: vec![NFPROTO_IPV4],
+                },
+            ]
+        }
+
+        pub fn payload(base: PayloadBase, offset: u32, len: u32, dreg: Register) -> Expr {
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            }
+        }
+
+        pub fn saddr(dreg: Register) -> Expr {
+            payload(PayloadBase::Network, 12, 4, dreg)
+        }
+
+        pub fn daddr(dreg: Register) -> Expr {
+            payload(PayloadBase::Network, 16, 4, dreg)
+        }
+
+        pub fn dport(dreg: Register) -> Expr {
+            payload(PayloadBase::Transport, 2, 2, dreg)
+        }
+
+        pub fn any_bit_set(key: CtKey, mask: u32) -> Vec<Expr> {
+            vec![
+                Expr::Ct { key, dreg: R0 },
+                Expr::Bitwise {
+                    sreg: R0,
+                    dreg: R0,
+                    mask: mask.to_ne_bytes().to_vec(),
+                    xor: vec![0; 4],
+                },
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Neq,
+                    data: vec![0; 4],
+                },
+            ]
+        }
+
+        pub fn in_loopback_net(load: fn(Register) -> Expr) -> Vec<Expr> {
+            vec![
+                load(R0),
+                Expr::Bitwise {
+                    sreg: R0,
+                    dreg: R0,
+                    mask: vec![255, 0, 0, 0],
+                    xor: vec![0; 4],
+                },
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Eq,
+                    data: vec![127, 0, 0, 0],
+                },
+            ]
+        }
+
+        pub fn cat(parts: Vec<Vec<Expr>>) -> Vec<Expr> {
+            parts.into_iter().flatten().collect()
+        }
+
+        pub fn guard() -> Vec<Vec<Expr>> {
+            let mut lo = b"lo".to_vec();
+            lo.resize(16, 0);
+            vec![cat(vec![
+                is_ipv4(),
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    Expr::Cmp {
+                        sreg: R0,
+                        op: CmpOp::Neq,
+                        data: lo,
+                    },
+                ],
+                in_loopback_net(daddr),
+                vec![Expr::Counter, Expr::Verdict(Verdict::Drop)],
+            ])]
+        }
+
+        pub fn publish() -> Vec<Vec<Expr>> {
+            let dnat_through = |map: &str, key: Vec<Expr>| {
+                cat(vec![
+                    is_ipv4(),
+                    vec![
+                        Expr::FibDaddrType { dreg: R0 },
+                        Expr::Cmp {
+                            sreg: R0,
+                            op: CmpOp::Eq,
+                            data: RTN_LOCAL.to_ne_bytes().to_vec(),
+                        },
+                    ],
+                    key,
+                    vec![
+                        Expr::Map {
+                            map: map.into(),
+                            sreg: R0,
+                            dreg: R0,
+                        },
+                        Expr::Dnat {
+                            family: NfProto::Ipv4,
+                            addr: R0,
+                            port: r(1),
+                        },
+                    ],
+                ])
+            };
+            vec![
+                dnat_through(
+                    PUBLISH_ADDR,
+                    vec![daddr(R0), meta(MetaKey::L4Proto, r(1)), dport(r(2))],
+                ),
+                dnat_through(PUBLISH_ANY, vec![meta(MetaKey::L4Proto, R0), dport(r(1))]),
+            ]
+        }
+
+        pub fn forward() -> Vec<Vec<Expr>> {
+            let accept = Expr::Verdict(Verdict::Accept);
+            let drop = || [Expr::Counter, Expr::Verdict(Verdict::Drop)];
+            vec![
+                vec![Expr::Verdict(Verdict::Jump(USER_CHAIN.into()))],
+                cat(vec![
+                    any_bit_set(CtKey::State, CT_STATE_ESTABLISHED | CT_STATE_RELATED),
+                    vec![accept.clone()],
+                ]),
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    meta(MetaKey::OifName, r(4)),
+                    lookup(ICC, R0, false),
+                    accept.clone(),
+                ],
+                cat(vec![
+                    vec![meta(MetaKey::IifName, R0), lookup(INTERNAL, R0, false)],
+                    drop().to_vec(),
+                ]),
+                cat(vec![
+                    vec![meta(MetaKey::OifName, R0), lookup(INTERNAL, R0, false)],
+                    drop().to_vec(),
+                ]),
+                cat(vec![
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    vec![
+                        meta(MetaKey::OifName, R0),
+                        lookup(BRIDGES, R0, false),
+                        accept,
+                    ],
+                ]),
+                cat(vec![
+                    vec![meta(MetaKey::OifName, R0), lookup(BRIDGES, R0, false)],
+                    drop().to_vec(),
+                ]),
+            ]
+        }
+
+        pub fn masquerade() -> Vec<Vec<Expr>> {
+            let masq = || vec![Expr::Counter, Expr::Masquerade];
+            vec![
+                cat(vec![
+                    is_ipv4(),
+                    vec![
+                        saddr(R0),
+                        lookup(MASQ_SUBNETS, R0, false),
+                        meta(MetaKey::OifName, r(1)),
+                        lookup(MASQ_LOCAL, R0, true),
+                    ],
+                    masq(),
+                ]),
+                cat(vec![
+                    is_ipv4(),
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    vec![
+                        saddr(R0),
+                        meta(MetaKey::OifName, r(1)),
+                        lookup(MASQ_LOCAL, R0, false),
+                    ],
+                    masq(),
+                ]),
+                cat(vec![
+                    is_ipv4(),
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    in_loopback_net(saddr),
+                    masq(),
+                ]),
+            ]
+        }
+    }
+
+    #[test]
+    fn the_builder_writes_the_rules_that_were_written_by_hand() {
+        let expected = [
+            ("guard", by_hand::guard()),
+            ("prerouting", by_hand::publish()),
+            ("output", by_hand::publish()),
+            ("forward", by_hand::forward()),
+            ("postrouting", by_hand::masquerade()),
+        ];
+        let chains = chains();
+        assert_eq!(chains.len(), expected.len());
+        for ((name, _, rules), (expected_name, expected_rules)) in chains.iter().zip(expected) {
+            assert_eq!(*name, expected_name);
+            let built: Vec<_> = rules.iter().map(|(r, _)| r.exprs().to_vec()).collect();
+            assert_eq!(built, expected_rules, "chain {name}");
+        }
+    }
+
+    /// The skeleton as text: a change of the layout (a set, a chain, a rule's expressions
+    /// or comment) shows here as a diff, and calls for a new [`LAYOUT`] number.
+    fn render_skeleton() -> String {
+        let mut out = format!("table {TABLE} # {LAYOUT}\n");
+        for set in sets() {
+            out += &format!("  {set}\n");
+        }
+        out += &format!("  chain {USER_CHAIN}\n");
+        for (name, base, rules) in chains() {
+            out += &format!("  chain {name} {{ {base} }}\n");
+            for (rule, comment) in rules {
+                out += &format!("    # {comment}\n");
+                for expr in rule.exprs() {
+                    out += &format!("      {expr}\n");
+                }
+            }
+        }
+        out
+    }
+
+    /// Registers by their kernel numbers (8 is the first 32-bit one); constants as the
+    /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
+    /// a little-endian host).
+    const SKELETON: &str = "\
+table inet ctnet # managed by ctnet, layout 2; edits outside chain user are overwritten
+  set masq_subnets { type ipv4_addr; flags interval; }
+  set masq_local { type ipv4_addr . ifname; flags interval; }
+  set bridges { type ifname; }
+  set internal { type ifname; }
+  set icc { type ifname . ifname; }
+  map publish_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  map publish_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  chain user
+  chain guard { type filter hook prerouting priority -300 }
+    # 127.0.0.0/8 is never reachable from another host or a container
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ meta load iifname => reg 8 ]
+      [ cmp neq reg 8 6c6f0000 00000000 00000000 00000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & ff000000 ) ^ 00000000 ]
+      [ cmp eq reg 8 7f000000 ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+  chain prerouting { type nat hook prerouting priority -100 }
+    # ports published on one host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ meta load l4proto => reg 9 ]
+      [ payload load 2b @ transport header + 2 => reg 10 ]
+      [ lookup reg 8 set publish_addr dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on every host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+  chain output { type nat hook output priority -100 }
+    # ports published on one host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ meta load l4proto => reg 9 ]
+      [ payload load 2b @ transport header + 2 => reg 10 ]
+      [ lookup reg 8 set publish_addr dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on every host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+  chain forward { type filter hook forward priority 0 }
+    # your rules first
+      [ immediate reg 0 jump user ]
+    # replies
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 06000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ immediate reg 0 accept ]
+    # containers on one bridge (seen here only when br_netfilter is active)
+      [ meta load iifname => reg 8 ]
+      [ meta load oifname => reg 12 ]
+      [ lookup reg 8 set icc ]
+      [ immediate reg 0 accept ]
+    # internal networks reach nothing outside their bridge
+      [ meta load iifname => reg 8 ]
+      [ lookup reg 8 set internal ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # nothing reaches into internal networks
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set internal ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # published ports
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set bridges ]
+      [ immediate reg 0 accept ]
+    # nothing else enters a network: not the wan, not another network
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set bridges ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+  chain postrouting { type nat hook postrouting priority 100 }
+    # masquerade traffic leaving ctnet networks
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ lookup reg 8 set masq_subnets ]
+      [ meta load oifname => reg 9 ]
+      [ lookup reg 8 set masq_local inverted ]
+      [ counter ]
+      [ masq ]
+    # published ports reached from the same network answer through the host
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ meta load oifname => reg 9 ]
+      [ lookup reg 8 set masq_local ]
+      [ counter ]
+      [ masq ]
+    # published ports reached on 127.0.0.1 answer through the host
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & ff000000 ) ^ 00000000 ]
+      [ cmp eq reg 8 7f000000 ]
+      [ counter ]
+      [ masq ]
+";
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn the_skeleton_is_this_layout() {
+        let rendered = render_skeleton();
+        assert!(
+            rendered == SKELETON,
+            "the skeleton changed; if on purpose, bump LAYOUT and make SKELETON:\n{rendered}"
+        );
+    }
 }

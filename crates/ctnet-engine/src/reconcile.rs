@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::endpoint::port_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::firewall::{Contents, FAMILY, TABLE};
+use crate::firewall::{Contents, TABLE};
 use crate::model::{Endpoint, RowState};
 use crate::network::network_rules;
 use crate::owner::Owner;
@@ -174,5 +174,5 @@ impl Engine {
 
 /// The error for a failed change to ctnet's table.
 fn firewall_error(e: ctnet_kernel::Error) -> Error {
-    Error::kernel(format!("nftables table {FAMILY} {TABLE}"), e)
+    Error::kernel(format!("nftables table {TABLE}"), e)
 }
