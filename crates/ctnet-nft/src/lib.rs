@@ -8,7 +8,7 @@
 //! const T: TableRef = TableRef::new(Family::Inet, "t");
 //!
 //! NftSocket::open() ─ batch() ─ add_table(T, ..) / add_chain(T, ..) / add_set(T, ..) /
-//!                               add_rule(T, chain, Rule::new()...., comment) /
+//!                               add_rule(T, chain, Rule::new()….exprs(), comment) /
 //!                               add_elements(T, set, ..) / destroy_elements / destroy_table
 //!                   ─ commit(batch)   // one sendmsg, one verdict per change
 //!                   ─ table_comment(T) / get_element(T, set, key) / list_chains()
