@@ -1,9 +1,10 @@
 //! ctnet's kernel layer.
 //!
 //! Everything here talks to the Linux kernel and nothing else: network namespaces, links
-//! (veth, bridge), IPv4 and IPv6 addresses and routes, sysctls and nf_tables batches, all
-//! over netlink or procfs from this process. This layer knows nothing about networks, containers or state;
-//! the engine decides what to ask for and this layer asks.
+//! (veth, bridge), IPv4 and IPv6 addresses and routes, and sysctls, all over netlink or
+//! procfs from this process. This layer knows nothing about networks, containers or
+//! state; the engine decides what to ask for and this layer asks. nf_tables has its own
+//! crate, `ctnet-nft`, built on this one's netlink helpers.
 
 pub mod addr;
 pub mod error;
@@ -12,7 +13,6 @@ pub mod link;
 pub mod names;
 pub mod netlink;
 pub mod netns;
-pub mod nft;
 pub mod random;
 pub mod reclaim;
 pub mod route;

@@ -25,8 +25,9 @@ pub(crate) fn bound_socket(protocol: isize, what: &str) -> Result<Socket> {
     Ok(socket)
 }
 
-/// A [`bound_socket`] connected to the kernel, for requests.
-pub(crate) fn kernel_socket(protocol: isize, what: &str) -> Result<Socket> {
+/// A netlink socket of `protocol`, bound and connected to the kernel, for requests.
+/// Public for the other netlink families ctnet speaks (nf_tables, in `ctnet-nft`).
+pub fn kernel_socket(protocol: isize, what: &str) -> Result<Socket> {
     let socket = bound_socket(protocol, what)?;
     socket
         .connect(&SocketAddr::new(0, 0))
@@ -282,11 +283,12 @@ impl RtSocket {
 }
 
 /// `NLMSG_ERROR`, the type of an acknowledgement or a refusal.
-pub(crate) const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+pub const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
 
 /// The `(offset, length)` of each whole netlink message in a datagram. It never
-/// panics or allocates (the deleting child in `reclaim` relies on that).
-pub(crate) fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+/// panics or allocates (the deleting child in `reclaim` relies on that). Every netlink
+/// family's replies are walked with it, nf_tables' included.
+pub fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut offset = 0;
     std::iter::from_fn(move || {
         let len = header_u32(data.get(offset..)?, 0)? as usize;
@@ -300,13 +302,13 @@ pub(crate) fn messages(data: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_
 }
 
 /// The native-endian u32 at `at` of a message, if it is long enough.
-pub(crate) fn header_u32(message: &[u8], at: usize) -> Option<u32> {
+pub fn header_u32(message: &[u8], at: usize) -> Option<u32> {
     let bytes = message.get(at..at.checked_add(4)?)?;
     Some(u32::from_ne_bytes(bytes.try_into().ok()?))
 }
 
 /// The native-endian u16 at `at` of a message, if it is long enough.
-pub(crate) fn header_u16(message: &[u8], at: usize) -> Option<u16> {
+pub fn header_u16(message: &[u8], at: usize) -> Option<u16> {
     let bytes = message.get(at..at.checked_add(2)?)?;
     Some(u16::from_ne_bytes(bytes.try_into().ok()?))
 }

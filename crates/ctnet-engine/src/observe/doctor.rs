@@ -4,11 +4,11 @@
 //! nothing is changed. A finding is a `problem` when ctnet traffic is being dropped or
 //! misrouted now, a `warning` when it will be under common conditions, `ok` otherwise.
 
-use ctnet_kernel::nft::{ChainInfo, NftSocket};
 use ctnet_kernel::sysctl;
+use ctnet_nft::{ChainInfo, Family, Hook, NftSocket};
 use serde::Serialize;
 
-use crate::datapath::nft::{FAMILY, TABLE};
+use crate::datapath::nft::TABLE;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::RowState;
@@ -49,8 +49,6 @@ impl Finding {
         }
     }
 }
-
-const NF_INET_FORWARD: u32 = 2;
 
 impl Engine {
     /// Runs every check.
@@ -121,16 +119,14 @@ fn check_ip_forward() -> Finding {
 }
 
 fn check_ctnet_table(chains: &[ChainInfo], engine: &mut Engine) -> Result<Finding> {
-    let ours = chains
-        .iter()
-        .any(|c| c.family == FAMILY.to_string() && c.table == TABLE);
+    let ours = chains.iter().any(is_ctnet_table);
     let networks = state::list_networks(engine.store.read())?.len();
     Ok(match (ours, networks) {
         (_, 0) => Finding::new(Severity::Ok, "ctnet table", "no networks yet".into(), ""),
         (false, _) => Finding::new(
             Severity::Problem,
             "ctnet table",
-            format!("table {FAMILY} {TABLE} is missing: no masquerade, no published ports"),
+            format!("table {TABLE} is missing: no masquerade, no published ports"),
             "run `ctnet gc` to rebuild it from ctnet's state",
         ),
         (true, _) => {
@@ -142,19 +138,23 @@ fn check_ctnet_table(chains: &[ChainInfo], engine: &mut Engine) -> Result<Findin
                 Finding::new(
                     Severity::Ok,
                     "ctnet table",
-                    format!("table {FAMILY} {TABLE} is in place"),
+                    format!("table {TABLE} is in place"),
                     "",
                 )
             } else {
                 Finding::new(
                     Severity::Warning,
                     "ctnet table",
-                    format!("table {FAMILY} {TABLE} has another layout"),
+                    format!("table {TABLE} has another layout"),
                     "run `ctnet gc` to rewrite it",
                 )
             }
         }
     })
+}
+
+fn is_ctnet_table(chain: &ChainInfo) -> bool {
+    chain.family == TABLE.family && chain.table == TABLE.name
 }
 
 /// Forward base chains in other tables whose policy is drop: a packet ctnet accepts is
@@ -164,9 +164,9 @@ fn check_forward_drop(chains: &[ChainInfo]) -> Vec<Finding> {
         .iter()
         .filter(|c| {
             c.policy_drop
-                && c.hook.is_some_and(|(hook, _)| hook == NF_INET_FORWARD)
-                && matches!(c.family, "ip" | "inet")
-                && !(c.family == FAMILY.to_string() && c.table == TABLE)
+                && c.hook.is_some_and(|(hook, _)| hook == Hook::Forward)
+                && matches!(c.family, Family::Ip | Family::Inet)
+                && !is_ctnet_table(c)
         })
         .collect();
     if dropping.is_empty() {

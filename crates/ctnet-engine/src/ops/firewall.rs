@@ -3,7 +3,7 @@
 //! the datapath knows (subnets, bridges, addresses, ports); the datapath knows nothing
 //! of networks or containers.
 
-use crate::datapath::nft::{Contents, NetworkRules, PortRules, FAMILY, TABLE};
+use crate::datapath::nft::{Contents, NetworkRules, PortRules, TABLE};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Network, RowState};
@@ -57,7 +57,7 @@ impl Engine {
 
 /// The error for a failed change to ctnet's table.
 pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
-    Error::kernel(format!("nftables table {FAMILY} {TABLE}"), e)
+    Error::kernel(format!("nftables table {TABLE}"), e)
 }
 
 /// What the firewall needs to know about a network.

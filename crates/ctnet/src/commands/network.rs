@@ -54,6 +54,10 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
 
 fn create(engine: &mut Engine, args: NetworkCreateArgs) -> Result<()> {
     let spec = spec_from(args)?;
+    // As before: the default network exists once any network does (Docker's docker0).
+    // Which pool it gets no longer depends on this: the engine keeps the first free
+    // pool for it whichever front end creates a network first.
+    engine.ensure_default_network()?;
     let net = engine.create_network(spec)?;
     println!("{}", net.id);
     Ok(())

@@ -9,16 +9,21 @@
 //! table inet ctnet {                                  # comment carries LAYOUT
 //!   set masq_subnets  { ipv4_addr; interval }         # non-internal subnets
 //!   set masq_local    { ipv4_addr . ifname; interval } # subnet . its own bridge
+//!   set masq_subnets6 { ipv6_addr; interval }         # the same for IPv6 (NAT66)
+//!   set masq_local6   { ipv6_addr . ifname; interval }
 //!   set bridges       { ifname }                      # every ctnet bridge
 //!   set internal      { ifname }                      # bridges of --internal networks
 //!   set icc           { ifname . ifname }             # bridge . bridge where icc is on
 //!   map publish_any   { inet_proto . inet_service : ipv4_addr . inet_service }
 //!   map publish_addr  { ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
+//!   map publish_any6  { inet_proto . inet_service : ipv6_addr . inet_service }
+//!   map publish_addr6 { ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service }
 //!
 //!   chain user { }    # yours: jumped to first from forward, never rewritten by ctnet
 //!   chain guard       { filter prerouting raw:   iifname != "lo" ip daddr 127.0.0.0/8 drop }
 //!   chain prerouting  { nat prerouting dstnat:   fib daddr type local dnat ... map @publish_addr
-//!                                                fib daddr type local dnat ... map @publish_any }
+//!                                                fib daddr type local dnat ... map @publish_any
+//!                                                (the same two for IPv6, through the maps ending in 6) }
 //!   chain output      { nat output dstnat:       (the same two rules, for the host's own traffic) }
 //!   chain forward     { filter forward filter:   jump user
 //!                                                ct state established,related accept
@@ -28,9 +33,18 @@
 //!                                                oifname @bridges drop }
 //!   chain postrouting { nat postrouting srcnat:  ip saddr @masq_subnets ip saddr . oifname != @masq_local masquerade
 //!                                                ct status dnat ip saddr . oifname @masq_local masquerade   # hairpin
-//!                                                ct status dnat ip saddr 127.0.0.0/8 masquerade }           # localhost
+//!                                                ct status dnat ip saddr 127.0.0.0/8 masquerade            # localhost
+//!                                                (the first two again for IPv6, with the sets ending in 6) }
 //! }
 //! ```
+//!
+//! IPv6 has sets and maps of its own beside the IPv4 ones (an element's key has one
+//! layout), and the rules that look at addresses come in pairs, one per family; the
+//! rules that look only at interfaces and conntrack (`forward`: isolation, internal
+//! networks, published ports) hold for both families at once. IPv6 needs no `guard`:
+//! ports are never published on ::1 (IPv6 has no `route_localnet`, so DNAT from ::1 to a
+//! container cannot work), and the kernel itself drops packets for ::1 that arrive on
+//! any interface but `lo`.
 //!
 //! Published ports reach containers from the wan, from the host itself (its addresses and
 //! 127.0.0.1), from the container itself (hairpin) and from other containers. Traffic to
@@ -47,25 +61,24 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use ctnet_kernel::nft::{
-    self, BaseChain, ChainType, CmpOp, CtKey, Element, Expr, Family, Hook, Key, KeyField, MetaKey,
-    NftSocket, Register, SetSpec, Verdict,
-};
 use ctnet_kernel::IfName;
+use ctnet_nft::abi::{CT_STATE_ESTABLISHED, CT_STATE_RELATED, CT_STATUS_DNAT};
+use ctnet_nft::{
+    BaseChain, Batch, ChainType, Element, Family, Field, Hook, Key, KeyField, NfProto, NftSocket,
+    Rule, SetSpec, TableRef,
+};
 
 use crate::model::ports::PublishedPort;
 use crate::model::Subnet;
 
-/// The family of ctnet's table.
-pub const FAMILY: Family = Family::Inet;
-/// The name of ctnet's table.
-pub const TABLE: &str = "ctnet";
+/// ctnet's table.
+pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is rewritten in this layout (keeping the `user` chain).
-pub const LAYOUT: &str = "managed by ctnet, layout 2; edits outside chain user are overwritten";
+pub const LAYOUT: &str = "managed by ctnet, layout 3; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
 
@@ -76,6 +89,10 @@ const INTERNAL: &str = "internal";
 const ICC: &str = "icc";
 const PUBLISH_ANY: &str = "publish_any";
 const PUBLISH_ADDR: &str = "publish_addr";
+const MASQ_SUBNETS6: &str = "masq_subnets6";
+const MASQ_LOCAL6: &str = "masq_local6";
+const PUBLISH_ANY6: &str = "publish_any6";
+const PUBLISH_ADDR6: &str = "publish_addr6";
 
 /// Standard hook priorities, as nft names them.
 const RAW: i32 = -300;
@@ -101,7 +118,7 @@ pub struct NetworkRules {
 pub struct PortRules {
     /// The host side and protocol.
     pub port: PublishedPort,
-    /// The container's address (of the family the port forwards over).
+    /// The container's address, of the family the port forwards over.
     pub container_ip: IpAddr,
 }
 
@@ -131,7 +148,7 @@ impl Firewall {
     /// again by this process.
     pub fn is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.table_checked {
-            let comment = self.socket()?.table_comment(FAMILY, TABLE)?;
+            let comment = self.socket()?.table_comment(TABLE)?;
             self.table_checked = comment.as_deref() == Some(LAYOUT);
         }
         Ok(self.table_checked)
@@ -139,7 +156,7 @@ impl Firewall {
 
     /// True when a table named like ctnet's exists, whatever its layout.
     pub fn table_exists(&mut self) -> ctnet_kernel::Result<bool> {
-        Ok(self.socket()?.table_comment(FAMILY, TABLE)?.is_some())
+        Ok(self.socket()?.table_comment(TABLE)?.is_some())
     }
 
     /// Creates the table holding `contents` unless it exists, in one exclusive batch:
@@ -185,7 +202,7 @@ impl Firewall {
         let socket = self.socket()?;
         let mut batch = socket.batch();
         for (set, element) in network_elements(net) {
-            batch.destroy_elements(FAMILY, TABLE, set, &[element], &describe_network(net));
+            batch.destroy_elements(TABLE, set, &[element], &describe_network(net));
         }
         commit_tolerating_missing_table(socket, batch)
     }
@@ -204,7 +221,7 @@ impl Firewall {
         let mut batch = socket.batch();
         for (map, elements) in port_elements_by_map(ports) {
             let what = format!("{} published ports", elements.len());
-            batch.destroy_elements(FAMILY, TABLE, map, &elements, &what);
+            batch.destroy_elements(TABLE, map, &elements, &what);
         }
         commit_tolerating_missing_table(socket, batch)
     }
@@ -214,13 +231,11 @@ impl Firewall {
         let socket = self.socket()?;
         let mut missing = Vec::new();
         for port in ports {
-            let Some((map, element)) = port_element(port) else {
-                continue;
-            };
+            let (map, element) = port_element(port);
             let Element::Mapping { key, value } = element else {
                 continue;
             };
-            if socket.get_element(FAMILY, TABLE, map, &key)?.as_deref() != Some(value.as_bytes()) {
+            if socket.get_element(TABLE, map, &key)?.as_deref() != Some(value.as_bytes()) {
                 missing.push(*port);
             }
         }
@@ -245,20 +260,22 @@ impl Firewall {
 /// to remove.
 fn commit_tolerating_missing_table(
     socket: &mut NftSocket,
-    batch: nft::Batch,
+    batch: Batch,
 ) -> ctnet_kernel::Result<()> {
     match socket.commit(batch) {
-        Err(e) if e.is_not_found() && socket.table_comment(FAMILY, TABLE)?.is_none() => Ok(()),
+        Err(e) if e.is_not_found() && socket.table_comment(TABLE)?.is_none() => Ok(()),
         other => other,
     }
 }
 
 /// The sets and maps, each with its key (and value) fields.
-fn sets() -> [SetSpec; 7] {
+fn sets() -> [SetSpec; 11] {
     use KeyField::*;
     [
         SetSpec::intervals(MASQ_SUBNETS, vec![Ipv4Addr]),
         SetSpec::intervals(MASQ_LOCAL, vec![Ipv4Addr, IfName]),
+        SetSpec::intervals(MASQ_SUBNETS6, vec![Ipv6Addr]),
+        SetSpec::intervals(MASQ_LOCAL6, vec![Ipv6Addr, IfName]),
         SetSpec::exact(BRIDGES, vec![IfName]),
         SetSpec::exact(INTERNAL, vec![IfName]),
         SetSpec::exact(ICC, vec![IfName, IfName]),
@@ -272,14 +289,24 @@ fn sets() -> [SetSpec; 7] {
             vec![Ipv4Addr, InetProto, InetService],
             vec![Ipv4Addr, InetService],
         ),
+        SetSpec::map(
+            PUBLISH_ANY6,
+            vec![InetProto, InetService],
+            vec![Ipv6Addr, InetService],
+        ),
+        SetSpec::map(
+            PUBLISH_ADDR6,
+            vec![Ipv6Addr, InetProto, InetService],
+            vec![Ipv6Addr, InetService],
+        ),
     ]
 }
 
-/// A rule's expressions and its comment.
-type Rule = (Vec<Expr>, &'static str);
+/// A rule and its comment.
+type Commented = (Rule, &'static str);
 
 /// The base chains and their rules.
-fn chains() -> Vec<(&'static str, BaseChain, Vec<Rule>)> {
+fn chains() -> Vec<(&'static str, BaseChain, Vec<Commented>)> {
     let base = |kind, hook, priority| BaseChain {
         kind,
         hook,
@@ -318,235 +345,162 @@ fn chains() -> Vec<(&'static str, BaseChain, Vec<Rule>)> {
 }
 
 /// The table, the user chain, every set and base chain, flushed and filled with rules.
-fn add_skeleton(batch: &mut nft::Batch, exclusive: bool) {
-    batch.add_table(FAMILY, TABLE, LAYOUT, exclusive);
-    batch.add_chain(FAMILY, TABLE, USER_CHAIN, None);
+fn add_skeleton(batch: &mut Batch, exclusive: bool) {
+    batch.add_table(TABLE, LAYOUT, exclusive);
+    batch.add_chain(TABLE, USER_CHAIN, None);
     for set in sets() {
-        batch.add_set(FAMILY, TABLE, &set);
+        batch.add_set(TABLE, &set);
         if !exclusive {
-            batch.flush_set(FAMILY, TABLE, &set.name);
+            batch.flush_set(TABLE, &set.name);
         }
     }
     for (name, base, rules) in chains() {
-        batch.add_chain(FAMILY, TABLE, name, Some(base));
+        batch.add_chain(TABLE, name, Some(base));
         if !exclusive {
-            batch.flush_chain(FAMILY, TABLE, name);
+            batch.flush_chain(TABLE, name);
         }
-        for (exprs, comment) in rules {
-            batch.add_rule(FAMILY, TABLE, name, &exprs, comment);
+        for (rule, comment) in rules {
+            batch.add_rule(TABLE, name, rule.exprs(), comment);
         }
     }
 }
 
-fn add_contents(batch: &mut nft::Batch, contents: &Contents) {
+fn add_contents(batch: &mut Batch, contents: &Contents) {
     for net in &contents.networks {
         add_network_elements(batch, net);
     }
     add_port_elements(batch, &contents.ports);
 }
 
-const R0: Register = Register::R0;
-
-fn r(index: u32) -> Register {
-    Register::r32(index).expect("register index below 16")
-}
-
-fn lookup(set: &str, sreg: Register, invert: bool) -> Expr {
-    Expr::Lookup {
-        set: set.into(),
-        sreg,
-        invert,
-    }
-}
-
-fn meta(key: MetaKey, dreg: Register) -> Expr {
-    Expr::Meta { key, dreg }
-}
-
-/// `ct status dnat`, using R0.
-fn was_dnatted() -> Vec<Expr> {
-    let mut e = vec![Expr::Ct {
-        key: CtKey::Status,
-        dreg: R0,
-    }];
-    e.extend(nft::any_bit_set(R0, nft::CT_STATUS_DNAT));
-    e
-}
-
-/// `ip saddr 127.0.0.0/8` (or `daddr` with `load`), using R0.
-fn in_loopback_net(load: fn(Register) -> Expr) -> Vec<Expr> {
-    vec![
-        load(R0),
-        Expr::Bitwise {
-            sreg: R0,
-            dreg: R0,
-            mask: vec![255, 0, 0, 0],
-            xor: vec![0; 4],
-        },
-        Expr::Cmp {
-            sreg: R0,
-            op: CmpOp::Eq,
-            data: vec![127, 0, 0, 0],
-        },
-    ]
-}
+const LOOPBACK_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(127, 0, 0, 0), 8);
 
 /// `meta nfproto ipv4 iifname != "lo" ip daddr 127.0.0.0/8 drop`
-fn loopback_from_outside() -> Vec<Expr> {
-    let mut e = nft::is_ipv4().to_vec();
-    e.push(meta(MetaKey::IifName, R0));
-    e.push(nft::cmp_ifname(R0, CmpOp::Neq, "lo"));
-    e.extend(in_loopback_net(nft::load_ipv4_daddr));
-    e.extend([Expr::Counter, Expr::Verdict(Verdict::Drop)]);
-    e
+fn loopback_from_outside() -> Rule {
+    Rule::new()
+        .nfproto(NfProto::Ipv4)
+        .iifname_neq("lo")
+        .daddr_in_prefix(LOOPBACK_NET.0.into(), LOOPBACK_NET.1)
+        .counter()
+        .drop()
 }
 
 /// For packets to a local address: DNAT through `publish_addr` (keyed by the address
-/// too), then through `publish_any`.
-fn publish_rules() -> Vec<Rule> {
-    let local = || {
-        let mut e = nft::is_ipv4().to_vec();
-        e.push(Expr::FibDaddrType { dreg: R0 });
-        e.push(Expr::Cmp {
-            sreg: R0,
-            op: CmpOp::Eq,
-            data: nft::RTN_LOCAL.to_ne_bytes().to_vec(),
-        });
-        e
-    };
-    let dnat_through = |map: &str, key: Vec<Expr>| {
-        let mut e = local();
-        e.extend(key);
-        e.extend([
-            Expr::Map {
-                map: map.into(),
-                sreg: R0,
-                dreg: R0,
-            },
-            Expr::Dnat {
-                addr: R0,
-                port: r(1),
-            },
-        ]);
-        e
+/// too), then through `publish_any`; the same through the IPv6 maps.
+fn publish_rules() -> Vec<Commented> {
+    let dnat_through = |proto: NfProto, map: &str, key: &[Field]| {
+        Rule::new()
+            .nfproto(proto)
+            .fib_daddr_local()
+            .dnat_map(key, map, proto)
     };
     vec![
         (
             dnat_through(
+                NfProto::Ipv4,
                 PUBLISH_ADDR,
-                vec![
-                    nft::load_ipv4_daddr(R0),
-                    meta(MetaKey::L4Proto, r(1)),
-                    nft::load_dport(r(2)),
-                ],
+                &[Field::IpDaddr, Field::L4Proto, Field::Dport],
             ),
             "ports published on one host address",
         ),
         (
-            dnat_through(
-                PUBLISH_ANY,
-                vec![meta(MetaKey::L4Proto, R0), nft::load_dport(r(1))],
-            ),
+            dnat_through(NfProto::Ipv4, PUBLISH_ANY, &[Field::L4Proto, Field::Dport]),
             "ports published on every host address",
+        ),
+        (
+            dnat_through(
+                NfProto::Ipv6,
+                PUBLISH_ADDR6,
+                &[Field::Ip6Daddr, Field::L4Proto, Field::Dport],
+            ),
+            "ports published on one host address (IPv6)",
+        ),
+        (
+            dnat_through(NfProto::Ipv6, PUBLISH_ANY6, &[Field::L4Proto, Field::Dport]),
+            "ports published on every host address (IPv6)",
         ),
     ]
 }
 
-fn forward_rules() -> Vec<Rule> {
-    let mut established = vec![Expr::Ct {
-        key: CtKey::State,
-        dreg: R0,
-    }];
-    established.extend(nft::any_bit_set(
-        R0,
-        nft::CT_STATE_ESTABLISHED | nft::CT_STATE_RELATED,
-    ));
-    established.push(Expr::Verdict(Verdict::Accept));
-    let mut published = was_dnatted();
-    published.extend([
-        meta(MetaKey::OifName, R0),
-        lookup(BRIDGES, R0, false),
-        Expr::Verdict(Verdict::Accept),
-    ]);
+fn forward_rules() -> Vec<Commented> {
+    use Field::{IifName, OifName};
     vec![
+        (Rule::new().jump(USER_CHAIN), "your rules first"),
         (
-            vec![Expr::Verdict(Verdict::Jump(USER_CHAIN.into()))],
-            "your rules first",
+            Rule::new()
+                .ct_state_any(CT_STATE_ESTABLISHED | CT_STATE_RELATED)
+                .accept(),
+            "replies",
         ),
-        (established, "replies"),
         (
-            vec![
-                meta(MetaKey::IifName, R0),
-                meta(MetaKey::OifName, r(4)),
-                lookup(ICC, R0, false),
-                Expr::Verdict(Verdict::Accept),
-            ],
+            Rule::new().in_set(&[IifName, OifName], ICC).accept(),
             "containers on one bridge (seen here only when br_netfilter is active)",
         ),
         (
-            vec![
-                meta(MetaKey::IifName, R0),
-                lookup(INTERNAL, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new().in_set(&[IifName], INTERNAL).counter().drop(),
             "internal networks reach nothing outside their bridge",
         ),
         (
-            vec![
-                meta(MetaKey::OifName, R0),
-                lookup(INTERNAL, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new().in_set(&[OifName], INTERNAL).counter().drop(),
             "nothing reaches into internal networks",
         ),
-        (published, "published ports"),
         (
-            vec![
-                meta(MetaKey::OifName, R0),
-                lookup(BRIDGES, R0, false),
-                Expr::Counter,
-                Expr::Verdict(Verdict::Drop),
-            ],
+            Rule::new()
+                .ct_status_any(CT_STATUS_DNAT)
+                .in_set(&[OifName], BRIDGES)
+                .accept(),
+            "published ports",
+        ),
+        (
+            Rule::new().in_set(&[OifName], BRIDGES).counter().drop(),
             "nothing else enters a network: not the wan, not another network",
         ),
     ]
 }
 
-fn masquerade_rules() -> Vec<Rule> {
-    let oifname = r(1);
-    let mut leaving = nft::is_ipv4().to_vec();
-    leaving.extend([
-        nft::load_ipv4_saddr(R0),
-        lookup(MASQ_SUBNETS, R0, false),
-        meta(MetaKey::OifName, oifname),
-        lookup(MASQ_LOCAL, R0, true),
-        Expr::Counter,
-        Expr::Masquerade,
-    ]);
-    let mut hairpin = nft::is_ipv4().to_vec();
-    hairpin.extend(was_dnatted());
-    hairpin.extend([
-        nft::load_ipv4_saddr(R0),
-        meta(MetaKey::OifName, oifname),
-        lookup(MASQ_LOCAL, R0, false),
-        Expr::Counter,
-        Expr::Masquerade,
-    ]);
-    let mut localhost = nft::is_ipv4().to_vec();
-    localhost.extend(was_dnatted());
-    localhost.extend(in_loopback_net(nft::load_ipv4_saddr));
-    localhost.extend([Expr::Counter, Expr::Masquerade]);
+fn masquerade_rules() -> Vec<Commented> {
+    use Field::{Ip6Saddr, IpSaddr, OifName};
+    let ipv4 = || Rule::new().nfproto(NfProto::Ipv4);
+    let ipv6 = || Rule::new().nfproto(NfProto::Ipv6);
     vec![
-        (leaving, "masquerade traffic leaving ctnet networks"),
         (
-            hairpin,
+            ipv4()
+                .in_set(&[IpSaddr], MASQ_SUBNETS)
+                .not_in_set(&[IpSaddr, OifName], MASQ_LOCAL)
+                .counter()
+                .masquerade(),
+            "masquerade traffic leaving ctnet networks",
+        ),
+        (
+            ipv4()
+                .ct_status_any(CT_STATUS_DNAT)
+                .in_set(&[IpSaddr, OifName], MASQ_LOCAL)
+                .counter()
+                .masquerade(),
             "published ports reached from the same network answer through the host",
         ),
         (
-            localhost,
+            ipv4()
+                .ct_status_any(CT_STATUS_DNAT)
+                .saddr_in_prefix(LOOPBACK_NET.0.into(), LOOPBACK_NET.1)
+                .counter()
+                .masquerade(),
             "published ports reached on 127.0.0.1 answer through the host",
+        ),
+        (
+            ipv6()
+                .in_set(&[Ip6Saddr], MASQ_SUBNETS6)
+                .not_in_set(&[Ip6Saddr, OifName], MASQ_LOCAL6)
+                .counter()
+                .masquerade(),
+            "masquerade traffic leaving ctnet networks (IPv6)",
+        ),
+        (
+            ipv6()
+                .ct_status_any(CT_STATUS_DNAT)
+                .in_set(&[Ip6Saddr, OifName], MASQ_LOCAL6)
+                .counter()
+                .masquerade(),
+            "published ports reached from the same network answer through the host (IPv6)",
         ),
     ]
 }
@@ -564,18 +518,19 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
         return out;
     }
     for subnet in &net.subnets {
-        let Subnet::V4(n) = *subnet else { continue };
-        let (first, last) = nft::ipv4_bounds(n.network(), n.prefix_len());
+        let n = subnet.net();
+        let (masq, local) = match subnet {
+            Subnet::V4(_) => (MASQ_SUBNETS, MASQ_LOCAL),
+            Subnet::V6(_) => (MASQ_SUBNETS6, MASQ_LOCAL6),
+        };
+        let (first, last) = ctnet_nft::ip_bounds(n.network(), n.prefix_len());
         out.extend([
+            (masq, Element::prefix(n.network(), n.prefix_len())),
             (
-                MASQ_SUBNETS,
-                Element::ipv4_prefix(n.network(), n.prefix_len()),
-            ),
-            (
-                MASQ_LOCAL,
+                local,
                 Element::Range {
-                    first: Key::new().ipv4(first).ifname(&net.bridge),
-                    last: Key::new().ipv4(last).ifname(&net.bridge),
+                    first: Key::new().ip(first).ifname(&net.bridge),
+                    last: Key::new().ip(last).ifname(&net.bridge),
                 },
             ),
         ]);
@@ -583,63 +538,542 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
     out
 }
 
-fn add_network_elements(batch: &mut nft::Batch, net: &NetworkRules) {
+fn add_network_elements(batch: &mut Batch, net: &NetworkRules) {
     for (set, element) in network_elements(net) {
-        batch.add_elements(FAMILY, TABLE, set, &[element], &describe_network(net));
+        batch.add_elements(TABLE, set, &[element], &describe_network(net));
     }
 }
 
-/// The map a published port goes in, and its element.
-fn port_element(p: &PortRules) -> Option<(&'static str, Element)> {
+/// The map a published port goes in, and its element: the maps of the container
+/// address's family (a port bound to a host address of the other family is never asked
+/// for; see `ops::firewall::port_rules`).
+fn port_element(p: &PortRules) -> (&'static str, Element) {
     let proto_port = |key: Key| key.proto(p.port.protocol.number()).port(p.port.host_port);
-    let IpAddr::V4(container_ip) = p.container_ip else {
-        return None;
+    let value = Key::new().ip(p.container_ip).port(p.port.container_port);
+    let (any, addr) = match p.container_ip {
+        IpAddr::V4(_) => (PUBLISH_ANY, PUBLISH_ADDR),
+        IpAddr::V6(_) => (PUBLISH_ANY6, PUBLISH_ADDR6),
     };
-    let value = Key::new().ipv4(container_ip).port(p.port.container_port);
-    Some(match p.port.host_ip {
-        Some(IpAddr::V4(ip)) => (
-            PUBLISH_ADDR,
+    match p.port.host_ip {
+        Some(ip) => (
+            addr,
             Element::Mapping {
-                key: proto_port(Key::new().ipv4(ip)),
+                key: proto_port(Key::new().ip(ip)),
                 value,
             },
         ),
-        Some(IpAddr::V6(_)) => return None,
         None => (
-            PUBLISH_ANY,
+            any,
             Element::Mapping {
                 key: proto_port(Key::new()),
                 value,
             },
         ),
-    })
+    }
 }
 
-/// Elements grouped by map, so a thousand ports are two messages, not a thousand.
-fn port_elements_by_map(ports: &[PortRules]) -> [(&'static str, Vec<Element>); 2] {
-    let mut any = Vec::new();
-    let mut addr = Vec::new();
+/// Elements grouped by map, so a thousand ports are four messages, not a thousand.
+fn port_elements_by_map(ports: &[PortRules]) -> Vec<(&'static str, Vec<Element>)> {
+    let mut by_map: Vec<(&'static str, Vec<Element>)> =
+        [PUBLISH_ANY, PUBLISH_ADDR, PUBLISH_ANY6, PUBLISH_ADDR6]
+            .into_iter()
+            .map(|m| (m, Vec::new()))
+            .collect();
     for p in ports {
-        match port_element(p) {
-            Some((PUBLISH_ANY, e)) => any.push(e),
-            Some((_, e)) => addr.push(e),
-            None => {}
+        let (map, element) = port_element(p);
+        if let Some((_, list)) = by_map.iter_mut().find(|(m, _)| *m == map) {
+            list.push(element);
         }
     }
-    [(PUBLISH_ANY, any), (PUBLISH_ADDR, addr)]
+    by_map.retain(|(_, list)| !list.is_empty());
+    by_map
 }
 
-fn add_port_elements(batch: &mut nft::Batch, ports: &[PortRules]) {
+fn add_port_elements(batch: &mut Batch, ports: &[PortRules]) {
     let what = |ports: &[PortRules]| match ports {
         [one] => format!("{} to {}", one.port, one.container_ip),
         many => format!("{} published ports", many.len()),
     };
     for (map, elements) in port_elements_by_map(ports) {
-        batch.add_elements(FAMILY, TABLE, map, &elements, &what(ports));
+        batch.add_elements(TABLE, map, &elements, &what(ports));
     }
 }
 
 fn describe_network(net: &NetworkRules) -> String {
     let subnets: Vec<String> = net.subnets.iter().map(|s| s.to_string()).collect();
     format!("{} on {}", subnets.join(", "), net.bridge)
+}
+
+#[cfg(test)]
+mod tests {
+    use ctnet_nft::abi::{NFPROTO_IPV4, RTN_LOCAL};
+    use ctnet_nft::{CmpOp, CtKey, Expr, MetaKey, PayloadBase, Register, Verdict};
+
+    use super::*;
+
+    /// The expressions this file wrote by hand, register by register, before the rule
+    /// builder: the builder must produce them unchanged, or the IPv4 behaviour moved.
+    mod by_hand {
+        use super::*;
+
+        pub const R0: Register = Register::R0;
+
+        pub fn r(index: u32) -> Register {
+            Register::r32(index).unwrap()
+        }
+
+        pub fn meta(key: MetaKey, dreg: Register) -> Expr {
+            Expr::Meta { key, dreg }
+        }
+
+        pub fn lookup(set: &str, sreg: Register, invert: bool) -> Expr {
+            Expr::Lookup {
+                set: set.into(),
+                sreg,
+                invert,
+            }
+        }
+
+        pub fn is_ipv4() -> Vec<Expr> {
+            vec![
+                meta(MetaKey::NfProto, R0),
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Eq,
+                    data: vec![NFPROTO_IPV4],
+                },
+            ]
+        }
+
+        pub fn payload(base: PayloadBase, offset: u32, len: u32, dreg: Register) -> Expr {
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            }
+        }
+
+        pub fn saddr(dreg: Register) -> Expr {
+            payload(PayloadBase::Network, 12, 4, dreg)
+        }
+
+        pub fn daddr(dreg: Register) -> Expr {
+            payload(PayloadBase::Network, 16, 4, dreg)
+        }
+
+        pub fn dport(dreg: Register) -> Expr {
+            payload(PayloadBase::Transport, 2, 2, dreg)
+        }
+
+        pub fn any_bit_set(key: CtKey, mask: u32) -> Vec<Expr> {
+            vec![
+                Expr::Ct { key, dreg: R0 },
+                Expr::Bitwise {
+                    sreg: R0,
+                    dreg: R0,
+                    mask: mask.to_ne_bytes().to_vec(),
+                    xor: vec![0; 4],
+                },
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Neq,
+                    data: vec![0; 4],
+                },
+            ]
+        }
+
+        pub fn in_loopback_net(load: fn(Register) -> Expr) -> Vec<Expr> {
+            vec![
+                load(R0),
+                Expr::Bitwise {
+                    sreg: R0,
+                    dreg: R0,
+                    mask: vec![255, 0, 0, 0],
+                    xor: vec![0; 4],
+                },
+                Expr::Cmp {
+                    sreg: R0,
+                    op: CmpOp::Eq,
+                    data: vec![127, 0, 0, 0],
+                },
+            ]
+        }
+
+        pub fn cat(parts: Vec<Vec<Expr>>) -> Vec<Expr> {
+            parts.into_iter().flatten().collect()
+        }
+
+        pub fn guard() -> Vec<Vec<Expr>> {
+            let mut lo = b"lo".to_vec();
+            lo.resize(16, 0);
+            vec![cat(vec![
+                is_ipv4(),
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    Expr::Cmp {
+                        sreg: R0,
+                        op: CmpOp::Neq,
+                        data: lo,
+                    },
+                ],
+                in_loopback_net(daddr),
+                vec![Expr::Counter, Expr::Verdict(Verdict::Drop)],
+            ])]
+        }
+
+        pub fn publish() -> Vec<Vec<Expr>> {
+            let dnat_through = |map: &str, key: Vec<Expr>| {
+                cat(vec![
+                    is_ipv4(),
+                    vec![
+                        Expr::FibDaddrType { dreg: R0 },
+                        Expr::Cmp {
+                            sreg: R0,
+                            op: CmpOp::Eq,
+                            data: RTN_LOCAL.to_ne_bytes().to_vec(),
+                        },
+                    ],
+                    key,
+                    vec![
+                        Expr::Map {
+                            map: map.into(),
+                            sreg: R0,
+                            dreg: R0,
+                        },
+                        Expr::Dnat {
+                            family: NfProto::Ipv4,
+                            addr: R0,
+                            port: r(1),
+                        },
+                    ],
+                ])
+            };
+            vec![
+                dnat_through(
+                    PUBLISH_ADDR,
+                    vec![daddr(R0), meta(MetaKey::L4Proto, r(1)), dport(r(2))],
+                ),
+                dnat_through(PUBLISH_ANY, vec![meta(MetaKey::L4Proto, R0), dport(r(1))]),
+            ]
+        }
+
+        pub fn forward() -> Vec<Vec<Expr>> {
+            let accept = Expr::Verdict(Verdict::Accept);
+            let drop = || [Expr::Counter, Expr::Verdict(Verdict::Drop)];
+            vec![
+                vec![Expr::Verdict(Verdict::Jump(USER_CHAIN.into()))],
+                cat(vec![
+                    any_bit_set(CtKey::State, CT_STATE_ESTABLISHED | CT_STATE_RELATED),
+                    vec![accept.clone()],
+                ]),
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    meta(MetaKey::OifName, r(4)),
+                    lookup(ICC, R0, false),
+                    accept.clone(),
+                ],
+                cat(vec![
+                    vec![meta(MetaKey::IifName, R0), lookup(INTERNAL, R0, false)],
+                    drop().to_vec(),
+                ]),
+                cat(vec![
+                    vec![meta(MetaKey::OifName, R0), lookup(INTERNAL, R0, false)],
+                    drop().to_vec(),
+                ]),
+                cat(vec![
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    vec![
+                        meta(MetaKey::OifName, R0),
+                        lookup(BRIDGES, R0, false),
+                        accept,
+                    ],
+                ]),
+                cat(vec![
+                    vec![meta(MetaKey::OifName, R0), lookup(BRIDGES, R0, false)],
+                    drop().to_vec(),
+                ]),
+            ]
+        }
+
+        pub fn masquerade() -> Vec<Vec<Expr>> {
+            let masq = || vec![Expr::Counter, Expr::Masquerade];
+            vec![
+                cat(vec![
+                    is_ipv4(),
+                    vec![
+                        saddr(R0),
+                        lookup(MASQ_SUBNETS, R0, false),
+                        meta(MetaKey::OifName, r(1)),
+                        lookup(MASQ_LOCAL, R0, true),
+                    ],
+                    masq(),
+                ]),
+                cat(vec![
+                    is_ipv4(),
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    vec![
+                        saddr(R0),
+                        meta(MetaKey::OifName, r(1)),
+                        lookup(MASQ_LOCAL, R0, false),
+                    ],
+                    masq(),
+                ]),
+                cat(vec![
+                    is_ipv4(),
+                    any_bit_set(CtKey::Status, CT_STATUS_DNAT),
+                    in_loopback_net(saddr),
+                    masq(),
+                ]),
+            ]
+        }
+    }
+
+    #[test]
+    fn the_builder_writes_the_ipv4_rules_that_were_written_by_hand() {
+        let expected = [
+            ("guard", by_hand::guard()),
+            ("prerouting", by_hand::publish()),
+            ("output", by_hand::publish()),
+            ("forward", by_hand::forward()),
+            ("postrouting", by_hand::masquerade()),
+        ];
+        let chains = chains();
+        assert_eq!(chains.len(), expected.len());
+        for ((name, _, rules), (expected_name, expected_rules)) in chains.iter().zip(expected) {
+            assert_eq!(*name, expected_name);
+            // The IPv6 rules came after the hand-written ones; the IPv4 ones are unchanged.
+            let built: Vec<_> = rules
+                .iter()
+                .filter(|(_, comment)| !comment.ends_with("(IPv6)"))
+                .map(|(r, _)| r.exprs().to_vec())
+                .collect();
+            assert_eq!(built, expected_rules, "chain {name}");
+        }
+    }
+
+    /// The skeleton as text: a change of the layout (a set, a chain, a rule's expressions
+    /// or comment) shows here as a diff, and calls for a new [`LAYOUT`] number.
+    fn render_skeleton() -> String {
+        let mut out = format!("table {TABLE} # {LAYOUT}\n");
+        for set in sets() {
+            out += &format!("  {set}\n");
+        }
+        out += &format!("  chain {USER_CHAIN}\n");
+        for (name, base, rules) in chains() {
+            out += &format!("  chain {name} {{ {base} }}\n");
+            for (rule, comment) in rules {
+                out += &format!("    # {comment}\n");
+                for expr in rule.exprs() {
+                    out += &format!("      {expr}\n");
+                }
+            }
+        }
+        out
+    }
+
+    /// Registers by their kernel numbers (8 is the first 32-bit one); constants as the
+    /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
+    /// a little-endian host).
+    const SKELETON: &str = "\
+table inet ctnet # managed by ctnet, layout 3; edits outside chain user are overwritten
+  set masq_subnets { type ipv4_addr; flags interval; }
+  set masq_local { type ipv4_addr . ifname; flags interval; }
+  set masq_subnets6 { type ipv6_addr; flags interval; }
+  set masq_local6 { type ipv6_addr . ifname; flags interval; }
+  set bridges { type ifname; }
+  set internal { type ifname; }
+  set icc { type ifname . ifname; }
+  map publish_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+  map publish_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+  map publish_any6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
+  map publish_addr6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+  chain user
+  chain guard { type filter hook prerouting priority -300 }
+    # 127.0.0.0/8 is never reachable from another host or a container
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ meta load iifname => reg 8 ]
+      [ cmp neq reg 8 6c6f0000 00000000 00000000 00000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & ff000000 ) ^ 00000000 ]
+      [ cmp eq reg 8 7f000000 ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+  chain prerouting { type nat hook prerouting priority -100 }
+    # ports published on one host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ meta load l4proto => reg 9 ]
+      [ payload load 2b @ transport header + 2 => reg 10 ]
+      [ lookup reg 8 set publish_addr dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on every host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on one host address (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 16b @ network header + 24 => reg 8 ]
+      [ meta load l4proto => reg 12 ]
+      [ payload load 2b @ transport header + 2 => reg 13 ]
+      [ lookup reg 8 set publish_addr6 dreg reg 8 ]
+      [ nat dnat ip6 addr_min reg 8 proto_min reg 12 ]
+    # ports published on every host address (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any6 dreg reg 8 ]
+      [ nat dnat ip6 addr_min reg 8 proto_min reg 12 ]
+  chain output { type nat hook output priority -100 }
+    # ports published on one host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ meta load l4proto => reg 9 ]
+      [ payload load 2b @ transport header + 2 => reg 10 ]
+      [ lookup reg 8 set publish_addr dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on every host address
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any dreg reg 8 ]
+      [ nat dnat ip addr_min reg 8 proto_min reg 9 ]
+    # ports published on one host address (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ payload load 16b @ network header + 24 => reg 8 ]
+      [ meta load l4proto => reg 12 ]
+      [ payload load 2b @ transport header + 2 => reg 13 ]
+      [ lookup reg 8 set publish_addr6 dreg reg 8 ]
+      [ nat dnat ip6 addr_min reg 8 proto_min reg 12 ]
+    # ports published on every host address (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ fib daddr type => reg 8 ]
+      [ cmp eq reg 8 02000000 ]
+      [ meta load l4proto => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set publish_any6 dreg reg 8 ]
+      [ nat dnat ip6 addr_min reg 8 proto_min reg 12 ]
+  chain forward { type filter hook forward priority 0 }
+    # your rules first
+      [ immediate reg 0 jump user ]
+    # replies
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 06000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ immediate reg 0 accept ]
+    # containers on one bridge (seen here only when br_netfilter is active)
+      [ meta load iifname => reg 8 ]
+      [ meta load oifname => reg 12 ]
+      [ lookup reg 8 set icc ]
+      [ immediate reg 0 accept ]
+    # internal networks reach nothing outside their bridge
+      [ meta load iifname => reg 8 ]
+      [ lookup reg 8 set internal ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # nothing reaches into internal networks
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set internal ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # published ports
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set bridges ]
+      [ immediate reg 0 accept ]
+    # nothing else enters a network: not the wan, not another network
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set bridges ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+  chain postrouting { type nat hook postrouting priority 100 }
+    # masquerade traffic leaving ctnet networks
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ lookup reg 8 set masq_subnets ]
+      [ meta load oifname => reg 9 ]
+      [ lookup reg 8 set masq_local inverted ]
+      [ counter ]
+      [ masq ]
+    # published ports reached from the same network answer through the host
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ meta load oifname => reg 9 ]
+      [ lookup reg 8 set masq_local ]
+      [ counter ]
+      [ masq ]
+    # published ports reached on 127.0.0.1 answer through the host
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & ff000000 ) ^ 00000000 ]
+      [ cmp eq reg 8 7f000000 ]
+      [ counter ]
+      [ masq ]
+    # masquerade traffic leaving ctnet networks (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 8 => reg 8 ]
+      [ lookup reg 8 set masq_subnets6 ]
+      [ meta load oifname => reg 12 ]
+      [ lookup reg 8 set masq_local6 inverted ]
+      [ counter ]
+      [ masq ]
+    # published ports reached from the same network answer through the host (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ ct load status => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 20000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ payload load 16b @ network header + 8 => reg 8 ]
+      [ meta load oifname => reg 12 ]
+      [ lookup reg 8 set masq_local6 ]
+      [ counter ]
+      [ masq ]
+";
+
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn the_skeleton_is_this_layout() {
+        let rendered = render_skeleton();
+        assert!(
+            rendered == SKELETON,
+            "the skeleton changed; if on purpose, bump LAYOUT and make SKELETON:\n{rendered}"
+        );
+    }
 }

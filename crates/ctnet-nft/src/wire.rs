@@ -5,80 +5,9 @@
 //! integers are big-endian. Nested attributes are written without `NLA_F_NESTED`, as
 //! libnftnl does, because every nf_tables parser accepts that form.
 
-/// `NETLINK_NETFILTER` subsystem number of nf_tables.
-pub(crate) const NFNL_SUBSYS_NFTABLES: u16 = 10;
-/// Batch delimiters (`NFNL_MSG_BATCH_BEGIN` / `_END`).
-pub(crate) const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
-pub(crate) const NFNL_MSG_BATCH_END: u16 = 0x11;
-
-/// `enum nf_tables_msg_types`, the ones ctnet sends.
-pub(crate) mod msg {
-    pub const NEWTABLE: u16 = 0;
-    pub const GETTABLE: u16 = 1;
-    pub const NEWCHAIN: u16 = 3;
-    pub const GETCHAIN: u16 = 4;
-    pub const NEWRULE: u16 = 6;
-    pub const DELRULE: u16 = 8;
-    pub const NEWSET: u16 = 9;
-    pub const NEWSETELEM: u16 = 12;
-    pub const GETSETELEM: u16 = 13;
-    pub const DELSETELEM: u16 = 14;
-    pub const DESTROYTABLE: u16 = 26;
-    pub const DESTROYSETELEM: u16 = 30;
-}
-
-/// Attribute numbers from `linux/netfilter/nf_tables.h`.
-pub(crate) mod attr {
-    pub const TABLE_NAME: u16 = 1;
-    pub const TABLE_FLAGS: u16 = 2;
-    pub const TABLE_USERDATA: u16 = 6;
-
-    pub const CHAIN_TABLE: u16 = 1;
-    pub const CHAIN_NAME: u16 = 3;
-    pub const CHAIN_HOOK: u16 = 4;
-    pub const CHAIN_POLICY: u16 = 5;
-    pub const CHAIN_TYPE: u16 = 7;
-    pub const HOOK_HOOKNUM: u16 = 1;
-    pub const HOOK_PRIORITY: u16 = 2;
-
-    pub const RULE_TABLE: u16 = 1;
-    pub const RULE_CHAIN: u16 = 2;
-    pub const RULE_EXPRESSIONS: u16 = 4;
-    pub const RULE_USERDATA: u16 = 7;
-
-    pub const LIST_ELEM: u16 = 1;
-    pub const EXPR_NAME: u16 = 1;
-    pub const EXPR_DATA: u16 = 2;
-
-    pub const SET_TABLE: u16 = 1;
-    pub const SET_NAME: u16 = 2;
-    pub const SET_FLAGS: u16 = 3;
-    pub const SET_KEY_TYPE: u16 = 4;
-    pub const SET_KEY_LEN: u16 = 5;
-    pub const SET_DATA_TYPE: u16 = 6;
-    pub const SET_DATA_LEN: u16 = 7;
-    pub const SET_DESC: u16 = 9;
-    pub const SET_ID: u16 = 10;
-    pub const SET_USERDATA: u16 = 13;
-    pub const SET_DESC_CONCAT: u16 = 2;
-    pub const SET_FIELD_LEN: u16 = 1;
-
-    pub const SET_ELEM_LIST_TABLE: u16 = 1;
-    pub const SET_ELEM_LIST_SET: u16 = 2;
-    pub const SET_ELEM_LIST_ELEMENTS: u16 = 3;
-    pub const SET_ELEM_KEY: u16 = 1;
-    pub const SET_ELEM_DATA: u16 = 2;
-    pub const SET_ELEM_FLAGS: u16 = 3;
-    pub const SET_ELEM_KEY_END: u16 = 10;
-
-    pub const DATA_VALUE: u16 = 1;
-    pub const DATA_VERDICT: u16 = 2;
-    pub const VERDICT_CODE: u16 = 1;
-    pub const VERDICT_CHAIN: u16 = 2;
-}
-
-/// `NFTNL_UDATA_*_COMMENT`: the user-data TLV nft prints as `comment "..."`.
-pub(crate) const UDATA_COMMENT: u8 = 0;
+use crate::abi::{
+    NFNETLINK_V0, NFTA_DATA_VALUE, NFTNL_UDATA_COMMENT, NLA_ALIGNTO, NLA_HDRLEN, NLA_TYPE_MASK,
+};
 
 /// A growing buffer of netlink messages.
 #[derive(Default)]
@@ -103,7 +32,7 @@ impl Writer {
         self.buf.extend_from_slice(&seq.to_ne_bytes());
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel
         self.buf.push(family);
-        self.buf.push(0); // NFNETLINK_V0
+        self.buf.push(NFNETLINK_V0);
         self.buf.extend_from_slice(&res_id.to_be_bytes());
     }
 
@@ -116,7 +45,7 @@ impl Writer {
 
     pub fn put(&mut self, kind: u16, payload: &[u8]) {
         self.align();
-        let len = 4 + payload.len();
+        let len = NLA_HDRLEN + payload.len();
         self.buf.extend_from_slice(
             &u16::try_from(len)
                 .expect("attribute too long")
@@ -153,11 +82,11 @@ impl Writer {
 
     /// `NFTA_DATA_VALUE` inside a nest of type `kind`.
     pub fn put_data_value(&mut self, kind: u16, value: &[u8]) {
-        self.nest(kind, |w| w.put(attr::DATA_VALUE, value));
+        self.nest(kind, |w| w.put(NFTA_DATA_VALUE, value));
     }
 
     fn align(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while self.buf.len() % NLA_ALIGNTO != 0 {
             self.buf.push(0);
         }
     }
@@ -165,9 +94,10 @@ impl Writer {
 
 /// User data holding a single comment TLV (`type`, `length`, NUL-terminated text).
 pub(crate) fn comment_udata(comment: &str) -> Vec<u8> {
-    let text_len = comment.len().min(254);
+    // The TLV's length is one byte and counts the NUL, so longer comments are cut.
+    let text_len = comment.len().min(usize::from(u8::MAX) - 1);
     let mut out = Vec::with_capacity(text_len + 3);
-    out.push(UDATA_COMMENT);
+    out.push(NFTNL_UDATA_COMMENT);
     out.push((text_len + 1) as u8);
     out.extend_from_slice(&comment.as_bytes()[..text_len]);
     out.push(0);
@@ -177,16 +107,16 @@ pub(crate) fn comment_udata(comment: &str) -> Vec<u8> {
 /// Iterates over the attributes in `data` as `(type, payload)`, ignoring flag bits.
 pub(crate) fn attributes(mut data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
-        if data.len() < 4 {
+        if data.len() < NLA_HDRLEN {
             return None;
         }
         let len = u16::from_ne_bytes([data[0], data[1]]) as usize;
-        let kind = u16::from_ne_bytes([data[2], data[3]]) & 0x3fff;
-        if len < 4 || len > data.len() {
+        let kind = u16::from_ne_bytes([data[2], data[3]]) & NLA_TYPE_MASK;
+        if len < NLA_HDRLEN || len > data.len() {
             return None;
         }
-        let payload = &data[4..len];
-        let advance = ((len + 3) & !3).min(data.len());
+        let payload = &data[NLA_HDRLEN..len];
+        let advance = len.next_multiple_of(NLA_ALIGNTO).min(data.len());
         data = &data[advance..];
         Some((kind, payload))
     })
@@ -195,13 +125,17 @@ pub(crate) fn attributes(mut data: &[u8]) -> impl Iterator<Item = (u16, &[u8])> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::abi::{
+        NFGENMSG_LEN, NFTA_CHAIN_HOOK, NFTA_HOOK_HOOKNUM, NFTA_TABLE_NAME, NFT_MSG_NEWTABLE,
+        NLMSG_HDRLEN,
+    };
 
     #[test]
     fn attributes_are_padded_and_nests_measured() {
         let mut w = Writer::default();
-        w.begin_message(msg::NEWTABLE, 0, 7, 1, 0);
-        w.put_str(attr::TABLE_NAME, "ctnet");
-        w.nest(attr::CHAIN_HOOK, |w| w.put_be32(attr::HOOK_HOOKNUM, 4));
+        w.begin_message(NFT_MSG_NEWTABLE, 0, 7, 1, 0);
+        w.put_str(NFTA_TABLE_NAME, "ctnet");
+        w.nest(NFTA_CHAIN_HOOK, |w| w.put_be32(NFTA_HOOK_HOOKNUM, 4));
         w.end_message();
         let b = w.bytes();
         assert_eq!(b.len() % 4, 0);
@@ -209,11 +143,11 @@ mod tests {
             u32::from_ne_bytes(b[0..4].try_into().unwrap()) as usize,
             b.len()
         );
-        let attrs: Vec<_> = attributes(&b[20..]).collect();
-        assert_eq!(attrs[0], (attr::TABLE_NAME, &b"ctnet\0"[..]));
-        assert_eq!(attrs[1].0, attr::CHAIN_HOOK);
+        let attrs: Vec<_> = attributes(&b[NLMSG_HDRLEN + NFGENMSG_LEN..]).collect();
+        assert_eq!(attrs[0], (NFTA_TABLE_NAME, &b"ctnet\0"[..]));
+        assert_eq!(attrs[1].0, NFTA_CHAIN_HOOK);
         let inner: Vec<_> = attributes(attrs[1].1).collect();
-        assert_eq!(inner, vec![(attr::HOOK_HOOKNUM, &[0u8, 0, 0, 4][..])]);
+        assert_eq!(inner, vec![(NFTA_HOOK_HOOKNUM, &[0u8, 0, 0, 4][..])]);
     }
 
     #[test]

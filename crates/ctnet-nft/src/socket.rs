@@ -5,16 +5,13 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket};
 
-use super::batch::{Batch, Key};
-use super::wire::{attr, attributes, msg, Writer, NFNL_SUBSYS_NFTABLES, UDATA_COMMENT};
-use super::Family;
-use crate::error::{Error, Result};
-use crate::netlink::kernel_socket;
+use ctnet_kernel::netlink::{header_u16, header_u32, kernel_socket, messages};
+use ctnet_kernel::{Error, Result};
 
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLMSG_HDRLEN: usize = 16;
-const NFGENMSG_LEN: usize = 4;
+use crate::abi::*;
+use crate::batch::{Batch, ChainType, Hook, Key};
+use crate::wire::{attributes, Writer};
+use crate::{Family, TableRef};
 
 /// A netfilter netlink socket in the calling thread's network namespace.
 pub struct NftSocket {
@@ -34,7 +31,7 @@ impl NftSocket {
     /// Opens a socket in the calling thread's current network namespace.
     pub fn open() -> Result<Self> {
         let socket = kernel_socket(NETLINK_NETFILTER, "nf_tables netlink socket")?;
-        set_receive_timeout(&socket, 10)?;
+        set_receive_timeout(&socket, RECEIVE_TIMEOUT_SECONDS)?;
         Ok(NftSocket {
             socket,
             next_seq: 1,
@@ -59,7 +56,7 @@ impl NftSocket {
         // The kernel takes a batch in one datagram, which must fit the send buffer.
         let len = batch.writer.bytes().len();
         if len > DEFAULT_SNDBUF_SAFE {
-            set_send_buffer(&self.socket, len + 64 * 1024)?;
+            set_send_buffer(&self.socket, len + SNDBUF_HEADROOM)?;
         }
         self.socket
             .send(batch.writer.bytes(), 0)
@@ -86,125 +83,52 @@ impl NftSocket {
             }
         }
         if let Some(errno) = batch_error {
-            return Err(Error::Netlink {
-                op: "commit nf_tables batch".into(),
-                source: io::Error::from_raw_os_error(errno),
-            });
+            return Err(refused("commit nf_tables batch", errno));
         }
         match errors.iter().position(Option::is_some) {
-            Some(index) => Err(Error::Netlink {
-                op: batch.ops[index].clone(),
-                source: io::Error::from_raw_os_error(errors[index].unwrap_or(libc::EIO)),
-            }),
+            Some(index) => Err(refused(
+                &batch.ops[index],
+                errors[index].unwrap_or(libc::EIO),
+            )),
             None => Ok(()),
         }
     }
 
     /// The comment of a table, `Some("")` if it has none, `None` if there is no such table.
-    pub fn table_comment(&mut self, family: Family, name: &str) -> Result<Option<String>> {
-        let op = format!("look up table {family} {name}");
-        let seq = self.take_seq();
-        let mut w = Writer::default();
-        w.begin_message(
-            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETTABLE,
-            0x1, // NLM_F_REQUEST
-            seq,
-            family.code(),
-            0,
-        );
-        w.put_str(attr::TABLE_NAME, name);
-        w.end_message();
-        self.socket
-            .send(w.bytes(), 0)
-            .map_err(|e| Error::io(format!("{op}: send"), e))?;
-        loop {
-            for reply in self.receive(&op)? {
-                match reply {
-                    Reply::Message { seq: s, body, .. } if s == seq => {
-                        return Ok(Some(comment_of(&body)));
-                    }
-                    Reply::Ack { seq: s, errno } if s == seq => {
-                        if errno == libc::ENOENT {
-                            return Ok(None);
-                        }
-                        return Err(Error::Netlink {
-                            op,
-                            source: io::Error::from_raw_os_error(errno),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
+    pub fn table_comment(&mut self, table: TableRef) -> Result<Option<String>> {
+        let op = format!("look up table {table}");
+        let reply = self.query_one(NFT_MSG_GETTABLE, table.family.code(), &op, |w| {
+            w.put_str(NFTA_TABLE_NAME, table.name);
+        })?;
+        Ok(reply.map(|body| comment_of(&body)))
     }
 
     /// The value a map holds for `key` (`Some(vec![])` for a plain set's element), or
     /// `None` when the element is not there.
     pub fn get_element(
         &mut self,
-        family: Family,
-        table: &str,
+        table: TableRef,
         set: &str,
         key: &Key,
     ) -> Result<Option<Vec<u8>>> {
-        let op = format!("look up an element of set {family} {table} {set}");
-        let seq = self.take_seq();
-        let mut w = Writer::default();
-        w.begin_message(
-            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETSETELEM,
-            0x1, // NLM_F_REQUEST
-            seq,
-            family.code(),
-            0,
-        );
-        w.put_str(attr::SET_ELEM_LIST_TABLE, table);
-        w.put_str(attr::SET_ELEM_LIST_SET, set);
-        w.nest(attr::SET_ELEM_LIST_ELEMENTS, |w| {
-            w.nest(attr::LIST_ELEM, |w| {
-                w.put_data_value(attr::SET_ELEM_KEY, key.as_bytes());
+        let op = format!("look up an element of set {table} {set}");
+        let reply = self.query_one(NFT_MSG_GETSETELEM, table.family.code(), &op, |w| {
+            w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+            w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+            w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                w.nest(NFTA_LIST_ELEM, |w| {
+                    w.put_data_value(NFTA_SET_ELEM_KEY, key.as_bytes());
+                });
             });
-        });
-        w.end_message();
-        self.socket
-            .send(w.bytes(), 0)
-            .map_err(|e| Error::io(format!("{op}: send"), e))?;
-        loop {
-            for reply in self.receive(&op)? {
-                match reply {
-                    Reply::Message { seq: s, body, .. } if s == seq => {
-                        return Ok(Some(element_data(&body)));
-                    }
-                    Reply::Ack { seq: s, errno } if s == seq => {
-                        if errno == libc::ENOENT {
-                            return Ok(None);
-                        }
-                        return Err(Error::Netlink {
-                            op,
-                            source: io::Error::from_raw_os_error(errno),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        }
+        })?;
+        Ok(reply.map(|body| element_data(&body)))
     }
 
-    /// Every chain of every table and family, as the kernel lists them.
+    /// Every chain of every table and family, as the kernel lists them. A chain whose
+    /// hook or type this crate has no name for (one a later kernel adds) is left out.
     pub fn list_chains(&mut self) -> Result<Vec<ChainInfo>> {
         let op = "list nf_tables chains";
-        let seq = self.take_seq();
-        let mut w = Writer::default();
-        w.begin_message(
-            (NFNL_SUBSYS_NFTABLES << 8) | msg::GETCHAIN,
-            0x1 | 0x300, // NLM_F_REQUEST | NLM_F_DUMP
-            seq,
-            0, // NFPROTO_UNSPEC: every family
-            0,
-        );
-        w.end_message();
-        self.socket
-            .send(w.bytes(), 0)
-            .map_err(|e| Error::io(format!("{op}: send"), e))?;
+        let seq = self.send_request(NFT_MSG_GETCHAIN, NLM_F_DUMP, NFPROTO_UNSPEC, op, |_| {})?;
         let mut chains = Vec::new();
         loop {
             for reply in self.receive(op)? {
@@ -213,18 +137,67 @@ impl NftSocket {
                         seq: s,
                         family,
                         body,
-                    } if s == seq => chains.push(chain_of(family, &body)),
+                    } if s == seq => chains.extend(chain_of(family, &body)),
                     Reply::Done => return Ok(chains),
                     Reply::Ack { seq: s, errno } if s == seq && errno != 0 => {
-                        return Err(Error::Netlink {
-                            op: op.into(),
-                            source: io::Error::from_raw_os_error(errno),
-                        })
+                        return Err(refused(op, errno))
                     }
                     _ => {}
                 }
             }
         }
+    }
+
+    /// Sends one request for one object and waits for it: its attributes, or `None`
+    /// when the kernel says there is no such object (ENOENT).
+    fn query_one(
+        &mut self,
+        kind: u16,
+        family: u8,
+        op: &str,
+        body: impl FnOnce(&mut Writer),
+    ) -> Result<Option<Vec<u8>>> {
+        let seq = self.send_request(kind, 0, family, op, body)?;
+        loop {
+            for reply in self.receive(op)? {
+                match reply {
+                    Reply::Message { seq: s, body, .. } if s == seq => return Ok(Some(body)),
+                    Reply::Ack { seq: s, errno } if s == seq => {
+                        return match errno {
+                            libc::ENOENT => Ok(None),
+                            errno => Err(refused(op, errno)),
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Sends one nf_tables request outside a batch; returns its sequence number.
+    fn send_request(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        family: u8,
+        op: &str,
+        body: impl FnOnce(&mut Writer),
+    ) -> Result<u32> {
+        let seq = self.take_seq();
+        let mut w = Writer::default();
+        w.begin_message(
+            (NFNL_SUBSYS_NFTABLES << 8) | kind,
+            NLM_F_REQUEST | flags,
+            seq,
+            family,
+            0,
+        );
+        body(&mut w);
+        w.end_message();
+        self.socket
+            .send(w.bytes(), 0)
+            .map_err(|e| Error::io(format!("{op}: send"), e))?;
+        Ok(seq)
     }
 
     fn take_seq(&mut self) -> u32 {
@@ -238,10 +211,20 @@ impl NftSocket {
             .socket
             .recv_from_full()
             .map_err(|e| Error::io(format!("{op}: receive netlink reply"), e))?;
-        parse_replies(&data).map_err(|detail| Error::Protocol {
-            op: op.to_string(),
-            detail,
-        })
+        messages(&data)
+            .map(|(offset, len)| reply_of(&data[offset..offset + len]))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| Error::Protocol {
+                op: op.to_string(),
+                detail: "an error message too short for its code".into(),
+            })
+    }
+}
+
+fn refused(op: &str, errno: i32) -> Error {
+    Error::Netlink {
+        op: op.into(),
+        source: io::Error::from_raw_os_error(errno),
     }
 }
 
@@ -251,78 +234,59 @@ enum Reply {
     Ack { seq: u32, errno: i32 },
     /// An object: its family (from `nfgenmsg`) and the attributes after it.
     Message { seq: u32, family: u8, body: Vec<u8> },
-    /// End of a dump; no query ctnet makes yet is a dump.
+    /// The end of a dump.
     Done,
 }
 
-fn parse_replies(data: &[u8]) -> std::result::Result<Vec<Reply>, String> {
-    let mut out = Vec::new();
-    let mut offset = 0;
-    while offset + NLMSG_HDRLEN <= data.len() {
-        let header = &data[offset..];
-        let len = u32::from_ne_bytes(header[0..4].try_into().unwrap()) as usize;
-        if len < NLMSG_HDRLEN || offset + len > data.len() {
-            return Err(format!("truncated message of length {len}"));
-        }
-        let kind = u16::from_ne_bytes([header[4], header[5]]);
-        let seq = u32::from_ne_bytes(header[8..12].try_into().unwrap());
-        let payload = &header[NLMSG_HDRLEN..len];
-        out.push(match kind {
-            NLMSG_ERROR => {
-                let code = payload
-                    .get(0..4)
-                    .ok_or("short error message")?
-                    .try_into()
-                    .map(i32::from_ne_bytes)
-                    .map_err(|_| "short error message")?;
-                Reply::Ack { seq, errno: -code }
-            }
-            NLMSG_DONE => Reply::Done,
-            _ => Reply::Message {
-                seq,
-                family: payload.first().copied().unwrap_or(0),
-                body: payload.get(NFGENMSG_LEN..).unwrap_or_default().to_vec(),
-            },
-        });
-        offset += (len + 3) & !3;
-    }
-    Ok(out)
+/// One whole message, as [`messages`] cuts them; `None` for an error message too short
+/// to hold its code.
+fn reply_of(message: &[u8]) -> Option<Reply> {
+    let kind = header_u16(message, NLMSG_TYPE_AT)?;
+    let seq = header_u32(message, NLMSG_SEQ_AT)?;
+    let payload = &message[NLMSG_HDRLEN..];
+    Some(match kind {
+        NLMSG_ERROR => Reply::Ack {
+            seq,
+            errno: -(header_u32(payload, 0)? as i32),
+        },
+        NLMSG_DONE => Reply::Done,
+        _ => Reply::Message {
+            seq,
+            family: payload.first().copied().unwrap_or(NFPROTO_UNSPEC),
+            body: payload.get(NFGENMSG_LEN..).unwrap_or_default().to_vec(),
+        },
+    })
 }
+
+/// Where `nlmsghdr`'s type and sequence number sit.
+const NLMSG_TYPE_AT: usize = 4;
+const NLMSG_SEQ_AT: usize = 8;
 
 /// A chain as the kernel lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainInfo {
-    /// The table's family, by nft's name (`ip`, `ip6`, `inet`, `bridge`, `arp`, `netdev`).
-    pub family: &'static str,
+    /// The table's family.
+    pub family: Family,
     /// The table.
     pub table: String,
     /// The chain.
     pub name: String,
-    /// For a base chain: the hook number (`NF_INET_*`) and priority.
-    pub hook: Option<(u32, i32)>,
+    /// For a base chain: the hook and priority.
+    pub hook: Option<(Hook, i32)>,
     /// For a base chain: the policy, true when it drops what no rule accepts.
     pub policy_drop: bool,
-    /// For a base chain: `filter`, `nat` or `route`.
-    pub kind: Option<String>,
+    /// For a base chain: its type.
+    pub kind: Option<ChainType>,
 }
 
-fn family_name(code: u8) -> &'static str {
-    match code {
-        1 => "inet",
-        2 => "ip",
-        3 => "arp",
-        5 => "netdev",
-        7 => "bridge",
-        10 => "ip6",
-        _ => "unknown",
-    }
-}
-
-fn chain_of(family: u8, attrs: &[u8]) -> ChainInfo {
+/// The chain in a NEWCHAIN message, or `None` when its family, hook or type has no name
+/// here.
+fn chain_of(family: u8, attrs: &[u8]) -> Option<ChainInfo> {
     let text = |v: &[u8]| String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned();
     let be32 = |v: &[u8]| v.try_into().map(u32::from_be_bytes).unwrap_or(0);
+    let family = Family::from_code(family)?;
     let mut chain = ChainInfo {
-        family: family_name(family),
+        family,
         table: String::new(),
         name: String::new(),
         hook: None,
@@ -331,43 +295,43 @@ fn chain_of(family: u8, attrs: &[u8]) -> ChainInfo {
     };
     for (kind, value) in attributes(attrs) {
         match kind {
-            attr::CHAIN_TABLE => chain.table = text(value),
-            attr::CHAIN_NAME => chain.name = text(value),
-            attr::CHAIN_POLICY => chain.policy_drop = be32(value) == 0, // NF_DROP
-            attr::CHAIN_TYPE => chain.kind = Some(text(value)),
-            attr::CHAIN_HOOK => {
-                let mut hook = (0, 0);
+            NFTA_CHAIN_TABLE => chain.table = text(value),
+            NFTA_CHAIN_NAME => chain.name = text(value),
+            NFTA_CHAIN_POLICY => chain.policy_drop = be32(value) == NF_DROP as u32,
+            NFTA_CHAIN_TYPE => chain.kind = Some(ChainType::from_name(&text(value))?),
+            NFTA_CHAIN_HOOK => {
+                let (mut number, mut priority) = (None, 0);
                 for (k, v) in attributes(value) {
                     match k {
-                        attr::HOOK_HOOKNUM => hook.0 = be32(v),
-                        attr::HOOK_PRIORITY => hook.1 = be32(v) as i32,
+                        NFTA_HOOK_HOOKNUM => number = Some(be32(v)),
+                        NFTA_HOOK_PRIORITY => priority = be32(v) as i32,
                         _ => {}
                     }
                 }
-                chain.hook = Some(hook);
+                chain.hook = Some((Hook::from_number(family, number?)?, priority));
             }
             _ => {}
         }
     }
-    chain
+    Some(chain)
 }
 
 /// The data of the first element in a NEWSETELEM reply (empty for a plain set).
 fn element_data(attrs: &[u8]) -> Vec<u8> {
     attributes(attrs)
-        .filter(|(k, _)| *k == attr::SET_ELEM_LIST_ELEMENTS)
+        .filter(|(k, _)| *k == NFTA_SET_ELEM_LIST_ELEMENTS)
         .flat_map(|(_, list)| attributes(list))
         .flat_map(|(_, elem)| attributes(elem))
-        .filter(|(k, _)| *k == attr::SET_ELEM_DATA)
+        .filter(|(k, _)| *k == NFTA_SET_ELEM_DATA)
         .flat_map(|(_, data)| attributes(data))
-        .find(|(k, _)| *k == attr::DATA_VALUE)
+        .find(|(k, _)| *k == NFTA_DATA_VALUE)
         .map(|(_, v)| v.to_vec())
         .unwrap_or_default()
 }
 
 /// The comment stored in a table's user data, or "".
 fn comment_of(table_attrs: &[u8]) -> String {
-    let Some((_, udata)) = attributes(table_attrs).find(|(k, _)| *k == attr::TABLE_USERDATA) else {
+    let Some((_, udata)) = attributes(table_attrs).find(|(k, _)| *k == NFTA_TABLE_USERDATA) else {
         return String::new();
     };
     let mut rest = udata;
@@ -376,7 +340,7 @@ fn comment_of(table_attrs: &[u8]) -> String {
         let Some(value) = rest.get(2..2 + len) else {
             break;
         };
-        if kind == UDATA_COMMENT {
+        if kind == NFTNL_UDATA_COMMENT {
             let text = value.strip_suffix(&[0]).unwrap_or(value);
             return String::from_utf8_lossy(text).into_owned();
         }
@@ -387,6 +351,10 @@ fn comment_of(table_attrs: &[u8]) -> String {
 
 /// Below this a batch fits the default socket send buffer (net.core.wmem_default).
 const DEFAULT_SNDBUF_SAFE: usize = 128 * 1024;
+/// Room past a large batch for the kernel's own accounting of the buffer.
+const SNDBUF_HEADROOM: usize = 64 * 1024;
+/// A kernel that has not answered by then will not; better an error than a hang.
+const RECEIVE_TIMEOUT_SECONDS: i64 = 10;
 
 fn set_send_buffer(socket: &Socket, bytes: usize) -> Result<()> {
     let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
