@@ -1,22 +1,25 @@
 //! `ctnet-probe`: a tiny TCP/UDP responder and client for checking container networking.
 //!
 //! `ctnet-probe serve --tcp 80 --udp 53` answers every TCP connection and UDP datagram
-//! with the source address it saw (`from 10.0.0.2:41234`), which is how tests (and
-//! people) check masquerade and port publishing. `ctnet-probe tcp|udp ADDR:PORT` sends
-//! one message and prints the answer, failing on timeout. The server stops by itself
+//! with the source address it saw (`from 10.0.0.2:41234`, `from [fd00::2]:41234`), which
+//! is how tests (and people) check masquerade and port publishing. Without `--bind` it
+//! listens on both families (one `::` socket that also takes IPv4, whose peers are shown
+//! as plain IPv4 addresses); `--bind` takes an address of either family (`::`,
+//! `2001:db8::10`, `10.0.0.1`). `ctnet-probe tcp|udp ADDR:PORT` (`[V6]:PORT` for IPv6)
+//! sends one message and prints the answer, failing on timeout. The server stops by itself
 //! after `--max-seconds` so a forgotten one never lingers. `--join GROUP` makes its UDP
 //! sockets members of an IPv4 multicast group; a client sending to a group address
 //! prints every answer that arrives within its timeout, one line per member.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage:\n  ctnet-probe serve [--bind ADDR] [--tcp PORT]... [--udp PORT]... [--join GROUP] [--max-seconds N]\n  \
-         ctnet-probe tcp|udp ADDR:PORT [--timeout SECONDS] [--message TEXT]"
+         ctnet-probe tcp|udp ADDR:PORT|[V6ADDR]:PORT [--timeout SECONDS] [--message TEXT]"
     );
     ExitCode::from(2)
 }
@@ -37,22 +40,62 @@ fn flag_values<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Binds with `bind` to `ip`, or without an address to `::` (both families), falling
+/// back to `0.0.0.0` where the kernel has no IPv6.
+fn bind_socket<S>(
+    ip: Option<IpAddr>,
+    port: u16,
+    bind: impl Fn(SocketAddr) -> std::io::Result<S>,
+) -> std::io::Result<S> {
+    match ip {
+        Some(ip) => bind(SocketAddr::new(ip, port)),
+        None => bind(SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port))
+            .or_else(|_| bind(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port))),
+    }
+}
+
+/// A peer as people write it: an IPv4 client of a dual-stack socket (`::ffff:10.0.0.2`)
+/// as plain IPv4.
+fn shown(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
+}
+
 fn serve(args: &[String]) -> ExitCode {
-    let bind = flag_values(args, "--bind")
-        .first()
-        .copied()
-        .unwrap_or("0.0.0.0")
-        .to_string();
+    let bind = match flag_values(args, "--bind").first() {
+        None => None,
+        Some(text) => match text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                eprintln!("ctnet-probe: --bind {text:?} is not an IPv4 or IPv6 address");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let shown_bind = bind.map_or("*".to_string(), |ip| ip.to_string());
     let max_seconds: u64 = flag_values(args, "--max-seconds")
         .first()
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
+    let ports = |flag: &str| -> Option<Vec<u16>> {
+        flag_values(args, flag)
+            .iter()
+            .map(|p| p.parse().ok())
+            .collect()
+    };
+    let (Some(tcp_ports), Some(udp_ports)) = (ports("--tcp"), ports("--udp")) else {
+        eprintln!("ctnet-probe: a port is a number from 0 to 65535");
+        return ExitCode::from(2);
+    };
     let mut handles = Vec::new();
-    for port in flag_values(args, "--tcp") {
-        let listener = match TcpListener::bind(format!("{bind}:{port}")) {
+    for port in tcp_ports {
+        let listener = match bind_socket(bind, port, TcpListener::bind) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("ctnet-probe: tcp {bind}:{port}: {e}");
+                eprintln!("ctnet-probe: tcp {shown_bind} port {port}: {e}");
                 return ExitCode::FAILURE;
             }
         };
@@ -73,17 +116,22 @@ fn serve(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    for port in flag_values(args, "--udp") {
-        let socket = match UdpSocket::bind(format!("{bind}:{port}")) {
+    // IPv4 groups are joined on an IPv4 socket.
+    let udp_bind = match bind {
+        None if !groups.is_empty() => Some(Ipv4Addr::UNSPECIFIED.into()),
+        other => other,
+    };
+    for port in udp_ports {
+        let socket = match bind_socket(udp_bind, port, UdpSocket::bind) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("ctnet-probe: udp {bind}:{port}: {e}");
+                eprintln!("ctnet-probe: udp {shown_bind} port {port}: {e}");
                 return ExitCode::FAILURE;
             }
         };
         for group in &groups {
             if let Err(e) = socket.join_multicast_v4(group, &Ipv4Addr::UNSPECIFIED) {
-                eprintln!("ctnet-probe: udp {bind}:{port}: joining {group}: {e}");
+                eprintln!("ctnet-probe: udp {shown_bind} port {port}: joining {group}: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -91,7 +139,10 @@ fn serve(args: &[String]) -> ExitCode {
             let mut buf = [0u8; 2048];
             while let Ok((n, peer)) = socket.recv_from(&mut buf) {
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let _ = socket.send_to(format!("from {peer} {}", text.trim()).as_bytes(), peer);
+                let _ = socket.send_to(
+                    format!("from {} {}", shown(peer), text.trim()).as_bytes(),
+                    peer,
+                );
             }
         }));
     }
@@ -107,7 +158,7 @@ fn serve(args: &[String]) -> ExitCode {
 fn answer_tcp(mut stream: TcpStream) {
     let peer = stream
         .peer_addr()
-        .map(|p| p.to_string())
+        .map(|p| shown(p).to_string())
         .unwrap_or_default();
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut buf = [0u8; 2048];
@@ -120,7 +171,10 @@ fn client(proto: &str, args: &[String]) -> ExitCode {
     let target: SocketAddr = match args[0].parse() {
         Ok(t) => t,
         Err(_) => {
-            eprintln!("ctnet-probe: {:?} is not ADDR:PORT", args[0]);
+            eprintln!(
+                "ctnet-probe: {:?} is not ADDR:PORT (IPv6: [ADDR]:PORT)",
+                args[0]
+            );
             return ExitCode::from(2);
         }
     };
@@ -176,7 +230,7 @@ fn udp_group_exchange(
     message: &str,
     timeout: Duration,
 ) -> std::io::Result<String> {
-    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    let socket = UdpSocket::bind(any_port_for(target))?;
     let deadline = Instant::now() + timeout;
     let mut answers = std::collections::BTreeMap::new();
     let mut buf = [0u8; 2048];
@@ -216,8 +270,17 @@ fn udp_group_exchange(
         .join("\n"))
 }
 
+/// The wildcard address of `target`'s family, port 0: where a client socket binds.
+fn any_port_for(target: SocketAddr) -> SocketAddr {
+    let any: IpAddr = match target {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    SocketAddr::new(any, 0)
+}
+
 fn udp_exchange(target: SocketAddr, message: &str, timeout: Duration) -> std::io::Result<String> {
-    let socket = UdpSocket::bind("0.0.0.0:0")?;
+    let socket = UdpSocket::bind(any_port_for(target))?;
     socket.connect(target)?;
     let deadline = Instant::now() + timeout;
     let mut buf = [0u8; 2048];

@@ -20,6 +20,12 @@ pub const UPLINK_HOST: &str = "203.0.113.1";
 pub const UPLINK_WAN: &str = "203.0.113.2";
 /// A server "on the internet", behind the wan router.
 pub const WAN_SERVER: &str = "198.51.100.10";
+/// The host's IPv6 uplink address, as the wan sees it (2001:db8::/32 is for documentation).
+pub const UPLINK_HOST6: &str = "2001:db8:1::1";
+/// The wan router's IPv6 address on the uplink.
+pub const UPLINK_WAN6: &str = "2001:db8:1::2";
+/// An IPv6 server "on the internet", behind the wan router.
+pub const WAN_SERVER6: &str = "2001:db8:100::10";
 
 pub struct Sandbox {
     holder: Child,
@@ -203,31 +209,44 @@ impl Sandbox {
     }
 
     /// Builds the "internet": a `wan` namespace joined to the host by an uplink veth
-    /// (host 203.0.113.1, wan 203.0.113.2), the host's default route through it, and a
-    /// server address 198.51.100.10 in the wan. The wan has no route to any container
-    /// subnet, so only masqueraded traffic gets answers.
+    /// (host 203.0.113.1 and 2001:db8:1::1, wan 203.0.113.2 and 2001:db8:1::2), the host's
+    /// default routes through it, and server addresses 198.51.100.10 and 2001:db8:100::10
+    /// in the wan. The wan has no route to any container subnet of either family, so only
+    /// masqueraded traffic gets answers. The IPv6 addresses skip duplicate address
+    /// detection (`nodad`), so they are usable at once.
     pub fn with_wan(&mut self) {
         self.ok(&format!(
             "set -e; ip netns add wan; ip link add uplink type veth peer name eth0 netns wan; \
              ip addr add {UPLINK_HOST}/24 dev uplink; ip link set uplink up; \
              ip -n wan addr add {UPLINK_WAN}/24 dev eth0; ip -n wan link set eth0 up; ip -n wan link set lo up; \
              ip -n wan addr add {WAN_SERVER}/24 dev lo; \
-             ip route add default via {UPLINK_WAN}"
+             ip route add default via {UPLINK_WAN}; \
+             ip addr add {UPLINK_HOST6}/64 dev uplink nodad; \
+             ip -n wan addr add {UPLINK_WAN6}/64 dev eth0 nodad; \
+             ip -n wan addr add {WAN_SERVER6}/128 dev lo nodad; \
+             ip -6 route add default via {UPLINK_WAN6} dev uplink"
         ));
     }
 
     /// A listing of every kernel object and state row ctnet could have touched, to prove
     /// an operation changed nothing (or cleaned up fully). Link flags and carrier state
     /// (`linkdown`, NO-CARRIER) and counters are left out: they follow traffic and timing
-    /// (a veth's carrier comes up a moment after the link), not configuration.
+    /// (a veth's carrier comes up a moment after the link), not configuration. So are an
+    /// IPv6 address's `tentative` flag (duplicate address detection still running) and
+    /// what the kernel derives by itself: link-local and multicast addresses and routes,
+    /// the local table and the subnet-router anycast entries IPv6 forwarding adds.
     pub fn snapshot(&self) -> String {
         self.ok(
-            "echo '## links'; ip -o link show | sed -E 's/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
-             echo '## addresses'; ip -o -4 addr show; \
-             echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
+            "links='s/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
+             addrs6='s/ tentative//'; noise6='fe80\\|^multicast\\|ff00'; \
+             echo '## links'; ip -o link show | sed -E \"$links\"; \
+             echo '## addresses'; ip -o -4 addr show; ip -o -6 addr show scope global | sed \"$addrs6\"; \
+             echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|^anycast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
              echo '## nft'; nft -s list ruleset; \
              echo '## netns'; ls /run/netns; \
-             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E 's/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; ip -n $ns -o -4 addr show; ip -n $ns route; done; \
+             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E \"$links\"; ip -n $ns -o -4 addr show; \
+               ip -n $ns -o -6 addr show scope global | sed \"$addrs6\"; ip -n $ns route; \
+               ip -n $ns -6 route | grep -v \"$noise6\" | sed 's/ linkdown//'; done; \
              echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json",
         )
     }
@@ -258,6 +277,19 @@ impl Sandbox {
             .nth(3)
             .and_then(|cidr| cidr.split('/').next())
             .unwrap_or_else(|| panic!("no address on {ifname} in {ns}: {out}"))
+            .to_string()
+    }
+
+    /// The global-scope IPv6 address of interface `ifname` inside namespace `ns` (the first,
+    /// if it has several).
+    pub fn addr6_of(&self, ns: &str, ifname: &str) -> String {
+        let out = self.ok(&format!(
+            "ip -n {ns} -6 -o addr show dev {ifname} scope global"
+        ));
+        out.split_whitespace()
+            .nth(3)
+            .and_then(|cidr| cidr.split('/').next())
+            .unwrap_or_else(|| panic!("no global IPv6 address on {ifname} in {ns}: {out}"))
             .to_string()
     }
 
