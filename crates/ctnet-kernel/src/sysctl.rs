@@ -157,6 +157,16 @@ pub fn disable_ipv6_autoconf(ifname: &IfName) -> Result<()> {
     write(&format!("net/ipv6/conf/{ifname}/autoconf"), "0")
 }
 
+/// Turns duplicate address detection off on one interface (`accept_dad` = 0), so the
+/// link-local address the kernel makes for it is usable at once. Until that address has
+/// passed detection (about a second), the kernel sends no neighbour solicitation for
+/// traffic it forwards out of the interface: the first packets to a container that was
+/// just attached would wait. Meant for interfaces whose addresses ctnet alone gives out
+/// (its bridges, a container's interface); set before the link has carrier.
+pub fn disable_ipv6_dad(ifname: &IfName) -> Result<()> {
+    write(&format!("net/ipv6/conf/{ifname}/accept_dad"), "0")
+}
+
 /// Turns IPv6 on for one interface (`disable_ipv6` = 0), e.g. the bridge of a
 /// dual-stack network on a host whose `default/disable_ipv6` is 1: the kernel refuses
 /// an IPv6 address on an interface with IPv6 off. A kernel without IPv6 is an error.

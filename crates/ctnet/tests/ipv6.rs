@@ -128,7 +128,7 @@ fn v6_is_usable_right_after_attach() {
     let out = sb.ok("ctnet attach ds c1 --ip6 fd00:11::10 >/dev/null && \
          ip netns exec c1 ping -6 -c1 -W1 fd00:11::1 >/dev/null && \
          ctnet attach ds c2 --ip6 fd00:11::20 >/dev/null && \
-         ip -n c2 -6 -o addr show dev eth0 && \
+         ip -n c2 -6 -o addr show dev eth0 scope global && \
          ip netns exec c1 ctnet-probe tcp '[fd00:11::20]:80' --timeout 1");
     assert!(out.contains("inet6 fd00:11::20/64"), "{out}");
     assert!(

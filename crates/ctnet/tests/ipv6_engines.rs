@@ -76,7 +76,7 @@ fn cni_add_with_dual_stack_ranges() {
     let mut sb = Sandbox::new();
     sb.with_wan();
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
-    sb.ok("ctnet network ls >/dev/null && ip netns add pod1");
+    sb.ok("ctnet network ls >/dev/null && ip netns add pod1 && ip -n pod1 link set lo up");
     let before = sb.snapshot();
     let conf = cni_conf(json!({
         "type": "ctnet",

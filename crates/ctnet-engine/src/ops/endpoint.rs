@@ -144,10 +144,14 @@ impl Engine {
         sysctl::disable_ipv6(&ep.host_ifname).map_err(kernel)?;
         if net.ipv6() {
             // Addresses and routes are ctnet's to give: no router advertisements (any
-            // container on the bridge could send one), no addresses made from them.
+            // container on the bridge could send one), no addresses made from them, and
+            // no detection holding up the link-local address.
             let ifname = ep.ifname.clone();
             netns
-                .within(move || sysctl::disable_ipv6_autoconf(&ifname))
+                .within(move || {
+                    sysctl::disable_ipv6_autoconf(&ifname)?;
+                    sysctl::disable_ipv6_dad(&ifname)
+                })
                 .map_err(kernel)?;
         }
         // A socket made inside the container's namespace configures it from here.

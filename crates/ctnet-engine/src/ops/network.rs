@@ -137,6 +137,9 @@ impl Engine {
             // The bridge carries the IPv6 gateway even where new interfaces start with
             // IPv6 off (default/disable_ipv6 = 1).
             sysctl::enable_ipv6(&net.bridge).map_err(kernel)?;
+            // Forwarded traffic into the bridge waits for neighbour discovery, which
+            // waits for the bridge's own link-local address to pass detection.
+            sysctl::disable_ipv6_dad(&net.bridge).map_err(kernel)?;
         }
         host.execute_all(bridge::gateway_requests(net, index))
             .map_err(kernel)?;
