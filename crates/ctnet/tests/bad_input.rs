@@ -39,7 +39,7 @@ fn malformed_subnets_and_gateways() {
         "ctnet network create x --subnet 10.0.0/33",
         &[
             "subnet \"10.0.0/33\"",
-            "is not an IPv4 CIDR",
+            "is not a CIDR",
             "e.g. 172.18.0.0/16",
         ],
     );
@@ -75,7 +75,7 @@ fn malformed_subnets_and_gateways() {
     refused(
         &sb,
         "ctnet network create x --subnet 10.9.0.0/24 --gateway nope",
-        &["gateway \"nope\"", "IPv4 address"],
+        &["gateway \"nope\"", "is not an IP address"],
     );
     refused(
         &sb,
