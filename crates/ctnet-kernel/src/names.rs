@@ -116,15 +116,14 @@ impl FromStr for NetnsName {
 /// Checks a name that will become a file name or a key: letters, digits, `-`, `_`, `.`,
 /// 1 to `max` characters, not starting with `.` or `-`.
 pub fn check_plain_name(kind: &'static str, name: &str, max: usize) -> Result<(), NameError> {
-    let err = |reason: String| {
-        NameError {
+    let fix = format!(
+        "use 1 to {max} letters, digits, '-', '_' or '.', starting with a letter or digit, e.g. \"blue\""
+    );
+    let err = |reason: String| NameError {
         kind,
         name: name.to_string(),
         reason,
-        fix: format!(
-            "use 1 to {max} letters, digits, '-', '_' or '.', starting with a letter or digit, e.g. \"blue\""
-        ),
-    }
+        fix: fix.clone(),
     };
     if name.is_empty() {
         return Err(err("is empty".into()));

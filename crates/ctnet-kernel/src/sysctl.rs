@@ -157,6 +157,13 @@ pub fn disable_ipv6_autoconf(ifname: &IfName) -> Result<()> {
     write(&format!("net/ipv6/conf/{ifname}/autoconf"), "0")
 }
 
+/// Lets packets to 127.0.0.0/8 be routed out of one interface (`route_localnet` = 1), so
+/// a port published on 127.0.0.1 can be DNATed to a container behind it. Whoever sets it
+/// must drop packets for 127.0.0.0/8 that arrive from outside (the CVE-2020-8558 class).
+pub fn enable_route_localnet(ifname: &IfName) -> Result<()> {
+    write(&format!("net/ipv4/conf/{ifname}/route_localnet"), "1")
+}
+
 /// Turns duplicate address detection off on one interface (`accept_dad` = 0), so the
 /// link-local address the kernel makes for it is usable at once. Until that address has
 /// passed detection (about a second), the kernel sends no neighbour solicitation for

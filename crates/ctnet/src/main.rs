@@ -20,7 +20,8 @@ use crate::cli::{Cli, Command};
 ///
 /// Rust's own wrapper around `main` is skipped (`no_main`): ctnet runs as one short
 /// process per operation, and the wrapper's stack-overflow guard (which reads
-/// /proc/self/maps and maps an alternate signal stack) cost ~60 us of a ~2.5 ms attach.
+/// /proc/self/maps and maps an alternate signal stack) was a measurable part of every
+/// attach (docs/performance.md has the figures).
 /// What of the wrapper matters is done here: closed standard descriptors are reopened
 /// on /dev/null, SIGPIPE is ignored (a closed pipe is a write error, as in any Rust
 /// program), and `process::exit` flushes stdout. A stack overflow is still caught by the

@@ -106,7 +106,7 @@ fn overlapping_subnets_name_the_clash() {
         "ctnet network create x --subnet 10.0.0.0/8",
         &["overlaps network \"blue\""],
     );
-    // A route the host already has (the route clash of the seeds) is refused by name.
+    // A route the host already has (two routes for one subnet) is refused by name.
     sb.with_wan();
     sb.ok("ip route add 10.200.0.0/16 via 203.0.113.2");
     refused(
@@ -172,6 +172,15 @@ fn duplicate_and_bad_network_names() {
         "ctnet network rm nosuch",
         &["network \"nosuch\"", "does not exist", "ctnet network ls"],
     );
+    // A name that can never be a network's is refused as a name, not looked up, and
+    // before any network of the same command is removed.
+    for cmd in [
+        "ctnet network rm ../x",
+        "ctnet network inspect ../x",
+        "ctnet network rm blue ../x",
+    ] {
+        refused(&sb, cmd, &["network name \"../x\"", "letters, digits"]);
+    }
 }
 
 #[test]

@@ -66,7 +66,7 @@ impl Engine {
     }
 
     /// A host route overlapping a network's subnet through another device steals its
-    /// traffic (the clash of seeds 002/003): ctnet refuses it at create time, but a route
+    /// traffic (two routes for one subnet: packets for it leave by whichever is more specific): ctnet refuses it at create time, but a route
     /// added later is only seen here.
     fn check_route_clashes(&mut self) -> Result<Vec<Finding>> {
         let networks: Vec<_> = state::list_networks(self.store.read())?

@@ -150,8 +150,7 @@ impl Engine {
                 // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
                 // outside (see datapath/nft). IPv6 has no such switch: ports are never
                 // published on ::1.
-                sysctl::write(&format!("net/ipv4/conf/{}/route_localnet", net.bridge), "1")
-                    .map_err(kernel)?;
+                sysctl::enable_route_localnet(&net.bridge).map_err(kernel)?;
             }
         }
         if net.ipv6() {
@@ -314,9 +313,32 @@ impl Engine {
             if net.state != RowState::Pending || std::time::Instant::now() > deadline {
                 return Ok(net);
             }
-            self.reconcile_interrupted()?;
+            // A creator that died is not waited for: its half-made network goes, and the
+            // next look finds it missing.
+            self.remove_abandoned_network(name)?;
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+
+    /// Removes a network whose create or remove was left unfinished by a process that
+    /// is gone, judged and claimed in one transaction (see `ops/reconcile.rs`); true
+    /// when it did. A network a live process is working on is left alone.
+    pub(crate) fn remove_abandoned_network(&mut self, name: &NetworkName) -> Result<bool> {
+        let me = Owner::me();
+        let claimed = self.store.write(|tx| {
+            state::claim_network(tx, name, &me, |n, owner| {
+                n.state != RowState::Ready && owner.is_none_or(|o| !o.is_alive())
+            })
+        })?;
+        let Some(net) = claimed else {
+            return Ok(false);
+        };
+        if let Some(err) = self.tear_down_network(&net) {
+            return Err(err);
+        }
+        self.store
+            .write(|tx| state::delete_network(tx, &net.name))?;
+        Ok(true)
     }
 
     /// The default network, created on first use.

@@ -67,19 +67,8 @@ impl Engine {
                     .push(format!("{} on {}", ep.container, ep.network));
             }
         }
-        let me = Owner::me();
         for (net, _) in state::unsettled_networks(self.store.read())? {
-            let claimed = self.store.write(|tx| {
-                state::claim_network(tx, &net.name, &me, |n, owner| {
-                    n.state != RowState::Ready && orphaned(owner)
-                })
-            })?;
-            if let Some(net) = claimed {
-                if let Some(err) = self.tear_down_network(&net) {
-                    return Err(err);
-                }
-                self.store
-                    .write(|tx| state::delete_network(tx, &net.name))?;
+            if self.remove_abandoned_network(&net.name)? {
                 report.networks.push(net.name.to_string());
             }
         }
