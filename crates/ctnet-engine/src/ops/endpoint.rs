@@ -12,7 +12,7 @@ use crate::alloc::host_ports;
 use crate::driver::bridge;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ports::PortSpec;
+use crate::model::ports::{host_ip_text, PortSpec};
 use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
 use crate::ops::firewall::port_rules;
 use crate::owner::Owner;
@@ -61,22 +61,33 @@ impl Engine {
                 what: format!("the network namespace of container {id}"),
             }),
         };
-        result.map_err(|e| {
-            let fix = match container {
-                ContainerRef::Named(name) => format!(
-                    "create it with `ctnet netns add {name}`, or check `ctnet netns ls` (netns dir {})",
-                    self.netns_dir.path().display()
-                ),
-                ContainerRef::Path(_) => "give the path of a network namespace file, e.g. /proc/PID/ns/net".into(),
-                ContainerRef::Pid(_) => "give the pid of a running process".into(),
-                ContainerRef::Runtime { .. } => "give the container's network namespace path".into(),
-            };
-            if e.is_not_found() {
-                Error::new(ErrorKind::NotFound, container_object(&container.label()), "network namespace does not exist", fix)
-            } else {
-                Error::new(ErrorKind::InvalidInput, container_object(&container.label()), e.to_string(), fix)
+        result.map_err(|e| self.netns_error(container, e))
+    }
+
+    /// A namespace that could not be opened, with what to do about it.
+    fn netns_error(&self, container: &ContainerRef, e: ctnet_kernel::Error) -> Error {
+        let fix = match container {
+            ContainerRef::Named(name) => format!(
+                "create it with `ctnet netns add {name}`, or check `ctnet netns ls` (netns dir {})",
+                self.netns_dir.path().display()
+            ),
+            ContainerRef::Path(_) => {
+                "give the path of a network namespace file, e.g. /proc/PID/ns/net".into()
             }
-        })
+            ContainerRef::Pid(_) => "give the pid of a running process".into(),
+            ContainerRef::Runtime { .. } => "give the container's network namespace path".into(),
+        };
+        let object = container_object(&container.label());
+        if e.is_not_found() {
+            Error::new(
+                ErrorKind::NotFound,
+                object,
+                "network namespace does not exist",
+                fix,
+            )
+        } else {
+            Error::new(ErrorKind::InvalidInput, object, e.to_string(), fix)
+        }
     }
 
     /// Attaches a container to a network: a veth pair whose host side is a port of the
@@ -120,14 +131,9 @@ impl Engine {
         );
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        let bridge_index = link::index_of(host, net.bridge.as_str()).map_err(kernel)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Kernel,
-                format!("network {:?}", net.name.as_str()),
-                format!("its bridge {} is missing from the kernel", net.bridge),
-                format!("recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`", net.name),
-            )
-        })?;
+        let bridge_index = link::index_of(host, net.bridge.as_str())
+            .map_err(kernel)?
+            .ok_or_else(|| bridge_missing(net))?;
         host.execute_all(bridge::host_side_requests(
             net,
             ep,
@@ -304,6 +310,33 @@ impl Engine {
     }
 }
 
+/// The error for a network whose bridge is gone from the kernel.
+fn bridge_missing(net: &Network) -> Error {
+    Error::new(
+        ErrorKind::Kernel,
+        format!("network {:?}", net.name.as_str()),
+        format!("its bridge {} is missing from the kernel", net.bridge),
+        format!(
+            "recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`",
+            net.name
+        ),
+    )
+}
+
+/// The error for an address, or a port bound to an address, of a family the network
+/// does not have.
+fn family_missing(net: &Network, object: String, family: Family, fix: String) -> Error {
+    Error::invalid(
+        object,
+        format!(
+            "is {family}, but network {:?} has no {family} subnet ({})",
+            net.name.as_str(),
+            net.subnets_text()
+        ),
+        fix,
+    )
+}
+
 /// The error for a bridge that refused another port. A Linux bridge numbers its ports
 /// 1 to 1,023 (`BR_MAX_PORTS`); the kernel says only "Exchange full".
 fn bridge_full(net: &Network) -> Error {
@@ -410,14 +443,15 @@ fn reserve_addresses(tx: &Connection, spec: &AttachSpec, net: &Network) -> Resul
     for wanted in &spec.ips {
         let family = Family::of(*wanted);
         if net.subnet(family).is_none() {
-            let flag = match family {
-                Family::V4 => "--ip",
-                Family::V6 => "--ip6",
+            let (flag, create) = match family {
+                Family::V4 => ("--ip", "ctnet network create NAME"),
+                Family::V6 => ("--ip6", "ctnet network create NAME --ipv6"),
             };
-            return Err(Error::invalid(
+            return Err(family_missing(
+                net,
                 format!("address {wanted}"),
-                format!("is {family}, but network {:?} has no {family} subnet ({})", net.name.as_str(), net.subnets_text()),
-                format!("omit {flag}, or attach to a network with {family} (`ctnet network create NAME{}`)", if family == Family::V6 { " --ipv6" } else { "" }),
+                family,
+                format!("omit {flag}, or attach to a network with {family} (`{create}`)"),
             ));
         }
         if spec
@@ -490,11 +524,13 @@ fn reserve_ports(
         if let Some(ip) = spec.host_ip {
             let family = Family::of(ip);
             if net.subnet(family).is_none() {
-                return Err(Error::invalid(
-                    format!("published port {}:{}", crate::model::ports::host_ip_text(Some(ip)), spec.container),
-                    format!("is bound to an {family} address, but network {:?} has no {family} subnet ({})", net.name.as_str(), net.subnets_text()),
-                    "bind it to an address of the network's family, or leave the address out".to_string(),
-                ));
+                let object = format!(
+                    "published port {}:{}",
+                    host_ip_text(Some(ip)),
+                    spec.container
+                );
+                let fix = "bind it to an address of the network's family, or leave the address out";
+                return Err(family_missing(net, object, family, fix.into()));
             }
         }
     }
