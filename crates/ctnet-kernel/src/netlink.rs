@@ -35,6 +35,19 @@ pub fn kernel_socket(protocol: isize, what: &str) -> Result<Socket> {
     Ok(socket)
 }
 
+/// Appends one rtnetlink message, with its header, to `buf`: how every request this
+/// crate sends is framed (several in one buffer make one pipelined `sendmsg`).
+pub(crate) fn encode_into(buf: &mut Vec<u8>, message: RouteNetlinkMessage, flags: u16, seq: u32) {
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = seq;
+    let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
+    packet.finalize();
+    let start = buf.len();
+    buf.resize(start + packet.buffer_len(), 0);
+    packet.serialize(&mut buf[start..]);
+}
+
 /// A request together with a description used in error messages.
 pub struct Request {
     /// The message to send.
@@ -232,14 +245,7 @@ impl RtSocket {
     }
 
     fn append(&mut self, message: RouteNetlinkMessage, flags: u16, seq: u32) {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = seq;
-        let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(message));
-        packet.finalize();
-        let start = self.buf.len();
-        self.buf.resize(start + packet.buffer_len(), 0);
-        packet.serialize(&mut self.buf[start..]);
+        encode_into(&mut self.buf, message, flags, seq);
     }
 
     fn send_buf(&mut self, op: &str) -> Result<()> {

@@ -18,9 +18,7 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
@@ -130,17 +128,12 @@ fn dellink_requests(names: &[&str]) -> Vec<u8> {
         message
             .attributes
             .push(LinkAttribute::IfName(name.to_string()));
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_ACK;
-        header.sequence_number = i as u32 + 1;
-        let mut packet = NetlinkMessage::new(
-            header,
-            NetlinkPayload::from(RouteNetlinkMessage::DelLink(message)),
+        crate::netlink::encode_into(
+            &mut buf,
+            RouteNetlinkMessage::DelLink(message),
+            NLM_F_REQUEST | NLM_F_ACK,
+            i as u32 + 1,
         );
-        packet.finalize();
-        let start = buf.len();
-        buf.resize(start + packet.buffer_len(), 0);
-        packet.serialize(&mut buf[start..]);
     }
     buf
 }
