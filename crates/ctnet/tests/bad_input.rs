@@ -3,25 +3,7 @@
 
 mod support;
 
-use support::Sandbox;
-
-/// Runs `cmd`, which must fail with a message containing every `expected` piece, and
-/// proves by a full listing of kernel objects and state that nothing changed.
-fn refused(sb: &Sandbox, cmd: &str, expected: &[&str]) {
-    let before = sb.snapshot();
-    let err = sb.fails(cmd);
-    for piece in expected {
-        assert!(
-            err.contains(piece),
-            "`{cmd}`: message {err:?} lacks {piece:?}"
-        );
-    }
-    assert!(
-        err.starts_with("ctnet: ") || err.contains("error:"),
-        "`{cmd}`: {err:?}"
-    );
-    assert_eq!(sb.snapshot(), before, "`{cmd}` changed something");
-}
+use support::{refused, Sandbox};
 
 /// A sandbox with the default network, a network `blue` (10.7.0.0/24) and a container
 /// `c1` attached to it at 10.7.0.2.

@@ -4,34 +4,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{Sandbox, UPLINK_HOST, UPLINK_WAN};
-
-const CNI_PLUGINS: &str = "/usr/lib/cni";
-
-/// Runs the plugin (`ctnet`, or `plugin` from the reference set) with `conf` on stdin;
-/// returns whether it succeeded and its stdout as JSON (Null when empty).
-fn call(
-    sb: &Sandbox,
-    plugin: &str,
-    command: &str,
-    id: &str,
-    netns: &str,
-    conf: &Value,
-) -> (bool, Value) {
-    let conf = conf.to_string().replace('\'', "'\\''");
-    let out = sb.run(&format!(
-        "printf '%s' '{conf}' | CNI_COMMAND={command} CNI_CONTAINERID={id} CNI_NETNS={netns} \
-         CNI_IFNAME=eth0 CNI_PATH={CNI_PLUGINS} {plugin}"
-    ));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let value = if stdout.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{plugin} {command}: {e}: {stdout:?}"))
-    };
-    (out.status.success(), value)
-}
+use support::{cni_call, Sandbox, CNI_PLUGINS, UPLINK_HOST, UPLINK_WAN};
 
 fn conf(version: &str) -> Value {
     json!({
@@ -57,7 +30,7 @@ fn expect_error(result: (bool, Value), code: u64) -> Value {
 #[test]
 fn version_lists_both_spec_versions() {
     let sb = Sandbox::new();
-    let (ok, v) = call(
+    let (ok, v) = cni_call(
         &sb,
         "ctnet",
         "VERSION",
@@ -76,7 +49,7 @@ fn add_check_del_with_a_published_port() {
     sb.with_wan();
     sb.ok("ctnet network ls >/dev/null && ip netns add pod1");
     let before = sb.snapshot();
-    let (ok, result) = call(
+    let (ok, result) = cni_call(
         &sb,
         "ctnet",
         "ADD",
@@ -100,7 +73,7 @@ fn add_check_del_with_a_published_port() {
     let seen = sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
     assert!(seen.starts_with(&format!("from {UPLINK_WAN}:")), "{seen}");
 
-    let (ok, out) = call(
+    let (ok, out) = cni_call(
         &sb,
         "ctnet",
         "CHECK",
@@ -112,7 +85,7 @@ fn add_check_del_with_a_published_port() {
     // A published port gone from ctnet's maps is caught, and gc puts it back.
     sb.ok("nft delete element inet ctnet publish_any '{ tcp . 8080 }'");
     let err = expect_error(
-        call(
+        cni_call(
             &sb,
             "ctnet",
             "CHECK",
@@ -125,7 +98,7 @@ fn add_check_del_with_a_published_port() {
     assert!(err["msg"].as_str().unwrap().contains("8080"), "{err}");
     sb.ok("ctnet gc");
     assert!(
-        call(
+        cni_call(
             &sb,
             "ctnet",
             "CHECK",
@@ -137,7 +110,7 @@ fn add_check_del_with_a_published_port() {
     );
     sb.ok("ip -n pod1 link set eth0 down");
     let err = expect_error(
-        call(
+        cni_call(
             &sb,
             "ctnet",
             "CHECK",
@@ -153,7 +126,7 @@ fn add_check_del_with_a_published_port() {
     );
 
     for _ in 0..2 {
-        let (ok, out) = call(
+        let (ok, out) = cni_call(
             &sb,
             "ctnet",
             "DEL",
@@ -166,7 +139,7 @@ fn add_check_del_with_a_published_port() {
     // DEL after the namespace is gone, and without CNI_NETNS at all, still succeeds.
     sb.ok("ip netns del pod1");
     assert!(
-        call(
+        cni_call(
             &sb,
             "ctnet",
             "DEL",
@@ -176,7 +149,7 @@ fn add_check_del_with_a_published_port() {
         )
         .0
     );
-    assert!(call(&sb, "ctnet", "DEL", "pod1id", "", &conf("1.0.0")).0);
+    assert!(cni_call(&sb, "ctnet", "DEL", "pod1id", "", &conf("1.0.0")).0);
     sb.ok("ip netns add pod1");
     // Only the network made on first use remains; remove it to compare with before.
     sb.ok("ctnet network rm cninet");
@@ -194,14 +167,14 @@ fn errors_carry_the_spec_codes() {
     let err: Value = serde_json::from_slice(&garbage.stdout).unwrap();
     assert_eq!(err["code"], 6, "{err}");
     expect_error(
-        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &conf("9.9.9")),
+        cni_call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &conf("9.9.9")),
         1,
     );
-    expect_error(call(&sb, "ctnet", "ADD", "x", "", &conf("1.0.0")), 4);
+    expect_error(cni_call(&sb, "ctnet", "ADD", "x", "", &conf("1.0.0")), 4);
     let mut missing_ipam = conf("1.0.0");
     missing_ipam["ipam"] = json!({"type": "no-such-ipam"});
     let err = expect_error(
-        call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &missing_ipam),
+        cni_call(&sb, "ctnet", "ADD", "x", "/run/netns/pod1", &missing_ipam),
         7,
     );
     assert!(
@@ -214,9 +187,9 @@ fn errors_carry_the_spec_codes() {
     tiny["bridge"] = json!("cni-tiny0");
     tiny["ipam"] = json!({"type": "ctnet", "subnet": "10.99.0.0/30"});
     tiny["runtimeConfig"] = json!({});
-    assert!(call(&sb, "ctnet", "ADD", "a", "/run/netns/pod2", &tiny).0);
+    assert!(cni_call(&sb, "ctnet", "ADD", "a", "/run/netns/pod2", &tiny).0);
     let err = expect_error(
-        call(&sb, "ctnet", "ADD", "b", "/run/netns/pod3", &tiny),
+        cni_call(&sb, "ctnet", "ADD", "b", "/run/netns/pod3", &tiny),
         100,
     );
     assert!(err["details"].as_str().is_some(), "{err}");
@@ -228,13 +201,13 @@ fn chained_with_the_reference_tuning_plugin() {
     sb.ok("ip netns add pod1 && ip netns add pod2");
     let mut first = conf("1.0.0");
     first["runtimeConfig"] = json!({});
-    let (ok, result) = call(&sb, "ctnet", "ADD", "p1", "/run/netns/pod1", &first);
+    let (ok, result) = cni_call(&sb, "ctnet", "ADD", "p1", "/run/netns/pod1", &first);
     assert!(ok, "{result}");
     let tuning = json!({
         "cniVersion": "1.0.0", "name": "cninet", "type": "tuning",
         "mtu": 1400, "prevResult": result,
     });
-    let (ok, tuned) = call(
+    let (ok, tuned) = cni_call(
         &sb,
         &format!("{CNI_PLUGINS}/tuning"),
         "ADD",
@@ -252,7 +225,7 @@ fn chained_with_the_reference_tuning_plugin() {
     let mut second = first.clone();
     second["prevResult"] =
         json!({"cniVersion": "1.0.0", "interfaces": [{"name": "lo0"}], "ips": []});
-    let (ok, chained) = call(&sb, "ctnet", "ADD", "p2", "/run/netns/pod2", &second);
+    let (ok, chained) = cni_call(&sb, "ctnet", "ADD", "p2", "/run/netns/pod2", &second);
     assert!(ok, "{chained}");
     assert_eq!(chained["interfaces"][0]["name"], "lo0");
     assert_eq!(chained["ips"][0]["interface"], 3);
@@ -260,7 +233,7 @@ fn chained_with_the_reference_tuning_plugin() {
     sb.reach(Some("pod1"), "tcp", "10.88.0.3:80");
     // DEL runs in reverse order: tuning, then ctnet.
     assert!(
-        call(
+        cni_call(
             &sb,
             &format!("{CNI_PLUGINS}/tuning"),
             "DEL",
@@ -270,7 +243,7 @@ fn chained_with_the_reference_tuning_plugin() {
         )
         .0
     );
-    assert!(call(&sb, "ctnet", "DEL", "p1", "/run/netns/pod1", &first).0);
+    assert!(cni_call(&sb, "ctnet", "DEL", "p1", "/run/netns/pod1", &first).0);
 }
 
 #[test]
@@ -279,11 +252,11 @@ fn gc_removes_attachments_not_in_the_valid_list() {
     sb.ok("ip netns add pod1 && ip netns add pod2");
     let mut c = conf("1.1.0");
     c["runtimeConfig"] = json!({});
-    assert!(call(&sb, "ctnet", "ADD", "keep", "/run/netns/pod1", &c).0);
-    assert!(call(&sb, "ctnet", "ADD", "stale", "/run/netns/pod2", &c).0);
+    assert!(cni_call(&sb, "ctnet", "ADD", "keep", "/run/netns/pod1", &c).0);
+    assert!(cni_call(&sb, "ctnet", "ADD", "stale", "/run/netns/pod2", &c).0);
     let mut gc = c.clone();
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}]);
-    let (ok, out) = call(&sb, "ctnet", "GC", "", "", &gc);
+    let (ok, out) = cni_call(&sb, "ctnet", "GC", "", "", &gc);
     assert!(ok, "{out}");
     let listed = sb.ok("ctnet ls");
     assert!(
@@ -293,7 +266,7 @@ fn gc_removes_attachments_not_in_the_valid_list() {
     assert!(sb
         .fails("ip -n pod2 link show eth0")
         .contains("does not exist"));
-    assert!(call(&sb, "ctnet", "STATUS", "", "", &c).0);
+    assert!(cni_call(&sb, "ctnet", "STATUS", "", "", &c).0);
 }
 
 #[test]
@@ -339,9 +312,9 @@ fn ipam_delegated_to_host_local() {
         "type": "host-local", "subnet": "10.90.0.0/24", "gateway": "10.90.0.1",
         "dataDir": data,
     });
-    let (ok, r1) = call(&sb, "ctnet", "ADD", "a", "/run/netns/pod1", &c);
+    let (ok, r1) = cni_call(&sb, "ctnet", "ADD", "a", "/run/netns/pod1", &c);
     assert!(ok, "{r1}");
-    let (ok, r2) = call(&sb, "ctnet", "ADD", "b", "/run/netns/pod2", &c);
+    let (ok, r2) = cni_call(&sb, "ctnet", "ADD", "b", "/run/netns/pod2", &c);
     assert!(ok, "{r2}");
     let a = r1["ips"][0]["address"].as_str().unwrap().to_string();
     let b = r2["ips"][0]["address"].as_str().unwrap().to_string();
@@ -357,6 +330,6 @@ fn ipam_delegated_to_host_local() {
     // DEL releases the lease in host-local's store too.
     let leases = format!("ls {data}/hl");
     assert!(sb.ok(&leases).contains(b_ip));
-    assert!(call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
+    assert!(cni_call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
     assert!(!sb.ok(&leases).contains(b_ip), "{}", sb.ok(&leases));
 }

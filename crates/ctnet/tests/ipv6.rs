@@ -8,7 +8,7 @@ mod support;
 use std::net::Ipv6Addr;
 
 use serde_json::Value;
-use support::{Sandbox, UPLINK_HOST, UPLINK_HOST6, UPLINK_WAN, UPLINK_WAN6, WAN_SERVER6};
+use support::{refused, Sandbox, UPLINK_HOST, UPLINK_HOST6, UPLINK_WAN, UPLINK_WAN6, WAN_SERVER6};
 
 /// `[addr]:port`, the way an IPv6 target is written.
 fn at(addr: &str, port: u16) -> String {
@@ -356,24 +356,6 @@ fn router_advertisements_are_off_in_containers_and_kept_on_the_host() {
         sb.ok("cat /proc/sys/net/ipv6/conf/uplink/accept_ra").trim(),
         "2"
     );
-}
-
-/// Runs `cmd`, which must fail with a message containing every `expected` piece, and
-/// proves by a full listing of kernel objects and state that nothing changed.
-fn refused(sb: &Sandbox, cmd: &str, expected: &[&str]) {
-    let before = sb.snapshot();
-    let err = sb.fails(cmd);
-    for piece in expected {
-        assert!(
-            err.contains(piece),
-            "`{cmd}`: message {err:?} lacks {piece:?}"
-        );
-    }
-    assert!(
-        err.starts_with("ctnet: ") || err.contains("error:"),
-        "`{cmd}`: {err:?}"
-    );
-    assert_eq!(sb.snapshot(), before, "`{cmd}` changed something");
 }
 
 /// A dual-stack network `blue` (fd00:7::/64, 10.7.0.0/24) with c1 at fd00:7::2, an

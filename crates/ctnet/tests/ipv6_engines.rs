@@ -8,9 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use support::{Sandbox, UPLINK_HOST6, UPLINK_WAN6, WAN_SERVER6};
-
-const CNI_PLUGINS: &str = "/usr/lib/cni";
+use support::{cni_call, netavark, Sandbox, UPLINK_HOST6, UPLINK_WAN6, WAN_SERVER6};
 
 fn at(addr: &str, port: u16) -> String {
     format!("[{addr}]:{port}")
@@ -28,30 +26,6 @@ fn ip_entry(result: &Value, v6: bool) -> &Value {
         .iter()
         .find(|ip| ip["address"].as_str().is_some_and(|a| a.contains(':')) == v6)
         .unwrap_or_else(|| panic!("no IPv{} entry: {result}", if v6 { 6 } else { 4 }))
-}
-
-/// Runs the CNI plugin `plugin` with `conf` on stdin, as cni.rs does.
-fn call(
-    sb: &Sandbox,
-    plugin: &str,
-    command: &str,
-    id: &str,
-    netns: &str,
-    conf: &Value,
-) -> (bool, Value) {
-    let conf = conf.to_string().replace('\'', "'\\''");
-    let out = sb.run(&format!(
-        "printf '%s' '{conf}' | CNI_COMMAND={command} CNI_CONTAINERID={id} CNI_NETNS={netns} \
-         CNI_IFNAME=eth0 CNI_PATH={CNI_PLUGINS} {plugin}"
-    ));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let value = if stdout.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("{plugin} {command}: {e}: {stdout:?}"))
-    };
-    (out.status.success(), value)
 }
 
 fn cni_conf(ipam: Value) -> Value {
@@ -82,7 +56,7 @@ fn cni_add_with_dual_stack_ranges() {
         "type": "ctnet",
         "ranges": [[{ "subnet": "10.88.0.0/16" }], [{ "subnet": "fd00:88::/64" }]]
     }));
-    let (ok, result) = call(&sb, "ctnet", "ADD", "pod1id", "/run/netns/pod1", &conf);
+    let (ok, result) = cni_call(&sb, "ctnet", "ADD", "pod1id", "/run/netns/pod1", &conf);
     assert!(ok, "{result}");
     assert_eq!(result["ips"].as_array().unwrap().len(), 2, "{result}");
     let v4 = ip_entry(&result, false);
@@ -117,7 +91,7 @@ fn cni_add_with_dual_stack_ranges() {
     let seen = sb.reach(Some("wan"), "tcp", &at(UPLINK_HOST6, 8080));
     assert!(seen.starts_with(&from6(UPLINK_WAN6)), "{seen}");
 
-    let (ok, out) = call(&sb, "ctnet", "DEL", "pod1id", "/run/netns/pod1", &conf);
+    let (ok, out) = cni_call(&sb, "ctnet", "DEL", "pod1id", "/run/netns/pod1", &conf);
     assert!(ok, "{out}");
     assert!(sb
         .probe(Some("wan"), "tcp", &at(UPLINK_HOST6, 8080))
@@ -145,9 +119,9 @@ fn cni_ipam_delegated_to_host_local_with_v6_ranges() {
     c["name"] = json!("hl6");
     c["bridge"] = json!("cni-hl6");
     c["runtimeConfig"] = json!({});
-    let (ok, r1) = call(&sb, "ctnet", "ADD", "a", "/run/netns/pod1", &c);
+    let (ok, r1) = cni_call(&sb, "ctnet", "ADD", "a", "/run/netns/pod1", &c);
     assert!(ok, "{r1}");
-    let (ok, r2) = call(&sb, "ctnet", "ADD", "b", "/run/netns/pod2", &c);
+    let (ok, r2) = cni_call(&sb, "ctnet", "ADD", "b", "/run/netns/pod2", &c);
     assert!(ok, "{r2}");
     let addr = |r: &Value, v6: bool| {
         ip_entry(r, v6)["address"]
@@ -172,26 +146,9 @@ fn cni_ipam_delegated_to_host_local_with_v6_ranges() {
     let leases = format!("ls {data}/hl6");
     let held = sb.ok(&leases);
     assert!(held.contains(&b6) && held.contains(&b4), "{held}");
-    assert!(call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
+    assert!(cni_call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
     let held = sb.ok(&leases);
     assert!(!held.contains(&b6) && !held.contains(&b4), "{held}");
-}
-
-/// Runs ctnet under the name `netavark`, as netavark.rs does.
-fn netavark(sb: &Sandbox, args: &str, stdin: &Value) -> (bool, Value) {
-    let input = stdin.to_string().replace('\'', "'\\''");
-    let out = sb.run(&format!(
-        "mkdir -p \"$CTNET_RUN_DIR/bin\" && ln -sf \"$(command -v ctnet)\" \"$CTNET_RUN_DIR/bin/netavark\" && \
-         printf '%s' '{input}' | \"$CTNET_RUN_DIR/bin/netavark\" --config /nonexistent --rootless=false \
-         --aardvark-binary=/usr/libexec/podman/aardvark-dns {args}"
-    ));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args}: {e}: {text:?}"))
-    };
-    (out.status.success(), value)
 }
 
 /// A dual-stack network as Podman 4.3 sends it: IPv4 subnet first, then the IPv6 one.

@@ -5,24 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{Sandbox, UPLINK_HOST, UPLINK_WAN};
-
-/// Runs ctnet under the name `netavark`; returns success and stdout as JSON.
-fn netavark(sb: &Sandbox, args: &str, stdin: &Value) -> (bool, Value) {
-    let input = stdin.to_string().replace('\'', "'\\''");
-    let out = sb.run(&format!(
-        "mkdir -p \"$CTNET_RUN_DIR/bin\" && ln -sf \"$(command -v ctnet)\" \"$CTNET_RUN_DIR/bin/netavark\" && \
-         printf '%s' '{input}' | \"$CTNET_RUN_DIR/bin/netavark\" --config /nonexistent --rootless=false \
-         --aardvark-binary=/usr/libexec/podman/aardvark-dns {args}"
-    ));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args}: {e}: {text:?}"))
-    };
-    (out.status.success(), value)
-}
+use support::{netavark, Sandbox, UPLINK_HOST, UPLINK_WAN};
 
 fn network_info(name: &str, bridge: &str, subnet: &str, gateway: &str) -> Value {
     json!({

@@ -10,11 +10,12 @@ use crate::error::Result;
 /// The version this code writes (`PRAGMA user_version`).
 pub const VERSION: i64 = 6;
 
-/// The schema. A network has one `subnets` row per family, each with its gateway and
-/// `last_ip`, the address that subnet handed out last (allocation resumes after it); an
-/// endpoint has one `addresses` row per family of its network. Addresses are stored in
-/// their canonical text form, so equal addresses are equal strings.
-pub const SCHEMA: &str = "
+/// The schema's parts. A network has one `subnets` row per family, each with its
+/// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
+/// after it); an endpoint has one `addresses` row per family of its network. Addresses
+/// are stored in their canonical text form, so equal addresses are equal strings.
+/// The tables a version 6 upgrade makes anew (see [`upgrade`]).
+const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
     name        TEXT PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
@@ -28,6 +29,8 @@ CREATE TABLE IF NOT EXISTS networks (
     created     INTEGER NOT NULL,
     icc         INTEGER NOT NULL DEFAULT 1
 );
+";
+const SUBNETS: &str = "
 CREATE TABLE IF NOT EXISTS subnets (
     network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
     family      INTEGER NOT NULL,
@@ -36,6 +39,8 @@ CREATE TABLE IF NOT EXISTS subnets (
     last_ip     TEXT,
     PRIMARY KEY (network, family)
 );
+";
+const ENDPOINTS: &str = "
 CREATE TABLE IF NOT EXISTS endpoints (
     id            INTEGER PRIMARY KEY,
     network       TEXT NOT NULL REFERENCES networks(name),
@@ -53,13 +58,18 @@ CREATE TABLE IF NOT EXISTS endpoints (
     created       INTEGER NOT NULL,
     UNIQUE (network, netns_inode)
 );
+";
+const ADDRESSES: &str = "
 CREATE TABLE IF NOT EXISTS addresses (
     endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
     network     TEXT NOT NULL,
     ip          TEXT NOT NULL,
     UNIQUE (network, ip)
 );
-CREATE INDEX IF NOT EXISTS addresses_by_endpoint ON addresses (endpoint_id);
+";
+/// Indexes and the tables no upgrade rebuilds.
+const THE_REST: &str =
+    "CREATE INDEX IF NOT EXISTS addresses_by_endpoint ON addresses (endpoint_id);
 CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 -- Version 4: no query looked endpoints up by state alone (the partial index below
 -- serves the scan for unfinished rows), and every state change rewrote this index.
@@ -88,74 +98,47 @@ CREATE TABLE IF NOT EXISTS namespaces (
 );
 ";
 
+/// The schema, whole: every statement is idempotent (`IF NOT EXISTS`), so it also
+/// completes an upgraded database.
+pub fn schema() -> String {
+    [NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, THE_REST].concat()
+}
+
 /// Version 6 moves each network's subnet, gateway and cursor into `subnets` (one row per
 /// family) and each endpoint's address into `addresses`. SQLite cannot drop a column
 /// that a UNIQUE constraint names, so `networks` and `endpoints` are rebuilt; the
 /// caller runs this with foreign keys off (they cannot be switched inside a
 /// transaction), so dropping the old tables does not cascade. The v5 cursor was the
 /// IPv4 address as a number.
-const TO_V6: &str = "
-CREATE TABLE subnets (
-    network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
-    family      INTEGER NOT NULL,
-    subnet      TEXT NOT NULL UNIQUE,
-    gateway     TEXT NOT NULL,
-    last_ip     TEXT,
-    PRIMARY KEY (network, family)
-);
-INSERT INTO subnets (network, family, subnet, gateway, last_ip)
+fn to_v6() -> String {
+    let renamed = |table: &str, old: &str, new: &str| {
+        table.replace(&format!("IF NOT EXISTS {old} ("), &format!("{new} ("))
+    };
+    format!(
+        "
+{subnets}INSERT INTO subnets (network, family, subnet, gateway, last_ip)
     SELECT name, 4, subnet, gateway,
            CASE WHEN last_ip IS NULL THEN NULL ELSE
                ((last_ip >> 24) & 255) || '.' || ((last_ip >> 16) & 255) || '.' ||
                ((last_ip >> 8) & 255) || '.' || (last_ip & 255) END
     FROM networks;
-CREATE TABLE networks_v6 (
-    name        TEXT PRIMARY KEY,
-    id          TEXT NOT NULL UNIQUE,
-    driver      TEXT NOT NULL,
-    bridge      TEXT NOT NULL UNIQUE,
-    mtu         INTEGER,
-    internal    INTEGER NOT NULL,
-    state       TEXT NOT NULL,
-    owner_pid   INTEGER,
-    owner_start INTEGER,
-    created     INTEGER NOT NULL,
-    icc         INTEGER NOT NULL DEFAULT 1
-);
-INSERT INTO networks_v6 SELECT name, id, driver, bridge, mtu, internal, state, owner_pid,
+{networks_v6}INSERT INTO networks_v6 SELECT name, id, driver, bridge, mtu, internal, state, owner_pid,
     owner_start, created, icc FROM networks;
-CREATE TABLE addresses (
-    endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
-    network     TEXT NOT NULL,
-    ip          TEXT NOT NULL,
-    UNIQUE (network, ip)
-);
-INSERT INTO addresses (endpoint_id, network, ip) SELECT id, network, ip FROM endpoints;
-CREATE TABLE endpoints_v6 (
-    id            INTEGER PRIMARY KEY,
-    network       TEXT NOT NULL REFERENCES networks(name),
-    container     TEXT NOT NULL,
-    netns_path    TEXT NOT NULL,
-    netns_inode   INTEGER NOT NULL,
-    ifname        TEXT NOT NULL,
-    host_ifname   TEXT NOT NULL UNIQUE,
-    mac           TEXT NOT NULL,
-    default_route INTEGER NOT NULL,
-    netns_owned   INTEGER NOT NULL,
-    state         TEXT NOT NULL,
-    owner_pid     INTEGER,
-    owner_start   INTEGER,
-    created       INTEGER NOT NULL,
-    UNIQUE (network, netns_inode)
-);
-INSERT INTO endpoints_v6 SELECT id, network, container, netns_path, netns_inode, ifname,
+{addresses}INSERT INTO addresses (endpoint_id, network, ip) SELECT id, network, ip FROM endpoints;
+{endpoints_v6}INSERT INTO endpoints_v6 SELECT id, network, container, netns_path, netns_inode, ifname,
     host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created
     FROM endpoints;
 DROP TABLE endpoints;
 DROP TABLE networks;
 ALTER TABLE networks_v6 RENAME TO networks;
 ALTER TABLE endpoints_v6 RENAME TO endpoints;
-";
+",
+        subnets = SUBNETS,
+        networks_v6 = renamed(NETWORKS, "networks", "networks_v6"),
+        addresses = ADDRESSES,
+        endpoints_v6 = renamed(ENDPOINTS, "endpoints", "endpoints_v6"),
+    )
+}
 
 /// Brings a database of `version` (0 for a new one) to [`VERSION`], inside the caller's
 /// transaction.
@@ -170,9 +153,9 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
         tx.execute_batch("ALTER TABLE networks ADD COLUMN last_ip INTEGER")?;
     }
     if (1..6).contains(&version) {
-        tx.execute_batch(TO_V6)?;
+        tx.execute_batch(&to_v6())?;
     }
-    tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;
     Ok(())
 }

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 /// The host's uplink address, as the wan sees it.
 pub const UPLINK_HOST: &str = "203.0.113.1";
 /// The wan router's address on the uplink.
@@ -330,4 +332,67 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Where the reference CNI plugins are installed (Debian's containernetworking-plugins).
+pub const CNI_PLUGINS: &str = "/usr/lib/cni";
+
+/// Runs `cmd`, which must fail with a message containing every `expected` piece, and
+/// proves by a full listing of kernel objects and state that nothing changed.
+pub fn refused(sb: &Sandbox, cmd: &str, expected: &[&str]) {
+    let before = sb.snapshot();
+    let err = sb.fails(cmd);
+    for piece in expected {
+        assert!(
+            err.contains(piece),
+            "`{cmd}`: message {err:?} lacks {piece:?}"
+        );
+    }
+    assert!(
+        err.starts_with("ctnet: ") || err.contains("error:"),
+        "`{cmd}`: {err:?}"
+    );
+    assert_eq!(sb.snapshot(), before, "`{cmd}` changed something");
+}
+
+/// Runs a CNI plugin (`ctnet`, or `plugin` from the reference set) with `conf` on stdin;
+/// returns whether it succeeded and its stdout as JSON (Null when empty).
+pub fn cni_call(
+    sb: &Sandbox,
+    plugin: &str,
+    command: &str,
+    id: &str,
+    netns: &str,
+    conf: &Value,
+) -> (bool, Value) {
+    let conf = conf.to_string().replace('\'', "'\\''");
+    let out = sb.run(&format!(
+        "printf '%s' '{conf}' | CNI_COMMAND={command} CNI_CONTAINERID={id} CNI_NETNS={netns} \
+         CNI_IFNAME=eth0 CNI_PATH={CNI_PLUGINS} {plugin}"
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = if stdout.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{plugin} {command}: {e}: {stdout:?}"))
+    };
+    (out.status.success(), value)
+}
+
+/// Runs ctnet under the name `netavark`; returns success and stdout as JSON.
+pub fn netavark(sb: &Sandbox, args: &str, stdin: &Value) -> (bool, Value) {
+    let input = stdin.to_string().replace('\'', "'\\''");
+    let out = sb.run(&format!(
+        "mkdir -p \"$CTNET_RUN_DIR/bin\" && ln -sf \"$(command -v ctnet)\" \"$CTNET_RUN_DIR/bin/netavark\" && \
+         printf '%s' '{input}' | \"$CTNET_RUN_DIR/bin/netavark\" --config /nonexistent --rootless=false \
+         --aardvark-binary=/usr/libexec/podman/aardvark-dns {args}"
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args}: {e}: {text:?}"))
+    };
+    (out.status.success(), value)
 }
