@@ -28,6 +28,12 @@ pub fn subnet(j: usize) -> String {
     format!("10.{}.0.0/16", 200 + j)
 }
 
+/// Network `j`'s IPv6 subnet, for the dual-stack measurement: fd00:bec:J::/64 (a ULA,
+/// the network number in hex as the third group).
+pub fn subnet6(j: usize) -> String {
+    format!("fd00:bec:{j:x}::/64")
+}
+
 /// The prefix length of every subnet.
 pub const PREFIX_LEN: u8 = 16;
 
@@ -63,5 +69,12 @@ mod tests {
         assert_eq!(host_port(MAX_CONTAINERS - 1), 29_999);
         assert!(network_of(MAX_CONTAINERS - 1) < 55);
         assert_eq!(network_of(MAX_CONTAINERS - 1), 19);
+        assert_eq!(subnet6(19), "fd00:bec:13::/64");
+        assert!(subnet6(19)
+            .split('/')
+            .next()
+            .unwrap()
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok());
     }
 }

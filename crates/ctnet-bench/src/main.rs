@@ -52,6 +52,12 @@ struct Args {
     /// Containers attached (and then detached) on top of N-1 at each point of the curve.
     #[arg(long, default_value_t = 20)]
     samples: usize,
+    /// Also measure ctnet on dual-stack networks (`network create --ipv6` with an IPv6
+    /// subnet beside the IPv4 one), in a row beside ctnet's IPv4-only one, with the ratio
+    /// dual stack / IPv4 only. Needs a ctnet whose `network create` takes --ipv6; never
+    /// implied by --quick.
+    #[arg(long)]
+    ipv6: bool,
     /// Also measure data-path throughput with iperf3 (3 s per path).
     #[arg(long)]
     datapath: bool,
@@ -102,6 +108,12 @@ impl Args {
                 "--podman-runs {}: give 1 to 1000 rounds",
                 self.podman_runs
             ));
+        }
+        if self.ipv6 && self.podman_only {
+            return Err(
+                "--ipv6 measures attach and detach, which --podman-only leaves out; give one of them"
+                    .into(),
+            );
         }
         if self.rounds == 0 || self.rounds > 50 {
             return Err(format!("--rounds {}: give 1 to 50 rounds", self.rounds));
@@ -196,7 +208,7 @@ fn main() -> ExitCode {
 /// What kind of system an entry is, with what it needs to run.
 enum Kind {
     Floor { with_netns: bool },
-    Ctnet(PathBuf),
+    Ctnet { bin: PathBuf, dual_stack: bool },
     Netavark(PathBuf, Firewall),
     Cni(PathBuf),
 }
@@ -217,6 +229,9 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
         Ok(())
     };
     let ctnet = find_ctnet(args)?;
+    if args.ipv6 {
+        systems::ctnet::check_dual_stack(&ctnet)?;
+    }
     print_machine();
     let mut ok = true;
     if !args.podman_only {
@@ -242,6 +257,7 @@ fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
         let rounds = args.main_rounds();
         let rows = main_run(root, &entries, n, rounds, ok);
         report::print_main(&rows, n, rounds);
+        report::print_dual_stack(&rows);
         report::print_rounds(&rows);
         report::print_memory(&rows);
     } else {
@@ -356,7 +372,7 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
     } else {
         Ok(Kind::Cni(args.cni_dir.clone()))
     };
-    vec![
+    let mut entries = vec![
         Entry {
             label: "kernel floor".into(),
             kind: Ok(Kind::Floor { with_netns: false }),
@@ -367,8 +383,22 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
         },
         Entry {
             label: "ctnet".into(),
-            kind: Ok(Kind::Ctnet(ctnet.to_path_buf())),
+            kind: Ok(Kind::Ctnet {
+                bin: ctnet.to_path_buf(),
+                dual_stack: false,
+            }),
         },
+    ];
+    if args.ipv6 {
+        entries.push(Entry {
+            label: "ctnet (dual stack)".into(),
+            kind: Ok(Kind::Ctnet {
+                bin: ctnet.to_path_buf(),
+                dual_stack: true,
+            }),
+        });
+    }
+    entries.extend([
         Entry {
             label: "netavark".into(),
             kind: netavark1,
@@ -381,7 +411,8 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
             label: "cni bridge+portmap".into(),
             kind: cni,
         },
-    ]
+    ]);
+    entries
 }
 
 /// Builds the system of `kind` inside a fresh world.
@@ -389,7 +420,9 @@ fn build(root: &Path, label: &str, kind: &Kind) -> Result<Box<dyn System>, Strin
     let world = World::enter(root, label)?;
     Ok(match kind {
         Kind::Floor { with_netns } => Box::new(systems::floor::Floor::new(world, *with_netns)?),
-        Kind::Ctnet(bin) => Box::new(systems::ctnet::Ctnet::new(world, bin.clone())?),
+        Kind::Ctnet { bin, dual_stack } => {
+            Box::new(systems::ctnet::Ctnet::new(world, bin.clone(), *dual_stack)?)
+        }
         Kind::Netavark(bin, fw) => {
             Box::new(systems::netavark::Netavark::new(world, bin.clone(), *fw)?)
         }
@@ -439,7 +472,20 @@ fn main_run(root: &Path, entries: &[Entry], n: usize, rounds: usize, ok: &mut bo
                 .as_ref()
                 .map(|_| Vec::new())
                 .map_err(Clone::clone),
-            is_ctnet: matches!(entry.kind, Ok(Kind::Ctnet(_))),
+            is_ctnet: matches!(
+                entry.kind,
+                Ok(Kind::Ctnet {
+                    dual_stack: false,
+                    ..
+                })
+            ),
+            is_dual_stack: matches!(
+                entry.kind,
+                Ok(Kind::Ctnet {
+                    dual_stack: true,
+                    ..
+                })
+            ),
         })
         .collect();
     for round in 1..=rounds {

@@ -13,8 +13,10 @@ pub struct Row {
     pub label: String,
     /// Its measurements, one per round, or why there are none (not installed, failed).
     pub outcome: Result<Vec<Measured>, String>,
-    /// True for ctnet itself: the row every ratio is taken against.
+    /// True for ctnet itself (IPv4-only networks): the row every ratio is taken against.
     pub is_ctnet: bool,
+    /// True for ctnet on dual-stack networks (`--ipv6`), compared with the row above.
+    pub is_dual_stack: bool,
 }
 
 impl Row {
@@ -120,6 +122,31 @@ pub fn print_main(rows: &[Row], n: usize, rounds: usize) {
     }
 }
 
+/// With `--ipv6`: what dual stack costs ctnet, as the ratio of its dual-stack p50 to its
+/// IPv4-only p50 (in each round, then the median of the rounds), for attach and detach.
+/// Nothing when either row is missing or failed; both rows' p50/p99 are in the main table.
+pub fn print_dual_stack(rows: &[Row]) {
+    if let Some(line) = dual_stack_line(rows) {
+        println!();
+        println!("{line}");
+    }
+}
+
+fn dual_stack_line(rows: &[Row]) -> Option<String> {
+    let v4 = rows.iter().find(|r| r.is_ctnet)?.round_p50s()?;
+    let both = rows.iter().find(|r| r.is_dual_stack)?.round_p50s()?;
+    let attach = median_ratio(both.iter().zip(&v4).map(|(d, v)| (d.0, v.0)));
+    let detach = median_ratio(both.iter().zip(&v4).map(|(d, v)| (d.1, v.1)));
+    let how = if v4.len() > 1 {
+        "p50; median of the rounds' ratios"
+    } else {
+        "p50"
+    };
+    Some(format!(
+        "dual stack / IPv4 only (ctnet, {how}): attach {attach}, detach {detach}"
+    ))
+}
+
 /// Each round's attach and detach p50 per system, to show how much rounds differ.
 pub fn print_rounds(rows: &[Row]) {
     let lines: Vec<(&str, Vec<(Duration, Duration)>)> = rows
@@ -147,8 +174,8 @@ pub fn print_rounds(rows: &[Row]) {
     }
 }
 
-/// The median of ctnet-over-other ratios, formatted as [`ratio`] does; "-" when there
-/// are none or any is undefined.
+/// The median of ctnet-over-other ratios (first over second of each pair), formatted as
+/// [`ratio`] does; "-" when there are none or any is undefined.
 fn median_ratio(pairs: impl Iterator<Item = (Duration, Duration)>) -> String {
     let mut values = Vec::new();
     for (ctnet, other) in pairs {
@@ -437,6 +464,37 @@ mod tests {
         assert_eq!(median_ratio(even.into_iter()), "0.38x");
         assert_eq!(median_ratio([(ms(1), ms(0))].into_iter()), "-");
         assert_eq!(median_ratio(std::iter::empty()), "-");
+    }
+
+    #[test]
+    fn dual_stack_is_compared_with_ctnets_ipv4_row() {
+        let ms = Duration::from_millis;
+        let row = |label: &str, attach: u64, detach: u64, is_ctnet, is_dual_stack| {
+            let cost = |d| Cost {
+                wall: ms(d),
+                max_rss_kib: None,
+            };
+            Row {
+                label: label.into(),
+                outcome: Ok(vec![Measured {
+                    attach: vec![cost(attach)],
+                    detach: vec![cost(detach)],
+                }]),
+                is_ctnet,
+                is_dual_stack,
+            }
+        };
+        let mut rows = vec![
+            row("ctnet", 4, 2, true, false),
+            row("ctnet (dual stack)", 5, 3, false, true),
+        ];
+        assert_eq!(
+            dual_stack_line(&rows).unwrap(),
+            "dual stack / IPv4 only (ctnet, p50): attach 1.25x, detach 1.50x"
+        );
+        rows[1].outcome = Err("failed".into());
+        assert_eq!(dual_stack_line(&rows), None);
+        assert_eq!(dual_stack_line(&rows[..1]), None);
     }
 
     #[test]

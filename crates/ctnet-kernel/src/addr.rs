@@ -12,12 +12,12 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{
-    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
-};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-pub use netlink_packet_route::address::AddressFlags;
+/// The kernel's address flags and scopes, re-exported so callers need not depend on
+/// netlink-packet-route to read an [`AddressInfo`].
+pub use netlink_packet_route::address::{AddressFlags, AddressScope};
 
 use crate::error::Result;
 use crate::family::Family;

@@ -8,10 +8,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
-    RouteVia,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+/// The kernel's route types, re-exported so callers need not depend on
+/// netlink-packet-route to read a [`Route`] or [`RouteInfo`].
+pub use netlink_packet_route::route::RouteType;
 
 use crate::error::Result;
 use crate::family::Family;

@@ -5,10 +5,13 @@
 //! names, port) in one transaction, creates the veth pair in the namespace with the
 //! address and default route, adds the published port as a map element in its nftables
 //! table, and marks the row ready. Detach withdraws the port, deletes the veth and the row.
+//!
+//! With `dual_stack` the networks are made with `--ipv6` and an IPv6 subnet beside the
+//! IPv4 one, so every attach also gives the container an IPv6 address and default route.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use super::{Cost, System};
 use crate::child::{first_line_of, run_timed, Finished};
@@ -19,6 +22,7 @@ use crate::sandbox::{World, NETNS_DIR};
 pub struct Ctnet {
     label: String,
     bin: PathBuf,
+    dual_stack: bool,
     world: World,
     state_dir: PathBuf,
     run_dir: PathBuf,
@@ -27,13 +31,19 @@ pub struct Ctnet {
 }
 
 impl Ctnet {
-    /// ctnet at `bin`, with fresh state directories inside `world`.
-    pub fn new(world: World, bin: PathBuf) -> Result<Ctnet, String> {
+    /// ctnet at `bin`, with fresh state directories inside `world`; its networks are
+    /// dual stack (IPv4 and IPv6) when `dual_stack`, else IPv4 only.
+    pub fn new(world: World, bin: PathBuf, dual_stack: bool) -> Result<Ctnet, String> {
         let state_dir = world.subdir("ctnet-state")?;
         let run_dir = world.subdir("ctnet-run")?;
+        let mut label = label(&bin);
+        if dual_stack {
+            label.push_str(" (dual stack)");
+        }
         Ok(Ctnet {
-            label: label(&bin),
+            label,
             bin,
+            dual_stack,
             world,
             state_dir,
             run_dir,
@@ -78,6 +88,26 @@ impl Ctnet {
     }
 }
 
+/// Whether the ctnet at `bin` makes dual-stack networks: its `network create` takes
+/// `--ipv6`. Asked of its help, before anything is set up, so a build without it is
+/// refused with a clear message instead of failing in the middle of a run.
+pub fn check_dual_stack(bin: &Path) -> Result<(), String> {
+    let out = Command::new(bin)
+        .args(["network", "create", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("--ipv6: cannot run {}: {e}", bin.display()))?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && help.split_whitespace().any(|w| w.starts_with("--ipv6")) {
+        Ok(())
+    } else {
+        Err(format!(
+            "--ipv6: the ctnet under test ({}) does not make dual-stack networks: its `network create` has no --ipv6. Build a ctnet that has it (or pass --ctnet PATH to one), or leave out --ipv6",
+            bin.display()
+        ))
+    }
+}
+
 /// "ctnet 0.1.0", from the binary itself.
 fn label(bin: &std::path::Path) -> String {
     first_line_of(bin, &["--version"]).unwrap_or_else(|| "ctnet".to_string())
@@ -91,14 +121,16 @@ impl System for Ctnet {
     fn prepare(&mut self, i: usize) -> Result<(), String> {
         let j = layout::network_of(i);
         if self.networks.insert(j) {
-            let subnet = layout::subnet(j);
-            self.run(&[
-                "network",
-                "create",
-                &Ctnet::network_name(i),
-                "--subnet",
-                &subnet,
-            ])?;
+            let (name, subnet, subnet6) = (
+                Ctnet::network_name(i),
+                layout::subnet(j),
+                layout::subnet6(j),
+            );
+            let mut args = vec!["network", "create", &name, "--subnet", &subnet];
+            if self.dual_stack {
+                args.extend(["--ipv6", "--subnet", &subnet6]);
+            }
+            self.run(&args)?;
         }
         if self.namespaces.insert(i) {
             let name = Ctnet::netns_name(i);
