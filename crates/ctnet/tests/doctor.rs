@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{Sandbox, UPLINK_HOST, UPLINK_HOST6, WAN_SERVER, WAN_SERVER6};
 
 fn findings(sb: &Sandbox) -> Vec<serde_json::Value> {
     // Exits non-zero when there are problems; the JSON is on stdout either way.
@@ -89,4 +89,39 @@ fn a_route_added_later_that_steals_a_subnet_is_found() {
     sb.ok("ip route del 10.50.0.0/24 dev stray");
     sb.reach(None, "tcp", "10.50.0.2:80");
     assert!(problem(&findings(&sb), "routes").is_none());
+}
+
+/// IPv6 forwarding turned off under a dual-stack network: NAT66 traffic stops, doctor
+/// says so (and says nothing about it while no network has IPv6), and `ctnet gc` turns
+/// it back on.
+#[test]
+fn ipv6_forwarding_off_is_found_and_gc_turns_it_back_on() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet network create blue --subnet 10.51.0.0/24");
+    assert!(problem(&findings(&sb), "ipv6 forwarding").is_none());
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
+    sb.ok(
+        "ctnet network create ds --ipv6 --subnet fd00:51::/64 --subnet 10.52.0.0/24 && \
+           ctnet netns add c1 && ctnet attach ds c1",
+    );
+    let wan = format!("[{WAN_SERVER6}]:80");
+    let seen = sb.reach(Some("c1"), "tcp", &wan);
+    assert!(
+        seen.starts_with(&format!("from [{UPLINK_HOST6}]:")),
+        "{seen}"
+    );
+
+    sb.ok("echo 0 > /proc/sys/net/ipv6/conf/all/forwarding");
+    assert!(sb.probe(Some("c1"), "tcp", &wan).is_err());
+    let all = findings(&sb);
+    let f = problem(&all, "ipv6 forwarding").expect("ipv6 forwarding reported");
+    assert!(f["fix"].as_str().unwrap().contains("ctnet gc"), "{f}");
+    sb.ok("ctnet gc");
+    assert_eq!(
+        sb.ok("cat /proc/sys/net/ipv6/conf/all/forwarding").trim(),
+        "1"
+    );
+    sb.reach(Some("c1"), "tcp", &wan);
+    assert!(problem(&findings(&sb), "ipv6 forwarding").is_none());
 }

@@ -441,3 +441,28 @@ fn bad_static_v6_addresses_and_ports() {
     sb.ok("ctnet attach blue c2 --ip6 fd00:7::50");
     assert_eq!(sb.addr6_of("c2", "eth0"), "fd00:7::50");
 }
+
+/// Each family's default route comes from the container's first network of that family:
+/// a container on an IPv4-only network that then joins a dual-stack one keeps its IPv4
+/// default route and gets the IPv6 one from the second network, and reaches the wan over
+/// both.
+#[test]
+fn default_routes_come_from_the_first_network_of_each_family() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
+    sb.ok("ctnet network create v4only --subnet 10.60.0.0/24 && \
+           ctnet network create ds --ipv6 --subnet fd00:60::/64 --subnet 10.61.0.0/24 && \
+           ctnet netns add c1 && ctnet attach v4only c1 && ctnet attach ds c1");
+    let v4 = sb.ok("ip -n c1 -4 route show default");
+    assert!(v4.contains("via 10.60.0.1 dev eth0"), "{v4}");
+    assert!(!v4.contains("10.61.0.1"), "{v4}");
+    let v6 = sb.ok("ip -n c1 -6 route show default");
+    assert!(v6.contains("via fd00:60::1 dev eth1"), "{v6}");
+    let seen = sb.reach(Some("c1"), "tcp", &format!("[{WAN_SERVER6}]:80"));
+    assert!(seen.starts_with(&from6(UPLINK_HOST6)), "{seen}");
+    // Detached and attached again, the IPv6 default route comes back with it.
+    sb.ok("ctnet detach ds c1 && ctnet attach ds c1");
+    let v6 = sb.ok("ip -n c1 -6 route show default");
+    assert!(v6.contains("via fd00:60::1"), "{v6}");
+}

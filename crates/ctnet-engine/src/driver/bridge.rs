@@ -90,8 +90,9 @@ pub fn host_side_requests(
 }
 
 /// Inside the container (its interface is link `index` there): loopback up, an address
-/// of each family of the network, the interface up, and for the container's first
-/// network the default route of each family via the gateway.
+/// of each family of the network, the interface up, and the default route via the
+/// gateway of each family the endpoint routes by default (the container's first network
+/// of that family).
 ///
 /// An IPv4-only network gives the interface no IPv6 link-local address either, as
 /// Docker does. IPv6 addresses are added without duplicate address detection, so they
@@ -114,8 +115,8 @@ pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Reque
         ));
     }
     requests.push(link::set_up_request(index, ep.ifname.as_str()));
-    if ep.default_route {
-        for s in &net.subnets {
+    for s in &net.subnets {
+        if ep.routes_default(s.subnet.family()) {
             requests.push(route::add_default_request(s.gateway));
         }
     }
@@ -155,6 +156,11 @@ mod tests {
 
     fn endpoint(ips: &[&str], default_route: bool) -> Endpoint {
         let ips: Vec<IpAddr> = ips.iter().map(|ip| ip.parse().unwrap()).collect();
+        let default_routes = if default_route {
+            ips.iter().map(|ip| Family::of(*ip)).collect()
+        } else {
+            Vec::new()
+        };
         Endpoint {
             id: 1,
             network: NetworkName::new("blue").unwrap(),
@@ -165,7 +171,7 @@ mod tests {
             host_ifname: IfName::new("vethabcdef0").unwrap(),
             mac: MacAddr::for_address(ips[0]),
             ips,
-            default_route,
+            default_routes,
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),

@@ -523,8 +523,10 @@ pub struct Endpoint {
     pub ips: Vec<IpAddr>,
     /// The container interface's MAC address.
     pub mac: MacAddr,
-    /// Whether this endpoint installed the container's default routes.
-    pub default_route: bool,
+    /// The families whose default route this endpoint installed: those of its network
+    /// for which the container had none yet (its first network with IPv4 gives the
+    /// IPv4 one, its first network with IPv6 the IPv6 one).
+    pub default_routes: Vec<Family>,
     /// Whether ctnet created the namespace and removes it with the endpoint.
     pub netns_owned: bool,
     /// Row state.
@@ -540,6 +542,11 @@ impl Endpoint {
             .iter()
             .copied()
             .find(|ip| Family::of(*ip) == family)
+    }
+
+    /// True when this endpoint installed the container's default route of `family`.
+    pub fn routes_default(&self, family: Family) -> bool {
+        self.default_routes.contains(&family)
     }
 
     /// The addresses as text, `10.1.0.2, fd00:1::2`.

@@ -62,11 +62,12 @@ impl Engine {
         }
         let ifname = ep.ifname.clone();
         let ips = ep.ips.clone();
-        let gateways: Vec<IpAddr> = if ep.default_route {
-            net.subnets.iter().map(|s| s.gateway).collect()
-        } else {
-            Vec::new()
-        };
+        let gateways: Vec<IpAddr> = net
+            .subnets
+            .iter()
+            .filter(|s| ep.routes_default(s.subnet.family()))
+            .map(|s| s.gateway)
+            .collect();
         let inside = netns
             .run(move || {
                 let mut sock = RtSocket::open()?;

@@ -54,6 +54,11 @@ impl Engine {
     /// Runs every check.
     pub fn doctor(&mut self) -> Result<Vec<Finding>> {
         let mut findings = vec![check_ip_forward()];
+        let ipv6_networks = state::list_networks(self.store.read())?
+            .iter()
+            .filter(|n| n.ipv6())
+            .count();
+        findings.push(check_ipv6_forward(ipv6_networks));
         let chains = NftSocket::open()
             .and_then(|mut s| s.list_chains())
             .map_err(|e| Error::kernel("the nftables ruleset", e))?;
@@ -66,8 +71,9 @@ impl Engine {
     }
 
     /// A host route overlapping a network's subnet through another device steals its
-    /// traffic (two routes for one subnet: packets for it leave by whichever is more specific): ctnet refuses it at create time, but a route
-    /// added later is only seen here.
+    /// traffic (two routes for one subnet: packets leave by the more specific one). ctnet
+    /// refuses such a route's subnet at create time, but a route added later is only
+    /// seen here.
     fn check_route_clashes(&mut self) -> Result<Vec<Finding>> {
         let networks: Vec<_> = state::list_networks(self.store.read())?
             .into_iter()
@@ -115,6 +121,40 @@ fn check_ip_forward() -> Finding {
             "set it back to 1 (`sysctl -w net.ipv4.ip_forward=1`; ctnet sets it when it creates a network), and find what turned it off",
         ),
         Err(e) => Finding::new(Severity::Warning, "ip_forward", format!("cannot be read: {e}"), ""),
+    }
+}
+
+/// IPv6 forwarding matters only once a network has IPv6.
+fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
+    if ipv6_networks == 0 {
+        return Finding::new(
+            Severity::Ok,
+            "ipv6 forwarding",
+            "no network has IPv6".into(),
+            "",
+        );
+    }
+    match sysctl::ipv6_forward_enabled() {
+        Ok(true) => Finding::new(
+            Severity::Ok,
+            "ipv6 forwarding",
+            "IPv6 forwarding is on".into(),
+            "",
+        ),
+        Ok(false) => Finding::new(
+            Severity::Problem,
+            "ipv6 forwarding",
+            format!(
+                "net.ipv6.conf.all.forwarding is 0 while {ipv6_networks} network(s) have IPv6: no IPv6 is routed between their containers and the outside"
+            ),
+            "run `ctnet gc`, which turns it back on (raising accept_ra to 2 where the host takes router advertisements), and find what turned it off",
+        ),
+        Err(e) => Finding::new(
+            Severity::Warning,
+            "ipv6 forwarding",
+            format!("cannot be read: {e}"),
+            "",
+        ),
     }
 }
 

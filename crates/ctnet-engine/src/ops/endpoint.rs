@@ -427,7 +427,12 @@ fn reserve_endpoint(
         host_ifname,
         mac: spec.mac.unwrap_or_else(|| MacAddr::for_address(ips[0])),
         ips,
-        default_route: siblings.iter().all(|e| !e.default_route),
+        default_routes: net
+            .subnets
+            .iter()
+            .map(|s| s.subnet.family())
+            .filter(|f| siblings.iter().all(|e| !e.routes_default(*f)))
+            .collect(),
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),

@@ -320,6 +320,20 @@ impl Engine {
         }
     }
 
+    /// Turns forwarding on for every family a network has, as creating it did (after a
+    /// reboot, or when something else turned it off).
+    pub(crate) fn restore_forwarding(&mut self) -> Result<()> {
+        let networks = state::list_networks(self.store.read())?;
+        let kernel = |e| Error::kernel("forwarding", e);
+        if networks.iter().any(|n| n.subnet(Family::V4).is_some()) {
+            sysctl::enable_ip_forward().map_err(kernel)?;
+        }
+        if networks.iter().any(|n| n.ipv6()) {
+            sysctl::enable_ipv6_forward(is_ctnet_device).map_err(kernel)?;
+        }
+        Ok(())
+    }
+
     /// Removes a network whose create or remove was left unfinished by a process that
     /// is gone, judged and claimed in one transaction (see `ops/reconcile.rs`); true
     /// when it did. A network a live process is working on is left alone.

@@ -94,7 +94,8 @@ impl Engine {
     }
 
     /// Everything [`Engine::reconcile_interrupted`] does, plus removing the endpoints and
-    /// namespaces of `ctnet run` processes that no longer exist.
+    /// namespaces of `ctnet run` processes that no longer exist, rewriting ctnet's
+    /// nftables table, and turning forwarding back on for the families networks have.
     pub fn gc(&mut self) -> Result<GcReport> {
         let mut report = self.reconcile_interrupted()?;
         for (ep, _) in state::owned_endpoints(self.store.read())? {
@@ -111,6 +112,7 @@ impl Engine {
             }
         }
         report.firewall_bridges = self.rebuild_firewall()?;
+        self.restore_forwarding()?;
         Ok(report)
     }
 }

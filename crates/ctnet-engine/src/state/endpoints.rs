@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
-use crate::model::{parse_ip, Endpoint, MacAddr, NetworkName, RowState};
+use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetworkName, RowState};
 use crate::owner::Owner;
 
 /// An endpoint's columns, its addresses folded into one column, and its owner.
@@ -44,11 +44,32 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         host_ifname: decoded(row, "host_ifname", |t| Ok(IfName::new(t)?))?,
         ips: parse_ips(&ips).map_err(|e| bad_column("ips", &ips, e))?,
         mac: decoded(row, "mac", |t| MacAddr::parse("mac", t))?,
-        default_route: row.get("default_route")?,
+        default_routes: default_routes_from(row.get("default_route")?),
         netns_owned: row.get("netns_owned")?,
         state: decoded(row, "state", RowState::parse)?,
         ports: Vec::new(),
     })
+}
+
+/// The `default_route` column: a bit per family whose default route the endpoint
+/// installed, IPv4 1 and IPv6 2 (so the 1 of a version 5 row, from before IPv6, reads
+/// as IPv4).
+fn default_routes_bits(families: &[Family]) -> i64 {
+    families
+        .iter()
+        .map(|f| match f {
+            Family::V4 => 1,
+            Family::V6 => 2,
+        })
+        .sum()
+}
+
+fn default_routes_from(bits: i64) -> Vec<Family> {
+    [(1, Family::V4), (2, Family::V6)]
+        .into_iter()
+        .filter(|(bit, _)| bits & bit != 0)
+        .map(|(_, family)| family)
+        .collect()
 }
 
 fn endpoint_and_owner(row: &Row<'_>) -> rusqlite::Result<(Endpoint, Option<Owner>)> {
@@ -69,7 +90,7 @@ pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) 
             ep.ifname.as_str(),
             ep.host_ifname.as_str(),
             ep.mac.to_string(),
-            ep.default_route,
+            default_routes_bits(&ep.default_routes),
             ep.netns_owned,
             ep.state.as_str(),
             owner.map(|o| o.pid),

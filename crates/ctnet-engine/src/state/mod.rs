@@ -323,6 +323,8 @@ CREATE TABLE IF NOT EXISTS namespaces (
         assert_eq!(eps[0].ips, vec![IpAddr::from([10, 9, 0, 2])]);
         assert_eq!(eps[0].ports.len(), 1);
         assert_eq!(eps[0].ifname.as_str(), "eth0");
+        // Version 5's default_route 1 (there was only IPv4) is IPv4's default route.
+        assert_eq!(eps[0].default_routes, vec![Family::V4]);
         // The cursor: none yet for the old network, then the one recorded.
         assert_eq!(
             last_allocated(store.read(), &n(), Family::V4).unwrap(),

@@ -423,7 +423,7 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
             address["version"] = json!(if family == Family::V4 { "4" } else { "6" });
         }
         ips.push(address);
-        if ep.default_route {
+        if ep.routes_default(family) {
             let dst = if family == Family::V4 {
                 "0.0.0.0/0"
             } else {
