@@ -148,20 +148,21 @@ impl Engine {
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
         sysctl::disable_ipv6(&ep.host_ifname).map_err(kernel)?;
-        if net.ipv6() {
-            // Addresses and routes are ctnet's to give: no router advertisements (any
-            // container on the bridge could send one), no addresses made from them, and
-            // no detection holding up the link-local address.
-            let ifname = ep.ifname.clone();
-            netns
-                .within(move || {
-                    sysctl::disable_ipv6_autoconf(&ifname)?;
-                    sysctl::disable_ipv6_dad(&ifname)
-                })
-                .map_err(kernel)?;
-        }
-        // A socket made inside the container's namespace configures it from here.
-        let mut sock = netns.within(RtSocket::open).map_err(kernel)?;
+        // A socket made inside the container's namespace configures it from here. On
+        // the same visit (one pair of namespace switches): addresses and routes are
+        // ctnet's to give, so an IPv6 interface takes no router advertisements (any
+        // container on the bridge could send one), makes no addresses from them, and
+        // has no detection holding up its link-local address.
+        let ipv6 = net.ipv6().then(|| ep.ifname.clone());
+        let mut sock = netns
+            .within(move || {
+                if let Some(ifname) = &ipv6 {
+                    sysctl::disable_ipv6_autoconf(ifname)?;
+                    sysctl::disable_ipv6_dad(ifname)?;
+                }
+                RtSocket::open()
+            })
+            .map_err(kernel)?;
         let index = link::index_of(&mut sock, ep.ifname.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {
