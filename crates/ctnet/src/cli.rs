@@ -1,4 +1,5 @@
-//! The command line, as clap types. Values are parsed into checked types here, at the edge.
+//! The command line, as clap types. Values arrive here as text; `commands/` parses each
+//! into the engine's checked types (names, subnets, addresses, ports) before anything else.
 
 use std::ffi::OsString;
 use std::net::IpAddr;

@@ -13,11 +13,9 @@ use crate::owner::Owner;
 
 /// A network's columns, its subnets folded into one text column (`SUBNET GATEWAY`
 /// pairs separated by commas), and its owner.
-const NETWORK_SELECT: &str = "SELECT name, id, driver, bridge, mtu, internal, state, created, icc,
-    owner_pid, owner_start,
-    (SELECT group_concat(s.subnet || ' ' || s.gateway, ',') FROM subnets s
-     WHERE s.network = networks.name) AS subnets
-    FROM networks";
+/// (Columns are read by name; `*` is also less SQL for every process to parse.)
+const NETWORK_SELECT: &str = "SELECT *, (SELECT group_concat(subnet || ' ' || gateway, ',')
+    FROM subnets WHERE network = name) AS subnets FROM networks";
 
 fn family_number(family: Family) -> i64 {
     match family {
