@@ -15,7 +15,8 @@
 //!
 //! The veth is created with its peer already inside the container's namespace and its
 //! host side already a port of the bridge, in one request. The kernel objects of one
-//! side go in one pipelined round trip.
+//! side go in one pipelined round trip. A network's and an endpoint's elements of ctnet's
+//! nftables table are part of the plan too ([`network_rules`], [`port_rules`]).
 
 use std::os::fd::BorrowedFd;
 
@@ -23,6 +24,7 @@ use ctnet_kernel::link::{BridgeSpec, VethSpec};
 use ctnet_kernel::netlink::Request;
 use ctnet_kernel::{addr, link, route, LOOPBACK_INDEX};
 
+use crate::datapath::nft::{NetworkRules, PortRules};
 use crate::model::{Endpoint, Family, Network};
 
 /// The bridge device of a network.
@@ -123,6 +125,33 @@ pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Reque
     requests
 }
 
+/// The network's part of ctnet's nftables table: its subnets (masquerade), its bridge
+/// (isolation, internal, icc).
+pub fn network_rules(net: &Network) -> NetworkRules {
+    NetworkRules {
+        subnets: net.subnets.iter().map(|s| s.subnet).collect(),
+        bridge: net.bridge.clone(),
+        internal: net.internal,
+        icc: net.icc,
+    }
+}
+
+/// What the firewall needs to forward an endpoint's published ports: each port to the
+/// container's address of each family it applies to (a port on every host address
+/// forwards over both families of a dual-stack network; one bound to a host address only
+/// over that address's family).
+pub fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
+    ep.ports
+        .iter()
+        .flat_map(|&port| {
+            ep.ips
+                .iter()
+                .filter(move |ip| port.host_ip.is_none_or(|h| h.is_ipv4() == ip.is_ipv4()))
+                .map(move |&container_ip| PortRules { port, container_ip })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
@@ -220,6 +249,43 @@ mod tests {
             "{:?}",
             ops(&second)
         );
+    }
+
+    #[test]
+    fn published_ports_forward_over_each_family_they_apply_to() {
+        use crate::model::ports::{Protocol, PublishedPort};
+        let port = |host_ip: Option<&str>, host_port| PublishedPort {
+            host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+            host_port,
+            container_port: 80,
+            protocol: Protocol::Tcp,
+        };
+        let mut ep = endpoint(&["10.1.0.2", "fd00:1::2"], true);
+        ep.ports = vec![
+            port(None, 8080),
+            port(Some("2001:db8::1"), 8081),
+            port(Some("203.0.113.1"), 8082),
+        ];
+        let rules: Vec<(u16, String)> = port_rules(&ep)
+            .iter()
+            .map(|r| (r.port.host_port, r.container_ip.to_string()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                (8080, "10.1.0.2".to_string()),
+                (8080, "fd00:1::2".to_string()),
+                (8081, "fd00:1::2".to_string()),
+                (8082, "10.1.0.2".to_string()),
+            ]
+        );
+        let net = network(&[("10.1.0.0/24", "10.1.0.1"), ("fd00:1::/64", "fd00:1::1")]);
+        let subnets: Vec<String> = network_rules(&net)
+            .subnets
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(subnets, ["10.1.0.0/24", "fd00:1::/64"]);
     }
 
     #[test]

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 use ctnet_kernel::{addr, link, route, RtSocket};
 
+use crate::driver::bridge::port_rules;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ContainerRef, Endpoint, NetworkName, RowState};
 use crate::ops::endpoint::container_object;
-use crate::ops::firewall::port_rules;
 use crate::state;
 
 impl Engine {

@@ -10,11 +10,11 @@ use rusqlite::Connection;
 use crate::alloc::addresses as ipam;
 use crate::alloc::host_ports;
 use crate::driver::bridge;
+use crate::driver::bridge::port_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, PortSpec};
 use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
-use crate::ops::firewall::port_rules;
 use crate::owner::Owner;
 use crate::state;
 

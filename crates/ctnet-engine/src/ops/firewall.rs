@@ -1,12 +1,13 @@
 //! ctnet's nftables table as operations need it: made before something is added to it,
-//! and rewritten from the store. Networks and endpoints are translated here into what
-//! the datapath knows (subnets, bridges, addresses, ports); the datapath knows nothing
-//! of networks or containers.
+//! and rewritten from the store. What each network and endpoint puts in it comes from
+//! the driver's plan (`driver::bridge::network_rules`, `port_rules`); the datapath knows
+//! nothing of networks or containers.
 
-use crate::datapath::nft::{Contents, NetworkRules, PortRules, TABLE};
+use crate::datapath::nft::{Contents, TABLE};
+use crate::driver::bridge::{network_rules, port_rules};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Network, RowState};
+use crate::model::RowState;
 use crate::state;
 
 impl Engine {
@@ -58,30 +59,4 @@ impl Engine {
 /// The error for a failed change to ctnet's table.
 pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
     Error::kernel(format!("nftables table {TABLE}"), e)
-}
-
-/// What the firewall needs to know about a network.
-pub(crate) fn network_rules(net: &Network) -> NetworkRules {
-    NetworkRules {
-        subnets: net.subnets.iter().map(|s| s.subnet).collect(),
-        bridge: net.bridge.clone(),
-        internal: net.internal,
-        icc: net.icc,
-    }
-}
-
-/// What the firewall needs to forward an endpoint's published ports: each port to the
-/// container's address of each family it applies to (a port on every host address
-/// forwards over both families of a dual-stack network; one bound to a host address only
-/// over that address's family).
-pub(crate) fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
-    ep.ports
-        .iter()
-        .flat_map(|&port| {
-            ep.ips
-                .iter()
-                .filter(move |ip| port.host_ip.is_none_or(|h| h.is_ipv4() == ip.is_ipv4()))
-                .map(move |&container_ip| PortRules { port, container_ip })
-        })
-        .collect()
 }

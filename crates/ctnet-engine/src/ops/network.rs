@@ -8,13 +8,13 @@ use rusqlite::Connection;
 
 use crate::alloc::subnets::{self, TakenRange};
 use crate::driver::bridge;
+use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK,
 };
-use crate::ops::firewall::network_rules;
 use crate::owner::Owner;
 use crate::state;
 

@@ -546,7 +546,7 @@ fn add_network_elements(batch: &mut Batch, net: &NetworkRules) {
 
 /// The map a published port goes in, and its element: the maps of the container
 /// address's family (a port bound to a host address of the other family is never asked
-/// for; see `ops::firewall::port_rules`).
+/// for; see `driver::bridge::port_rules`).
 fn port_element(p: &PortRules) -> (&'static str, Element) {
     let proto_port = |key: Key| key.proto(p.port.protocol.number()).port(p.port.host_port);
     let value = Key::new().ip(p.container_ip).port(p.port.container_port);
