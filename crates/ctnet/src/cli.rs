@@ -114,8 +114,9 @@ pub enum Command {
     /// Run a command in a fresh network namespace attached to a network; everything is
     /// removed when the command exits.
     Run(RunArgs),
-    /// Repair what interrupted ctnet processes left behind.
-    Gc(FormatArgs),
+    /// Repair what interrupted ctnet processes left behind, and the kernel objects of
+    /// the store's networks and endpoints (bridges, veths, ctnet's nftables table).
+    Gc(GcArgs),
     /// Finish a `detach --no-wait` (run by ctnet itself, in the background).
     #[command(hide = true)]
     ReapEndpoint {
@@ -125,6 +126,18 @@ pub enum Command {
     /// Report what on this host will silently drop ctnet's traffic, each with the fix.
     /// Exits non-zero when it finds a problem.
     Doctor(FormatArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Remove ctnet's bridges and nftables elements that no network in the state
+    /// database explains (after the database was lost: containers on them lose their
+    /// network).
+    #[arg(long)]
+    pub discard_unknown: bool,
 }
 
 #[derive(Args, Debug)]

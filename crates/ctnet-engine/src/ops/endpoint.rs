@@ -123,17 +123,26 @@ impl Engine {
         })
     }
 
-    fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
+    pub(crate) fn build_endpoint(
+        &mut self,
+        net: &Network,
+        ep: &Endpoint,
+        netns: &Netns,
+    ) -> Result<()> {
         let object = format!(
             "{} on network {:?}",
             container_object(&ep.container),
             net.name.as_str()
         );
         let kernel = |e| Error::kernel(&object, e);
+        let bridge_index = link::index_of(self.host()?, net.bridge.as_str()).map_err(kernel)?;
+        let bridge_index = match bridge_index {
+            Some(index) => index,
+            // After a reboot (or an `ip link del`) the network is made ready again by its
+            // first attach: the pending endpoint keeps `network rm` away meanwhile.
+            None => self.replumb_network(net)?,
+        };
         let host = self.host()?;
-        let bridge_index = link::index_of(host, net.bridge.as_str())
-            .map_err(kernel)?
-            .ok_or_else(|| bridge_missing(net))?;
         host.execute_all(bridge::host_side_requests(
             net,
             ep,
@@ -309,19 +318,6 @@ impl Engine {
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         state::list_endpoints(self.store.read())
     }
-}
-
-/// The error for a network whose bridge is gone from the kernel.
-fn bridge_missing(net: &Network) -> Error {
-    Error::new(
-        ErrorKind::Kernel,
-        format!("network {:?}", net.name.as_str()),
-        format!("its bridge {} is missing from the kernel", net.bridge),
-        format!(
-            "recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`",
-            net.name
-        ),
-    )
 }
 
 /// The error for an address, or a port bound to an address, of a family the network

@@ -9,11 +9,17 @@
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
+//! - [`drift`]: the store's networks and endpoints against the kernel (`ctnet doctor`),
+//!   and their repair (`ctnet gc`; a network's missing bridge also at attach);
+//! - [`lost_state`]: refusing to take an empty store for "nothing exists" while ctnet's
+//!   bridges or table elements are on the host;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
+pub mod drift;
 pub mod endpoint;
 pub mod firewall;
+pub mod lost_state;
 pub mod namespace;
 pub mod network;
 pub mod reconcile;

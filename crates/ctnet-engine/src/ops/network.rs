@@ -86,18 +86,14 @@ impl Engine {
             }
         }
         check_families(&spec)?;
+        self.refuse_if_state_lost()?;
         let routes = self.host_route_ranges()?;
         if let Some(bridge) = &spec.bridge {
             if link::get(self.host()?, bridge.as_str())
                 .map_err(|e| Error::kernel(&object, e))?
                 .is_some()
             {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("bridge {bridge}"),
-                    "a link of that name already exists on this host",
-                    "choose another --bridge name, or omit it to get a generated one",
-                ));
+                return Err(self.bridge_exists_error(bridge)?);
             }
         }
         let me = Owner::me();
@@ -416,7 +412,7 @@ impl Engine {
 
 /// True for the devices ctnet makes on the host (bridges `br-…` and `ctnet0`, veths
 /// `veth…`), which the host's router-advertisement settings must leave alone.
-fn is_ctnet_device(name: &str) -> bool {
+pub(crate) fn is_ctnet_device(name: &str) -> bool {
     name.starts_with("br-") || name.starts_with("veth") || name == DEFAULT_BRIDGE
 }
 

@@ -61,6 +61,8 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
+mod audit;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -73,6 +75,8 @@ use ctnet_nft::{
 
 use crate::model::ports::PublishedPort;
 use crate::model::Subnet;
+
+pub use audit::{Rewrite, TableAudit};
 
 /// ctnet's table.
 pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
@@ -144,14 +148,20 @@ impl Firewall {
         Firewall::default()
     }
 
-    /// True when ctnet's table exists with this code's layout. Once true, it is not asked
-    /// again by this process.
+    /// True when ctnet's table exists with this code's layout and every ctnet chain
+    /// holds the layout's rules (a flushed table, a deleted chain or an inserted rule is
+    /// not current). Once true, it is not asked again by this process.
     pub fn is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.table_checked {
-            let comment = self.socket()?.table_comment(TABLE)?;
-            self.table_checked = comment.as_deref() == Some(LAYOUT);
+            self.table_checked = self.structure_current()?;
         }
         Ok(self.table_checked)
+    }
+
+    /// [`Firewall::is_current`], asked of the kernel again.
+    pub fn is_current_now(&mut self) -> ctnet_kernel::Result<bool> {
+        self.table_checked = false;
+        self.is_current()
     }
 
     /// True when a table named like ctnet's exists, whatever its layout.
