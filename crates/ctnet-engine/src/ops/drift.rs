@@ -147,35 +147,48 @@ impl Engine {
     /// again, each endpoint's veth made again (or made a port of its bridge again), and
     /// endpoints whose namespace is gone removed. Returns what it did, one line each.
     pub(crate) fn repair_drift(&mut self) -> Result<Vec<String>> {
+        // Repairs may add elements: the table must hold its rules first, and be current
+        // before the lock below is taken (it would be rewritten under a lock of its own).
+        self.ensure_firewall()?;
         let mut done = Vec::new();
         for net in ready_networks(self)? {
-            if link::index_of(self.host()?, net.bridge.as_str())
-                .map_err(|e| Error::kernel(network_label(&net), e))?
-                .is_none()
-            {
-                self.replumb_network(&net)?;
-                done.push(format!(
-                    "{}: bridge {} made again",
-                    network_label(&net),
-                    net.bridge
-                ));
-            } else if self.repair_bridge(&net)? {
-                done.push(format!(
-                    "{}: bridge {} brought up, gateways added again",
-                    network_label(&net),
-                    net.bridge
-                ));
+            if let Some(line) = self.repair_network(&net)? {
+                done.push(line);
             }
         }
-        // Re-made veths may add published ports: the table must hold its rules first,
-        // and be current before the lock below is taken (it is rewritten under it).
-        self.ensure_firewall()?;
         for ep in ready_endpoints(self)? {
             if let Some(line) = self.repair_endpoint(ep.id)? {
                 done.push(line);
             }
         }
         Ok(done)
+    }
+
+    /// Makes a ready network's bridge (or its gateways) again, under the store's write
+    /// lock with the row read again: a `network rm` that deleted the bridge meanwhile is
+    /// never undone.
+    fn repair_network(&mut self, net: &Network) -> Result<Option<String>> {
+        let label = network_label(net);
+        self.with_write_lock(|engine| {
+            let still = state::get_network(engine.store.read(), &net.name)?
+                .is_some_and(|n| n.state == RowState::Ready);
+            if !still {
+                return Ok(None);
+            }
+            let missing = link::index_of(engine.host()?, net.bridge.as_str())
+                .map_err(|e| Error::kernel(&label, e))?
+                .is_none();
+            if missing {
+                engine.replumb_network(net)?;
+                return Ok(Some(format!("{label}: bridge {} made again", net.bridge)));
+            }
+            Ok(engine.repair_bridge(net)?.then(|| {
+                format!(
+                    "{label}: bridge {} brought up, its gateways added again",
+                    net.bridge
+                )
+            }))
+        })
     }
 
     /// Makes a network's bridge again as creating the network did (after a reboot, or an

@@ -41,6 +41,12 @@ impl Engine {
         if self.firewall.is_current().map_err(firewall_error)? {
             return Ok(());
         }
+        if !self.store.read().is_autocommit() {
+            // Called under a write lock this process holds already (a repair by gc).
+            let contents = firewall_contents(self.store.read())?;
+            self.firewall.rewrite(&contents).map_err(firewall_error)?;
+            return Ok(());
+        }
         let Engine {
             store, firewall, ..
         } = self;
