@@ -26,10 +26,7 @@ fn race(sb: &Sandbox, cycles: u32, cycle: &str) -> (u32, u32, u32) {
          mkdir -p $CTNET_RUN_DIR; touch $CTNET_RUN_DIR/stop; wait $gc; \
          echo $n $stale_count $failed"
     ));
-    let n: Vec<u32> = out
-        .split_whitespace()
-        .map(|w| w.parse().unwrap())
-        .collect();
+    let n: Vec<u32> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
     (n[0], n[1], n[2])
 }
 
