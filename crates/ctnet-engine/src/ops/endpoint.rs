@@ -110,6 +110,11 @@ impl Engine {
             reserve_ports(tx, ep, &spec.publish, &net, automatic)
         })?;
         if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
+            // `removing` first: a firewall rewrite (gc) then leaves its ports out rather
+            // than putting back what the teardown withdraws (see ops/firewall.rs).
+            let removing = RowState::Removing;
+            self.store
+                .write(|tx| state::set_endpoint_state(tx, ep.id, removing, Some(&me)))?;
             let _ = self.tear_down_endpoint(&ep);
             self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
             return Err(err);

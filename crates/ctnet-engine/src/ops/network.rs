@@ -101,6 +101,10 @@ impl Engine {
             .store
             .write(|tx| reserve_network(tx, &spec, &routes, &me))?;
         if let Err(err) = self.build_network(&net) {
+            // `removing` first, for the same reason as a failed attach (ops/firewall.rs).
+            let removing = RowState::Removing;
+            self.store
+                .write(|tx| state::set_network_state(tx, &net.name, removing, Some(&me)))?;
             self.tear_down_network(&net);
             self.store
                 .write(|tx| state::delete_network(tx, &net.name))?;
