@@ -60,6 +60,8 @@ fn a_deleted_veth_is_reported_and_made_again_by_gc() {
     let veth = host_side(&sb, "c1");
     sb.ok(&format!("ip link del {veth}"));
     assert!(sb.probe(Some("c2"), "tcp", "10.50.0.2:80").is_err());
+    let ls = sb.ok("ctnet ls");
+    assert!(ls.contains(&format!("degraded (veth {veth} missing)")), "{ls}");
     let problems = drift(&sb);
     assert!(
         problems
@@ -90,6 +92,9 @@ fn a_deleted_bridge_is_reported_and_made_again_with_its_containers_by_gc() {
         .to_string();
     sb.ok(&format!("ip link del {bridge}"));
     assert!(sb.probe(Some("c2"), "tcp", "10.50.0.2:80").is_err());
+    let ls = sb.ok("ctnet network ls");
+    assert!(ls.contains(&format!("degraded (bridge {bridge} missing)")), "{ls}");
+    assert!(sb.ok("ctnet ls").contains("not on its bridge"));
     let problems = drift(&sb);
     assert!(
         problems
@@ -101,6 +106,7 @@ fn a_deleted_bridge_is_reported_and_made_again_with_its_containers_by_gc() {
     assert!(gc.contains(&format!("bridge {bridge} made again")), "{gc}");
     assert!(gc.contains("made a port of bridge"), "{gc}");
     works(&sb);
+    assert!(!sb.ok("ctnet network ls; ctnet ls").contains("degraded"));
     assert!(drift(&sb).is_empty());
 }
 

@@ -70,6 +70,53 @@ fn endpoint_label(ep: &Endpoint) -> String {
 }
 
 impl Engine {
+    /// Each network's state as the host's links show it, from one link dump: its row
+    /// state, or `degraded (…)` for a ready network whose bridge is missing or down
+    /// (`ctnet doctor` checks the rest).
+    pub fn network_states(&mut self, networks: &[Network]) -> Result<Vec<String>> {
+        let links = link::list(self.host()?).map_err(|e| Error::kernel("host links", e))?;
+        Ok(networks
+            .iter()
+            .map(|net| {
+                if net.state != RowState::Ready {
+                    return net.state.as_str().to_string();
+                }
+                match links.iter().find(|l| l.name == net.bridge.as_str()) {
+                    None => format!("degraded (bridge {} missing)", net.bridge),
+                    Some(b) if !b.up => format!("degraded (bridge {} down)", net.bridge),
+                    Some(_) => net.state.as_str().to_string(),
+                }
+            })
+            .collect())
+    }
+
+    /// Each endpoint's state as the host's links show it, from one link dump: its row
+    /// state, or `degraded (…)` for a ready endpoint whose veth is missing or not a port
+    /// of its bridge (`ctnet doctor` looks inside the containers too).
+    pub fn endpoint_states(&mut self, endpoints: &[Endpoint]) -> Result<Vec<String>> {
+        let links = link::list(self.host()?).map_err(|e| Error::kernel("host links", e))?;
+        let networks = state::list_networks(self.store.read())?;
+        Ok(endpoints
+            .iter()
+            .map(|ep| {
+                if ep.state != RowState::Ready {
+                    return ep.state.as_str().to_string();
+                }
+                let bridge = networks
+                    .iter()
+                    .find(|n| n.name == ep.network)
+                    .and_then(|n| links.iter().find(|l| l.name == n.bridge.as_str()));
+                match links.iter().find(|l| l.name == ep.host_ifname.as_str()) {
+                    None => format!("degraded (veth {} missing)", ep.host_ifname),
+                    Some(v) if bridge.is_none_or(|b| v.master != Some(b.index)) => {
+                        format!("degraded (veth {} not on its bridge)", ep.host_ifname)
+                    }
+                    Some(_) => ep.state.as_str().to_string(),
+                }
+            })
+            .collect())
+    }
+
     /// Every difference between the store's ready networks and endpoints and the kernel.
     pub fn drift(&mut self) -> Result<Vec<Drift>> {
         let networks = ready_networks(self)?;

@@ -109,6 +109,7 @@ fn spawn_reaper(paths: &Paths, id: i64) -> Result<()> {
 
 pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let endpoints = engine.endpoints()?;
+    let states = engine.endpoint_states(&endpoints)?;
     match format {
         Format::Json => output::json(&endpoints),
         Format::Table => output::table(
@@ -124,7 +125,8 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
             ],
             &endpoints
                 .iter()
-                .map(|e| {
+                .zip(&states)
+                .map(|(e, state)| {
                     vec![
                         e.container.clone(),
                         e.network.to_string(),
@@ -133,7 +135,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.mac.to_string(),
                         e.host_ifname.to_string(),
                         ports_column(&e.ports),
-                        e.state.as_str().to_string(),
+                        state.clone(),
                     ]
                 })
                 .collect::<Vec<_>>(),

@@ -68,16 +68,22 @@ struct NetworkView<'a> {
     #[serde(flatten)]
     network: &'a Network,
     containers: Vec<&'a Endpoint>,
+    /// The state as the host's links show it (`degraded (…)` when its bridge is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_state: Option<String>,
 }
 
 fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let networks = engine.networks()?;
     let endpoints = engine.endpoints()?;
+    let states = engine.network_states(&networks)?;
     let views: Vec<NetworkView> = networks
         .iter()
-        .map(|n| NetworkView {
+        .zip(states)
+        .map(|(n, state)| NetworkView {
             network: n,
             containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
+            kernel_state: Some(state),
         })
         .collect();
     match format {
@@ -92,6 +98,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "BRIDGE",
                 "INTERNAL",
                 "CONTAINERS",
+                "STATE",
             ],
             &views
                 .iter()
@@ -106,6 +113,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         n.bridge.to_string(),
                         n.internal.to_string(),
                         v.containers.len().to_string(),
+                        v.kernel_state.clone().unwrap_or_default(),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -128,6 +136,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             .iter()
             .filter(|e| e.network == network.name)
             .collect(),
+        kernel_state: None,
     };
     match format {
         Format::Json => output::json(&view),
