@@ -140,8 +140,10 @@ impl Engine {
                 report.namespaces.push(name);
             }
         }
-        report.repaired = self.repair_drift()?;
+        // The table first (so its differences are reported, not mended silently by a
+        // repair's check), then the kernel objects.
         let rewrite = self.rebuild_firewall()?;
+        report.repaired = self.repair_drift()?;
         report.firewall_bridges = state::list_networks(self.store.read())?
             .into_iter()
             .filter(|n| n.state != RowState::Removing)

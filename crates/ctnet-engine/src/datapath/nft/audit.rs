@@ -274,6 +274,8 @@ impl Firewall {
         };
         if !audit.exists() {
             self.create(contents)?;
+        } else if audit.is_clean() {
+            // Nothing to put right.
         } else if audit.refillable() {
             self.rebuild(contents)?;
         } else {
