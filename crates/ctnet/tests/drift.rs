@@ -61,7 +61,10 @@ fn a_deleted_veth_is_reported_and_made_again_by_gc() {
     sb.ok(&format!("ip link del {veth}"));
     assert!(sb.probe(Some("c2"), "tcp", "10.50.0.2:80").is_err());
     let ls = sb.ok("ctnet ls");
-    assert!(ls.contains(&format!("degraded (veth {veth} missing)")), "{ls}");
+    assert!(
+        ls.contains(&format!("degraded (veth {veth} missing)")),
+        "{ls}"
+    );
     let problems = drift(&sb);
     assert!(
         problems
@@ -93,7 +96,10 @@ fn a_deleted_bridge_is_reported_and_made_again_with_its_containers_by_gc() {
     sb.ok(&format!("ip link del {bridge}"));
     assert!(sb.probe(Some("c2"), "tcp", "10.50.0.2:80").is_err());
     let ls = sb.ok("ctnet network ls");
-    assert!(ls.contains(&format!("degraded (bridge {bridge} missing)")), "{ls}");
+    assert!(
+        ls.contains(&format!("degraded (bridge {bridge} missing)")),
+        "{ls}"
+    );
     assert!(sb.ok("ctnet ls").contains("not on its bridge"));
     let problems = drift(&sb);
     assert!(

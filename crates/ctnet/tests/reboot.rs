@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::{cni_call, Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{cni_call, netavark, Sandbox, UPLINK_HOST, WAN_SERVER};
 
 fn cni_conf(host_port: u16) -> serde_json::Value {
     json!({
@@ -18,6 +18,24 @@ fn cni_conf(host_port: u16) -> serde_json::Value {
         "runtimeConfig": { "portMappings": [
             { "hostPort": host_port, "containerPort": 80, "protocol": "tcp" }
         ] }
+    })
+}
+
+/// Podman's netavark options for container `id` at `ip`, publishing `host_port`.
+fn netavark_options(id: &str, ip: &str, host_port: u16) -> serde_json::Value {
+    json!({
+        "container_id": id, "container_name": id,
+        "port_mappings": [
+            { "host_ip": "", "container_port": 80, "host_port": host_port, "range": 1, "protocol": "tcp" }
+        ],
+        "networks": { "podman": { "static_ips": [ip], "interface_name": "eth0" } },
+        "network_info": { "podman": {
+            "name": "podman", "id": "f".repeat(64), "driver": "bridge",
+            "network_interface": "podman0", "created": "2026-11-22T00:00:00Z",
+            "subnets": [{ "subnet": "10.89.0.0/16", "gateway": "10.89.0.1" }],
+            "ipv6_enabled": false, "internal": false, "dns_enabled": false,
+            "ipam_options": { "driver": "host-local" }
+        } }
     })
 }
 
@@ -57,6 +75,25 @@ fn after_a_reboot_attach_and_cni_add_make_their_networks_ready_again() {
     assert!(ok, "CNI ADD after a reboot: {out}");
     sb.serve(Some("pod2"), "--tcp 80");
     sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8091"));
+
+    sb.ok("ip netns add pb && ip -n pb link set lo up");
+    let (ok, out) = netavark(
+        &sb,
+        "setup /run/netns/pb",
+        &netavark_options("pb", "10.89.0.6", 8093),
+    );
+    assert!(ok, "netavark setup after a reboot: {out}");
+    sb.serve(Some("pb"), "--tcp 80");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8093"));
+
+    let c2 = sb.addr_of("c2", "eth0");
+    let out = sb.ok(&format!(
+        "ctnet run --network blue -- ctnet-probe tcp {c2}:80 --timeout 2"
+    ));
+    assert!(
+        out.starts_with("from 10.50.0."),
+        "ctnet run after a reboot: {out}"
+    );
 
     // gc lets the containers that died with the reboot go.
     let gc = sb.ok("ctnet gc");
@@ -159,6 +196,24 @@ fn an_emptied_database_is_refused_too() {
     let err = sb.fails("ctnet network create red");
     assert!(
         err.contains("holds no networks") && err.contains("bridge br-"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_front_end_network_whose_subnet_is_taken_is_refused_with_the_real_cause() {
+    // ensure_network used to answer a refused create with "does not exist".
+    let sb = Sandbox::new();
+    sb.ok("ctnet network create x --subnet 10.89.0.0/16 && ip netns add pa");
+    let (ok, out) = netavark(
+        &sb,
+        "setup /run/netns/pa",
+        &netavark_options("pa", "10.89.0.5", 8092),
+    );
+    assert!(!ok);
+    let err = out["error"].as_str().unwrap();
+    assert!(
+        err.contains("overlaps network \"x\"") && !err.contains("does not exist"),
         "{err}"
     );
 }

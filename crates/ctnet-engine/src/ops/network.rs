@@ -264,7 +264,14 @@ impl Engine {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
                 Ok(net) => return Ok(net),
-                Err(e) if e.kind == ErrorKind::Conflict => self.network(&name)?,
+                // Made by another process meanwhile; any other conflict (a subnet or a
+                // bridge taken) is the answer itself.
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    match state::get_network(self.store.read(), &name)? {
+                        Some(net) => net,
+                        None => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             },
         };
