@@ -272,7 +272,10 @@ impl Firewall {
             removed_elements: audit.unexplained_elements.clone(),
             ..Rewrite::default()
         };
-        if !audit.exists() {
+        if !audit.exists() && contents.networks.is_empty() {
+            // No network needs a table: a host without one stays so.
+            report.repaired.clear();
+        } else if !audit.exists() {
             self.create(contents)?;
         } else if audit.is_clean() {
             // Nothing to put right.
@@ -312,7 +315,7 @@ impl Firewall {
                 report.user_rules_dropped = Some((count, why));
             }
         }
-        self.table_checked = true;
+        self.table_checked = audit.exists() || !contents.networks.is_empty();
         Ok(report)
     }
 
