@@ -417,7 +417,7 @@ fn listed_rules_go_back_unchanged_into_a_table_made_again_in_one_batch() {
         skeleton(&mut batch);
         batch.add_chain(T, "mine", None);
         let prefix = Element::ipv4_prefix(Ipv4Addr::new(10, 1, 0, 0), 16);
-        batch.add_elements(T, "prefixes", &[prefix.clone()], "a prefix");
+        batch.add_elements(T, "prefixes", std::slice::from_ref(&prefix), "a prefix");
         sock.commit(batch).unwrap();
         nft(&[
             "add",
