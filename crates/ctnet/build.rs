@@ -7,6 +7,17 @@ use std::path::Path;
 use std::process::Command;
 
 fn main() {
+    // Only this project's own checkout counts: a tarball unpacked inside some other
+    // repository must not show that repository's commit.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ours = git(&["rev-parse", "--show-toplevel"])
+        .zip(root.canonicalize().ok())
+        .is_some_and(|(top, root)| Path::new(&top).canonicalize().ok() == Some(root));
+    if !ours {
+        println!("cargo:rustc-env=CTNET_BUILD_COMMIT=");
+        println!("cargo:rerun-if-changed=build.rs");
+        return;
+    }
     let commit = git(&["rev-parse", "--short=12", "HEAD"]);
     let suffix = commit
         .as_deref()

@@ -89,7 +89,7 @@ fn run() -> ExitCode {
     }
     let cli = Cli::parse_args(args);
     match &cli.command {
-        Command::Completion { shell } => return commands::docs::completion(shell.clone()),
+        &Command::Completion { shell } => return commands::docs::completion(shell),
         Command::Man { dir } => return commands::docs::man(dir.as_deref()),
         _ => {}
     }

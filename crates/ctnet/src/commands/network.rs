@@ -101,6 +101,12 @@ enum Listed<'a> {
     Virtual(&'a VirtualDefault),
 }
 
+/// Table rows in the order of their first cell (the name), as networks are listed.
+fn by_name(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort_by(|a, b| a[0].cmp(&b[0]));
+    rows
+}
+
 /// The table row of the default network not made yet.
 fn virtual_default_row() -> Vec<String> {
     [
@@ -150,23 +156,25 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "INTERNAL",
                 "CONTAINERS",
             ],
-            &views
-                .iter()
-                .map(|v| {
-                    let n = v.network;
-                    vec![
-                        n.name.to_string(),
-                        n.id[..12].to_string(),
-                        n.driver.to_string(),
-                        n.subnets_text(),
-                        gateways_text(n),
-                        n.bridge.to_string(),
-                        n.internal.to_string(),
-                        v.containers.len().to_string(),
-                    ]
-                })
-                .chain(virtual_default.map(|_| virtual_default_row()))
-                .collect::<Vec<_>>(),
+            &by_name(
+                views
+                    .iter()
+                    .map(|v| {
+                        let n = v.network;
+                        vec![
+                            n.name.to_string(),
+                            n.id[..12].to_string(),
+                            n.driver.to_string(),
+                            n.subnets_text(),
+                            gateways_text(n),
+                            n.bridge.to_string(),
+                            n.internal.to_string(),
+                            v.containers.len().to_string(),
+                        ]
+                    })
+                    .chain(virtual_default.map(|_| virtual_default_row()))
+                    .collect(),
+            ),
         ),
     }
     Ok(())
