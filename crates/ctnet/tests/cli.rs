@@ -102,6 +102,14 @@ fn arguments_that_are_not_utf8_pass_through_or_are_refused_by_name() {
         "ctnet run --name \"$(printf '\\377')\" -- true",
         &["--name \"\\xFF\"", "not valid UTF-8"],
     );
+    // Invoked as netavark: netavark's JSON error, not a panic (exit 134).
+    let out = sb.run(
+        "mkdir -p \"$CTNET_RUN_DIR/bin\" && ln -sf \"$(command -v ctnet)\" \"$CTNET_RUN_DIR/bin/netavark\" && \
+         \"$CTNET_RUN_DIR/bin/netavark\" setup \"/run/netns/$(printf '\\377')\" </dev/null",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(err["error"].to_string().contains("UTF-8"), "{err}");
     refused(
         &sb,
         "ctnet network create x --subnet \"$(printf '\\377')\"",
