@@ -300,6 +300,7 @@ fn a_percent_in_a_bridge_name_is_refused_by_every_front_end() {
     });
     let (ok, err) = cni_call(&sb, "ctnet", "ADD", "pod1id", "/run/netns/pod1", &conf);
     assert!(!ok, "{err}");
+    assert_eq!(err["code"], 7, "{err}");
     assert!(
         err["msg"].to_string().contains("template")
             || err["details"].to_string().contains("template"),
