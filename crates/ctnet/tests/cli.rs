@@ -48,6 +48,8 @@ fn looking_leaves_a_fresh_host_alone_and_the_default_network_comes_with_the_firs
     sb.fails("ctnet network create x --subnet 10.1.0.0/24 --gateway 10.2.0.1");
     sb.fails("ctnet network create x --bridge 'br%d'");
     sb.fails("ctnet network inspect nosuch");
+    let err = sb.fails("ctnet network create bridge");
+    assert!(err.contains("is the default network"), "{err}");
     assert_eq!(
         host_state(&sb),
         fresh,

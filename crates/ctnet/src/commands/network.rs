@@ -1,7 +1,7 @@
 //! `ctnet network create|ls|inspect|rm`.
 
 use ctnet_engine::model::{parse_ip, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
-use ctnet_engine::{Endpoint, Engine, Network, NetworkName, NetworkSpec, Result};
+use ctnet_engine::{Endpoint, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Result};
 use ctnet_kernel::IfName;
 use serde::Serialize;
 
@@ -57,6 +57,16 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
 
 fn create(engine: &mut Engine, args: NetworkCreateArgs) -> Result<()> {
     let spec = spec_from(args)?;
+    if spec.name.as_str() == DEFAULT_NETWORK {
+        // As Docker's `bridge`: it exists (made on first attach), and is not made by hand
+        // with other settings.
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("network {DEFAULT_NETWORK:?}"),
+            "is the default network, made by ctnet when a container first attaches to it",
+            "choose another name",
+        ));
+    }
     // The default network is not made here: it is made when something first attaches
     // to it, and keeps its usual subnet because the engine leaves the first free pool
     // to it whichever network comes first.
