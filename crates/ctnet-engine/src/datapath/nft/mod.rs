@@ -81,7 +81,8 @@ pub use audit::{Rewrite, TableAudit};
 /// ctnet's table.
 pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
-/// other comment is rewritten in this layout (keeping the `user` chain).
+/// other comment is deleted and made again in this layout in one batch, the `user`
+/// chain's rules carried over (see `audit.rs`).
 pub const LAYOUT: &str = "managed by ctnet, layout 3; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
