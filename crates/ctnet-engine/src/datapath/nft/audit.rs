@@ -416,10 +416,16 @@ fn multiset_difference(
 
 /// An element in nft's words, e.g. `tcp . 8080 : 10.0.0.2 . 80`.
 fn render_element(set: &SetSpec, e: &ElementInfo) -> String {
-    let mut text = render_fields(&set.key, &e.key);
-    if let Some(end) = &e.key_end {
-        text = format!("{text}-{}", render_fields(&set.key, end));
-    }
+    let mut text = match &e.key_end {
+        // A range of a concatenation ranges field by field, as nft writes it.
+        Some(end) => field_texts(&set.key, &e.key)
+            .into_iter()
+            .zip(field_texts(&set.key, end))
+            .map(|(a, b)| if a == b { a } else { format!("{a}-{b}") })
+            .collect::<Vec<_>>()
+            .join(" . "),
+        None => render_fields(&set.key, &e.key),
+    };
     if e.interval_end {
         text = format!("end of an interval at {text}");
     }
@@ -430,7 +436,12 @@ fn render_element(set: &SetSpec, e: &ElementInfo) -> String {
 }
 
 /// The fields of a key, each padded to four bytes in the kernel's layout.
-fn render_fields(fields: &[KeyField], mut bytes: &[u8]) -> String {
+fn render_fields(fields: &[KeyField], bytes: &[u8]) -> String {
+    field_texts(fields, bytes).join(" . ")
+}
+
+/// Each field of a key as text.
+fn field_texts(fields: &[KeyField], mut bytes: &[u8]) -> Vec<String> {
     let mut parts = Vec::new();
     for field in fields {
         let len = field.byte_len() as usize;
@@ -456,7 +467,7 @@ fn render_fields(fields: &[KeyField], mut bytes: &[u8]) -> String {
         });
         bytes = bytes.get(len.next_multiple_of(4)..).unwrap_or_default();
     }
-    parts.join(" . ")
+    parts
 }
 
 #[cfg(test)]
@@ -481,6 +492,54 @@ mod tests {
         );
         assert_eq!(missing, vec![a, b]);
         assert_eq!(extra, vec![c.clone(), c]);
+    }
+
+    #[test]
+    fn only_a_table_of_this_structure_is_refilled_in_place() {
+        let current = TableAudit {
+            comment: Some(LAYOUT.into()),
+            ..TableAudit::default()
+        };
+        assert!(current.refillable() && current.is_clean());
+        assert!(current.differences().is_empty());
+        let flushed = TableAudit {
+            rule_differences: vec!["chain forward has 0 rules, the layout 7".into()],
+            ..current.clone()
+        };
+        assert!(flushed.refillable() && !flushed.is_clean());
+        let foreign = TableAudit {
+            foreign_chains: vec!["evil".into()],
+            ..current.clone()
+        };
+        assert!(!foreign.refillable());
+        assert_eq!(foreign.differences(), ["chains that are not ctnet's: evil"]);
+        let older = TableAudit {
+            comment: Some("managed by ctnet, layout 2".into()),
+            ..current
+        };
+        assert!(!older.refillable());
+        assert!(older.differences()[0].contains("another layout"));
+        assert_eq!(
+            TableAudit::default().differences(),
+            [format!("table {TABLE} is missing")]
+        );
+    }
+
+    #[test]
+    fn a_subnet_and_bridge_range_renders_field_by_field() {
+        let set = &sets()[1];
+        assert_eq!(set.name, "masq_local");
+        let mut first = vec![10, 50, 0, 0];
+        first.extend(b"br-1\0\0\0\0\0\0\0\0\0\0\0\0");
+        let mut last = vec![10, 50, 255, 255];
+        last.extend(b"br-1\0\0\0\0\0\0\0\0\0\0\0\0");
+        let e = ElementInfo {
+            key: first,
+            key_end: Some(last),
+            data: None,
+            interval_end: false,
+        };
+        assert_eq!(render_element(set, &e), "10.50.0.0-10.50.255.255 . br-1");
     }
 
     #[test]
