@@ -736,6 +736,38 @@ impl Batch {
         self.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, elements, op);
     }
 
+    /// Adds elements as [`crate::NftSocket::list_elements`] listed them (e.g. to keep them
+    /// through a flush and refill). Elements already there are not an error.
+    pub fn add_listed_elements(
+        &mut self,
+        table: TableRef,
+        set: &str,
+        elements: &[crate::ElementInfo],
+        what: &str,
+    ) {
+        let op = format!("add {what} back to set {table} {set}");
+        self.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, op, |w| {
+            w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+            w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+            w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                for e in elements {
+                    w.nest(NFTA_LIST_ELEM, |w| {
+                        w.put_data_value(NFTA_SET_ELEM_KEY, &e.key);
+                        if let Some(end) = &e.key_end {
+                            w.put_data_value(NFTA_SET_ELEM_KEY_END, end);
+                        }
+                        if let Some(data) = &e.data {
+                            w.put_data_value(NFTA_SET_ELEM_DATA, data);
+                        }
+                        if e.interval_end {
+                            w.put_be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+                        }
+                    });
+                }
+            });
+        });
+    }
+
     /// Removes elements from a set. Elements already gone are not an error.
     pub fn destroy_elements(
         &mut self,

@@ -60,6 +60,28 @@ fn a_flushed_table_is_reported_and_repaired_by_the_next_attach() {
 }
 
 #[test]
+fn only_gc_removes_an_element_the_store_does_not_explain_and_it_says_so() {
+    let mut sb = Sandbox::new();
+    let target = published(&mut sb);
+    sb.ok("nft add element inet ctnet publish_any '{ tcp . 9999 : 10.50.0.77 . 80 }' && nft flush table inet ctnet");
+    // The attach rewrites the flushed table, keeping what it cannot explain.
+    sb.ok("ctnet netns add web2 && ctnet attach blue web2 -p 8081:80");
+    sb.reach(Some("wan"), "tcp", &target);
+    assert!(sb
+        .ok("nft list map inet ctnet publish_any")
+        .contains("9999"));
+    let gc = sb.ok("ctnet gc");
+    assert!(
+        gc.contains("firewall removed publish_any: tcp . 9999 : 10.50.0.77 . 80"),
+        "{gc}"
+    );
+    assert!(!sb
+        .ok("nft list map inet ctnet publish_any")
+        .contains("9999"));
+    assert!(table_problems(&sb).is_empty());
+}
+
+#[test]
 fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_gc() {
     let mut sb = Sandbox::new();
     let target = published(&mut sb);

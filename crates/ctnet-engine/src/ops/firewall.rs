@@ -29,7 +29,7 @@ impl Engine {
         } = self;
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
-            firewall.rewrite(&contents).map_err(firewall_error)
+            firewall.rewrite(&contents, true).map_err(firewall_error)
         })
     }
 
@@ -44,7 +44,9 @@ impl Engine {
         if !self.store.read().is_autocommit() {
             // Called under a write lock this process holds already (a repair by gc).
             let contents = firewall_contents(self.store.read())?;
-            self.firewall.rewrite(&contents).map_err(firewall_error)?;
+            self.firewall
+                .rewrite(&contents, false)
+                .map_err(firewall_error)?;
             return Ok(());
         }
         let Engine {
@@ -55,7 +57,7 @@ impl Engine {
                 return Ok(());
             }
             let contents = firewall_contents(tx)?;
-            firewall.rewrite(&contents).map_err(firewall_error)?;
+            firewall.rewrite(&contents, false).map_err(firewall_error)?;
             Ok(())
         })
     }

@@ -56,6 +56,8 @@ pub struct TableAudit {
     pub user_rules: usize,
     /// Elements compared (the store's count).
     pub expected_elements: usize,
+    /// The unexplained elements as the kernel listed them, by set.
+    pub(crate) unexplained_listed: Vec<(String, ElementInfo)>,
 }
 
 impl TableAudit {
@@ -241,6 +243,9 @@ impl Firewall {
                 let render = |e: &ElementInfo| format!("{}: {}", set.name, render_element(set, e));
                 audit.missing_elements.extend(missing.iter().map(render));
                 audit.unexplained_elements.extend(extra.iter().map(render));
+                audit
+                    .unexplained_listed
+                    .extend(extra.into_iter().map(|e| (set.name.clone(), e)));
             }
         }
         Ok(audit)
@@ -258,11 +263,25 @@ impl Firewall {
         Ok(rule_differences(&rules).is_empty())
     }
 
-    /// Makes the table hold exactly the layout and `contents`, in one batch (see the
-    /// drawing above), and says what was wrong and what it removed. The caller holds the
-    /// store's write lock.
-    pub fn rewrite(&mut self, contents: &Contents) -> ctnet_kernel::Result<Rewrite> {
-        let audit = self.audit(Some(contents))?;
+    /// Makes the table hold the layout and `contents`, in one batch (see the drawing
+    /// above), and says what was wrong and what it removed. Elements the store does not
+    /// explain are removed (and listed) only with `remove_unexplained` (`ctnet gc`);
+    /// otherwise they are kept through the rewrite. The caller holds the store's write
+    /// lock.
+    pub fn rewrite(
+        &mut self,
+        contents: &Contents,
+        remove_unexplained: bool,
+    ) -> ctnet_kernel::Result<Rewrite> {
+        let mut audit = self.audit(Some(contents))?;
+        if !remove_unexplained {
+            audit.unexplained_elements.clear();
+        }
+        let keep = if remove_unexplained {
+            Vec::new()
+        } else {
+            std::mem::take(&mut audit.unexplained_listed)
+        };
         let mut report = Rewrite {
             repaired: if audit.is_clean() {
                 Vec::new()
@@ -280,7 +299,7 @@ impl Firewall {
         } else if audit.is_clean() {
             // Nothing to put right.
         } else if audit.refillable() {
-            self.rebuild(contents)?;
+            self.refill(contents, &keep)?;
         } else {
             report.recreated = true;
             let socket = self.socket()?;
@@ -296,13 +315,13 @@ impl Firewall {
                     "they look up an anonymous set (`{ a, b }`), which lives and dies with the old table; a named set keeps them".to_string(),
                 ));
             }
-            if let Err(e) = self.recreate(contents, &user_rules) {
+            if let Err(e) = self.recreate(contents, &user_rules, &keep) {
                 if user_rules.is_empty() {
                     return Err(e);
                 }
                 // A user rule that refers to something only the old table had (a chain
                 // that was not ctnet's) cannot come along; ctnet's own rules must.
-                self.recreate(contents, &[])?;
+                self.recreate(contents, &[], &keep)?;
                 dropped.push((user_rules.len(), e.to_string()));
             }
             if !dropped.is_empty() {
@@ -325,6 +344,7 @@ impl Firewall {
         &mut self,
         contents: &Contents,
         user_rules: &[RuleInfo],
+        keep: &[(String, ElementInfo)],
     ) -> ctnet_kernel::Result<()> {
         let socket = self.socket()?;
         let mut batch = socket.batch();
@@ -334,7 +354,36 @@ impl Firewall {
             batch.add_listed_rule(TABLE, rule);
         }
         add_contents(&mut batch, contents);
+        add_kept(&mut batch, keep);
         socket.commit(batch)
+    }
+
+    /// Flushes every ctnet chain and set and fills them again, `keep` included: one
+    /// batch, the `user` chain untouched.
+    fn refill(
+        &mut self,
+        contents: &Contents,
+        keep: &[(String, ElementInfo)],
+    ) -> ctnet_kernel::Result<()> {
+        let socket = self.socket()?;
+        let mut batch = socket.batch();
+        add_skeleton(&mut batch, false);
+        add_contents(&mut batch, contents);
+        add_kept(&mut batch, keep);
+        socket.commit(batch)
+    }
+}
+
+/// Elements kept through a rewrite, back in their sets: one message per set, so an
+/// interval's start and end go together.
+fn add_kept(batch: &mut ctnet_nft::Batch, keep: &[(String, ElementInfo)]) {
+    let mut by_set: BTreeMap<&str, Vec<ElementInfo>> = BTreeMap::new();
+    for (set, element) in keep {
+        by_set.entry(set).or_default().push(element.clone());
+    }
+    for (set, elements) in by_set {
+        let what = format!("{} elements the store does not explain", elements.len());
+        batch.add_listed_elements(TABLE, set, &elements, &what);
     }
 }
 

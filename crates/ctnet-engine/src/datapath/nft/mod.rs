@@ -185,20 +185,6 @@ impl Firewall {
         Ok(())
     }
 
-    /// Rewrites the table to hold exactly `contents`, in one batch: every ctnet chain and
-    /// set is flushed and refilled, so hand edits, flushed sets or an older layout are put
-    /// right without a moment where packets see a half-built table. The `user` chain and
-    /// its rules are left as they are.
-    pub fn rebuild(&mut self, contents: &Contents) -> ctnet_kernel::Result<()> {
-        let socket = self.socket()?;
-        let mut batch = socket.batch();
-        add_skeleton(&mut batch, false);
-        add_contents(&mut batch, contents);
-        socket.commit(batch)?;
-        self.table_checked = true;
-        Ok(())
-    }
-
     /// Adds a network's elements. The table must exist ([`Firewall::is_current`]);
     /// adding what is already there is not an error.
     pub fn add_network(&mut self, net: &NetworkRules) -> ctnet_kernel::Result<()> {
