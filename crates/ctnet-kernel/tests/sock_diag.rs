@@ -51,11 +51,17 @@ fn listeners_of_both_protocols_and_families_are_listed_with_their_holder() {
         let l4 = tcp.iter().find(|l| l.port == 8500).unwrap();
         assert_eq!(l4.inode, inode_of(tcp4.as_raw_fd()));
         assert!(!tcp.iter().find(|l| l.port == 8501).unwrap().v6only);
-        assert_eq!(tcp.iter().find(|l| l.port == 8501).unwrap().inode, inode_of(tcp6.as_raw_fd()));
+        assert_eq!(
+            tcp.iter().find(|l| l.port == 8501).unwrap().inode,
+            inode_of(tcp6.as_raw_fd())
+        );
 
         let udp = listeners(Transport::Udp).unwrap();
         assert_eq!(udp.len(), 1, "{udp:?}");
-        assert_eq!((udp[0].address, udp[0].port), ("0.0.0.0".parse().unwrap(), 5300));
+        assert_eq!(
+            (udp[0].address, udp[0].port),
+            ("0.0.0.0".parse().unwrap(), 5300)
+        );
         assert_eq!(udp[0].inode, inode_of(udp4.as_raw_fd()));
 
         let holders = socket_holders(l4.inode);

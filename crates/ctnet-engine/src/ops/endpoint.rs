@@ -13,7 +13,7 @@ use crate::driver::bridge;
 use crate::driver::bridge::port_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ports::{host_ip_text, PortSpec};
+use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
 use crate::owner::Owner;
 use crate::state;
@@ -95,19 +95,20 @@ impl Engine {
     /// container's first network) the default route. All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
-        let net = self.ready_network(&spec.network)?;
-        let inode = netns
-            .inode()
-            .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
-        let me = Owner::me();
         let automatic = if spec.publish.iter().any(|p| p.host.is_none()) {
             automatic_port_range()
         } else {
             0..=0 // unused: every host port is given
         };
+        let listening = self.check_publish(&spec.publish, &automatic)?;
+        let net = self.ready_network(&spec.network)?;
+        let inode = netns
+            .inode()
+            .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
+        let me = Owner::me();
         let ep = self.store.write(|tx| {
             let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
-            reserve_ports(tx, ep, &spec.publish, &net, automatic)
+            reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic)
         })?;
         if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
             let _ = self.tear_down_endpoint(&ep);
@@ -506,12 +507,15 @@ fn reserve_addresses(tx: &Connection, spec: &AttachSpec, net: &Network) -> Resul
     Ok(ips)
 }
 
-/// Resolves and records the endpoint's published ports, refusing clashes.
+/// Resolves and records the endpoint's published ports, refusing clashes with ports
+/// published already and with host programs' sockets (`listening`, read before the
+/// transaction).
 fn reserve_ports(
     tx: &Connection,
     mut ep: Endpoint,
     specs: &[PortSpec],
     net: &Network,
+    listening: &[Holder],
     automatic: RangeInclusive<u16>,
 ) -> Result<Endpoint> {
     if specs.is_empty() {
@@ -540,12 +544,19 @@ fn reserve_ports(
             }
         }
     }
+    // What is taken is read once per protocol, over the span every spec of it may use.
     let mut taken = Vec::new();
-    for spec in specs {
-        let wanted = spec.host.map_or_else(|| automatic.clone(), |h| h.ports());
-        taken.extend(state::published_ports_in(tx, spec.protocol, wanted)?);
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        let spans = specs
+            .iter()
+            .filter(|s| s.protocol == protocol)
+            .map(|s| s.host.map_or_else(|| automatic.clone(), |h| h.ports()));
+        let span = spans.reduce(|a, b| *a.start().min(b.start())..=*a.end().max(b.end()));
+        if let Some(span) = span {
+            taken.extend(state::published_ports_in(tx, protocol, span)?);
+        }
     }
-    ep.ports = host_ports::resolve(specs, &taken, automatic)?;
+    ep.ports = host_ports::resolve(specs, &taken, listening, automatic)?;
     state::insert_ports(tx, ep.id, &ep.ports)?;
     Ok(ep)
 }

@@ -9,6 +9,8 @@
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
+//! - [`publish`]: what published ports are checked against in the kernel first (the
+//!   host's addresses, its listening sockets);
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
@@ -16,4 +18,5 @@ pub mod endpoint;
 pub mod firewall;
 pub mod namespace;
 pub mod network;
+pub mod publish;
 pub mod reconcile;
