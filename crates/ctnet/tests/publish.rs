@@ -206,7 +206,8 @@ fn reported_port(out: &str, container: u16) -> u16 {
         .find_map(|l| {
             let rest = l.strip_prefix("published 0.0.0.0:")?;
             let (host, to) = rest.split_once("->")?;
-            to.starts_with(&format!("{container}/")).then(|| host.parse().ok())?
+            to.starts_with(&format!("{container}/"))
+                .then(|| host.parse().ok())?
         })
         .unwrap_or_else(|| panic!("no published port for {container} reported: {out}"))
 }
@@ -264,7 +265,13 @@ fn a_port_a_host_program_listens_on_is_refused_and_the_program_keeps_its_traffic
         refused(
             &sb,
             cmd,
-            &[port, "in use on this host", "ctnet-probe", "pid ", "socket inode"],
+            &[
+                port,
+                "in use on this host",
+                "ctnet-probe",
+                "pid ",
+                "socket inode",
+            ],
         );
     }
     // The program still gets the wan's traffic (with the port published it would go to

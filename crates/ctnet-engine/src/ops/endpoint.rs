@@ -135,6 +135,9 @@ impl Engine {
         let bridge_index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| bridge_missing(net))?;
+        // Before the new port joins: a bridge of an older ctnet would take its address.
+        self.pin_bridge_address(net)?;
+        let host = self.host()?;
         host.execute_all(bridge::host_side_requests(
             net,
             ep,
@@ -212,6 +215,11 @@ impl Engine {
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container)?;
+        // A bridge of an older ctnet would take another address when this port goes.
+        // Best effort: a failure to pin must not keep a container attached.
+        if let Ok(Some(net)) = state::get_network(self.store.read(), network) {
+            let _ = self.pin_bridge_address(&net);
+        }
         let host_side = [ep.host_ifname.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed

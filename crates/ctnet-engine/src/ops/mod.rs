@@ -5,6 +5,7 @@
 //! was built, forget the row).
 //!
 //! - [`network`]: create, remove, list, inspect networks; the default network;
+//! - [`bridge_address`]: a bridge's hardware address pinned for good;
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
@@ -14,6 +15,7 @@
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
+pub mod bridge_address;
 pub mod endpoint;
 pub mod firewall;
 pub mod namespace;

@@ -15,6 +15,7 @@ use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK,
 };
+use crate::ops::bridge_address::random_bridge_mac;
 use crate::owner::Owner;
 use crate::state;
 
@@ -122,7 +123,8 @@ impl Engine {
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        host.execute(bridge::create_bridge(net)).map_err(kernel)?;
+        host.execute(bridge::create_bridge(net, random_bridge_mac()))
+            .map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {
