@@ -110,18 +110,30 @@ impl Engine {
             let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
             reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic)
         })?;
-        if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
-            let _ = self.tear_down_endpoint(&ep);
-            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
+        let built = self.build_endpoint(&net, &ep, &netns).and_then(|()| {
+            self.store.write(|tx| {
+                state::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
+            })
+        });
+        if let Err(err) = built {
+            self.undo_attach(&ep);
             return Err(err);
         }
-        self.store.write(|tx| {
-            state::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
-        })?;
         Ok(Endpoint {
             state: RowState::Ready,
             ..ep
         })
+    }
+
+    /// Undoes an attach that failed after its reservation, whatever step failed (the
+    /// kernel work, or the final write that marks it ready, e.g. on a full disk): the
+    /// veth and published ports go, then the row. The caller reports the first failure;
+    /// if the undo fails too, the row stays `pending` for a process that is about to
+    /// exit, and the next ctnet command's reconcile finishes the job.
+    fn undo_attach(&mut self, ep: &Endpoint) {
+        if self.tear_down_endpoint(ep).is_ok() {
+            let _ = self.store.write(|tx| state::delete_endpoint(tx, ep.id));
+        }
     }
 
     fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
