@@ -3,11 +3,13 @@
 //! gateway in its ARP cache gets every ping answered at once (without a fixed address the
 //! bridge took the next-lowest port's, and the neighbour was cut off for about 45 s). Also
 //! for a bridge made without an address, as older ctnet made them: pinned to the address it
-//! has on the next attach, detach or `ctnet gc`.
+//! has on the next attach, detach or `ctnet gc`. And a container's `--mac` that another
+//! container on the network (or the bridge) has is refused, so the first keeps its
+//! traffic; an automatic address that someone's `--mac` took is replaced.
 
 mod support;
 
-use support::Sandbox;
+use support::{refused, Sandbox};
 
 const GATEWAY: &str = "10.9.0.1";
 /// Lower than any address the kernel or ctnet gives: the port with it is the bridge's
@@ -129,4 +131,38 @@ fn a_bridge_made_without_an_address_is_pinned_by_attach_and_by_gc() {
     make_old_bridge(&sb, &bridge);
     sb.ok("ctnet gc");
     assert_eq!(assign_type(&sb, &bridge), "3");
+}
+
+#[test]
+fn a_mac_address_in_use_on_the_network_is_refused_and_its_holder_keeps_its_traffic() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create blue --subnet 10.9.0.0/24 && \
+           for c in a b c d; do ctnet netns add $c; done && \
+           ctnet attach blue a --mac 02:42:0a:09:00:03");
+    sb.serve(Some("a"), "--tcp 80");
+    refused(
+        &sb,
+        "ctnet attach blue b --mac 02:42:0a:09:00:03",
+        &[
+            "MAC address 02:42:0a:09:00:03",
+            "already used by container \"a\"",
+            "--mac",
+        ],
+    );
+    let bridge = bridge_of(&sb, "blue");
+    let gateway_mac = mac_of(&sb, &bridge);
+    refused(
+        &sb,
+        &format!("ctnet attach blue b --mac {gateway_mac}"),
+        &[&gateway_mac, "bridge", "gateway"],
+    );
+    // b gets 10.9.0.3, whose automatic address a took by hand: b gets another one.
+    sb.ok("ctnet attach blue b && ctnet attach blue c");
+    assert_eq!(sb.addr_of("b", "eth0"), "10.9.0.3");
+    let b_mac = sb.ok("ip -n b -o link show eth0");
+    assert!(!b_mac.contains("02:42:0a:09:00:03"), "{b_mac}");
+    // a still gets its traffic, from a neighbour and from the host.
+    sb.reach(Some("c"), "tcp", "10.9.0.2:80");
+    sb.reach(Some("b"), "tcp", "10.9.0.2:80");
+    sb.reach(None, "tcp", "10.9.0.2:80");
 }

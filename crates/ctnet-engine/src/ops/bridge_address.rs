@@ -56,12 +56,12 @@ impl Engine {
     }
 }
 
-/// A random, locally administered hardware address for a new bridge.
-pub(crate) fn random_bridge_mac() -> [u8; 6] {
+/// A random, locally administered, unicast hardware address: a new bridge's, or a
+/// container's whose automatic one is taken.
+pub(crate) fn random_local_mac() -> [u8; 6] {
     let hex = random_hex(6);
-    let mut bytes = [0u8; 6];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).expect("hex from random_hex");
-    }
+    let bytes = std::array::from_fn(|i| {
+        u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).expect("hex from random_hex")
+    });
     crate::driver::bridge::bridge_mac(bytes)
 }

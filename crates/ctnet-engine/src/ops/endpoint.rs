@@ -15,6 +15,7 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
+use crate::ops::bridge_address::random_local_mac;
 use crate::owner::Owner;
 use crate::state;
 
@@ -105,9 +106,13 @@ impl Engine {
         let inode = netns
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
+        if let Some(mac) = spec.mac {
+            self.check_mac_not_bridge(&net, mac)?;
+        }
         let me = Owner::me();
         let ep = self.store.write(|tx| {
-            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
+            let mut ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
+            ensure_mac_free(tx, &net, &mut ep, spec.mac.is_some())?;
             reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic)
         })?;
         let built = self.build_endpoint(&net, &ep, &netns).and_then(|()| {
@@ -134,6 +139,26 @@ impl Engine {
         if self.tear_down_endpoint(ep).is_ok() {
             let _ = self.store.write(|tx| state::delete_endpoint(tx, ep.id));
         }
+    }
+
+    /// Refuses a `--mac` equal to the network bridge's own address, which is the
+    /// gateway's: every container would send its traffic for the gateway to the new one.
+    fn check_mac_not_bridge(&mut self, net: &Network, mac: MacAddr) -> Result<()> {
+        let bridge = link::get(self.host()?, net.bridge.as_str())
+            .map_err(|e| Error::kernel(format!("bridge {}", net.bridge), e))?;
+        if bridge.and_then(|b| b.mac) != Some(mac.bytes()) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {mac}"),
+            format!(
+                "is the address of network {:?}'s bridge {} (its gateway)",
+                net.name.as_str(),
+                net.bridge
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ))
     }
 
     fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
@@ -461,6 +486,42 @@ fn reserve_endpoint(
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// Makes sure no other endpoint on the network has the endpoint's hardware address: the
+/// bridge would send the traffic of both to whichever spoke last, and the other would
+/// lose it. A given `--mac` that is taken is refused; an automatic one (made from the IP
+/// address) can clash only with an address someone gave another container by hand, and
+/// is then replaced by a random locally administered one.
+fn ensure_mac_free(tx: &Connection, net: &Network, ep: &mut Endpoint, given: bool) -> Result<()> {
+    let Some(holder) = state::mac_holder(tx, &net.name, ep.mac, ep.id)? else {
+        return Ok(());
+    };
+    if given {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {}", ep.mac),
+            format!(
+                "is already used by {} on network {:?}; two interfaces with one address on a bridge take each other's traffic",
+                container_object(&holder),
+                net.name.as_str()
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ));
+    }
+    for _ in 0..16 {
+        let mac = MacAddr::new(random_local_mac()).expect("a locally administered unicast address");
+        if state::mac_holder(tx, &net.name, mac, ep.id)?.is_none() {
+            ep.mac = mac;
+            return state::set_endpoint_mac(tx, ep.id, mac);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Exhausted,
+        format!("network {:?}", net.name.as_str()),
+        "no free MAC address was found",
+        "give the container a --mac of its own",
+    ))
 }
 
 /// One address per family of the network: the one asked for, checked, or the next free

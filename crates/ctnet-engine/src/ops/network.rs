@@ -15,7 +15,7 @@ use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK,
 };
-use crate::ops::bridge_address::random_bridge_mac;
+use crate::ops::bridge_address::random_local_mac;
 use crate::owner::Owner;
 use crate::state;
 
@@ -133,7 +133,7 @@ impl Engine {
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        host.execute(bridge::create_bridge(net, random_bridge_mac()))
+        host.execute(bridge::create_bridge(net, random_local_mac()))
             .map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
