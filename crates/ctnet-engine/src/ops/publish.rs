@@ -71,8 +71,20 @@ impl Engine {
             if ours.is_empty() {
                 continue;
             }
-            let listeners = sock_diag::listeners(transport)
-                .map_err(|e| Error::kernel("the host's listening sockets", e))?;
+            let listeners = match sock_diag::listeners(transport) {
+                Ok(listeners) => listeners,
+                // A kernel built without socket diagnostics for this protocol (no
+                // inet_diag, tcp_diag or udp_diag) cannot be asked: published as before.
+                Err(e)
+                    if matches!(
+                        e.errno(),
+                        Some(libc::ENOENT | libc::EPROTONOSUPPORT | libc::EOPNOTSUPP)
+                    ) =>
+                {
+                    Vec::new()
+                }
+                Err(e) => return Err(Error::kernel("the host's listening sockets", e)),
+            };
             for l in listeners {
                 let explicit = ours
                     .iter()
