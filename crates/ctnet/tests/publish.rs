@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{refused, Sandbox, UPLINK_HOST, UPLINK_WAN};
+use support::{refused, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
 
 fn from(addr: &str) -> String {
     format!("from {addr}:")
@@ -122,7 +122,7 @@ fn an_automatic_port_is_chosen_and_reported() {
 fn ctnet_run_publishes_and_withdraws() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.ok("ctnet network ls >/dev/null");
+    sb.ok(MAKE_DEFAULT_NETWORK);
     let before = sb.snapshot();
     let mut child = sb.start_until(
         "exec ctnet run --name svc -p 8080:80 -- sh -c 'echo started; exec ctnet-probe serve --tcp 80 --max-seconds 60 >/dev/null'",
@@ -216,7 +216,7 @@ fn reported_port(out: &str, container: u16) -> u16 {
 fn a_host_ip_the_host_does_not_have_is_refused_with_nothing_changed() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.ok("ctnet netns add web && ctnet network ls >/dev/null");
+    sb.ok(&format!("ctnet netns add web && {MAKE_DEFAULT_NETWORK}"));
     refused(
         &sb,
         "ctnet attach bridge web -p 198.51.100.99:8480:80",
@@ -254,7 +254,7 @@ fn a_port_a_host_program_listens_on_is_refused_and_the_program_keeps_its_traffic
     sb.with_wan();
     sb.serve(None, "--tcp 8500 --udp 5300");
     sb.serve(None, "--bind 127.0.0.1 --tcp 8600");
-    sb.ok("ctnet netns add web && ctnet network ls >/dev/null");
+    sb.ok(&format!("ctnet netns add web && {MAKE_DEFAULT_NETWORK}"));
     for (cmd, port) in [
         ("ctnet attach bridge web -p 8500:80", "8500/tcp"),
         ("ctnet attach bridge web -p 8490-8510:80-100", "8500/tcp"),
