@@ -7,7 +7,7 @@
 //! entry still holds the old one, is cut off from the gateway, the host and the internet
 //! until that entry goes stale (measured 44 s). ctnet makes bridges with an address of
 //! their own (`driver::bridge::create_bridge`); a bridge made by an older ctnet is pinned
-//! to the address it has the first time it is used again (an attach, a detach or `ctnet gc`), which
+//! to the address it has the first time it is used again (an attach, any removal of a port, `ctnet gc`), which
 //! changes nothing on the wire.
 //!
 //! The check is one sysfs read (netlink does not report `addr_assign_type`); only a bridge

@@ -240,6 +240,12 @@ impl Engine {
         host_side: &'a [&'a str],
     ) -> Result<reclaim::Deletion<'a>> {
         let object = container_object(&ep.container);
+        // A bridge of an older ctnet would take another address when this port goes
+        // (detach, a reaped `--no-wait` detach, gc's clean-up). Best effort: a failure to
+        // pin must not keep a container attached.
+        if let Ok(Some(net)) = state::get_network(self.store.read(), &ep.network) {
+            let _ = self.pin_bridge_address(&net);
+        }
         if !ep.ports.is_empty() {
             self.firewall
                 .remove_ports(&port_rules(ep))
@@ -252,11 +258,6 @@ impl Engine {
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container)?;
-        // A bridge of an older ctnet would take another address when this port goes.
-        // Best effort: a failure to pin must not keep a container attached.
-        if let Ok(Some(net)) = state::get_network(self.store.read(), network) {
-            let _ = self.pin_bridge_address(&net);
-        }
         let host_side = [ep.host_ifname.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed
