@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::{refused, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
+use support::{cni_call, refused, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
 
 fn from(addr: &str) -> String {
     format!("from {addr}:")
@@ -331,4 +331,49 @@ fn a_large_automatic_range_is_published_and_one_over_the_cap_refused() {
         "ctnet attach bridge huge -p 1-4000 -p 5000-5100:5000-5100/udp",
         &["4101 ports", "at most 4096"],
     );
+}
+
+#[test]
+fn cni_port_mappings_get_the_same_refusals() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(None, "--tcp 8500");
+    sb.ok("ctnet netns add c");
+    let conf = |host_ip: &str, port: u16| {
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "cninet", "type": "ctnet", "bridge": "cni-ctnet0",
+            "ipam": { "type": "ctnet", "subnet": "10.88.0.0/16" },
+            "runtimeConfig": { "portMappings": [
+                { "hostPort": port, "containerPort": 80, "protocol": "tcp", "hostIP": host_ip }
+            ] }
+        })
+    };
+    // The network exists (a refused ADD that makes it leaves it: a front end's matter).
+    sb.ok("ctnet netns add c0");
+    let (ok, out) = cni_call(&sb, "ctnet", "ADD", "c0", "/run/netns/c0", &conf("", 9000));
+    assert!(ok, "{out}");
+    let before = sb.snapshot();
+    for (host_ip, port, code, piece) in [
+        ("198.51.100.99", 8480, 7, "not an address of this host"),
+        ("224.0.0.1", 8480, 7, "multicast"),
+        ("", 8500, 101, "ctnet-probe"),
+    ] {
+        let (ok, err) = cni_call(
+            &sb,
+            "ctnet",
+            "ADD",
+            "c1",
+            "/run/netns/c",
+            &conf(host_ip, port),
+        );
+        assert!(!ok, "{err}");
+        assert_eq!(err["code"], code, "{err}");
+        assert!(err.to_string().contains(piece), "{err}");
+        assert_eq!(
+            sb.snapshot(),
+            before,
+            "a refused ADD changed something: {err}"
+        );
+    }
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8500"));
 }
