@@ -180,6 +180,7 @@ mod tests {
             icc: true,
             state: RowState::Pending,
             created: 0,
+            creator: None,
         }
     }
 
@@ -204,6 +205,7 @@ mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            identity: None,
         }
     }
 

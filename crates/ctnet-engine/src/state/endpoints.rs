@@ -9,7 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
-use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetworkName, RowState};
+use crate::model::{
+    parse_ip, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState,
+};
 use crate::owner::Owner;
 
 /// An endpoint's columns, its addresses folded into one column, and its owner.
@@ -47,7 +49,19 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         netns_owned: row.get("netns_owned")?,
         state: decoded(row, "state", RowState::parse)?,
         ports: Vec::new(),
+        identity: identity_from(row)?,
     })
+}
+
+/// The namespace's cookie and boot id (version 7; NULL in older rows and in rows not
+/// ready yet).
+fn identity_from(row: &Row<'_>) -> rusqlite::Result<Option<NetnsIdentity>> {
+    let cookie: Option<i64> = row.get("netns_cookie")?;
+    let boot_id: Option<String> = row.get("boot_id")?;
+    Ok(cookie.zip(boot_id).map(|(cookie, boot_id)| NetnsIdentity {
+        cookie: cookie as u64,
+        boot_id,
+    }))
 }
 
 /// The `default_route` column: a bit per family whose default route the endpoint
@@ -120,6 +134,28 @@ pub fn set_endpoint_state(
             state.as_str(),
             owner.map(|o| o.pid),
             owner.map(|o| o.start)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Marks an endpoint ready, with its owner and its namespace's identity (read while
+/// it was built).
+pub fn set_endpoint_ready(
+    conn: &Connection,
+    id: i64,
+    owner: Option<&Owner>,
+    identity: &NetnsIdentity,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE endpoints SET state = 'ready', owner_pid = ?2, owner_start = ?3,
+                              netns_cookie = ?4, boot_id = ?5 WHERE id = ?1",
+        params![
+            id,
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start),
+            identity.cookie as i64,
+            identity.boot_id
         ],
     )?;
     Ok(())
