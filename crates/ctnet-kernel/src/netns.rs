@@ -93,13 +93,8 @@ impl Netns {
         let sock = self.within(|| {
             // A datagram socket of the local family: no protocol state, nothing to bind.
             // SAFETY: plain socket(2) call; the returned descriptor is checked and owned below.
-            let fd = unsafe {
-                libc::socket(
-                    libc::AF_UNIX,
-                    libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                    0,
-                )
-            };
+            let fd =
+                unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
             if fd < 0 {
                 return Err(Error::io(
                     format!("open a socket in {}", self.path.display()),

@@ -708,7 +708,11 @@ mod tests {
         }
         let e = Runtime::Cni.check_id(&"a".repeat(10_000)).unwrap_err();
         assert!(e.cause.contains("10000 bytes"), "{e}");
-        assert!(e.object.len() < 100, "the object shows a prefix: {}", e.object);
+        assert!(
+            e.object.len() < 100,
+            "the object shows a prefix: {}",
+            e.object
+        );
     }
 
     #[test]

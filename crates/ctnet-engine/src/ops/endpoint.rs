@@ -138,9 +138,8 @@ impl Engine {
                 return Err(err);
             }
         };
-        self.store.write(|tx| {
-            state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), &identity)
-        })?;
+        self.store
+            .write(|tx| state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), &identity))?;
         Ok(Endpoint {
             state: RowState::Ready,
             identity: Some(identity),

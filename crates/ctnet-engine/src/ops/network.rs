@@ -12,8 +12,8 @@ use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig,
-    DEFAULT_BRIDGE, DEFAULT_NETWORK,
+    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
+    DEFAULT_NETWORK,
 };
 use crate::owner::Owner;
 use crate::state;

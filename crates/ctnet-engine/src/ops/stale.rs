@@ -271,12 +271,22 @@ mod tests {
         assert!(judge(&row(7, Some((28, "boot-a"))), held, None, None));
         assert!(!judge(&row(7, Some((31, "boot-a"))), held, None, None));
         // Another inode: the held namespace says nothing about it.
-        assert!(!judge(&row(8, Some((28, "boot-a"))), held, Some(true), None));
+        assert!(!judge(
+            &row(8, Some((28, "boot-a"))),
+            held,
+            Some(true),
+            None
+        ));
     }
 
     #[test]
     fn a_live_veth_means_a_live_namespace() {
-        assert!(!judge(&row(7, Some((28, "boot-a"))), None, Some(true), None));
+        assert!(!judge(
+            &row(7, Some((28, "boot-a"))),
+            None,
+            Some(true),
+            None
+        ));
         assert!(!judge(&row(7, None), None, Some(true), None));
     }
 

@@ -9,9 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
-use crate::model::{
-    parse_ip, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState,
-};
+use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState};
 use crate::owner::Owner;
 
 /// An endpoint's columns, its addresses folded into one column, and its owner.

@@ -379,7 +379,10 @@ CREATE TABLE IF NOT EXISTS namespaces (
             ",\n    creator     TEXT",
             "\n    netns_cookie  INTEGER,\n    boot_id       TEXT,",
         ] {
-            assert!(text.contains(added), "the test's copy of {added:?} is stale");
+            assert!(
+                text.contains(added),
+                "the test's copy of {added:?} is stale"
+            );
             text = text.replace(added, "");
         }
         text
