@@ -211,8 +211,13 @@ pub fn boot_id() -> Result<String> {
         return Ok(id.clone());
     }
     let path = "/proc/sys/kernel/random/boot_id";
-    let text = fs::read_to_string(path).map_err(|e| Error::io(format!("read {path}"), e))?;
-    Ok(BOOT.get_or_init(|| text.trim().to_string()).clone())
+    // One read into a buffer (a UUID and a newline, 37 bytes): no size look-up first.
+    let mut buf = [0u8; 64];
+    let n = File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+        .map_err(|e| Error::io(format!("read {path}"), e))?;
+    let text = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+    Ok(BOOT.get_or_init(|| text).clone())
 }
 
 fn check_is_netns(fd: &OwnedFd, path: &Path) -> Result<()> {
