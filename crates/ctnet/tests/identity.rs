@@ -337,7 +337,8 @@ fn a_rebooted_host_serves_setup_add_and_run_at_once() {
     // Podman's setup with the same address and port (before: "host port 9090 already
     // published by podman:…"), then CNI ADD with the same port, then `ctnet run` with
     // the same port, each at once.
-    let (ok, out) = netavark(&after, "setup /run/netns/c2", &podman(&"2".repeat(64)));
+    // Podman starts the same container again after a reboot: same id, new namespace.
+    let (ok, out) = netavark(&after, "setup /run/netns/c2", &podman(&"1".repeat(64)));
     assert!(ok, "{out}");
     add(&after, "pod2id", "pod2", "eth0", &net);
     let ran = after.ok("ctnet run -p 7070:80 -- ip -o -4 addr show dev eth0");
@@ -353,7 +354,7 @@ fn a_rebooted_host_serves_setup_add_and_run_at_once() {
                 "/run/netns/pod2".into()
             ),
             (
-                format!("podman:{}", "2".repeat(64)),
+                format!("podman:{}", "1".repeat(64)),
                 "podman".into(),
                 "/run/netns/c2".into()
             ),

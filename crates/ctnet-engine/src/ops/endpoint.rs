@@ -436,26 +436,26 @@ fn reserve_endpoint(
         // container's (see ops/stale.rs).
         siblings.retain(|e| e.identity.as_ref().is_none_or(|id| id == held));
     }
-    if let ContainerRef::Runtime { .. } = spec.container {
-        // A runtime's id names one container: the same id on this network in another
-        // namespace is either stale (released, then this is tried again) or a second
-        // ADD without a DEL, which the runtime must not send.
-        let same_id = state::endpoints_of_container(tx, &label)?;
-        if let Some(other) = same_id
-            .iter()
-            .find(|e| e.network == net.name && e.netns_inode != inode)
-        {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                &object,
-                format!(
-                    "is already attached to network {:?} in another namespace ({})",
-                    net.name.as_str(),
-                    other.netns_path.display()
-                ),
-                "delete that attachment first (CNI DEL, or netavark teardown)",
-            ));
+    // A runtime's id names one container: the same id on this network in another
+    // namespace is either stale (released, then this is tried again) or a second ADD
+    // without a DEL, which the runtime must not send.
+    let same_id = match spec.container {
+        ContainerRef::Runtime { .. } => {
+            state::same_container_elsewhere(tx, &label, &net.name, inode)?
         }
+        _ => None,
+    };
+    if let Some(other) = same_id {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            &object,
+            format!(
+                "is already attached to network {:?} in another namespace ({})",
+                net.name.as_str(),
+                other.display()
+            ),
+            "delete that attachment first (CNI DEL, or netavark teardown)",
+        ));
     }
     if siblings
         .iter()
