@@ -556,3 +556,33 @@ fn container_ids_that_are_no_ids_are_refused() {
     );
     assert_eq!(sb.snapshot(), before);
 }
+
+#[test]
+fn gc_releases_the_endpoints_of_namespaces_that_are_gone() {
+    let _serial = one_at_a_time();
+    let sb = Sandbox::new();
+    sb.ok("ctnet network create blue --subnet 10.32.0.0/24 --bridge blue0 && ctnet netns add keep && ip netns add lost");
+    sb.ok("ctnet attach blue keep -p 8100:80 && ctnet attach blue lost -p 8101:80");
+    // The namespace goes without a detach; once the kernel has removed it (its veth
+    // goes with it), gc releases its endpoint, address and port.
+    sb.ok("ip netns del lost");
+    assert!(support::wait_until(Duration::from_secs(10), || sb
+        .ok("ip -o link show master blue0")
+        .lines()
+        .count()
+        == 1));
+    let report = sb.ok("ctnet gc");
+    assert!(
+        report.contains("endpoint lost on blue (its namespace is gone)"),
+        "{report}"
+    );
+    assert_eq!(
+        endpoints(&sb).into_iter().map(|e| e.0).collect::<Vec<_>>(),
+        vec!["keep".to_string()]
+    );
+    let table = sb.ok("nft list table inet ctnet");
+    assert!(table.contains("8100") && !table.contains("8101"), "{table}");
+    // A second gc finds nothing; the live container was never touched.
+    assert!(!sb.ok("ctnet gc").contains("endpoint"));
+    sb.ok("ip netns exec keep ping -c1 -W2 10.32.0.1");
+}
