@@ -94,11 +94,14 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,
-        Err(message) => {
-            println!("{}", json!({ "error": message }));
-            ExitCode::FAILURE
-        }
+        Err(message) => refuse(&message),
     }
+}
+
+/// Answers with netavark's error object.
+pub fn refuse(message: &str) -> ExitCode {
+    println!("{}", json!({ "error": message }));
+    ExitCode::FAILURE
 }
 
 fn dispatch(args: &[String]) -> Result<Option<Value>, String> {
@@ -376,8 +379,8 @@ fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
         let empty = engine.endpoints()?.iter().all(|ep| ep.network != net);
         let ours = net.as_str() != ctnet_engine::model::DEFAULT_NETWORK
             && engine
-                .network(&net)
-                .is_ok_and(|n| n.creator == Some(Runtime::Podman));
+                .find_network(&net)
+                .is_ok_and(|n| n.is_some_and(|n| n.creator == Some(Runtime::Podman)));
         if empty && ours {
             match engine.remove_network(&net) {
                 // Another container joined meanwhile, or it is gone already.

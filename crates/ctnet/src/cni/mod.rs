@@ -568,7 +568,8 @@ fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> 
     let ifname = std::env::var("CNI_IFNAME")
         .ok()
         .and_then(|n| IfName::new(&n).ok());
-    if engine.network(&name).is_ok() {
+    // Only looks: a DEL must not create the default network to detach from it.
+    if engine.find_network(&name).is_ok_and(|n| n.is_some()) {
         match engine.detach_interface(&name, &container, ifname.as_ref()) {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
