@@ -281,7 +281,8 @@ fn del_and_teardown_never_detach_another_container() {
 }
 
 /// Recreates the bridges (with their gateways) of every recorded network, as a reboot
-/// leaves them missing. Recreating them is not this file's subject (see `ctnet gc`).
+/// leaves them missing. Recreating them is not this file's subject: once ctnet does it
+/// itself when a network is first needed, this helper goes.
 fn replug_bridges(sb: &Sandbox) {
     let nets: Value = serde_json::from_str(&sb.ok("ctnet network ls --format json")).unwrap();
     for n in nets.as_array().unwrap() {

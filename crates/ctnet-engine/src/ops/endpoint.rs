@@ -17,7 +17,7 @@ use crate::model::ports::{host_ip_text, PortSpec};
 use crate::model::{
     ContainerRef, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
 };
-use crate::ops::stale::{may_be_stale, Held};
+use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
 
@@ -119,14 +119,12 @@ impl Engine {
             // tried once more. Only this path pays for judging rows.
             Err(e) if may_be_stale(&e) => {
                 let held = self.identity_of(&netns, &spec.container)?;
-                let released = self.release_stale(Some(Held {
-                    inode,
-                    identity: &held,
-                }))?;
+                let released =
+                    self.release_stale(held.as_ref().map(|identity| Held { inode, identity }))?;
                 if released.is_empty() {
                     return Err(e);
                 }
-                self.store.write(|tx| reserve(tx, Some(&held)))?
+                self.store.write(|tx| reserve(tx, held.as_ref()))?
             }
             other => other?,
         };
@@ -138,11 +136,12 @@ impl Engine {
                 return Err(err);
             }
         };
-        self.store
-            .write(|tx| state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), &identity))?;
+        self.store.write(|tx| {
+            state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
+        })?;
         Ok(Endpoint {
             state: RowState::Ready,
-            identity: Some(identity),
+            identity,
             ..ep
         })
     }
@@ -154,7 +153,7 @@ impl Engine {
         net: &Network,
         ep: &Endpoint,
         netns: &Netns,
-    ) -> Result<NetnsIdentity> {
+    ) -> Result<Option<NetnsIdentity>> {
         let object = format!(
             "{} on network {:?}",
             container_object(&ep.container),
@@ -203,10 +202,7 @@ impl Engine {
             })?;
         sock.execute_all(bridge::container_requests(net, ep, index))
             .map_err(kernel)?;
-        let identity = NetnsIdentity {
-            cookie: sock.netns_cookie().map_err(kernel)?,
-            boot_id: ctnet_kernel::netns::boot_id().map_err(kernel)?,
-        };
+        let identity = identity_from(sock.netns_cookie(), &object)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;

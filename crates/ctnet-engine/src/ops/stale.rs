@@ -87,6 +87,25 @@ pub(crate) fn namespace_gone(
     Ok(at_path()? != Some((ep.netns_inode, id.cookie)))
 }
 
+/// A namespace's identity from its cookie as a socket inside it reported it; None on a
+/// kernel without `SO_NETNS_COOKIE` (before 5.14), whose rows are then judged as those
+/// written before version 7 (by their veth).
+pub(crate) fn identity_from(
+    cookie: ctnet_kernel::Result<u64>,
+    object: &str,
+) -> Result<Option<NetnsIdentity>> {
+    let kernel = |e| Error::kernel(object, e);
+    let cookie = match cookie {
+        Ok(cookie) => cookie,
+        Err(e) if e.errno() == Some(libc::ENOPROTOOPT) => return Ok(None),
+        Err(e) => return Err(kernel(e)),
+    };
+    Ok(Some(NetnsIdentity {
+        cookie,
+        boot_id: ctnet_kernel::netns::boot_id().map_err(kernel)?,
+    }))
+}
+
 /// True when a reservation's refusal may be caused by a stale row (something recorded
 /// holds what was asked for), so releasing stale rows and trying again may succeed.
 pub(crate) fn may_be_stale(e: &Error) -> bool {
@@ -166,18 +185,14 @@ impl Engine {
         Ok(released)
     }
 
-    /// The identity of a namespace held open, for [`Engine::release_stale`].
+    /// The identity of a namespace held open, for [`Engine::release_stale`] (None on a
+    /// kernel without namespace cookies).
     pub(crate) fn identity_of(
         &self,
         netns: &Netns,
         container: &ContainerRef,
-    ) -> Result<NetnsIdentity> {
-        let object = container_object(&container.label());
-        let kernel = |e| Error::kernel(&object, e);
-        Ok(NetnsIdentity {
-            cookie: netns.cookie().map_err(kernel)?,
-            boot_id: ctnet_kernel::netns::boot_id().map_err(kernel)?,
-        })
+    ) -> Result<Option<NetnsIdentity>> {
+        identity_from(netns.cookie(), &container_object(&container.label()))
     }
 
     /// Refuses the namespace ctnet itself runs in, and the host's (PID 1's), as a

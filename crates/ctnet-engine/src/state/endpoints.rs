@@ -138,12 +138,12 @@ pub fn set_endpoint_state(
 }
 
 /// Marks an endpoint ready, with its owner and its namespace's identity (read while
-/// it was built).
+/// it was built; None on a kernel without namespace cookies).
 pub fn set_endpoint_ready(
     conn: &Connection,
     id: i64,
     owner: Option<&Owner>,
-    identity: &NetnsIdentity,
+    identity: Option<&NetnsIdentity>,
 ) -> Result<()> {
     conn.execute(
         "UPDATE endpoints SET state = 'ready', owner_pid = ?2, owner_start = ?3,
@@ -152,8 +152,8 @@ pub fn set_endpoint_ready(
             id,
             owner.map(|o| o.pid),
             owner.map(|o| o.start),
-            identity.cookie as i64,
-            identity.boot_id
+            identity.map(|i| i.cookie as i64),
+            identity.map(|i| i.boot_id.as_str())
         ],
     )?;
     Ok(())

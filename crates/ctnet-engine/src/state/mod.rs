@@ -431,7 +431,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
             cookie: 28,
             boot_id: "b".into(),
         };
-        set_endpoint_ready(store.read(), eps[0].id, None, &id).unwrap();
+        set_endpoint_ready(store.read(), eps[0].id, None, Some(&id)).unwrap();
         let eps = endpoints_of_container(store.read(), "cni:c1").unwrap();
         assert_eq!(eps[0].identity, Some(id));
         store
