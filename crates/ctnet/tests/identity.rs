@@ -590,3 +590,61 @@ fn gc_releases_the_endpoints_of_namespaces_that_are_gone() {
     assert!(!sb.ok("ctnet gc").contains("endpoint"));
     sb.ok("ip netns exec keep ping -c1 -W2 10.32.0.1");
 }
+
+/// Forgets the namespace identity of every endpoint row, as rows upgraded from state
+/// version 6 have none.
+fn forget_identities(sb: &Sandbox) {
+    sb.ok(
+        "python3 -c \"import os, sqlite3; c = sqlite3.connect(os.environ['CTNET_STATE_DIR'] + '/ctnet.db'); \
+         c.execute('UPDATE endpoints SET netns_cookie = NULL, boot_id = NULL'); c.commit()\"",
+    );
+}
+
+#[test]
+fn rows_from_before_version_7_are_trusted_only_while_their_veth_lives() {
+    let _serial = one_at_a_time();
+    let sb = Sandbox::new();
+    let net = conf("cninet", "cni-ctnet0", "10.88.0.0/16", Some(8080));
+    // A live container with an old row stays attached: a second ADD is refused.
+    sb.ok("ip netns add alive");
+    add(&sb, "aliveid", "alive", "eth0", &net);
+    forget_identities(&sb);
+    cni_error(
+        cni(&sb, "ADD", "otherid", "/run/netns/alive", "eth0", "", &net),
+        101,
+        "already attached",
+    );
+    // A lost one's old row does not block the namespace that gets its inode.
+    let _ = lost_and_recycled(
+        &sb,
+        "lostid",
+        &conf("netb", "cni-b", "10.89.0.0/16", None),
+        "fresh",
+    );
+    forget_identities(&sb);
+    add(
+        &sb,
+        "freshid",
+        "fresh",
+        "eth0",
+        &conf("netb", "cni-b", "10.89.0.0/16", None),
+    );
+    let mut now = endpoints(&sb);
+    now.sort();
+    assert_eq!(
+        now,
+        vec![
+            (
+                "cni:aliveid".into(),
+                "cninet".into(),
+                "/run/netns/alive".into()
+            ),
+            (
+                "cni:freshid".into(),
+                "netb".into(),
+                "/run/netns/fresh".into()
+            ),
+        ]
+    );
+    sb.ok("ip netns exec alive ping -c1 -W2 10.88.0.1");
+}
