@@ -196,6 +196,7 @@ mod tests {
             icc: true,
             state: RowState::Pending,
             created: 0,
+            creator: None,
         }
     }
 
@@ -220,6 +221,7 @@ mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            identity: None,
         }
     }
 

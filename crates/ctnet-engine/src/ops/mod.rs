@@ -12,6 +12,8 @@
 //!   to it, and rewriting it from the store;
 //! - [`publish`]: what published ports are checked against in the kernel first (the
 //!   host's addresses, its listening sockets);
+//! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
+//!   refusing the host's own namespace as a container;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
@@ -22,3 +24,4 @@ pub mod namespace;
 pub mod network;
 pub mod publish;
 pub mod reconcile;
+pub mod stale;
