@@ -83,6 +83,7 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
                     name: &name("br-x"),
                     mtu: None,
                     multicast_snooping: true,
+                    mac: None,
                 },
             )
         })
@@ -246,6 +247,7 @@ fn v6_forwarding_first_keeps_router_advertisements_where_they_were_taken() {
                     name: &name(bridge),
                     mtu: None,
                     multicast_snooping: true,
+                    mac: None,
                 },
             )
             .unwrap();
@@ -284,6 +286,7 @@ fn ipv6_on_an_interface_off_on_and_without_autoconf() {
                 name: &bridge,
                 mtu: None,
                 multicast_snooping: true,
+                mac: None,
             },
         )
         .unwrap();
