@@ -37,12 +37,39 @@ use crate::model::{Endpoint, Family, Network, IPV6_MIN_MTU};
 /// reports that then expire, and it is known to delay IPv6 neighbour discovery. Off, the
 /// bridge floods multicast to its ports as a plain switch does, which is what containers
 /// on one network expect.
-pub fn create_bridge(net: &Network) -> Request {
+///
+/// The bridge gets an address of its own (`mac`, random and locally administered, as
+/// Docker's bridges do): one it is made without follows its lowest-numbered port, so
+/// detaching that container changed the gateway's address under every other container,
+/// cut off until its ARP entry went stale (measured 44 s).
+pub fn create_bridge(net: &Network, mac: [u8; 6]) -> Request {
     link::create_bridge_request(&BridgeSpec {
         name: &net.bridge,
         mtu: net.mtu,
         multicast_snooping: false,
+        mac: Some(mac),
     })
+}
+
+/// A random, locally administered, unicast hardware address made from 6 random bytes.
+pub fn bridge_mac(random: [u8; 6]) -> [u8; 6] {
+    let mut mac = random;
+    mac[0] = (mac[0] & !0x01) | 0x02;
+    mac
+}
+
+/// The address a network's bridge is made with: [`bridge_mac`] of the first six bytes of
+/// the network's (random) id, so the bridge made again after a reboot or an `ip link del`
+/// (which `ctnet gc` repairs) has the address it had, and the containers' ARP entries for
+/// the gateway stay right.
+pub fn bridge_mac_for(net: &Network) -> [u8; 6] {
+    let id = net.id.as_bytes();
+    bridge_mac(std::array::from_fn(|i| {
+        id.get(2 * i..2 * i + 2)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    }))
 }
 
 /// The link-local address an IPv6 bridge carries from the start (as Docker's bridges
@@ -183,6 +210,7 @@ mod tests {
             icc: true,
             state: RowState::Pending,
             created: 0,
+            creator: None,
         }
     }
 
@@ -207,11 +235,27 @@ mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            identity: None,
         }
     }
 
     fn ops(requests: &[Request]) -> Vec<&str> {
         requests.iter().map(|r| r.op.as_str()).collect()
+    }
+
+    #[test]
+    fn a_bridge_address_is_local_and_unicast() {
+        assert_eq!(bridge_mac([0xff; 6]), [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(bridge_mac([0; 6]), [0x02, 0, 0, 0, 0, 0]);
+        let mut net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        net.id = "0123456789abcdef".into();
+        assert_eq!(bridge_mac_for(&net), [0x02, 0x23, 0x45, 0x67, 0x89, 0xab]);
+        assert_eq!(bridge_mac_for(&net), bridge_mac_for(&net.clone()));
+        let net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        assert_eq!(
+            create_bridge(&net, [2, 0, 0, 0, 0, 9]).op,
+            "create bridge br-blue"
+        );
     }
 
     #[test]

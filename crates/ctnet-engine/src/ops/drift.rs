@@ -244,7 +244,8 @@ impl Engine {
     pub(crate) fn replumb_network(&mut self, net: &Network) -> Result<u32> {
         let object = network_label(net);
         let kernel = |e| Error::kernel(&object, e);
-        match self.host()?.execute(bridge::create_bridge(net)) {
+        let mac = bridge::bridge_mac_for(net);
+        match self.host()?.execute(bridge::create_bridge(net, mac)) {
             Err(e) if !e.is_exists() => return Err(kernel(e)),
             _ => {}
         }

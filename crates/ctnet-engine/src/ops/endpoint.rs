@@ -13,8 +13,12 @@ use crate::driver::bridge;
 use crate::driver::bridge::port_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ports::{host_ip_text, PortSpec};
-use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
+use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
+use crate::model::{
+    ContainerRef, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
+};
+use crate::ops::bridge_address::random_local_mac;
+use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
 
@@ -95,45 +99,109 @@ impl Engine {
     /// container's first network) the default route. All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
-        let net = self.ready_network(&spec.network)?;
         let inode = netns
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
-        let me = Owner::me();
+        self.refuse_host_namespace(&spec.container, inode)?;
         let automatic = if spec.publish.iter().any(|p| p.host.is_none()) {
             automatic_port_range()
         } else {
             0..=0 // unused: every host port is given
         };
-        let ep = self.store.write(|tx| {
-            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
-            reserve_ports(tx, ep, &spec.publish, &net, automatic)
-        })?;
-        if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
-            // `removing` first: a firewall rewrite (gc) then leaves its ports out rather
-            // than putting back what the teardown withdraws (see ops/firewall.rs).
-            let removing = RowState::Removing;
-            self.store
-                .write(|tx| state::set_endpoint_state(tx, ep.id, removing, Some(&me)))?;
-            let _ = self.tear_down_endpoint(&ep);
-            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
-            return Err(err);
+        let listening = self.check_publish(&spec.publish, &automatic)?;
+        let net = self.ready_network(&spec.network)?;
+        if let Some(mac) = spec.mac {
+            self.check_mac_not_bridge(&net, mac)?;
         }
-        self.store.write(|tx| {
-            state::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
-        })?;
+        let me = Owner::me();
+        let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
+            let mut ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
+            ensure_mac_free(tx, &net, &mut ep, spec.mac.is_some())?;
+            reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic.clone())
+        };
+        let ep = match self.store.write(|tx| reserve(tx, None)) {
+            // What clashed may belong to a container whose namespace is gone (lost
+            // without a detach, or before a reboot; see ops/stale.rs): released, then
+            // tried once more. Only this path pays for judging rows.
+            Err(e) if may_be_stale(&e) => {
+                let held = self.identity_of(&netns, &spec.container)?;
+                let released =
+                    self.release_stale(held.as_ref().map(|identity| Held { inode, identity }))?;
+                if released.is_empty() {
+                    return Err(e);
+                }
+                self.store.write(|tx| reserve(tx, held.as_ref()))?
+            }
+            other => other?,
+        };
+        // The kernel work and the write that marks the endpoint ready succeed together,
+        // or both are undone.
+        let built = self.build_endpoint(&net, &ep, &netns).and_then(|identity| {
+            self.store.write(|tx| {
+                state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
+            })?;
+            Ok(identity)
+        });
+        let identity = match built {
+            Ok(identity) => identity,
+            Err(err) => {
+                self.undo_attach(&ep);
+                return Err(err);
+            }
+        };
         Ok(Endpoint {
             state: RowState::Ready,
+            identity,
             ..ep
         })
     }
 
+    /// Undoes an attach that failed after its reservation, whatever step failed (the
+    /// kernel work, or the final write that marks it ready, e.g. on a full disk): the
+    /// veth and published ports go, then the row. The caller reports the first failure;
+    /// if the undo fails too, the row stays `pending` for a process that is about to
+    /// exit, and the next ctnet command's reconcile finishes the job.
+    fn undo_attach(&mut self, ep: &Endpoint) {
+        // `removing` first: a firewall rewrite (gc) then leaves its ports out rather than
+        // putting back what the teardown withdraws (see ops/firewall.rs).
+        let me = Owner::me();
+        let removing = RowState::Removing;
+        let _ = self
+            .store
+            .write(|tx| state::set_endpoint_state(tx, ep.id, removing, Some(&me)));
+        if self.tear_down_endpoint(ep).is_ok() {
+            let _ = self.store.write(|tx| state::delete_endpoint(tx, ep.id));
+        }
+    }
+
+    /// Refuses a `--mac` equal to the network bridge's own address, which is the
+    /// gateway's: every container would send its traffic for the gateway to the new one.
+    fn check_mac_not_bridge(&mut self, net: &Network, mac: MacAddr) -> Result<()> {
+        let bridge = link::get(self.host()?, net.bridge.as_str())
+            .map_err(|e| Error::kernel(format!("bridge {}", net.bridge), e))?;
+        if bridge.and_then(|b| b.mac) != Some(mac.bytes()) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {mac}"),
+            format!(
+                "is the address of network {:?}'s bridge {} (its gateway)",
+                net.name.as_str(),
+                net.bridge
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ))
+    }
+
+    /// Builds the endpoint in the kernel; returns the identity of the container's
+    /// namespace, read from the socket opened inside it anyway (no extra visit).
     pub(crate) fn build_endpoint(
         &mut self,
         net: &Network,
         ep: &Endpoint,
         netns: &Netns,
-    ) -> Result<()> {
+    ) -> Result<Option<NetnsIdentity>> {
         let object = format!(
             "{} on network {:?}",
             container_object(&ep.container),
@@ -147,6 +215,8 @@ impl Engine {
             // first attach: the pending endpoint keeps `network rm` away meanwhile.
             None => self.replumb_network(net)?,
         };
+        // Before the new port joins: a bridge of an older ctnet would take its address.
+        self.pin_bridge_address(net)?;
         let host = self.host()?;
         host.execute_all(bridge::host_side_requests(
             net,
@@ -186,11 +256,12 @@ impl Engine {
             })?;
         sock.execute_all(bridge::container_requests(net, ep, index))
             .map_err(kernel)?;
+        let identity = identity_from(sock.netns_cookie(), &object)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
         }
-        Ok(())
+        Ok(identity)
     }
 
     /// Removes an endpoint's kernel objects; a veth already gone is fine.
@@ -213,6 +284,12 @@ impl Engine {
         host_side: &'a [&'a str],
     ) -> Result<reclaim::Deletion<'a>> {
         let object = container_object(&ep.container);
+        // A bridge of an older ctnet would take another address when this port goes
+        // (detach, a reaped `--no-wait` detach, gc's clean-up). Best effort: a failure to
+        // pin must not keep a container attached.
+        if let Ok(Some(net)) = state::get_network(self.store.read(), &ep.network) {
+            let _ = self.pin_bridge_address(&net);
+        }
         if !ep.ports.is_empty() {
             self.firewall
                 .remove_ports(&port_rules(ep))
@@ -224,7 +301,19 @@ impl Engine {
 
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
-        let ep = self.claim_for_detach(network, container)?;
+        self.detach_interface(network, container, None)
+    }
+
+    /// Detaches a container's interface `ifname` (any, when None) from a network. A
+    /// runtime's container (CNI, Podman) is matched by its id, never by the namespace
+    /// alone: another container's endpoint is never detached.
+    pub fn detach_interface(
+        &mut self,
+        network: &NetworkName,
+        container: &ContainerRef,
+        ifname: Option<&IfName>,
+    ) -> Result<Endpoint> {
+        let ep = self.claim_for_detach(network, container, ifname)?;
         let host_side = [ep.host_ifname.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed
@@ -249,7 +338,7 @@ impl Engine {
         network: &NetworkName,
         container: &ContainerRef,
     ) -> Result<Endpoint> {
-        let ep = self.claim_for_detach(network, container)?;
+        let ep = self.claim_for_detach(network, container, None)?;
         link::set_down(self.host()?, ep.host_ifname.as_str())
             .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
         Ok(ep)
@@ -274,6 +363,7 @@ impl Engine {
         &mut self,
         network: &NetworkName,
         container: &ContainerRef,
+        ifname: Option<&IfName>,
     ) -> Result<Endpoint> {
         let label = container.label();
         let inode = self
@@ -282,13 +372,23 @@ impl Engine {
             .and_then(|ns| ns.inode().ok());
         let me = Owner::me();
         self.store.write(|tx| {
-            let candidates = match inode {
-                Some(inode) => state::endpoints_in_netns(tx, inode)?,
-                None => state::endpoints_of_container(tx, &label)?,
+            let candidates = match (container, inode) {
+                // A runtime's id names its container wherever its namespace is now.
+                (ContainerRef::Runtime { .. }, _) | (_, None) => {
+                    state::endpoints_of_container(tx, &label)?
+                }
+                (_, Some(inode)) => state::endpoints_in_netns(tx, inode)?,
             };
             let ep = candidates
                 .into_iter()
-                .find(|e| &e.network == network && e.state != RowState::Removing)
+                .filter(|e| {
+                    &e.network == network
+                        && e.state != RowState::Removing
+                        && ifname.is_none_or(|n| &e.ifname == n)
+                })
+                // Should a runtime's id have rows in two namespaces (written before
+                // version 7), the one in the namespace named goes first.
+                .min_by_key(|e| Some(e.netns_inode) != inode)
                 .ok_or_else(|| {
                     Error::new(
                         ErrorKind::NotFound,
@@ -360,6 +460,7 @@ fn reserve_endpoint(
     net: &Network,
     netns: &Netns,
     inode: u64,
+    held: Option<&NetnsIdentity>,
     owner: &Owner,
 ) -> Result<Endpoint> {
     let label = spec.container.label();
@@ -372,7 +473,33 @@ fn reserve_endpoint(
             "wait for the operation on it to finish, or run `ctnet gc`",
         ));
     }
-    let siblings = state::endpoints_in_netns(tx, inode)?;
+    let mut siblings = state::endpoints_in_netns(tx, inode)?;
+    if let Some(held) = held {
+        // Rows of another namespace that had this inode before are not this
+        // container's (see ops/stale.rs).
+        siblings.retain(|e| e.identity.as_ref().is_none_or(|id| id == held));
+    }
+    // A runtime's id names one container: the same id on this network in another
+    // namespace is either stale (released, then this is tried again) or a second ADD
+    // without a DEL, which the runtime must not send.
+    let same_id = match spec.container {
+        ContainerRef::Runtime { .. } => {
+            state::same_container_elsewhere(tx, &label, &net.name, inode)?
+        }
+        _ => None,
+    };
+    if let Some(other) = same_id {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            &object,
+            format!(
+                "is already attached to network {:?} in another namespace ({})",
+                net.name.as_str(),
+                other.display()
+            ),
+            "delete that attachment first (CNI DEL, or netavark teardown)",
+        ));
+    }
     if siblings
         .iter()
         .any(|e| e.network == net.name && e.state == RowState::Removing)
@@ -438,9 +565,46 @@ fn reserve_endpoint(
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),
+        identity: None,
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// Makes sure no other endpoint on the network has the endpoint's hardware address: the
+/// bridge would send the traffic of both to whichever spoke last, and the other would
+/// lose it. A given `--mac` that is taken is refused; an automatic one (made from the IP
+/// address) can clash only with an address someone gave another container by hand, and
+/// is then replaced by a random locally administered one.
+fn ensure_mac_free(tx: &Connection, net: &Network, ep: &mut Endpoint, given: bool) -> Result<()> {
+    let Some(holder) = state::mac_holder(tx, &net.name, ep.mac, ep.id)? else {
+        return Ok(());
+    };
+    if given {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {}", ep.mac),
+            format!(
+                "is already used by {} on network {:?}; two interfaces with one address on a bridge take each other's traffic",
+                container_object(&holder),
+                net.name.as_str()
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ));
+    }
+    for _ in 0..16 {
+        let mac = MacAddr::new(random_local_mac()).expect("a locally administered unicast address");
+        if state::mac_holder(tx, &net.name, mac, ep.id)?.is_none() {
+            ep.mac = mac;
+            return state::set_endpoint_mac(tx, ep.id, mac);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Exhausted,
+        format!("network {:?}", net.name.as_str()),
+        "no free MAC address was found",
+        "give the container a --mac of its own",
+    ))
 }
 
 /// One address per family of the network: the one asked for, checked, or the next free
@@ -507,12 +671,15 @@ fn reserve_addresses(tx: &Connection, spec: &AttachSpec, net: &Network) -> Resul
     Ok(ips)
 }
 
-/// Resolves and records the endpoint's published ports, refusing clashes.
+/// Resolves and records the endpoint's published ports, refusing clashes with ports
+/// published already and with host programs' sockets (`listening`, read before the
+/// transaction).
 fn reserve_ports(
     tx: &Connection,
     mut ep: Endpoint,
     specs: &[PortSpec],
     net: &Network,
+    listening: &[Holder],
     automatic: RangeInclusive<u16>,
 ) -> Result<Endpoint> {
     if specs.is_empty() {
@@ -541,12 +708,19 @@ fn reserve_ports(
             }
         }
     }
+    // What is taken is read once per protocol, over the span every spec of it may use.
     let mut taken = Vec::new();
-    for spec in specs {
-        let wanted = spec.host.map_or_else(|| automatic.clone(), |h| h.ports());
-        taken.extend(state::published_ports_in(tx, spec.protocol, wanted)?);
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        let spans = specs
+            .iter()
+            .filter(|s| s.protocol == protocol)
+            .map(|s| s.host.map_or_else(|| automatic.clone(), |h| h.ports()));
+        let span = spans.reduce(|a, b| *a.start().min(b.start())..=*a.end().max(b.end()));
+        if let Some(span) = span {
+            taken.extend(state::published_ports_in(tx, protocol, span)?);
+        }
     }
-    ep.ports = host_ports::resolve(specs, &taken, automatic)?;
+    ep.ports = host_ports::resolve(specs, &taken, listening, automatic)?;
     state::insert_ports(tx, ep.id, &ep.ports)?;
     Ok(ep)
 }

@@ -5,6 +5,7 @@
 //! was built, forget the row).
 //!
 //! - [`network`]: create, remove, list, inspect networks; the default network;
+//! - [`bridge_address`]: a bridge's hardware address pinned for good;
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
@@ -13,13 +14,20 @@
 //!   and their repair (`ctnet gc`; a network's missing bridge also at attach);
 //! - [`lost_state`]: refusing to take an empty store for "nothing exists" while ctnet's
 //!   bridges or table elements are on the host;
+//! - [`publish`]: what published ports are checked against in the kernel first (the
+//!   host's addresses, its listening sockets);
+//! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
+//!   refusing the host's own namespace as a container;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
+pub mod bridge_address;
 pub mod drift;
 pub mod endpoint;
 pub mod firewall;
 pub mod lost_state;
 pub mod namespace;
 pub mod network;
+pub mod publish;
 pub mod reconcile;
+pub mod stale;

@@ -12,7 +12,7 @@ use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
+    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
 use crate::owner::Owner;
@@ -41,6 +41,9 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Containers on the bridge may talk to each other (Docker's `enable_icc`).
     pub icc: bool,
+    /// The front end making the network on first use (see [`Network::creator`]); None
+    /// for ctnet's own commands.
+    pub creator: Option<Runtime>,
 }
 
 impl NetworkSpec {
@@ -56,6 +59,7 @@ impl NetworkSpec {
             mtu: None,
             internal: false,
             icc: true,
+            creator: None,
         }
     }
 }
@@ -101,29 +105,42 @@ impl Engine {
         let net = self
             .store
             .write(|tx| reserve_network(tx, &spec, &routes, &me))?;
-        if let Err(err) = self.build_network(&net) {
-            // `removing` first, for the same reason as a failed attach (ops/firewall.rs).
-            let removing = RowState::Removing;
+        let built = self.build_network(&net).and_then(|()| {
             self.store
-                .write(|tx| state::set_network_state(tx, &net.name, removing, Some(&me)))?;
-            self.tear_down_network(&net);
-            self.store
-                .write(|tx| state::delete_network(tx, &net.name))?;
+                .write(|tx| state::set_network_state(tx, &net.name, RowState::Ready, None))
+        });
+        if let Err(err) = built {
+            self.undo_create_network(&net);
             return Err(err);
         }
-        self.store
-            .write(|tx| state::set_network_state(tx, &net.name, RowState::Ready, None))?;
         Ok(Network {
             state: RowState::Ready,
             ..net
         })
     }
 
+    /// Undoes a create that failed after its reservation, whatever step failed (the
+    /// kernel work, or the final write that marks it ready): the bridge and firewall
+    /// elements go, then the row; if the undo fails too, the row stays `pending` for the
+    /// next command's reconcile.
+    fn undo_create_network(&mut self, net: &Network) {
+        // `removing` first, for the same reason as a failed attach (ops/firewall.rs).
+        let me = Owner::me();
+        let removing = RowState::Removing;
+        let _ = self
+            .store
+            .write(|tx| state::set_network_state(tx, &net.name, removing, Some(&me)));
+        if self.tear_down_network(net).is_none() {
+            let _ = self.store.write(|tx| state::delete_network(tx, &net.name));
+        }
+    }
+
     fn build_network(&mut self, net: &Network) -> Result<()> {
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        host.execute(bridge::create_bridge(net)).map_err(kernel)?;
+        host.execute(bridge::create_bridge(net, bridge::bridge_mac_for(net)))
+            .map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {
@@ -266,11 +283,17 @@ impl Engine {
     /// network must agree with the subnet and bridge `spec` gives. Callers racing to
     /// make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
+        self.ensure_network_made(spec).map(|(net, _)| net)
+    }
+
+    /// [`Engine::ensure_network`], also telling whether this call made the network (so
+    /// a front end whose operation then fails can remove it again).
+    pub fn ensure_network_made(&mut self, spec: NetworkSpec) -> Result<(Network, bool)> {
         let name = spec.name.clone();
         let existing = match state::get_network(self.store.read(), &name)? {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
-                Ok(net) => return Ok(net),
+                Ok(net) => return Ok((net, true)),
                 // Made by another process meanwhile; any other conflict (a subnet or a
                 // bridge taken) is the answer itself.
                 Err(e) if e.kind == ErrorKind::Conflict => {
@@ -314,7 +337,7 @@ impl Engine {
                 bridge.to_string(),
             ));
         }
-        Ok(existing)
+        Ok((existing, false))
     }
 
     /// A network by name once it is ready: while another live process is still creating
@@ -624,6 +647,7 @@ fn reserve_network(
         icc: spec.icc,
         state: RowState::Pending,
         created: state::now(),
+        creator: spec.creator,
     };
     state::insert_network(tx, &net, Some(owner))?;
     Ok(net)

@@ -108,7 +108,8 @@ impl Engine {
     }
 
     /// Everything [`Engine::reconcile_interrupted`] does, plus removing the endpoints and
-    /// namespaces of `ctnet run` processes that no longer exist, rewriting ctnet's
+    /// namespaces of `ctnet run` processes that no longer exist, releasing endpoints
+    /// whose namespace is gone ([`Engine::release_stale_endpoints`]), rewriting ctnet's
     /// nftables table, and turning forwarding back on for the families networks have.
     pub fn gc(&mut self) -> Result<GcReport> {
         self.gc_with(false)
@@ -134,6 +135,12 @@ impl Engine {
                     .push(format!("{} on {}", ep.container, ep.network));
             }
         }
+        for ep in self.release_stale_endpoints()? {
+            report.endpoints.push(format!(
+                "{} on {} (its namespace is gone)",
+                ep.container, ep.network
+            ));
+        }
         for (name, owner) in state::owned_namespaces(self.store.read())? {
             if !owner.is_alive() {
                 self.remove_owned_netns_by_name(&name)?;
@@ -156,6 +163,7 @@ impl Engine {
             .user_rules_dropped
             .map(|(n, why)| format!("{n} rule(s): {why}"));
         self.restore_forwarding()?;
+        self.pin_bridge_addresses()?;
         Ok(report)
     }
 }
