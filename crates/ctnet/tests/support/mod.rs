@@ -181,8 +181,9 @@ impl Sandbox {
         child
     }
 
-    /// Starts `script` and reads its first line of output ("" if it exited first).
-    fn start_with_first_line(&self, script: &str) -> (Child, String) {
+    /// Starts `script` in its own process group and reads its first line of output (""
+    /// if it exited first); the caller owns the child.
+    pub fn start_with_first_line(&self, script: &str) -> (Child, String) {
         // Its own process group: what it starts (e.g. `ctnet run` and the command under it)
         // is ended with it, not left running after the test.
         let mut child = self
@@ -332,6 +333,33 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Kills a process group when dropped: what a test started with
+/// [`Sandbox::start_with_first_line`] (its own group) never outlives the test, even when
+/// an assertion fails first (a command left by a broken ctnet would hold the test's
+/// output open).
+pub struct GroupGuard(pub u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // A group already gone is no error worth seeing.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody has reaped yet).
+pub fn process_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses, which may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
 }
 
 /// Where the reference CNI plugins are installed (Debian's containernetworking-plugins).
