@@ -33,7 +33,9 @@ impl Engine {
             host: None,
             firewall: Firewall::new(),
         };
-        engine.reconcile_interrupted()?;
+        engine
+            .reconcile_interrupted()
+            .map_err(|e| engine.store.named(e))?;
         Ok(engine)
     }
 

@@ -17,7 +17,7 @@ mod networks;
 mod ports;
 pub mod schema;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -28,17 +28,28 @@ pub use namespaces::*;
 pub use networks::*;
 pub use ports::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result, STORE_OBJECT};
 use crate::owner::Owner;
 
 /// An open state database.
 pub struct Store {
     conn: Connection,
+    /// The database file, named in every error about it.
+    path: PathBuf,
 }
 
 impl Store {
-    /// Opens (and on first use creates) the database at `path`.
+    /// Opens (and on first use creates) the database at `path`. A failure names the file
+    /// with the cause (read-only, full, not a database) and its fix.
     pub fn open(path: &Path) -> Result<Self> {
+        let conn = Store::connect(path).map_err(|e| in_file(e, path))?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn connect(path: &Path) -> Result<Connection> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::invalid(
@@ -79,23 +90,40 @@ impl Store {
             tx.commit()?;
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(Store { conn })
+        Ok(conn)
     }
 
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
     pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        let path = self.path.clone();
+        let done = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        done.map_err(|e| in_file(e, &path))
+    }
+
+    /// Puts this database's file into a database error raised outside [`Store::write`].
+    pub(crate) fn named(&self, err: Error) -> Error {
+        in_file(err, &self.path)
     }
 
     /// Read-only access outside a write transaction.
     pub fn read(&self) -> &Connection {
         &self.conn
     }
+}
+
+/// A database error naming `path` instead of "state database"; other errors unchanged.
+fn in_file(mut err: Error, path: &Path) -> Error {
+    if err.kind == ErrorKind::Store && err.object == STORE_OBJECT {
+        err.object = format!("{STORE_OBJECT} {}", path.display());
+    }
+    err
 }
 
 /// Puts the database in WAL mode (it stays so once set). Converting a new database
@@ -437,6 +465,18 @@ CREATE TABLE IF NOT EXISTS namespaces (
         assert!(!anything_unsettled(store.read()).unwrap());
         insert_v6_network(store.read());
         assert!(anything_unsettled(store.read()).unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_with_the_fix() {
+        let path = scratch("notadb");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let e = Store::open(&path).err().expect("garbage opened as a database");
+        assert_eq!(e.kind, ErrorKind::Store);
+        assert!(e.object.contains(&path.display().to_string()), "{e}");
+        assert!(e.cause.contains("not a ctnet database"), "{e}");
+        assert!(e.fix.contains("backup"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
