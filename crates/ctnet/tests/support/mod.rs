@@ -29,6 +29,19 @@ pub const UPLINK_WAN6: &str = "2001:db8:1::2";
 /// An IPv6 server "on the internet", behind the wan router.
 pub const WAN_SERVER6: &str = "2001:db8:100::10";
 
+/// The script listing every kernel object ctnet could have touched (see
+/// [`Sandbox::snapshot`] for what is left out and why).
+const KERNEL_LISTING: &str = "links='s/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
+     addrs6='s/ tentative//'; noise6='fe80\\|^multicast\\|ff00'; \
+     echo '## links'; ip -o link show | sed -E \"$links\"; \
+     echo '## addresses'; ip -o -4 addr show; ip -o -6 addr show scope global | sed \"$addrs6\"; \
+     echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|^anycast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
+     echo '## nft'; nft -s list ruleset; \
+     echo '## netns'; ls /run/netns; \
+     for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E \"$links\"; ip -n $ns -o -4 addr show; \
+       ip -n $ns -o -6 addr show scope global | sed \"$addrs6\"; ip -n $ns route; \
+       ip -n $ns -6 route | grep -v \"$noise6\" | sed 's/ linkdown//'; done";
+
 pub struct Sandbox {
     holder: Child,
     pid: u32,
@@ -239,19 +252,17 @@ impl Sandbox {
     /// what the kernel derives by itself: link-local and multicast addresses and routes,
     /// the local table and the subnet-router anycast entries IPv6 forwarding adds.
     pub fn snapshot(&self) -> String {
-        self.ok(
-            "links='s/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
-             addrs6='s/ tentative//'; noise6='fe80\\|^multicast\\|ff00'; \
-             echo '## links'; ip -o link show | sed -E \"$links\"; \
-             echo '## addresses'; ip -o -4 addr show; ip -o -6 addr show scope global | sed \"$addrs6\"; \
-             echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|^anycast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
-             echo '## nft'; nft -s list ruleset; \
-             echo '## netns'; ls /run/netns; \
-             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E \"$links\"; ip -n $ns -o -4 addr show; \
-               ip -n $ns -o -6 addr show scope global | sed \"$addrs6\"; ip -n $ns route; \
-               ip -n $ns -6 route | grep -v \"$noise6\" | sed 's/ linkdown//'; done; \
-             echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json",
-        )
+        self.ok(&format!(
+            "{KERNEL_LISTING}; \
+             echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json"
+        ))
+    }
+
+    /// The kernel half of [`Sandbox::snapshot`], without asking ctnet: what a killed
+    /// command left before anything (even a ctnet reading its store, which finishes
+    /// interrupted operations as it opens) has touched it.
+    pub fn kernel_snapshot(&self) -> String {
+        self.ok(KERNEL_LISTING)
     }
 
     /// Whether a probe from `ns` (None: the host) reaches `target` over `proto`.
