@@ -33,9 +33,7 @@ impl Engine {
             host: None,
             firewall: Firewall::new(),
         };
-        engine
-            .reconcile_interrupted()
-            .map_err(|e| engine.store.named(e))?;
+        engine.reconcile_interrupted()?;
         Ok(engine)
     }
 

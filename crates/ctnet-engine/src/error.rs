@@ -89,13 +89,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// The object a database failure names until the store puts its file's path in.
-pub(crate) const STORE_OBJECT: &str = "state database";
-
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         let (cause, fix) = store_fault(&err);
-        Error::new(ErrorKind::Store, STORE_OBJECT, cause, fix)
+        let object = match crate::state::opened_database() {
+            Some(path) => format!("state database {}", path.display()),
+            None => "state database".to_string(),
+        };
+        Error::new(ErrorKind::Store, object, cause, fix)
     }
 }
 

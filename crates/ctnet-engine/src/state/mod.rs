@@ -18,6 +18,7 @@ mod ports;
 pub mod schema;
 
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -28,28 +29,42 @@ pub use namespaces::*;
 pub use networks::*;
 pub use ports::*;
 
-use crate::error::{Error, ErrorKind, Result, STORE_OBJECT};
+use crate::error::{Error, ErrorKind, Result};
 use crate::owner::Owner;
+
+/// The database file this process opened last. A ctnet process opens one, and every
+/// database error, wherever an operation meets it (opening, a write, a read in `gc`),
+/// names this file: the user is told which file is full, read-only or damaged.
+static OPENED: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// The file [`OPENED`] names, if a database was opened.
+pub(crate) fn opened_database() -> Option<PathBuf> {
+    OPENED.read().ok().and_then(|p| p.clone())
+}
 
 /// An open state database.
 pub struct Store {
     conn: Connection,
-    /// The database file, named in every error about it.
-    path: PathBuf,
 }
 
 impl Store {
     /// Opens (and on first use creates) the database at `path`. A failure names the file
     /// with the cause (read-only, full, not a database) and its fix.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Store::connect(path).map_err(|e| in_file(e, path))?;
-        Ok(Store {
-            conn,
-            path: path.to_path_buf(),
+        if let Ok(mut opened) = OPENED.write() {
+            *opened = Some(path.to_path_buf());
+        }
+        // Named here too: another store opened meanwhile (tests open several) must not
+        // lend its name to this one's failure.
+        Store::connect(path).map_err(|mut e| {
+            if e.kind == ErrorKind::Store {
+                e.object = format!("state database {}", path.display());
+            }
+            e
         })
     }
 
-    fn connect(path: &Path) -> Result<Connection> {
+    fn connect(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::invalid(
@@ -90,40 +105,23 @@ impl Store {
             tx.commit()?;
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        Ok(conn)
+        Ok(Store { conn })
     }
 
     /// Runs `f` inside a `BEGIN IMMEDIATE` transaction and commits when it returns Ok.
     pub fn write<T>(&mut self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let path = self.path.clone();
-        let done = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        done.map_err(|e| in_file(e, &path))
-    }
-
-    /// Puts this database's file into a database error raised outside [`Store::write`].
-    pub(crate) fn named(&self, err: Error) -> Error {
-        in_file(err, &self.path)
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// Read-only access outside a write transaction.
     pub fn read(&self) -> &Connection {
         &self.conn
     }
-}
-
-/// A database error naming `path` instead of "state database"; other errors unchanged.
-fn in_file(mut err: Error, path: &Path) -> Error {
-    if err.kind == ErrorKind::Store && err.object == STORE_OBJECT {
-        err.object = format!("{STORE_OBJECT} {}", path.display());
-    }
-    err
 }
 
 /// Puts the database in WAL mode (it stays so once set). Converting a new database
