@@ -18,7 +18,8 @@ pub struct NameError {
 }
 
 /// A network interface name: 1 to 15 bytes (IFNAMSIZ - 1), no `/`, `:`, whitespace,
-/// and not `.` or `..` (the kernel's `dev_valid_name`).
+/// and not `.` or `..` (the kernel's `dev_valid_name`), and no `%` (a name template to
+/// the kernel's `dev_alloc_name`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IfName(String);
 
@@ -55,6 +56,14 @@ impl IfName {
             return Err(err(format!(
                 "contains {c:?}, which the kernel forbids in interface names"
             )));
+        }
+        // The kernel takes a name with `%` as a template and makes a device of another
+        // name (`br%d` becomes `br0`), which ctnet would then never find.
+        if name.contains('%') {
+            return Err(err(
+                "contains '%', which the kernel takes as a name template (\"br%d\" would make \"br0\")"
+                    .into(),
+            ));
         }
         Ok(IfName(name.to_string()))
     }
@@ -159,6 +168,11 @@ mod tests {
         assert!(IfName::new("a/b").is_err());
         assert!(IfName::new("..").is_err());
         assert!(IfName::new("a b").is_err());
+        assert!(IfName::new("a:1").is_err());
+        assert!(IfName::new("a\tb").is_err());
+        let e = IfName::new("br%d").unwrap_err();
+        assert!(e.reason.contains("template"), "{e}");
+        assert!(IfName::new("%").is_err());
     }
 
     #[test]

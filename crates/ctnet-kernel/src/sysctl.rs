@@ -37,13 +37,15 @@ pub fn write(key: &str, value: &str) -> Result<()> {
 }
 
 /// Turns IPv6 off on one interface. Done before the interface has carrier, the kernel
-/// never gives it IPv6 addresses or routes. A kernel without IPv6 has nothing to turn off.
+/// never gives it IPv6 addresses or routes. An interface without IPv6 state has nothing
+/// to turn off: a kernel without IPv6, or a device whose MTU is below IPv6's minimum of
+/// 1280, which the kernel keeps no IPv6 state (and no conf folder) for.
 pub fn disable_ipv6(ifname: &IfName) -> Result<()> {
     let key = format!("net/ipv6/conf/{ifname}/disable_ipv6");
     match fs::write(path_of(&key), "1") {
         Err(e)
             if e.kind() == std::io::ErrorKind::NotFound
-                && !Path::new("/proc/sys/net/ipv6").exists() =>
+                && !Path::new(IPV6_CONF).join(ifname.as_str()).exists() =>
         {
             Ok(())
         }

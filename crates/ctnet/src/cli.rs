@@ -1,17 +1,22 @@
 //! The command line, as clap types. Values arrive here as text; `commands/` parses each
 //! into the engine's checked types (names, subnets, addresses, ports) before anything else.
+//!
+//! Arguments are read as OS strings: a command's arguments (`ctnet run -- …`, `netns
+//! exec`) pass through to exec byte for byte, and any other value that is not UTF-8 is
+//! refused by [`Utf8`] with the argument it was given for.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ctnet_engine::model::Family;
 use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
 
 /// Container networking for Linux: bridges, NAT and network namespaces, over netlink.
 #[derive(Parser, Debug)]
-#[command(name = "ctnet", version, about, propagate_version = true)]
+#[command(name = "ctnet", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub dirs: Dirs,
@@ -19,34 +24,75 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The version `--version` shows: the package's, and the git commit it was built from
+/// when the build had one (see build.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), env!("CTNET_BUILD_COMMIT"));
+
 /// Where ctnet keeps its state, its runtime files and named namespaces: flags that go
 /// anywhere on the line, or the environment.
+///
+/// The environment gives the defaults here rather than through clap's `env`: clap counts
+/// a value from the environment as given on the line, and then printed these flags as
+/// required in the usage line of every error.
 #[derive(Args, Debug)]
 pub struct Dirs {
-    /// Folder for the state database.
-    #[arg(
-        long,
-        global = true,
-        env = ENV_STATE_DIR,
-        default_value = "/var/lib/ctnet"
-    )]
+    /// Folder for the state database [env: CTNET_STATE_DIR].
+    #[arg(long, global = true, default_value_os_t = env_or(ENV_STATE_DIR, "/var/lib/ctnet"))]
     pub state_dir: PathBuf,
-    /// Folder for runtime files.
-    #[arg(
-        long,
-        global = true,
-        env = ENV_RUN_DIR,
-        default_value = "/run/ctnet"
-    )]
+    /// Folder for runtime files [env: CTNET_RUN_DIR].
+    #[arg(long, global = true, default_value_os_t = env_or(ENV_RUN_DIR, "/run/ctnet"))]
     pub run_dir: PathBuf,
-    /// Folder of named network namespaces (where `ip netns` looks).
-    #[arg(
-        long,
-        global = true,
-        env = ENV_NETNS_DIR,
-        default_value = "/run/netns"
-    )]
+    /// Folder of named network namespaces, where `ip netns` looks [env: CTNET_NETNS_DIR].
+    #[arg(long, global = true, default_value_os_t = env_or(ENV_NETNS_DIR, "/run/netns"))]
     pub netns_dir: PathBuf,
+}
+
+/// The folder an environment variable names (unless unset or empty), else `default`.
+fn env_or(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(default), PathBuf::from)
+}
+
+/// Reads a value as an OS string and refuses one that is not UTF-8, naming the argument
+/// (clap's own check names none, and the standard library's `args()` panics).
+#[derive(Clone, Copy, Debug)]
+pub struct Utf8;
+
+impl TypedValueParser for Utf8 {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<String, clap::Error> {
+        value.to_str().map(str::to_string).ok_or_else(|| {
+            let what = arg.map_or_else(|| "argument".to_string(), argument_name);
+            let fix = if what.ends_with("name") {
+                "give a name of letters, digits, '-', '_' or '.'"
+            } else {
+                "give it as UTF-8 text"
+            };
+            let err = ctnet_engine::Error::invalid(
+                format!("{what} {value:?}"),
+                "is not valid UTF-8",
+                fix,
+            );
+            clap::Error::raw(clap::error::ErrorKind::InvalidUtf8, format!("{err}\n")).with_cmd(cmd)
+        })
+    }
+}
+
+/// How an argument is named in a message: `--subnet`, or `network name` for a
+/// positional one.
+fn argument_name(arg: &clap::Arg) -> String {
+    match (arg.get_long(), arg.get_id().as_str()) {
+        (Some(long), _) => format!("--{long}"),
+        (None, "name" | "names") => "name".into(),
+        (None, id) => format!("{id} name"),
+    }
 }
 
 impl Cli {
@@ -106,8 +152,10 @@ pub enum Command {
     #[command(subcommand)]
     Netns(NetnsCommand),
     /// Attach a container (network namespace) to a network.
+    #[command(visible_alias = "connect")]
     Attach(AttachArgs),
     /// Detach a container from a network.
+    #[command(visible_alias = "disconnect")]
     Detach(DetachArgs),
     /// List attached containers.
     Ls(FormatArgs),
@@ -125,6 +173,18 @@ pub enum Command {
     /// Report what on this host will silently drop ctnet's traffic, each with the fix.
     /// Exits non-zero when it finds a problem.
     Doctor(FormatArgs),
+    /// Print a shell completion script (e.g. `ctnet completion bash > /etc/bash_completion.d/ctnet`).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (e.g. `ctnet man | man -l -`), or write one page
+    /// per command into a folder.
+    Man {
+        /// Folder to write ctnet.1, ctnet-network.1, ctnet-network-create.1, ... into.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -143,6 +203,7 @@ pub enum NetworkCommand {
     /// Show one network and its containers.
     Inspect {
         /// Network name.
+        #[arg(value_parser = Utf8)]
         name: String,
         #[command(flatten)]
         format: FormatArgs,
@@ -150,22 +211,28 @@ pub enum NetworkCommand {
     /// Remove networks that no container uses.
     Rm {
         /// Network names.
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = Utf8)]
         names: Vec<String>,
     },
+    /// Attach a container to a network, as `ctnet attach` (Docker's `network connect`,
+    /// with its argument order: NETWORK, then the container).
+    Connect(AttachArgs),
+    /// Detach a container from a network, as `ctnet detach` (Docker's `network disconnect`).
+    Disconnect(DetachArgs),
 }
 
 #[derive(Args, Debug)]
 pub struct NetworkCreateArgs {
     /// Network name.
+    #[arg(value_parser = Utf8)]
     pub name: String,
     /// Subnet in CIDR form, at most one per family (repeat for an IPv6 one); a free one
     /// from the default pools (IPv4) or a unique local /64 (IPv6) when omitted.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub subnet: Vec<String>,
     /// Gateway address (the bridge's own), at most one per family; the subnet's first
     /// address when omitted.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub gateway: Vec<String>,
     /// Give the network IPv6 as well (dual stack), or alone with `--ipv4 false`.
     #[arg(long)]
@@ -174,7 +241,7 @@ pub struct NetworkCreateArgs {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     pub ipv4: bool,
     /// Bridge device name (at most 15 bytes); `br-` and 12 hex digits of the id when omitted.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub bridge: Option<String>,
     /// MTU of the bridge and the containers' interfaces.
     #[arg(long)]
@@ -193,6 +260,7 @@ pub enum NetnsCommand {
     /// Create a named network namespace with loopback up (like `ip netns add`).
     Add {
         /// Namespace name.
+        #[arg(value_parser = Utf8)]
         name: String,
     },
     /// List named network namespaces.
@@ -200,16 +268,17 @@ pub enum NetnsCommand {
     /// Detach a namespace from its networks and delete it.
     Rm {
         /// Namespace names.
-        #[arg(required = true)]
+        #[arg(required = true, value_parser = Utf8)]
         names: Vec<String>,
     },
     /// Run a command inside a named namespace (like `ip netns exec`).
     Exec {
         /// Namespace name.
+        #[arg(value_parser = Utf8)]
         name: String,
-        /// The command and its arguments.
+        /// The command and its arguments, passed to it byte for byte.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
+        command: Vec<OsString>,
     },
 }
 
@@ -217,7 +286,7 @@ pub enum NetnsCommand {
 #[derive(Args, Debug)]
 pub struct TargetArgs {
     /// Named network namespace (in the netns dir).
-    #[arg(conflicts_with_all = ["netns_path", "pid"], required_unless_present_any = ["netns_path", "pid"])]
+    #[arg(conflicts_with_all = ["netns_path", "pid"], required_unless_present_any = ["netns_path", "pid"], value_parser = Utf8)]
     pub namespace: Option<String>,
     /// Path of a network namespace file, e.g. /proc/1234/ns/net.
     #[arg(long)]
@@ -230,24 +299,25 @@ pub struct TargetArgs {
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// Network name.
+    #[arg(value_parser = Utf8)]
     pub network: String,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Static IPv4 address inside the network's subnet.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub ip: Option<String>,
     /// Static IPv6 address inside the network's IPv6 subnet.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub ip6: Option<String>,
     /// Interface name inside the container (default eth0, eth1, ...).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub ifname: Option<String>,
     /// MAC address of the container's interface (default 02:42 and the IPv4 address).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub mac: Option<String>,
     /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
     /// or just CONTAINER_PORT for a free host port. Repeatable.
-    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    #[arg(short = 'p', long = "publish", value_name = "PORT", value_parser = Utf8)]
     pub publish: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
@@ -257,6 +327,7 @@ pub struct AttachArgs {
 #[derive(Args, Debug)]
 pub struct DetachArgs {
     /// Network name.
+    #[arg(value_parser = Utf8)]
     pub network: String,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -272,24 +343,24 @@ pub struct DetachArgs {
 pub struct RunArgs {
     /// Network: a network name, `host`, `none` or `container:NAME`. Repeat for several
     /// networks. Default: the default bridge network.
-    #[arg(long = "network", alias = "net")]
+    #[arg(long = "network", alias = "net", value_parser = Utf8)]
     pub networks: Vec<String>,
     /// Name of the network namespace (and of the container in listings).
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub name: Option<String>,
     /// Static IPv4 address on the first network.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub ip: Option<String>,
     /// Static IPv6 address on the first network.
-    #[arg(long)]
+    #[arg(long, value_parser = Utf8)]
     pub ip6: Option<String>,
     /// Publish a container port: [HOST_IP:][HOST_PORT[-END]]:CONTAINER_PORT[-END][/tcp|/udp],
     /// or just CONTAINER_PORT for a free host port. Repeatable; on the first network.
-    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    #[arg(short = 'p', long = "publish", value_name = "PORT", value_parser = Utf8)]
     pub publish: Vec<String>,
-    /// The command and its arguments.
+    /// The command and its arguments, passed to it byte for byte.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
 }
 
 /// Parses a user-given address of one family for a flag.

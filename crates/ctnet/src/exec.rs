@@ -1,6 +1,6 @@
 //! Running a user's command inside a network namespace.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
@@ -117,7 +117,7 @@ impl ChildSetup {
     }
 }
 
-fn build(argv: &[String], netns: Option<&Netns>) -> Command {
+fn build(argv: &[OsString], netns: Option<&Netns>) -> Command {
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
     let setup = ChildSetup::new(netns);
@@ -129,7 +129,7 @@ fn build(argv: &[String], netns: Option<&Netns>) -> Command {
 }
 
 /// Replaces this process with `argv` run inside `netns` (`ctnet netns exec`).
-pub fn exec_in(argv: &[String], netns: &Netns) -> std::io::Error {
+pub fn exec_in(argv: &[OsString], netns: &Netns) -> std::io::Error {
     build(argv, Some(netns)).exec()
 }
 
@@ -140,7 +140,7 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 /// and returns its exit status. Signals must have been blocked with
 /// [`block_forwarded_signals`] before any thread started. The command is killed if this
 /// process dies first (even by SIGKILL), so it never outlives the endpoint it runs on.
-pub fn run_and_wait(argv: &[String], netns: Option<&Netns>) -> std::io::Result<ExitStatus> {
+pub fn run_and_wait(argv: &[OsString], netns: Option<&Netns>) -> std::io::Result<ExitStatus> {
     let mut command = build(argv, netns);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: `die_with_parent` only makes async-signal-safe system calls.

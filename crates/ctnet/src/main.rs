@@ -77,16 +77,30 @@ fn run() -> ExitCode {
     if std::env::var_os("CNI_COMMAND").is_some() {
         return cni::run();
     }
-    let args: Vec<String> = std::env::args().collect();
+    // As OS strings: `std::env::args` panics on an argument that is not UTF-8.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = args
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
-        .and_then(|n| n.to_str())
         .unwrap_or_default();
     if invoked_as == "netavark" {
-        return netavark::run(&args);
+        return match netavark_args(&args) {
+            Some(args) => netavark::run(&args),
+            None => netavark::refuse("an argument is not valid UTF-8"),
+        };
     }
-    let cli = Cli::parse_args(std::env::args_os().collect());
+    let cli = Cli::parse_args(args);
+    match &cli.command {
+        &Command::Completion { shell } => return commands::docs::completion(shell),
+        Command::Man { dir } => return commands::docs::man(dir.as_deref()),
+        _ => {}
+    }
+    // Before the database is opened: as another user it cannot be, and the error
+    // would be about the file rather than the cause.
+    if let Err(err) = require_root() {
+        eprintln!("ctnet: {err}");
+        return ExitCode::FAILURE;
+    }
     let paths = Paths {
         state_dir: cli.dirs.state_dir.clone(),
         run_dir: cli.dirs.run_dir.clone(),
@@ -108,8 +122,35 @@ fn run() -> ExitCode {
     }
 }
 
+/// The netavark command line as text (netavark's arguments are words and paths ctnet
+/// only compares); None when one is not UTF-8.
+fn netavark_args(args: &[std::ffi::OsString]) -> Option<Vec<String>> {
+    args.iter().map(|a| a.to_str().map(String::from)).collect()
+}
+
+/// ctnet configures devices, namespaces and the firewall of the host, and keeps its
+/// state in root's folders: anything else fails later, and less clearly.
+fn require_root() -> ctnet_engine::Result<()> {
+    let uid = nix::unistd::geteuid();
+    if uid.is_root() {
+        return Ok(());
+    }
+    Err(ctnet_engine::Error::new(
+        ctnet_engine::ErrorKind::InvalidInput,
+        format!("uid {uid}"),
+        "ctnet must run as root: it configures the host's network devices, namespaces and firewall",
+        "run it as root, e.g. with sudo",
+    ))
+}
+
 fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
     match command {
+        Command::Network(cli::NetworkCommand::Connect(args)) => {
+            commands::endpoint::attach(engine, args)
+        }
+        Command::Network(cli::NetworkCommand::Disconnect(args)) => {
+            commands::endpoint::detach(engine, args)
+        }
         Command::Network(cmd) => commands::network::dispatch(engine, cmd),
         Command::Netns(cmd) => commands::netns::dispatch(engine, cmd),
         Command::Attach(args) => commands::endpoint::attach(engine, args),
@@ -118,6 +159,8 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Gc(args) => commands::endpoint::gc(engine, args.format),
         Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
         Command::ReapEndpoint { id } => engine.reap_endpoint(id),
-        Command::Run(_) => unreachable!("handled before the engine opens"),
+        Command::Run(_) | Command::Completion { .. } | Command::Man { .. } => {
+            unreachable!("handled before the engine opens")
+        }
     }
 }

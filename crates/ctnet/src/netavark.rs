@@ -94,11 +94,14 @@ pub fn run(args: &[String]) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(None) => ExitCode::SUCCESS,
-        Err(message) => {
-            println!("{}", json!({ "error": message }));
-            ExitCode::FAILURE
-        }
+        Err(message) => refuse(&message),
     }
+}
+
+/// Answers with netavark's error object.
+pub fn refuse(message: &str) -> ExitCode {
+    println!("{}", json!({ "error": message }));
+    ExitCode::FAILURE
 }
 
 fn dispatch(args: &[String]) -> Result<Option<Value>, String> {

@@ -71,6 +71,38 @@ fn malformed_subnets_and_gateways() {
     );
 }
 
+/// Ranges with a meaning of their own (loopback, multicast, "this network", reserved,
+/// link-local) are refused with what they are, through the CLI as in the type.
+#[test]
+fn special_subnets_are_refused_with_the_reason() {
+    let sb = world();
+    for (subnet, why) in [
+        ("127.0.0.0/8", "loopback"),
+        ("224.0.0.0/4", "multicast"),
+        ("0.0.0.0/8", "this network"),
+        ("240.0.0.0/4", "reserved"),
+        ("255.255.255.252/30", "255.255.255.255"),
+        ("169.254.0.0/16", "link-local"),
+    ] {
+        refused(
+            &sb,
+            &format!("ctnet network create x --subnet {subnet}"),
+            &[&format!("subnet \"{subnet}\""), why, "use a private range"],
+        );
+    }
+    for (subnet, why) in [
+        ("::/64", "unspecified"),
+        ("fe80::/64", "link-local"),
+        ("ff02::/64", "multicast"),
+    ] {
+        refused(
+            &sb,
+            &format!("ctnet network create x --ipv6 --subnet {subnet}"),
+            &[&format!("subnet \"{subnet}\""), why],
+        );
+    }
+}
+
 #[test]
 fn overlapping_subnets_name_the_clash() {
     let mut sb = world();

@@ -4,12 +4,14 @@ mod support;
 
 use std::time::Duration;
 
-use support::{wait_until, Sandbox, UPLINK_HOST};
+use support::{wait_until, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST};
 
 #[test]
 fn detach_and_network_rm_leave_nothing() {
     let sb = Sandbox::new();
-    sb.ok("ctnet network ls >/dev/null && ctnet netns add c1 && ctnet netns add c2");
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ctnet netns add c1 && ctnet netns add c2"
+    ));
     let before = sb.snapshot();
     sb.ok("ctnet network create blue --subnet 10.3.0.0/24 && ctnet attach blue c1 && ctnet attach blue c2 && \
            ctnet attach bridge c1");
@@ -28,7 +30,7 @@ fn detach_and_network_rm_leave_nothing() {
 #[test]
 fn netns_rm_detaches_first() {
     let sb = Sandbox::new();
-    sb.ok("ctnet network ls >/dev/null");
+    sb.ok(MAKE_DEFAULT_NETWORK);
     let before = sb.snapshot();
     sb.ok("ctnet network create blue --subnet 10.4.0.0/24 && ctnet netns add c1 && ctnet attach blue c1 && ctnet attach bridge c1");
     sb.ok("ctnet netns rm c1 && ctnet network rm blue");
@@ -38,7 +40,7 @@ fn netns_rm_detaches_first() {
 #[test]
 fn a_killed_run_is_repaired_by_gc() {
     let sb = Sandbox::new();
-    sb.ok("ctnet network ls >/dev/null");
+    sb.ok(MAKE_DEFAULT_NETWORK);
     let before = sb.snapshot();
     let mut child = sb.start_until(
         "exec ctnet run --name doomed -- sh -c 'echo started; exec sleep 60'",
@@ -67,7 +69,9 @@ fn a_killed_run_is_repaired_by_gc() {
 fn detach_no_wait_cuts_off_at_once_and_finishes_in_the_background() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.ok("ctnet network ls >/dev/null && ctnet netns add c1 && ctnet netns add c2");
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ctnet netns add c1 && ctnet netns add c2"
+    ));
     let before = sb.snapshot();
     sb.ok("ctnet attach bridge c1 -p 8080:80");
     sb.serve(Some("c1"), "--tcp 80");

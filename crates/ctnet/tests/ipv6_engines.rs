@@ -8,7 +8,9 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::{json, Value};
-use support::{cni_call, netavark, Sandbox, UPLINK_HOST6, UPLINK_WAN6, WAN_SERVER6};
+use support::{
+    cni_call, netavark, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST6, UPLINK_WAN6, WAN_SERVER6,
+};
 
 fn at(addr: &str, port: u16) -> String {
     format!("[{addr}]:{port}")
@@ -50,7 +52,9 @@ fn cni_add_with_dual_stack_ranges() {
     let mut sb = Sandbox::new();
     sb.with_wan();
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
-    sb.ok("ctnet network ls >/dev/null && ip netns add pod1 && ip -n pod1 link set lo up");
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ip netns add pod1 && ip -n pod1 link set lo up"
+    ));
     let before = sb.snapshot();
     let conf = cni_conf(json!({
         "type": "ctnet",
@@ -184,10 +188,10 @@ fn netavark_setup_on_a_dual_stack_network() {
     let mut sb = Sandbox::new();
     sb.with_wan();
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
-    sb.ok(
-        "ctnet network ls >/dev/null && ip netns add c1 && ip -n c1 link set lo up && \
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ip netns add c1 && ip -n c1 link set lo up && \
            ip netns add c2 && ip -n c2 link set lo up",
-    );
+    ));
     let before = sb.snapshot();
     let ports = json!([
         { "host_ip": "", "container_port": 80, "host_port": 8080, "range": 1, "protocol": "tcp" }

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Sandbox, UPLINK_HOST, UPLINK_WAN};
+use support::{Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
 
 fn from(addr: &str) -> String {
     format!("from {addr}:")
@@ -120,7 +120,7 @@ fn an_automatic_port_is_chosen_and_reported() {
 fn ctnet_run_publishes_and_withdraws() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.ok("ctnet network ls >/dev/null");
+    sb.ok(MAKE_DEFAULT_NETWORK);
     let before = sb.snapshot();
     let mut child = sb.start_until(
         "exec ctnet run --name svc -p 8080:80 -- sh -c 'echo started; exec ctnet-probe serve --tcp 80 --max-seconds 60 >/dev/null'",

@@ -4,12 +4,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{wait_until, Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{wait_until, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, WAN_SERVER};
 
 #[test]
 fn run_passes_the_exit_code_through_and_cleans_up() {
     let sb = Sandbox::new();
-    sb.ok("ctnet network ls"); // the default network exists from first use on
+    sb.ok(MAKE_DEFAULT_NETWORK); // the default network exists from first use on
     let before = sb.snapshot();
     let out = sb.run("ctnet run --name job -- sh -c 'ip -o -4 addr show dev eth0; exit 7'");
     assert_eq!(
@@ -18,7 +18,8 @@ fn run_passes_the_exit_code_through_and_cleans_up() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("172.17.0.2/16"));
+    // On the default network (its first address went to the warm-up above).
+    assert!(String::from_utf8_lossy(&out.stdout).contains("inet 172.17.0.3/16"));
     assert_eq!(sb.snapshot(), before);
     assert_eq!(sb.ok("ctnet ls --format json").trim(), "[]");
     // A command that does not exist: Docker's 127, nothing left.

@@ -25,7 +25,7 @@ use ctnet_kernel::netlink::Request;
 use ctnet_kernel::{addr, link, route, LOOPBACK_INDEX};
 
 use crate::datapath::nft::{NetworkRules, PortRules};
-use crate::model::{Endpoint, Family, Network};
+use crate::model::{Endpoint, Family, Network, IPV6_MIN_MTU};
 
 /// The bridge device of a network.
 ///
@@ -101,7 +101,10 @@ pub fn host_side_requests(
 /// are usable the moment the attach returns (with it, ~1.6 s later).
 pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Request> {
     let mut requests = Vec::new();
-    if !net.ipv6() {
+    // Below IPv6's minimum MTU the kernel gives a device no IPv6 at all, and refuses
+    // the request (EAFNOSUPPORT) as there is nothing to turn off.
+    let has_ipv6 = net.mtu.is_none_or(|m| m >= IPV6_MIN_MTU);
+    if !net.ipv6() && has_ipv6 {
         requests.push(link::no_ipv6_link_local_request(&ep.ifname));
     }
     requests.push(link::set_up_request(LOOPBACK_INDEX, "lo"));
@@ -225,6 +228,19 @@ mod tests {
                 "add default route via 10.1.0.1",
             ]
         );
+    }
+
+    /// Under IPv6's minimum MTU the interface has no IPv6 to turn off (the kernel
+    /// would refuse the request).
+    #[test]
+    fn an_ipv4_container_under_1280_bytes_has_no_ipv6_to_turn_off() {
+        let mut net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        net.mtu = Some(1279);
+        let plan = container_requests(&net, &endpoint(&["10.1.0.2"], true), 2);
+        assert_eq!(ops(&plan)[0], "bring lo up");
+        net.mtu = Some(1280);
+        let plan = container_requests(&net, &endpoint(&["10.1.0.2"], true), 2);
+        assert_eq!(ops(&plan)[0], "turn off IPv6 link-local addressing on eth0");
     }
 
     #[test]

@@ -19,6 +19,9 @@ use ports::PublishedPort;
 pub const DEFAULT_NETWORK: &str = "bridge";
 /// The bridge device of the default network.
 pub const DEFAULT_BRIDGE: &str = "ctnet0";
+/// The smallest MTU IPv6 works over (RFC 8200): the kernel gives a device with a
+/// smaller one no IPv6 at all.
+pub const IPV6_MIN_MTU: u32 = 1280;
 /// Longest network name.
 pub const NETWORK_NAME_MAX: usize = 64;
 
@@ -134,8 +137,36 @@ impl Subnet {
         Subnet::new(net).map_err(|e| Error::invalid(&object, e.cause, e.fix))
     }
 
-    /// Wraps a network, checking its size.
+    /// Parses a subnet read back from the state database: the same form as [`parse`],
+    /// but without [`special_range`], so a network recorded before that check existed
+    /// can still be listed and removed.
+    ///
+    /// [`parse`]: Subnet::parse
+    pub fn parse_stored(text: &str) -> Result<Self> {
+        let net: IpNet = text
+            .parse()
+            .map_err(|_| Error::invalid(format!("stored subnet {text:?}"), "is not a CIDR", ""))?;
+        Subnet::sized(net)
+    }
+
+    /// Wraps a network, checking its size and that it is an ordinary unicast range
+    /// (not loopback, multicast, link-local or reserved: see [`special_range`]).
     pub fn new(net: IpNet) -> Result<Self> {
+        if let Some(range) = special_range(&net) {
+            return Err(Error::invalid(
+                format!("subnet {net}"),
+                format!(
+                    "overlaps {} ({}), which no network can use",
+                    range.net, range.what
+                ),
+                "use a private range, e.g. 172.18.0.0/16 or fd00:1::/64",
+            ));
+        }
+        Subnet::sized(net)
+    }
+
+    /// Wraps a network, checking its size only.
+    fn sized(net: IpNet) -> Result<Self> {
         match net {
             IpNet::V4(n) if n.prefix_len() > SUBNET_MAX_PREFIX => Err(Error::invalid(
                 format!("subnet {net}"),
@@ -221,6 +252,47 @@ impl Serialize for Subnet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// An address range with a meaning of its own, which a bridge network cannot use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpecialRange {
+    /// The range.
+    pub net: IpNet,
+    /// What it is, and why that rules it out.
+    pub what: &'static str,
+}
+
+/// The ranges the kernel or the protocols give a meaning of their own (RFC 6890): an
+/// address there never works as a container's or a gateway's. The kernel would drop
+/// traffic from loopback, "this network" and reserved sources as martians, treat
+/// multicast as group traffic and link-local as never routed.
+const SPECIAL_RANGES: &[(&str, &str)] = &[
+    (
+        "0.0.0.0/8",
+        "\"this network\", never a source or destination on a wire",
+    ),
+    ("127.0.0.0/8", "loopback, never routed off the host"),
+    ("169.254.0.0/16", "link-local, never routed"),
+    ("224.0.0.0/4", "multicast"),
+    (
+        "240.0.0.0/4",
+        "reserved, with the broadcast address 255.255.255.255",
+    ),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "loopback, never routed off the host"),
+    ("::ffff:0:0/96", "IPv4-mapped addresses, never on a wire"),
+    ("fe80::/10", "link-local, never routed"),
+    ("ff00::/8", "multicast"),
+];
+
+/// The special range `net` overlaps, if any.
+pub fn special_range(net: &IpNet) -> Option<SpecialRange> {
+    SPECIAL_RANGES.iter().find_map(|(range, what)| {
+        let range: IpNet = range.parse().expect("valid constant");
+        let overlaps = range.contains(&net.network()) || net.contains(&range.network());
+        overlaps.then_some(SpecialRange { net: range, what })
+    })
 }
 
 /// One family of a network: its subnet and the gateway address on the bridge.
@@ -597,6 +669,51 @@ mod tests {
         assert!(Subnet::parse("fd00::/120").is_ok());
         assert!(!s.overlaps(&"10.0.0.0/8".parse().unwrap()));
         assert!(s.overlaps(&"fd00::/16".parse().unwrap()));
+    }
+
+    /// Ranges with a meaning of their own are refused, with what they are; ordinary
+    /// private and global ranges (documentation ones too) are not.
+    #[test]
+    fn special_ranges_are_refused_with_the_reason() {
+        for (text, why) in [
+            ("127.0.0.0/8", "loopback"),
+            ("127.5.0.0/16", "loopback"),
+            ("224.0.0.0/4", "multicast"),
+            ("239.1.0.0/24", "multicast"),
+            ("0.0.0.0/8", "this network"),
+            ("240.0.0.0/4", "reserved"),
+            ("255.255.255.252/30", "255.255.255.255"),
+            ("169.254.0.0/16", "link-local"),
+            ("224.0.0.0/3", "multicast"),
+            ("::/64", "unspecified"),
+            ("::ffff:0:0/96", "IPv4-mapped"),
+            ("fe80::/64", "link-local"),
+            ("ff02::/64", "multicast"),
+            ("ff00::/48", "multicast"),
+        ] {
+            let e = Subnet::parse(text).unwrap_err();
+            assert!(e.cause.contains(why), "{text}: {e}");
+            assert!(e.object.contains(text), "{text}: {e}");
+            assert!(e.fix.contains("172.18.0.0/16"), "{text}: {e}");
+        }
+        for text in [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "198.51.100.0/24",
+            "223.255.255.0/24",
+            "1.0.0.0/8",
+            "fd00::/48",
+            "2001:db8::/64",
+            "::2:0:0/96",
+            "fec0::/64",
+        ] {
+            assert!(Subnet::parse(text).is_ok(), "{text}");
+        }
+        // What is already stored stays readable.
+        assert!(Subnet::parse_stored("127.0.0.0/8").is_ok());
+        assert!(Subnet::parse_stored("10.0.0.0/31").is_err());
     }
 
     #[test]

@@ -23,7 +23,13 @@ impl Engine {
         network: &NetworkName,
         container: &ContainerRef,
     ) -> Result<Endpoint> {
-        let net = self.network(network)?;
+        // Only reads: a CHECK must not create the default network.
+        let net = self.find_network(network)?.ok_or_else(|| {
+            Error::not_found(
+                format!("network {:?}", network.as_str()),
+                "attach the container first (CNI: ADD)",
+            )
+        })?;
         let netns = self.open_container(container)?;
         let inode = netns
             .inode()

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::datapath::nft::TABLE;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
+use crate::model::Family::V4;
 use crate::model::RowState;
 use crate::state;
 
@@ -53,11 +54,10 @@ impl Finding {
 impl Engine {
     /// Runs every check.
     pub fn doctor(&mut self) -> Result<Vec<Finding>> {
-        let mut findings = vec![check_ip_forward()];
-        let ipv6_networks = state::list_networks(self.store.read())?
-            .iter()
-            .filter(|n| n.ipv6())
-            .count();
+        let networks = state::list_networks(self.store.read())?;
+        let ipv4_networks = networks.iter().filter(|n| n.subnet(V4).is_some()).count();
+        let mut findings = vec![check_ip_forward(ipv4_networks)];
+        let ipv6_networks = networks.iter().filter(|n| n.ipv6()).count();
         findings.push(check_ipv6_forward(ipv6_networks));
         let chains = NftSocket::open()
             .and_then(|mut s| s.list_chains())
@@ -111,7 +111,12 @@ impl Engine {
     }
 }
 
-fn check_ip_forward() -> Finding {
+/// IPv4 forwarding matters only once a network has IPv4: on a fresh host it is off
+/// until ctnet creates the first network (or the default one on first attach).
+fn check_ip_forward(ipv4_networks: usize) -> Finding {
+    if ipv4_networks == 0 {
+        return Finding::new(Severity::Ok, "ip_forward", "no network has IPv4".into(), "");
+    }
     match sysctl::ip_forward_enabled() {
         Ok(true) => Finding::new(Severity::Ok, "ip_forward", "IPv4 forwarding is on".into(), ""),
         Ok(false) => Finding::new(

@@ -13,7 +13,7 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
-    DEFAULT_NETWORK,
+    DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
 use crate::owner::Owner;
 use crate::state;
@@ -85,6 +85,7 @@ impl Engine {
                 ));
             }
         }
+        check_ipv6_mtu(&spec)?;
         check_families(&spec)?;
         let routes = self.host_route_ranges()?;
         if let Some(bridge) = &spec.bridge {
@@ -235,18 +236,24 @@ impl Engine {
         self.store.write(|tx| state::delete_network(tx, name))
     }
 
-    /// All networks, sorted by name (the default one is created on first use).
+    /// All networks that exist, sorted by name. Only reads: the default network is
+    /// among them once something has attached to it (see [`Engine::network`]).
     pub fn networks(&mut self) -> Result<Vec<Network>> {
-        self.ensure_default_network()?;
         state::list_networks(self.store.read())
     }
 
-    /// One network by name.
+    /// One network by name if it exists; only reads (the default network too).
+    pub fn find_network(&mut self, name: &NetworkName) -> Result<Option<Network>> {
+        state::get_network(self.store.read(), name)
+    }
+
+    /// One network by name, for a caller about to use it: the default network is
+    /// created here on first use (with its bridge, forwarding and firewall).
     pub fn network(&mut self, name: &NetworkName) -> Result<Network> {
         if name.as_str() == DEFAULT_NETWORK {
             return self.ensure_default_network();
         }
-        state::get_network(self.store.read(), name)?.ok_or_else(|| {
+        self.find_network(name)?.ok_or_else(|| {
             Error::not_found(
                 network_object(name.as_str()),
                 "see `ctnet network ls`, or create it with `ctnet network create`",
@@ -440,6 +447,19 @@ impl std::fmt::Display for HostRoute {
             write!(f, " dev {d}")?;
         }
         f.write_str(" on this host")
+    }
+}
+
+/// Refuses an MTU IPv6 cannot run over on a network with IPv6. An IPv4-only network may
+/// use any MTU of [`MTU_RANGE`]: its devices simply have no IPv6.
+fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
+    match spec.mtu {
+        Some(mtu) if spec.ipv6 && mtu < IPV6_MIN_MTU => Err(Error::invalid(
+            network_object(spec.name.as_str()),
+            format!("MTU {mtu} is below {IPV6_MIN_MTU}, the least IPv6 works over"),
+            format!("use an MTU of {IPV6_MIN_MTU} or more, or leave IPv6 off"),
+        )),
+        _ => Ok(()),
     }
 }
 

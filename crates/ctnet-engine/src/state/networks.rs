@@ -31,7 +31,7 @@ fn parse_subnets(text: &str) -> Result<Vec<SubnetConfig>> {
         let (subnet, gateway) = pair
             .split_once(' ')
             .ok_or_else(|| Error::invalid(format!("subnet {pair:?}"), "has no gateway", ""))?;
-        let subnet = Subnet::parse(subnet)?;
+        let subnet = Subnet::parse_stored(subnet)?;
         let gateway = parse_ip("gateway", gateway, Some(subnet.family()))?;
         out.push(SubnetConfig { subnet, gateway });
     }

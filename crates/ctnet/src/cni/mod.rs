@@ -450,7 +450,8 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
 fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> {
     let name = network_name(conf)?;
     let container = container(std::env::var("CNI_NETNS").ok())?;
-    if engine.network(&name).is_ok() {
+    // Only looks: a DEL must not create the default network to detach from it.
+    if engine.find_network(&name).is_ok_and(|n| n.is_some()) {
         match engine.detach(&name, &container) {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}

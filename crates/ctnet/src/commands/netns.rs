@@ -1,5 +1,7 @@
 //! `ctnet netns add|ls|rm|exec`.
 
+use std::ffi::OsString;
+
 use ctnet_engine::{Engine, Error, ErrorKind, Paths, Result};
 use ctnet_kernel::{NetnsDir, NetnsName};
 use serde::Serialize;
@@ -65,7 +67,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
 }
 
 /// Replaces this process with the command, run inside the named namespace.
-pub fn exec(paths: &Paths, name: &str, command: &[String]) -> Result<()> {
+pub fn exec(paths: &Paths, name: &str, command: &[OsString]) -> Result<()> {
     let name = NetnsName::new(name)?;
     let dir = NetnsDir::new(&paths.netns_dir);
     let netns = ctnet_kernel::Netns::open(&dir.path_of(&name)).map_err(|_| {

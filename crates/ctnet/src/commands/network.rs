@@ -1,7 +1,7 @@
 //! `ctnet network create|ls|inspect|rm`.
 
-use ctnet_engine::model::{parse_ip, Subnet};
-use ctnet_engine::{Endpoint, Engine, Network, NetworkName, NetworkSpec, Result};
+use ctnet_engine::model::{parse_ip, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use ctnet_engine::{Endpoint, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Result};
 use ctnet_kernel::IfName;
 use serde::Serialize;
 
@@ -26,6 +26,9 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
                 println!("{name}");
             }
             Ok(())
+        }
+        NetworkCommand::Connect(_) | NetworkCommand::Disconnect(_) => {
+            unreachable!("dispatched as attach and detach")
         }
     }
 }
@@ -54,10 +57,19 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
 
 fn create(engine: &mut Engine, args: NetworkCreateArgs) -> Result<()> {
     let spec = spec_from(args)?;
-    // As before: the default network exists once any network does (Docker's docker0).
-    // Which pool it gets no longer depends on this: the engine keeps the first free
-    // pool for it whichever front end creates a network first.
-    engine.ensure_default_network()?;
+    if spec.name.as_str() == DEFAULT_NETWORK {
+        // As Docker's `bridge`: it exists (made on first attach), and is not made by hand
+        // with other settings.
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("network {DEFAULT_NETWORK:?}"),
+            "is the default network, made by ctnet when a container first attaches to it",
+            "choose another name",
+        ));
+    }
+    // The default network is not made here: it is made when something first attaches
+    // to it, and keeps its usual subnet because the engine leaves the first free pool
+    // to it whichever network comes first.
     let net = engine.create_network(spec)?;
     println!("{}", net.id);
     Ok(())
@@ -70,6 +82,57 @@ struct NetworkView<'a> {
     containers: Vec<&'a Endpoint>,
 }
 
+/// The default network before anything has attached to it: listed, as Docker always
+/// lists `bridge`, but nothing of it exists yet (no row, no bridge, no firewall).
+#[derive(Serialize)]
+struct VirtualDefault {
+    name: &'static str,
+    driver: &'static str,
+    bridge: &'static str,
+    state: &'static str,
+    note: &'static str,
+    containers: [(); 0],
+}
+
+const VIRTUAL_DEFAULT: VirtualDefault = VirtualDefault {
+    name: DEFAULT_NETWORK,
+    driver: "bridge",
+    bridge: DEFAULT_BRIDGE,
+    state: "virtual",
+    note: "not created yet: made when a container first attaches to it",
+    containers: [],
+};
+
+/// A network as listed: one that exists, or the default one not made yet.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Listed<'a> {
+    Real(NetworkView<'a>),
+    Virtual(&'a VirtualDefault),
+}
+
+/// Table rows in the order of their first cell (the name), as networks are listed.
+fn by_name(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    rows.sort_by(|a, b| a[0].cmp(&b[0]));
+    rows
+}
+
+/// The table row of the default network not made yet.
+fn virtual_default_row() -> Vec<String> {
+    [
+        DEFAULT_NETWORK,
+        "-",
+        "bridge",
+        "(on first attach)",
+        "-",
+        DEFAULT_BRIDGE,
+        "false",
+        "0",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let networks = engine.networks()?;
     let endpoints = engine.endpoints()?;
@@ -80,8 +143,18 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
             containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
         })
         .collect();
+    let default_made = networks.iter().any(|n| n.name.as_str() == DEFAULT_NETWORK);
+    let virtual_default = (!default_made).then_some(&VIRTUAL_DEFAULT);
     match format {
-        Format::Json => output::json(&views),
+        Format::Json => {
+            let mut listed: Vec<Listed> = views.into_iter().map(Listed::Real).collect();
+            listed.extend(virtual_default.map(Listed::Virtual));
+            listed.sort_by_key(|l| match l {
+                Listed::Real(v) => v.network.name.to_string(),
+                Listed::Virtual(v) => v.name.to_string(),
+            });
+            output::json(&listed)
+        }
         Format::Table => output::table(
             &[
                 "NAME",
@@ -93,22 +166,25 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "INTERNAL",
                 "CONTAINERS",
             ],
-            &views
-                .iter()
-                .map(|v| {
-                    let n = v.network;
-                    vec![
-                        n.name.to_string(),
-                        n.id[..12].to_string(),
-                        n.driver.to_string(),
-                        n.subnets_text(),
-                        gateways_text(n),
-                        n.bridge.to_string(),
-                        n.internal.to_string(),
-                        v.containers.len().to_string(),
-                    ]
-                })
-                .collect::<Vec<_>>(),
+            &by_name(
+                views
+                    .iter()
+                    .map(|v| {
+                        let n = v.network;
+                        vec![
+                            n.name.to_string(),
+                            n.id[..12].to_string(),
+                            n.driver.to_string(),
+                            n.subnets_text(),
+                            gateways_text(n),
+                            n.bridge.to_string(),
+                            n.internal.to_string(),
+                            v.containers.len().to_string(),
+                        ]
+                    })
+                    .chain(virtual_default.map(|_| virtual_default_row()))
+                    .collect(),
+            ),
         ),
     }
     Ok(())
@@ -120,7 +196,15 @@ fn gateways_text(n: &Network) -> String {
 }
 
 fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()> {
-    let network = engine.network(name)?;
+    let network = match engine.find_network(name)? {
+        Some(network) => network,
+        None if name.as_str() == DEFAULT_NETWORK => {
+            inspect_virtual_default(format);
+            return Ok(());
+        }
+        // The engine's usual not-found error.
+        None => engine.network(name)?,
+    };
     let endpoints = engine.endpoints()?;
     let view = NetworkView {
         network: &network,
@@ -169,4 +253,20 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
         }
     }
     Ok(())
+}
+
+/// `inspect bridge` before anything has attached to the default network.
+fn inspect_virtual_default(format: Format) {
+    match format {
+        Format::Json => output::json(&VIRTUAL_DEFAULT),
+        Format::Table => {
+            let v = VIRTUAL_DEFAULT;
+            println!("name:      {}", v.name);
+            println!("driver:    {}", v.driver);
+            println!("subnet:    chosen on first attach (the first free default pool)");
+            println!("bridge:    {}", v.bridge);
+            println!("state:     {}", v.note);
+            println!("containers:");
+        }
+    }
 }

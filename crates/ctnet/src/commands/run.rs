@@ -1,5 +1,6 @@
 //! `ctnet run`: a command in a fresh network namespace, attached, and removed afterwards.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use ctnet_engine::{
@@ -187,7 +188,7 @@ impl Runner {
     }
 
     /// Runs the command to its end; returns the exit code to pass on.
-    fn run_command(&mut self, command: &[String]) -> u8 {
+    fn run_command(&mut self, command: &[OsString]) -> u8 {
         match exec::run_and_wait(command, self.netns.as_ref()) {
             Ok(status) => exec::exit_code(status).clamp(0, 255) as u8,
             Err(err) => {

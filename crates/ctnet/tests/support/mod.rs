@@ -373,6 +373,11 @@ pub fn process_ended(pid: u32) -> bool {
     }
 }
 
+/// A script that makes the default network and ctnet's table (the default network is
+/// made on first attach, and kept), for a snapshot to hold them before a test begins.
+pub const MAKE_DEFAULT_NETWORK: &str =
+    "ctnet netns add warm >/dev/null && ctnet attach bridge warm >/dev/null && ctnet netns rm warm >/dev/null";
+
 /// Where the reference CNI plugins are installed (Debian's containernetworking-plugins).
 pub const CNI_PLUGINS: &str = "/usr/lib/cni";
 
