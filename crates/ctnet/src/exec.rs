@@ -49,7 +49,10 @@ fn forwarded_set() -> SigSet {
     unsafe {
         let mut set = std::mem::zeroed::<libc::sigset_t>();
         libc::sigemptyset(&mut set);
-        for sig in FORWARDED.into_iter().chain(libc::SIGRTMIN()..=libc::SIGRTMAX()) {
+        for sig in FORWARDED
+            .into_iter()
+            .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+        {
             libc::sigaddset(&mut set, sig);
         }
         SigSet::from_sigset_t_unchecked(set)
@@ -111,7 +114,11 @@ impl ChildSetup {
         }
         // SAFETY: sigprocmask is async-signal-safe; the set is a plain value.
         unsafe {
-            libc::sigprocmask(libc::SIG_UNBLOCK, self.signals.as_ref(), std::ptr::null_mut());
+            libc::sigprocmask(
+                libc::SIG_UNBLOCK,
+                self.signals.as_ref(),
+                std::ptr::null_mut(),
+            );
         }
         Ok(())
     }
@@ -163,7 +170,14 @@ pub fn run_and_wait(argv: &[OsString], netns: Option<&Netns>) -> std::io::Result
 fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
     // SAFETY: prctl and getppid are async-signal-safe and take plain values.
     unsafe {
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
             return Err(std::io::Error::last_os_error());
         }
         if libc::getppid() != parent {

@@ -113,7 +113,9 @@ pub fn settings(name: &str) -> (Rng, usize) {
 
 /// The seed corpus files under `tests/corpus/<dir>`.
 pub fn corpus_dir(dir: &str) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(dir);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&path)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", path.display()))
         .map(|e| e.expect("corpus entry").path())
@@ -129,7 +131,9 @@ pub fn corpus_dir(dir: &str) -> Vec<String> {
 
 /// The lines of the seed corpus file `tests/corpus/<file>`.
 pub fn corpus_lines(file: &str) -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(file);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(file);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", path.display()))
         .lines()
@@ -192,7 +196,11 @@ pub fn random_value(rng: &mut Rng, depth: usize) -> Value {
         2 => serde_json::json!(rng.next() as i64 >> rng.below(64)),
         3 => Value::String(rng.token().to_string()),
         4 => Value::String(random_text(rng)),
-        5 => Value::Array((0..rng.below(4)).map(|_| random_value(rng, depth - 1)).collect()),
+        5 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| random_value(rng, depth - 1))
+                .collect(),
+        ),
         _ => Value::Object(
             (0..rng.below(4))
                 .map(|_| (rng.token().to_string(), random_value(rng, depth - 1)))
@@ -220,7 +228,11 @@ pub fn mutate_json(rng: &mut Rng, seed: &str) -> String {
 fn mutate_value(rng: &mut Rng, value: &mut Value) {
     match value {
         Value::Object(map) if !map.is_empty() && !rng.chance(4) => {
-            let key = map.keys().nth(rng.below(map.len())).cloned().expect("non-empty");
+            let key = map
+                .keys()
+                .nth(rng.below(map.len()))
+                .cloned()
+                .expect("non-empty");
             match rng.below(5) {
                 0 => {
                     map.remove(&key);
@@ -317,9 +329,15 @@ fn subnet_parser_never_panics_refuses_clearly_and_round_trips() {
 
 #[test]
 fn name_address_and_mac_parsers_never_panic_and_refuse_clearly() {
-    let seeds: Vec<String> = ["blue", "ctnet0", "172.18.0.10", "fd00:1::10", "02:42:ac:11:00:02"]
-        .map(String::from)
-        .to_vec();
+    let seeds: Vec<String> = [
+        "blue",
+        "ctnet0",
+        "172.18.0.10",
+        "fd00:1::10",
+        "02:42:ac:11:00:02",
+    ]
+    .map(String::from)
+    .to_vec();
     let (mut rng, iterations) = settings("names");
     for _ in 0..iterations {
         let input = text_input(&mut rng, &seeds);

@@ -69,8 +69,10 @@ fn populated() -> Sandbox {
 fn works_again(sb: &Sandbox, before: &str) {
     sb.ok("ctnet gc");
     assert_eq!(sb.snapshot(), before, "not back as before the fault");
-    sb.ok("ctnet attach bridge c2 -p 8081:80 && ip -n c2 -4 -o addr | grep -q 172.17 && \
-           ctnet detach bridge c2");
+    sb.ok(
+        "ctnet attach bridge c2 -p 8081:80 && ip -n c2 -4 -o addr | grep -q 172.17 && \
+           ctnet detach bridge c2",
+    );
     assert_eq!(sb.snapshot(), before);
 }
 
@@ -114,10 +116,15 @@ fn a_full_disk_is_named_and_leaves_nothing_half_made() {
     sb.ok("rm \"$CTNET_STATE_DIR/filler\"");
     sb.ok("ctnet gc");
     // Whatever fitted before the disk was full is undone by hand: back to the start.
-    sb.ok("ctnet detach bridge c2 2>/dev/null; ctnet network rm blue 2>/dev/null; \
-           ctnet ls | grep -q c1 || ctnet attach bridge c1 -p 8080:80 --ip 172.17.0.2; true");
+    sb.ok(
+        "ctnet detach bridge c2 2>/dev/null; ctnet network rm blue 2>/dev/null; \
+           ctnet ls | grep -q c1 || ctnet attach bridge c1 -p 8080:80 --ip 172.17.0.2; true",
+    );
     works_again(&sb, &before);
-    eprintln!("battery: full disk: {refused} of {} writes refused", 3 * WRITERS.len());
+    eprintln!(
+        "battery: full disk: {refused} of {} writes refused",
+        3 * WRITERS.len()
+    );
 }
 
 /// Every command, readers and `gc` included: none may act on a database it cannot read.
@@ -147,8 +154,10 @@ fn a_database_overwritten_with_garbage_is_refused_by_every_command() {
     let sb = populated();
     let before = sb.snapshot();
     back_up(&sb);
-    sb.ok("cd \"$CTNET_STATE_DIR\" && yes garbage | head -c 65536 > ctnet.db && \
-           yes garbage | head -c 65536 > ctnet.db-wal");
+    sb.ok(
+        "cd \"$CTNET_STATE_DIR\" && yes garbage | head -c 65536 > ctnet.db && \
+           yes garbage | head -c 65536 > ctnet.db-wal",
+    );
     for cmd in EVERY {
         refuses(&sb, cmd, DAMAGED);
     }

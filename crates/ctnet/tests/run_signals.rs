@@ -89,10 +89,7 @@ fn every_ending_signal_is_passed_on_and_cleaned_up_after() {
         ("RTMIN+1".to_string(), libc::SIGRTMIN() + 1),
         ("RTMAX".to_string(), libc::SIGRTMAX()),
     ];
-    let all = ENDING
-        .iter()
-        .map(|(n, s)| (n.to_string(), *s))
-        .chain(rt);
+    let all = ENDING.iter().map(|(n, s)| (n.to_string(), *s)).chain(rt);
     for (name, number) in all {
         let (mut child, command) = start_run(&sb, "sig");
         let _group = GroupGuard(child.id());
@@ -104,7 +101,10 @@ fn every_ending_signal_is_passed_on_and_cleaned_up_after() {
             Some(128 + number),
             "SIG{name}: ctnet run ended with {status}"
         );
-        assert!(process_ended(command), "SIG{name}: the command is still running");
+        assert!(
+            process_ended(command),
+            "SIG{name}: the command is still running"
+        );
         assert_eq!(sb.snapshot(), before, "SIG{name} left something behind");
     }
 }

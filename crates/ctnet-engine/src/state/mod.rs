@@ -470,7 +470,9 @@ CREATE TABLE IF NOT EXISTS namespaces (
     fn a_file_that_is_not_a_database_is_named_with_the_fix() {
         let path = scratch("notadb");
         std::fs::write(&path, vec![0x5a; 8192]).unwrap();
-        let e = Store::open(&path).err().expect("garbage opened as a database");
+        let e = Store::open(&path)
+            .err()
+            .expect("garbage opened as a database");
         assert_eq!(e.kind, ErrorKind::Store);
         assert!(e.object.contains(&path.display().to_string()), "{e}");
         assert!(e.cause.contains("not a ctnet database"), "{e}");

@@ -13,7 +13,11 @@ use crate::fuzz::{corpus_dir, mutate_json, no_panic, random_value, settings};
 fn decode(input: &str) -> Result<(), Failure> {
     let _ = serde_json::from_str::<Value>(input);
     let conf: NetConf = serde_json::from_str(input).map_err(|e| {
-        Failure::new(6, "the network configuration on stdin is not valid JSON for ctnet", e.to_string())
+        Failure::new(
+            6,
+            "the network configuration on stdin is not valid JSON for ctnet",
+            e.to_string(),
+        )
     })?;
     let _ = SUPPORTED_VERSIONS.contains(&conf.cni_version.as_str());
     network_name(&conf)?;
@@ -23,7 +27,11 @@ fn decode(input: &str) -> Result<(), Failure> {
         IfName::new(bridge).map_err(ctnet_engine::Error::from)?;
     }
     for ip in &conf.runtime_config.ips {
-        parse_ip("runtimeConfig.ips", ip.split('/').next().unwrap_or(ip), None)?;
+        parse_ip(
+            "runtimeConfig.ips",
+            ip.split('/').next().unwrap_or(ip),
+            None,
+        )?;
     }
     for mapping in &conf.runtime_config.port_mappings {
         port_spec(mapping)?;

@@ -50,5 +50,7 @@ fn netavark_options_decoding_never_panics_and_refuses_clearly() {
             Some(Err(e)) => assert_clear("netavark", &input, &e),
         }
     }
-    eprintln!("fuzz netavark: {accepted} accepted, {undecodable} not JSON options, of {iterations}");
+    eprintln!(
+        "fuzz netavark: {accepted} accepted, {undecodable} not JSON options, of {iterations}"
+    );
 }
