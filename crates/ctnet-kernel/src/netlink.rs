@@ -97,6 +97,16 @@ impl RtSocket {
         })
     }
 
+    /// The cookie of the network namespace this socket belongs to (see
+    /// [`crate::netns`]): free to ask of a socket opened inside a container anyway.
+    pub fn netns_cookie(&self) -> Result<u64> {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        // SAFETY: the descriptor stays open for as long as `self.socket` lives, which
+        // outlasts this borrow.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.socket.as_raw_fd()) };
+        crate::netns::socket_netns_cookie(fd)
+    }
+
     /// Sends one request and waits for its acknowledgement.
     pub fn execute(&mut self, request: Request) -> Result<()> {
         self.execute_all(vec![request])

@@ -3,9 +3,24 @@
 //! A named namespace is a file under the netns dir (`/run/netns` by default) with the
 //! namespace bind-mounted onto it, exactly as `ip netns add` makes it, so `ip netns`,
 //! `nsenter --net=/run/netns/NAME` and ctnet all see the same set.
+//!
+//! Identity: a namespace's inode number names it only while it lives. The kernel hands
+//! a freed number to the next namespace at once (the lowest free one), so a record
+//! keyed by inode can outlive its namespace and then seem to describe a stranger. What
+//! is never reused while the system runs is the namespace's *cookie*: a 64-bit number
+//! taken from a counter when the namespace is made, read from any socket inside it
+//! (`SO_NETNS_COOKIE`, Linux 5.14). Across a reboot the counter starts again, so a
+//! stored cookie is only meaningful together with the boot id it was read under
+//! ([`boot_id`]).
+//!
+//! ```text
+//!   namespace  ── inode 4026532249 (reused at once when freed)
+//!      └─ any socket ── SO_NETNS_COOKIE = 28 (never reused until reboot)
+//!   boot id (/proc/sys/kernel/random/boot_id) ── new at every boot
+//! ```
 
 use std::fs::{self, File, OpenOptions};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -68,6 +83,28 @@ impl Netns {
         let st = nix::sys::stat::fstat(self.fd.as_fd())
             .map_err(|e| Error::io(format!("stat {}", self.path.display()), e.into()))?;
         Ok(st.st_ino)
+    }
+
+    /// The namespace's cookie, which no other namespace gets while the system runs
+    /// (see the module's notes). Costs a visit to the namespace (two `setns` calls) to
+    /// make a socket there: where a socket inside is opened anyway, ask it instead
+    /// ([`socket_netns_cookie`]).
+    pub fn cookie(&self) -> Result<u64> {
+        let sock = self.within(|| {
+            // A datagram socket of the local family: no protocol state, nothing to bind.
+            // SAFETY: plain socket(2) call; the returned descriptor is checked and owned below.
+            let fd =
+                unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+            if fd < 0 {
+                return Err(Error::io(
+                    format!("open a socket in {}", self.path.display()),
+                    std::io::Error::last_os_error(),
+                ));
+            }
+            // SAFETY: `fd` is a fresh descriptor nothing else owns.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        })?;
+        socket_netns_cookie(sock.as_fd())
     }
 
     /// Runs `f` on a short-lived thread that has entered this namespace.
@@ -134,6 +171,53 @@ impl AsRawFd for Netns {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// `SO_NETNS_COOKIE` (include/uapi/asm-generic/socket.h; not in every libc crate).
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The cookie of the network namespace a socket was made in (see the module's notes).
+pub fn socket_netns_cookie(fd: BorrowedFd<'_>) -> Result<u64> {
+    let mut cookie: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cookie`, a live u64 whose size
+    // `len` holds, and reads only the descriptor, which `fd` keeps open.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            (&mut cookie as *mut u64).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        let what = if e.raw_os_error() == Some(libc::ENOPROTOOPT) {
+            "read the namespace cookie (SO_NETNS_COOKIE needs Linux 5.14 or later)"
+        } else {
+            "read the namespace cookie"
+        };
+        return Err(Error::io(what, e));
+    }
+    Ok(cookie)
+}
+
+/// This boot's id: a random UUID the kernel makes at every boot. A namespace cookie
+/// read under one boot says nothing about the next. Read once per process.
+pub fn boot_id() -> Result<String> {
+    static BOOT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(id) = BOOT.get() {
+        return Ok(id.clone());
+    }
+    let path = "/proc/sys/kernel/random/boot_id";
+    // One read into a buffer (a UUID and a newline, 37 bytes): no size look-up first.
+    let mut buf = [0u8; 64];
+    let n = File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut buf))
+        .map_err(|e| Error::io(format!("read {path}"), e))?;
+    let text = String::from_utf8_lossy(&buf[..n]).trim().to_string();
+    Ok(BOOT.get_or_init(|| text).clone())
 }
 
 fn check_is_netns(fd: &OwnedFd, path: &Path) -> Result<()> {

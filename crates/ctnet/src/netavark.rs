@@ -205,6 +205,7 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
             .map(IfName::new)
             .transpose()?,
         internal: info.internal,
+        creator: Some(Runtime::Podman),
         ..NetworkSpec::named(NetworkName::new(name)?)
     })
 }
@@ -255,21 +256,28 @@ fn port_specs(mappings: &[PortMapping]) -> Result<Vec<PortSpec>, Error> {
 }
 
 fn setup(opts: &NetworkOptions, netns: &str) -> Result<Value, Error> {
+    Runtime::Podman.check_id(&opts.container_id)?;
     let mut engine = Engine::open(paths())?;
     let mut publish = port_specs(opts.port_mappings.as_deref().unwrap_or_default())?;
     let mut status = serde_json::Map::new();
-    let mut done: Vec<NetworkName> = Vec::new();
+    let mut done: Vec<(NetworkName, IfName)> = Vec::new();
+    let mut made: Vec<NetworkName> = Vec::new();
     for (name, per) in &opts.networks {
-        let result = attach_one(&mut engine, opts, netns, name, per, &mut publish);
+        let result = attach_one(&mut engine, opts, netns, name, per, &mut publish, &mut made);
         match result {
-            Ok((net_name, block)) => {
-                done.push(net_name);
+            Ok((net_name, ifname, block)) => {
+                done.push((net_name, ifname));
                 status.insert(name.clone(), block);
             }
             Err(e) => {
-                // All or nothing, as netavark: undo the networks already set up.
-                for net in &done {
-                    let _ = engine.detach(net, &container(opts, netns));
+                // All or nothing, as netavark: undo the networks already set up, and
+                // remove those this setup made (unless another container joined one
+                // meanwhile: then removing it is refused, and it stays).
+                for (net, ifname) in &done {
+                    let _ = engine.detach_interface(net, &container(opts, netns), Some(ifname));
+                }
+                for net in &made {
+                    let _ = engine.remove_network(net);
                 }
                 return Err(e);
             }
@@ -285,7 +293,8 @@ fn attach_one(
     name: &str,
     per: &PerNetwork,
     publish: &mut Vec<PortSpec>,
-) -> Result<(NetworkName, Value), Error> {
+    made: &mut Vec<NetworkName>,
+) -> Result<(NetworkName, IfName, Value), Error> {
     let info = opts.network_info.get(name).ok_or_else(|| {
         Error::invalid(
             format!("network {name:?}"),
@@ -293,7 +302,10 @@ fn attach_one(
             "pass network_info for every network in networks",
         )
     })?;
-    let net = engine.ensure_network(network_spec(name, info)?)?;
+    let (net, new) = engine.ensure_network_made(network_spec(name, info)?)?;
+    if new {
+        made.push(net.name.clone());
+    }
     let ips = per
         .static_ips
         .iter()
@@ -340,20 +352,24 @@ fn attach_one(
             }
         }
     });
-    Ok((net.name, block))
+    Ok((net.name, ep.ifname, block))
 }
 
-/// Detaches the container from every network in the options (ones already gone are
-/// fine), and, as netavark does, removes a network's bridge and rules once its last
-/// container has left; Podman keeps the network's definition and makes it again.
+/// Detaches the container (by its id and interface: never another container's
+/// endpoint) from every network in the options (ones already gone are fine), and, as
+/// netavark does, removes a network's bridge and rules once its last container has
+/// left, if this front end made it; Podman keeps the network's definition and makes it
+/// again. A network made otherwise (`ctnet network create`, CNI) stays.
 fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
+    Runtime::Podman.check_id(&opts.container_id)?;
     let mut engine = Engine::open(paths())?;
     let mut first_error = None;
-    for name in opts.networks.keys() {
+    for (name, per) in &opts.networks {
         let Ok(net) = NetworkName::new(name) else {
             continue;
         };
-        match engine.detach(&net, &container(opts, netns)) {
+        let ifname = IfName::new(&per.interface_name).ok();
+        match engine.detach_interface(&net, &container(opts, netns), ifname.as_ref()) {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => {
@@ -361,7 +377,11 @@ fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
             }
         }
         let empty = engine.endpoints()?.iter().all(|ep| ep.network != net);
-        if empty && net.as_str() != ctnet_engine::model::DEFAULT_NETWORK {
+        let ours = net.as_str() != ctnet_engine::model::DEFAULT_NETWORK
+            && engine
+                .find_network(&net)
+                .is_ok_and(|n| n.is_some_and(|n| n.creator == Some(Runtime::Podman)));
+        if empty && ours {
             match engine.remove_network(&net) {
                 // Another container joined meanwhile, or it is gone already.
                 Err(e) if matches!(e.kind, ErrorKind::InUse | ErrorKind::NotFound) => {}

@@ -183,6 +183,7 @@ mod tests {
             icc: true,
             state: RowState::Pending,
             created: 0,
+            creator: None,
         }
     }
 
@@ -207,6 +208,7 @@ mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            identity: None,
         }
     }
 

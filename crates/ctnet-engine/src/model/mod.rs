@@ -491,6 +491,10 @@ pub struct Network {
     pub state: RowState,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// The front end that made the network on first use (CNI, Podman); None when it
+    /// was made by ctnet's own commands. A front end removes only networks it made.
+    #[serde(skip)]
+    pub creator: Option<Runtime>,
 }
 
 impl Network {
@@ -508,6 +512,14 @@ impl Network {
     pub fn subnets_text(&self) -> String {
         let all: Vec<String> = self.subnets.iter().map(|s| s.subnet.to_string()).collect();
         all.join(", ")
+    }
+}
+
+/// At most `max` characters of `text`, with `…` when cut (for naming huge input).
+fn truncated(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -566,6 +578,60 @@ impl Runtime {
         format!("{}{id}", self.prefix())
     }
 
+    /// The word stored for it (a network's creator).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Runtime::Cni => "cni",
+            Runtime::Podman => "podman",
+        }
+    }
+
+    /// The runtime a stored word names.
+    pub fn parse(word: &str) -> Result<Runtime> {
+        match word {
+            "cni" => Ok(Runtime::Cni),
+            "podman" => Ok(Runtime::Podman),
+            other => Err(Error::invalid(
+                format!("runtime {other:?}"),
+                "is not cni or podman",
+                "",
+            )),
+        }
+    }
+
+    /// The longest container id accepted. Runtimes use 64 hex digits (containerd,
+    /// CRI-O, Podman); anything far longer is a mistake, and it is shown in every
+    /// listing.
+    pub const MAX_ID_BYTES: usize = 256;
+
+    /// Checks a container id as the CNI spec defines one (CNI_CONTAINERID): not empty,
+    /// at most [`Runtime::MAX_ID_BYTES`], an ASCII letter or digit, then letters,
+    /// digits, `_`, `.` or `-`. So no `/` (the id is never a path) and no control
+    /// characters (it is printed).
+    pub fn check_id(self, id: &str) -> Result<()> {
+        let object = format!("container id {:?}", truncated(id, 80));
+        let fix = "give the runtime's container id: letters, digits, `_`, `.` and `-`,                    starting with a letter or digit, at most 256 bytes (runtimes use 64 hex digits)";
+        let cause = if id.is_empty() {
+            Some("is empty".to_string())
+        } else if id.len() > Self::MAX_ID_BYTES {
+            Some(format!(
+                "is {} bytes long, more than {}",
+                id.len(),
+                Self::MAX_ID_BYTES
+            ))
+        } else if !id.as_bytes()[0].is_ascii_alphanumeric() {
+            Some("does not start with a letter or digit".to_string())
+        } else {
+            id.chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+                .map(|c| format!("contains {c:?}"))
+        };
+        match cause {
+            Some(cause) => Err(Error::invalid(object, cause, fix)),
+            None => Ok(()),
+        }
+    }
+
     /// The container id in a label this runtime made, or None for another's label.
     pub fn id_in(self, label: &str) -> Option<&str> {
         label.strip_prefix(self.prefix())
@@ -605,6 +671,20 @@ pub struct Endpoint {
     pub state: RowState,
     /// Host ports forwarded to this endpoint.
     pub ports: Vec<PublishedPort>,
+    /// What identifies the namespace beyond its inode (which the kernel reuses): None
+    /// for a row that is not ready yet or was written before version 7.
+    #[serde(skip)]
+    pub identity: Option<NetnsIdentity>,
+}
+
+/// What names a network namespace for as long as the system runs: its cookie (never
+/// reused until reboot) and the boot it was read under (see `ctnet_kernel::netns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsIdentity {
+    /// `SO_NETNS_COOKIE` of a socket inside the namespace.
+    pub cookie: u64,
+    /// `/proc/sys/kernel/random/boot_id` when the cookie was read.
+    pub boot_id: String,
 }
 
 impl Endpoint {
@@ -724,6 +804,32 @@ mod tests {
         assert!(Driver::parse("overlay").is_err());
         assert_eq!(Runtime::Cni.id_in("cni:abc"), Some("abc"));
         assert_eq!(Runtime::Cni.id_in("podman:abc"), None);
+    }
+
+    #[test]
+    fn container_ids_are_checked_as_the_cni_spec_defines_them() {
+        let ok = "0123456789abcdef".repeat(4);
+        assert!(Runtime::Cni.check_id(&ok).is_ok());
+        assert!(Runtime::Cni.check_id("my_pod.1-a").is_ok());
+        assert!(Runtime::Cni.check_id(&"a".repeat(256)).is_ok());
+        for (bad, cause) in [
+            ("", "empty"),
+            ("../../etc", "start"),
+            ("a/b", "'/'"),
+            ("a\nb", "'\\n'"),
+            ("-a", "start"),
+        ] {
+            let e = Runtime::Cni.check_id(bad).unwrap_err();
+            assert!(e.cause.contains(cause), "{bad:?}: {e}");
+            assert!(!e.fix.is_empty());
+        }
+        let e = Runtime::Cni.check_id(&"a".repeat(10_000)).unwrap_err();
+        assert!(e.cause.contains("10000 bytes"), "{e}");
+        assert!(
+            e.object.len() < 100,
+            "the object shows a prefix: {}",
+            e.object
+        );
     }
 
     #[test]

@@ -36,7 +36,14 @@ impl Engine {
             .map_err(|e| Error::kernel(container_object(&container.label()), e))?;
         let ep = state::endpoints_in_netns(self.store.read(), inode)?
             .into_iter()
-            .find(|e| &e.network == network && e.state == RowState::Ready)
+            // A runtime's container is its id: a row another container left with this
+            // inode (its namespace gone, the number reused) is not this one's.
+            .find(|e| {
+                &e.network == network
+                    && e.state == RowState::Ready
+                    && (!matches!(container, ContainerRef::Runtime { .. })
+                        || e.container == container.label())
+            })
             .ok_or_else(|| {
                 Error::not_found(
                     container_object(&container.label()),

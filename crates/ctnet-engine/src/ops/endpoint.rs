@@ -14,7 +14,10 @@ use crate::driver::bridge::port_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, PortSpec};
-use crate::model::{ContainerRef, Endpoint, Family, MacAddr, Network, NetworkName, RowState};
+use crate::model::{
+    ContainerRef, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
+};
+use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
 
@@ -95,35 +98,62 @@ impl Engine {
     /// container's first network) the default route. All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
-        let net = self.ready_network(&spec.network)?;
         let inode = netns
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
+        self.refuse_host_namespace(&spec.container, inode)?;
+        let net = self.ready_network(&spec.network)?;
         let me = Owner::me();
         let automatic = if spec.publish.iter().any(|p| p.host.is_none()) {
             automatic_port_range()
         } else {
             0..=0 // unused: every host port is given
         };
-        let ep = self.store.write(|tx| {
-            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, &me)?;
-            reserve_ports(tx, ep, &spec.publish, &net, automatic)
-        })?;
-        if let Err(err) = self.build_endpoint(&net, &ep, &netns) {
-            let _ = self.tear_down_endpoint(&ep);
-            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
-            return Err(err);
-        }
+        let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
+            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
+            reserve_ports(tx, ep, &spec.publish, &net, automatic.clone())
+        };
+        let ep = match self.store.write(|tx| reserve(tx, None)) {
+            // What clashed may belong to a container whose namespace is gone (lost
+            // without a detach, or before a reboot; see ops/stale.rs): released, then
+            // tried once more. Only this path pays for judging rows.
+            Err(e) if may_be_stale(&e) => {
+                let held = self.identity_of(&netns, &spec.container)?;
+                let released =
+                    self.release_stale(held.as_ref().map(|identity| Held { inode, identity }))?;
+                if released.is_empty() {
+                    return Err(e);
+                }
+                self.store.write(|tx| reserve(tx, held.as_ref()))?
+            }
+            other => other?,
+        };
+        let identity = match self.build_endpoint(&net, &ep, &netns) {
+            Ok(identity) => identity,
+            Err(err) => {
+                let _ = self.tear_down_endpoint(&ep);
+                self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
+                return Err(err);
+            }
+        };
         self.store.write(|tx| {
-            state::set_endpoint_state(tx, ep.id, RowState::Ready, spec.owner.as_ref())
+            state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
         })?;
         Ok(Endpoint {
             state: RowState::Ready,
+            identity,
             ..ep
         })
     }
 
-    fn build_endpoint(&mut self, net: &Network, ep: &Endpoint, netns: &Netns) -> Result<()> {
+    /// Builds the endpoint in the kernel; returns the identity of the container's
+    /// namespace, read from the socket opened inside it anyway (no extra visit).
+    fn build_endpoint(
+        &mut self,
+        net: &Network,
+        ep: &Endpoint,
+        netns: &Netns,
+    ) -> Result<Option<NetnsIdentity>> {
         let object = format!(
             "{} on network {:?}",
             container_object(&ep.container),
@@ -172,11 +202,12 @@ impl Engine {
             })?;
         sock.execute_all(bridge::container_requests(net, ep, index))
             .map_err(kernel)?;
+        let identity = identity_from(sock.netns_cookie(), &object)?;
         if !ep.ports.is_empty() {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
         }
-        Ok(())
+        Ok(identity)
     }
 
     /// Removes an endpoint's kernel objects; a veth already gone is fine.
@@ -210,7 +241,19 @@ impl Engine {
 
     /// Detaches a container from a network, releasing its address.
     pub fn detach(&mut self, network: &NetworkName, container: &ContainerRef) -> Result<Endpoint> {
-        let ep = self.claim_for_detach(network, container)?;
+        self.detach_interface(network, container, None)
+    }
+
+    /// Detaches a container's interface `ifname` (any, when None) from a network. A
+    /// runtime's container (CNI, Podman) is matched by its id, never by the namespace
+    /// alone: another container's endpoint is never detached.
+    pub fn detach_interface(
+        &mut self,
+        network: &NetworkName,
+        container: &ContainerRef,
+        ifname: Option<&IfName>,
+    ) -> Result<Endpoint> {
+        let ep = self.claim_for_detach(network, container, ifname)?;
         let host_side = [ep.host_ifname.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed
@@ -235,7 +278,7 @@ impl Engine {
         network: &NetworkName,
         container: &ContainerRef,
     ) -> Result<Endpoint> {
-        let ep = self.claim_for_detach(network, container)?;
+        let ep = self.claim_for_detach(network, container, None)?;
         link::set_down(self.host()?, ep.host_ifname.as_str())
             .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
         Ok(ep)
@@ -260,6 +303,7 @@ impl Engine {
         &mut self,
         network: &NetworkName,
         container: &ContainerRef,
+        ifname: Option<&IfName>,
     ) -> Result<Endpoint> {
         let label = container.label();
         let inode = self
@@ -268,13 +312,23 @@ impl Engine {
             .and_then(|ns| ns.inode().ok());
         let me = Owner::me();
         self.store.write(|tx| {
-            let candidates = match inode {
-                Some(inode) => state::endpoints_in_netns(tx, inode)?,
-                None => state::endpoints_of_container(tx, &label)?,
+            let candidates = match (container, inode) {
+                // A runtime's id names its container wherever its namespace is now.
+                (ContainerRef::Runtime { .. }, _) | (_, None) => {
+                    state::endpoints_of_container(tx, &label)?
+                }
+                (_, Some(inode)) => state::endpoints_in_netns(tx, inode)?,
             };
             let ep = candidates
                 .into_iter()
-                .find(|e| &e.network == network && e.state != RowState::Removing)
+                .filter(|e| {
+                    &e.network == network
+                        && e.state != RowState::Removing
+                        && ifname.is_none_or(|n| &e.ifname == n)
+                })
+                // Should a runtime's id have rows in two namespaces (written before
+                // version 7), the one in the namespace named goes first.
+                .min_by_key(|e| Some(e.netns_inode) != inode)
                 .ok_or_else(|| {
                     Error::new(
                         ErrorKind::NotFound,
@@ -359,6 +413,7 @@ fn reserve_endpoint(
     net: &Network,
     netns: &Netns,
     inode: u64,
+    held: Option<&NetnsIdentity>,
     owner: &Owner,
 ) -> Result<Endpoint> {
     let label = spec.container.label();
@@ -371,7 +426,33 @@ fn reserve_endpoint(
             "wait for the operation on it to finish, or run `ctnet gc`",
         ));
     }
-    let siblings = state::endpoints_in_netns(tx, inode)?;
+    let mut siblings = state::endpoints_in_netns(tx, inode)?;
+    if let Some(held) = held {
+        // Rows of another namespace that had this inode before are not this
+        // container's (see ops/stale.rs).
+        siblings.retain(|e| e.identity.as_ref().is_none_or(|id| id == held));
+    }
+    // A runtime's id names one container: the same id on this network in another
+    // namespace is either stale (released, then this is tried again) or a second ADD
+    // without a DEL, which the runtime must not send.
+    let same_id = match spec.container {
+        ContainerRef::Runtime { .. } => {
+            state::same_container_elsewhere(tx, &label, &net.name, inode)?
+        }
+        _ => None,
+    };
+    if let Some(other) = same_id {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            &object,
+            format!(
+                "is already attached to network {:?} in another namespace ({})",
+                net.name.as_str(),
+                other.display()
+            ),
+            "delete that attachment first (CNI DEL, or netavark teardown)",
+        ));
+    }
     if siblings
         .iter()
         .any(|e| e.network == net.name && e.state == RowState::Removing)
@@ -437,6 +518,7 @@ fn reserve_endpoint(
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),
+        identity: None,
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)

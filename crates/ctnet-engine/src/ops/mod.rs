@@ -9,6 +9,8 @@
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
+//! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
+//!   refusing the host's own namespace as a container;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
@@ -17,3 +19,4 @@ pub mod firewall;
 pub mod namespace;
 pub mod network;
 pub mod reconcile;
+pub mod stale;

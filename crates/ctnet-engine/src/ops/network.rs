@@ -12,7 +12,7 @@ use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig, DEFAULT_BRIDGE,
+    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
 use crate::owner::Owner;
@@ -41,6 +41,9 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Containers on the bridge may talk to each other (Docker's `enable_icc`).
     pub icc: bool,
+    /// The front end making the network on first use (see [`Network::creator`]); None
+    /// for ctnet's own commands.
+    pub creator: Option<Runtime>,
 }
 
 impl NetworkSpec {
@@ -56,6 +59,7 @@ impl NetworkSpec {
             mtu: None,
             internal: false,
             icc: true,
+            creator: None,
         }
     }
 }
@@ -266,11 +270,17 @@ impl Engine {
     /// network must agree with the subnet and bridge `spec` gives. Callers racing to
     /// make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
+        self.ensure_network_made(spec).map(|(net, _)| net)
+    }
+
+    /// [`Engine::ensure_network`], also telling whether this call made the network (so
+    /// a front end whose operation then fails can remove it again).
+    pub fn ensure_network_made(&mut self, spec: NetworkSpec) -> Result<(Network, bool)> {
         let name = spec.name.clone();
         let existing = match state::get_network(self.store.read(), &name)? {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
-                Ok(net) => return Ok(net),
+                Ok(net) => return Ok((net, true)),
                 Err(e) if e.kind == ErrorKind::Conflict => self.network(&name)?,
                 Err(e) => return Err(e),
             },
@@ -307,7 +317,7 @@ impl Engine {
                 bridge.to_string(),
             ));
         }
-        Ok(existing)
+        Ok((existing, false))
     }
 
     /// A network by name once it is ready: while another live process is still creating
@@ -617,6 +627,7 @@ fn reserve_network(
         icc: spec.icc,
         state: RowState::Pending,
         created: state::now(),
+        creator: spec.creator,
     };
     state::insert_network(tx, &net, Some(owner))?;
     Ok(net)

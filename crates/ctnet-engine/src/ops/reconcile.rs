@@ -94,7 +94,8 @@ impl Engine {
     }
 
     /// Everything [`Engine::reconcile_interrupted`] does, plus removing the endpoints and
-    /// namespaces of `ctnet run` processes that no longer exist, rewriting ctnet's
+    /// namespaces of `ctnet run` processes that no longer exist, releasing endpoints
+    /// whose namespace is gone ([`Engine::release_stale_endpoints`]), rewriting ctnet's
     /// nftables table, and turning forwarding back on for the families networks have.
     pub fn gc(&mut self) -> Result<GcReport> {
         let mut report = self.reconcile_interrupted()?;
@@ -104,6 +105,12 @@ impl Engine {
                     .endpoints
                     .push(format!("{} on {}", ep.container, ep.network));
             }
+        }
+        for ep in self.release_stale_endpoints()? {
+            report.endpoints.push(format!(
+                "{} on {} (its namespace is gone)",
+                ep.container, ep.network
+            ));
         }
         for (name, owner) in state::owned_namespaces(self.store.read())? {
             if !owner.is_alive() {

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
-use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetworkName, RowState};
+use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState};
 use crate::owner::Owner;
 
 /// An endpoint's columns, its addresses folded into one column, and its owner.
@@ -47,7 +47,19 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         netns_owned: row.get("netns_owned")?,
         state: decoded(row, "state", RowState::parse)?,
         ports: Vec::new(),
+        identity: identity_from(row)?,
     })
+}
+
+/// The namespace's cookie and boot id (version 7; NULL in older rows and in rows not
+/// ready yet).
+fn identity_from(row: &Row<'_>) -> rusqlite::Result<Option<NetnsIdentity>> {
+    let cookie: Option<i64> = row.get("netns_cookie")?;
+    let boot_id: Option<String> = row.get("boot_id")?;
+    Ok(cookie.zip(boot_id).map(|(cookie, boot_id)| NetnsIdentity {
+        cookie: cookie as u64,
+        boot_id,
+    }))
 }
 
 /// The `default_route` column: a bit per family whose default route the endpoint
@@ -125,6 +137,28 @@ pub fn set_endpoint_state(
     Ok(())
 }
 
+/// Marks an endpoint ready, with its owner and its namespace's identity (read while
+/// it was built; None on a kernel without namespace cookies).
+pub fn set_endpoint_ready(
+    conn: &Connection,
+    id: i64,
+    owner: Option<&Owner>,
+    identity: Option<&NetnsIdentity>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE endpoints SET state = 'ready', owner_pid = ?2, owner_start = ?3,
+                              netns_cookie = ?4, boot_id = ?5 WHERE id = ?1",
+        params![
+            id,
+            owner.map(|o| o.pid),
+            owner.map(|o| o.start),
+            identity.map(|i| i.cookie as i64),
+            identity.map(|i| i.boot_id.as_str())
+        ],
+    )?;
+    Ok(())
+}
+
 /// Takes over an endpoint nobody is finishing.
 ///
 /// Must run inside a write transaction: the row is read again there, and only if
@@ -190,6 +224,27 @@ pub fn endpoints_in_netns(conn: &Connection, inode: u64) -> Result<Vec<Endpoint>
 /// Endpoints of a container label (used when its namespace is gone).
 pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endpoint>> {
     query_endpoints(conn, "WHERE container = ?1", [label])
+}
+
+/// The namespace path of an endpoint of container `label` on `network` in a namespace
+/// other than `inode`, if any: one look-up in the container index, asked on every
+/// runtime's attach (a statement this small costs far less to prepare than a second
+/// condition on the endpoint select).
+pub fn same_container_elsewhere(
+    conn: &Connection,
+    label: &str,
+    network: &NetworkName,
+    inode: u64,
+) -> Result<Option<PathBuf>> {
+    let path: Option<String> = conn
+        .query_row(
+            "SELECT netns_path FROM endpoints
+             WHERE container = ?1 AND network = ?2 AND netns_inode != ?3",
+            params![label, network.as_str(), inode as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(path.map(PathBuf::from))
 }
 
 /// Endpoints in a transitional state, or owned by a process, with their owners.

@@ -398,6 +398,77 @@ CREATE TABLE IF NOT EXISTS namespaces (
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
+    /// The schema as version 6 wrote it: today's without version 7's columns and index.
+    fn schema_v6() -> String {
+        let mut text = schema::schema();
+        for added in [
+            ",\n    creator     TEXT",
+            "\n    netns_cookie  INTEGER,\n    boot_id       TEXT,",
+        ] {
+            assert!(
+                text.contains(added),
+                "the test's copy of {added:?} is stale"
+            );
+            text = text.replace(added, "");
+        }
+        text
+    }
+
+    #[test]
+    fn a_version_6_database_gets_namespace_identity_and_network_creators() {
+        let path = scratch("v6");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_v6()).unwrap();
+            conn.execute_batch(
+                "DROP INDEX endpoints_by_container; PRAGMA user_version = 6;
+                 INSERT INTO networks (name, id, driver, bridge, internal, state, created)
+                 VALUES ('n', 'i', 'bridge', 'br-n', 0, 'ready', 0);
+                 INSERT INTO subnets (network, family, subnet, gateway)
+                 VALUES ('n', 4, '10.9.0.0/24', '10.9.0.1');
+                 INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, mac, default_route, netns_owned,
+                                        state, created)
+                 VALUES ('n', 'cni:c1', '/run/netns/c1', 7, 'eth0', 'vethabc',
+                         '02:42:0a:09:00:02', 1, 0, 'ready', 0);
+                 INSERT INTO addresses (endpoint_id, network, ip) VALUES (1, 'n', '10.9.0.2');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 7);
+        assert!(indexes(store.read())
+            .iter()
+            .any(|n| n == "endpoints_by_container"));
+        // Old rows: no identity (judged by their veth, see ops/stale.rs), no creator
+        // (so no front end removes the network).
+        let eps = list_endpoints(store.read()).unwrap();
+        assert_eq!(eps.len(), 1);
+        assert_eq!(eps[0].identity, None);
+        assert_eq!(eps[0].ips, vec![IpAddr::from([10, 9, 0, 2])]);
+        let net = get_network(store.read(), &n()).unwrap().unwrap();
+        assert_eq!(net.creator, None);
+        // The new columns are written and read back.
+        let id = crate::model::NetnsIdentity {
+            cookie: 28,
+            boot_id: "b".into(),
+        };
+        set_endpoint_ready(store.read(), eps[0].id, None, Some(&id)).unwrap();
+        let eps = endpoints_of_container(store.read(), "cni:c1").unwrap();
+        assert_eq!(eps[0].identity, Some(id));
+        store
+            .read()
+            .execute("UPDATE networks SET creator = 'podman'", [])
+            .unwrap();
+        let net = get_network(store.read(), &n()).unwrap().unwrap();
+        assert_eq!(net.creator, Some(crate::model::Runtime::Podman));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
     fn insert_v6_network(conn: &Connection) {
         conn.execute_batch(
             "INSERT INTO networks (name, id, driver, bridge, internal, state, created)

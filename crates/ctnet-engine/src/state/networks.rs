@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{bad_column, decoded, owner_from};
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_ip, Driver, Family, Network, NetworkName, RowState, Subnet, SubnetConfig,
+    parse_ip, Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig,
 };
 use crate::owner::Owner;
 
@@ -56,6 +56,13 @@ fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
         state: decoded(row, "state", RowState::parse)?,
         created: row.get("created")?,
         icc: row.get("icc")?,
+        creator: {
+            let word: Option<String> = row.get("creator")?;
+            match word {
+                Some(w) => Some(Runtime::parse(&w).map_err(|e| bad_column("creator", &w, e))?),
+                None => None,
+            }
+        },
     })
 }
 
@@ -66,8 +73,8 @@ fn network_and_owner(row: &Row<'_>) -> rusqlite::Result<(Network, Option<Owner>)
 /// Records a network and its subnets with the given state and owner.
 pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
     conn.execute(
-        "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc, creator)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             net.name.as_str(),
             net.id,
@@ -79,7 +86,8 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
             owner.map(|o| o.pid),
             owner.map(|o| o.start),
             net.created,
-            net.icc
+            net.icc,
+            net.creator.map(Runtime::as_str)
         ],
     )?;
     let mut stmt = conn.prepare(

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 6;
+pub const VERSION: i64 = 7;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -17,6 +17,11 @@ pub const VERSION: i64 = 6;
 /// tables are clustered on the key they are read by (`WITHOUT ROWID`): an endpoint's
 /// addresses and a network's subnets are one range of their primary key, with no
 /// second index for every process to parse and every attach to write.
+/// Version 7 adds what identifies an endpoint's namespace beyond its inode (which the
+/// kernel reuses): `netns_cookie` and `boot_id`, written when the endpoint becomes
+/// ready (NULL before that, and in rows from earlier versions; see `ops/stale.rs` for
+/// how such rows are judged), and a network's `creator`, the front end that made it
+/// on first use (NULL: ctnet's own commands), so a front end removes only its own.
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -30,7 +35,8 @@ CREATE TABLE IF NOT EXISTS networks (
     owner_pid   INTEGER,
     owner_start INTEGER,
     created     INTEGER NOT NULL,
-    icc         INTEGER NOT NULL DEFAULT 1
+    icc         INTEGER NOT NULL DEFAULT 1,
+    creator     TEXT
 );
 ";
 const SUBNETS: &str = "
@@ -59,6 +65,8 @@ CREATE TABLE IF NOT EXISTS endpoints (
     owner_pid     INTEGER,
     owner_start   INTEGER,
     created       INTEGER NOT NULL,
+    netns_cookie  INTEGER,
+    boot_id       TEXT,
     UNIQUE (network, netns_inode)
 );
 ";
@@ -73,6 +81,9 @@ CREATE TABLE IF NOT EXISTS addresses (
 ";
 /// Indexes and the tables no upgrade rebuilds.
 const THE_REST: &str = "CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
+-- Version 7: a runtime's container id (the label) is looked up on every CNI ADD, DEL
+-- and netavark setup and teardown.
+CREATE INDEX IF NOT EXISTS endpoints_by_container ON endpoints (container);
 -- Version 4: no query looked endpoints up by state alone (the partial index below
 -- serves the scan for unfinished rows), and every state change rewrote this index.
 DROP INDEX IF EXISTS endpoints_by_state;
@@ -111,7 +122,9 @@ pub fn schema() -> String {
 /// that a UNIQUE constraint names, so `networks` and `endpoints` are rebuilt; the
 /// caller runs this with foreign keys off (they cannot be switched inside a
 /// transaction), so dropping the old tables does not cascade. The v5 cursor was the
-/// IPv4 address as a number.
+/// IPv4 address as a number. The tables it makes have the current shape (the columns
+/// later versions added are NULL in upgraded rows), so version 7's step is only for
+/// version 6.
 fn to_v6() -> String {
     let renamed = |table: &str, old: &str, new: &str| {
         table.replace(&format!("IF NOT EXISTS {old} ("), &format!("{new} ("))
@@ -124,10 +137,13 @@ fn to_v6() -> String {
                ((last_ip >> 24) & 255) || '.' || ((last_ip >> 16) & 255) || '.' ||
                ((last_ip >> 8) & 255) || '.' || (last_ip & 255) END
     FROM networks;
-{networks_v6}INSERT INTO networks_v6 SELECT name, id, driver, bridge, mtu, internal, state, owner_pid,
+{networks_v6}INSERT INTO networks_v6 (name, id, driver, bridge, mtu, internal, state, owner_pid,
+    owner_start, created, icc) SELECT name, id, driver, bridge, mtu, internal, state, owner_pid,
     owner_start, created, icc FROM networks;
 {addresses}INSERT INTO addresses (endpoint_id, network, ip) SELECT id, network, ip FROM endpoints;
-{endpoints_v6}INSERT INTO endpoints_v6 SELECT id, network, container, netns_path, netns_inode, ifname,
+{endpoints_v6}INSERT INTO endpoints_v6 (id, network, container, netns_path, netns_inode, ifname,
+    host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created)
+    SELECT id, network, container, netns_path, netns_inode, ifname,
     host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created
     FROM endpoints;
 DROP TABLE endpoints;
@@ -156,6 +172,13 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
     }
     if (1..6).contains(&version) {
         tx.execute_batch(&to_v6())?;
+    }
+    if version == 6 {
+        tx.execute_batch(
+            "ALTER TABLE endpoints ADD COLUMN netns_cookie INTEGER;
+             ALTER TABLE endpoints ADD COLUMN boot_id TEXT;
+             ALTER TABLE networks ADD COLUMN creator TEXT;",
+        )?;
     }
     tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;

@@ -155,9 +155,16 @@ fn env(name: &str, command: &str) -> Result<String, Failure> {
 }
 
 fn container(netns: Option<String>) -> Result<ContainerRef, Failure> {
+    let id = env("CNI_CONTAINERID", "this command")?;
+    Runtime::Cni.check_id(&id).map_err(|e| {
+        let mut f = Failure::from(e);
+        f.code = code::INVALID_ENVIRONMENT;
+        f.msg = format!("CNI_CONTAINERID: {}", f.msg);
+        f
+    })?;
     Ok(ContainerRef::Runtime {
         runtime: Runtime::Cni,
-        id: env("CNI_CONTAINERID", "this command")?,
+        id,
         netns: netns.filter(|n| !n.is_empty()).map(PathBuf::from),
     })
 }
@@ -198,12 +205,12 @@ fn configured_subnets(conf: &NetConf) -> Result<(Vec<Subnet>, Vec<IpAddr>), Fail
     Ok((subnets, gateways))
 }
 
-/// The network the configuration names, made on first use.
+/// The network the configuration names, made on first use; true when this call made it.
 fn ensure_network(
     engine: &mut Engine,
     conf: &NetConf,
     leases: &[Lease],
-) -> Result<Network, Failure> {
+) -> Result<(Network, bool), Failure> {
     let (mut subnets, mut gateways) = configured_subnets(conf)?;
     // With a delegated IPAM plugin its leases tell the subnets and gateways the
     // configuration does not.
@@ -234,9 +241,10 @@ fn ensure_network(
             .map_err(Error::from)?,
         mtu: conf.mtu,
         internal: conf.internal,
+        creator: Some(Runtime::Cni),
         ..NetworkSpec::named(network_name(conf)?)
     };
-    Ok(engine.ensure_network(spec)?)
+    Ok(engine.ensure_network_made(spec)?)
 }
 
 /// The IPAM plugin the configuration delegates to, if any (`ctnet` or none: ctnet's own).
@@ -360,21 +368,130 @@ fn add_with(engine: &mut Engine, conf: &NetConf, leases: &[Lease]) -> Result<Val
         )
     })?;
     let container = container(Some(netns.clone()))?;
-    let net = ensure_network(engine, conf, leases)?;
-    let requested = conf
+    let requested = requested_ips(conf)?;
+    let (net, made) = ensure_network(engine, conf, leases)?;
+    let attached = attach_requested(engine, conf, &net, container, ifname, &requested, leases);
+    match attached {
+        Ok(ep) => Ok(result(conf, &net, &ep, &netns)),
+        Err(f) => {
+            if made {
+                // The network this ADD made goes with it (unless another container
+                // joined it meanwhile: then removing it is refused, and it stays).
+                let _ = engine.remove_network(&net.name);
+            }
+            Err(f)
+        }
+    }
+}
+
+/// An address the runtime asked for, with the prefix it gave (if any).
+#[derive(Debug, Clone, Copy)]
+struct Requested {
+    ip: IpAddr,
+    prefix: Option<u8>,
+    source: &'static str,
+}
+
+/// The addresses the runtime asks for: the `ips` capability (`runtimeConfig.ips`), the
+/// `args` convention (`args.cni.ips`) and `IP=` in CNI_ARGS, each an address with or
+/// without a prefix. Any that cannot be given is refused, never replaced by another.
+fn requested_ips(conf: &NetConf) -> Result<Vec<Requested>, Failure> {
+    let mut texts: Vec<(&'static str, String)> = conf
         .runtime_config
         .ips
         .iter()
-        .map(|cidr| {
-            parse_ip(
-                "runtimeConfig.ips",
-                cidr.split('/').next().unwrap_or(cidr),
-                None,
+        .map(|t| ("runtimeConfig.ips", t.clone()))
+        .collect();
+    let args = conf.args.as_ref().map(|a| &a["cni"]["ips"]);
+    if let Some(list) = args.filter(|v| !v.is_null()) {
+        let list = list.as_array().ok_or_else(|| {
+            Failure::new(
+                code::INVALID_CONFIG,
+                "args.cni.ips is not a list",
+                "give a list of addresses, e.g. [\"10.88.0.5/16\"]",
             )
+        })?;
+        for v in list {
+            let text = v.as_str().ok_or_else(|| {
+                Failure::new(
+                    code::INVALID_CONFIG,
+                    format!("args.cni.ips entry {v} is not a string"),
+                    "give each address as a string, e.g. \"10.88.0.5/16\"",
+                )
+            })?;
+            texts.push(("args.cni.ips", text.to_string()));
+        }
+    }
+    let cni_args = std::env::var("CNI_ARGS").unwrap_or_default();
+    for pair in cni_args.split(';') {
+        if let Some(list) = pair.strip_prefix("IP=") {
+            texts.extend(list.split(',').map(|t| ("CNI_ARGS IP", t.to_string())));
+        }
+    }
+    texts
+        .into_iter()
+        .map(|(source, text)| {
+            let (ip, prefix) = match text.split_once('/') {
+                Some((ip, prefix)) => (ip, Some(prefix)),
+                None => (text.as_str(), None),
+            };
+            let ip = parse_ip(source, ip, None)?;
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            let prefix = prefix
+                .map(|p| {
+                    p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| {
+                        Failure::from(Error::invalid(
+                            format!("{source} entry {text:?}"),
+                            format!("prefix /{p} is not a prefix length of its family"),
+                            "give an address with the network's prefix, or the address alone",
+                        ))
+                    })
+                })
+                .transpose()?;
+            Ok(Requested { ip, prefix, source })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect()
+}
+
+/// Attaches with the requested addresses (or a delegated plugin's leases, which must
+/// then include every requested address).
+fn attach_requested(
+    engine: &mut Engine,
+    conf: &NetConf,
+    net: &Network,
+    container: ContainerRef,
+    ifname: IfName,
+    requested: &[Requested],
+    leases: &[Lease],
+) -> Result<ctnet_engine::Endpoint, Failure> {
+    for r in requested {
+        let subnet = net.subnet(Family::of(r.ip)).map(|s| s.subnet);
+        if let (Some(prefix), Some(subnet)) = (r.prefix, subnet) {
+            if prefix != subnet.prefix_len() {
+                return Err(Error::invalid(
+                    format!("{} entry {}/{prefix}", r.source, r.ip),
+                    format!(
+                        "has prefix /{prefix}, but network {:?} has subnet {subnet}",
+                        net.name.as_str()
+                    ),
+                    format!("give an address of {subnet} with /{}", subnet.prefix_len()),
+                )
+                .into());
+            }
+        }
+        if !leases.is_empty() && leases.iter().all(|l| l.address != r.ip) {
+            return Err(Failure::new(
+                code::INVALID_CONFIG,
+                format!(
+                    "{} entry {}: the IPAM plugin did not hand it out",
+                    r.source, r.ip
+                ),
+                "ask the IPAM plugin for that address (host-local reads the same ips), or leave it out",
+            ));
+        }
+    }
     let ips = if leases.is_empty() {
-        requested
+        requested.iter().map(|r| r.ip).collect()
     } else {
         leases.iter().map(|l| l.address).collect()
     };
@@ -384,7 +501,7 @@ fn add_with(engine: &mut Engine, conf: &NetConf, leases: &[Lease]) -> Result<Val
         .iter()
         .map(port_spec)
         .collect::<Result<Vec<_>, _>>()?;
-    let ep = engine.attach(AttachSpec {
+    Ok(engine.attach(AttachSpec {
         network: net.name.clone(),
         container,
         ips,
@@ -398,8 +515,7 @@ fn add_with(engine: &mut Engine, conf: &NetConf, leases: &[Lease]) -> Result<Val
             .as_deref()
             .map(|m| MacAddr::parse("runtimeConfig.mac", m))
             .transpose()?,
-    })?;
-    Ok(result(conf, &net, &ep, &netns))
+    })?)
 }
 
 /// The ADD result: the previous plugin's result (in a chain) with ctnet's appended.
@@ -450,9 +566,14 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
 fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> {
     let name = network_name(conf)?;
     let container = container(std::env::var("CNI_NETNS").ok())?;
+    // The attachment is (container id, interface): another container's endpoint in
+    // the same namespace, or this one's other interface, is not this DEL's.
+    let ifname = std::env::var("CNI_IFNAME")
+        .ok()
+        .and_then(|n| IfName::new(&n).ok());
     // Only looks: a DEL must not create the default network to detach from it.
     if engine.find_network(&name).is_ok_and(|n| n.is_some()) {
-        match engine.detach(&name, &container) {
+        match engine.detach_interface(&name, &container, ifname.as_ref()) {
             Ok(_) => {}
             Err(e) if e.kind == ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
@@ -488,7 +609,7 @@ fn gc(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
                 id: id.to_string(),
                 netns: None,
             };
-            match engine.detach(&name, &container) {
+            match engine.detach_interface(&name, &container, Some(&ep.ifname)) {
                 Ok(_) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),

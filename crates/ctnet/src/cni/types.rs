@@ -65,6 +65,9 @@ pub struct NetConf {
     /// Dynamic data from the runtime for capabilities.
     #[serde(default)]
     pub runtime_config: RuntimeConfig,
+    /// The `args` convention (`args.cni.ips`: requested addresses, as host-local reads).
+    #[serde(default)]
+    pub args: Option<Value>,
     /// The previous plugin's result in a chain.
     #[serde(default)]
     pub prev_result: Option<Value>,

@@ -52,6 +52,7 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
         mtu: args.mtu,
         internal: args.internal,
         icc: args.icc,
+        creator: None,
     })
 }
 
