@@ -314,6 +314,7 @@ fn make_bare_bridge(world: &mut World) -> Result<(Netns, Netns), String> {
             name: &bridge,
             mtu: None,
             multicast_snooping: true,
+            mac: None,
         },
     )
     .map_err(|e| format!("bare bridge: {e}"))?;

@@ -16,6 +16,7 @@ pub mod netns;
 pub mod random;
 pub mod reclaim;
 pub mod route;
+pub mod sock_diag;
 pub mod sysctl;
 
 pub use error::{Error, Result};

@@ -68,7 +68,16 @@ pub struct BridgeSpec<'a> {
     pub mtu: Option<u32>,
     /// IGMP/MLD snooping (`IFLA_BR_MCAST_SNOOPING`); the kernel turns it on by default.
     pub multicast_snooping: bool,
+    /// Its hardware address (`IFLA_ADDRESS`). Without one the kernel gives the bridge a
+    /// random address and then, each time a port comes or goes, the lowest address of
+    /// its ports (`br_stp_recalculate_bridge_id`); an address given here is kept for
+    /// good (`addr_assign_type` NET_ADDR_SET).
+    pub mac: Option<[u8; 6]>,
 }
+
+/// `NET_ADDR_SET` of `addr_assign_type`: the address was set explicitly, and a bridge no
+/// longer takes its ports' addresses.
+pub const NET_ADDR_SET: u8 = 3;
 
 /// The request that creates a bridge, up.
 pub fn create_bridge_request(spec: &BridgeSpec<'_>) -> Request {
@@ -80,6 +89,11 @@ pub fn create_bridge_request(spec: &BridgeSpec<'_>) -> Request {
         .push(LinkAttribute::IfName(name.to_string()));
     if let Some(mtu) = spec.mtu {
         message.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = spec.mac {
+        message
+            .attributes
+            .push(LinkAttribute::Address(mac.to_vec()));
     }
     message.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Bridge),
@@ -203,6 +217,41 @@ pub fn set_up_request(index: u32, what: &str) -> Request {
         0,
         format!("bring {what} up"),
     )
+}
+
+/// The request that sets link `index`'s hardware address. Setting the address it has
+/// already changes nothing on the wire but marks it set (`NET_ADDR_SET`), which is how a
+/// bridge made without one is made to keep the one it has.
+pub fn set_address_request(index: u32, mac: [u8; 6], what: &str) -> Request {
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    message
+        .attributes
+        .push(LinkAttribute::Address(mac.to_vec()));
+    let text: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("set the address of {what} to {}", text.join(":")),
+    )
+}
+
+/// How the kernel came by a link's address (`addr_assign_type`: 0 permanent, 1 random,
+/// 2 stolen, 3 set), and the link's index, from sysfs, which has it and netlink does not.
+/// None when sysfs has no such link: it shows the namespace it was mounted in, which
+/// the caller compares the index with.
+pub fn address_assign_type(name: &IfName) -> Option<(u8, u32)> {
+    let read = |file: &str| -> Option<u32> {
+        std::fs::read_to_string(format!("/sys/class/net/{name}/{file}"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((
+        u8::try_from(read("addr_assign_type")?).ok()?,
+        read("ifindex")?,
+    ))
 }
 
 /// Creates a bridge, up.

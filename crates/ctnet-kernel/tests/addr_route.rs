@@ -83,6 +83,7 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
                     name: &name("br-x"),
                     mtu: None,
                     multicast_snooping: true,
+                    mac: None,
                 },
             )
         })
@@ -231,7 +232,10 @@ fn default_routes_of_both_families_are_added_and_listed() {
         let all = route::list_all(&mut sock).unwrap();
         assert!(all.iter().any(|r| r.gateway == Some(IpAddr::V4(gw4))));
         assert!(all.iter().any(|r| r.gateway == Some(IpAddr::V6(gw6))));
-        assert_eq!(all.len(), v4.len() + v6.len(), "list_all is both families");
+        // IPv6 routes come and go on their own (a link-local route once the address is
+        // ready), so the families are compared within the one dump, not across three.
+        let all_v4 = all.iter().filter(|r| r.family == Family::V4).count();
+        assert_eq!(all_v4, v4.len(), "list_all has every IPv4 route");
     });
 }
 
@@ -246,6 +250,7 @@ fn v6_forwarding_first_keeps_router_advertisements_where_they_were_taken() {
                     name: &name(bridge),
                     mtu: None,
                     multicast_snooping: true,
+                    mac: None,
                 },
             )
             .unwrap();
@@ -284,6 +289,7 @@ fn ipv6_on_an_interface_off_on_and_without_autoconf() {
                 name: &bridge,
                 mtu: None,
                 multicast_snooping: true,
+                mac: None,
             },
         )
         .unwrap();

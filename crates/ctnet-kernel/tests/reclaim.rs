@@ -79,5 +79,6 @@ fn bridge(name: &IfName) -> BridgeSpec<'_> {
         name,
         mtu: None,
         multicast_snooping: true,
+        mac: None,
     }
 }

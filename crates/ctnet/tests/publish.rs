@@ -1,9 +1,11 @@
 //! Port publishing with real traffic: every path a published port must serve, HOST_IP
-//! binding, loopback never reachable from outside, and 1,000 ports costing no rules.
+//! binding, loopback never reachable from outside, 1,000 ports costing no rules; and what
+//! is refused: a HOST_IP the host does not have (or multicast, broadcast), a port a host
+//! program listens on (which keeps its traffic), more ports than the cap.
 
 mod support;
 
-use support::{Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
+use support::{cni_call, refused, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_WAN};
 
 fn from(addr: &str) -> String {
     format!("from {addr}:")
@@ -196,4 +198,182 @@ fn inspect_and_ls_show_published_ports() {
         ls.contains("127.0.0.1:8080->80/tcp,0.0.0.0:5353->53/udp"),
         "{ls}"
     );
+}
+
+/// The host port `ctnet attach` reported for container port `container`.
+fn reported_port(out: &str, container: u16) -> u16 {
+    out.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("published 0.0.0.0:")?;
+            let (host, to) = rest.split_once("->")?;
+            to.starts_with(&format!("{container}/"))
+                .then(|| host.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no published port for {container} reported: {out}"))
+}
+
+#[test]
+fn a_host_ip_the_host_does_not_have_is_refused_with_nothing_changed() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok(&format!("ctnet netns add web && {MAKE_DEFAULT_NETWORK}"));
+    refused(
+        &sb,
+        "ctnet attach bridge web -p 198.51.100.99:8480:80",
+        &[
+            "198.51.100.99",
+            "not an address of this host",
+            UPLINK_HOST,
+            "leave HOST_IP out",
+        ],
+    );
+    refused(
+        &sb,
+        "ctnet attach bridge web -p [2001:db8:1::99]:8480:80",
+        &["2001:db8:1::99", "not an address of this host"],
+    );
+    refused(
+        &sb,
+        "ctnet attach bridge web -p 224.0.0.251:5353:53/udp",
+        &["224.0.0.251", "multicast"],
+    );
+    refused(
+        &sb,
+        "ctnet attach bridge web -p 255.255.255.255:80:80",
+        &["255.255.255.255", "broadcast"],
+    );
+    // The host's own addresses are fine, loopback included.
+    sb.ok(&format!(
+        "ctnet attach bridge web -p {UPLINK_HOST}:8480:80 -p 127.0.0.1:8481:80"
+    ));
+}
+
+#[test]
+fn a_port_a_host_program_listens_on_is_refused_and_the_program_keeps_its_traffic() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(None, "--tcp 8500 --udp 5300");
+    sb.serve(None, "--bind 127.0.0.1 --tcp 8600");
+    sb.ok(&format!("ctnet netns add web && {MAKE_DEFAULT_NETWORK}"));
+    for (cmd, port) in [
+        ("ctnet attach bridge web -p 8500:80", "8500/tcp"),
+        ("ctnet attach bridge web -p 8490-8510:80-100", "8500/tcp"),
+        ("ctnet attach bridge web -p 5300:53/udp", "5300/udp"),
+        ("ctnet attach bridge web -p 127.0.0.1:8600:80", "8600/tcp"),
+        ("ctnet attach bridge web -p 8600:80", "8600/tcp"),
+    ] {
+        refused(
+            &sb,
+            cmd,
+            &[
+                port,
+                "in use on this host",
+                "ctnet-probe",
+                "pid ",
+                "socket inode",
+            ],
+        );
+    }
+    // The program still gets the wan's traffic (with the port published it would go to
+    // the container, where nothing listens).
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8500"));
+    sb.reach(Some("wan"), "udp", &format!("{UPLINK_HOST}:5300"));
+    // Another address than the program's, and the other protocol, are free.
+    sb.ok(&format!(
+        "ctnet attach bridge web -p {UPLINK_HOST}:8600:80 -p 8500:80/udp"
+    ));
+    sb.serve(Some("web"), "--tcp 80");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8600"));
+    sb.reach(None, "tcp", "127.0.0.1:8600");
+}
+
+#[test]
+fn automatic_ports_skip_ports_host_programs_listen_on() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("echo '40000 40002' > /proc/sys/net/ipv4/ip_local_port_range");
+    sb.serve(None, "--tcp 40000 --udp 40001");
+    sb.ok("ctnet netns add web");
+    let out = sb.ok("ctnet attach bridge web -p 80 -p 53/udp");
+    assert_eq!(reported_port(&out, 80), 40001, "{out}");
+    assert_eq!(reported_port(&out, 53), 40000, "{out}");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:40000"));
+    sb.serve(Some("web"), "--tcp 80");
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:40001"));
+}
+
+#[test]
+fn a_large_automatic_range_is_published_and_one_over_the_cap_refused() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ctnet netns add big && ctnet netns add huge");
+    sb.ok("ctnet attach bridge big -p 1-2000");
+    let map = sb.ok("nft list map inet ctnet publish_any");
+    assert_eq!(map.matches(" : 172.17.0.2 . ").count(), 2000);
+    let ls = sb.ok("ctnet ls --format json");
+    let json: serde_json::Value = serde_json::from_str(&ls).unwrap();
+    let ports = json[0]["ports"].as_array().unwrap();
+    assert_eq!(ports.len(), 2000, "{ls}");
+    let port = |i: usize| ports[i]["host_port"].as_u64().unwrap();
+    sb.serve(Some("big"), "--tcp 1999");
+    let host_1999 = (0..2000)
+        .find(|i| ports[*i]["container_port"] == 1999)
+        .map(port)
+        .unwrap();
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:{host_1999}"));
+    refused(
+        &sb,
+        "ctnet attach bridge huge -p 1-4097",
+        &["4097 ports", "at most 4096", "--network host"],
+    );
+    refused(
+        &sb,
+        "ctnet attach bridge huge -p 1-4000 -p 5000-5100:5000-5100/udp",
+        &["4101 ports", "at most 4096"],
+    );
+}
+
+#[test]
+fn cni_port_mappings_get_the_same_refusals() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.serve(None, "--tcp 8500");
+    sb.ok("ctnet netns add c");
+    let conf = |host_ip: &str, port: u16| {
+        serde_json::json!({
+            "cniVersion": "1.0.0", "name": "cninet", "type": "ctnet", "bridge": "cni-ctnet0",
+            "ipam": { "type": "ctnet", "subnet": "10.88.0.0/16" },
+            "runtimeConfig": { "portMappings": [
+                { "hostPort": port, "containerPort": 80, "protocol": "tcp", "hostIP": host_ip }
+            ] }
+        })
+    };
+    // The network exists (a refused ADD that makes it leaves it: a front end's matter).
+    sb.ok("ctnet netns add c0");
+    let (ok, out) = cni_call(&sb, "ctnet", "ADD", "c0", "/run/netns/c0", &conf("", 9000));
+    assert!(ok, "{out}");
+    let before = sb.snapshot();
+    for (host_ip, port, code, piece) in [
+        ("198.51.100.99", 8480, 7, "not an address of this host"),
+        ("224.0.0.1", 8480, 7, "multicast"),
+        ("", 8500, 101, "ctnet-probe"),
+    ] {
+        let (ok, err) = cni_call(
+            &sb,
+            "ctnet",
+            "ADD",
+            "c1",
+            "/run/netns/c",
+            &conf(host_ip, port),
+        );
+        assert!(!ok, "{err}");
+        assert_eq!(err["code"], code, "{err}");
+        assert!(err.to_string().contains(piece), "{err}");
+        assert_eq!(
+            sb.snapshot(),
+            before,
+            "a refused ADD changed something: {err}"
+        );
+    }
+    sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8500"));
 }

@@ -69,6 +69,7 @@ impl Floor {
                     name: &name,
                     mtu: None,
                     multicast_snooping: false,
+                    mac: None,
                 },
             )
             .map_err(|e| e.to_string())?;

@@ -37,12 +37,25 @@ use crate::model::{Endpoint, Family, Network, IPV6_MIN_MTU};
 /// reports that then expire, and it is known to delay IPv6 neighbour discovery. Off, the
 /// bridge floods multicast to its ports as a plain switch does, which is what containers
 /// on one network expect.
-pub fn create_bridge(net: &Network) -> Request {
+///
+/// The bridge gets an address of its own (`mac`, random and locally administered, as
+/// Docker's bridges do): one it is made without follows its lowest-numbered port, so
+/// detaching that container changed the gateway's address under every other container,
+/// cut off until its ARP entry went stale (measured 44 s).
+pub fn create_bridge(net: &Network, mac: [u8; 6]) -> Request {
     link::create_bridge_request(&BridgeSpec {
         name: &net.bridge,
         mtu: net.mtu,
         multicast_snooping: false,
+        mac: Some(mac),
     })
+}
+
+/// A random, locally administered, unicast hardware address made from 6 random bytes.
+pub fn bridge_mac(random: [u8; 6]) -> [u8; 6] {
+    let mut mac = random;
+    mac[0] = (mac[0] & !0x01) | 0x02;
+    mac
 }
 
 /// The link-local address an IPv6 bridge carries from the start (as Docker's bridges
@@ -214,6 +227,17 @@ mod tests {
 
     fn ops(requests: &[Request]) -> Vec<&str> {
         requests.iter().map(|r| r.op.as_str()).collect()
+    }
+
+    #[test]
+    fn a_bridge_address_is_local_and_unicast() {
+        assert_eq!(bridge_mac([0xff; 6]), [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(bridge_mac([0; 6]), [0x02, 0, 0, 0, 0, 0]);
+        let net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        assert_eq!(
+            create_bridge(&net, [2, 0, 0, 0, 0, 9]).op,
+            "create bridge br-blue"
+        );
     }
 
     #[test]

@@ -189,9 +189,10 @@ fn split_host_ip(text: &str) -> std::result::Result<(Option<IpAddr>, &str), Stri
 
 impl PortSpec {
     /// A spec from its parts, as front ends with structured input (CNI's portMappings,
-    /// netavark's port_mappings) build it. Refuses ranges of unequal length, and
-    /// IPv6 loopback: DNAT to a container cannot start on ::1, since IPv6 has no
-    /// `route_localnet` to let such packets leave the host's loopback.
+    /// netavark's port_mappings) build it. Refuses ranges of unequal length,
+    /// IPv6 loopback (DNAT to a container cannot start on ::1, since IPv6 has no
+    /// `route_localnet` to let such packets leave the host's loopback), and multicast and
+    /// broadcast host addresses, which are never an address of the host.
     pub fn new(
         host_ip: Option<IpAddr>,
         host: Option<PortRange>,
@@ -210,6 +211,17 @@ impl PortSpec {
                 "IPv6 loopback [::1] cannot be forwarded to a container (IPv6 has no route_localnet); publish on 127.0.0.1 for host-only access, or on a host IPv6 address"
                     .into(),
             );
+        }
+        if let Some(ip) = host_ip.filter(|ip| ip.is_multicast() || is_broadcast(*ip)) {
+            let kind = if ip.is_multicast() {
+                "multicast"
+            } else {
+                "broadcast"
+            };
+            return Err(format!(
+                "{} is a {kind} address: a published port takes traffic to one of the host's own (unicast) addresses; give one of those, or leave HOST_IP out",
+                host_ip_text(Some(ip))
+            ));
         }
         // The unspecified address means every address, as no address does.
         let host_ip = host_ip.filter(|ip| !ip.is_unspecified());
@@ -265,6 +277,11 @@ impl fmt::Display for PublishedPort {
             self.host_port, self.container_port, self.protocol
         )
     }
+}
+
+/// The limited broadcast address, which no host has as its own.
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
 }
 
 /// A host address as written before `:PORT`: `0.0.0.0` for every address, IPv6 in
@@ -336,6 +353,9 @@ mod tests {
             "[10.0.0.1]:80:80",
             "2001:db8::1:8080:80",
             "[2001:db8::1]:80",
+            "224.0.0.251:5353:53/udp",
+            "255.255.255.255:80:80",
+            "[ff02::1]:80:80",
         ] {
             assert!(bad.parse::<PortSpec>().is_err(), "{bad:?} was accepted");
         }

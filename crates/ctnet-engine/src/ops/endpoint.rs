@@ -13,10 +13,11 @@ use crate::driver::bridge;
 use crate::driver::bridge::port_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::ports::{host_ip_text, PortSpec};
+use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
     ContainerRef, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
 };
+use crate::ops::bridge_address::random_local_mac;
 use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
@@ -102,16 +103,21 @@ impl Engine {
             .inode()
             .map_err(|e| Error::kernel(container_object(&spec.container.label()), e))?;
         self.refuse_host_namespace(&spec.container, inode)?;
-        let net = self.ready_network(&spec.network)?;
-        let me = Owner::me();
         let automatic = if spec.publish.iter().any(|p| p.host.is_none()) {
             automatic_port_range()
         } else {
             0..=0 // unused: every host port is given
         };
+        let listening = self.check_publish(&spec.publish, &automatic)?;
+        let net = self.ready_network(&spec.network)?;
+        if let Some(mac) = spec.mac {
+            self.check_mac_not_bridge(&net, mac)?;
+        }
+        let me = Owner::me();
         let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
-            let ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
-            reserve_ports(tx, ep, &spec.publish, &net, automatic.clone())
+            let mut ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
+            ensure_mac_free(tx, &net, &mut ep, spec.mac.is_some())?;
+            reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic.clone())
         };
         let ep = match self.store.write(|tx| reserve(tx, None)) {
             // What clashed may belong to a container whose namespace is gone (lost
@@ -128,22 +134,57 @@ impl Engine {
             }
             other => other?,
         };
-        let identity = match self.build_endpoint(&net, &ep, &netns) {
+        // The kernel work and the write that marks the endpoint ready succeed together,
+        // or both are undone.
+        let built = self.build_endpoint(&net, &ep, &netns).and_then(|identity| {
+            self.store.write(|tx| {
+                state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
+            })?;
+            Ok(identity)
+        });
+        let identity = match built {
             Ok(identity) => identity,
             Err(err) => {
-                let _ = self.tear_down_endpoint(&ep);
-                self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
+                self.undo_attach(&ep);
                 return Err(err);
             }
         };
-        self.store.write(|tx| {
-            state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
-        })?;
         Ok(Endpoint {
             state: RowState::Ready,
             identity,
             ..ep
         })
+    }
+
+    /// Undoes an attach that failed after its reservation, whatever step failed (the
+    /// kernel work, or the final write that marks it ready, e.g. on a full disk): the
+    /// veth and published ports go, then the row. The caller reports the first failure;
+    /// if the undo fails too, the row stays `pending` for a process that is about to
+    /// exit, and the next ctnet command's reconcile finishes the job.
+    fn undo_attach(&mut self, ep: &Endpoint) {
+        if self.tear_down_endpoint(ep).is_ok() {
+            let _ = self.store.write(|tx| state::delete_endpoint(tx, ep.id));
+        }
+    }
+
+    /// Refuses a `--mac` equal to the network bridge's own address, which is the
+    /// gateway's: every container would send its traffic for the gateway to the new one.
+    fn check_mac_not_bridge(&mut self, net: &Network, mac: MacAddr) -> Result<()> {
+        let bridge = link::get(self.host()?, net.bridge.as_str())
+            .map_err(|e| Error::kernel(format!("bridge {}", net.bridge), e))?;
+        if bridge.and_then(|b| b.mac) != Some(mac.bytes()) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {mac}"),
+            format!(
+                "is the address of network {:?}'s bridge {} (its gateway)",
+                net.name.as_str(),
+                net.bridge
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ))
     }
 
     /// Builds the endpoint in the kernel; returns the identity of the container's
@@ -164,6 +205,9 @@ impl Engine {
         let bridge_index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| bridge_missing(net))?;
+        // Before the new port joins: a bridge of an older ctnet would take its address.
+        self.pin_bridge_address(net)?;
+        let host = self.host()?;
         host.execute_all(bridge::host_side_requests(
             net,
             ep,
@@ -230,6 +274,12 @@ impl Engine {
         host_side: &'a [&'a str],
     ) -> Result<reclaim::Deletion<'a>> {
         let object = container_object(&ep.container);
+        // A bridge of an older ctnet would take another address when this port goes
+        // (detach, a reaped `--no-wait` detach, gc's clean-up). Best effort: a failure to
+        // pin must not keep a container attached.
+        if let Ok(Some(net)) = state::get_network(self.store.read(), &ep.network) {
+            let _ = self.pin_bridge_address(&net);
+        }
         if !ep.ports.is_empty() {
             self.firewall
                 .remove_ports(&port_rules(ep))
@@ -524,6 +574,42 @@ fn reserve_endpoint(
     Ok(ep)
 }
 
+/// Makes sure no other endpoint on the network has the endpoint's hardware address: the
+/// bridge would send the traffic of both to whichever spoke last, and the other would
+/// lose it. A given `--mac` that is taken is refused; an automatic one (made from the IP
+/// address) can clash only with an address someone gave another container by hand, and
+/// is then replaced by a random locally administered one.
+fn ensure_mac_free(tx: &Connection, net: &Network, ep: &mut Endpoint, given: bool) -> Result<()> {
+    let Some(holder) = state::mac_holder(tx, &net.name, ep.mac, ep.id)? else {
+        return Ok(());
+    };
+    if given {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!("MAC address {}", ep.mac),
+            format!(
+                "is already used by {} on network {:?}; two interfaces with one address on a bridge take each other's traffic",
+                container_object(&holder),
+                net.name.as_str()
+            ),
+            "choose another --mac, or leave it out to get one made from the container's address",
+        ));
+    }
+    for _ in 0..16 {
+        let mac = MacAddr::new(random_local_mac()).expect("a locally administered unicast address");
+        if state::mac_holder(tx, &net.name, mac, ep.id)?.is_none() {
+            ep.mac = mac;
+            return state::set_endpoint_mac(tx, ep.id, mac);
+        }
+    }
+    Err(Error::new(
+        ErrorKind::Exhausted,
+        format!("network {:?}", net.name.as_str()),
+        "no free MAC address was found",
+        "give the container a --mac of its own",
+    ))
+}
+
 /// One address per family of the network: the one asked for, checked, or the next free
 /// one after the subnet's cursor. Addresses asked for in a family the network does not
 /// have, or two of one family, are refused.
@@ -588,12 +674,15 @@ fn reserve_addresses(tx: &Connection, spec: &AttachSpec, net: &Network) -> Resul
     Ok(ips)
 }
 
-/// Resolves and records the endpoint's published ports, refusing clashes.
+/// Resolves and records the endpoint's published ports, refusing clashes with ports
+/// published already and with host programs' sockets (`listening`, read before the
+/// transaction).
 fn reserve_ports(
     tx: &Connection,
     mut ep: Endpoint,
     specs: &[PortSpec],
     net: &Network,
+    listening: &[Holder],
     automatic: RangeInclusive<u16>,
 ) -> Result<Endpoint> {
     if specs.is_empty() {
@@ -622,12 +711,19 @@ fn reserve_ports(
             }
         }
     }
+    // What is taken is read once per protocol, over the span every spec of it may use.
     let mut taken = Vec::new();
-    for spec in specs {
-        let wanted = spec.host.map_or_else(|| automatic.clone(), |h| h.ports());
-        taken.extend(state::published_ports_in(tx, spec.protocol, wanted)?);
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        let spans = specs
+            .iter()
+            .filter(|s| s.protocol == protocol)
+            .map(|s| s.host.map_or_else(|| automatic.clone(), |h| h.ports()));
+        let span = spans.reduce(|a, b| *a.start().min(b.start())..=*a.end().max(b.end()));
+        if let Some(span) = span {
+            taken.extend(state::published_ports_in(tx, protocol, span)?);
+        }
     }
-    ep.ports = host_ports::resolve(specs, &taken, automatic)?;
+    ep.ports = host_ports::resolve(specs, &taken, listening, automatic)?;
     state::insert_ports(tx, ep.id, &ep.ports)?;
     Ok(ep)
 }

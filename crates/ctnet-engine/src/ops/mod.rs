@@ -5,18 +5,23 @@
 //! was built, forget the row).
 //!
 //! - [`network`]: create, remove, list, inspect networks; the default network;
+//! - [`bridge_address`]: a bridge's hardware address pinned for good;
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
+//! - [`publish`]: what published ports are checked against in the kernel first (the
+//!   host's addresses, its listening sockets);
 //! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
 //!   refusing the host's own namespace as a container;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
+pub mod bridge_address;
 pub mod endpoint;
 pub mod firewall;
 pub mod namespace;
 pub mod network;
+pub mod publish;
 pub mod reconcile;
 pub mod stale;

@@ -15,6 +15,7 @@ use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
+use crate::ops::bridge_address::random_local_mac;
 use crate::owner::Owner;
 use crate::state;
 
@@ -109,25 +110,36 @@ impl Engine {
         let net = self
             .store
             .write(|tx| reserve_network(tx, &spec, &routes, &me))?;
-        if let Err(err) = self.build_network(&net) {
-            self.tear_down_network(&net);
+        let built = self.build_network(&net).and_then(|()| {
             self.store
-                .write(|tx| state::delete_network(tx, &net.name))?;
+                .write(|tx| state::set_network_state(tx, &net.name, RowState::Ready, None))
+        });
+        if let Err(err) = built {
+            self.undo_create_network(&net);
             return Err(err);
         }
-        self.store
-            .write(|tx| state::set_network_state(tx, &net.name, RowState::Ready, None))?;
         Ok(Network {
             state: RowState::Ready,
             ..net
         })
     }
 
+    /// Undoes a create that failed after its reservation, whatever step failed (the
+    /// kernel work, or the final write that marks it ready): the bridge and firewall
+    /// elements go, then the row; if the undo fails too, the row stays `pending` for the
+    /// next command's reconcile.
+    fn undo_create_network(&mut self, net: &Network) {
+        if self.tear_down_network(net).is_none() {
+            let _ = self.store.write(|tx| state::delete_network(tx, &net.name));
+        }
+    }
+
     fn build_network(&mut self, net: &Network) -> Result<()> {
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        host.execute(bridge::create_bridge(net)).map_err(kernel)?;
+        host.execute(bridge::create_bridge(net, random_local_mac()))
+            .map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {

@@ -120,6 +120,7 @@ impl Engine {
         }
         report.firewall_bridges = self.rebuild_firewall()?;
         self.restore_forwarding()?;
+        self.pin_bridge_addresses()?;
         Ok(report)
     }
 }

@@ -331,6 +331,32 @@ pub fn address_holder(
         .optional()?)
 }
 
+/// The container of another endpoint (not row `except`) on `network` with hardware
+/// address `mac`, if there is one.
+pub fn mac_holder(
+    conn: &Connection,
+    network: &NetworkName,
+    mac: MacAddr,
+    except: i64,
+) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT container FROM endpoints WHERE network = ?1 AND mac = ?2 AND id != ?3",
+            params![network.as_str(), mac.to_string(), except],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Records another hardware address for endpoint `id` (one made while it is reserved).
+pub fn set_endpoint_mac(conn: &Connection, id: i64, mac: MacAddr) -> Result<()> {
+    conn.execute(
+        "UPDATE endpoints SET mac = ?2 WHERE id = ?1",
+        params![id, mac.to_string()],
+    )?;
+    Ok(())
+}
+
 /// True when a host-side device name is recorded.
 pub fn host_ifname_taken(conn: &Connection, name: &str) -> Result<bool> {
     Ok(conn
