@@ -91,12 +91,57 @@ impl std::error::Error for Error {}
 
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
-        Error::new(
-            ErrorKind::Store,
-            "state database",
-            err.to_string(),
+        let (cause, fix) = store_fault(&err);
+        let object = match crate::state::opened_database() {
+            Some(path) => format!("state database {}", path.display()),
+            None => "state database".to_string(),
+        };
+        Error::new(ErrorKind::Store, object, cause, fix)
+    }
+}
+
+/// What a failing SQLite call means, and what to do about it: the cause in words with
+/// SQLite's own message after it, and the fix for that cause.
+fn store_fault(err: &rusqlite::Error) -> (String, &'static str) {
+    use rusqlite::ErrorCode as Code;
+    let (what, fix) = match err.sqlite_error_code() {
+        Some(Code::DiskFull) => (
+            "the file system holding it is full",
+            "free space there (`df -h` on the state dir), then run the command again; \
+             `ctnet gc` then finishes or undoes what was interrupted",
+        ),
+        Some(Code::ReadOnly) => (
+            "it or its folder is read-only",
+            "remount the state dir read-write, or point --state-dir (CTNET_STATE_DIR) at a \
+             writable folder",
+        ),
+        Some(Code::CannotOpen) | Some(Code::PermissionDenied) => (
+            "it cannot be opened",
+            "run ctnet as root, and check that the state dir exists and is writable \
+             (not a read-only mount)",
+        ),
+        Some(Code::NotADatabase) | Some(Code::DatabaseCorrupt) => (
+            "the file is not a ctnet database or is damaged",
+            "restore it together with its -wal file from a backup, or move both aside \
+             to start again (see \"Recovering the state database\" in docs/reliability.md)",
+        ),
+        Some(Code::SystemIoFailure) => (
+            "reading or writing it failed",
+            "check the disk holding the state dir (dmesg) and that it has free space",
+        ),
+        Some(Code::DatabaseBusy) | Some(Code::DatabaseLocked) => (
+            "another ctnet process held it locked for too long",
+            "run the command again; if it keeps failing, look for a hung ctnet process",
+        ),
+        _ => (
+            "",
             "check that the state dir is writable; `ctnet gc` repairs interrupted operations",
-        )
+        ),
+    };
+    if what.is_empty() {
+        (err.to_string(), fix)
+    } else {
+        (format!("{what} ({err})"), fix)
     }
 }
 

@@ -8,31 +8,55 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use ctnet_kernel::Netns;
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::SigSet;
 
-/// Signals `ctnet run` passes on to its command rather than dying of them.
-const FORWARDED: [Signal; 4] = [
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
+/// Signals `ctnet run` passes on to its command rather than dying of them: every signal
+/// whose default action ends a process and that comes from outside (a user's `kill`, a
+/// terminal, a timer, a resource limit), real-time signals included. Dying of any of them
+/// would leave the command's endpoint and namespace behind. Faults of ctnet's own code
+/// (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT) keep their default action;
+/// SIGKILL cannot be caught, so the command is given a parent-death signal instead.
+const FORWARDED: [libc::c_int; 15] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGPIPE,
+    libc::SIGALRM,
+    libc::SIGTERM,
+    libc::SIGSTKFLT,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGIO,
+    libc::SIGPWR,
 ];
 
 /// How long a command may take to exit after a forwarded signal before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Blocks the forwarded signals in this thread (and every thread started after), so a
-/// dedicated thread can receive them with `sigwait`. Call before any thread starts.
+/// dedicated thread can receive them with `sigwaitinfo`. Call before any thread starts.
 pub fn block_forwarded_signals() {
     let _ = forwarded_set().thread_block();
 }
 
 fn forwarded_set() -> SigSet {
-    let mut set = SigSet::empty();
-    for sig in FORWARDED {
-        set.add(sig);
+    // SAFETY: sigemptyset/sigaddset only write the local set; SIGRTMIN/SIGRTMAX read the
+    // C library's constants (it keeps the lowest real-time signals for its own threads).
+    unsafe {
+        let mut set = std::mem::zeroed::<libc::sigset_t>();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED
+            .into_iter()
+            .chain(libc::SIGRTMIN()..=libc::SIGRTMAX())
+        {
+            libc::sigaddset(&mut set, sig);
+        }
+        SigSet::from_sigset_t_unchecked(set)
     }
-    set
 }
 
 /// Everything the child needs between fork and exec, prepared beforehand because only
@@ -42,6 +66,8 @@ struct ChildSetup {
     root: CString,
     sys: CString,
     sysfs: CString,
+    /// The signals to unblock, computed before fork.
+    signals: SigSet,
 }
 
 impl ChildSetup {
@@ -51,6 +77,7 @@ impl ChildSetup {
             root: CString::new("/").expect("no NUL"),
             sys: CString::new("/sys").expect("no NUL"),
             sysfs: CString::new("sysfs").expect("no NUL"),
+            signals: forwarded_set(),
         }
     }
 
@@ -85,10 +112,13 @@ impl ChildSetup {
                 }
             }
         }
-        let set = forwarded_set();
         // SAFETY: sigprocmask is async-signal-safe; the set is a plain value.
         unsafe {
-            libc::sigprocmask(libc::SIG_UNBLOCK, set.as_ref(), std::ptr::null_mut());
+            libc::sigprocmask(
+                libc::SIG_UNBLOCK,
+                self.signals.as_ref(),
+                std::ptr::null_mut(),
+            );
         }
         Ok(())
     }
@@ -113,11 +143,18 @@ pub fn exec_in(argv: &[OsString], netns: &Netns) -> std::io::Error {
 /// The child being waited for, so the signal thread can reach it.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
-/// Runs `argv` (inside `netns` when given), forwarding SIGINT/SIGTERM/SIGHUP/SIGQUIT to
-/// it, and returns its exit status. Signals must have been blocked with
-/// [`block_forwarded_signals`] before any thread started.
+/// Runs `argv` (inside `netns` when given), forwarding the [`FORWARDED`] signals to it,
+/// and returns its exit status. Signals must have been blocked with
+/// [`block_forwarded_signals`] before any thread started. The command is killed if this
+/// process dies first (even by SIGKILL), so it never outlives the endpoint it runs on.
 pub fn run_and_wait(argv: &[OsString], netns: Option<&Netns>) -> std::io::Result<ExitStatus> {
-    let mut child = build(argv, netns).spawn()?;
+    let mut command = build(argv, netns);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: `die_with_parent` only makes async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || die_with_parent(parent));
+    }
+    let mut child = command.spawn()?;
     CHILD.store(child.id() as i32, Ordering::SeqCst);
     std::thread::spawn(forward_signals);
     let status = child.wait()?;
@@ -125,16 +162,60 @@ pub fn run_and_wait(argv: &[OsString], netns: Option<&Netns>) -> std::io::Result
     Ok(status)
 }
 
+/// Runs in the child after fork: SIGKILL when the parent dies. The parent may have died
+/// between fork and this call (the signal would then never come), so the parent is
+/// checked after asking: a child already orphaned stops here instead of running on.
+/// The parent-death signal follows the thread that forked, which is `ctnet run`'s main
+/// thread: it lives as long as the process.
+fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl and getppid are async-signal-safe and take plain values.
+    unsafe {
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() != parent {
+            libc::_exit(EXIT_ORPHANED);
+        }
+    }
+    Ok(())
+}
+
+/// What a child whose parent died before it could exec exits with (nobody waits for it).
+const EXIT_ORPHANED: libc::c_int = 137;
+
 fn forward_signals() {
     let set = forwarded_set();
-    while let Ok(sig) = set.wait() {
+    let me = std::process::id() as libc::pid_t;
+    loop {
+        // SAFETY: sigwaitinfo writes the received signal's details into `info`, a plain
+        // value owned here; the set was blocked in every thread before any started.
+        let (sig, sender) = unsafe {
+            let mut info = std::mem::zeroed::<libc::siginfo_t>();
+            let sig = libc::sigwaitinfo(set.as_ref(), &mut info);
+            if sig < 0 {
+                continue; // EINTR
+            }
+            (sig, info.si_pid())
+        };
+        // A signal this process raised itself (the kernel's SIGPIPE for ctnet's own write
+        // to a closed pipe names ctnet as the sender) is not the command's business.
+        if sender == me {
+            continue;
+        }
         let pid = CHILD.load(Ordering::SeqCst);
         if pid <= 0 {
             continue;
         }
         // SAFETY: kill on the pid of our own child, which we have not reaped yet.
-        unsafe { libc::kill(pid, sig as i32) };
-        if matches!(sig, Signal::SIGTERM | Signal::SIGINT) {
+        unsafe { libc::kill(pid, sig) };
+        if sig == libc::SIGTERM || sig == libc::SIGINT {
             std::thread::spawn(move || {
                 std::thread::sleep(STOP_TIMEOUT);
                 if CHILD.load(Ordering::SeqCst) == pid {

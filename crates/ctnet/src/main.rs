@@ -7,6 +7,8 @@ mod cli;
 mod cni;
 mod commands;
 mod exec;
+#[cfg(test)]
+mod fuzz;
 mod netavark;
 mod output;
 

@@ -394,3 +394,6 @@ fn teardown(opts: &NetworkOptions, netns: &str) -> Result<(), Error> {
     }
     first_error.map_or(Ok(()), Err)
 }
+
+#[cfg(test)]
+mod fuzz;

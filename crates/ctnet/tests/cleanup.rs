@@ -48,8 +48,14 @@ fn a_killed_run_is_repaired_by_gc() {
     );
     sb.ok(&format!("kill -KILL {}", child.id()));
     child.wait().unwrap();
-    // The command outlives ctnet (as with any killed supervisor); end it by its pid.
-    sb.ok("for p in $(ip netns pids doomed); do kill -KILL $p; done");
+    // The command dies with ctnet (its parent-death signal): nothing runs in the namespace.
+    assert!(
+        wait_until(Duration::from_secs(2), || sb
+            .ok("ip netns pids doomed")
+            .trim()
+            .is_empty()),
+        "the command outlived ctnet run"
+    );
     assert!(
         sb.ok("ctnet ls").contains("doomed"),
         "the endpoint should still be recorded"

@@ -17,7 +17,8 @@ mod networks;
 mod ports;
 pub mod schema;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -28,8 +29,18 @@ pub use namespaces::*;
 pub use networks::*;
 pub use ports::*;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::owner::Owner;
+
+/// The database file this process opened last. A ctnet process opens one, and every
+/// database error, wherever an operation meets it (opening, a write, a read in `gc`),
+/// names this file: the user is told which file is full, read-only or damaged.
+static OPENED: RwLock<Option<PathBuf>> = RwLock::new(None);
+
+/// The file [`OPENED`] names, if a database was opened.
+pub(crate) fn opened_database() -> Option<PathBuf> {
+    OPENED.read().ok().and_then(|p| p.clone())
+}
 
 /// An open state database.
 pub struct Store {
@@ -37,8 +48,23 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (and on first use creates) the database at `path`.
+    /// Opens (and on first use creates) the database at `path`. A failure names the file
+    /// with the cause (read-only, full, not a database) and its fix.
     pub fn open(path: &Path) -> Result<Self> {
+        if let Ok(mut opened) = OPENED.write() {
+            *opened = Some(path.to_path_buf());
+        }
+        // Named here too: another store opened meanwhile (tests open several) must not
+        // lend its name to this one's failure.
+        Store::connect(path).map_err(|mut e| {
+            if e.kind == ErrorKind::Store {
+                e.object = format!("state database {}", path.display());
+            }
+            e
+        })
+    }
+
+    fn connect(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::invalid(
@@ -508,6 +534,20 @@ CREATE TABLE IF NOT EXISTS namespaces (
         assert!(!anything_unsettled(store.read()).unwrap());
         insert_v6_network(store.read());
         assert!(anything_unsettled(store.read()).unwrap());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named_with_the_fix() {
+        let path = scratch("notadb");
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let e = Store::open(&path)
+            .err()
+            .expect("garbage opened as a database");
+        assert_eq!(e.kind, ErrorKind::Store);
+        assert!(e.object.contains(&path.display().to_string()), "{e}");
+        assert!(e.cause.contains("not a ctnet database"), "{e}");
+        assert!(e.fix.contains("backup"), "{e}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

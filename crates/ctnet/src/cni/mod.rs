@@ -9,6 +9,9 @@
 
 mod types;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -29,6 +29,19 @@ pub const UPLINK_WAN6: &str = "2001:db8:1::2";
 /// An IPv6 server "on the internet", behind the wan router.
 pub const WAN_SERVER6: &str = "2001:db8:100::10";
 
+/// The script listing every kernel object ctnet could have touched (see
+/// [`Sandbox::snapshot`] for what is left out and why).
+const KERNEL_LISTING: &str = "links='s/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
+     addrs6='s/ tentative//'; noise6='fe80\\|^multicast\\|ff00'; \
+     echo '## links'; ip -o link show | sed -E \"$links\"; \
+     echo '## addresses'; ip -o -4 addr show; ip -o -6 addr show scope global | sed \"$addrs6\"; \
+     echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|^anycast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
+     echo '## nft'; nft -s list ruleset; \
+     echo '## netns'; ls /run/netns; \
+     for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E \"$links\"; ip -n $ns -o -4 addr show; \
+       ip -n $ns -o -6 addr show scope global | sed \"$addrs6\"; ip -n $ns route; \
+       ip -n $ns -6 route | grep -v \"$noise6\" | sed 's/ linkdown//'; done";
+
 pub struct Sandbox {
     holder: Child,
     pid: u32,
@@ -150,8 +163,9 @@ impl Sandbox {
         child
     }
 
-    /// Starts `script` and reads its first line of output ("" if it exited first).
-    fn start_with_first_line(&self, script: &str) -> (Child, String) {
+    /// Starts `script` in its own process group and reads its first line of output (""
+    /// if it exited first); the caller owns the child.
+    pub fn start_with_first_line(&self, script: &str) -> (Child, String) {
         // Its own process group: what it starts (e.g. `ctnet run` and the command under it)
         // is ended with it, not left running after the test.
         let mut child = self
@@ -207,19 +221,17 @@ impl Sandbox {
     /// what the kernel derives by itself: link-local and multicast addresses and routes,
     /// the local table and the subnet-router anycast entries IPv6 forwarding adds.
     pub fn snapshot(&self) -> String {
-        self.ok(
-            "links='s/^[0-9]+: //; s/<[^>]*>//; s/ qlen.*//; s/state [A-Z]+//'; \
-             addrs6='s/ tentative//'; noise6='fe80\\|^multicast\\|ff00'; \
-             echo '## links'; ip -o link show | sed -E \"$links\"; \
-             echo '## addresses'; ip -o -4 addr show; ip -o -6 addr show scope global | sed \"$addrs6\"; \
-             echo '## routes'; ip route show table all | grep -v '^local\\|^broadcast\\|^anycast\\|fe80\\|^multicast\\|ff00' | sed 's/ linkdown//'; \
-             echo '## nft'; nft -s list ruleset; \
-             echo '## netns'; ls /run/netns; \
-             for ns in $(ls /run/netns); do echo \"## in $ns\"; ip -n $ns -o link show | sed -E \"$links\"; ip -n $ns -o -4 addr show; \
-               ip -n $ns -o -6 addr show scope global | sed \"$addrs6\"; ip -n $ns route; \
-               ip -n $ns -6 route | grep -v \"$noise6\" | sed 's/ linkdown//'; done; \
-             echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json",
-        )
+        self.ok(&format!(
+            "{KERNEL_LISTING}; \
+             echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json"
+        ))
+    }
+
+    /// The kernel half of [`Sandbox::snapshot`], without asking ctnet: what a killed
+    /// command left before anything (even a ctnet reading its store, which finishes
+    /// interrupted operations as it opens) has touched it.
+    pub fn kernel_snapshot(&self) -> String {
+        self.ok(KERNEL_LISTING)
     }
 
     /// Whether a probe from `ns` (None: the host) reaches `target` over `proto`.
@@ -361,6 +373,33 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// Kills a process group when dropped: what a test started with
+/// [`Sandbox::start_with_first_line`] (its own group) never outlives the test, even when
+/// an assertion fails first (a command left by a broken ctnet would hold the test's
+/// output open).
+pub struct GroupGuard(pub u32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        // A group already gone is no error worth seeing.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Whether process `pid` has ended (gone, or a zombie nobody has reaped yet).
+pub fn process_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command name in parentheses, which may hold spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
 }
 
 /// A script that makes the default network and ctnet's table (the default network is
