@@ -416,3 +416,19 @@ pub fn set_bridge_port_flags_request(name: &IfName, hairpin: bool, isolated: boo
         format!("set hairpin={hairpin} isolated={isolated} on bridge port {name}"),
     )
 }
+
+/// The request that makes link `name` a port of bridge `master` and brings it up (a
+/// veth left behind by a bridge that was deleted and made again).
+pub fn set_master_request(name: &IfName, master: u32) -> Request {
+    let mut message = LinkMessage::default();
+    up_header(&mut message);
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    message.attributes.push(LinkAttribute::Controller(master));
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("make {name} a port of bridge {master} again"),
+    )
+}

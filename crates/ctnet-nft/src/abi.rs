@@ -128,8 +128,12 @@ pub const NFT_MSG_GETCHAIN: u16 = 4;
 pub const NFT_MSG_NEWRULE: u16 = 6;
 /// Deletes rules; with no handle, every rule of the chain.
 pub const NFT_MSG_DELRULE: u16 = 8;
+/// Reads rules.
+pub const NFT_MSG_GETRULE: u16 = 7;
 /// Creates a set.
 pub const NFT_MSG_NEWSET: u16 = 9;
+/// Reads sets.
+pub const NFT_MSG_GETSET: u16 = 10;
 /// Adds set elements.
 pub const NFT_MSG_NEWSETELEM: u16 = 12;
 /// Reads set elements.
@@ -172,6 +176,8 @@ pub const NFTA_HOOK_PRIORITY: u16 = 2;
 pub const NFTA_RULE_TABLE: u16 = 1;
 /// Rule's chain.
 pub const NFTA_RULE_CHAIN: u16 = 2;
+/// Rule handle, a big-endian u64 the kernel gives each rule of a table.
+pub const NFTA_RULE_HANDLE: u16 = 3;
 /// Rule's expressions, a list.
 pub const NFTA_RULE_EXPRESSIONS: u16 = 4;
 /// Rule user data (nft keeps its comment there).
@@ -294,6 +300,8 @@ pub const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
 
 /// Set flag: elements are ranges.
 pub const NFT_SET_INTERVAL: u32 = 0x4;
+/// Set flag: an anonymous set, made for one rule (`ip saddr { a, b }`).
+pub const NFT_SET_ANONYMOUS: u32 = 0x1;
 /// Set flag: a map.
 pub const NFT_SET_MAP: u32 = 0x8;
 /// Set flag: ranges over a concatenation (the pipapo set type).
@@ -426,11 +434,14 @@ mod tests {
             NFT_MSG_GETCHAIN,
             NFT_MSG_NEWRULE,
             NFT_MSG_DELRULE,
+            NFT_MSG_GETRULE,
             NFT_MSG_NEWSET,
+            NFT_MSG_GETSET,
             NFT_MSG_NEWSETELEM,
             NFT_MSG_GETSETELEM,
             NFT_MSG_DELSETELEM,
             NFT_SET_INTERVAL,
+            NFT_SET_ANONYMOUS,
             NFT_SET_MAP,
             NFT_SET_ELEM_INTERVAL_END,
             NFT_LOOKUP_F_INV,

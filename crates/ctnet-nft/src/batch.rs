@@ -435,6 +435,36 @@ impl Element {
         }
     }
 
+    /// The element as [`crate::NftSocket::list_elements`] would list it once added: an
+    /// interval becomes its start and its flagged past-end key.
+    pub fn as_listed(&self) -> Vec<crate::ElementInfo> {
+        let plain = |key: &Key| crate::ElementInfo {
+            key: key.as_bytes().to_vec(),
+            key_end: None,
+            data: None,
+            interval_end: false,
+        };
+        match self {
+            Element::Key(key) => vec![plain(key)],
+            Element::Mapping { key, value } => vec![crate::ElementInfo {
+                data: Some(value.as_bytes().to_vec()),
+                ..plain(key)
+            }],
+            Element::Range { first, last } => vec![crate::ElementInfo {
+                key_end: Some(last.as_bytes().to_vec()),
+                ..plain(first)
+            }],
+            Element::Interval { first, past_end } => {
+                let mut out = vec![plain(first)];
+                out.extend(past_end.iter().map(|end| crate::ElementInfo {
+                    interval_end: true,
+                    ..plain(end)
+                }));
+                out
+            }
+        }
+    }
+
     fn encode(&self, w: &mut Writer) {
         match self {
             Element::Key(key) => w.nest(NFTA_LIST_ELEM, |w| {
@@ -678,10 +708,64 @@ impl Batch {
         );
     }
 
+    /// Appends a rule as [`crate::NftSocket::list_rules`] listed it (its expressions and
+    /// user data unchanged), e.g. to carry it into a recreated table.
+    pub fn add_listed_rule(&mut self, table: TableRef, rule: &crate::RuleInfo) {
+        self.message(
+            NFT_MSG_NEWRULE,
+            NLM_F_CREATE | NLM_F_APPEND,
+            table,
+            format!(
+                "carry rule {} of chain {table} {} over",
+                rule.handle, rule.chain
+            ),
+            |w| {
+                w.put_str(NFTA_RULE_TABLE, table.name);
+                w.put_str(NFTA_RULE_CHAIN, &rule.chain);
+                w.put(NFTA_RULE_EXPRESSIONS, &rule.expressions);
+                if !rule.userdata.is_empty() {
+                    w.put(NFTA_RULE_USERDATA, &rule.userdata);
+                }
+            },
+        );
+    }
+
     /// Adds elements to a set. Elements already there are not an error.
     pub fn add_elements(&mut self, table: TableRef, set: &str, elements: &[Element], what: &str) {
         let op = format!("add {what} to set {table} {set}");
         self.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, elements, op);
+    }
+
+    /// Adds elements as [`crate::NftSocket::list_elements`] listed them (e.g. to keep them
+    /// through a flush and refill). Elements already there are not an error.
+    pub fn add_listed_elements(
+        &mut self,
+        table: TableRef,
+        set: &str,
+        elements: &[crate::ElementInfo],
+        what: &str,
+    ) {
+        let op = format!("add {what} back to set {table} {set}");
+        self.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, op, |w| {
+            w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+            w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+            w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                for e in elements {
+                    w.nest(NFTA_LIST_ELEM, |w| {
+                        w.put_data_value(NFTA_SET_ELEM_KEY, &e.key);
+                        if let Some(end) = &e.key_end {
+                            w.put_data_value(NFTA_SET_ELEM_KEY_END, end);
+                        }
+                        if let Some(data) = &e.data {
+                            w.put_data_value(NFTA_SET_ELEM_DATA, data);
+                        }
+                        if e.interval_end {
+                            w.put_be32(NFTA_SET_ELEM_FLAGS, NFT_SET_ELEM_INTERVAL_END);
+                        }
+                    });
+                }
+            });
+        });
     }
 
     /// Removes elements from a set. Elements already gone are not an error.

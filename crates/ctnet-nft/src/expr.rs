@@ -332,7 +332,8 @@ impl Expr {
         });
     }
 
-    fn name(&self) -> &'static str {
+    /// The kernel's name for the expression, as rule listings give it.
+    pub fn name(&self) -> &'static str {
         match self {
             Expr::Meta { .. } => "meta",
             Expr::Payload { .. } => "payload",

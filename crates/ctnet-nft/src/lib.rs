@@ -12,6 +12,7 @@
 //!                               add_elements(T, set, ..) / destroy_elements / destroy_table
 //!                   ─ commit(batch)   // one sendmsg, one verdict per change
 //!                   ─ table_comment(T) / get_element(T, set, key) / list_chains()
+//!                   ─ list_rules(T) / list_sets(T) / list_elements(T, set)   // dumps
 //! ```
 //!
 //! [`Rule`] composes a rule the way nft's syntax reads and picks the registers; [`Expr`]
@@ -33,7 +34,7 @@ pub use batch::{
 };
 pub use expr::{CmpOp, CtKey, Expr, MetaKey, NfProto, PayloadBase, Register, Verdict};
 pub use rule::{Field, Rule};
-pub use socket::{ChainInfo, NftSocket};
+pub use socket::{ChainInfo, ElementInfo, NftSocket, RuleInfo};
 
 /// The address family of a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -148,6 +148,82 @@ impl NftSocket {
         }
     }
 
+    /// Every rule of `table` in the kernel's order (chain by chain, each in rule order).
+    /// A missing table has none.
+    pub fn list_rules(&mut self, table: TableRef) -> Result<Vec<RuleInfo>> {
+        let op = format!("list the rules of table {table}");
+        let bodies = self.dump(NFT_MSG_GETRULE, table.family.code(), &op, |w| {
+            w.put_str(NFTA_RULE_TABLE, table.name);
+        })?;
+        Ok(bodies
+            .iter()
+            .filter_map(|body| rule_of(body))
+            .filter(|r| r.table == table.name)
+            .collect())
+    }
+
+    /// The names of the named sets and maps of `table` (anonymous sets left out).
+    pub fn list_sets(&mut self, table: TableRef) -> Result<Vec<String>> {
+        let op = format!("list the sets of table {table}");
+        let bodies = self.dump(NFT_MSG_GETSET, table.family.code(), &op, |w| {
+            w.put_str(NFTA_SET_TABLE, table.name);
+        })?;
+        let mut names = Vec::new();
+        for body in &bodies {
+            let (mut in_table, mut name, mut anonymous) = (false, None, false);
+            for (kind, value) in attributes(body) {
+                match kind {
+                    NFTA_SET_TABLE => in_table = text_of(value) == table.name,
+                    NFTA_SET_NAME => name = Some(text_of(value)),
+                    NFTA_SET_FLAGS => {
+                        let flags = value.try_into().map(u32::from_be_bytes).unwrap_or(0);
+                        anonymous = flags & NFT_SET_ANONYMOUS != 0;
+                    }
+                    _ => {}
+                }
+            }
+            if let (true, Some(name), false) = (in_table, name, anonymous) {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+
+    /// Every element of set `set` of `table`, as the kernel keeps them (an interval of a
+    /// single-field set is two: its start and, flagged, the key past its end).
+    pub fn list_elements(&mut self, table: TableRef, set: &str) -> Result<Vec<ElementInfo>> {
+        let op = format!("list the elements of set {table} {set}");
+        let bodies = self.dump(NFT_MSG_GETSETELEM, table.family.code(), &op, |w| {
+            w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+            w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+        })?;
+        Ok(bodies.iter().flat_map(|b| elements_of(b)).collect())
+    }
+
+    /// Sends a dump request and collects the attributes of every object in the answer.
+    fn dump(
+        &mut self,
+        kind: u16,
+        family: u8,
+        op: &str,
+        body: impl FnOnce(&mut Writer),
+    ) -> Result<Vec<Vec<u8>>> {
+        let seq = self.send_request(kind, NLM_F_DUMP, family, op, body)?;
+        let mut out = Vec::new();
+        loop {
+            for reply in self.receive(op)? {
+                match reply {
+                    Reply::Message { seq: s, body, .. } if s == seq => out.push(body),
+                    Reply::Done => return Ok(out),
+                    Reply::Ack { seq: s, errno } if s == seq && errno != 0 => {
+                        return Err(refused(op, errno))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// Sends one request for one object and waits for it: its attributes, or `None`
     /// when the kernel says there is no such object (ENOENT).
     fn query_one(
@@ -316,6 +392,123 @@ fn chain_of(family: u8, attrs: &[u8]) -> Option<ChainInfo> {
     Some(chain)
 }
 
+/// A rule as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleInfo {
+    /// The table.
+    pub table: String,
+    /// The chain.
+    pub chain: String,
+    /// The kernel's handle for it.
+    pub handle: u64,
+    /// Its comment ("" without one).
+    pub comment: String,
+    /// The names of its expressions, in order (`meta`, `cmp`, `immediate`, …).
+    pub expression_names: Vec<String>,
+    /// The expression list as the kernel sent it, to be added back unchanged
+    /// ([`crate::Batch::add_listed_rule`]).
+    pub expressions: Vec<u8>,
+    /// Its user data as the kernel sent it.
+    pub userdata: Vec<u8>,
+    /// It looks up an anonymous set (`ip saddr { a, b }`), which belongs to the rule's
+    /// table as it is: such a rule cannot be added to another table unchanged.
+    pub uses_anonymous_set: bool,
+}
+
+/// An element as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ElementInfo {
+    /// The key's bytes.
+    pub key: Vec<u8>,
+    /// The last key of a range (concatenated interval sets).
+    pub key_end: Option<Vec<u8>>,
+    /// A map element's value.
+    pub data: Option<Vec<u8>>,
+    /// The element marks the end of an interval (single-field interval sets).
+    pub interval_end: bool,
+}
+
+fn text_of(v: &[u8]) -> String {
+    String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
+}
+
+/// The rule in a NEWRULE message.
+fn rule_of(attrs: &[u8]) -> Option<RuleInfo> {
+    let mut rule = RuleInfo {
+        table: String::new(),
+        chain: String::new(),
+        handle: 0,
+        comment: String::new(),
+        expression_names: Vec::new(),
+        expressions: Vec::new(),
+        userdata: Vec::new(),
+        uses_anonymous_set: false,
+    };
+    for (kind, value) in attributes(attrs) {
+        match kind {
+            NFTA_RULE_TABLE => rule.table = text_of(value),
+            NFTA_RULE_CHAIN => rule.chain = text_of(value),
+            NFTA_RULE_HANDLE => rule.handle = u64::from_be_bytes(value.try_into().ok()?),
+            NFTA_RULE_EXPRESSIONS => {
+                rule.expressions = value.to_vec();
+                rule.uses_anonymous_set = attributes(value).any(|(_, expr)| {
+                    attributes(expr)
+                        .filter(|(k, _)| *k == NFTA_EXPR_DATA)
+                        .flat_map(|(_, data)| attributes(data))
+                        .any(|(k, v)| k == NFTA_LOOKUP_SET && v.starts_with(b"__set"))
+                });
+                rule.expression_names = attributes(value)
+                    .filter_map(|(_, expr)| {
+                        attributes(expr)
+                            .find(|(k, _)| *k == NFTA_EXPR_NAME)
+                            .map(|(_, name)| text_of(name))
+                    })
+                    .collect();
+            }
+            NFTA_RULE_USERDATA => {
+                rule.userdata = value.to_vec();
+                rule.comment = udata_comment(value);
+            }
+            _ => {}
+        }
+    }
+    Some(rule)
+}
+
+/// The elements in a NEWSETELEM message.
+fn elements_of(attrs: &[u8]) -> Vec<ElementInfo> {
+    let value_of = |nested: &[u8]| {
+        attributes(nested)
+            .find(|(k, _)| *k == NFTA_DATA_VALUE)
+            .map(|(_, v)| v.to_vec())
+    };
+    attributes(attrs)
+        .filter(|(k, _)| *k == NFTA_SET_ELEM_LIST_ELEMENTS)
+        .flat_map(|(_, list)| attributes(list))
+        .map(|(_, elem)| {
+            let mut e = ElementInfo {
+                key: Vec::new(),
+                key_end: None,
+                data: None,
+                interval_end: false,
+            };
+            for (kind, value) in attributes(elem) {
+                match kind {
+                    NFTA_SET_ELEM_KEY => e.key = value_of(value).unwrap_or_default(),
+                    NFTA_SET_ELEM_KEY_END => e.key_end = value_of(value),
+                    NFTA_SET_ELEM_DATA => e.data = value_of(value),
+                    NFTA_SET_ELEM_FLAGS => {
+                        let flags = value.try_into().map(u32::from_be_bytes).unwrap_or(0);
+                        e.interval_end = flags & NFT_SET_ELEM_INTERVAL_END != 0;
+                    }
+                    _ => {}
+                }
+            }
+            e
+        })
+        .collect()
+}
+
 /// The data of the first element in a NEWSETELEM reply (empty for a plain set).
 fn element_data(attrs: &[u8]) -> Vec<u8> {
     attributes(attrs)
@@ -334,6 +527,11 @@ fn comment_of(table_attrs: &[u8]) -> String {
     let Some((_, udata)) = attributes(table_attrs).find(|(k, _)| *k == NFTA_TABLE_USERDATA) else {
         return String::new();
     };
+    udata_comment(udata)
+}
+
+/// The comment TLV in table or rule user data, or "".
+fn udata_comment(udata: &[u8]) -> String {
     let mut rest = udata;
     while rest.len() >= 2 {
         let (kind, len) = (rest[0], rest[1] as usize);

@@ -408,3 +408,87 @@ fn ipv6_sets_maps_and_dnat_round_trip_through_nft() {
     assert_eq!(pre.hook, Some((Hook::Prerouting, -100)));
     assert_eq!(pre.kind, Some(ChainType::Nat));
 }
+
+#[test]
+fn listed_rules_go_back_unchanged_into_a_table_made_again_in_one_batch() {
+    let (before, after, rules, sets, elements) = in_fresh_netns(|| {
+        let mut sock = NftSocket::open().unwrap();
+        let mut batch = sock.batch();
+        skeleton(&mut batch);
+        batch.add_chain(T, "mine", None);
+        let prefix = Element::ipv4_prefix(Ipv4Addr::new(10, 1, 0, 0), 16);
+        batch.add_elements(T, "prefixes", std::slice::from_ref(&prefix), "a prefix");
+        sock.commit(batch).unwrap();
+        nft(&[
+            "add",
+            "rule",
+            "inet",
+            "t",
+            "mine",
+            "ip",
+            "saddr",
+            "192.0.2.1",
+            "tcp",
+            "dport",
+            "22",
+            "counter",
+            "drop",
+            "comment",
+            "\"kept\"",
+        ]);
+        nft(&[
+            "add",
+            "rule",
+            "inet",
+            "t",
+            "mine",
+            "ip",
+            "saddr",
+            "{ 192.0.2.2, 192.0.2.3 }",
+            "drop",
+        ]);
+        let before = nft(&["-s", "list", "chain", "inet", "t", "mine"]);
+        let rules = sock.list_rules(T).unwrap();
+        let sets = sock.list_sets(T).unwrap();
+        let mut elements = sock.list_elements(T, "prefixes").unwrap();
+        let mut expected = prefix.as_listed();
+        elements.sort();
+        expected.sort();
+        assert_eq!(elements, expected);
+        // Delete and make again in one batch, the chain's plain rule carried over.
+        let mut batch = sock.batch();
+        batch.destroy_table(T);
+        skeleton(&mut batch);
+        batch.add_chain(T, "mine", None);
+        for rule in rules
+            .iter()
+            .filter(|r| r.chain == "mine" && !r.uses_anonymous_set)
+        {
+            batch.add_listed_rule(T, rule);
+        }
+        sock.commit(batch).unwrap();
+        let after = nft(&["-s", "list", "chain", "inet", "t", "mine"]);
+        (before, after, rules, sets, elements)
+    });
+    let mine: Vec<_> = rules.iter().filter(|r| r.chain == "mine").collect();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0].comment, "kept");
+    assert!(!mine[0].uses_anonymous_set && mine[1].uses_anonymous_set);
+    let post: Vec<_> = rules.iter().filter(|r| r.chain == "post").collect();
+    assert_eq!(post.len(), 1);
+    assert_eq!(post[0].comment, "a comment");
+    assert_eq!(
+        post[0].expression_names,
+        ["meta", "cmp", "payload", "lookup", "counter", "masq"]
+    );
+    let mut sets = sets;
+    sets.sort();
+    assert_eq!(sets, ["pairs", "ports", "prefixes"]);
+    assert_eq!(elements.len(), 2, "an interval is its start and its end");
+    assert!(before.contains("ip saddr 192.0.2.1 tcp dport 22 counter drop comment \"kept\""));
+    assert!(
+        after.contains("ip saddr 192.0.2.1 tcp dport 22 counter drop comment \"kept\""),
+        "{after}"
+    );
+    assert!(!after.contains("192.0.2.2"), "{after}");
+}

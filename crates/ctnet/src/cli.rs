@@ -162,8 +162,9 @@ pub enum Command {
     /// Run a command in a fresh network namespace attached to a network; everything is
     /// removed when the command exits.
     Run(RunArgs),
-    /// Repair what interrupted ctnet processes left behind.
-    Gc(FormatArgs),
+    /// Repair what interrupted ctnet processes left behind, and the kernel objects of
+    /// the store's networks and endpoints (bridges, veths, ctnet's nftables table).
+    Gc(GcArgs),
     /// Finish a `detach --no-wait` (run by ctnet itself, in the background).
     #[command(hide = true)]
     ReapEndpoint {
@@ -185,6 +186,18 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Remove ctnet's bridges and nftables elements that no network in the state
+    /// database explains (after the database was lost: containers on them lose their
+    /// network).
+    #[arg(long)]
+    pub discard_unknown: bool,
 }
 
 #[derive(Args, Debug)]

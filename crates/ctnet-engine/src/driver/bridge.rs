@@ -58,6 +58,20 @@ pub fn bridge_mac(random: [u8; 6]) -> [u8; 6] {
     mac
 }
 
+/// The address a network's bridge is made with: [`bridge_mac`] of the first six bytes of
+/// the network's (random) id, so the bridge made again after a reboot or an `ip link del`
+/// (which `ctnet gc` repairs) has the address it had, and the containers' ARP entries for
+/// the gateway stay right.
+pub fn bridge_mac_for(net: &Network) -> [u8; 6] {
+    let id = net.id.as_bytes();
+    bridge_mac(std::array::from_fn(|i| {
+        id.get(2 * i..2 * i + 2)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    }))
+}
+
 /// The link-local address an IPv6 bridge carries from the start (as Docker's bridges
 /// do). The kernel sends no neighbour solicitation for forwarded traffic until the
 /// outgoing interface has a usable link-local address, and the one it makes itself
@@ -233,6 +247,10 @@ mod tests {
     fn a_bridge_address_is_local_and_unicast() {
         assert_eq!(bridge_mac([0xff; 6]), [0xfe, 0xff, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(bridge_mac([0; 6]), [0x02, 0, 0, 0, 0, 0]);
+        let mut net = network(&[("10.1.0.0/24", "10.1.0.1")]);
+        net.id = "0123456789abcdef".into();
+        assert_eq!(bridge_mac_for(&net), [0x02, 0x23, 0x45, 0x67, 0x89, 0xab]);
+        assert_eq!(bridge_mac_for(&net), bridge_mac_for(&net.clone()));
         let net = network(&[("10.1.0.0/24", "10.1.0.1")]);
         assert_eq!(
             create_bridge(&net, [2, 0, 0, 0, 0, 9]).op,

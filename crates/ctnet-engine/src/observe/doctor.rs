@@ -62,7 +62,8 @@ impl Engine {
         let chains = NftSocket::open()
             .and_then(|mut s| s.list_chains())
             .map_err(|e| Error::kernel("the nftables ruleset", e))?;
-        findings.push(check_ctnet_table(&chains, self)?);
+        findings.extend(check_ctnet_table(self)?);
+        findings.extend(check_drift(self)?);
         findings.extend(check_forward_drop(&chains));
         findings.push(check_legacy_iptables());
         findings.push(check_br_netfilter(&chains));
@@ -163,39 +164,105 @@ fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
     }
 }
 
-fn check_ctnet_table(chains: &[ChainInfo], engine: &mut Engine) -> Result<Finding> {
-    let ours = chains.iter().any(is_ctnet_table);
+/// ctnet's table against its layout and the store: chains, rules, sets and elements,
+/// each difference a finding.
+fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
     let networks = state::list_networks(engine.store.read())?.len();
-    Ok(match (ours, networks) {
-        (_, 0) => Finding::new(Severity::Ok, "ctnet table", "no networks yet".into(), ""),
-        (false, _) => Finding::new(
+    let contents = engine.firewall_contents_now()?;
+    let audit = engine
+        .firewall
+        .audit(Some(&contents))
+        .map_err(|e| Error::kernel("the nftables ruleset", e))?;
+    if networks == 0 && audit.unexplained_elements.is_empty() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            "ctnet table",
+            "no networks yet".into(),
+            "",
+        )]);
+    }
+    if !audit.exists() {
+        return Ok(vec![Finding::new(
             Severity::Problem,
             "ctnet table",
-            format!("table {TABLE} is missing: no masquerade, no published ports"),
+            format!("table {TABLE} is missing: no masquerade, no published ports, no isolation"),
             "run `ctnet gc` to rebuild it from ctnet's state",
-        ),
-        (true, _) => {
-            let current = engine
-                .firewall
-                .is_current()
-                .map_err(|e| Error::kernel("the nftables ruleset", e))?;
-            if current {
-                Finding::new(
-                    Severity::Ok,
-                    "ctnet table",
-                    format!("table {TABLE} is in place"),
-                    "",
-                )
-            } else {
-                Finding::new(
-                    Severity::Warning,
-                    "ctnet table",
-                    format!("table {TABLE} has another layout"),
-                    "run `ctnet gc` to rewrite it",
-                )
-            }
-        }
-    })
+        )]);
+    }
+    if audit.is_clean() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            "ctnet table",
+            format!(
+                "table {TABLE} is in place: its chains and rules as the layout, its {} elements as the store's",
+                audit.expected_elements
+            ),
+            "",
+        )]);
+    }
+    let mut out: Vec<Finding> = audit
+        .differences()
+        .into_iter()
+        .filter(|d| !d.contains("the store does not explain"))
+        .map(|d| {
+            Finding::new(
+                Severity::Problem,
+                "ctnet table",
+                d,
+                "run `ctnet gc`, which rewrites the table from ctnet's state in one batch (the user chain's rules kept)",
+            )
+        })
+        .collect();
+    if !audit.unexplained_elements.is_empty() {
+        out.push(Finding::new(
+            Severity::Problem,
+            "ctnet table",
+            format!(
+                "{} element(s) no network or endpoint in the store explains: {}",
+                audit.unexplained_elements.len(),
+                audit.unexplained_elements.join("; ")
+            ),
+            "if the state database was lost, restore it with its WAL first; otherwise `ctnet gc` removes them (and lists what it removes)",
+        ));
+    }
+    Ok(out)
+}
+
+/// The store against the kernel: an empty store beside ctnet's objects, and each
+/// network's bridge and gateways, each endpoint's veth, addresses and routes.
+fn check_drift(engine: &mut Engine) -> Result<Vec<Finding>> {
+    let lost = engine.unexplained_by_empty_store()?;
+    if !lost.is_empty() {
+        return Ok(vec![Finding::new(
+            Severity::Problem,
+            "state",
+            format!(
+                "the state database holds no networks, but this host has ctnet's {}: it was lost, emptied or replaced",
+                lost.join(", ")
+            ),
+            "restore ctnet.db together with ctnet.db-wal from where they were (see docs/architecture.md, state), or run `ctnet gc --discard-unknown` to remove these objects",
+        )]);
+    }
+    let drift = engine.drift()?;
+    if drift.is_empty() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            "kernel objects",
+            "every network's bridge and gateways and every container's veth, addresses and routes are in place".into(),
+            "",
+        )]);
+    }
+    Ok(drift
+        .into_iter()
+        .map(|d| {
+            Finding::new(
+                Severity::Problem,
+                "kernel objects",
+                format!("{}: {}", d.object, d.detail),
+                &d.fix,
+            )
+        })
+        .collect())
 }
 
 fn is_ctnet_table(chain: &ChainInfo) -> bool {

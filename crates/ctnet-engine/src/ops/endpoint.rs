@@ -162,6 +162,13 @@ impl Engine {
     /// if the undo fails too, the row stays `pending` for a process that is about to
     /// exit, and the next ctnet command's reconcile finishes the job.
     fn undo_attach(&mut self, ep: &Endpoint) {
+        // `removing` first: a firewall rewrite (gc) then leaves its ports out rather than
+        // putting back what the teardown withdraws (see ops/firewall.rs).
+        let me = Owner::me();
+        let removing = RowState::Removing;
+        let _ = self
+            .store
+            .write(|tx| state::set_endpoint_state(tx, ep.id, removing, Some(&me)));
         if self.tear_down_endpoint(ep).is_ok() {
             let _ = self.store.write(|tx| state::delete_endpoint(tx, ep.id));
         }
@@ -189,7 +196,7 @@ impl Engine {
 
     /// Builds the endpoint in the kernel; returns the identity of the container's
     /// namespace, read from the socket opened inside it anyway (no extra visit).
-    fn build_endpoint(
+    pub(crate) fn build_endpoint(
         &mut self,
         net: &Network,
         ep: &Endpoint,
@@ -201,10 +208,13 @@ impl Engine {
             net.name.as_str()
         );
         let kernel = |e| Error::kernel(&object, e);
-        let host = self.host()?;
-        let bridge_index = link::index_of(host, net.bridge.as_str())
-            .map_err(kernel)?
-            .ok_or_else(|| bridge_missing(net))?;
+        let bridge_index = link::index_of(self.host()?, net.bridge.as_str()).map_err(kernel)?;
+        let bridge_index = match bridge_index {
+            Some(index) => index,
+            // After a reboot (or an `ip link del`) the network is made ready again by its
+            // first attach: the pending endpoint keeps `network rm` away meanwhile.
+            None => self.replumb_network(net)?,
+        };
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
         let host = self.host()?;
@@ -413,19 +423,6 @@ impl Engine {
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         state::list_endpoints(self.store.read())
     }
-}
-
-/// The error for a network whose bridge is gone from the kernel.
-fn bridge_missing(net: &Network) -> Error {
-    Error::new(
-        ErrorKind::Kernel,
-        format!("network {:?}", net.name.as_str()),
-        format!("its bridge {} is missing from the kernel", net.bridge),
-        format!(
-            "recreate the network: `ctnet network rm {0}` then `ctnet network create {0}`",
-            net.name
-        ),
-    )
 }
 
 /// The error for an address, or a port bound to an address, of a family the network

@@ -10,6 +10,10 @@
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
+//! - [`drift`]: the store's networks and endpoints against the kernel (`ctnet doctor`),
+//!   and their repair (`ctnet gc`; a network's missing bridge also at attach);
+//! - [`lost_state`]: refusing to take an empty store for "nothing exists" while ctnet's
+//!   bridges or table elements are on the host;
 //! - [`publish`]: what published ports are checked against in the kernel first (the
 //!   host's addresses, its listening sockets);
 //! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
@@ -18,8 +22,10 @@
 //!   operations' teardown steps; no operation calls into it.
 
 pub mod bridge_address;
+pub mod drift;
 pub mod endpoint;
 pub mod firewall;
+pub mod lost_state;
 pub mod namespace;
 pub mod network;
 pub mod publish;

@@ -15,7 +15,6 @@ use crate::model::{
     Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
     DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
-use crate::ops::bridge_address::random_local_mac;
 use crate::owner::Owner;
 use crate::state;
 
@@ -92,18 +91,14 @@ impl Engine {
         }
         check_ipv6_mtu(&spec)?;
         check_families(&spec)?;
+        self.refuse_if_state_lost()?;
         let routes = self.host_route_ranges()?;
         if let Some(bridge) = &spec.bridge {
             if link::get(self.host()?, bridge.as_str())
                 .map_err(|e| Error::kernel(&object, e))?
                 .is_some()
             {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("bridge {bridge}"),
-                    "a link of that name already exists on this host",
-                    "choose another --bridge name, or omit it to get a generated one",
-                ));
+                return Err(self.bridge_exists_error(bridge)?);
             }
         }
         let me = Owner::me();
@@ -129,6 +124,12 @@ impl Engine {
     /// elements go, then the row; if the undo fails too, the row stays `pending` for the
     /// next command's reconcile.
     fn undo_create_network(&mut self, net: &Network) {
+        // `removing` first, for the same reason as a failed attach (ops/firewall.rs).
+        let me = Owner::me();
+        let removing = RowState::Removing;
+        let _ = self
+            .store
+            .write(|tx| state::set_network_state(tx, &net.name, removing, Some(&me)));
         if self.tear_down_network(net).is_none() {
             let _ = self.store.write(|tx| state::delete_network(tx, &net.name));
         }
@@ -138,7 +139,7 @@ impl Engine {
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
-        host.execute(bridge::create_bridge(net, random_local_mac()))
+        host.execute(bridge::create_bridge(net, bridge::bridge_mac_for(net)))
             .map_err(kernel)?;
         let index = link::index_of(host, net.bridge.as_str())
             .map_err(kernel)?
@@ -293,7 +294,14 @@ impl Engine {
             Some(net) => net,
             None => match self.create_network(spec.clone()) {
                 Ok(net) => return Ok((net, true)),
-                Err(e) if e.kind == ErrorKind::Conflict => self.network(&name)?,
+                // Made by another process meanwhile; any other conflict (a subnet or a
+                // bridge taken) is the answer itself.
+                Err(e) if e.kind == ErrorKind::Conflict => {
+                    match state::get_network(self.store.read(), &name)? {
+                        Some(net) => net,
+                        None => return Err(e),
+                    }
+                }
                 Err(e) => return Err(e),
             },
         };
@@ -445,7 +453,7 @@ impl Engine {
 
 /// True for the devices ctnet makes on the host (bridges `br-…` and `ctnet0`, veths
 /// `veth…`), which the host's router-advertisement settings must leave alone.
-fn is_ctnet_device(name: &str) -> bool {
+pub(crate) fn is_ctnet_device(name: &str) -> bool {
     name.starts_with("br-") || name.starts_with("veth") || name == DEFAULT_BRIDGE
 }
 

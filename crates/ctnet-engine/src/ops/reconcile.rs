@@ -31,6 +31,20 @@ pub struct GcReport {
     pub namespaces: Vec<String>,
     /// Bridges of the networks the rewritten nftables table holds.
     pub firewall_bridges: Vec<String>,
+    /// Kernel objects made again or put right for the store's networks and endpoints
+    /// (drift), one line each.
+    pub repaired: Vec<String>,
+    /// How ctnet's table differed from the layout and the store before the rewrite.
+    pub firewall_repaired: Vec<String>,
+    /// The table was deleted and made again (another layout, a foreign or missing chain).
+    pub firewall_recreated: bool,
+    /// Elements removed from ctnet's table because the store does not explain them.
+    pub firewall_removed: Vec<String>,
+    /// Rules of the `user` chain that could not be carried into the recreated table,
+    /// with the kernel's reason.
+    pub user_rules_dropped: Option<String>,
+    /// ctnet's bridges no network of the store uses, removed by `--discard-unknown`.
+    pub discarded: Vec<String>,
 }
 
 fn orphaned(owner: Option<&Owner>) -> bool {
@@ -76,7 +90,7 @@ impl Engine {
     }
 
     /// Claims endpoint `id` if `abandoned` holds for it at that moment, then removes it.
-    fn remove_claimed_endpoint(
+    pub(crate) fn remove_claimed_endpoint(
         &mut self,
         id: i64,
         abandoned: impl Fn(&Endpoint, Option<&Owner>) -> bool,
@@ -98,7 +112,22 @@ impl Engine {
     /// whose namespace is gone ([`Engine::release_stale_endpoints`]), rewriting ctnet's
     /// nftables table, and turning forwarding back on for the families networks have.
     pub fn gc(&mut self) -> Result<GcReport> {
+        self.gc_with(false)
+    }
+
+    /// [`Engine::gc`]; with `discard_unknown`, ctnet's bridges and table elements that no
+    /// network of the store explains are removed first (the recovery from a lost state
+    /// database, see `ops/lost_state.rs`), where plain `gc` refuses to act on an empty
+    /// store while they exist.
+    pub fn gc_with(&mut self, discard_unknown: bool) -> Result<GcReport> {
+        let discarded = if discard_unknown {
+            self.discard_unknown_bridges()?
+        } else {
+            self.refuse_if_state_lost()?;
+            Vec::new()
+        };
         let mut report = self.reconcile_interrupted()?;
+        report.discarded = discarded;
         for (ep, _) in state::owned_endpoints(self.store.read())? {
             if let Some(ep) = self.remove_claimed_endpoint(ep.id, run_is_gone)? {
                 report
@@ -118,7 +147,21 @@ impl Engine {
                 report.namespaces.push(name);
             }
         }
-        report.firewall_bridges = self.rebuild_firewall()?;
+        // The table first (so its differences are reported, not mended silently by a
+        // repair's check), then the kernel objects.
+        let rewrite = self.rebuild_firewall()?;
+        report.repaired = self.repair_drift()?;
+        report.firewall_bridges = state::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.state != RowState::Removing)
+            .map(|n| n.bridge.to_string())
+            .collect();
+        report.firewall_repaired = rewrite.repaired;
+        report.firewall_recreated = rewrite.recreated;
+        report.firewall_removed = rewrite.removed_elements;
+        report.user_rules_dropped = rewrite
+            .user_rules_dropped
+            .map(|(n, why)| format!("{n} rule(s): {why}"));
         self.restore_forwarding()?;
         self.pin_bridge_addresses()?;
         Ok(report)

@@ -133,6 +133,7 @@ fn spawn_reaper(paths: &Paths, id: i64) -> Result<()> {
 
 pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let endpoints = engine.endpoints()?;
+    let states = engine.endpoint_states(&endpoints)?;
     match format {
         Format::Json => output::json(&endpoints),
         Format::Table => output::table(
@@ -148,7 +149,8 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
             ],
             &endpoints
                 .iter()
-                .map(|e| {
+                .zip(&states)
+                .map(|(e, state)| {
                     vec![
                         e.container.clone(),
                         e.network.to_string(),
@@ -157,7 +159,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.mac.to_string(),
                         e.host_ifname.to_string(),
                         ports_column(&e.ports),
-                        e.state.as_str().to_string(),
+                        state.clone(),
                     ]
                 })
                 .collect::<Vec<_>>(),
@@ -166,8 +168,8 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
     Ok(())
 }
 
-pub fn gc(engine: &mut Engine, format: Format) -> Result<()> {
-    let report = engine.gc()?;
+pub fn gc(engine: &mut Engine, format: Format, discard_unknown: bool) -> Result<()> {
+    let report = engine.gc_with(discard_unknown)?;
     match format {
         Format::Json => output::json(&report),
         Format::Table => {
@@ -179,6 +181,26 @@ pub fn gc(engine: &mut Engine, format: Format) -> Result<()> {
             }
             for n in &report.namespaces {
                 println!("netns {n}");
+            }
+            for d in &report.discarded {
+                println!("discarded {d}");
+            }
+            for r in &report.repaired {
+                println!("repaired {r}");
+            }
+            for f in &report.firewall_repaired {
+                println!("firewall {f}");
+            }
+            if report.firewall_recreated {
+                println!(
+                    "firewall table inet ctnet made again, the user chain's rules carried over"
+                );
+            }
+            for e in &report.firewall_removed {
+                println!("firewall removed {e} (no network or endpoint in the store explains it)");
+            }
+            if let Some(dropped) = &report.user_rules_dropped {
+                println!("firewall user chain rules NOT carried over: {dropped}");
             }
         }
     }

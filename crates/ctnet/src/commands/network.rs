@@ -81,6 +81,9 @@ struct NetworkView<'a> {
     #[serde(flatten)]
     network: &'a Network,
     containers: Vec<&'a Endpoint>,
+    /// The state as the host's links show it (`degraded (…)` when its bridge is gone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel_state: Option<String>,
 }
 
 /// The default network before anything has attached to it: listed, as Docker always
@@ -129,6 +132,7 @@ fn virtual_default_row() -> Vec<String> {
         DEFAULT_BRIDGE,
         "false",
         "0",
+        "virtual",
     ]
     .map(String::from)
     .to_vec()
@@ -137,11 +141,14 @@ fn virtual_default_row() -> Vec<String> {
 fn list(engine: &mut Engine, format: Format) -> Result<()> {
     let networks = engine.networks()?;
     let endpoints = engine.endpoints()?;
+    let states = engine.network_states(&networks)?;
     let views: Vec<NetworkView> = networks
         .iter()
-        .map(|n| NetworkView {
+        .zip(states)
+        .map(|(n, state)| NetworkView {
             network: n,
             containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
+            kernel_state: Some(state),
         })
         .collect();
     let default_made = networks.iter().any(|n| n.name.as_str() == DEFAULT_NETWORK);
@@ -166,6 +173,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "BRIDGE",
                 "INTERNAL",
                 "CONTAINERS",
+                "STATE",
             ],
             &by_name(
                 views
@@ -181,6 +189,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                             n.bridge.to_string(),
                             n.internal.to_string(),
                             v.containers.len().to_string(),
+                            v.kernel_state.clone().unwrap_or_default(),
                         ]
                     })
                     .chain(virtual_default.map(|_| virtual_default_row()))
@@ -213,6 +222,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             .iter()
             .filter(|e| e.network == network.name)
             .collect(),
+        kernel_state: None,
     };
     match format {
         Format::Json => output::json(&view),

@@ -73,38 +73,7 @@ impl Sandbox {
         let dir =
             std::env::temp_dir().join(format!("ctnet-test-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).expect("sandbox dir");
-        let mut holder = Command::new("unshare")
-            .args([
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-                "--fork",
-                "--",
-                "sh",
-                "-c",
-            ])
-            .arg(format!(
-                "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && {} \
-                 ip link set lo up && echo $$ && exec sleep 3600",
-                if fresh_sysfs {
-                    "mount -t sysfs none /sys &&"
-                } else {
-                    ""
-                }
-            ))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("unshare (util-linux) must be installed and the tests run as root");
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("holder pid");
-        let pid = line
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
+        let (holder, pid) = spawn_holder(fresh_sysfs);
         Sandbox {
             holder,
             pid,
@@ -311,6 +280,29 @@ impl Sandbox {
     pub fn pid(&self) -> u32 {
         self.pid
     }
+
+    /// A reboot: the host's namespaces end (every device, address, route, rule and named
+    /// namespace with them, background processes killed) and a fresh host starts, with
+    /// ctnet's state dir as it was and its run dir (a tmpfs on a real host) emptied.
+    pub fn reboot(&mut self) {
+        self.stop_holder();
+        let _ = std::fs::remove_dir_all(self.dir.join("run"));
+        let (holder, pid) = spawn_holder(true);
+        self.holder = holder;
+        self.pid = pid;
+    }
+
+    fn stop_holder(&mut self) {
+        for child in &mut self.background {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.wait();
+        }
+        self.background.clear();
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
 
 impl Drop for Sandbox {
@@ -326,6 +318,43 @@ impl Drop for Sandbox {
         let _ = self.holder.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts a namespace holder (see [`Sandbox::new`]); returns it and its pid.
+fn spawn_holder(fresh_sysfs: bool) -> (Child, u32) {
+    let mut holder = Command::new("unshare")
+        .args([
+            "--net",
+            "--mount",
+            "--propagation",
+            "private",
+            "--fork",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && {} \
+             ip link set lo up && echo $$ && exec sleep 3600",
+            if fresh_sysfs {
+                "mount -t sysfs none /sys &&"
+            } else {
+                ""
+            }
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("unshare (util-linux) must be installed and the tests run as root");
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("holder pid");
+    let pid = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
+    (holder, pid)
 }
 
 fn unique() -> u64 {

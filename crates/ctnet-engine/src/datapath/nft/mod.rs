@@ -61,6 +61,8 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
+mod audit;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
 
@@ -74,10 +76,13 @@ use ctnet_nft::{
 use crate::model::ports::PublishedPort;
 use crate::model::Subnet;
 
+pub use audit::{Rewrite, TableAudit};
+
 /// ctnet's table.
 pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
-/// other comment is rewritten in this layout (keeping the `user` chain).
+/// other comment is deleted and made again in this layout in one batch, the `user`
+/// chain's rules carried over (see `audit.rs`).
 pub const LAYOUT: &str = "managed by ctnet, layout 3; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
@@ -144,14 +149,20 @@ impl Firewall {
         Firewall::default()
     }
 
-    /// True when ctnet's table exists with this code's layout. Once true, it is not asked
-    /// again by this process.
+    /// True when ctnet's table exists with this code's layout and every ctnet chain
+    /// holds the layout's rules (a flushed table, a deleted chain or an inserted rule is
+    /// not current). Once true, it is not asked again by this process.
     pub fn is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.table_checked {
-            let comment = self.socket()?.table_comment(TABLE)?;
-            self.table_checked = comment.as_deref() == Some(LAYOUT);
+            self.table_checked = self.structure_current()?;
         }
         Ok(self.table_checked)
+    }
+
+    /// [`Firewall::is_current`], asked of the kernel again.
+    pub fn is_current_now(&mut self) -> ctnet_kernel::Result<bool> {
+        self.table_checked = false;
+        self.is_current()
     }
 
     /// True when a table named like ctnet's exists, whatever its layout.
@@ -170,20 +181,6 @@ impl Firewall {
             Err(e) if e.is_exists() => {}
             other => other?,
         }
-        self.table_checked = true;
-        Ok(())
-    }
-
-    /// Rewrites the table to hold exactly `contents`, in one batch: every ctnet chain and
-    /// set is flushed and refilled, so hand edits, flushed sets or an older layout are put
-    /// right without a moment where packets see a half-built table. The `user` chain and
-    /// its rules are left as they are.
-    pub fn rebuild(&mut self, contents: &Contents) -> ctnet_kernel::Result<()> {
-        let socket = self.socket()?;
-        let mut batch = socket.batch();
-        add_skeleton(&mut batch, false);
-        add_contents(&mut batch, contents);
-        socket.commit(batch)?;
         self.table_checked = true;
         Ok(())
     }
