@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::in_fresh_netns;
 use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
@@ -89,7 +89,6 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
         })
         .unwrap();
         let (here, there) = (ip6("fd00:1::1"), ip6("fd00:1::2"));
-        let start = Instant::now();
         let mut sock = RtSocket::open().unwrap();
         let va = veth_to(&mut sock, &peer);
         sock.execute_all(vec![
@@ -143,10 +142,10 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
         });
         assert_eq!(receiver.0, b"dual stack");
         assert_eq!(receiver.1.ip(), IpAddr::V6(here));
-        // Duplicate address detection would have held either address for ~1.6 s, a lost
-        // neighbour solicitation the datagram for 1 s.
-        let took = start.elapsed();
-        assert!(took < Duration::from_millis(500), "took {took:?}");
+        // Duplicate address detection would have held either address (the binds above
+        // would have failed); a lost neighbour solicitation holds the datagram for its
+        // 1 s retry, past the receiver's read timeout. No wall-clock bound of the whole
+        // sequence: under a loaded CI machine that measures the machine, not the kernel.
     });
 }
 
