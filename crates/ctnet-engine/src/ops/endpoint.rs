@@ -414,21 +414,21 @@ impl Engine {
         wanted: impl Fn(&Endpoint) -> bool,
     ) -> Result<(Vec<Endpoint>, Vec<Endpoint>)> {
         let netns = self.open_container(container).ok();
-        let inode = netns.as_ref().and_then(|ns| ns.inode().ok());
-        let by_inode = match (container, &netns, inode) {
-            (ContainerRef::Runtime { .. }, ..) | (_, _, None) => None,
-            (_, Some(ns), Some(inode)) => Some((ns, inode)),
-            (_, None, Some(_)) => unreachable!("an inode is read from an open namespace"),
-        };
-        let Some((ns, inode)) = by_inode else {
-            let rows = state::endpoints_of_container(self.store.read(), &container.label())?;
-            let mut rows: Vec<_> = rows.into_iter().filter(|e| wanted(e)).collect();
-            rows.sort_by_key(|e| Some(e.netns_inode) != inode);
-            return Ok((rows, Vec::new()));
-        };
-        let rows = state::endpoints_in_netns(self.store.read(), inode)?;
-        let rows = rows.into_iter().filter(|e| wanted(e)).collect();
-        self.split_by_identity(rows, ns, container)
+        let held = netns.as_ref().and_then(|ns| Some((ns, ns.inode().ok()?)));
+        match held {
+            Some((ns, inode)) if !matches!(container, ContainerRef::Runtime { .. }) => {
+                let rows = state::endpoints_in_netns(self.store.read(), inode)?;
+                let rows = rows.into_iter().filter(|e| wanted(e)).collect();
+                self.split_by_identity(rows, ns, container)
+            }
+            _ => {
+                let inode = held.map(|(_, inode)| inode);
+                let rows = state::endpoints_of_container(self.store.read(), &container.label())?;
+                let mut rows: Vec<_> = rows.into_iter().filter(|e| wanted(e)).collect();
+                rows.sort_by_key(|e| Some(e.netns_inode) != inode);
+                Ok((rows, Vec::new()))
+            }
+        }
     }
 
     /// Marks the first of `rows` that is still not being removed `removing` by this
