@@ -35,6 +35,11 @@ fn nft(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Adds `rule` to chain `mine` of table inet t with the nft tool, behind our socket's back.
+fn add_rule_to_mine(rule: &[&str]) {
+    nft(&[&["add", "rule", "inet", "t", "mine"], rule].concat());
+}
+
 fn pair_set() -> SetSpec {
     SetSpec::intervals("pairs", vec![KeyField::Ipv4Addr, KeyField::IfName])
 }
@@ -419,12 +424,7 @@ fn listed_rules_go_back_unchanged_into_a_table_made_again_in_one_batch() {
         let prefix = Element::ipv4_prefix(Ipv4Addr::new(10, 1, 0, 0), 16);
         batch.add_elements(T, "prefixes", std::slice::from_ref(&prefix), "a prefix");
         sock.commit(batch).unwrap();
-        nft(&[
-            "add",
-            "rule",
-            "inet",
-            "t",
-            "mine",
+        add_rule_to_mine(&[
             "ip",
             "saddr",
             "192.0.2.1",
@@ -436,17 +436,7 @@ fn listed_rules_go_back_unchanged_into_a_table_made_again_in_one_batch() {
             "comment",
             "\"kept\"",
         ]);
-        nft(&[
-            "add",
-            "rule",
-            "inet",
-            "t",
-            "mine",
-            "ip",
-            "saddr",
-            "{ 192.0.2.2, 192.0.2.3 }",
-            "drop",
-        ]);
+        add_rule_to_mine(&["ip", "saddr", "{ 192.0.2.2, 192.0.2.3 }", "drop"]);
         let before = nft(&["-s", "list", "chain", "inet", "t", "mine"]);
         let rules = sock.list_rules(T).unwrap();
         let sets = sock.list_sets(T).unwrap();

@@ -5,21 +5,11 @@
 
 mod support;
 
-use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{assert_reported, doctor_problems, gc_lets_go_of, Sandbox, UPLINK_HOST, WAN_SERVER};
 
-/// The `kernel objects` problems `ctnet doctor` reports (it exits non-zero then).
+/// Every problem `ctnet doctor` reports, of any check (it exits non-zero then).
 fn drift(sb: &Sandbox) -> Vec<String> {
-    let out = sb.run("ctnet doctor --format json");
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let problems: Vec<String> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["severity"] == "problem")
-        .map(|f| format!("{} | {}", f["detail"], f["fix"]))
-        .collect();
-    assert_eq!(out.status.success(), problems.is_empty(), "{problems:?}");
-    problems
+    doctor_problems(sb, None)
 }
 
 fn host_side(sb: &Sandbox, container: &str) -> String {
@@ -65,14 +55,13 @@ fn a_deleted_veth_is_reported_and_made_again_by_gc() {
         ls.contains(&format!("degraded (veth {veth} missing)")),
         "{ls}"
     );
-    let problems = drift(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("\\\"c1\\\" on network \\\"blue\\\"")
-                && p.contains(&format!("its veth {veth} is missing"))
-                && p.contains("ctnet gc")),
-        "{problems:?}"
+    assert_reported(
+        &drift(&sb),
+        &[
+            "\\\"c1\\\" on network \\\"blue\\\"",
+            &format!("its veth {veth} is missing"),
+            "ctnet gc",
+        ],
     );
     let gc = sb.ok("ctnet gc");
     assert!(
@@ -101,12 +90,9 @@ fn a_deleted_bridge_is_reported_and_made_again_with_its_containers_by_gc() {
         "{ls}"
     );
     assert!(sb.ok("ctnet ls").contains("not on its bridge"));
-    let problems = drift(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains(&format!("its bridge {bridge} is missing from the kernel"))),
-        "{problems:?}"
+    assert_reported(
+        &drift(&sb),
+        &[&format!("its bridge {bridge} is missing from the kernel")],
     );
     let gc = sb.ok("ctnet gc");
     assert!(gc.contains(&format!("bridge {bridge} made again")), "{gc}");
@@ -121,13 +107,7 @@ fn an_address_removed_inside_the_container_is_put_back() {
     let mut sb = Sandbox::new();
     two_containers(&mut sb);
     sb.ok("ip -n c1 addr flush dev eth0");
-    let problems = drift(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("interface eth0 lacks its address 10.50.0.2")),
-        "{problems:?}"
-    );
+    assert_reported(&drift(&sb), &["interface eth0 lacks its address 10.50.0.2"]);
     sb.ok("ctnet gc");
     works(&sb);
 }
@@ -137,18 +117,8 @@ fn an_endpoint_whose_namespace_is_gone_is_removed_by_gc() {
     let mut sb = Sandbox::new();
     two_containers(&mut sb);
     sb.ok("ip netns del c2");
-    let problems = drift(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("network namespace /run/netns/c2 is gone")),
-        "{problems:?}"
-    );
-    let gc = sb.ok("ctnet gc");
-    assert!(
-        gc.contains("c2") && gc.contains("namespace is gone"),
-        "{gc}"
-    );
+    assert_reported(&drift(&sb), &["network namespace /run/netns/c2 is gone"]);
+    gc_lets_go_of(&sb, "c2");
     let ls = sb.ok("ctnet ls");
     assert!(!ls.lines().any(|l| l.starts_with("c2 ")), "{ls}");
     // Its address is free again.

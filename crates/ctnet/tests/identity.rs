@@ -53,6 +53,11 @@ fn cni(
     (out.status.success(), value)
 }
 
+/// A CNI ADD of `id` into /run/netns/`ns` as eth0, for a test that expects it to fail.
+fn try_add(sb: &Sandbox, id: &str, ns: &str, conf: &Value) -> (bool, Value) {
+    cni(sb, "ADD", id, &format!("/run/netns/{ns}"), "eth0", "", conf)
+}
+
 fn add(sb: &Sandbox, id: &str, ns: &str, ifname: &str, conf: &Value) -> Value {
     let (ok, out) = cni(sb, "ADD", id, &format!("/run/netns/{ns}"), ifname, "", conf);
     assert!(ok, "ADD {id} in {ns}: {out}");
@@ -227,11 +232,7 @@ fn a_re_add_with_the_same_id_leaves_one_row_and_del_removes_it() {
     );
     // While the first namespace lives, a second ADD of the same id elsewhere is refused.
     sb.ok("ip netns add third");
-    cni_error(
-        cni(&sb, "ADD", "c1", "/run/netns/third", "eth0", "", &net),
-        101,
-        "another namespace",
-    );
+    cni_error(try_add(&sb, "c1", "third", &net), 101, "another namespace");
     let (ok, out) = cni(&sb, "DEL", "c1", "/run/netns/second", "eth0", "", &net);
     assert!(ok, "{out}");
     assert_eq!(endpoints(&sb), vec![]);
@@ -410,15 +411,7 @@ fn requested_addresses_that_cannot_be_given_are_refused() {
     let before = sb.snapshot();
     // The first ADD makes the network; failing, it removes it again.
     cni_error(
-        cni(
-            &sb,
-            "ADD",
-            "c1",
-            "/run/netns/c1",
-            "eth0",
-            "",
-            &with_ips("args", "10.99.0.5/16"),
-        ),
+        try_add(&sb, "c1", "c1", &with_ips("args", "10.99.0.5/16")),
         7,
         "10.99.0.5",
     );
@@ -431,19 +424,7 @@ fn requested_addresses_that_cannot_be_given_are_refused() {
         ("args", "10.88.0.5/24", 7, "/24"),
         ("runtimeConfig", "10.99.0.5/16", 7, "10.99.0.5"),
     ] {
-        cni_error(
-            cni(
-                &sb,
-                "ADD",
-                "c1",
-                "/run/netns/c1",
-                "eth0",
-                "",
-                &with_ips(key, ip),
-            ),
-            code,
-            piece,
-        );
+        cni_error(try_add(&sb, "c1", "c1", &with_ips(key, ip)), code, piece);
     }
     cni_error(
         cni(
@@ -463,15 +444,7 @@ fn requested_addresses_that_cannot_be_given_are_refused() {
     let got = add(&sb, "c1", "c1", "eth0", &with_ips("args", "10.88.0.9/16"));
     assert_eq!(got["ips"][0]["address"], "10.88.0.9/16", "{got}");
     cni_error(
-        cni(
-            &sb,
-            "ADD",
-            "c2",
-            "/run/netns/c2",
-            "eth0",
-            "",
-            &with_ips("args", "10.88.0.9"),
-        ),
+        try_add(&sb, "c2", "c2", &with_ips("args", "10.88.0.9")),
         101,
         "taken",
     );
@@ -592,7 +565,7 @@ fn rows_from_before_version_7_are_trusted_only_while_their_veth_lives() {
     add(&sb, "aliveid", "alive", "eth0", &net);
     forget_identities(&sb);
     cni_error(
-        cni(&sb, "ADD", "otherid", "/run/netns/alive", "eth0", "", &net),
+        try_add(&sb, "otherid", "alive", &net),
         101,
         "already attached",
     );

@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::json;
-use support::{cni_call, netavark, Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{cni_call, gc_lets_go_of, netavark, Sandbox, UPLINK_HOST, WAN_SERVER};
 
 fn cni_conf(host_port: u16) -> serde_json::Value {
     json!({
@@ -39,25 +39,45 @@ fn netavark_options(id: &str, ip: &str, host_port: u16) -> serde_json::Value {
     })
 }
 
+/// A CNI ADD of `pod` (container id `{pod}id`) into /run/netns/`pod`, publishing `host_port`.
+fn cni_add(sb: &Sandbox, pod: &str, host_port: u16) -> (bool, serde_json::Value) {
+    cni_call(
+        sb,
+        "ctnet",
+        "ADD",
+        &format!("{pod}id"),
+        &format!("/run/netns/{pod}"),
+        &cni_conf(host_port),
+    )
+}
+
+/// A netavark setup of container `ns` in /run/netns/`ns` at `ip`, publishing `host_port`.
+fn netavark_setup(sb: &Sandbox, ns: &str, ip: &str, host_port: u16) -> (bool, serde_json::Value) {
+    netavark(
+        sb,
+        &format!("setup /run/netns/{ns}"),
+        &netavark_options(ns, ip, host_port),
+    )
+}
+
+/// `ctnet doctor` finds nothing wrong.
+fn assert_doctor_passes(sb: &Sandbox) {
+    let doctor = sb.run("ctnet doctor");
+    assert!(
+        doctor.status.success(),
+        "{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+}
+
 #[test]
 fn after_a_reboot_attach_and_cni_add_make_their_networks_ready_again() {
     let mut sb = Sandbox::new();
     sb.ok("ctnet network create blue --subnet 10.50.0.0/16 && ctnet netns add c1 && ctnet attach blue c1 -p 8080:80 && ip netns add pod1");
-    let (ok, out) = cni_call(
-        &sb,
-        "ctnet",
-        "ADD",
-        "pod1id",
-        "/run/netns/pod1",
-        &cni_conf(8090),
-    );
+    let (ok, out) = cni_add(&sb, "pod1", 8090);
     assert!(ok, "{out}");
     sb.ok("ip netns add pa");
-    let (ok, out) = netavark(
-        &sb,
-        "setup /run/netns/pa",
-        &netavark_options("pa", "10.89.0.5", 8092),
-    );
+    let (ok, out) = netavark_setup(&sb, "pa", "10.89.0.5", 8092);
     assert!(ok, "{out}");
 
     // The old containers' namespaces stay referenced from here, so their inode numbers
@@ -78,24 +98,13 @@ fn after_a_reboot_attach_and_cni_add_make_their_networks_ready_again() {
     sb.reach(Some("c2"), "tcp", &format!("{WAN_SERVER}:80"));
 
     sb.ok("ip netns add pod2");
-    let (ok, out) = cni_call(
-        &sb,
-        "ctnet",
-        "ADD",
-        "pod2id",
-        "/run/netns/pod2",
-        &cni_conf(8091),
-    );
+    let (ok, out) = cni_add(&sb, "pod2", 8091);
     assert!(ok, "CNI ADD after a reboot: {out}");
     sb.serve(Some("pod2"), "--tcp 80");
     sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8091"));
 
     sb.ok("ip netns add pb && ip -n pb link set lo up");
-    let (ok, out) = netavark(
-        &sb,
-        "setup /run/netns/pb",
-        &netavark_options("pb", "10.89.0.6", 8093),
-    );
+    let (ok, out) = netavark_setup(&sb, "pb", "10.89.0.6", 8093);
     assert!(ok, "netavark setup after a reboot: {out}");
     sb.serve(Some("pb"), "--tcp 80");
     sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8093"));
@@ -110,11 +119,7 @@ fn after_a_reboot_attach_and_cni_add_make_their_networks_ready_again() {
     );
 
     // gc lets the containers that died with the reboot go.
-    let gc = sb.ok("ctnet gc");
-    assert!(
-        gc.contains("c1") && gc.contains("namespace is gone"),
-        "{gc}"
-    );
+    gc_lets_go_of(&sb, "c1");
     let ls = sb.ok("ctnet ls");
     let containers: Vec<&str> = ls
         .lines()
@@ -124,12 +129,7 @@ fn after_a_reboot_attach_and_cni_add_make_their_networks_ready_again() {
         !containers.contains(&"c1") && containers.contains(&"c2"),
         "{ls}"
     );
-    let doctor = sb.run("ctnet doctor");
-    assert!(
-        doctor.status.success(),
-        "{}",
-        String::from_utf8_lossy(&doctor.stdout)
-    );
+    assert_doctor_passes(&sb);
 }
 
 #[test]
@@ -150,12 +150,7 @@ fn after_a_reboot_gc_makes_every_network_ready_again() {
         "{masq}"
     );
     assert_eq!(sb.ok("cat /proc/sys/net/ipv4/ip_forward").trim(), "1");
-    let doctor = sb.run("ctnet doctor");
-    assert!(
-        doctor.status.success(),
-        "{}",
-        String::from_utf8_lossy(&doctor.stdout)
-    );
+    assert_doctor_passes(&sb);
     sb.ok("ctnet netns add c1 && ctnet attach red c1");
     sb.serve(None, "--tcp 80");
     sb.reach(Some("c1"), "tcp", "10.60.0.1:80");
@@ -226,11 +221,7 @@ fn a_front_end_network_whose_subnet_is_taken_is_refused_with_the_real_cause() {
     // ensure_network used to answer a refused create with "does not exist".
     let sb = Sandbox::new();
     sb.ok("ctnet network create x --subnet 10.89.0.0/16 && ip netns add pa");
-    let (ok, out) = netavark(
-        &sb,
-        "setup /run/netns/pa",
-        &netavark_options("pa", "10.89.0.5", 8092),
-    );
+    let (ok, out) = netavark_setup(&sb, "pa", "10.89.0.5", 8092);
     assert!(!ok);
     let err = out["error"].as_str().unwrap();
     assert!(

@@ -5,25 +5,11 @@
 
 mod support;
 
-use support::{Sandbox, UPLINK_HOST, WAN_SERVER};
+use support::{assert_reported, doctor_problems, Sandbox, UPLINK_HOST, WAN_SERVER};
 
 /// The problems `ctnet doctor` reports for ctnet's table (it exits non-zero then).
 fn table_problems(sb: &Sandbox) -> Vec<String> {
-    let out = sb.run("ctnet doctor --format json");
-    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let problems: Vec<String> = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["check"] == "ctnet table" && f["severity"] == "problem")
-        .map(|f| format!("{} | {}", f["detail"], f["fix"]))
-        .collect();
-    assert_eq!(
-        out.status.success(),
-        problems.is_empty(),
-        "doctor's exit status disagrees with {problems:?}"
-    );
-    problems
+    doctor_problems(sb, Some("ctnet table"))
 }
 
 fn published(sb: &mut Sandbox) -> String {
@@ -37,39 +23,21 @@ fn published(sb: &mut Sandbox) -> String {
     target
 }
 
-#[test]
-fn a_flushed_table_is_reported_and_repaired_by_the_next_attach() {
-    let mut sb = Sandbox::new();
-    let target = published(&mut sb);
-    sb.ok("nft flush table inet ctnet");
-    assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
-    let problems = table_problems(&sb);
-    for chain in ["guard", "prerouting", "output", "forward", "postrouting"] {
-        assert!(
-            problems.iter().any(
-                |p| p.contains(&format!("chain {chain} has 0 rules")) && p.contains("ctnet gc")
-            ),
-            "{chain}: {problems:?}"
-        );
-    }
-    // attach -p looks at the rules, not only the comment, and rewrites the table.
+/// Another container published on `blue`: an attach -p, which checks the table first.
+fn attach_another(sb: &Sandbox) {
     sb.ok("ctnet netns add web2 && ctnet attach blue web2 -p 8081:80");
-    sb.reach(Some("wan"), "tcp", &target);
-    sb.reach(Some("web"), "tcp", &format!("{WAN_SERVER}:80"));
-    assert!(table_problems(&sb).is_empty());
 }
 
-#[test]
-fn only_gc_removes_an_element_the_store_does_not_explain_and_it_says_so() {
-    let mut sb = Sandbox::new();
-    let target = published(&mut sb);
-    sb.ok("nft add element inet ctnet publish_any '{ tcp . 9999 : 10.50.0.77 . 80 }' && nft flush table inet ctnet");
-    // The attach rewrites the flushed table, keeping what it cannot explain.
-    sb.ok("ctnet netns add web2 && ctnet attach blue web2 -p 8081:80");
-    sb.reach(Some("wan"), "tcp", &target);
-    assert!(sb
-        .ok("nft list map inet ctnet publish_any")
-        .contains("9999"));
+/// Traffic both ways works again and doctor finds the table as the layout has it.
+fn works_and_table_is_clean(sb: &Sandbox, target: &str) {
+    sb.reach(Some("wan"), "tcp", target);
+    sb.reach(Some("web"), "tcp", &format!("{WAN_SERVER}:80"));
+    assert!(table_problems(sb).is_empty());
+}
+
+/// Runs `ctnet gc`, which must say it removes the stray publish_any element 9999, and
+/// checks that the element is gone from the kernel.
+fn gc_removes_the_stray_element(sb: &Sandbox) {
     let gc = sb.ok("ctnet gc");
     assert!(
         gc.contains("firewall removed publish_any: tcp . 9999 : 10.50.0.77 . 80"),
@@ -78,6 +46,38 @@ fn only_gc_removes_an_element_the_store_does_not_explain_and_it_says_so() {
     assert!(!sb
         .ok("nft list map inet ctnet publish_any")
         .contains("9999"));
+}
+
+#[test]
+fn a_flushed_table_is_reported_and_repaired_by_the_next_attach() {
+    let mut sb = Sandbox::new();
+    let target = published(&mut sb);
+    sb.ok("nft flush table inet ctnet");
+    assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
+    let problems = table_problems(&sb);
+    for chain in ["guard", "prerouting", "output", "forward", "postrouting"] {
+        assert_reported(
+            &problems,
+            &[&format!("chain {chain} has 0 rules"), "ctnet gc"],
+        );
+    }
+    // attach -p looks at the rules, not only the comment, and rewrites the table.
+    attach_another(&sb);
+    works_and_table_is_clean(&sb, &target);
+}
+
+#[test]
+fn only_gc_removes_an_element_the_store_does_not_explain_and_it_says_so() {
+    let mut sb = Sandbox::new();
+    let target = published(&mut sb);
+    sb.ok("nft add element inet ctnet publish_any '{ tcp . 9999 : 10.50.0.77 . 80 }' && nft flush table inet ctnet");
+    // The attach rewrites the flushed table, keeping what it cannot explain.
+    attach_another(&sb);
+    sb.reach(Some("wan"), "tcp", &target);
+    assert!(sb
+        .ok("nft list map inet ctnet publish_any")
+        .contains("9999"));
+    gc_removes_the_stray_element(&sb);
     assert!(table_problems(&sb).is_empty());
 }
 
@@ -88,27 +88,20 @@ fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_g
 
     sb.ok("nft flush map inet ctnet publish_any && nft flush set inet ctnet masq_subnets");
     assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
-    let problems = table_problems(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("elements the store calls for are missing")
-                && p.contains("publish_any: tcp . 8080 : 10.50.0.2 . 80")
-                && p.contains("masq_subnets: 10.50.0.0")),
-        "{problems:?}"
+    assert_reported(
+        &table_problems(&sb),
+        &[
+            "elements the store calls for are missing",
+            "publish_any: tcp . 8080 : 10.50.0.2 . 80",
+            "masq_subnets: 10.50.0.0",
+        ],
     );
     let gc = sb.ok("ctnet gc");
     assert!(gc.contains("firewall"), "{gc}");
-    sb.reach(Some("wan"), "tcp", &target);
-    sb.reach(Some("web"), "tcp", &format!("{WAN_SERVER}:80"));
-    assert!(table_problems(&sb).is_empty());
+    works_and_table_is_clean(&sb, &target);
 
     sb.ok("nft delete chain inet ctnet guard");
-    let problems = table_problems(&sb);
-    assert!(
-        problems.iter().any(|p| p.contains("chains missing: guard")),
-        "{problems:?}"
-    );
+    assert_reported(&table_problems(&sb), &["chains missing: guard"]);
     sb.ok("ctnet gc");
     assert!(sb
         .ok("nft list chain inet ctnet guard")
@@ -117,12 +110,9 @@ fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_g
 
     // An accept-all rule first in forward opens every network to the wan.
     sb.ok("nft insert rule inet ctnet forward accept");
-    let problems = table_problems(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("chain forward has 8 rules, the layout 7")),
-        "{problems:?}"
+    assert_reported(
+        &table_problems(&sb),
+        &["chain forward has 8 rules, the layout 7"],
     );
     sb.ok("ctnet gc");
     let forward = sb.ok("nft list chain inet ctnet forward");
@@ -135,22 +125,14 @@ fn an_element_the_store_does_not_explain_is_named_and_gc_says_it_removes_it() {
     let mut sb = Sandbox::new();
     let target = published(&mut sb);
     sb.ok("nft add element inet ctnet publish_any '{ tcp . 9999 : 10.50.0.77 . 80 }'");
-    let problems = table_problems(&sb);
-    assert!(
-        problems.iter().any(
-            |p| p.contains("no network or endpoint in the store explains")
-                && p.contains("publish_any: tcp . 9999 : 10.50.0.77 . 80")
-        ),
-        "{problems:?}"
+    assert_reported(
+        &table_problems(&sb),
+        &[
+            "no network or endpoint in the store explains",
+            "publish_any: tcp . 9999 : 10.50.0.77 . 80",
+        ],
     );
-    let gc = sb.ok("ctnet gc");
-    assert!(
-        gc.contains("firewall removed publish_any: tcp . 9999 : 10.50.0.77 . 80"),
-        "{gc}"
-    );
-    assert!(!sb
-        .ok("nft list map inet ctnet publish_any")
-        .contains("9999"));
+    gc_removes_the_stray_element(&sb);
     sb.reach(Some("wan"), "tcp", &target);
 }
 
@@ -162,12 +144,9 @@ fn gc_removes_a_foreign_chain_and_keeps_the_user_chains_rules() {
     // Someone's forward hook with policy drop inside ctnet's table: an outage.
     sb.ok("nft add chain inet ctnet evil '{ type filter hook forward priority 10; policy drop; }'");
     assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
-    let problems = table_problems(&sb);
-    assert!(
-        problems
-            .iter()
-            .any(|p| p.contains("chains that are not ctnet's: evil") && p.contains("policy drop")),
-        "{problems:?}"
+    assert_reported(
+        &table_problems(&sb),
+        &["chains that are not ctnet's: evil", "policy drop"],
     );
     let gc = sb.ok("ctnet gc");
     assert!(gc.contains("made again"), "{gc}");
@@ -178,9 +157,7 @@ fn gc_removes_a_foreign_chain_and_keeps_the_user_chains_rules() {
         user.contains("ip saddr 192.0.2.9 tcp dport 22 drop comment \"mine\""),
         "{user}"
     );
-    sb.reach(Some("wan"), "tcp", &target);
-    sb.reach(Some("web"), "tcp", &format!("{WAN_SERVER}:80"));
-    assert!(table_problems(&sb).is_empty());
+    works_and_table_is_clean(&sb, &target);
 }
 
 #[test]
@@ -193,10 +170,8 @@ fn a_table_of_another_layout_is_recreated_once_by_the_first_attach() {
            nft add chain inet ctnet user && nft add rule inet ctnet user tcp dport 23 drop && \
            nft add chain inet ctnet forward '{ type filter hook forward priority 0; policy drop; }'");
     assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
-    assert!(table_problems(&sb)
-        .iter()
-        .any(|p| p.contains("another layout")));
-    sb.ok("ctnet netns add web2 && ctnet attach blue web2 -p 8081:80");
+    assert_reported(&table_problems(&sb), &["another layout"]);
+    attach_another(&sb);
     let table = sb.ok("nft list table inet ctnet");
     assert!(table.contains("layout 3"), "{table}");
     assert!(table.contains("tcp dport 23 drop"), "{table}");

@@ -428,6 +428,45 @@ pub fn refused(sb: &Sandbox, cmd: &str, expected: &[&str]) {
     assert_eq!(sb.snapshot(), before, "`{cmd}` changed something");
 }
 
+/// The problems `ctnet doctor --format json` reports, each as "detail | fix", only those
+/// of `check` when one is named. Doctor must exit non-zero exactly when there are some.
+pub fn doctor_problems(sb: &Sandbox, check: Option<&str>) -> Vec<String> {
+    let out = sb.run("ctnet doctor --format json");
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "problem" && check.is_none_or(|c| f["check"] == c))
+        .map(|f| format!("{} | {}", f["detail"], f["fix"]))
+        .collect();
+    assert_eq!(
+        out.status.success(),
+        problems.is_empty(),
+        "doctor's exit status disagrees with {problems:?}"
+    );
+    problems
+}
+
+/// Asserts that one of `problems` names every one of `pieces`.
+pub fn assert_reported(problems: &[String], pieces: &[&str]) {
+    assert!(
+        problems
+            .iter()
+            .any(|p| pieces.iter().all(|piece| p.contains(piece))),
+        "no problem names all of {pieces:?}: {problems:?}"
+    );
+}
+
+/// Runs `ctnet gc`, which must say it let `container` go because its namespace is gone.
+pub fn gc_lets_go_of(sb: &Sandbox, container: &str) {
+    let gc = sb.ok("ctnet gc");
+    assert!(
+        gc.contains(container) && gc.contains("namespace is gone"),
+        "{gc}"
+    );
+}
+
 /// Runs a CNI plugin (`ctnet`, or `plugin` from the reference set) with `conf` on stdin;
 /// returns whether it succeeded and its stdout as JSON (Null when empty).
 pub fn cni_call(
