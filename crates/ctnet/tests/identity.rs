@@ -603,3 +603,52 @@ fn rows_from_before_version_7_are_trusted_only_while_their_veth_lives() {
     );
     sb.ok("ip netns exec alive ping -c1 -W2 10.88.0.1");
 }
+
+#[test]
+fn detach_and_netns_rm_of_a_recycled_inode_touch_only_the_namespaces_own_rows() {
+    let _serial = one_at_a_time();
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create netb --subnet 10.89.0.0/24 --bridge netb0");
+    // A stale row on network neta with the inode that namespace `fresh` now has.
+    let a = conf("neta", "cni-a", "10.88.0.0/16", None);
+    lost_and_recycled(&sb, "lostid", &a, "fresh");
+    sb.ok("ctnet attach netb fresh");
+    let stale = (
+        "cni:lostid".to_string(),
+        "neta".to_string(),
+        "/run/netns/lost".to_string(),
+    );
+    let both = |sb: &Sandbox| {
+        let mut now = endpoints(sb);
+        now.sort();
+        now
+    };
+    let fresh_on_b = ("fresh".into(), "netb".into(), "/run/netns/fresh".into());
+    assert_eq!(both(&sb), vec![stale.clone(), fresh_on_b.clone()]);
+    // `fresh` is not on neta: refused, naming the stale row and gc, which is left alone
+    // (before: the lost container's row was detached and reported as `fresh`'s).
+    for target in ["fresh", "--netns-path /run/netns/fresh"] {
+        let err = sb.fails(&format!("ctnet detach neta {target}"));
+        assert!(
+            err.contains("is not attached to network \"neta\"")
+                && err.contains("cni:lostid")
+                && err.contains("ctnet gc"),
+            "{err}"
+        );
+        assert_eq!(both(&sb), vec![stale.clone(), fresh_on_b.clone()]);
+    }
+    // Its own row goes, by name or by a process inside it; the stale one stays.
+    let holder = sb.spawn_ready("exec ip netns exec fresh sh -c 'echo ready; exec sleep 60'");
+    let out = sb.ok(&format!("ctnet detach netb --pid {holder}"));
+    assert_eq!(out.trim(), "fresh netb");
+    assert_eq!(both(&sb), vec![stale.clone()]);
+    sb.ok("ip -n fresh -o link show eth0 && exit 1 || true");
+    // `netns rm` detaches the namespace's rows only (before: the stale row as well).
+    sb.ok("ctnet attach netb fresh && ctnet netns rm fresh");
+    assert_eq!(both(&sb), vec![stale]);
+    sb.ok("test -z \"$(ip -o link show master netb0)\"");
+    // gc releases the stale row.
+    let report = sb.ok("ctnet gc");
+    assert!(report.contains("cni:lostid"), "{report}");
+    assert_eq!(both(&sb), vec![]);
+}

@@ -314,6 +314,11 @@ impl Engine {
         ifname: Option<&IfName>,
     ) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container, ifname)?;
+        self.finish_detach(ep)
+    }
+
+    /// The rest of a detach, once the row is claimed: ports, veth, row.
+    fn finish_detach(&mut self, ep: Endpoint) -> Result<Endpoint> {
         let host_side = [ep.host_ifname.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed
@@ -365,56 +370,94 @@ impl Engine {
         container: &ContainerRef,
         ifname: Option<&IfName>,
     ) -> Result<Endpoint> {
-        let label = container.label();
-        let inode = self
-            .open_container(container)
-            .ok()
-            .and_then(|ns| ns.inode().ok());
-        let me = Owner::me();
-        self.store.write(|tx| {
-            let candidates = match (container, inode) {
-                // A runtime's id names its container wherever its namespace is now.
-                (ContainerRef::Runtime { .. }, _) | (_, None) => {
-                    state::endpoints_of_container(tx, &label)?
-                }
-                (_, Some(inode)) => state::endpoints_in_netns(tx, inode)?,
-            };
-            let ep = candidates
-                .into_iter()
-                .filter(|e| {
-                    &e.network == network
-                        && e.state != RowState::Removing
-                        && ifname.is_none_or(|n| &e.ifname == n)
-                })
-                // Should a runtime's id have rows in two namespaces (written before
-                // version 7), the one in the namespace named goes first.
-                .min_by_key(|e| Some(e.netns_inode) != inode)
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::NotFound,
-                        container_object(&label),
-                        format!("is not attached to network {:?}", network.as_str()),
-                        "see `ctnet ls` for what is attached where",
-                    )
-                })?;
-            state::set_endpoint_state(tx, ep.id, RowState::Removing, Some(&me))?;
-            Ok(ep)
+        let (mine, stale) = self.rows_of(container, |e| {
+            &e.network == network
+                && e.state != RowState::Removing
+                && ifname.is_none_or(|n| &e.ifname == n)
+        })?;
+        if let Some(ep) = self.claim_first(&mine)? {
+            return Ok(ep);
+        }
+        let object = container_object(&container.label());
+        let cause = format!("is not attached to network {:?}", network.as_str());
+        Err(match stale.first() {
+            None => Error::new(
+                ErrorKind::NotFound,
+                object,
+                cause,
+                "see `ctnet ls` for what is attached where",
+            ),
+            // Left for gc: a detach changes nothing but the container it names.
+            Some(old) => Error::new(
+                ErrorKind::NotFound,
+                object,
+                format!(
+                    "{cause}; the endpoint {:?} recorded there with this namespace's inode \
+                     number is of a namespace that is gone (the kernel reuses the numbers)",
+                    old.container
+                ),
+                "`ctnet gc` releases it; see `ctnet ls` for what is attached where",
+            ),
         })
     }
 
-    /// Detaches a container from every network it is on.
+    /// The rows of `container` that `wanted` accepts, as (its own, stale ones). A
+    /// runtime's id names its container wherever its namespace is now (should it have
+    /// rows in two namespaces, written before version 7, the one in the namespace named
+    /// goes first); a namespace that cannot be opened is looked up by its label. Any
+    /// other is matched by its namespace's inode and then its identity: a row of a gone
+    /// namespace that had the inode before is stale, never this container's (see
+    /// ops/stale.rs).
+    fn rows_of(
+        &mut self,
+        container: &ContainerRef,
+        wanted: impl Fn(&Endpoint) -> bool,
+    ) -> Result<(Vec<Endpoint>, Vec<Endpoint>)> {
+        let netns = self.open_container(container).ok();
+        let held = netns.as_ref().and_then(|ns| Some((ns, ns.inode().ok()?)));
+        match held {
+            Some((ns, inode)) if !matches!(container, ContainerRef::Runtime { .. }) => {
+                let rows = state::endpoints_in_netns(self.store.read(), inode)?;
+                let rows = rows.into_iter().filter(|e| wanted(e)).collect();
+                self.split_by_identity(rows, ns, container)
+            }
+            _ => {
+                let inode = held.map(|(_, inode)| inode);
+                let rows = state::endpoints_of_container(self.store.read(), &container.label())?;
+                let mut rows: Vec<_> = rows.into_iter().filter(|e| wanted(e)).collect();
+                rows.sort_by_key(|e| Some(e.netns_inode) != inode);
+                Ok((rows, Vec::new()))
+            }
+        }
+    }
+
+    /// Marks the first of `rows` that is still not being removed `removing` by this
+    /// process, and returns it as the store has it now.
+    fn claim_first(&mut self, rows: &[Endpoint]) -> Result<Option<Endpoint>> {
+        let me = Owner::me();
+        for ep in rows {
+            let claimed = self.store.write(|tx| {
+                state::claim_endpoint(tx, ep.id, &me, |now, _| {
+                    now.state != RowState::Removing && now.netns_inode == ep.netns_inode
+                })
+            })?;
+            if claimed.is_some() {
+                return Ok(claimed);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Detaches a container from every network it is on. Rows of a gone namespace that
+    /// had its inode are not its own and stay for `ctnet gc` (or an attach that clashes
+    /// with them) to release.
     pub fn detach_all(&mut self, container: &ContainerRef) -> Result<Vec<Endpoint>> {
-        let inode = self
-            .open_container(container)
-            .ok()
-            .and_then(|ns| ns.inode().ok());
-        let endpoints = match inode {
-            Some(inode) => state::endpoints_in_netns(self.store.read(), inode)?,
-            None => state::endpoints_of_container(self.store.read(), &container.label())?,
-        };
+        let (mine, _stale) = self.rows_of(container, |e| e.state != RowState::Removing)?;
         let mut out = Vec::new();
-        for ep in endpoints {
-            out.push(self.detach(&ep.network, container)?);
+        for ep in mine {
+            if let Some(ep) = self.claim_first(std::slice::from_ref(&ep))? {
+                out.push(self.finish_detach(ep)?);
+            }
         }
         Ok(out)
     }

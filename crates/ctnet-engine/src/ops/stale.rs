@@ -87,6 +87,32 @@ pub(crate) fn namespace_gone(
     Ok(at_path()? != Some((ep.netns_inode, id.cookie)))
 }
 
+/// True when ready row `ep`, recorded with the inode of a namespace this process holds
+/// open, is that namespace rather than a gone one that had its inode before (detach and
+/// `netns rm` match rows by inode first). Cheapest fact first, so a detach's common path
+/// makes no namespace visit: a row of another boot is not it; a row whose host-side veth
+/// exists is (its namespace lives, and two live namespaces never share an inode); without
+/// the veth, it is only if its cookie is the held namespace's (`held`, read only then: a
+/// visit into the namespace). A row without a cookie is then stale, as
+/// [`namespace_gone`] judges it.
+pub(crate) fn is_held_namespace(
+    ep: &Endpoint,
+    boot_id: &str,
+    veth_exists: impl FnOnce() -> Result<bool>,
+    held: impl FnOnce() -> Result<Option<NetnsIdentity>>,
+) -> Result<bool> {
+    if ep.identity.as_ref().is_some_and(|id| id.boot_id != boot_id) {
+        return Ok(false);
+    }
+    if veth_exists()? {
+        return Ok(true);
+    }
+    let Some(id) = &ep.identity else {
+        return Ok(false);
+    };
+    Ok(held()?.as_ref() == Some(id))
+}
+
 /// A namespace's identity from its cookie as a socket inside it reported it; None on a
 /// kernel without `SO_NETNS_COOKIE` (before 5.14), whose rows are then judged as those
 /// written before version 7 (by their veth).
@@ -183,6 +209,49 @@ impl Engine {
             }
         }
         Ok(released)
+    }
+
+    /// Splits `rows`, recorded with the inode of namespace `netns` (held open), into
+    /// those of that namespace and stale ones of a gone namespace that had its inode
+    /// ([`is_held_namespace`]). The namespace's cookie is read at most once, and only
+    /// for a row whose veth is missing. Rows not ready are their owner's and are taken
+    /// as the namespace's, as before namespace identity.
+    pub(crate) fn split_by_identity(
+        &mut self,
+        rows: Vec<Endpoint>,
+        netns: &Netns,
+        container: &ContainerRef,
+    ) -> Result<(Vec<Endpoint>, Vec<Endpoint>)> {
+        let object = container_object(&container.label());
+        let mut held: Option<Option<NetnsIdentity>> = None;
+        let (mut mine, mut stale) = (Vec::new(), Vec::new());
+        for ep in rows {
+            if ep.state != RowState::Ready {
+                mine.push(ep);
+                continue;
+            }
+            let boot_id = ctnet_kernel::netns::boot_id().map_err(|e| Error::kernel(&object, e))?;
+            let host = self.host()?;
+            let veth_exists = || {
+                link::index_of(host, ep.host_ifname.as_str())
+                    .map(|index| index.is_some())
+                    .map_err(|e| Error::kernel(&object, e))
+            };
+            let held_identity = || match &held {
+                Some(known) => Ok(known.clone()),
+                None => {
+                    let read = identity_from(netns.cookie(), &object)?;
+                    held = Some(read.clone());
+                    Ok(read)
+                }
+            };
+            if is_held_namespace(&ep, &boot_id, veth_exists, held_identity)? {
+                mine.push(ep);
+            } else {
+                stale.push(ep);
+            }
+        }
+        Ok((mine, stale))
     }
 
     /// The identity of a namespace held open, for [`Engine::release_stale`] (None on a
@@ -325,5 +394,36 @@ mod tests {
         });
         assert!(!judge(&row(7, None), held, Some(true), None));
         assert!(judge(&row(7, None), held, Some(false), None));
+    }
+
+    /// Asks [`is_held_namespace`] with fixed facts; a fact not to be needed panics.
+    fn held_is(ep: &Endpoint, veth: Option<bool>, held: Option<Option<NetnsIdentity>>) -> bool {
+        is_held_namespace(
+            ep,
+            "boot-a",
+            || Ok(veth.expect("the veth was not to be asked about")),
+            || Ok(held.expect("the cookie was not to be read")),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_with_its_veth_is_the_held_namespace_without_reading_the_cookie() {
+        assert!(held_is(&row(7, Some((28, "boot-a"))), Some(true), None));
+        assert!(held_is(&row(7, None), Some(true), None));
+        // Another boot's row is never it, whatever has its veth's name now.
+        assert!(!held_is(&row(7, Some((28, "boot-old"))), None, None));
+    }
+
+    #[test]
+    fn without_its_veth_a_row_is_the_held_namespace_only_by_its_cookie() {
+        let ep = row(7, Some((28, "boot-a")));
+        // Veth deleted by hand: still this namespace's row (drift, for gc to repair).
+        assert!(held_is(&ep, Some(false), Some(Some(id(28, "boot-a")))));
+        // A gone namespace that had the inode.
+        assert!(!held_is(&ep, Some(false), Some(Some(id(31, "boot-a")))));
+        assert!(!held_is(&ep, Some(false), Some(None)));
+        // No cookie and no veth: stale, as namespace_gone judges it.
+        assert!(!held_is(&row(7, None), Some(false), None));
     }
 }
