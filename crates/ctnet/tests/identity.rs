@@ -550,8 +550,7 @@ fn gc_releases_the_endpoints_of_namespaces_that_are_gone() {
 /// version 6 have none.
 fn forget_identities(sb: &Sandbox) {
     sb.ok(
-        "python3 -c \"import os, sqlite3; c = sqlite3.connect(os.environ['CTNET_STATE_DIR'] + '/ctnet.db'); \
-         c.execute('UPDATE endpoints SET netns_cookie = NULL, boot_id = NULL'); c.commit()\"",
+        "sqlite3 \"$CTNET_STATE_DIR/ctnet.db\" 'UPDATE endpoints SET netns_cookie = NULL, boot_id = NULL'",
     );
 }
 
