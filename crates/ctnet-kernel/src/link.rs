@@ -538,3 +538,45 @@ pub fn set_master_request(name: &IfName, master: u32) -> Request {
         format!("make {name} a port of bridge {master} again"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn a_macvlan_request_names_its_parent_namespace_and_mode() {
+        let netns = std::fs::File::open("/proc/self/ns/net").unwrap();
+        let name = IfName::new("eth0").unwrap();
+        let request = create_macvlan_request(&MacvlanSpec {
+            name: &name,
+            parent: 7,
+            mode: MacvlanMode::Private,
+            netns: netns.as_fd(),
+            mtu: Some(1400),
+            mac: Some([2, 0, 0, 0, 0, 1]),
+        });
+        let RouteNetlinkMessage::NewLink(message) = &request.message else {
+            panic!("not a new link: {:?}", request.message);
+        };
+        let attrs = &message.attributes;
+        for wanted in [
+            LinkAttribute::IfName("eth0".into()),
+            LinkAttribute::Link(7),
+            LinkAttribute::NetNsFd(netns.as_raw_fd()),
+            LinkAttribute::Mtu(1400),
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                    MacVlanMode::Private,
+                )])),
+            ]),
+        ] {
+            assert!(attrs.contains(&wanted), "{wanted:?} missing from {attrs:?}");
+        }
+        assert_eq!(request.flags, NLM_F_CREATE | NLM_F_EXCL);
+        assert!(!message.header.flags.contains(LinkFlags::Up));
+    }
+}
