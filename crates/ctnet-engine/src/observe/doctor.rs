@@ -54,7 +54,12 @@ impl Finding {
 impl Engine {
     /// Runs every check.
     pub fn doctor(&mut self) -> Result<Vec<Finding>> {
-        let networks = state::list_networks(self.store.read())?;
+        // Forwarding matters for bridge networks only: a macvlan container's traffic
+        // leaves by its parent without passing the host's routing.
+        let networks: Vec<_> = state::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.driver == crate::model::Driver::Bridge)
+            .collect();
         let ipv4_networks = networks.iter().filter(|n| n.subnet(V4).is_some()).count();
         let mut findings = vec![check_ip_forward(ipv4_networks)];
         let ipv6_networks = networks.iter().filter(|n| n.ipv6()).count();
@@ -85,7 +90,12 @@ impl Engine {
         for net in &networks {
             for r in &routes {
                 let clash = net.subnets.iter().any(|s| s.subnet.overlaps(&r.net));
-                if !clash || r.dev.as_deref() == Some(net.bridge.as_str()) {
+                // A macvlan network's subnet is routed through its parent's LAN.
+                let own = net
+                    .macvlan
+                    .as_ref()
+                    .map_or(net.bridge.as_str(), |m| m.parent.as_str());
+                if !clash || r.dev.as_deref() == Some(own) {
                     continue;
                 }
                 out.push(Finding::new(

@@ -8,6 +8,7 @@ use rusqlite::Connection;
 
 use crate::alloc::subnets::{self, TakenRange};
 use crate::driver::bridge;
+use crate::ops::macvlan;
 use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
@@ -91,8 +92,17 @@ impl Engine {
         }
         check_ipv6_mtu(&spec)?;
         check_families(&spec)?;
+        if let Some(macvlan) = &spec.macvlan {
+            macvlan::check_spec(&spec, macvlan)?;
+        }
         self.refuse_if_state_lost()?;
-        let routes = self.host_route_ranges()?;
+        if let Some(macvlan) = &spec.macvlan {
+            self.check_macvlan_parent(&spec, macvlan)?;
+        }
+        // A macvlan network's subnet is its parent's LAN: routed through the parent
+        // already, which is no clash.
+        let parent = spec.macvlan.as_ref().map(|m| m.parent.as_str());
+        let routes = self.host_route_ranges(parent)?;
         if let Some(bridge) = &spec.bridge {
             if link::get(self.host()?, bridge.as_str())
                 .map_err(|e| Error::kernel(&object, e))?
@@ -136,6 +146,11 @@ impl Engine {
     }
 
     fn build_network(&mut self, net: &Network) -> Result<()> {
+        // A macvlan network makes nothing on the host: its containers' interfaces are
+        // made over the parent as they attach.
+        if net.driver == Driver::Macvlan {
+            return Ok(());
+        }
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
@@ -186,6 +201,9 @@ impl Engine {
     /// Removes a network's kernel objects, tolerating any of them being gone already.
     /// Returns the first failure, after trying every step.
     pub(crate) fn tear_down_network(&mut self, net: &Network) -> Option<Error> {
+        if net.driver == Driver::Macvlan {
+            return None;
+        }
         let object = network_object(net.name.as_str());
         let mut first = None;
         if let Err(e) = self.firewall.remove_network(&network_rules(net)) {
@@ -360,7 +378,12 @@ impl Engine {
     /// Turns forwarding on for every family a network has, as creating it did (after a
     /// reboot, or when something else turned it off).
     pub(crate) fn restore_forwarding(&mut self) -> Result<()> {
-        let networks = state::list_networks(self.store.read())?;
+        // Only bridge networks route: a macvlan container's traffic leaves by its parent
+        // without passing the host's forwarding.
+        let networks: Vec<Network> = state::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.driver == Driver::Bridge)
+            .collect();
         let kernel = |e| Error::kernel("forwarding", e);
         if networks.iter().any(|n| n.subnet(Family::V4).is_some()) {
             sysctl::enable_ip_forward().map_err(kernel)?;
@@ -411,11 +434,12 @@ impl Engine {
     }
 
     /// The host's routes of both families as ranges no network may overlap (default
-    /// routes aside).
-    fn host_route_ranges(&mut self) -> Result<Vec<TakenRange>> {
+    /// routes aside, and those through `parent`, a macvlan network's LAN interface).
+    fn host_route_ranges(&mut self, parent: Option<&str>) -> Result<Vec<TakenRange>> {
         Ok(self
             .host_routes()?
             .into_iter()
+            .filter(|r| parent.is_none_or(|p| r.dev.as_deref() != Some(p)))
             .map(|r| TakenRange {
                 net: r.net,
                 holder: r.to_string(),
