@@ -25,7 +25,16 @@ fn with_lan(sb: &mut Sandbox) {
          ip -n lanhost addr add {ROUTER}/24 dev eth0; ip -n lanhost link set eth0 up; \
          ip -n lanhost addr add {BEHIND}/32 dev lo"
     ));
-    sb.serve(Some("lanhost"), "--tcp 80 --udp 53");
+    // One server per address: a UDP answer from a wildcard socket would leave from the
+    // LAN address, not the one asked.
+    sb.serve(
+        Some("lanhost"),
+        &format!("--bind {ROUTER} --tcp 80 --udp 53"),
+    );
+    sb.serve(
+        Some("lanhost"),
+        &format!("--bind {BEHIND} --tcp 80 --udp 53"),
+    );
 }
 
 /// `ns` reaches `target` by TCP, UDP and ping, and the server saw `source`.
@@ -62,7 +71,7 @@ fn containers_on_a_macvlan_network_reach_the_lan_host_and_each_other_from_the_cl
         eth0.contains("macvlan mode bridge") && eth0.contains("eth0@if"),
         "{eth0}"
     );
-    let host_links = sb.ok("ip -o link show | grep -v ' lo:\\| lan0@'");
+    let host_links = sb.ok("ip -o link show | grep -v ' lo:\\| lan0@' || true");
     assert_eq!(host_links.trim(), "", "new host links: {host_links}");
     assert_eq!(sb.ok("cat /proc/sys/net/ipv4/ip_forward").trim(), "0");
     let ruleset = sb.ok("nft list ruleset");
@@ -92,15 +101,22 @@ fn containers_on_a_macvlan_network_reach_the_lan_host_and_each_other_from_the_cl
     );
     let listing = sb.snapshot();
     sb.ok("ctnet gc");
-    assert_eq!(sb.snapshot(), listing, "gc changed a healthy macvlan network");
+    assert_eq!(
+        sb.snapshot(),
+        listing,
+        "gc changed a healthy macvlan network"
+    );
     let doctor = support::doctor_problems(&sb, None);
     assert!(doctor.is_empty(), "{doctor:?}");
 
     // Detach deletes the interface in the container; a gone namespace is fine too.
     sb.ok("ctnet detach lan c1");
-    assert_eq!(sb.ok("ip -n c1 -o link show | grep -c eth0 || true").trim(), "0");
+    assert_eq!(
+        sb.ok("ip -n c1 -o link show | grep -c eth0 || true").trim(),
+        "0"
+    );
     sb.ok("ip netns del c2");
-    sb.ok("ctnet detach lan c2 2>/dev/null || ctnet gc");
+    support::gc_lets_go_of(&sb, "c2");
     sb.ok("ctnet netns rm c1 && ctnet network rm lan");
     assert_eq!(sb.snapshot(), before, "something was left behind");
 }
@@ -177,6 +193,61 @@ fn bad_macvlan_input_is_refused_and_changes_nothing() {
     );
 }
 
+/// `ctnet gc` makes a macvlan container's lost interface again over its parent, and
+/// never makes a bridge for a macvlan network; a missing parent is reported, not "made
+/// again", and once it is back gc puts the container back on the LAN.
+#[test]
+fn gc_repairs_a_macvlan_interface_and_never_makes_a_bridge() {
+    let mut sb = Sandbox::new();
+    with_lan(&mut sb);
+    sb.ok(&format!(
+        "{CREATE} && ctnet netns add c1 && ctnet attach lan c1"
+    ));
+    sb.ok("ip -n c1 link del eth0");
+    let problems = support::doctor_problems(&sb, None);
+    support::assert_reported(&problems, &["interface eth0 is missing", "ctnet gc"]);
+    let gc = sb.ok("ctnet gc");
+    assert!(gc.contains("macvlan eth0 made again"), "{gc}");
+    reaches(&sb, "c1", ROUTER, "10.77.0.2");
+    assert!(support::doctor_problems(&sb, None).is_empty());
+
+    // The parent goes (and the kernel takes the container's interface with it).
+    sb.ok("ip link del lan0");
+    let problems = support::doctor_problems(&sb, None);
+    support::assert_reported(
+        &problems,
+        &[
+            "parent interface lan0 is missing",
+            "bring interface lan0 back",
+        ],
+    );
+    let states = sb.ok("ctnet network ls");
+    assert!(
+        states.contains("degraded (parent lan0 missing)"),
+        "{states}"
+    );
+    sb.ok("ctnet gc");
+    let links = sb.ok("ip -o link show");
+    assert!(
+        !links.contains("br-") && !links.contains("veth"),
+        "gc made host links: {links}"
+    );
+    let err = sb.fails("ctnet netns add c2 && ctnet attach lan c2");
+    assert!(
+        err.contains("parent interface lan0") && err.contains("is gone"),
+        "{err}"
+    );
+
+    // Back: gc makes the container's interface again over it.
+    sb.ok(&format!(
+        "ip link add lan0 type veth peer name eth0 netns lanhost && ip link set lan0 up && \
+         ip -n lanhost addr add {ROUTER}/24 dev eth0 && ip -n lanhost link set eth0 up"
+    ));
+    let gc = sb.ok("ctnet gc");
+    assert!(gc.contains("macvlan eth0 made again"), "{gc}");
+    reaches(&sb, "c1", ROUTER, "10.77.0.2");
+}
+
 /// The container's network namespace, entered by the pid Podman reports.
 fn netns_of(podman: &Podman, name: &str) -> String {
     let pid = podman.ok(&format!("inspect -f '{{{{.State.Pid}}}}' {name}"));
@@ -192,24 +263,43 @@ fn netns_of(podman: &Podman, name: &str) -> String {
 fn podman_macvlan_networks_reach_the_lan_with_ctnet_as_netavark() {
     let mut sb = Sandbox::with_host_sys();
     with_lan(&mut sb);
+    let sb = sb;
     let podman = Podman::new(&sb, Backend::Netavark);
     let before = sb.snapshot();
-    podman.ok("network create -d macvlan -o parent=lan0 --subnet 10.77.0.0/24 --gateway 10.77.0.1 lan");
-    podman.ok("network create -d macvlan -o parent=lan0 -o mode=private --subnet 10.78.0.0/24 apart");
+    podman.ok(
+        "network create -d macvlan -o parent=lan0 --subnet 10.77.0.0/24 --gateway 10.77.0.1 lan",
+    );
+    podman
+        .ok("network create -d macvlan -o parent=lan0 -o mode=private --subnet 10.78.0.0/24 apart");
     for name in ["a", "b"] {
-        podman.run_detached(&format!("--name {name} --network lan {} sleep 600", support::podman::IMAGE));
+        podman.run_detached(&format!(
+            "--name {name} --network lan {} sleep 600",
+            support::podman::IMAGE
+        ));
     }
     let (ip_a, ip_b) = (podman.ip_of("a", "lan"), podman.ip_of("b", "lan"));
-    assert!(ip_a.starts_with("10.77.0.") && ip_b.starts_with("10.77.0."), "{ip_a} {ip_b}");
+    assert!(
+        ip_a.starts_with("10.77.0.") && ip_b.starts_with("10.77.0."),
+        "{ip_a} {ip_b}"
+    );
     let (a, b) = (netns_of(&podman, "a"), netns_of(&podman, "b"));
     assert!(sb
         .ok(&format!("ip -n {a} -d link show eth0"))
         .contains("macvlan mode bridge"));
     reaches(&sb, &a, ROUTER, &ip_a);
     reaches(&sb, &b, BEHIND, &ip_b);
-    sb.serve(Some(&b), "--tcp 80 --udp 53");
+    // A server in b (Podman's sandbox is borrowed: this one is ended here, by its pid).
+    let (mut server, ready) = sb.start_with_first_line(&format!(
+        "exec ip netns exec {b} ctnet-probe serve --tcp 80 --udp 53 --max-seconds 120"
+    ));
+    assert!(!ready.is_empty(), "the server in {b} did not start");
     reaches(&sb, &a, &ip_b, &ip_a);
-    let host_links = sb.ok("ip -o link show | grep -v ' lo:\\| lan0@'");
+    let group = format!("-{}", server.id());
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .status();
+    let _ = server.wait();
+    let host_links = sb.ok("ip -o link show | grep -v ' lo:\\| lan0@' || true");
     assert_eq!(host_links.trim(), "", "new host links: {host_links}");
 
     // Podman's `mode` option is the kernel's mode.

@@ -40,7 +40,6 @@ use ctnet_kernel::netlink::Request;
 use crate::driver::bridge;
 use crate::model::{Endpoint, MacvlanConfig, MacvlanMode, Network};
 
-
 /// The kernel's mode for a network's mode.
 pub fn kernel_mode(mode: MacvlanMode) -> KernelMode {
     match mode {
@@ -86,7 +85,7 @@ pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Reque
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::IpAddr;
     use std::os::fd::AsFd;
     use std::path::PathBuf;
@@ -94,22 +93,37 @@ mod tests {
     use ctnet_kernel::IfName;
 
     use super::*;
-    use crate::model::{Driver, Family, MacAddr, NetworkName, RowState, Subnet, SubnetConfig};
+    use crate::model::{
+        Driver, Family, Ipam, Isolation, MacAddr, NetworkName, RowState, Subnet, SubnetConfig,
+    };
 
     fn network(mode: MacvlanMode) -> Network {
-        let mut net = crate::model::tests_support::network("lan", Driver::Macvlan);
-        net.subnets = vec![SubnetConfig {
-            subnet: Subnet::parse("10.77.0.0/24").unwrap(),
-            gateway: "10.77.0.1".parse().unwrap(),
-        }];
-        net.macvlan = Some(MacvlanConfig {
-            parent: IfName::new("lan0").unwrap(),
-            mode,
-        });
-        net
+        Network {
+            name: NetworkName::new("lan").unwrap(),
+            id: "0".repeat(64),
+            driver: Driver::Macvlan,
+            subnets: vec![SubnetConfig {
+                subnet: Subnet::parse("10.77.0.0/24").unwrap(),
+                gateway: "10.77.0.1".parse().unwrap(),
+            }],
+            bridge: IfName::new("br-000000000000").unwrap(),
+            mtu: None,
+            internal: false,
+            icc: true,
+            isolation: Isolation::Strict,
+            metric: None,
+            ipam: Ipam::Ctnet,
+            macvlan: Some(MacvlanConfig {
+                parent: IfName::new("lan0").unwrap(),
+                mode,
+            }),
+            state: RowState::Pending,
+            created: 0,
+            creator: None,
+        }
     }
 
-    fn endpoint(ip: &str, default_route: bool) -> Endpoint {
+    pub(crate) fn endpoint(ip: &str, default_route: bool) -> Endpoint {
         let ip: IpAddr = ip.parse().unwrap();
         Endpoint {
             id: 1,

@@ -15,8 +15,7 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
-    ContainerRef, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName,
-    RowState,
+    ContainerRef, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
 };
 use crate::ops::bridge_address::random_local_mac;
 use crate::ops::macvlan;

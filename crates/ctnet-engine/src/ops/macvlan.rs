@@ -82,9 +82,10 @@ pub(crate) fn refuse_ports(net: &Network, publish: &[PortSpec]) -> Result<()> {
     Err(Error::invalid(
         network_object(net.name.as_str()),
         format!(
-            "is a macvlan network: its containers have addresses of their own on {}'s LAN, so ports cannot be published to them (-p {})",
+            "is a macvlan network: its containers have addresses of their own on {}'s LAN, so ports cannot be published to them (container port {}/{})",
             net.macvlan.as_ref().map_or_else(String::new, |m| m.parent.to_string()),
-            publish[0]
+            publish[0].container.first(),
+            publish[0].protocol.as_str()
         ),
         "drop -p and reach the container at its own address, or publish on a bridge network the container is also attached to",
     ))
@@ -304,11 +305,17 @@ mod tests {
         let mut no_subnet = spec.clone();
         no_subnet.subnets.clear();
         let e = check_spec(&no_subnet, &macvlan).unwrap_err();
-        assert!(e.cause.contains("DHCP") && e.fix.contains("--subnet"), "{e}");
+        assert!(
+            e.cause.contains("DHCP") && e.fix.contains("--subnet"),
+            "{e}"
+        );
         no_subnet.ipam = Ipam::None;
         assert!(check_spec(&no_subnet, &macvlan).is_ok());
         for (change, word) in [
-            (&(|s: &mut NetworkSpec| s.internal = true) as &dyn Fn(&mut NetworkSpec), "--internal"),
+            (
+                &(|s: &mut NetworkSpec| s.internal = true) as &dyn Fn(&mut NetworkSpec),
+                "--internal",
+            ),
             (&|s: &mut NetworkSpec| s.icc = false, "--icc"),
             (
                 &|s: &mut NetworkSpec| s.bridge = Some(ctnet_kernel::IfName::new("br0").unwrap()),
@@ -324,7 +331,10 @@ mod tests {
             mode: MacvlanMode::Source,
             ..macvlan
         };
-        assert!(check_spec(&spec, &source).unwrap_err().cause.contains("source"));
+        assert!(check_spec(&spec, &source)
+            .unwrap_err()
+            .cause
+            .contains("source"));
     }
 
     #[test]

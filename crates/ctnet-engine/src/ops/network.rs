@@ -8,7 +8,6 @@ use rusqlite::Connection;
 
 use crate::alloc::subnets::{self, TakenRange};
 use crate::driver::bridge;
-use crate::ops::macvlan;
 use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
@@ -16,6 +15,7 @@ use crate::model::{
     Driver, Family, Ipam, Isolation, MacvlanConfig, Network, NetworkName, RowState, Runtime,
     Subnet, SubnetConfig, DEFAULT_BRIDGE, DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
+use crate::ops::macvlan;
 use crate::owner::Owner;
 use crate::state;
 
@@ -365,6 +365,19 @@ impl Engine {
         if spec.ipv6 && !existing.ipv6() {
             return Err(clash("IPv6", "off".into(), "on".into()));
         }
+        if spec.driver != existing.driver {
+            return Err(clash(
+                "driver",
+                existing.driver.to_string(),
+                spec.driver.to_string(),
+            ));
+        }
+        if let (Some(have), Some(want)) = (&existing.macvlan, &spec.macvlan) {
+            if have != want {
+                let text = |m: &MacvlanConfig| format!("{} mode {}", m.parent, m.mode);
+                return Err(clash("macvlan parent", text(have), text(want)));
+            }
+        }
         if let Some(bridge) = spec.bridge.filter(|b| *b != existing.bridge) {
             return Err(clash(
                 "bridge",
@@ -534,9 +547,8 @@ fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
     }
 }
 
-/// Refuses what the drivers do not do (yet): the macvlan driver and networks without
-/// IPAM are accepted by the front ends but not built; a macvlan config only with the
-/// macvlan driver.
+/// Refuses what the drivers do not do (yet): networks without IPAM are accepted by the
+/// front ends but not built; a macvlan config only with the macvlan driver.
 fn check_driver(spec: &NetworkSpec) -> Result<()> {
     let object = network_object(spec.name.as_str());
     if spec.macvlan.is_some() != (spec.driver == Driver::Macvlan) {
@@ -547,13 +559,6 @@ fn check_driver(spec: &NetworkSpec) -> Result<()> {
                 spec.driver
             ),
             "give a parent interface with the macvlan driver, and none with the bridge driver",
-        ));
-    }
-    if spec.driver == Driver::Macvlan {
-        return Err(Error::invalid(
-            &object,
-            "uses the macvlan driver, which is not yet implemented",
-            "use the bridge driver for now",
         ));
     }
     if spec.ipam == Ipam::None {
