@@ -173,7 +173,7 @@ fn bad_macvlan_input_is_refused_and_changes_nothing() {
     refused(
         &sb,
         "ctnet network create lan --driver macvlan --parent lan0",
-        &["macvlan", "without a subnet", "--subnet"],
+        &["macvlan", "without an IPv4 subnet", "--subnet"],
     );
     refused(
         &sb,

@@ -17,7 +17,9 @@ use crate::driver::macvlan;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::PortSpec;
-use crate::model::{Driver, Endpoint, Ipam, MacvlanConfig, MacvlanMode, NetnsIdentity, Network};
+use crate::model::{
+    Driver, Endpoint, Family, Ipam, MacvlanConfig, MacvlanMode, NetnsIdentity, Network,
+};
 use crate::ops::endpoint::container_object;
 use crate::ops::lost_state::is_ctnet_bridge_name;
 use crate::ops::network::NetworkSpec;
@@ -37,11 +39,14 @@ fn parent_object(parent: &ctnet_kernel::IfName) -> String {
 /// which no rule of ctnet's enforces on a macvlan.
 pub(crate) fn check_spec(spec: &NetworkSpec, macvlan: &MacvlanConfig) -> Result<()> {
     let object = network_object(spec.name.as_str());
-    if spec.subnets.is_empty() && spec.ipam != Ipam::None {
+    let missing = [(Family::V4, spec.ipv4), (Family::V6, spec.ipv6)]
+        .into_iter()
+        .find(|&(family, on)| on && spec.subnets.iter().all(|s| s.family() != family));
+    if let (Some((family, _)), false) = (missing, spec.ipam == Ipam::None) {
         return Err(Error::invalid(
             &object,
             format!(
-                "is a macvlan network over {} without a subnet: its containers are on that interface's LAN, and ctnet does not ask the LAN for addresses (DHCP)",
+                "is a macvlan network over {} without an {family} subnet: its containers are on that interface's LAN, and ctnet does not ask the LAN for addresses (DHCP) nor make one up",
                 macvlan.parent
             ),
             "give the LAN's subnet and router: --subnet CIDR --gateway ROUTER (Podman: podman network create -d macvlan -o parent=IF --subnet CIDR --gateway ROUTER)",
@@ -311,6 +316,14 @@ mod tests {
         );
         no_subnet.ipam = Ipam::None;
         assert!(check_spec(&no_subnet, &macvlan).is_ok());
+        // IPv6 on, and only the IPv4 subnet given: no ULA is made up for a LAN.
+        let mut v6 = spec.clone();
+        v6.ipv6 = true;
+        let e = check_spec(&v6, &macvlan).unwrap_err();
+        assert!(e.cause.contains("IPv6 subnet"), "{e}");
+        v6.subnets
+            .push(crate::model::Subnet::parse("fd00:77::/64").unwrap());
+        assert!(check_spec(&v6, &macvlan).is_ok());
         for (change, word) in [
             (
                 &(|s: &mut NetworkSpec| s.internal = true) as &dyn Fn(&mut NetworkSpec),
