@@ -117,7 +117,16 @@ fn containers_on_a_macvlan_network_reach_the_lan_host_and_each_other_from_the_cl
     );
     sb.ok("ip netns del c2");
     support::gc_lets_go_of(&sb, "c2");
-    sb.ok("ctnet netns rm c1 && ctnet network rm lan");
+    // A static address, and a detach that returns once the container is cut off, with
+    // `network rm` right after it finishing the job.
+    sb.ok("ctnet netns add c3 && ctnet attach lan c3 --ip 10.77.0.50");
+    reaches(&sb, "c3", ROUTER, "10.77.0.50");
+    sb.ok("ctnet detach --no-wait lan c3 && ctnet network rm lan");
+    assert_eq!(
+        sb.ok("ip -n c3 -o link show | grep -c eth0 || true").trim(),
+        "0"
+    );
+    sb.ok("ctnet netns rm c1 && ctnet netns rm c3");
     assert_eq!(sb.snapshot(), before, "something was left behind");
 }
 
@@ -301,6 +310,18 @@ fn podman_macvlan_networks_reach_the_lan_with_ctnet_as_netavark() {
     let _ = server.wait();
     let host_links = sb.ok("ip -o link show | grep -v ' lo:\\| lan0@' || true");
     assert_eq!(host_links.trim(), "", "new host links: {host_links}");
+    // Ports on a macvlan network are refused, not dropped: the engine says why.
+    let out = podman.run(&format!(
+        "run -d {} --name p -p 8080:80 --network lan {} sleep 600",
+        support::podman::RUN_FLAGS,
+        support::podman::IMAGE
+    ));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("cannot be published"),
+        "{err}"
+    );
+    podman.ok("rm -f -t 0 p");
 
     // Podman's `mode` option is the kernel's mode.
     podman.ok("network connect apart a");
