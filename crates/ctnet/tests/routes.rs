@@ -14,20 +14,19 @@ mod support;
 
 use serde_json::{json, Value};
 use support::{
-    doctor_problems, netavark, refused, Sandbox, UPLINK_HOST, UPLINK_HOST6, WAN_SERVER,
-    WAN_SERVER6,
+    doctor_problems, netavark, refused, Sandbox, UPLINK_HOST, UPLINK_HOST6, WAN_SERVER, WAN_SERVER6,
 };
 
 /// Counts, per bridge, packets forwarded from it to the wan servers.
 fn count_egress(sb: &Sandbox, bridges: &[&str]) {
     let mut script = String::from(
         "nft add table inet egress && \
-         nft add chain inet egress fwd '{ type filter hook forward priority -400; }'",
+         nft add chain inet egress count '{ type filter hook forward priority -400; }'",
     );
     for br in bridges {
         script.push_str(&format!(
-            " && nft add rule inet egress fwd iifname {br} ip daddr {WAN_SERVER} counter \
-             && nft add rule inet egress fwd iifname {br} ip6 daddr {WAN_SERVER6} counter"
+            " && nft add rule inet egress count iifname {br} ip daddr {WAN_SERVER} counter \
+             && nft add rule inet egress count iifname {br} ip6 daddr {WAN_SERVER6} counter"
         ));
     }
     sb.ok(&script);
@@ -35,7 +34,7 @@ fn count_egress(sb: &Sandbox, bridges: &[&str]) {
 
 /// Packets counted so far from `bridge` to the wan server of the family of `server`.
 fn counted(sb: &Sandbox, bridge: &str, server: &str) -> u64 {
-    let listing = sb.ok("nft list chain inet egress fwd");
+    let listing = sb.ok("nft list chain inet egress count");
     let line = listing
         .lines()
         .find(|l| l.contains(&format!("iifname \"{bridge}\"")) && l.contains(server))
@@ -114,9 +113,15 @@ fn cli_metric_is_the_default_route_metric() {
          ctnet netns add c && ctnet attach m c",
     );
     let v4 = sb.ok("ip -n c -4 route show default");
-    assert!(v4.contains("via 10.72.0.1") && v4.contains("metric 321"), "{v4}");
+    assert!(
+        v4.contains("via 10.72.0.1") && v4.contains("metric 321"),
+        "{v4}"
+    );
     let v6 = sb.ok("ip -n c -6 route show default");
-    assert!(v6.contains("via fd00:72::1") && v6.contains("metric 321"), "{v6}");
+    assert!(
+        v6.contains("via fd00:72::1") && v6.contains("metric 321"),
+        "{v6}"
+    );
     assert_eq!(egress(&sb, "c", &["br-m"], WAN_SERVER6), "br-m");
     let inspect = sb.ok("ctnet network inspect m --format json");
     assert!(inspect.contains("321"), "{inspect}");
@@ -163,9 +168,27 @@ fn netavark_internal_and_public_in_both_name_orders() {
     let mut sb = Sandbox::new();
     wan(&mut sb, &["nv-a", "nv-m", "nv-z"]);
     sb.ok("ip netns add c1 && ip netns add c2 && ip netns add n");
-    let a = network_info("a-int", "nv-a", v4("10.80.0.0/24", "10.80.0.1"), true, json!(null));
-    let m = network_info("m-pub", "nv-m", v4("10.81.0.0/24", "10.81.0.1"), false, json!(null));
-    let z = network_info("z-int", "nv-z", v4("10.82.0.0/24", "10.82.0.1"), true, json!(null));
+    let a = network_info(
+        "a-int",
+        "nv-a",
+        v4("10.80.0.0/24", "10.80.0.1"),
+        true,
+        json!(null),
+    );
+    let m = network_info(
+        "m-pub",
+        "nv-m",
+        v4("10.81.0.0/24", "10.81.0.1"),
+        false,
+        json!(null),
+    );
+    let z = network_info(
+        "z-int",
+        "nv-z",
+        v4("10.82.0.0/24", "10.82.0.1"),
+        true,
+        json!(null),
+    );
     let c1 = options(
         "c1",
         &[
@@ -198,7 +221,10 @@ fn netavark_internal_and_public_in_both_name_orders() {
         assert!(routes.starts_with("default via 10.81.0.1 "), "{routes}");
         assert!(routes.contains("metric 100"), "{routes}");
         assert_eq!(routes.lines().count(), 1, "{routes}");
-        assert_eq!(egress(&sb, ns, &["nv-a", "nv-m", "nv-z"], WAN_SERVER), "nv-m");
+        assert_eq!(
+            egress(&sb, ns, &["nv-a", "nv-m", "nv-z"], WAN_SERVER),
+            "nv-m"
+        );
         sb.reach(Some(ns), "tcp", &format!("{neighbour}:81"));
     }
     // The container on the two internal networks has no default route at all.
@@ -213,11 +239,21 @@ fn netavark_dual_stack_internal_first() {
     let mut sb = Sandbox::new();
     wan(&mut sb, &["nv-a", "nv-b"]);
     sb.ok("ip netns add c");
-    let ds = |s4: &str, g4: &str, s6: &str, g6: &str| {
-        json!([{ "subnet": s4, "gateway": g4 }, { "subnet": s6, "gateway": g6 }])
-    };
-    let a = network_info("a", "nv-a", ds("10.83.0.0/24", "10.83.0.1", "fd00:83::/64", "fd00:83::1"), true, json!(null));
-    let b = network_info("b", "nv-b", ds("10.84.0.0/24", "10.84.0.1", "fd00:84::/64", "fd00:84::1"), false, json!(null));
+    let ds = |s4: &str, g4: &str, s6: &str, g6: &str| json!([{ "subnet": s4, "gateway": g4 }, { "subnet": s6, "gateway": g6 }]);
+    let a = network_info(
+        "a",
+        "nv-a",
+        ds("10.83.0.0/24", "10.83.0.1", "fd00:83::/64", "fd00:83::1"),
+        true,
+        json!(null),
+    );
+    let b = network_info(
+        "b",
+        "nv-b",
+        ds("10.84.0.0/24", "10.84.0.1", "fd00:84::/64", "fd00:84::1"),
+        false,
+        json!(null),
+    );
     let opts = options(
         "c",
         &[
@@ -228,7 +264,10 @@ fn netavark_dual_stack_internal_first() {
     let (ok, out) = netavark(&sb, "setup /run/netns/c", &opts);
     assert!(ok, "{out}");
     let v6 = sb.ok("ip -n c -6 route show default");
-    assert!(v6.contains("via fd00:84::1") && !v6.contains("fd00:83::1"), "{v6}");
+    assert!(
+        v6.contains("via fd00:84::1") && !v6.contains("fd00:83::1"),
+        "{v6}"
+    );
     assert_eq!(egress(&sb, "c", &["nv-a", "nv-b"], WAN_SERVER), "nv-b");
     assert_eq!(egress(&sb, "c", &["nv-a", "nv-b"], WAN_SERVER6), "nv-b");
     assert!(doctor_problems(&sb, None).is_empty());
@@ -260,8 +299,14 @@ fn netavark_metric_orders_the_default_routes() {
     let (ok, out) = netavark(&sb, "setup /run/netns/c", &both);
     assert!(ok, "{out}");
     let v4 = sb.ok("ip -n c -4 route show default");
-    assert!(v4.contains("via 10.92.0.1 dev eth1 proto") && v4.contains("metric 100"), "{v4}");
-    assert!(v4.contains("via 10.91.0.1 dev eth0") && v4.contains("metric 300"), "{v4}");
+    assert!(
+        v4.contains("via 10.92.0.1 dev eth1 proto") && v4.contains("metric 100"),
+        "{v4}"
+    );
+    assert!(
+        v4.contains("via 10.91.0.1 dev eth0") && v4.contains("metric 300"),
+        "{v4}"
+    );
     let bridges = ["nv-a", "nv-b", "nv-c"];
     assert_eq!(egress(&sb, "c", &bridges, WAN_SERVER), "nv-b");
     assert_eq!(egress(&sb, "c", &bridges, WAN_SERVER6), "nv-b");
@@ -312,7 +357,10 @@ fn netavark_networks_of_one_metric_keep_both_routes() {
     let v4 = sb.ok("ip -n c -4 route show default");
     assert_eq!(v4.lines().count(), 2, "{v4}");
     let v6 = sb.ok("ip -n c -6 route show default");
-    assert!(v6.contains("nexthop via fd00:75::1") && v6.contains("nexthop via fd00:76::1"), "{v6}");
+    assert!(
+        v6.contains("nexthop via fd00:75::1") && v6.contains("nexthop via fd00:76::1"),
+        "{v6}"
+    );
     assert!(doctor_problems(&sb, None).is_empty());
     sb.reach(Some("c"), "tcp", &format!("{WAN_SERVER}:80"));
 }
@@ -338,7 +386,13 @@ fn cli_ipam_none_is_a_network_without_addresses() {
     sb.ok("ctnet network create l2 --ipam none --bridge br-l2 && ctnet attach l2 a && ctnet attach l2 b");
     for ns in ["a", "b"] {
         assert_eq!(addresses(&sb, Some(ns), "eth0").trim(), "", "{ns}");
-        assert_eq!(sb.ok(&format!("ip -n {ns} route show default; ip -n {ns} -6 route show default")).trim(), "");
+        assert_eq!(
+            sb.ok(&format!(
+                "ip -n {ns} route show default; ip -n {ns} -6 route show default"
+            ))
+            .trim(),
+            ""
+        );
     }
     assert_eq!(addresses(&sb, None, "br-l2").trim(), "");
     sb.ok("ctnet netns add p");
@@ -375,7 +429,11 @@ fn netavark_ipam_none_and_unknown_drivers() {
     let opts = options("c", &[("l2", &none, json!([]), "eth0")]);
     let (ok, status) = netavark(&sb, "setup /run/netns/c", &opts);
     assert!(ok, "{status}");
-    assert_eq!(status["l2"]["interfaces"]["eth0"]["subnets"], json!([]), "{status}");
+    assert_eq!(
+        status["l2"]["interfaces"]["eth0"]["subnets"],
+        json!([]),
+        "{status}"
+    );
     assert_eq!(addresses(&sb, Some("c"), "eth0").trim(), "");
     assert_eq!(addresses(&sb, None, "nv-l2").trim(), "");
     assert!(doctor_problems(&sb, None).is_empty());
@@ -384,7 +442,13 @@ fn netavark_ipam_none_and_unknown_drivers() {
     assert_eq!(sb.snapshot(), before);
 
     for (driver, expected) in [("bogus", "unsupported ipam driver bogus"), ("dhcp", "dhcp")] {
-        let mut net = network_info("u", "nv-u", v4("10.99.0.0/24", "10.99.0.1"), false, json!(null));
+        let mut net = network_info(
+            "u",
+            "nv-u",
+            v4("10.99.0.0/24", "10.99.0.1"),
+            false,
+            json!(null),
+        );
         net["ipam_options"] = json!({ "driver": driver });
         let opts = options("c", &[("u", &net, json!(["10.99.0.2"]), "eth0")]);
         let (ok, err) = netavark(&sb, "setup /run/netns/c", &opts);

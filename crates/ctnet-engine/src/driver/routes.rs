@@ -117,8 +117,7 @@ pub fn is_present(routes: &[RouteInfo], gateway: IpAddr, metric: u32, oif: Optio
         r.is_main_default()
             && r.metric() == metric
             && ((r.gateway == Some(gateway) && on_oif(r.oif))
-                || r
-                    .next_hops
+                || r.next_hops
                     .iter()
                     .any(|h| h.gateway == Some(gateway) && on_oif(Some(h.oif))))
     })
@@ -135,7 +134,12 @@ mod tests {
     use super::*;
     use crate::model::{MacAddr, NetworkName, RowState, Subnet, SubnetConfig};
 
-    fn network(name: &str, subnets: &[(&str, &str)], internal: bool, metric: Option<u32>) -> Network {
+    fn network(
+        name: &str,
+        subnets: &[(&str, &str)],
+        internal: bool,
+        metric: Option<u32>,
+    ) -> Network {
         let mut net = crate::driver::bridge::tests::network(subnets);
         net.name = NetworkName::new(name).unwrap();
         net.internal = internal;
@@ -174,9 +178,16 @@ mod tests {
 
     #[test]
     fn the_rule_is_the_containers_front_end() {
-        assert_eq!(RouteRule::for_container("podman:abc"), RouteRule::EveryNetwork);
+        assert_eq!(
+            RouteRule::for_container("podman:abc"),
+            RouteRule::EveryNetwork
+        );
         for label in ["c1", "cni:abc", "pid:7", "/proc/7/ns/net"] {
-            assert_eq!(RouteRule::for_container(label), RouteRule::FirstPerFamily, "{label}");
+            assert_eq!(
+                RouteRule::for_container(label),
+                RouteRule::FirstPerFamily,
+                "{label}"
+            );
         }
     }
 
@@ -246,7 +257,7 @@ mod tests {
     fn a_route_is_present_by_gateway_metric_and_interface_or_as_a_next_hop() {
         let ip = |t: &str| -> IpAddr { t.parse().unwrap() };
         let route = |gateway: Option<&str>, oif, priority, hops: Vec<NextHop>| RouteInfo {
-            family: Family::of(ip(gateway.unwrap_or("fd00::"))),
+            family: ctnet_kernel::Family::V6,
             destination: ip("::"),
             prefix_len: 0,
             gateway: gateway.map(ip),

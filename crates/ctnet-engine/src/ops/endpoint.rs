@@ -591,6 +591,7 @@ fn reserve_endpoint(
             break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
         }
     };
+    let default_routes = RouteRule::for_container(&label).families(net, &siblings);
     let mut ep = Endpoint {
         id: 0,
         network: net.name.clone(),
@@ -601,7 +602,7 @@ fn reserve_endpoint(
         host_ifname,
         mac: spec.mac.unwrap_or_else(|| automatic_mac(&ips)),
         ips,
-        default_routes: RouteRule::for_container(&label).families(net, &siblings),
+        default_routes,
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),
