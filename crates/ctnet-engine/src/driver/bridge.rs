@@ -216,6 +216,10 @@ pub(crate) mod tests {
             state: RowState::Pending,
             created: 0,
             creator: None,
+            isolation: crate::model::Isolation::Strict,
+            metric: None,
+            ipam: crate::model::Ipam::Ctnet,
+            macvlan: None,
         }
     }
 
