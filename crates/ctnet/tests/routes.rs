@@ -14,7 +14,8 @@ mod support;
 
 use serde_json::{json, Value};
 use support::{
-    doctor_problems, netavark, refused, Sandbox, UPLINK_HOST, UPLINK_HOST6, WAN_SERVER, WAN_SERVER6,
+    doctor_problems, netavark, refused, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST, UPLINK_HOST6,
+    WAN_SERVER, WAN_SERVER6,
 };
 
 /// Counts, per bridge, packets forwarded from it to the wan servers.
@@ -300,7 +301,7 @@ fn netavark_metric_orders_the_default_routes() {
     assert!(ok, "{out}");
     let v4 = sb.ok("ip -n c -4 route show default");
     assert!(
-        v4.contains("via 10.92.0.1 dev eth1 proto") && v4.contains("metric 100"),
+        v4.contains("via 10.92.0.1 dev eth1 ") && v4.contains("metric 100"),
         "{v4}"
     );
     assert!(
@@ -381,7 +382,10 @@ fn addresses(sb: &Sandbox, ns: Option<&str>, ifname: &str) -> String {
 fn cli_ipam_none_is_a_network_without_addresses() {
     let mut sb = Sandbox::new();
     sb.with_wan();
-    sb.ok("ctnet netns add a && ctnet netns add b");
+    // ctnet's table and the default network exist before, so the snapshot holds them.
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ctnet netns add a && ctnet netns add b"
+    ));
     let before = sb.snapshot();
     sb.ok("ctnet network create l2 --ipam none --bridge br-l2 && ctnet attach l2 a && ctnet attach l2 b");
     for ns in ["a", "b"] {
@@ -422,7 +426,9 @@ fn cli_ipam_none_is_a_network_without_addresses() {
 #[test]
 fn netavark_ipam_none_and_unknown_drivers() {
     let sb = Sandbox::new();
-    sb.ok("ip netns add c");
+    sb.ok(&format!(
+        "{MAKE_DEFAULT_NETWORK} && ip netns add c && ip -n c link set lo up"
+    ));
     let before = sb.snapshot();
     let mut none = network_info("l2", "nv-l2", json!([]), false, json!(null));
     none["ipam_options"] = json!({ "driver": "none" });
@@ -441,7 +447,10 @@ fn netavark_ipam_none_and_unknown_drivers() {
     assert!(ok, "{out}");
     assert_eq!(sb.snapshot(), before);
 
-    for (driver, expected) in [("bogus", "unsupported ipam driver bogus"), ("dhcp", "dhcp")] {
+    for (driver, expected) in [
+        ("bogus", "unsupported ipam driver \"bogus\""),
+        ("dhcp", "dhcp"),
+    ] {
         let mut net = network_info(
             "u",
             "nv-u",
