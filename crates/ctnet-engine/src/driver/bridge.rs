@@ -7,8 +7,8 @@
 //!  │   10.1.0.1/24   (gateway, v4)  │          │ eth0  10.1.0.2/24                │
 //!  │   fd00:…::1/64  (gateway, v6,  │   veth   │       fd00:…::2/64 (nodad)       │
 //!  │                  nodad)        │◄────────►│       mac 02:42:…                │
-//!  │   └─ port vethXXXXXXX          │   pair   │ default via 10.1.0.1             │
-//!  │        hairpin, isolated       │          │ default via fd00:…::1            │
+//!  │   └─ port vethXXXXXXX          │   pair   │ default via 10.1.0.1 [metric M]  │
+//!  │        hairpin, isolated       │          │ default via fd00:…::1 [metric M] │
 //!  │        unless icc, no IPv6     │          │ (IPv4-only: no IPv6 link-local)  │
 //!  └────────────────────────────────┘          └──────────────────────────────────┘
 //! ```
@@ -16,7 +16,9 @@
 //! The veth is created with its peer already inside the container's namespace and its
 //! host side already a port of the bridge, in one request. The kernel objects of one
 //! side go in one pipelined round trip. A network's and an endpoint's elements of ctnet's
-//! nftables table are part of the plan too ([`network_rules`], [`port_rules`]).
+//! nftables table are part of the plan too ([`network_rules`], [`port_rules`]). Which
+//! networks give the default routes, and their metric, is [`super::routes`]' call. A
+//! network without addresses (`ipam none`) has none of the addresses or routes drawn.
 
 use std::os::fd::BorrowedFd;
 

@@ -96,8 +96,8 @@ impl Engine {
     }
 
     /// Attaches a container to a network: a veth pair whose host side is a port of the
-    /// network's bridge and whose container side gets an address, and (for the
-    /// container's first network) the default route. All or nothing.
+    /// network's bridge and whose container side gets an address, and the default routes
+    /// its container's rule gives it (see `driver::routes`). All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
         let inode = netns
