@@ -564,7 +564,7 @@ fn check_ipam_none(spec: &NetworkSpec) -> Result<()> {
             "has no IPAM (ipam none: no subnets, its containers get no address), but {} was given",
             given.join(", ")
         ),
-        "leave out --subnet, --gateway and --ipv6 with --ipam none, or drop --ipam none",
+        "give a network without IPAM no subnet, gateway or IPv6 (`ctnet network create NAME --ipam none` alone), or give it IPAM",
     ))
 }
 
