@@ -467,3 +467,52 @@ fn netavark_ipam_none_and_unknown_drivers() {
         assert_eq!(sb.snapshot(), before, "{driver}");
     }
 }
+
+/// A network in use keeps the metric and IPAM it was made with: a setup whose
+/// `network_info` says otherwise (the network file edited meanwhile) is refused naming
+/// both values, with nothing changed, rather than given the old values silently.
+#[test]
+fn netavark_a_network_in_use_keeps_its_metric_and_ipam() {
+    let sb = Sandbox::new();
+    sb.ok("ip netns add c1 && ip netns add c2 && ip -n c2 link set lo up");
+    let net = network_info(
+        "a",
+        "nv-a",
+        v4("10.98.0.0/24", "10.98.0.1"),
+        false,
+        json!({ "metric": "300" }),
+    );
+    let (ok, out) = netavark(
+        &sb,
+        "setup /run/netns/c1",
+        &options("c1", &[("a", &net, json!(["10.98.0.2"]), "eth0")]),
+    );
+    assert!(ok, "{out}");
+    let before = sb.snapshot();
+    let mut edited = net.clone();
+    edited["options"] = json!({ "metric": "50" });
+    let (ok, err) = netavark(
+        &sb,
+        "setup /run/netns/c2",
+        &options("c2", &[("a", &edited, json!(["10.98.0.3"]), "eth0")]),
+    );
+    assert!(!ok);
+    let message = err["error"].as_str().unwrap_or_default();
+    assert!(message.contains("exists with metric 300, not 50"), "{err}");
+    assert_eq!(sb.snapshot(), before);
+    let mut none = net.clone();
+    none["subnets"] = json!([]);
+    none["ipam_options"] = json!({ "driver": "none" });
+    let (ok, err) = netavark(
+        &sb,
+        "setup /run/netns/c2",
+        &options("c2", &[("a", &none, json!([]), "eth0")]),
+    );
+    assert!(!ok);
+    let message = err["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("exists with IPAM ctnet, not none"),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}

@@ -297,8 +297,8 @@ impl Engine {
 
     /// The network `spec` names, made from `spec` if it does not exist (what runtimes
     /// that define networks in their own configuration need: CNI, Podman). An existing
-    /// network must agree with the subnet and bridge `spec` gives. Callers racing to
-    /// make it all get the same network.
+    /// network must agree with the subnet, bridge and metric `spec` gives, and its IPAM.
+    /// Callers racing to make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
         self.ensure_network_made(spec).map(|(net, _)| net)
     }
@@ -343,6 +343,12 @@ impl Engine {
                     wanted.to_string(),
                 ));
             }
+        }
+        if let Some(wanted) = spec.metric.filter(|m| Some(*m) != existing.metric) {
+            let have = existing
+                .metric
+                .map_or_else(|| "the default".to_string(), |m| m.to_string());
+            return Err(clash("metric", have, wanted.to_string()));
         }
         if spec.ipam != existing.ipam {
             return Err(clash(
