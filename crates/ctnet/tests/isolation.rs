@@ -223,3 +223,54 @@ fn a_lost_isolation_element_is_named_and_restored() {
     assert!(talk(&sb, OPEN_A, OPEN_B), "gc restored the element");
     assert!(doctor_problems(&sb, None).is_empty());
 }
+
+/// An open network with icc off keeps its containers apart: with br_netfilter active a
+/// frame between two of its ports passes `forward` with its bridge as input and output,
+/// which the open rules would accept; `no_icc` drops it first. The ports' own isolation
+/// is switched off here, so the firewall's half is what is shown.
+#[test]
+fn an_open_network_with_icc_off_keeps_its_containers_apart() {
+    let mut sb = Sandbox::new();
+    sb.ok(
+        "ctnet network create lonely --subnet 10.72.1.0/24 --isolate false --icc false && \
+           ctnet network create other --subnet 10.72.2.0/24 --isolate false && \
+           for c in a b c; do ctnet netns add $c; done && \
+           ctnet attach lonely a && ctnet attach lonely b && ctnet attach other c",
+    );
+    for ns in ["a", "b", "c"] {
+        sb.serve(Some(ns), "--tcp 80");
+    }
+    if !sb
+        .ok("cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo none")
+        .starts_with('1')
+    {
+        sb.ok("echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables");
+    }
+    let inspect: Value =
+        serde_json::from_str(&sb.ok("ctnet network inspect lonely --format json")).unwrap();
+    let bridge = inspect["bridge"].as_str().unwrap().to_string();
+    sb.ok(&format!(
+        "for p in $(ls /sys/class/net/{bridge}/brif); do bridge link set dev $p isolated off; done"
+    ));
+    assert!(
+        !talk(&sb, ("a", "10.72.1.2"), ("b", "10.72.1.3")),
+        "icc off on an open network"
+    );
+    assert!(
+        talk(&sb, ("a", "10.72.1.2"), ("c", "10.72.2.2")),
+        "it is open to other networks"
+    );
+    // Without its no_icc element the open rules let the pair talk: the element is what
+    // kept them apart (and doctor names it missing).
+    sb.ok(&format!(
+        "nft delete element inet ctnet no_icc '{{ \"{bridge}\" . \"{bridge}\" }}'"
+    ));
+    assert_reported(
+        &doctor_problems(&sb, None),
+        &[&format!("no_icc: {bridge} . {bridge}")],
+    );
+    assert!(
+        talk(&sb, ("a", "10.72.1.2"), ("b", "10.72.1.3")),
+        "the element was what held"
+    );
+}
