@@ -7,9 +7,12 @@
 //!   host side is a port of the bridge.
 //! - [`macvlan`]: nothing on the host but the user's parent interface; each container a
 //!   macvlan interface over it, made inside the container's namespace.
+//! - [`routes`]: which of a container's networks give it a default route, with what
+//!   metric (ctnet's rule and netavark's).
 
 pub mod bridge;
 pub mod macvlan;
+pub mod routes;
 
 use crate::datapath::nft::NetworkRules;
 use crate::model::{Driver, Network};
