@@ -98,14 +98,36 @@ pub(crate) fn refuse_ports(net: &Network, publish: &[PortSpec]) -> Result<()> {
 
 /// True when the namespace at an endpoint's path (`at_path`: its inode and cookie, None
 /// when the path opens none) is still the endpoint's, so the interface in it is the
-/// endpoint's to delete. Without a cookie (a row not ready yet, whose namespace the
-/// failing attach still holds open) the inode decides.
-pub(crate) fn namespace_is_the_endpoints(ep: &Endpoint, at_path: Option<(u64, u64)>) -> bool {
+/// endpoint's to delete: its inode, and its cookie under this boot (`boot_id`: cookies
+/// count again from 1 after a reboot). Without a cookie (a row not ready yet, whose
+/// namespace the failing attach still holds open) the inode decides.
+pub(crate) fn namespace_is_the_endpoints(
+    ep: &Endpoint,
+    at_path: Option<(u64, u64)>,
+    boot_id: &str,
+) -> bool {
     match (at_path, &ep.identity) {
         (None, _) => false,
-        (Some((inode, cookie)), Some(id)) => inode == ep.netns_inode && cookie == id.cookie,
+        (Some((inode, cookie)), Some(id)) => {
+            inode == ep.netns_inode && cookie == id.cookie && id.boot_id == boot_id
+        }
         (Some((inode, _)), None) => inode == ep.netns_inode,
     }
+}
+
+/// The namespace at the endpoint's path if it is still the endpoint's
+/// ([`namespace_is_the_endpoints`]); None when it is gone (and took the interface).
+fn endpoint_netns(ep: &Endpoint) -> Result<Option<Netns>> {
+    let Ok(netns) = Netns::open(&ep.netns_path) else {
+        return Ok(None);
+    };
+    let boot_id = ctnet_kernel::netns::boot_id()
+        .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
+    let inode = netns.inode().ok();
+    // Without cookies (a kernel before 5.14) rows have none, and the inode decides.
+    let cookie = netns.cookie().ok().unwrap_or(0);
+    let at_path = inode.map(|i| (i, cookie));
+    Ok(namespace_is_the_endpoints(ep, at_path, &boot_id).then_some(netns))
 }
 
 impl Engine {
@@ -222,15 +244,9 @@ impl Engine {
     /// namespace is still the endpoint's; a namespace that is gone took the interface
     /// with it, which is fine.
     pub(crate) fn delete_macvlan_interface(&mut self, ep: &Endpoint) -> Result<()> {
-        let Ok(netns) = Netns::open(&ep.netns_path) else {
+        let Some(netns) = endpoint_netns(ep)? else {
             return Ok(());
         };
-        let at_path = netns.inode().ok().zip(netns.cookie().ok());
-        // Without cookies (a kernel before 5.14) the inode decides.
-        let at_path = at_path.or_else(|| netns.inode().ok().map(|i| (i, 0)));
-        if !namespace_is_the_endpoints(ep, at_path) {
-            return Ok(());
-        }
         let ifname = ep.ifname.clone();
         netns
             .within(|| {
@@ -248,12 +264,9 @@ impl Engine {
     /// Takes a macvlan endpoint's interface down inside its namespace (the first half of
     /// a `--no-wait` detach: the container is cut off at once).
     pub(crate) fn set_macvlan_interface_down(&mut self, ep: &Endpoint) -> Result<()> {
-        let Ok(netns) = Netns::open(&ep.netns_path) else {
+        let Some(netns) = endpoint_netns(ep)? else {
             return Ok(());
         };
-        if netns.inode().ok() != Some(ep.netns_inode) {
-            return Ok(());
-        }
         let ifname = ep.ifname.clone();
         netns
             .within(|| link::set_down(&mut RtSocket::open()?, ifname.as_str()).map(|_| ()))
@@ -354,15 +367,17 @@ mod tests {
     fn only_the_endpoints_own_namespace_has_its_interface_deleted() {
         let mut ep = crate::driver::macvlan::tests::endpoint("10.77.0.2", true);
         ep.netns_inode = 7;
-        assert!(namespace_is_the_endpoints(&ep, Some((7, 99))));
-        assert!(!namespace_is_the_endpoints(&ep, Some((8, 99))));
-        assert!(!namespace_is_the_endpoints(&ep, None));
+        assert!(namespace_is_the_endpoints(&ep, Some((7, 99)), "b"));
+        assert!(!namespace_is_the_endpoints(&ep, Some((8, 99)), "b"));
+        assert!(!namespace_is_the_endpoints(&ep, None, "b"));
         ep.identity = Some(NetnsIdentity {
             cookie: 5,
             boot_id: "b".into(),
         });
-        assert!(namespace_is_the_endpoints(&ep, Some((7, 5))));
+        assert!(namespace_is_the_endpoints(&ep, Some((7, 5)), "b"));
         // The inode reused by another namespace: its interface is not ours.
-        assert!(!namespace_is_the_endpoints(&ep, Some((7, 6))));
+        assert!(!namespace_is_the_endpoints(&ep, Some((7, 6)), "b"));
+        // Inode and cookie again after a reboot: another namespace.
+        assert!(!namespace_is_the_endpoints(&ep, Some((7, 5)), "c"));
     }
 }
