@@ -130,6 +130,34 @@ fn containers_on_a_macvlan_network_reach_the_lan_host_and_each_other_from_the_cl
     assert_eq!(sb.snapshot(), before, "something was left behind");
 }
 
+/// A dual-stack macvlan network: the LAN's IPv6 prefix given with its router, each
+/// container's IPv6 address usable at once (no duplicate address detection), seen by the
+/// LAN host, and the default route of each family via the LAN's router.
+#[test]
+fn a_dual_stack_macvlan_network_reaches_the_lan_over_ipv6() {
+    let mut sb = Sandbox::new();
+    with_lan(&mut sb);
+    sb.ok("ip -n lanhost addr add fd77::1/64 dev eth0 nodad");
+    sb.serve(Some("lanhost"), "--bind fd77::1 --tcp 80 --udp 53");
+    sb.ok(&format!(
+        "{CREATE} --ipv6 --subnet fd77::/64 --gateway fd77::1 && ctnet netns add c1 && \
+         ctnet netns add c2 && ctnet attach lan c1 && ctnet attach lan c2"
+    ));
+    let (v6a, v6b) = (sb.addr6_of("c1", "eth0"), sb.addr6_of("c2", "eth0"));
+    assert_eq!((v6a.as_str(), v6b.as_str()), ("fd77::2", "fd77::3"));
+    for proto in ["tcp", "udp"] {
+        let port = if proto == "tcp" { 80 } else { 53 };
+        let seen = sb.reach(Some("c1"), proto, &format!("[fd77::1]:{port}"));
+        assert!(seen.starts_with("from [fd77::2]:"), "{proto}: {seen}");
+    }
+    sb.serve(Some("c2"), "--tcp 80");
+    let seen = sb.reach(Some("c1"), "tcp", "[fd77::3]:80");
+    assert!(seen.starts_with("from [fd77::2]:"), "{seen}");
+    let routes = sb.ok("ip -n c1 -6 route show default");
+    assert!(routes.contains("via fd77::1 dev eth0"), "{routes}");
+    reaches(&sb, "c2", ROUTER, "10.77.0.3");
+}
+
 #[test]
 fn private_mode_keeps_the_containers_apart_but_on_the_lan() {
     let mut sb = Sandbox::new();
