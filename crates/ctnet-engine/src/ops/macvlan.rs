@@ -11,7 +11,7 @@
 
 use std::os::fd::AsFd;
 
-use ctnet_kernel::{link, Netns, RtSocket, LOOPBACK_INDEX};
+use ctnet_kernel::{link, reclaim, Netns, RtSocket, LOOPBACK_INDEX};
 
 use crate::driver::macvlan;
 use crate::engine::Engine;
@@ -248,12 +248,14 @@ impl Engine {
             return Ok(());
         };
         let ifname = ep.ifname.clone();
+        // Deleted as a veth is (`reclaim`): a child sits out the kernel's clean-up wait
+        // (~20 ms), the thread stays inside only until the kernel has announced it gone.
         netns
             .within(|| {
                 let mut sock = RtSocket::open()?;
                 match link::get(&mut sock, ifname.as_str())? {
                     Some(l) if l.kind.as_deref() == Some("macvlan") => {
-                        link::delete(&mut sock, ifname.as_str()).map(|_| ())
+                        reclaim::delete_links(&[ifname.as_str()], &[])
                     }
                     _ => Ok(()),
                 }
