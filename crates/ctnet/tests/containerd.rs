@@ -389,3 +389,65 @@ fn conflist_versions_through_ctr() {
     support::gc_lets_go_of(&sb, &ctr.cni_id("v110pm"));
     assert_eq!(rows(&sb), []);
 }
+
+/// Runs ctnet's ADD as containerd's CRI does (its CNI_ARGS and a runtimeConfig) for
+/// namespace `pod`; returns success and the JSON on stdout.
+fn cri_add(sb: &Sandbox, cni_args: &str, runtime_config: &Value) -> (bool, Value) {
+    let mut conf = conflist("10.99.0.0/24", &[])["plugins"][0].clone();
+    conf["cniVersion"] = json!("1.0.0");
+    conf["name"] = json!(NETWORK);
+    conf["runtimeConfig"] = runtime_config.clone();
+    let out = sb.run(&format!(
+        "printf '%s' '{conf}' | CNI_COMMAND=ADD CNI_CONTAINERID=0123abcd CNI_NETNS=/run/netns/pod \
+         CNI_IFNAME=eth0 CNI_PATH={} CNI_ARGS='{cni_args}' ctnet",
+        support::CNI_PLUGINS
+    ));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.success(), value)
+}
+
+/// What containerd's CRI sends (`IgnoreUnknown=1;K8S_POD_*` labels, `IP=`, capabilities
+/// with nothing in them) is read: the address asked for, the port published. A key
+/// ctnet does not read without IgnoreUnknown (code 4), and a capability ctnet does not
+/// do that asks for something (`bandwidth`, code 7), are refused with nothing made,
+/// where they were passed over before.
+#[test]
+fn containerd_cri_arguments_read_or_refused() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok("ip netns add pod");
+    let before = sb.snapshot();
+    let ports = json!([{ "hostPort": 8080, "containerPort": 80, "protocol": "tcp" }]);
+    for (args, rc, code, piece) in [
+        ("K8S_POD_NAME=web;FOO=1", json!({}), 4, "FOO"),
+        (
+            "IgnoreUnknown=1",
+            json!({ "portMappings": ports, "bandwidth": { "ingressRate": 1000 } }),
+            7,
+            "runtimeConfig.bandwidth",
+        ),
+        ("IgnoreUnknown=maybe", json!({}), 4, "IgnoreUnknown"),
+    ] {
+        let (ok, out) = cri_add(&sb, args, &rc);
+        assert!(!ok, "{args} {rc}: accepted: {out}");
+        assert_eq!(out["code"], code, "{args} {rc}: {out}");
+        assert!(
+            out["msg"].as_str().unwrap_or_default().contains(piece),
+            "{out}"
+        );
+        assert_eq!(sb.snapshot(), before, "{args} {rc} changed something");
+    }
+    let cri = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;\
+               K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=1f2e;IP=10.99.0.9";
+    let (ok, out) = cri_add(
+        &sb,
+        cri,
+        &json!({ "portMappings": ports, "bandwidth": {}, "dns": {} }),
+    );
+    assert!(ok, "{out}");
+    assert_eq!(sb.addr_of("pod", "eth0"), "10.99.0.9");
+    sb.serve(Some("pod"), "--tcp 80");
+    let seen = sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
+    assert!(seen.starts_with("from 203.0.113.2:"), "{seen}");
+}
