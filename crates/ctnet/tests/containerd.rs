@@ -451,3 +451,40 @@ fn containerd_cri_arguments_read_or_refused() {
     let seen = sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
     assert!(seen.starts_with("from 203.0.113.2:"), "{seen}");
 }
+
+/// CHECK as libcni (go-cni's `Check`) sends it, with the ADD's result as prevResult:
+/// passes while the interface has the result's address, and fails (code 3, naming both)
+/// when the result gives another, where the result was not looked at before.
+#[test]
+fn check_with_prev_result_compares_the_addresses() {
+    let sb = Sandbox::new();
+    sb.ok("ip netns add pod");
+    let (ok, result) = cri_add(&sb, "IgnoreUnknown=1", &json!({}));
+    assert!(ok, "{result}");
+    let check = |prev: &Value| {
+        let mut conf = conflist("10.99.0.0/24", &[])["plugins"][0].clone();
+        conf["cniVersion"] = json!("1.0.0");
+        conf["name"] = json!(NETWORK);
+        conf["prevResult"] = prev.clone();
+        let out = sb.run(&format!(
+            "printf '%s' '{conf}' | CNI_COMMAND=CHECK CNI_CONTAINERID=0123abcd \
+             CNI_NETNS=/run/netns/pod CNI_IFNAME=eth0 CNI_PATH={} ctnet",
+            support::CNI_PLUGINS
+        ));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        (out.status.success(), stdout)
+    };
+    let (ok, out) = check(&result);
+    assert!(ok, "{out}");
+    let mut moved = result.clone();
+    moved["ips"][0]["address"] = json!("10.99.0.77/24");
+    let (ok, out) = check(&moved);
+    assert!(!ok, "a CHECK whose prevResult gives another address passed");
+    let err: Value = serde_json::from_str(&out).expect("error json");
+    assert_eq!(err["code"], 3, "{err}");
+    let msg = err["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("10.99.0.2") && msg.contains("10.99.0.77"),
+        "{msg}"
+    );
+}

@@ -610,11 +610,59 @@ fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> 
     Ok(())
 }
 
+/// CHECK: the kernel holds what the endpoint needs (the engine's check) and, when the
+/// runtime passes the ADD's result as prevResult (libcni does), the interface still has
+/// exactly the addresses that result gave it.
 fn check(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
     let netns = env("CNI_NETNS", "CHECK")?;
+    let ifname = env("CNI_IFNAME", "CHECK")?;
     let name = network_name(conf)?;
-    engine.check_endpoint(&name, &container(Some(netns))?)?;
+    let ep = engine.check_endpoint(&name, &container(Some(netns.clone()))?)?;
+    let Some(expected) = conf
+        .prev_result
+        .as_ref()
+        .and_then(|prev| prev_addresses(prev, &ifname, &netns))
+    else {
+        return Ok(());
+    };
+    let mut have = ep.ips.clone();
+    have.sort();
+    if have != expected {
+        let list = |ips: &[IpAddr]| {
+            ips.iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Failure::new(
+            code::UNKNOWN_CONTAINER,
+            format!(
+                "interface {ifname} in {netns}: ctnet holds {} for it, but the ADD's result (prevResult) gives {}",
+                list(&have),
+                list(&expected)
+            ),
+            "the attachment changed since its ADD: DEL and ADD the container again",
+        ));
+    }
     Ok(())
+}
+
+/// The addresses (sorted) a result gives interface `ifname` in `netns`; None when the
+/// result names no such interface (another plugin's result, nothing to compare).
+fn prev_addresses(prev: &Value, ifname: &str, netns: &str) -> Option<Vec<IpAddr>> {
+    let interfaces = prev["interfaces"].as_array()?;
+    let index = interfaces
+        .iter()
+        .position(|i| i["name"] == ifname && i["sandbox"] == netns)?;
+    let mut ips: Vec<IpAddr> = prev["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|ip| ip["interface"].as_u64() == Some(index as u64))
+        .filter_map(|ip| ip["address"].as_str()?.split('/').next()?.parse().ok())
+        .collect();
+    ips.sort();
+    Some(ips)
 }
 
 /// GC: detaches every CNI attachment of this network that is not in the valid list.
@@ -703,6 +751,38 @@ mod tests {
         })))
         .unwrap_err();
         assert!(f.msg.contains("\"dns\""), "{}", f.msg);
+    }
+
+    #[test]
+    fn a_check_compares_the_addresses_its_prev_result_gives_the_interface() {
+        let prev = json!({
+            "interfaces": [
+                { "name": "ctr0" }, { "name": "veth1" },
+                { "name": "eth0", "sandbox": "/proc/7/ns/net" },
+                { "name": "eth0", "sandbox": "/proc/8/ns/net" }
+            ],
+            "ips": [
+                { "address": "fd00::5/64", "interface": 2 },
+                { "address": "10.88.0.5/16", "interface": 2 },
+                { "address": "10.88.0.9/16", "interface": 3 },
+                { "address": "10.88.0.7/16" }
+            ]
+        });
+        let ips = |t: &[&str]| {
+            t.iter()
+                .map(|a| a.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        assert_eq!(
+            prev_addresses(&prev, "eth0", "/proc/7/ns/net"),
+            Some(ips(&["10.88.0.5", "fd00::5"]))
+        );
+        assert_eq!(
+            prev_addresses(&prev, "eth0", "/proc/8/ns/net"),
+            Some(ips(&["10.88.0.9"]))
+        );
+        assert_eq!(prev_addresses(&prev, "eth1", "/proc/7/ns/net"), None);
+        assert_eq!(prev_addresses(&json!({}), "eth0", "/proc/7/ns/net"), None);
     }
 
     #[test]
