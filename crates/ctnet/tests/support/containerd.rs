@@ -328,13 +328,14 @@ fn config(dir: &str) -> String {
     )
 }
 
-/// Starts containerd (its own process group) and waits, at most 20 s, for its socket;
-/// returns the starting shell and containerd's pid.
+/// Starts containerd (its own process group) and waits, at most 20 s, for its socket
+/// (killing it if none comes, so the first line never hangs); returns the starting shell
+/// and containerd's pid.
 fn start_daemon(sb: &Sandbox, dir: &str) -> (Child, u32) {
     let (child, line) = sb.start_with_first_line(&format!(
         "containerd --config {dir}/config.toml >{dir}/containerd.log 2>&1 & pid=$!; \
          i=0; while [ $i -lt 200 ] && ! [ -S {dir}/containerd.sock ]; do sleep 0.1; i=$((i+1)); done; \
-         [ -S {dir}/containerd.sock ] && echo $pid; wait $pid"
+         if [ -S {dir}/containerd.sock ]; then echo $pid; else kill -KILL $pid; exit 1; fi; wait $pid"
     ));
     let pid = line.trim().parse().unwrap_or_else(|_| {
         panic!(
