@@ -170,6 +170,7 @@ pub fn network_rules(net: &Network) -> NetworkRules {
         bridge: net.bridge.clone(),
         internal: net.internal,
         icc: net.icc,
+        isolation: net.isolation,
     }
 }
 
