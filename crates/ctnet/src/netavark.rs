@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use ctnet_engine::model::ports::PortRange;
-use ctnet_engine::model::{parse_ip, Family, MacAddr, Runtime};
+use ctnet_engine::model::{
+    parse_ip, Driver, Family, Ipam, Isolation, MacAddr, MacvlanConfig, MacvlanMode, Runtime,
+};
 use ctnet_engine::{
     AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, Network, NetworkName,
     NetworkSpec, Paths, PortSpec, Protocol, Subnet,
@@ -77,6 +79,12 @@ struct NetworkInfo {
     internal: bool,
     #[serde(default)]
     ipv6_enabled: bool,
+    /// The driver's options (`podman network create -o KEY=VALUE`), all strings.
+    #[serde(default)]
+    options: Option<BTreeMap<String, String>>,
+    /// `driver` names the IPAM driver (`host-local`, `dhcp`, `none`).
+    #[serde(default)]
+    ipam_options: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,14 +187,27 @@ fn container(opts: &NetworkOptions, netns: &str) -> ContainerRef {
 }
 
 /// The ctnet network for one of Podman's, made on first use from its `network_info`.
+/// Every option netavark 1.4 has is honoured or refused, never ignored; isolation
+/// defaults to netavark's (open).
 fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
-    if info.driver != "bridge" {
-        return Err(Error::invalid(
-            format!("network {name:?}"),
-            format!("driver {:?} is not supported", info.driver),
-            "use a bridge network (`podman network create --driver bridge`)",
-        ));
-    }
+    let object = format!("network {name:?}");
+    let driver = match info.driver.as_str() {
+        "bridge" => Driver::Bridge,
+        "macvlan" => Driver::Macvlan,
+        other => {
+            return Err(Error::invalid(
+                &object,
+                format!("driver {other:?} is not supported"),
+                "use a bridge or macvlan network (`podman network create --driver bridge`)",
+            ))
+        }
+    };
+    let interface = info
+        .network_interface
+        .as_deref()
+        .filter(|i| !i.is_empty())
+        .map(IfName::new)
+        .transpose()?;
     let mut subnets = Vec::new();
     let mut gateways = Vec::new();
     for s in info.subnets.iter().flatten() {
@@ -197,20 +218,117 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
         subnets.push(subnet);
     }
     let has = |family| subnets.iter().any(|s: &Subnet| s.family() == family);
+    let options = NetavarkOptions::parse(&object, driver, info.options.as_ref())?;
+    let ipam = ipam_driver(&object, info.ipam_options.as_ref())?;
+    let (bridge, macvlan) = match driver {
+        Driver::Bridge => (interface, None),
+        Driver::Macvlan => {
+            let parent = interface.ok_or_else(|| {
+                Error::invalid(
+                    &object,
+                    "is a macvlan network without a parent interface (network_interface)",
+                    "create it with `podman network create -d macvlan -o parent=IFACE`",
+                )
+            })?;
+            let mode = options.mode.unwrap_or(MacvlanMode::Bridge);
+            (None, Some(MacvlanConfig { parent, mode }))
+        }
+    };
     Ok(NetworkSpec {
         ipv4: has(Family::V4) || subnets.is_empty(),
         ipv6: info.ipv6_enabled || has(Family::V6),
         subnets,
         gateways,
-        bridge: info
-            .network_interface
-            .as_deref()
-            .map(IfName::new)
-            .transpose()?,
+        bridge,
+        mtu: options.mtu,
         internal: info.internal,
         creator: Some(Runtime::Podman),
+        driver,
+        isolation: options.isolation,
+        metric: options.metric,
+        ipam,
+        macvlan,
         ..NetworkSpec::named(NetworkName::new(name)?)
     })
+}
+
+/// A network's `options`, checked against what netavark 1.4 has for its driver.
+struct NetavarkOptions {
+    mtu: Option<u32>,
+    metric: Option<u32>,
+    isolation: Isolation,
+    mode: Option<MacvlanMode>,
+}
+
+impl NetavarkOptions {
+    fn parse(
+        object: &str,
+        driver: Driver,
+        options: Option<&BTreeMap<String, String>>,
+    ) -> Result<NetavarkOptions, Error> {
+        let mut out = NetavarkOptions {
+            mtu: None,
+            metric: None,
+            isolation: Isolation::Open,
+            mode: None,
+        };
+        for (key, value) in options.into_iter().flatten() {
+            let option = format!("{object} option {key}");
+            let number = || {
+                value.parse::<u32>().map_err(|_| {
+                    Error::invalid(
+                        format!("{option}={value:?}"),
+                        "is not a whole number",
+                        format!("give {key} as a number, e.g. {key}=1500"),
+                    )
+                })
+            };
+            match (key.as_str(), driver) {
+                ("mtu", _) => out.mtu = Some(number()?),
+                ("metric", _) => out.metric = Some(number()?),
+                ("isolate", Driver::Bridge) => {
+                    out.isolation = Isolation::from_isolate(&format!("{option} value"), value)?
+                }
+                ("mode", Driver::Macvlan) => out.mode = Some(MacvlanMode::parse(value)?),
+                (other, _) => {
+                    return Err(Error::invalid(
+                        format!("{object} option {other:?}"),
+                        format!(
+                            "is refused: netavark 1.4 (Podman 4.3) has no such {driver} option"
+                        ),
+                        match driver {
+                            Driver::Bridge => {
+                                "use only mtu, metric and isolate with a bridge network"
+                            }
+                            Driver::Macvlan => {
+                                "use only mtu, metric and mode with a macvlan network"
+                            }
+                        },
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The IPAM driver `ipam_options.driver` names, with netavark 1.4's answers for those
+/// it does not have.
+fn ipam_driver(object: &str, ipam: Option<&BTreeMap<String, String>>) -> Result<Ipam, Error> {
+    match ipam.and_then(|o| o.get("driver")).map(String::as_str) {
+        None | Some("host-local") => Ok(Ipam::Ctnet),
+        Some("none") => Ok(Ipam::None),
+        Some("dhcp") => Err(Error::invalid(
+            object,
+            "uses the dhcp IPAM driver, which is not supported (netavark 1.4: dhcp ipam driver is not yet supported)",
+            "use the host-local IPAM driver (Podman's default) or none",
+        )),
+        Some(other) => Err(Error::invalid(
+            object,
+            format!("unsupported ipam driver {other:?}"),
+            "use the host-local IPAM driver (Podman's default), or none",
+        )),
+    }
 }
 
 /// Port mappings as port specs, built from their fields; `range` maps consecutive ports.

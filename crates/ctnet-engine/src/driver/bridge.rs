@@ -211,6 +211,10 @@ mod tests {
             state: RowState::Pending,
             created: 0,
             creator: None,
+            isolation: crate::model::Isolation::Strict,
+            metric: None,
+            ipam: crate::model::Ipam::Ctnet,
+            macvlan: None,
         }
     }
 

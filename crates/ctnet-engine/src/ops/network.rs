@@ -12,8 +12,8 @@ use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
-    DEFAULT_NETWORK, IPV6_MIN_MTU,
+    Driver, Family, Ipam, Isolation, MacvlanConfig, Network, NetworkName, RowState, Runtime,
+    Subnet, SubnetConfig, DEFAULT_BRIDGE, DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
 use crate::owner::Owner;
 use crate::state;
@@ -44,6 +44,17 @@ pub struct NetworkSpec {
     /// The front end making the network on first use (see [`Network::creator`]); None
     /// for ctnet's own commands.
     pub creator: Option<Runtime>,
+    /// Driver.
+    pub driver: Driver,
+    /// Which other networks its containers may talk to; the front end chooses the
+    /// default (the CLI and CNI: `Strict`; netavark: `Open`).
+    pub isolation: Isolation,
+    /// Metric of the default routes it gives containers (None: the driver's default).
+    pub metric: Option<u32>,
+    /// Who hands out addresses.
+    pub ipam: Ipam,
+    /// Parent and mode, for the macvlan driver.
+    pub macvlan: Option<MacvlanConfig>,
 }
 
 impl NetworkSpec {
@@ -60,6 +71,11 @@ impl NetworkSpec {
             internal: false,
             icc: true,
             creator: None,
+            driver: Driver::Bridge,
+            isolation: Isolation::Strict,
+            metric: None,
+            ipam: Ipam::Ctnet,
+            macvlan: None,
         }
     }
 }
@@ -90,6 +106,7 @@ impl Engine {
             }
         }
         check_ipv6_mtu(&spec)?;
+        check_driver(&spec)?;
         check_families(&spec)?;
         self.refuse_if_state_lost()?;
         let routes = self.host_route_ranges()?;
@@ -493,6 +510,38 @@ fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
     }
 }
 
+/// Refuses what the drivers do not do (yet): the macvlan driver and networks without
+/// IPAM are accepted by the front ends but not built; a macvlan config only with the
+/// macvlan driver.
+fn check_driver(spec: &NetworkSpec) -> Result<()> {
+    let object = network_object(spec.name.as_str());
+    if spec.macvlan.is_some() != (spec.driver == Driver::Macvlan) {
+        return Err(Error::invalid(
+            &object,
+            format!(
+                "has driver {} with a macvlan parent given or missing",
+                spec.driver
+            ),
+            "give a parent interface with the macvlan driver, and none with the bridge driver",
+        ));
+    }
+    if spec.driver == Driver::Macvlan {
+        return Err(Error::invalid(
+            &object,
+            "uses the macvlan driver, which is not yet implemented",
+            "use the bridge driver for now",
+        ));
+    }
+    if spec.ipam == Ipam::None {
+        return Err(Error::invalid(
+            &object,
+            "asks for no IPAM (interfaces without addresses), which is not yet implemented",
+            "leave the IPAM driver at its default for now",
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a spec whose families contradict each other, before anything is looked up.
 fn check_families(spec: &NetworkSpec) -> Result<()> {
     let object = network_object(spec.name.as_str());
@@ -639,12 +688,16 @@ fn reserve_network(
     let net = Network {
         name: spec.name.clone(),
         id,
-        driver: Driver::Bridge,
+        driver: spec.driver,
         subnets: configs,
         bridge,
         mtu: spec.mtu,
         internal: spec.internal,
         icc: spec.icc,
+        isolation: spec.isolation,
+        metric: spec.metric,
+        ipam: spec.ipam,
+        macvlan: spec.macvlan.clone(),
         state: RowState::Pending,
         created: state::now(),
         creator: spec.creator,
