@@ -23,8 +23,8 @@ use ctnet_engine::model::{
     parse_ip, Driver, Family, Ipam, Isolation, MacAddr, MacvlanConfig, MacvlanMode, Runtime,
 };
 use ctnet_engine::{
-    AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, Network, NetworkName,
-    NetworkSpec, Paths, PortSpec, Protocol, Subnet,
+    AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, NetworkName, NetworkSpec, Paths,
+    PortSpec, Protocol, Subnet,
 };
 use ctnet_kernel::IfName;
 use serde::Deserialize;
@@ -402,28 +402,49 @@ fn setup(opts: &NetworkOptions, netns: &str, config: Option<&Path>) -> Result<Va
     let mut status = serde_json::Map::new();
     let mut done: Vec<(NetworkName, IfName)> = Vec::new();
     let mut made: Vec<NetworkName> = Vec::new();
-    for (name, per) in &opts.networks {
-        let result = attach_one(&mut engine, opts, netns, name, per, &mut publish, &mut made);
-        match result {
-            Ok((net_name, ifname, block)) => {
-                done.push((net_name, ifname));
-                status.insert(name.clone(), block);
-            }
-            Err(e) => {
-                // All or nothing, as netavark: undo the networks already set up, and
-                // remove those this setup made (unless another container joined one
-                // meanwhile: then removing it is refused, and it stays).
-                for (net, ifname) in &done {
-                    let _ = engine.detach_interface(net, &container(opts, netns), Some(ifname));
-                }
-                for net in &made {
-                    let _ = engine.remove_network(net);
-                }
-                return Err(e);
-            }
+    let mut attach_all = || {
+        for (name, per) in &opts.networks {
+            let (net_name, ifname, block) =
+                attach_one(&mut engine, opts, netns, name, per, &mut publish, &mut made)?;
+            done.push((net_name, ifname));
+            status.insert(name.clone(), block);
         }
+        // Never dropped silently: ports none of the networks can carry.
+        match publish.is_empty() {
+            true => Ok(()),
+            false => Err(no_carrier(opts)),
+        }
+    };
+    if let Err(e) = attach_all() {
+        // All or nothing, as netavark: undo the networks already set up, and remove
+        // those this setup made (unless another container joined one meanwhile: then
+        // removing it is refused, and it stays).
+        for (net, ifname) in &done {
+            let _ = engine.detach_interface(net, &container(opts, netns), Some(ifname));
+        }
+        for net in &made {
+            let _ = engine.remove_network(net);
+        }
+        return Err(e);
     }
     Ok(Value::Object(status))
+}
+
+/// The error for published ports none of the setup's networks can carry.
+fn no_carrier(opts: &NetworkOptions) -> Error {
+    let names: Vec<String> = opts.networks.keys().map(|n| format!("{n:?}")).collect();
+    Error::invalid(
+        format!(
+            "published ports of container \"podman:{}\"",
+            opts.container_id
+        ),
+        format!(
+            "none of its networks ({}) can carry them: each is internal, has no subnet \
+             (ipam driver none) or is not a bridge network",
+            names.join(", ")
+        ),
+        "attach it to a bridge network that is not internal as well, or run it without -p",
+    )
 }
 
 /// Whether a process's command line (NUL-separated, as /proc/PID/cmdline) is the conmon
@@ -520,12 +541,6 @@ fn is_cidr(text: &str) -> bool {
     prefix.parse::<u8>().is_ok_and(|p| p <= max)
 }
 
-/// Whether ctnet publishes ports on this network (netavark's bridge networks that are
-/// not internal). Replaced by `Network::can_publish` with the foundation model.
-fn can_publish(net: &Network) -> bool {
-    !net.internal && !net.subnets.is_empty()
-}
-
 /// The endpoint that takes over a container's published ports when the network carrying
 /// them is torn down: the first, by network name, of its other endpoints that can carry
 /// them and is not torn down too. netavark 1.4 publishes a container's ports on every
@@ -574,7 +589,7 @@ fn attach_one(
         owner: None,
         netns_owned: false,
         // Ports are published once, on the first network (by name) that can carry them.
-        publish: if can_publish(&net) {
+        publish: if net.can_publish() {
             std::mem::take(publish)
         } else {
             Vec::new()
@@ -710,7 +725,7 @@ fn hand_on_ports(
     for ep in mine.iter().filter(|e| &e.network != net) {
         let carries = engine
             .find_network(&ep.network)?
-            .is_some_and(|n| can_publish(&n));
+            .is_some_and(|n| n.can_publish());
         others.push((ep.clone(), carries));
     }
     match port_heir(&others, leaving) {

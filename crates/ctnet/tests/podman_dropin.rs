@@ -351,7 +351,8 @@ fn setup_refused(sb: &Sandbox, opts: &Value) -> String {
 /// Errors with a well-known netavark wording carry its key phrase as well as ctnet's
 /// object, cause and fix, and leave nothing: an interface name the container's namespace
 /// has (a device of its own, or another network's), options for a network not in
-/// `networks`, a subnet that is no CIDR.
+/// `networks`, a subnet that is no CIDR; and ports no network of the container can
+/// carry are refused, not dropped.
 #[test]
 fn netavark_errors_carry_netavarks_key_phrases() {
     let sb = Sandbox::new();
@@ -399,6 +400,22 @@ fn netavark_errors_carry_netavarks_key_phrases() {
     let err = setup_refused(&sb, &extra_info);
     assert!(
         err.contains("network options for network b not found"),
+        "{err}"
+    );
+
+    // Ports on a container whose only network is internal: refused (before: setup
+    // succeeded and published nothing, without a word).
+    let mut internal = network_info("a", "podman1", "10.89.1.0/24", "10.89.1.1");
+    internal["internal"] = json!(true);
+    let ports_on_internal = options(
+        &id,
+        json!({ "a": { "static_ips": ["10.89.1.2"], "interface_name": "eth0" } }),
+        json!({ "a": internal }),
+    );
+    let err = setup_refused(&sb, &ports_on_internal);
+    assert!(
+        err.contains("published ports of container")
+            && err.contains("none of its networks (\"a\") can carry them"),
         "{err}"
     );
 
