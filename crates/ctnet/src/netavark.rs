@@ -641,8 +641,8 @@ fn teardown(opts: &NetworkOptions, netns: &str, config: Option<&Path>) -> Result
         nothing_found(
             opts,
             &asked,
-            &paths,
-            &source,
+            (&paths, &source),
+            config,
             "there is no state database there",
         );
         return Ok(());
@@ -694,8 +694,8 @@ fn teardown(opts: &NetworkOptions, netns: &str, config: Option<&Path>) -> Result
         nothing_found(
             opts,
             &missing,
-            &paths,
-            &source,
+            (&paths, &source),
+            config,
             "no endpoint of it is recorded there",
         );
     }
@@ -740,11 +740,31 @@ fn hand_on_ports(
 fn nothing_found(
     opts: &NetworkOptions,
     networks: &[&str],
-    paths: &Paths,
-    source: &record::Source,
+    (paths, source): (&Paths, &record::Source),
+    config: Option<&Path>,
     why: &str,
 ) {
     let names: Vec<String> = networks.iter().map(|n| format!("{n:?}")).collect();
+    let state = ctnet_engine::paths::ENV_STATE_DIR;
+    // A CTNET_* variable set for this teardown but not for the setup: say where the
+    // setup put the container.
+    let recorded = config
+        .map(|c| record::record_path(c, &opts.container_id))
+        .and_then(|p| Some((record::read(&p)?, p)))
+        .filter(|(r, _)| r.state_dir != paths.state_dir);
+    let fix = match recorded {
+        Some((r, p)) => format!(
+            "nothing was removed; the container's setup recorded state dir {} (in {}): run \
+             the teardown with {state} set to it, or with no CTNET_* variable",
+            r.state_dir.display(),
+            p.display()
+        ),
+        None => format!(
+            "nothing was removed; if it was set up with another state dir, its interfaces and \
+             published ports are still there: run `ctnet ls` and `ctnet detach` with \
+             {state}=THAT_DIR"
+        ),
+    };
     let e = Error::new(
         ErrorKind::NotFound,
         format!("container \"podman:{}\"", opts.container_id),
@@ -754,12 +774,7 @@ fn nothing_found(
             paths.state_dir.display(),
             source.describe()
         ),
-        format!(
-            "nothing was removed; if it was set up with another state dir, its interfaces and \
-             published ports are still there: run `ctnet ls` and `ctnet detach` with \
-             {}=THAT_DIR",
-            ctnet_engine::paths::ENV_STATE_DIR
-        ),
+        fix,
     );
     eprintln!("ctnet: warning: {e}");
 }

@@ -291,10 +291,11 @@ fn teardown_of_an_unknown_container_says_so() {
     assert_eq!(sb.snapshot(), before);
 }
 
-/// A setup run with CTNET_STATE_DIR records it; a teardown without any CTNET_* variable
-/// (as from Podman's cleanup process) finds the container there and removes it all, and
-/// the record with it. Before: the teardown looked in the default state dir and left
-/// the endpoint, its port and the bridge.
+/// A setup run with CTNET_STATE_DIR records it; a teardown given another state dir says
+/// where the setup put the container; a teardown without any CTNET_* variable (as from
+/// Podman's cleanup process) finds the container there and removes it all, and the
+/// record with it. Before: the teardown looked in the default state dir and left the
+/// endpoint, its port and the bridge, without a word.
 #[test]
 fn teardown_without_ctnet_env_finds_the_state_setup_used() {
     let mut sb = Sandbox::new();
@@ -316,6 +317,27 @@ fn teardown_without_ctnet_env_finds_the_state_setup_used() {
     sb.serve(Some("c1"), "--tcp 80");
     sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8080"));
     let record = format!("/run/containers/networks/ctnet/{id}.paths");
+    let state = sb.ok("printf %s \"$CTNET_STATE_DIR\"");
+
+    // A teardown given another state dir finds nothing there, and names the one the
+    // setup recorded; nothing changes.
+    let moved = sb.snapshot();
+    let out = netavark(
+        &sb,
+        "env CTNET_STATE_DIR=\"$CTNET_RUN_DIR/elsewhere\"",
+        &format!("{config} teardown /run/netns/c1"),
+        &one_network(&id),
+    );
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("there is no state database there")
+            && err.contains(&format!(
+                "the container's setup recorded state dir {state} (in {record})"
+            )),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), moved);
 
     let out = netavark(
         &sb,

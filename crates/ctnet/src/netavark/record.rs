@@ -88,10 +88,13 @@ pub fn env_set() -> bool {
 /// The paths for a container, with how they were found (see the module's text).
 pub fn resolve(config: Option<&Path>, container_id: &str) -> (Paths, Source) {
     let path = config.map(|c| record_path(c, container_id));
-    let record = path
-        .as_ref()
-        .and_then(|p| Some((p.clone(), decode(&std::fs::read(p).ok()?)?)));
+    let record = path.as_ref().and_then(|p| Some((p.clone(), read(p)?)));
     choose(env_set(), Paths::from_env(), record, path)
+}
+
+/// The paths a record holds; None when there is none or it is damaged.
+pub fn read(path: &Path) -> Option<Paths> {
+    decode(&std::fs::read(path).ok()?)
 }
 
 /// Writes the record of the paths a setup used; atomic (a reader sees the old record or
