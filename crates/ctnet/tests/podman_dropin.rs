@@ -193,6 +193,34 @@ fn rm_f_leaves_nothing_whichever_podman_process_tears_down() {
     }
 }
 
+/// The same without a race: a container that exits by itself is torn down by the
+/// `podman container cleanup` conmon starts, and by nothing else. Before: always left
+/// its endpoint, map element and bridge (that teardown looked in the default state dir).
+#[test]
+fn a_container_that_exits_is_torn_down_by_podmans_cleanup_process() {
+    let mut sb = Sandbox::with_host_sys();
+    sb.with_wan();
+    let podman = podman_with_ctnet_env(&sb);
+    sb.ok(MAKE_DEFAULT_NETWORK);
+    podman.ok("network create --subnet 10.89.4.0/24 n >/dev/null");
+    let before = sb.snapshot();
+    podman.run_detached(&format!(
+        "--name brief --network n -p 8089:80 {IMAGE} sleep 2"
+    ));
+    let exited = support::wait_until(Duration::from_secs(20), || {
+        podman.ok("inspect -f '{{.State.Status}}' brief").trim() == "exited"
+    });
+    assert!(exited, "the container did not exit");
+    let clean = support::wait_until(Duration::from_secs(10), || sb.snapshot() == before);
+    assert_eq!(
+        sb.snapshot(),
+        before,
+        "the cleanup process's teardown left something"
+    );
+    assert!(clean);
+    podman.ok("rm brief >/dev/null");
+}
+
 /// Runs ctnet as `netavark` with `stdin` as the options; `env` goes before the command
 /// (e.g. `env -u CTNET_STATE_DIR`).
 fn netavark(sb: &Sandbox, env: &str, args: &str, stdin: &Value) -> Output {
