@@ -856,9 +856,10 @@ pub struct Endpoint {
     pub ips: Vec<IpAddr>,
     /// The container interface's MAC address.
     pub mac: MacAddr,
-    /// The families whose default route this endpoint installed: those of its network
-    /// for which the container had none yet (its first network with IPv4 gives the
-    /// IPv4 one, its first network with IPv6 the IPv6 one).
+    /// The families whose default route this endpoint installed, as its container's
+    /// rule decided (`driver::routes`: ctnet's first non-internal network of each family,
+    /// or netavark's every non-internal network); the routes' metric is the rule's for
+    /// the network.
     pub default_routes: Vec<Family>,
     /// Whether ctnet created the namespace and removes it with the endpoint.
     pub netns_owned: bool,

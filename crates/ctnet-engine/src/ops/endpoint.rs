@@ -11,6 +11,7 @@ use crate::alloc::addresses as ipam;
 use crate::alloc::host_ports;
 use crate::driver::bridge;
 use crate::driver::bridge::port_rules;
+use crate::driver::routes::RouteRule;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
@@ -95,8 +96,8 @@ impl Engine {
     }
 
     /// Attaches a container to a network: a veth pair whose host side is a port of the
-    /// network's bridge and whose container side gets an address, and (for the
-    /// container's first network) the default route. All or nothing.
+    /// network's bridge and whose container side gets an address, and the default routes
+    /// its container's rule gives it (see `driver::routes`). All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
         let inode = netns
@@ -491,13 +492,14 @@ impl Engine {
 /// The error for an address, or a port bound to an address, of a family the network
 /// does not have.
 fn family_missing(net: &Network, object: String, family: Family, fix: String) -> Error {
+    let has = if net.subnets.is_empty() {
+        "no subnets at all (ipam none: its containers get no address)".to_string()
+    } else {
+        format!("no {family} subnet ({})", net.subnets_text())
+    };
     Error::invalid(
         object,
-        format!(
-            "is {family}, but network {:?} has no {family} subnet ({})",
-            net.name.as_str(),
-            net.subnets_text()
-        ),
+        format!("is {family}, but network {:?} has {has}", net.name.as_str()),
         fix,
     )
 }
@@ -642,6 +644,7 @@ fn reserve_endpoint(
             break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
         }
     };
+    let default_routes = RouteRule::for_container(&label).families(net, &siblings);
     let mut ep = Endpoint {
         id: 0,
         network: net.name.clone(),
@@ -650,14 +653,9 @@ fn reserve_endpoint(
         netns_inode: inode,
         ifname,
         host_ifname,
-        mac: spec.mac.unwrap_or_else(|| MacAddr::for_address(ips[0])),
+        mac: spec.mac.unwrap_or_else(|| automatic_mac(&ips)),
         ips,
-        default_routes: net
-            .subnets
-            .iter()
-            .map(|s| s.subnet.family())
-            .filter(|f| siblings.iter().all(|e| !e.routes_default(*f)))
-            .collect(),
+        default_routes,
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),
@@ -665,6 +663,15 @@ fn reserve_endpoint(
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// The MAC of an interface given none: 02:42 and its first address (as Docker does), or
+/// a random locally administered one for an interface without addresses (`ipam none`).
+fn automatic_mac(ips: &[IpAddr]) -> MacAddr {
+    match ips.first() {
+        Some(ip) => MacAddr::for_address(*ip),
+        None => MacAddr::new(random_local_mac()).expect("a locally administered unicast address"),
+    }
 }
 
 /// Makes sure no other endpoint on the network has the endpoint's hardware address: the
@@ -788,6 +795,15 @@ fn reserve_ports(
             format!("network {:?}", net.name.as_str()),
             "is internal: nothing outside its bridge can reach it, so ports cannot be published on it",
             "publish on a non-internal network (attach the container to one as well)",
+        ));
+    }
+    if net.subnets.is_empty() {
+        // netavark accepts the ports and forwards nothing; say so instead.
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("network {:?}", net.name.as_str()),
+            "has no addresses (ipam none): its containers have no address a published port could be forwarded to",
+            "publish on a network with subnets (attach the container to one as well)",
         ));
     }
     for spec in specs {

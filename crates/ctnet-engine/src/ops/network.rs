@@ -297,8 +297,8 @@ impl Engine {
 
     /// The network `spec` names, made from `spec` if it does not exist (what runtimes
     /// that define networks in their own configuration need: CNI, Podman). An existing
-    /// network must agree with the subnet and bridge `spec` gives. Callers racing to
-    /// make it all get the same network.
+    /// network must agree with the subnet, bridge and metric `spec` gives, and its IPAM.
+    /// Callers racing to make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
         self.ensure_network_made(spec).map(|(net, _)| net)
     }
@@ -343,6 +343,19 @@ impl Engine {
                     wanted.to_string(),
                 ));
             }
+        }
+        if let Some(wanted) = spec.metric.filter(|m| Some(*m) != existing.metric) {
+            let have = existing
+                .metric
+                .map_or_else(|| "the default".to_string(), |m| m.to_string());
+            return Err(clash("metric", have, wanted.to_string()));
+        }
+        if spec.ipam != existing.ipam {
+            return Err(clash(
+                "IPAM",
+                existing.ipam.to_string(),
+                spec.ipam.to_string(),
+            ));
         }
         if spec.ipv6 && !existing.ipv6() {
             return Err(clash("IPv6", "off".into(), "on".into()));
@@ -532,14 +545,33 @@ fn check_driver(spec: &NetworkSpec) -> Result<()> {
             "use the bridge driver for now",
         ));
     }
-    if spec.ipam == Ipam::None {
-        return Err(Error::invalid(
-            &object,
-            "asks for no IPAM (interfaces without addresses), which is not yet implemented",
-            "leave the IPAM driver at its default for now",
-        ));
+    check_ipam_none(spec)
+}
+
+/// A network without IPAM has no subnet at all: refuses what would give it addresses.
+fn check_ipam_none(spec: &NetworkSpec) -> Result<()> {
+    if spec.ipam != Ipam::None {
+        return Ok(());
     }
-    Ok(())
+    let object = network_object(spec.name.as_str());
+    let given = spec
+        .subnets
+        .iter()
+        .map(|s| format!("subnet {s}"))
+        .chain(spec.gateways.iter().map(|g| format!("gateway {g}")))
+        .chain(spec.ipv6.then(|| "IPv6".to_string()))
+        .collect::<Vec<_>>();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        object,
+        format!(
+            "has no IPAM (ipam none: no subnets, its containers get no address), but {} was given",
+            given.join(", ")
+        ),
+        "give a network without IPAM no subnet, gateway or IPv6 (`ctnet network create NAME --ipam none` alone), or give it IPAM",
+    ))
 }
 
 /// Refuses a spec whose families contradict each other, before anything is looked up.
@@ -640,7 +672,8 @@ fn reserve_network(
     taken.extend(routes.iter().cloned());
     let mut configs = Vec::new();
     for (family, on) in [(Family::V4, spec.ipv4), (Family::V6, spec.ipv6)] {
-        if !on {
+        // Without IPAM the network has no subnet at all (see check_ipam_none).
+        if !on || spec.ipam == Ipam::None {
             continue;
         }
         let subnet = match spec.subnets.iter().find(|s| s.family() == family) {
