@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod podman;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
