@@ -226,17 +226,22 @@ impl Engine {
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
         let host = self.host()?;
-        host.execute_all(bridge::host_side_requests(
+        let made = host.execute_all(bridge::host_side_requests(
             net,
             ep,
             veth,
             netns.as_fd(),
             bridge_index,
-        ))
-        .map_err(|e| match e.errno() {
-            Some(libc::EXFULL) => bridge_full(net),
-            _ => kernel(e),
-        })?;
+        ));
+        if let Err(e) = made {
+            return Err(match e.errno() {
+                Some(libc::EXFULL) => bridge_full(net),
+                Some(libc::EEXIST) if has_link(netns, &ep.ifname) => {
+                    interface_exists(ep, "a device ctnet did not make has that name")
+                }
+                _ => kernel(e),
+            });
+        }
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
@@ -506,6 +511,21 @@ impl Engine {
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         state::list_endpoints(self.store.read())
     }
+
+    /// A runtime container's endpoints (matched by its id) that are ready, in the
+    /// namespace it names when that can be opened (rows of an earlier life of the same
+    /// id, before a reboot, are not its own), else wherever they are.
+    pub fn endpoints_of(&mut self, container: &ContainerRef) -> Result<Vec<Endpoint>> {
+        let inode = self
+            .open_container(container)
+            .ok()
+            .and_then(|ns| ns.inode().ok());
+        let rows = state::endpoints_of_container(self.store.read(), &container.label())?;
+        Ok(rows
+            .into_iter()
+            .filter(|e| e.state == RowState::Ready && inode.is_none_or(|i| e.netns_inode == i))
+            .collect())
+    }
 }
 
 /// The error for an address, or a port bound to an address, of a family the network
@@ -531,6 +551,36 @@ fn no_veth(object: &str) -> Error {
         object,
         "is on a bridge network but the state database records no veth for it",
         "detach it and attach it again",
+    )
+}
+
+/// Whether the namespace has a link named `ifname` (asked only to explain a refusal).
+pub(crate) fn has_link(netns: &Netns, ifname: &IfName) -> bool {
+    let name = ifname.clone();
+    netns
+        .within(move || {
+            let mut sock = RtSocket::open()?;
+            link::index_of(&mut sock, name.as_str())
+        })
+        .is_ok_and(|index| index.is_some())
+}
+
+/// The error for an interface name the container's namespace has already, worded with
+/// netavark's key phrase ("interface eth0 already exists on container namespace").
+pub(crate) fn interface_exists(ep: &Endpoint, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "interface {} in {}",
+            ep.ifname,
+            container_object(&ep.container)
+        ),
+        format!(
+            "interface {} already exists on container namespace: {why}",
+            ep.ifname
+        ),
+        "choose another interface name (--ifname; Podman: interface_name), or remove that \
+         device from the container's namespace",
     )
 }
 
@@ -623,8 +673,11 @@ fn reserve_endpoint(
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("interface {name} in {object}"),
-                    "is already used by another network of this container",
-                    "choose another --ifname",
+                    format!(
+                        "interface {name} already exists on container namespace: it is used by \
+                         another network of this container"
+                    ),
+                    "choose another --ifname (Podman: another interface_name)",
                 ));
             }
             name.clone()

@@ -20,7 +20,7 @@ use crate::model::ports::PortSpec;
 use crate::model::{
     Driver, Endpoint, Family, Ipam, MacvlanConfig, MacvlanMode, NetnsIdentity, Network,
 };
-use crate::ops::endpoint::container_object;
+use crate::ops::endpoint::{container_object, has_link, interface_exists};
 use crate::ops::lost_state::is_ctnet_bridge_name;
 use crate::ops::network::NetworkSpec;
 use crate::state;
@@ -232,9 +232,15 @@ impl Engine {
                 )
             })?;
         let spec = macvlan::interface(net, macvlan, ep, netns.as_fd(), parent);
-        self.host()?
-            .execute(macvlan::create_request(&spec))
-            .map_err(kernel)?;
+        let made = self.host()?.execute(macvlan::create_request(&spec));
+        if let Err(e) = made {
+            return Err(match e.errno() {
+                Some(libc::EEXIST) if has_link(netns, &ep.ifname) => {
+                    interface_exists(ep, "a device ctnet did not make has that name")
+                }
+                _ => kernel(e),
+            });
+        }
         self.configure_container_side(net, ep, netns, &object, |index| {
             macvlan::container_requests(net, ep, index)
         })

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod containerd;
+
 /// The host's uplink address, as the wan sees it.
 pub const UPLINK_HOST: &str = "203.0.113.1";
 /// The wan router's address on the uplink.

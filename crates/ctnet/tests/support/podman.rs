@@ -162,7 +162,7 @@ impl Drop for Podman<'_> {
 
 /// Private tmpfs mounts on ctnet's default paths, /dev/shm and /run/containers (see the
 /// module's text); once per sandbox.
-fn make_defaults_private(sb: &Sandbox) {
+pub fn make_defaults_private(sb: &Sandbox) {
     sb.ok(
         "[ \"$(findmnt -n -o SOURCE /var/lib/ctnet)\" = ctnet-test ] && exit 0; \
          mkdir -p /var/lib/ctnet /run/ctnet /run/containers && \
