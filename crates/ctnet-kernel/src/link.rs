@@ -1,13 +1,13 @@
-//! Links: bridges, veth pairs, up/down, MTU, master, IPv6 link-local addressing, lookup
-//! and listing.
+//! Links: bridges, veth pairs, macvlan interfaces, up/down, MTU, master, IPv6 link-local
+//! addressing, lookup and listing.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoBridgePort, InfoData, InfoKind,
-    InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo,
-    LinkMessage,
+    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags,
+    LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -35,6 +35,8 @@ pub struct Link {
     pub up: bool,
     /// Hardware address.
     pub mac: Option<[u8; 6]>,
+    /// The mode of a macvlan interface (`IFLA_MACVLAN_MODE`); None for any other kind.
+    pub macvlan_mode: Option<MacvlanMode>,
 }
 
 /// A veth pair to create: `name` stays in the socket's namespace, `peer_name` is made
@@ -52,6 +54,102 @@ pub struct VethSpec<'a> {
     pub mtu: Option<u32>,
     /// Fixed hardware address for the peer.
     pub peer_mac: Option<[u8; 6]>,
+}
+
+/// How a macvlan interface shares its parent with the other macvlans on it (the
+/// kernel's `MACVLAN_MODE_*`, `ip link … type macvlan mode …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MacvlanMode {
+    /// Macvlans on one parent reach each other inside the kernel, without the wire.
+    Bridge,
+    /// No traffic between macvlans on one parent, even back from an outside switch.
+    Private,
+    /// Traffic between macvlans on one parent goes out to the switch (802.1Qbg), which
+    /// must send it back (hairpin).
+    Vepa,
+    /// The one macvlan on the parent takes over the parent's traffic (and address).
+    Passthru,
+    /// Only frames from listed source addresses are received.
+    Source,
+}
+
+impl MacvlanMode {
+    fn wire(self) -> MacVlanMode {
+        match self {
+            MacvlanMode::Bridge => MacVlanMode::Bridge,
+            MacvlanMode::Private => MacVlanMode::Private,
+            MacvlanMode::Vepa => MacVlanMode::Vepa,
+            MacvlanMode::Passthru => MacVlanMode::Passthrough,
+            MacvlanMode::Source => MacVlanMode::Source,
+        }
+    }
+
+    fn from_wire(mode: MacVlanMode) -> Option<Self> {
+        match mode {
+            MacVlanMode::Bridge => Some(MacvlanMode::Bridge),
+            MacVlanMode::Private => Some(MacvlanMode::Private),
+            MacVlanMode::Vepa => Some(MacvlanMode::Vepa),
+            MacVlanMode::Passthrough => Some(MacvlanMode::Passthru),
+            MacVlanMode::Source => Some(MacvlanMode::Source),
+            _ => None,
+        }
+    }
+}
+
+/// A macvlan interface to create over `parent` (a link of the socket's namespace), made
+/// straight inside `netns` under its final name: it never appears in the host namespace
+/// and is never renamed.
+#[derive(Debug, Clone, Copy)]
+pub struct MacvlanSpec<'a> {
+    /// Its name inside `netns` (the container side, e.g. `eth0`).
+    pub name: &'a IfName,
+    /// Index of the parent link, in the socket's namespace (`IFLA_LINK`).
+    pub parent: u32,
+    /// Its mode.
+    pub mode: MacvlanMode,
+    /// The namespace it is created in (`IFLA_NET_NS_FD`).
+    pub netns: BorrowedFd<'a>,
+    /// MTU; the parent's when None. The kernel refuses one above the parent's.
+    pub mtu: Option<u32>,
+    /// Fixed hardware address; a random one when None.
+    pub mac: Option<[u8; 6]>,
+}
+
+/// The request that creates a macvlan interface (down) inside its namespace: one
+/// message, as a veth's peer is made. It is brought up from inside the namespace with
+/// its addresses, like the container side of a veth.
+pub fn create_macvlan_request(spec: &MacvlanSpec<'_>) -> Request {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(spec.name.to_string()));
+    message.attributes.push(LinkAttribute::Link(spec.parent));
+    message
+        .attributes
+        .push(LinkAttribute::NetNsFd(spec.netns.as_raw_fd()));
+    if let Some(mtu) = spec.mtu {
+        message.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    if let Some(mac) = spec.mac {
+        message
+            .attributes
+            .push(LinkAttribute::Address(mac.to_vec()));
+    }
+    message.attributes.extend(single_queue());
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::MacVlan),
+        LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(spec.mode.wire())])),
+    ]));
+    Request::new(
+        RouteNetlinkMessage::NewLink(message),
+        NLM_F_CREATE | NLM_F_EXCL,
+        format!("create macvlan {} on link {}", spec.name, spec.parent),
+    )
+}
+
+/// Creates a macvlan interface (see [`create_macvlan_request`]).
+pub fn create_macvlan(sock: &mut RtSocket, spec: &MacvlanSpec<'_>) -> Result<()> {
+    sock.execute(create_macvlan_request(spec))
 }
 
 fn up_header(message: &mut LinkMessage) {
@@ -367,6 +465,7 @@ fn parse_link(message: &LinkMessage) -> Link {
         mtu: 0,
         up: message.header.flags.contains(LinkFlags::Up),
         mac: None,
+        macvlan_mode: None,
     };
     for attr in &message.attributes {
         match attr {
@@ -378,8 +477,15 @@ fn parse_link(message: &LinkMessage) -> Link {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = Some(kind.to_string());
+                    match info {
+                        LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
+                        LinkInfo::Data(InfoData::MacVlan(data)) => {
+                            link.macvlan_mode = data.iter().find_map(|d| match d {
+                                InfoMacVlan::Mode(mode) => MacvlanMode::from_wire(*mode),
+                                _ => None,
+                            })
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -431,4 +537,46 @@ pub fn set_master_request(name: &IfName, master: u32) -> Request {
         0,
         format!("make {name} a port of bridge {master} again"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn a_macvlan_request_names_its_parent_namespace_and_mode() {
+        let netns = std::fs::File::open("/proc/self/ns/net").unwrap();
+        let name = IfName::new("eth0").unwrap();
+        let request = create_macvlan_request(&MacvlanSpec {
+            name: &name,
+            parent: 7,
+            mode: MacvlanMode::Private,
+            netns: netns.as_fd(),
+            mtu: Some(1400),
+            mac: Some([2, 0, 0, 0, 0, 1]),
+        });
+        let RouteNetlinkMessage::NewLink(message) = &request.message else {
+            panic!("not a new link: {:?}", request.message);
+        };
+        let attrs = &message.attributes;
+        for wanted in [
+            LinkAttribute::IfName("eth0".into()),
+            LinkAttribute::Link(7),
+            LinkAttribute::NetNsFd(netns.as_raw_fd()),
+            LinkAttribute::Mtu(1400),
+            LinkAttribute::Address(vec![2, 0, 0, 0, 0, 1]),
+            LinkAttribute::LinkInfo(vec![
+                LinkInfo::Kind(InfoKind::MacVlan),
+                LinkInfo::Data(InfoData::MacVlan(vec![InfoMacVlan::Mode(
+                    MacVlanMode::Private,
+                )])),
+            ]),
+        ] {
+            assert!(attrs.contains(&wanted), "{wanted:?} missing from {attrs:?}");
+        }
+        assert_eq!(request.flags, NLM_F_CREATE | NLM_F_EXCL);
+        assert!(!message.header.flags.contains(LinkFlags::Up));
+    }
 }

@@ -797,7 +797,7 @@ mod tests {
             netns_path: PathBuf::from("/run/netns/x"),
             netns_inode: 1,
             ifname: IfName::new("eth0").unwrap(),
-            host_ifname: IfName::new("veth0").unwrap(),
+            host_ifname: Some(IfName::new("veth0").unwrap()),
             mac: MacAddr::parse("mac", "02:42:0a:00:00:02").unwrap(),
             ips: vec!["10.0.0.2".parse().unwrap()],
             default_routes: Vec::new(),

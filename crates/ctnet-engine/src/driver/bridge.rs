@@ -24,7 +24,7 @@ use std::os::fd::BorrowedFd;
 
 use ctnet_kernel::link::{BridgeSpec, VethSpec};
 use ctnet_kernel::netlink::Request;
-use ctnet_kernel::{addr, link, route, LOOPBACK_INDEX};
+use ctnet_kernel::{addr, link, route, IfName, LOOPBACK_INDEX};
 
 use super::routes::RouteRule;
 use crate::datapath::nft::{NetworkRules, PortRules};
@@ -98,26 +98,27 @@ pub fn gateway_requests(net: &Network, index: u32) -> Vec<Request> {
     requests
 }
 
-/// The host side of a container's veth: the pair, its peer created straight inside the
-/// container's namespace (`netns`), and the host side made a port of the bridge (link
-/// `bridge`) with its flags. The flags go in the same round trip as the creation, before
+/// The host side of a container's veth (named `veth`): the pair, its peer created
+/// straight inside the container's namespace (`netns`), and the host side made a port of
+/// the bridge (link `bridge`) with its flags. The flags go in the same round trip as the creation, before
 /// the container side is up: an icc=false container is never briefly reachable.
 pub fn host_side_requests(
     net: &Network,
     ep: &Endpoint,
+    veth: &IfName,
     netns: BorrowedFd<'_>,
     bridge: u32,
 ) -> Vec<Request> {
     vec![
         link::create_veth_request(&VethSpec {
-            name: &ep.host_ifname,
+            name: veth,
             peer_name: &ep.ifname,
             peer_netns: netns,
             master: Some(bridge),
             mtu: net.mtu,
             peer_mac: Some(ep.mac.bytes()),
         }),
-        link::set_bridge_port_flags_request(&ep.host_ifname, true, !net.icc),
+        link::set_bridge_port_flags_request(veth, true, !net.icc),
     ]
 }
 
@@ -195,8 +196,6 @@ pub(crate) mod tests {
     use std::net::IpAddr;
     use std::path::PathBuf;
 
-    use ctnet_kernel::IfName;
-
     use super::*;
     use crate::model::{Driver, MacAddr, NetworkName, RowState, Subnet, SubnetConfig};
 
@@ -240,7 +239,7 @@ pub(crate) mod tests {
             netns_path: PathBuf::from("/run/netns/c1"),
             netns_inode: 7,
             ifname: IfName::new("eth0").unwrap(),
-            host_ifname: IfName::new("vethabcdef0").unwrap(),
+            host_ifname: Some(IfName::new("vethabcdef0").unwrap()),
             mac: MacAddr::for_address(ips[0]),
             ips,
             default_routes,

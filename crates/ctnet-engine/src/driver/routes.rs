@@ -162,7 +162,7 @@ mod tests {
             netns_path: PathBuf::from("/run/netns/c1"),
             netns_inode: 7,
             ifname: IfName::new("eth0").unwrap(),
-            host_ifname: IfName::new("vethabcdef0").unwrap(),
+            host_ifname: Some(IfName::new("vethabcdef0").unwrap()),
             mac: MacAddr::for_address("10.0.0.2".parse().unwrap()),
             ips: Vec::new(),
             default_routes: default_routes.to_vec(),

@@ -833,7 +833,8 @@ impl Runtime {
     }
 }
 
-/// A container's attachment to a network: one veth pair.
+/// A container's attachment to a network: a veth pair (bridge), or one interface inside
+/// the container over a parent of the host (macvlan).
 #[derive(Debug, Clone, Serialize)]
 pub struct Endpoint {
     /// Row id.
@@ -849,9 +850,10 @@ pub struct Endpoint {
     /// Interface name inside the container.
     #[serde(serialize_with = "serialize_display")]
     pub ifname: IfName,
-    /// Host side of the veth pair.
-    #[serde(serialize_with = "serialize_display")]
-    pub host_ifname: IfName,
+    /// Host side of the veth pair; None for a macvlan endpoint, which has its interface
+    /// in the container only (the kernel deletes it with the namespace).
+    #[serde(serialize_with = "serialize_optional_display")]
+    pub host_ifname: Option<IfName>,
     /// The container's addresses, one per family of the network, IPv4 first.
     pub ips: Vec<IpAddr>,
     /// The container interface's MAC address.
@@ -897,10 +899,27 @@ impl Endpoint {
         self.default_routes.contains(&family)
     }
 
+    /// The host side as shown: its veth's name, or `-` where there is none (macvlan).
+    pub fn host_side_text(&self) -> String {
+        self.host_ifname
+            .as_ref()
+            .map_or_else(|| "-".to_string(), IfName::to_string)
+    }
+
     /// The addresses as text, `10.1.0.2, fd00:1::2`.
     pub fn ips_text(&self) -> String {
         let all: Vec<String> = self.ips.iter().map(|ip| ip.to_string()).collect();
         all.join(", ")
+    }
+}
+
+fn serialize_optional_display<T: fmt::Display, S: serde::Serializer>(
+    value: &Option<T>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
     }
 }
 

@@ -66,13 +66,16 @@ impl Engine {
         };
         let host = self.host()?;
         let kernel = |e| Error::kernel(&object, e);
-        let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?;
-        let host_side = link::get(host, ep.host_ifname.as_str()).map_err(kernel)?;
-        if host_side.as_ref().and_then(|l| l.master) != bridge || bridge.is_none() {
-            return Err(broken(format!(
-                "host side {} is missing or not a port of bridge {}",
-                ep.host_ifname, net.bridge
-            )));
+        // A macvlan endpoint has no host side: its interface inside is all there is.
+        if let Some(veth) = &ep.host_ifname {
+            let bridge = link::index_of(host, net.bridge.as_str()).map_err(kernel)?;
+            let host_side = link::get(host, veth.as_str()).map_err(kernel)?;
+            if host_side.as_ref().and_then(|l| l.master) != bridge || bridge.is_none() {
+                return Err(broken(format!(
+                    "host side {veth} is missing or not a port of bridge {}",
+                    net.bridge
+                )));
+            }
         }
         let ifname = ep.ifname.clone();
         let ips = ep.ips.clone();

@@ -54,7 +54,12 @@ impl Finding {
 impl Engine {
     /// Runs every check.
     pub fn doctor(&mut self) -> Result<Vec<Finding>> {
-        let networks = state::list_networks(self.store.read())?;
+        // Forwarding matters for bridge networks only: a macvlan container's traffic
+        // leaves by its parent without passing the host's routing.
+        let networks: Vec<_> = state::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.driver == crate::model::Driver::Bridge)
+            .collect();
         let ipv4_networks = networks.iter().filter(|n| n.subnet(V4).is_some()).count();
         let mut findings = vec![check_ip_forward(ipv4_networks)];
         let ipv6_networks = networks.iter().filter(|n| n.ipv6()).count();
@@ -85,7 +90,12 @@ impl Engine {
         for net in &networks {
             for r in &routes {
                 let clash = net.subnets.iter().any(|s| s.subnet.overlaps(&r.net));
-                if !clash || r.dev.as_deref() == Some(net.bridge.as_str()) {
+                // A macvlan network's subnet is routed through its parent's LAN.
+                let own = net
+                    .macvlan
+                    .as_ref()
+                    .map_or(net.bridge.as_str(), |m| m.parent.as_str());
+                if !clash || r.dev.as_deref() == Some(own) {
                     continue;
                 }
                 out.push(Finding::new(
@@ -167,7 +177,11 @@ fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
 /// ctnet's table against its layout and the store: chains, rules, sets and elements,
 /// each difference a finding.
 fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
-    let networks = state::list_networks(engine.store.read())?.len();
+    // Only bridge networks put anything in the table (macvlan traffic never passes it).
+    let networks = state::list_networks(engine.store.read())?
+        .iter()
+        .filter(|n| n.driver == crate::model::Driver::Bridge)
+        .count();
     let contents = engine.firewall_contents_now()?;
     let audit = engine
         .firewall
@@ -177,7 +191,7 @@ fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
         return Ok(vec![Finding::new(
             Severity::Ok,
             "ctnet table",
-            "no networks yet".into(),
+            "no bridge networks yet".into(),
             "",
         )]);
     }

@@ -25,6 +25,10 @@ impl Engine {
     /// shows another namespace (its index for the name differs) means it cannot be told,
     /// and nothing is done.
     pub(crate) fn pin_bridge_address(&mut self, net: &Network) -> Result<()> {
+        // A macvlan network has no bridge; what `bridge` names is never touched.
+        if net.driver != crate::model::Driver::Bridge {
+            return Ok(());
+        }
         if link::address_assign_type(&net.bridge).is_some_and(|(t, _)| t == NET_ADDR_SET) {
             return Ok(());
         }

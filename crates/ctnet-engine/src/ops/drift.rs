@@ -17,6 +17,11 @@
 //!                                 metric; a next hop of a multipath one counts)
 //! ```
 //!
+//! A macvlan network has no bridge: its parent (the user's interface) is checked to
+//! exist and be up, never made; its endpoints have no host side, and the interface
+//! inside the container is checked, and made again over the parent, as a veth's
+//! container side is. A macvlan network is never "repaired" into a bridge.
+//!
 //! Firewall elements are compared by the table's audit (`datapath/nft/audit.rs`).
 //! Checks read only; repairs run under the store's write lock with the row read again,
 //! so a detach that claimed the endpoint meanwhile is never undone by a repair.
@@ -29,6 +34,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Family, Network, RowState};
 use crate::ops::endpoint::container_object;
+use crate::ops::macvlan;
 use crate::owner::Owner;
 use crate::state;
 
@@ -82,6 +88,13 @@ impl Engine {
                 if net.state != RowState::Ready {
                     return net.state.as_str().to_string();
                 }
+                if let Some(macvlan) = &net.macvlan {
+                    return match links.iter().find(|l| l.name == macvlan.parent.as_str()) {
+                        None => format!("degraded (parent {} missing)", macvlan.parent),
+                        Some(p) if !p.up => format!("degraded (parent {} down)", macvlan.parent),
+                        Some(_) => net.state.as_str().to_string(),
+                    };
+                }
                 match links.iter().find(|l| l.name == net.bridge.as_str()) {
                     None => format!("degraded (bridge {} missing)", net.bridge),
                     Some(b) if !b.up => format!("degraded (bridge {} down)", net.bridge),
@@ -103,14 +116,19 @@ impl Engine {
                 if ep.state != RowState::Ready {
                     return ep.state.as_str().to_string();
                 }
+                // A macvlan endpoint has nothing on the host to look at (doctor looks
+                // inside the container).
+                let Some(veth) = &ep.host_ifname else {
+                    return ep.state.as_str().to_string();
+                };
                 let bridge = networks
                     .iter()
                     .find(|n| n.name == ep.network)
                     .and_then(|n| links.iter().find(|l| l.name == n.bridge.as_str()));
-                match links.iter().find(|l| l.name == ep.host_ifname.as_str()) {
-                    None => format!("degraded (veth {} missing)", ep.host_ifname),
+                match links.iter().find(|l| l.name == veth.as_str()) {
+                    None => format!("degraded (veth {veth} missing)"),
                     Some(v) if bridge.is_none_or(|b| v.master != Some(b.index)) => {
-                        format!("degraded (veth {} not on its bridge)", ep.host_ifname)
+                        format!("degraded (veth {veth} not on its bridge)")
                     }
                     Some(_) => ep.state.as_str().to_string(),
                 }
@@ -127,6 +145,16 @@ impl Engine {
         let mut out = Vec::new();
         for net in &networks {
             let object = network_label(net);
+            if net.macvlan.is_some() {
+                if let Some((detail, fix)) = macvlan::parent_drift(net, &links) {
+                    out.push(Drift {
+                        object,
+                        detail,
+                        fix,
+                    });
+                }
+                continue;
+            }
             let Some(bridge) = links.iter().find(|l| l.name == net.bridge.as_str()) else {
                 out.push(Drift {
                     object,
@@ -220,7 +248,8 @@ impl Engine {
         self.with_write_lock(|engine| {
             let still = state::get_network(engine.store.read(), &net.name)?
                 .is_some_and(|n| n.state == RowState::Ready);
-            if !still {
+            // A macvlan network has nothing of its own in the kernel to make again.
+            if !still || net.macvlan.is_some() {
                 return Ok(None);
             }
             let missing = link::index_of(engine.host()?, net.bridge.as_str())
@@ -318,10 +347,12 @@ impl Engine {
             return Ok(None);
         };
         let links = link::list(self.host()?).map_err(|e| Error::kernel("host links", e))?;
-        let bridge = links
-            .iter()
-            .find(|l| l.name == net.bridge.as_str())
-            .map(|l| l.index);
+        // What the endpoint hangs off on the host: the bridge, or a macvlan's parent.
+        let anchor = net
+            .macvlan
+            .as_ref()
+            .map_or(net.bridge.as_str(), |m| m.parent.as_str());
+        let bridge = links.iter().find(|l| l.name == anchor).map(|l| l.index);
         let (verdict, _) = endpoint_state(&ep, &net, &links, bridge);
         let label = endpoint_label(&ep);
         match verdict {
@@ -345,25 +376,23 @@ impl Engine {
                     }
                     let object = label.clone();
                     let kernel = |e| Error::kernel(&object, e);
-                    if verdict == EndpointState::NotEnslaved {
+                    if let (EndpointState::NotEnslaved, Some(veth)) = (verdict, &ep.host_ifname) {
                         engine
                             .host()?
                             .execute_all(vec![
-                                link::set_master_request(&ep.host_ifname, bridge),
-                                link::set_bridge_port_flags_request(
-                                    &ep.host_ifname,
-                                    true,
-                                    !net.icc,
-                                ),
+                                link::set_master_request(veth, bridge),
+                                link::set_bridge_port_flags_request(veth, true, !net.icc),
                             ])
                             .map_err(kernel)?;
                         return Ok(Some(format!(
-                            "{label}: {} made a port of bridge {} again",
-                            ep.host_ifname, net.bridge
+                            "{label}: {veth} made a port of bridge {} again",
+                            net.bridge
                         )));
                     }
                     // Whatever is left of the pair goes; then it is made as attach makes it.
-                    link::delete(engine.host()?, ep.host_ifname.as_str()).map_err(kernel)?;
+                    if let Some(veth) = &ep.host_ifname {
+                        link::delete(engine.host()?, veth.as_str()).map_err(kernel)?;
+                    }
                     let netns = Netns::open(&ep.netns_path).map_err(kernel)?;
                     netns
                         .within(|| {
@@ -372,10 +401,12 @@ impl Engine {
                         })
                         .map_err(kernel)?;
                     engine.build_endpoint(&net, &ep, &netns)?;
-                    Ok(Some(format!(
-                        "{label}: veth {} made again ({} inside)",
-                        ep.host_ifname, ep.ifname
-                    )))
+                    Ok(Some(match &ep.host_ifname {
+                        Some(veth) => {
+                            format!("{label}: veth {veth} made again ({} inside)", ep.ifname)
+                        }
+                        None => format!("{label}: macvlan {} made again", ep.ifname),
+                    }))
                 })
             }
         }
@@ -433,14 +464,25 @@ fn endpoint_state(
             )
         }
     };
-    let Some(host_side) = links.iter().find(|l| l.name == ep.host_ifname.as_str()) else {
+    // A macvlan endpoint is its interface inside the container, nothing more.
+    let Some(veth) = &ep.host_ifname else {
+        let inside = container_side(&netns, ep, net);
+        if inside.is_empty() {
+            return (EndpointState::Healthy, Vec::new());
+        }
+        return (
+            EndpointState::Broken,
+            inside
+                .into_iter()
+                .map(|d| (d, GC_FIX.to_string()))
+                .collect(),
+        );
+    };
+    let Some(host_side) = links.iter().find(|l| l.name == veth.as_str()) else {
         return (
             EndpointState::Broken,
             vec![(
-                format!(
-                    "its veth {} is missing: the container is cut off",
-                    ep.host_ifname
-                ),
+                format!("its veth {veth} is missing: the container is cut off"),
                 GC_FIX.into(),
             )],
         );
@@ -459,10 +501,7 @@ fn endpoint_state(
         return (
             EndpointState::NotEnslaved,
             vec![(
-                format!(
-                    "its veth {} is not a port of bridge {}",
-                    ep.host_ifname, net.bridge
-                ),
+                format!("its veth {veth} is not a port of bridge {}", net.bridge),
                 "run `ctnet gc`, which makes it one again".into(),
             )],
         );
@@ -471,7 +510,7 @@ fn endpoint_state(
         return (
             EndpointState::NotEnslaved,
             vec![(
-                format!("its veth {} is down", ep.host_ifname),
+                format!("its veth {veth} is down"),
                 "run `ctnet gc`, which brings it up".into(),
             )],
         );

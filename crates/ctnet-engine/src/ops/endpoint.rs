@@ -16,9 +16,10 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
-    ContainerRef, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
+    ContainerRef, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
 };
 use crate::ops::bridge_address::random_local_mac;
+use crate::ops::macvlan;
 use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
@@ -111,7 +112,8 @@ impl Engine {
         };
         let listening = self.check_publish(&spec.publish, &automatic)?;
         let net = self.ready_network(&spec.network)?;
-        if let Some(mac) = spec.mac {
+        macvlan::refuse_ports(&net, &spec.publish)?;
+        if let (Some(mac), Driver::Bridge) = (spec.mac, net.driver) {
             self.check_mac_not_bridge(&net, mac)?;
         }
         let me = Owner::me();
@@ -208,6 +210,11 @@ impl Engine {
             container_object(&ep.container),
             net.name.as_str()
         );
+        let veth = match (&net.macvlan, &ep.host_ifname) {
+            (Some(macvlan), _) => return self.build_macvlan_endpoint(net, macvlan, ep, netns),
+            (None, Some(veth)) => veth,
+            (None, None) => return Err(no_veth(&object)),
+        };
         let kernel = |e| Error::kernel(&object, e);
         let bridge_index = link::index_of(self.host()?, net.bridge.as_str()).map_err(kernel)?;
         let bridge_index = match bridge_index {
@@ -222,6 +229,7 @@ impl Engine {
         let made = host.execute_all(bridge::host_side_requests(
             net,
             ep,
+            veth,
             netns.as_fd(),
             bridge_index,
         ));
@@ -237,7 +245,30 @@ impl Engine {
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
-        sysctl::disable_ipv6(&ep.host_ifname).map_err(kernel)?;
+        sysctl::disable_ipv6(veth).map_err(kernel)?;
+        let identity = self.configure_container_side(net, ep, netns, &object, |index| {
+            bridge::container_requests(net, ep, index)
+        })?;
+        if !ep.ports.is_empty() {
+            self.ensure_firewall()?;
+            self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
+        }
+        Ok(identity)
+    }
+
+    /// Configures the container's side of an endpoint from inside its namespace (its
+    /// interface `ep.ifname` is there already): `requests` for the interface's index
+    /// there, in one round trip. Returns the namespace's identity, read from the socket
+    /// opened inside it anyway (no extra visit).
+    pub(crate) fn configure_container_side(
+        &mut self,
+        net: &Network,
+        ep: &Endpoint,
+        netns: &Netns,
+        object: &str,
+        requests: impl FnOnce(u32) -> Vec<ctnet_kernel::netlink::Request>,
+    ) -> Result<Option<NetnsIdentity>> {
+        let kernel = |e| Error::kernel(object, e);
         // A socket made inside the container's namespace configures it from here. On
         // the same visit (one pair of namespace switches): addresses and routes are
         // ctnet's to give, so an IPv6 interface takes no router advertisements (any
@@ -260,19 +291,16 @@ impl Engine {
                     what: format!("link {} inside the container", ep.ifname),
                 })
             })?;
-        sock.execute_all(bridge::container_requests(net, ep, index))
-            .map_err(kernel)?;
-        let identity = identity_from(sock.netns_cookie(), &object)?;
-        if !ep.ports.is_empty() {
-            self.ensure_firewall()?;
-            self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
-        }
-        Ok(identity)
+        sock.execute_all(requests(index)).map_err(kernel)?;
+        identity_from(sock.netns_cookie(), object)
     }
 
     /// Removes an endpoint's kernel objects; a veth already gone is fine.
     pub(crate) fn tear_down_endpoint(&mut self, ep: &Endpoint) -> Result<()> {
-        let host_side = [ep.host_ifname.as_str()];
+        let Some(veth) = &ep.host_ifname else {
+            return self.delete_macvlan_interface(ep);
+        };
+        let host_side = [veth.as_str()];
         self.start_tearing_down_endpoint(ep, &host_side)?
             .wait()
             .map_err(|e| Error::kernel(container_object(&ep.container), e))
@@ -325,7 +353,13 @@ impl Engine {
 
     /// The rest of a detach, once the row is claimed: ports, veth, row.
     fn finish_detach(&mut self, ep: Endpoint) -> Result<Endpoint> {
-        let host_side = [ep.host_ifname.as_str()];
+        let Some(veth) = ep.host_ifname.clone() else {
+            // Macvlan: the interface is deleted from inside the container, at once.
+            self.delete_macvlan_interface(&ep)?;
+            self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
+            return Ok(ep);
+        };
+        let host_side = [veth.as_str()];
         let deletion = self.start_tearing_down_endpoint(&ep, &host_side)?;
         // The row's delete is written while the kernel deletes the veth, and committed
         // only once the kernel has confirmed it: a refusal rolls it back.
@@ -350,8 +384,13 @@ impl Engine {
         container: &ContainerRef,
     ) -> Result<Endpoint> {
         let ep = self.claim_for_detach(network, container, None)?;
-        link::set_down(self.host()?, ep.host_ifname.as_str())
-            .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
+        match &ep.host_ifname {
+            Some(veth) => {
+                link::set_down(self.host()?, veth.as_str())
+                    .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
+            }
+            None => self.set_macvlan_interface_down(&ep)?,
+        }
         Ok(ep)
     }
 
@@ -504,8 +543,19 @@ fn family_missing(net: &Network, object: String, family: Family, fix: String) ->
     )
 }
 
+/// The error for a bridge network's endpoint recorded without a veth (a store written by
+/// something else: ctnet records one for every bridge endpoint).
+fn no_veth(object: &str) -> Error {
+    Error::new(
+        ErrorKind::Store,
+        object,
+        "is on a bridge network but the state database records no veth for it",
+        "detach it and attach it again",
+    )
+}
+
 /// Whether the namespace has a link named `ifname` (asked only to explain a refusal).
-fn has_link(netns: &Netns, ifname: &IfName) -> bool {
+pub(crate) fn has_link(netns: &Netns, ifname: &IfName) -> bool {
     let name = ifname.clone();
     netns
         .within(move || {
@@ -517,7 +567,7 @@ fn has_link(netns: &Netns, ifname: &IfName) -> bool {
 
 /// The error for an interface name the container's namespace has already, worded with
 /// netavark's key phrase ("interface eth0 already exists on container namespace").
-fn interface_exists(ep: &Endpoint, why: &str) -> Error {
+pub(crate) fn interface_exists(ep: &Endpoint, why: &str) -> Error {
     Error::new(
         ErrorKind::Conflict,
         format!(
@@ -638,11 +688,15 @@ fn reserve_endpoint(
             .expect("unbounded"),
     };
     let ips = reserve_addresses(tx, spec, net)?;
-    let host_ifname = loop {
-        let candidate = format!("veth{}", &random_hex(4)[..7]);
-        if !state::host_ifname_taken(tx, &candidate)? {
-            break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
-        }
+    // A macvlan endpoint has no host side.
+    let host_ifname = match net.driver {
+        Driver::Macvlan => None,
+        Driver::Bridge => Some(loop {
+            let candidate = format!("veth{}", &random_hex(4)[..7]);
+            if !state::host_ifname_taken(tx, &candidate)? {
+                break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
+            }
+        }),
     };
     let default_routes = RouteRule::for_container(&label).families(net, &siblings);
     let mut ep = Endpoint {

@@ -14,7 +14,8 @@
 use rusqlite::Connection;
 
 use crate::datapath::nft::{Contents, Rewrite, TABLE};
-use crate::driver::bridge::{network_rules, port_rules};
+use crate::driver::bridge::port_rules;
+use crate::driver::network_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::RowState;
@@ -74,7 +75,7 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
     let networks = state::list_networks(conn)?
         .iter()
         .filter(|net| net.state != RowState::Removing)
-        .map(network_rules)
+        .filter_map(network_rules)
         .collect();
     let ports = state::list_endpoints(conn)?
         .iter()

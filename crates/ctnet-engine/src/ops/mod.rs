@@ -7,6 +7,8 @@
 //! - [`network`]: create, remove, list, inspect networks; the default network;
 //! - [`bridge_address`]: a bridge's hardware address pinned for good;
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
+//! - [`macvlan`]: what differs for a macvlan network: its parent checked, each
+//!   container's interface made and deleted inside its namespace, no ports;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
@@ -26,6 +28,7 @@ pub mod drift;
 pub mod endpoint;
 pub mod firewall;
 pub mod lost_state;
+pub mod macvlan;
 pub mod namespace;
 pub mod network;
 pub mod publish;

@@ -15,6 +15,7 @@ use crate::model::{
     Driver, Family, Ipam, Isolation, MacvlanConfig, Network, NetworkName, RowState, Runtime,
     Subnet, SubnetConfig, DEFAULT_BRIDGE, DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
+use crate::ops::macvlan;
 use crate::owner::Owner;
 use crate::state;
 
@@ -108,8 +109,17 @@ impl Engine {
         check_ipv6_mtu(&spec)?;
         check_driver(&spec)?;
         check_families(&spec)?;
+        if let Some(macvlan) = &spec.macvlan {
+            macvlan::check_spec(&spec, macvlan)?;
+        }
         self.refuse_if_state_lost()?;
-        let routes = self.host_route_ranges()?;
+        if let Some(macvlan) = &spec.macvlan {
+            self.check_macvlan_parent(&spec, macvlan)?;
+        }
+        // A macvlan network's subnet is its parent's LAN: routed through the parent
+        // already, which is no clash.
+        let parent = spec.macvlan.as_ref().map(|m| m.parent.as_str());
+        let routes = self.host_route_ranges(parent)?;
         if let Some(bridge) = &spec.bridge {
             if link::get(self.host()?, bridge.as_str())
                 .map_err(|e| Error::kernel(&object, e))?
@@ -153,6 +163,11 @@ impl Engine {
     }
 
     fn build_network(&mut self, net: &Network) -> Result<()> {
+        // A macvlan network makes nothing on the host: its containers' interfaces are
+        // made over the parent as they attach.
+        if net.driver == Driver::Macvlan {
+            return Ok(());
+        }
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
         let host = self.host()?;
@@ -203,6 +218,9 @@ impl Engine {
     /// Removes a network's kernel objects, tolerating any of them being gone already.
     /// Returns the first failure, after trying every step.
     pub(crate) fn tear_down_network(&mut self, net: &Network) -> Option<Error> {
+        if net.driver == Driver::Macvlan {
+            return None;
+        }
         let object = network_object(net.name.as_str());
         let mut first = None;
         if let Err(e) = self.firewall.remove_network(&network_rules(net)) {
@@ -360,6 +378,19 @@ impl Engine {
         if spec.ipv6 && !existing.ipv6() {
             return Err(clash("IPv6", "off".into(), "on".into()));
         }
+        if spec.driver != existing.driver {
+            return Err(clash(
+                "driver",
+                existing.driver.to_string(),
+                spec.driver.to_string(),
+            ));
+        }
+        if let (Some(have), Some(want)) = (&existing.macvlan, &spec.macvlan) {
+            if have != want {
+                let text = |m: &MacvlanConfig| format!("{} mode {}", m.parent, m.mode);
+                return Err(clash("macvlan parent", text(have), text(want)));
+            }
+        }
         if let Some(bridge) = spec.bridge.filter(|b| *b != existing.bridge) {
             return Err(clash(
                 "bridge",
@@ -390,7 +421,12 @@ impl Engine {
     /// Turns forwarding on for every family a network has, as creating it did (after a
     /// reboot, or when something else turned it off).
     pub(crate) fn restore_forwarding(&mut self) -> Result<()> {
-        let networks = state::list_networks(self.store.read())?;
+        // Only bridge networks route: a macvlan container's traffic leaves by its parent
+        // without passing the host's forwarding.
+        let networks: Vec<Network> = state::list_networks(self.store.read())?
+            .into_iter()
+            .filter(|n| n.driver == Driver::Bridge)
+            .collect();
         let kernel = |e| Error::kernel("forwarding", e);
         if networks.iter().any(|n| n.subnet(Family::V4).is_some()) {
             sysctl::enable_ip_forward().map_err(kernel)?;
@@ -441,11 +477,12 @@ impl Engine {
     }
 
     /// The host's routes of both families as ranges no network may overlap (default
-    /// routes aside).
-    fn host_route_ranges(&mut self) -> Result<Vec<TakenRange>> {
+    /// routes aside, and those through `parent`, a macvlan network's LAN interface).
+    fn host_route_ranges(&mut self, parent: Option<&str>) -> Result<Vec<TakenRange>> {
         Ok(self
             .host_routes()?
             .into_iter()
+            .filter(|r| parent.is_none_or(|p| r.dev.as_deref() != Some(p)))
             .map(|r| TakenRange {
                 net: r.net,
                 holder: r.to_string(),
@@ -523,9 +560,8 @@ fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
     }
 }
 
-/// Refuses what the drivers do not do (yet): the macvlan driver and networks without
-/// IPAM are accepted by the front ends but not built; a macvlan config only with the
-/// macvlan driver.
+/// Refuses a macvlan config without the macvlan driver (or that driver without one), and
+/// addresses asked of a network without IPAM.
 fn check_driver(spec: &NetworkSpec) -> Result<()> {
     let object = network_object(spec.name.as_str());
     if spec.macvlan.is_some() != (spec.driver == Driver::Macvlan) {
@@ -536,13 +572,6 @@ fn check_driver(spec: &NetworkSpec) -> Result<()> {
                 spec.driver
             ),
             "give a parent interface with the macvlan driver, and none with the bridge driver",
-        ));
-    }
-    if spec.driver == Driver::Macvlan {
-        return Err(Error::invalid(
-            &object,
-            "uses the macvlan driver, which is not yet implemented",
-            "use the bridge driver for now",
         ));
     }
     check_ipam_none(spec)

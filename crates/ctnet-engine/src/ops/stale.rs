@@ -163,10 +163,12 @@ impl Engine {
             .map_err(|e| Error::kernel(container_object(&ep.container), e))?;
         let object = container_object(&ep.container);
         let host = self.host()?;
-        let veth_exists = || {
-            link::index_of(host, ep.host_ifname.as_str())
+        // A macvlan endpoint has no host side: its namespace alone tells.
+        let veth_exists = || match &ep.host_ifname {
+            None => Ok(false),
+            Some(veth) => link::index_of(host, veth.as_str())
                 .map(|index| index.is_some())
-                .map_err(|e| Error::kernel(&object, e))
+                .map_err(|e| Error::kernel(&object, e)),
         };
         let at_path = || {
             // A path that opens no namespace (gone, or not a namespace file) answers None.
@@ -232,10 +234,11 @@ impl Engine {
             }
             let boot_id = ctnet_kernel::netns::boot_id().map_err(|e| Error::kernel(&object, e))?;
             let host = self.host()?;
-            let veth_exists = || {
-                link::index_of(host, ep.host_ifname.as_str())
+            let veth_exists = || match &ep.host_ifname {
+                None => Ok(false),
+                Some(veth) => link::index_of(host, veth.as_str())
                     .map(|index| index.is_some())
-                    .map_err(|e| Error::kernel(&object, e))
+                    .map_err(|e| Error::kernel(&object, e)),
             };
             let held_identity = || match &held {
                 Some(known) => Ok(known.clone()),
@@ -302,7 +305,7 @@ mod tests {
             netns_path: PathBuf::from("/run/netns/c1"),
             netns_inode: inode,
             ifname: IfName::new("eth0").unwrap(),
-            host_ifname: IfName::new("vethabcdef0").unwrap(),
+            host_ifname: Some(IfName::new("vethabcdef0").unwrap()),
             ips: Vec::new(),
             mac: MacAddr::parse("mac", "02:42:0a:00:00:02").unwrap(),
             default_routes: Vec::new(),

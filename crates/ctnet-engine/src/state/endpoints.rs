@@ -28,6 +28,13 @@ fn parse_ips(text: &str) -> crate::error::Result<Vec<IpAddr>> {
     Ok(ips)
 }
 
+/// The host side's name; NULL for a macvlan endpoint, which has none (version 9).
+fn optional_ifname(row: &Row<'_>) -> rusqlite::Result<Option<IfName>> {
+    let text: Option<String> = row.get("host_ifname")?;
+    text.map(|t| IfName::new(&t).map_err(|e| bad_column("host_ifname", &t, e.into())))
+        .transpose()
+}
+
 fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
     let ips: Option<String> = row.get("ips")?;
     let ips = ips.unwrap_or_default();
@@ -40,7 +47,7 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         netns_path: PathBuf::from(netns_path),
         netns_inode: inode as u64,
         ifname: decoded(row, "ifname", |t| Ok(IfName::new(t)?))?,
-        host_ifname: decoded(row, "host_ifname", |t| Ok(IfName::new(t)?))?,
+        host_ifname: optional_ifname(row)?,
         ips: parse_ips(&ips).map_err(|e| bad_column("ips", &ips, e))?,
         mac: decoded(row, "mac", |t| MacAddr::parse("mac", t))?,
         default_routes: default_routes_from(row.get("default_route")?),
@@ -99,7 +106,7 @@ pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) 
             ep.netns_path.to_string_lossy(),
             ep.netns_inode as i64,
             ep.ifname.as_str(),
-            ep.host_ifname.as_str(),
+            ep.host_ifname.as_ref().map(IfName::as_str),
             ep.mac.to_string(),
             default_routes_bits(&ep.default_routes),
             ep.netns_owned,

@@ -398,10 +398,24 @@ CREATE TABLE IF NOT EXISTS namespaces (
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
-    /// The schema as version 7 wrote it: today's without version 8's columns.
+    /// The schema as version 8 wrote it: today's with `host_ifname` NOT NULL.
+    fn schema_v8() -> String {
+        let (v9, v8) = (
+            "host_ifname   TEXT UNIQUE,",
+            "host_ifname   TEXT NOT NULL UNIQUE,",
+        );
+        let text = schema::schema();
+        assert!(
+            text.contains(v9),
+            "the test's copy of version 9's column is stale"
+        );
+        text.replace(v9, v8)
+    }
+
+    /// The schema as version 7 wrote it: version 8's without its columns.
     fn schema_v7() -> String {
         let added = ",\n    isolation   TEXT NOT NULL DEFAULT 'strict',\n    metric      INTEGER,\n    ipam        TEXT NOT NULL DEFAULT 'ctnet',\n    macvlan_parent TEXT,\n    macvlan_mode   TEXT";
-        let text = schema::schema();
+        let text = schema_v8();
         assert!(
             text.contains(added),
             "the test's copy of version 8's columns is stale"
@@ -502,7 +516,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
             .read()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 8);
+        assert_eq!(version, schema::VERSION);
         let net = get_network(store.read(), &n()).unwrap().unwrap();
         assert_eq!(net.driver, crate::model::Driver::Bridge);
         assert_eq!(net.isolation, crate::model::Isolation::Strict);
@@ -542,6 +556,86 @@ CREATE TABLE IF NOT EXISTS namespaces (
             .execute("UPDATE networks SET ipam = 'ctnet' WHERE name = 'm'", [])
             .unwrap();
         assert!(get_network(store.read(), &written.name).is_err());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Version 9: a version 8 endpoint keeps its row, addresses and ports (the table is
+    /// rebuilt), and an endpoint without a host side (macvlan) is written and read back.
+    #[test]
+    fn a_version_8_database_lets_endpoints_have_no_host_side() {
+        let path = scratch("v8");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_v8()).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 8;
+                 INSERT INTO networks (name, id, driver, bridge, internal, state, created)
+                 VALUES ('n', 'i', 'bridge', 'br-n', 0, 'ready', 0);
+                 INSERT INTO subnets (network, family, subnet, gateway)
+                 VALUES ('n', 4, '10.9.0.0/24', '10.9.0.1');
+                 INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, mac, default_route, netns_owned,
+                                        state, created, netns_cookie, boot_id)
+                 VALUES ('n', 'cni:c1', '/run/netns/c1', 7, 'eth0', 'vethabc',
+                         '02:42:0a:09:00:02', 1, 0, 'ready', 0, 28, 'b');
+                 INSERT INTO addresses (endpoint_id, network, ip) VALUES (1, 'n', '10.9.0.2');
+                 INSERT INTO ports (endpoint_id, host_ip, host_port, container_port, protocol)
+                 VALUES (1, '', 8080, 80, 'tcp');",
+            )
+            .unwrap();
+            let e = conn.execute(
+                "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, mac, default_route, netns_owned,
+                                        state, created)
+                 VALUES ('n', 'c2', '/run/netns/c2', 8, 'eth0', NULL, '02:42:0a:09:00:03',
+                         1, 0, 'ready', 0)",
+                [],
+            );
+            assert!(e.is_err(), "version 8 has host_ifname NOT NULL");
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::VERSION);
+        let eps = list_endpoints(store.read()).unwrap();
+        assert_eq!(eps.len(), 1);
+        let old = &eps[0];
+        assert_eq!(
+            old.host_ifname.as_ref().map(|n| n.as_str()),
+            Some("vethabc")
+        );
+        assert_eq!(old.ips, vec![IpAddr::from([10, 9, 0, 2])]);
+        assert_eq!(old.identity.as_ref().map(|i| i.cookie), Some(28));
+        let ports: i64 = store
+            .read()
+            .query_row(
+                "SELECT count(*) FROM ports WHERE endpoint_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(ports, 1, "the rebuild kept the endpoint's ports");
+        assert!(indexes(store.read())
+            .iter()
+            .any(|n| n == "endpoints_by_container"));
+        // Two endpoints without a host side, beside one with.
+        for (container, inode, ip) in [("c2", 8, "10.9.0.3"), ("c3", 9, "10.9.0.4")] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let ep = crate::model::Endpoint {
+                container: container.into(),
+                netns_inode: inode,
+                host_ifname: None,
+                ips: vec![ip],
+                mac: crate::model::MacAddr::for_address(ip),
+                ..old.clone()
+            };
+            insert_endpoint(store.read(), &ep, None).unwrap();
+        }
+        let eps = list_endpoints(store.read()).unwrap();
+        let without: Vec<_> = eps.iter().filter(|e| e.host_ifname.is_none()).collect();
+        assert_eq!(without.len(), 2, "{eps:?}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

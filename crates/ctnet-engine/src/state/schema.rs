@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 8;
+pub const VERSION: i64 = 9;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -26,6 +26,8 @@ pub const VERSION: i64 = 8;
 /// of its default routes (NULL: the driver's default), its `ipam` (`ctnet`, `none`) and,
 /// for the macvlan driver, `macvlan_parent` and `macvlan_mode` (NULL otherwise); rows
 /// from earlier versions become strict, no metric, ctnet IPAM (what they were).
+/// Version 9 lets an endpoint's `host_ifname` be NULL: a macvlan endpoint has no host
+/// side (UNIQUE still holds among the names, as SQLite allows many NULLs).
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -66,7 +68,7 @@ CREATE TABLE IF NOT EXISTS endpoints (
     netns_path    TEXT NOT NULL,
     netns_inode   INTEGER NOT NULL,
     ifname        TEXT NOT NULL,
-    host_ifname   TEXT NOT NULL UNIQUE,
+    host_ifname   TEXT UNIQUE,
     mac           TEXT NOT NULL,
     default_route INTEGER NOT NULL,
     netns_owned   INTEGER NOT NULL,
@@ -167,6 +169,27 @@ ALTER TABLE endpoints_v6 RENAME TO endpoints;
     )
 }
 
+/// Version 9 rebuilds `endpoints` so `host_ifname` may be NULL (SQLite cannot drop a
+/// NOT NULL in place); run with foreign keys off, as [`to_v6`], so `addresses` and
+/// `ports` keep their rows. The indexes on `endpoints` go with the old table and are
+/// made again by the schema.
+fn to_v9() -> String {
+    format!(
+        "
+{endpoints_v9}INSERT INTO endpoints_v9 (id, network, container, netns_path, netns_inode, ifname,
+    host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created,
+    netns_cookie, boot_id)
+    SELECT id, network, container, netns_path, netns_inode, ifname,
+    host_ifname, mac, default_route, netns_owned, state, owner_pid, owner_start, created,
+    netns_cookie, boot_id
+    FROM endpoints;
+DROP TABLE endpoints;
+ALTER TABLE endpoints_v9 RENAME TO endpoints;
+",
+        endpoints_v9 = ENDPOINTS.replace("IF NOT EXISTS endpoints (", "endpoints_v9 ("),
+    )
+}
+
 /// Version 8's network columns, for a version 6 or 7 table.
 const V8_COLUMNS: &str = "ALTER TABLE networks ADD COLUMN isolation TEXT NOT NULL DEFAULT 'strict';
 ALTER TABLE networks ADD COLUMN metric INTEGER;
@@ -198,6 +221,10 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
     }
     if (6..8).contains(&version) {
         tx.execute_batch(V8_COLUMNS)?;
+    }
+    if (6..9).contains(&version) {
+        // Below 6, `to_v6` made the table in today's shape already.
+        tx.execute_batch(&to_v9())?;
     }
     tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;

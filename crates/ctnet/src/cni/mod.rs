@@ -551,7 +551,9 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
     let mut ips = list("ips");
     let mut routes = list("routes");
     interfaces.push(json!({ "name": net.bridge.as_str() }));
-    interfaces.push(json!({ "name": ep.host_ifname.as_str() }));
+    if let Some(host_side) = &ep.host_ifname {
+        interfaces.push(json!({ "name": host_side.as_str() }));
+    }
     interfaces.push(types::interface(
         ep.ifname.as_str(),
         &ep.mac.to_string(),

@@ -55,7 +55,7 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
                 ep.network,
                 ep.ifname,
                 ep.ips_text(),
-                ep.host_ifname
+                ep.host_side_text()
             );
             for port in &ep.ports {
                 println!("published {port}");
@@ -157,7 +157,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.ifname.to_string(),
                         e.ips_text(),
                         e.mac.to_string(),
-                        e.host_ifname.to_string(),
+                        e.host_side_text(),
                         ports_column(&e.ports),
                         state.clone(),
                     ]

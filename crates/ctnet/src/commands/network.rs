@@ -311,7 +311,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
                     e.ifname,
                     addresses.join(" "),
                     e.mac,
-                    e.host_ifname
+                    e.host_side_text()
                 );
                 for port in &e.ports {
                     println!("    published {port}");
