@@ -66,6 +66,10 @@ impl Error {
 
     /// A kernel failure while working on `object`.
     pub fn kernel(object: impl Into<String>, err: ctnet_kernel::Error) -> Self {
+        if let ctnet_kernel::Error::SysctlUnwritable { key, wanted, .. } = &err {
+            let fix = unwritable_sysctl_fix(key, wanted);
+            return Error::new(ErrorKind::Kernel, object, err.to_string(), fix);
+        }
         let fix = match err.errno() {
             Some(libc::EPERM) | Some(libc::EACCES) => {
                 "run ctnet as root (it needs CAP_NET_ADMIN and CAP_SYS_ADMIN)"
@@ -75,6 +79,22 @@ impl Error {
         };
         Error::new(ErrorKind::Kernel, object, err.to_string(), fix)
     }
+}
+
+/// What to do about a sysctl that must change where /proc/sys cannot be written: set it
+/// ahead, outside, and for a device ctnet makes (which does not exist ahead), through the
+/// `default` its devices start with.
+fn unwritable_sysctl_fix(key: &ctnet_kernel::sysctl::Key, wanted: &str) -> String {
+    let ahead = match key.for_new_devices() {
+        Some(default) => format!(
+            "{default} = {wanted} (which devices made afterwards in that namespace start with)"
+        ),
+        None => format!("{key} = {wanted}"),
+    };
+    format!(
+        "set {ahead} before starting the container engine, e.g. in /etc/sysctl.d, \
+         or make /proc/sys writable"
+    )
 }
 
 impl fmt::Display for Error {
