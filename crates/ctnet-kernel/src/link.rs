@@ -1,5 +1,5 @@
-//! Links: bridges, veth pairs, up/down, MTU, master, IPv6 link-local addressing, lookup
-//! and listing.
+//! Links: bridges, veth pairs, up/down, MTU, master, IPv6 link-local addressing, IPv4
+//! per-device settings (`route_localnet`), lookup and listing.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -214,7 +214,7 @@ pub fn no_ipv6_link_local_request(name: &IfName) -> Request {
 /// `net.ipv4.conf.<link>.route_localnet` would. It works where /proc/sys is mounted
 /// read-only, and pipelines with the link's other requests (no round trip of its own).
 /// Like the per-family setting of [`no_ipv6_link_local_request`], it cannot go in the
-/// creating message (the kernel applies `IFLA_AF_SPEC` only to a link that exists).
+/// creating message: the kernel refuses `IFLA_AF_SPEC` there (EAFNOSUPPORT, seen on 6.18).
 ///
 /// `route_localnet` = 1 lets packets to 127.0.0.0/8 be routed out of the link, so a port
 /// published on 127.0.0.1 can be DNATed to a container behind it. Whoever sets it must

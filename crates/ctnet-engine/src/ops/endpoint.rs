@@ -238,7 +238,7 @@ impl Engine {
             // That keeps what matters for traffic (no address, no detection or router
             // solicitations, no fe80::/64 route); only the port's ff00::/8 multicast
             // route stays, which disable_ipv6 would also have spared. Not a setting
-            // anyone asked for, so nothing to refuse: netavark does neither.
+            // anyone asked for, so nothing to refuse (netavark 1.4 does neither).
             Err(e) if e.is_unwritable() => self
                 .host()?
                 .execute(link::no_ipv6_link_local_request(&ep.host_ifname))
