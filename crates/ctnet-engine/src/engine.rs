@@ -16,6 +16,9 @@ pub struct Engine {
     pub(crate) netns_dir: NetnsDir,
     host: Option<RtSocket>,
     pub(crate) firewall: Firewall,
+    /// Tells a runtime's own process keeping a container's published port open from a
+    /// host program (see [`Engine::set_port_keeper`]).
+    pub(crate) port_keeper: Option<Box<dyn Fn(u32) -> bool>>,
 }
 
 impl Engine {
@@ -32,9 +35,18 @@ impl Engine {
             netns_dir,
             host: None,
             firewall: Firewall::new(),
+            port_keeper: None,
         };
         engine.reconcile_interrupted()?;
         Ok(engine)
+    }
+
+    /// Names the processes (by pid) that keep the published ports of the container being
+    /// attached open on the runtime's behalf, and are no host program a publish must
+    /// avoid: rootful Podman binds a container's ports itself and its conmon holds them,
+    /// so a `podman network reload` publishes ports conmon listens on.
+    pub fn set_port_keeper(&mut self, keeper: impl Fn(u32) -> bool + 'static) {
+        self.port_keeper = Some(Box::new(keeper));
     }
 
     /// The paths in use.

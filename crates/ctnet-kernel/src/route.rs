@@ -1,6 +1,7 @@
 //! IPv4 and IPv6 routes.
 //!
-//! [`add_default_request`] takes a gateway of either family. Listing comes in two
+//! [`add_default_request`] takes a gateway of either family; [`add_default_route_request`]
+//! a metric too, and whether the route may sit beside others of its metric. Listing comes in two
 //! shapes: [`list`] gives the IPv4 routes as [`Route`] (the older, IPv4-typed API),
 //! [`list_family`] and [`list_all`] give either family as [`RouteInfo`].
 
@@ -59,8 +60,21 @@ pub struct RouteInfo {
     pub table: u32,
     /// Route type (unicast, local, broadcast, ...).
     pub kind: RouteType,
-    /// Metric (`RTA_PRIORITY`); the kernel gives IPv6 routes 1024 unless told.
+    /// Metric (`RTA_PRIORITY`); the kernel gives IPv6 routes 1024 unless told, and
+    /// reports none for an IPv4 route of metric 0.
     pub priority: Option<u32>,
+    /// The gateways of a multipath route (`RTA_MULTIPATH`): IPv6 merges routes of one
+    /// prefix and metric added beside each other into one such route. Empty otherwise.
+    pub next_hops: Vec<NextHop>,
+}
+
+/// One next hop of a multipath route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NextHop {
+    /// Its gateway, if it has one.
+    pub gateway: Option<IpAddr>,
+    /// Its output interface index.
+    pub oif: u32,
 }
 
 impl RouteInfo {
@@ -68,13 +82,53 @@ impl RouteInfo {
     pub fn is_main_default(&self) -> bool {
         self.prefix_len == 0 && self.table == u32::from(MAIN_TABLE)
     }
+
+    /// True when the route goes via `gateway`, as its only gateway or as one of its
+    /// next hops.
+    pub fn goes_via(&self, gateway: IpAddr) -> bool {
+        self.gateway == Some(gateway) || self.next_hops.iter().any(|h| h.gateway == Some(gateway))
+    }
+
+    /// The metric as the kernel applies it: IPv4 routes without one have 0, IPv6 ones
+    /// 1024.
+    pub fn metric(&self) -> u32 {
+        self.priority.unwrap_or(match self.family {
+            Family::V4 => 0,
+            Family::V6 => IPV6_DEFAULT_METRIC,
+        })
+    }
+}
+
+/// The metric the kernel gives an IPv6 route added without one.
+pub const IPV6_DEFAULT_METRIC: u32 = 1024;
+
+/// A default route to add (see [`add_default_route_request`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultRoute {
+    /// The gateway; the route is of its family.
+    pub gateway: IpAddr,
+    /// `RTA_PRIORITY`; None leaves the kernel's default (IPv4 0, IPv6 1024).
+    pub metric: Option<u32>,
+    /// May sit beside another default route of the same metric (no `NLM_F_EXCL`, as
+    /// netavark adds them): IPv4 then keeps both and prefers the newer, IPv6 merges them
+    /// into one multipath route. Otherwise such a route is refused (`EEXIST`).
+    pub beside_others: bool,
 }
 
 /// The request that adds a default route via `gateway`, of the gateway's family, to
 /// the main table. The kernel finds the device from the gateway, which must be on a
 /// link's prefix (a link-local IPv6 gateway needs a device: not covered here).
 pub fn add_default_request(gateway: impl Into<IpAddr>) -> Request {
-    let gateway = gateway.into();
+    add_default_route_request(&DefaultRoute {
+        gateway: gateway.into(),
+        metric: None,
+        beside_others: false,
+    })
+}
+
+/// The request that adds `route` to the main table (see [`add_default_request`]).
+pub fn add_default_route_request(route: &DefaultRoute) -> Request {
+    let gateway = route.gateway;
     let mut message = RouteMessage::default();
     message.header.address_family = Family::of(&gateway).netlink();
     message.header.table = MAIN_TABLE;
@@ -84,11 +138,17 @@ pub fn add_default_request(gateway: impl Into<IpAddr>) -> Request {
     message
         .attributes
         .push(RouteAttribute::Gateway(RouteAddress::from(gateway)));
-    Request::new(
-        RouteNetlinkMessage::NewRoute(message),
-        NLM_F_CREATE | NLM_F_EXCL,
-        format!("add default route via {gateway}"),
-    )
+    let mut op = format!("add default route via {gateway}");
+    if let Some(metric) = route.metric {
+        message.attributes.push(RouteAttribute::Priority(metric));
+        op.push_str(&format!(" metric {metric}"));
+    }
+    let flags = if route.beside_others {
+        NLM_F_CREATE
+    } else {
+        NLM_F_CREATE | NLM_F_EXCL
+    };
+    Request::new(RouteNetlinkMessage::NewRoute(message), flags, op)
 }
 
 /// Adds a default route via `gateway` (see [`add_default_request`]).
@@ -160,6 +220,7 @@ fn parse(message: &RouteMessage) -> Option<RouteInfo> {
         table: u32::from(message.header.table),
         kind: message.header.kind,
         priority: None,
+        next_hops: Vec::new(),
     };
     for attr in &message.attributes {
         match attr {
@@ -174,6 +235,20 @@ fn parse(message: &RouteMessage) -> Option<RouteInfo> {
             RouteAttribute::Oif(index) => route.oif = Some(*index),
             RouteAttribute::Table(table) => route.table = *table,
             RouteAttribute::Priority(priority) => route.priority = Some(*priority),
+            RouteAttribute::MultiPath(hops) => {
+                route.next_hops = hops
+                    .iter()
+                    .map(|hop| NextHop {
+                        gateway: hop.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(g) => ip_of(g),
+                            RouteAttribute::Via(RouteVia::Inet(ip)) => Some(IpAddr::V4(*ip)),
+                            RouteAttribute::Via(RouteVia::Inet6(ip)) => Some(IpAddr::V6(*ip)),
+                            _ => None,
+                        }),
+                        oif: hop.interface_index,
+                    })
+                    .collect()
+            }
             _ => {}
         }
     }

@@ -238,6 +238,82 @@ fn default_routes_of_both_families_are_added_and_listed() {
     });
 }
 
+/// Default routes with metrics, and beside each other as netavark adds them: IPv4 keeps
+/// both of one metric (the newer first), IPv6 merges them into one multipath route whose
+/// gateways the listing reports; an exclusive one of a taken metric is refused.
+#[test]
+fn default_routes_with_metrics_and_beside_each_other() {
+    in_fresh_netns(|| {
+        let here = Netns::current().unwrap();
+        let mut sock = RtSocket::open().unwrap();
+        let va = veth_to(&mut sock, &here);
+        let vb = link::index_of(&mut sock, "vb").unwrap().unwrap();
+        let v4 = |text: &str| -> IpAddr { text.parse().unwrap() };
+        let beside = |gateway, metric| route::DefaultRoute {
+            gateway,
+            metric,
+            beside_others: true,
+        };
+        sock.execute_all(vec![
+            addr::add_request(va, ip6("fd00:5::2"), 64, "va"),
+            addr::add_request(va, Ipv4Addr::new(10, 5, 0, 2), 24, "va"),
+            addr::add_request(vb, ip6("fd00:6::2"), 64, "vb"),
+            addr::add_request(vb, Ipv4Addr::new(10, 6, 0, 2), 24, "vb"),
+            link::set_up_request(vb, "vb"),
+            link::set_up_request(va, "va"),
+        ])
+        .unwrap();
+        let first = route::add_default_route_request(&beside(v4("10.5.0.1"), Some(100)));
+        assert_eq!(first.op, "add default route via 10.5.0.1 metric 100");
+        sock.execute_all(vec![
+            first,
+            route::add_default_route_request(&beside(v4("10.6.0.1"), Some(100))),
+            route::add_default_route_request(&beside(v4("fd00:5::1"), Some(100))),
+            route::add_default_route_request(&beside(v4("fd00:6::1"), Some(100))),
+            route::add_default_route_request(&beside(v4("10.5.0.9"), Some(50))),
+        ])
+        .unwrap();
+        let all = route::list_all(&mut sock).unwrap();
+        let defaults: Vec<_> = all.iter().filter(|r| r.is_main_default()).collect();
+        let v4_defaults: Vec<(Option<IpAddr>, u32)> = defaults
+            .iter()
+            .filter(|r| r.family == Family::V4)
+            .map(|r| (r.gateway, r.metric()))
+            .collect();
+        assert_eq!(
+            v4_defaults,
+            [
+                (Some(v4("10.5.0.9")), 50),
+                (Some(v4("10.6.0.1")), 100),
+                (Some(v4("10.5.0.1")), 100)
+            ]
+        );
+        let v6: Vec<_> = defaults.iter().filter(|r| r.family == Family::V6).collect();
+        assert_eq!(v6.len(), 1, "{v6:?}");
+        assert_eq!(v6[0].metric(), 100);
+        assert!(v6[0].goes_via(v4("fd00:5::1")) && v6[0].goes_via(v4("fd00:6::1")));
+        assert_eq!(v6[0].next_hops.len(), 2, "{v6:?}");
+        assert!(!v6[0].goes_via(v4("fd00:5::7")));
+        // Exclusive, where the metric is taken: refused.
+        let taken = route::DefaultRoute {
+            gateway: v4("10.6.0.9"),
+            metric: Some(50),
+            beside_others: false,
+        };
+        let err = sock
+            .execute(route::add_default_route_request(&taken))
+            .unwrap_err();
+        assert!(err.is_exists(), "{err}");
+        // Without a metric: the kernel's own (IPv4 0, IPv6 1024).
+        sock.execute(route::add_default_request(ip6("fd00:6::1")))
+            .unwrap();
+        let v6_plain = route::list_family(&mut sock, Family::V6).unwrap();
+        assert!(v6_plain
+            .iter()
+            .any(|r| r.is_main_default() && r.metric() == route::IPV6_DEFAULT_METRIC));
+    });
+}
+
 #[test]
 fn v6_forwarding_first_keeps_router_advertisements_where_they_were_taken() {
     in_fresh_netns(|| {

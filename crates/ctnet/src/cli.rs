@@ -266,6 +266,27 @@ pub struct NetworkCreateArgs {
     /// `--icc false` isolates every container port of the bridge.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     pub icc: bool,
+    /// Driver: `bridge` (containers on a Linux bridge) or `macvlan` (containers straight
+    /// on the LAN of `--parent`).
+    #[arg(long, default_value = "bridge", value_parser = Utf8, value_name = "bridge|macvlan")]
+    pub driver: String,
+    /// The host interface a macvlan network's containers sit on (macvlan only; required there).
+    #[arg(long, value_parser = Utf8, value_name = "IF")]
+    pub parent: Option<String>,
+    /// Macvlan mode: bridge (default), private, vepa, passthru or source (macvlan only).
+    #[arg(long, value_parser = Utf8, value_name = "MODE")]
+    pub macvlan_mode: Option<String>,
+    /// Which networks this one may talk to: `strict` (none, the default), `true` (only
+    /// open ones), `false` (open: every network that is not strict).
+    #[arg(long, default_value = "strict", value_parser = Utf8, value_name = "true|false|strict")]
+    pub isolate: String,
+    /// Metric of the default routes the network gives its containers (lower wins).
+    #[arg(long, value_name = "N")]
+    pub metric: Option<u32>,
+    /// Who gives containers their addresses: `ctnet` (from the subnets) or `none` (no
+    /// addresses).
+    #[arg(long, default_value = "ctnet", value_parser = Utf8, value_name = "ctnet|none")]
+    pub ipam: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,13 +1,15 @@
 //! IPv6 dual stack through the engines' doors, with real traffic: ctnet as a CNI plugin
 //! with host-local's `ranges` (its own IPAM and delegated to host-local), ctnet invoked as
 //! netavark with an `ipv6_enabled` network, and a real Podman 4.3 with ctnet as its
-//! netavark backend. The helpers mirror cni.rs, netavark.rs and podman.rs.
+//! netavark backend. The helpers mirror cni.rs and netavark.rs; Podman's set-up is
+//! support/podman.rs.
 
 mod support;
 
-use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::podman::{page_answers, Backend, Podman, IMAGE};
 use support::{
     cni_call, netavark, Sandbox, MAKE_DEFAULT_NETWORK, UPLINK_HOST6, UPLINK_WAN6, WAN_SERVER6,
 };
@@ -235,70 +237,6 @@ fn netavark_setup_on_a_dual_stack_network() {
     assert_eq!(sb.snapshot(), before, "teardown left something");
 }
 
-/// A Podman set up inside a sandbox with ctnet as its netavark backend, exactly as in
-/// podman.rs (own storage, network configuration and ctnet state; busybox imported).
-struct Podman<'a> {
-    sb: &'a Sandbox,
-    dir: String,
-    podman: String,
-}
-
-impl<'a> Podman<'a> {
-    fn new(sb: &'a Sandbox) -> Self {
-        let dir = format!("{}/podman", sb.ok("printf %s \"$CTNET_RUN_DIR\"").trim());
-        // Podman's cleanup processes (started by conmon) do not pass ctnet's environment
-        // on, so ctnet runs with its default paths here: made private to the sandbox, as
-        // are /dev/shm (Podman's lock file) and /run/containers (its IPAM database).
-        sb.ok(
-            "mkdir -p /var/lib/ctnet /run/ctnet && mount -t tmpfs ctnet-test /var/lib/ctnet && \
-               mount -t tmpfs ctnet-test /run/ctnet && mount -t tmpfs ctnet-test /dev/shm && \
-               mkdir -p /run/containers && mount -t tmpfs ctnet-test /run/containers",
-        );
-        let ctnet = PathBuf::from(sb.ok("command -v ctnet").trim());
-        sb.ok(&format!(
-            "set -e; D={dir}; mkdir -p $D/bin $D/netconf $D/rootfs/bin $D/rootfs/www; \
-             ln -sf {ctnet} $D/bin/netavark; \
-             cp /bin/busybox $D/rootfs/bin/busybox; \
-             for c in sh nc httpd echo cat printf sleep; do ln -sf busybox $D/rootfs/bin/$c; done; \
-             echo hello-from-podman > $D/rootfs/www/index.html; tar -C $D/rootfs -cf $D/bb.tar .; \
-             printf '%s\\n' '[engine]' 'helper_binaries_dir = [\"'$D/bin'\", \"/usr/lib/podman\"]' \
-               'cgroup_manager = \"cgroupfs\"' 'events_logger = \"file\"' '[network]' \
-               'network_backend = \"netavark\"' 'network_config_dir = \"'$D/netconf'\"' \
-               > $D/containers.conf",
-            ctnet = ctnet.display()
-        ));
-        let podman = format!(
-            "env -u CTNET_STATE_DIR -u CTNET_RUN_DIR CONTAINERS_CONF={dir}/containers.conf podman --root {dir}/storage --runroot {dir}/runroot --tmpdir {dir}/tmp"
-        );
-        let p = Podman { sb, dir, podman };
-        p.ok(&format!(
-            "import {}/bb.tar localhost/bb:latest >/dev/null",
-            p.dir
-        ));
-        p
-    }
-
-    fn ok(&self, args: &str) -> String {
-        self.sb.ok(&format!("{} {args}", self.podman))
-    }
-
-    /// `podman run -d` with the flags this VM needs; returns the container id.
-    fn run_detached(&self, args: &str) -> String {
-        self.ok(&format!(
-            "run -d --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 {args}"
-        ))
-        .trim()
-        .to_string()
-    }
-}
-
-impl Drop for Podman<'_> {
-    fn drop(&mut self) {
-        // Containers are not in the sandbox's process tree: remove them explicitly.
-        let _ = self.sb.run(&format!("{} rm -af -t 0", self.podman));
-    }
-}
-
 /// `podman network create --ipv6` (Podman picks a fd.. /64 and sends `ipv6_enabled` and
 /// both subnets), `podman run -p 8080:80` busybox httpd fetched from the wan over IPv6,
 /// the container reaching the wan behind the uplink address, and nothing left after
@@ -310,7 +248,7 @@ fn podman_ipv6_network_with_ctnet_as_netavark() {
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
     let links_before = sb.ok("ip -br link | awk '{print $1}' | sort");
     {
-        let podman = Podman::new(&sb);
+        let podman = Podman::new(&sb, Backend::Netavark);
         podman.ok("network create --ipv6 mynet6 >/dev/null");
         let subnets =
             podman.ok("network inspect mynet6 --format '{{range .Subnets}}{{.Subnet}} {{end}}'");
@@ -320,22 +258,20 @@ fn podman_ipv6_network_with_ctnet_as_netavark() {
             .unwrap_or_else(|| panic!("Podman made no IPv6 subnet: {subnets}"))
             .to_string();
         assert!(v6.starts_with("fd") && v6.ends_with("/64"), "{v6}");
-        podman.run_detached(
-            "--name web --network mynet6 -p 8080:80 localhost/bb:latest httpd -f -p 80 -h /www",
-        );
+        podman.run_detached(&format!(
+            "--name web --network mynet6 -p 8080:80 {IMAGE} httpd -f -p 80 -h /www"
+        ));
         let ip6 = podman
             .ok("inspect -f '{{.NetworkSettings.Networks.mynet6.GlobalIPv6Address}}' web")
             .trim()
             .to_string();
         assert!(ip6.starts_with("fd"), "no IPv6 address for web: {ip6:?}");
-        let url = format!("http://[{UPLINK_HOST6}]:8080/");
-        let page = support::wait_until(std::time::Duration::from_secs(10), || {
-            sb.run(&format!(
-                "ip netns exec wan curl -s -g --max-time 2 '{url}'"
-            ))
-            .stdout
-            .starts_with(b"hello-from-podman")
-        });
+        let page = page_answers(
+            &sb,
+            "wan",
+            &format!("[{UPLINK_HOST6}]:8080"),
+            Duration::from_secs(10),
+        );
         assert!(
             page,
             "the published port never answered from the wan over IPv6"
@@ -347,9 +283,7 @@ fn podman_ipv6_network_with_ctnet_as_netavark() {
         podman.ok("rm -f -t 0 web >/dev/null");
     }
     let ls = "env -u CTNET_STATE_DIR -u CTNET_RUN_DIR ctnet ls --format json";
-    let gone = support::wait_until(std::time::Duration::from_secs(10), || {
-        sb.ok(ls).trim() == "[]"
-    });
+    let gone = support::wait_until(Duration::from_secs(10), || sb.ok(ls).trim() == "[]");
     assert!(gone, "containers left attached: {}", sb.ok(ls));
     assert_eq!(
         sb.ok("ip -br link | awk '{print $1}' | sort"),

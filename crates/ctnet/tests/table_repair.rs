@@ -112,7 +112,7 @@ fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_g
     sb.ok("nft insert rule inet ctnet forward accept");
     assert_reported(
         &table_problems(&sb),
-        &["chain forward has 8 rules, the layout 7"],
+        &["chain forward has 11 rules, the layout 10"],
     );
     sb.ok("ctnet gc");
     let forward = sb.ok("nft list chain inet ctnet forward");
@@ -166,14 +166,14 @@ fn a_table_of_another_layout_is_recreated_once_by_the_first_attach() {
     let target = published(&mut sb);
     // An older ctnet's table: another comment, a stale chain, a user rule.
     sb.ok("nft delete table inet ctnet && \
-           nft add table inet ctnet '{ comment \"managed by ctnet, layout 2\"; }' && \
+           nft add table inet ctnet '{ comment \"managed by ctnet, layout 3\"; }' && \
            nft add chain inet ctnet user && nft add rule inet ctnet user tcp dport 23 drop && \
            nft add chain inet ctnet forward '{ type filter hook forward priority 0; policy drop; }'");
     assert!(sb.probe(Some("wan"), "tcp", &target).is_err());
     assert_reported(&table_problems(&sb), &["another layout"]);
     attach_another(&sb);
     let table = sb.ok("nft list table inet ctnet");
-    assert!(table.contains("layout 3"), "{table}");
+    assert!(table.contains("layout 4"), "{table}");
     assert!(table.contains("tcp dport 23 drop"), "{table}");
     sb.reach(Some("wan"), "tcp", &target);
     // Rewritten once: later processes find it current and leave its rules alone.

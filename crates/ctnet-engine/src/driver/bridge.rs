@@ -7,8 +7,8 @@
 //!  │   10.1.0.1/24   (gateway, v4)  │          │ eth0  10.1.0.2/24                │
 //!  │   fd00:…::1/64  (gateway, v6,  │   veth   │       fd00:…::2/64 (nodad)       │
 //!  │                  nodad)        │◄────────►│       mac 02:42:…                │
-//!  │   └─ port vethXXXXXXX          │   pair   │ default via 10.1.0.1             │
-//!  │        hairpin, isolated       │          │ default via fd00:…::1            │
+//!  │   └─ port vethXXXXXXX          │   pair   │ default via 10.1.0.1 [metric M]  │
+//!  │        hairpin, isolated       │          │ default via fd00:…::1 [metric M] │
 //!  │        unless icc, no IPv6     │          │ (IPv4-only: no IPv6 link-local)  │
 //!  └────────────────────────────────┘          └──────────────────────────────────┘
 //! ```
@@ -16,7 +16,9 @@
 //! The veth is created with its peer already inside the container's namespace and its
 //! host side already a port of the bridge, in one request. The kernel objects of one
 //! side go in one pipelined round trip. A network's and an endpoint's elements of ctnet's
-//! nftables table are part of the plan too ([`network_rules`], [`port_rules`]).
+//! nftables table are part of the plan too ([`network_rules`], [`port_rules`]). Which
+//! networks give the default routes, and their metric, is [`super::routes`]' call. A
+//! network without addresses (`ipam none`) has none of the addresses or routes drawn.
 
 use std::os::fd::BorrowedFd;
 
@@ -24,6 +26,7 @@ use ctnet_kernel::link::{BridgeSpec, VethSpec};
 use ctnet_kernel::netlink::Request;
 use ctnet_kernel::{addr, link, route, LOOPBACK_INDEX};
 
+use super::routes::RouteRule;
 use crate::datapath::nft::{NetworkRules, PortRules};
 use crate::model::{Endpoint, Family, Network, IPV6_MIN_MTU};
 
@@ -120,18 +123,19 @@ pub fn host_side_requests(
 
 /// Inside the container (its interface is link `index` there): loopback up, an address
 /// of each family of the network, the interface up, and the default route via the
-/// gateway of each family the endpoint routes by default (the container's first network
-/// of that family).
+/// gateway of each family the endpoint routes by default, with its metric (see
+/// [`super::routes`]).
 ///
 /// An IPv4-only network gives the interface no IPv6 link-local address either, as
-/// Docker does. IPv6 addresses are added without duplicate address detection, so they
+/// Docker does; a network without addresses (`ipam none`) leaves the kernel's, as
+/// netavark does (the one address its containers have without configuring any). IPv6 addresses are added without duplicate address detection, so they
 /// are usable the moment the attach returns (with it, ~1.6 s later).
 pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Request> {
     let mut requests = Vec::new();
     // Below IPv6's minimum MTU the kernel gives a device no IPv6 at all, and refuses
     // the request (EAFNOSUPPORT) as there is nothing to turn off.
     let has_ipv6 = net.mtu.is_none_or(|m| m >= IPV6_MIN_MTU);
-    if !net.ipv6() && has_ipv6 {
+    if !net.ipv6() && has_ipv6 && !net.subnets.is_empty() {
         requests.push(link::no_ipv6_link_local_request(&ep.ifname));
     }
     requests.push(link::set_up_request(LOOPBACK_INDEX, "lo"));
@@ -147,9 +151,12 @@ pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Reque
         ));
     }
     requests.push(link::set_up_request(index, ep.ifname.as_str()));
+    let rule = RouteRule::for_container(&ep.container);
     for s in &net.subnets {
         if ep.routes_default(s.subnet.family()) {
-            requests.push(route::add_default_request(s.gateway));
+            requests.push(route::add_default_route_request(
+                &rule.route(net, s.gateway),
+            ));
         }
     }
     requests
@@ -163,6 +170,7 @@ pub fn network_rules(net: &Network) -> NetworkRules {
         bridge: net.bridge.clone(),
         internal: net.internal,
         icc: net.icc,
+        isolation: net.isolation,
     }
 }
 
@@ -183,7 +191,7 @@ pub fn port_rules(ep: &Endpoint) -> Vec<PortRules> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::net::IpAddr;
     use std::path::PathBuf;
 
@@ -192,7 +200,7 @@ mod tests {
     use super::*;
     use crate::model::{Driver, MacAddr, NetworkName, RowState, Subnet, SubnetConfig};
 
-    fn network(subnets: &[(&str, &str)]) -> Network {
+    pub(crate) fn network(subnets: &[(&str, &str)]) -> Network {
         Network {
             name: NetworkName::new("blue").unwrap(),
             id: "0".repeat(64),
@@ -211,6 +219,10 @@ mod tests {
             state: RowState::Pending,
             created: 0,
             creator: None,
+            isolation: crate::model::Isolation::Strict,
+            metric: None,
+            ipam: crate::model::Ipam::Ctnet,
+            macvlan: None,
         }
     }
 
@@ -368,5 +380,38 @@ mod tests {
                 "add address fe80::1/64 to bridge br-blue",
             ]
         );
+    }
+
+    #[test]
+    fn a_podman_container_routes_with_netavark_metrics() {
+        let mut net = network(&[("10.1.0.0/24", "10.1.0.1"), ("fd00:1::/64", "fd00:1::1")]);
+        let mut ep = endpoint(&["10.1.0.2", "fd00:1::2"], true);
+        ep.container = "podman:abc".into();
+        let plan = container_requests(&net, &ep, 2);
+        assert_eq!(
+            ops(&plan)[4..],
+            [
+                "add default route via 10.1.0.1 metric 100",
+                "add default route via fd00:1::1 metric 100",
+            ]
+        );
+        net.metric = Some(7);
+        let plan = container_requests(&net, &ep, 2);
+        assert_eq!(ops(&plan)[4], "add default route via 10.1.0.1 metric 7");
+    }
+
+    /// `ipam none`: the interface is only brought up; the kernel's IPv6 link-local
+    /// address stays (as netavark leaves it), and the bridge gets no address.
+    #[test]
+    fn a_network_without_addresses_gives_only_a_link() {
+        let net = network(&[]);
+        let mut ep = endpoint(&["10.1.0.2"], false);
+        ep.ips.clear();
+        assert_eq!(
+            ops(&container_requests(&net, &ep, 2)),
+            ["bring lo up", "bring eth0 up"]
+        );
+        assert!(gateway_requests(&net, 9).is_empty());
+        assert!(network_rules(&net).subnets.is_empty());
     }
 }

@@ -6,4 +6,8 @@
 //! - [`bridge`]: a Linux bridge with the gateways on it; each container a veth pair whose
 //!   host side is a port of the bridge.
 
+//! - [`routes`]: which of a container's networks give it a default route, with what
+//!   metric (ctnet's rule and netavark's).
+
 pub mod bridge;
+pub mod routes;

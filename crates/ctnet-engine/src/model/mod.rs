@@ -334,6 +334,9 @@ pub fn parse_ip(object: &str, text: &str, family: Option<Family>) -> Result<IpAd
 pub enum Driver {
     /// A Linux bridge; containers are veth ports of it.
     Bridge,
+    /// Containers get macvlan devices of a host interface (the parent), straight on
+    /// its LAN.
+    Macvlan,
 }
 
 impl Driver {
@@ -341,6 +344,7 @@ impl Driver {
     pub fn as_str(&self) -> &'static str {
         match self {
             Driver::Bridge => "bridge",
+            Driver::Macvlan => "macvlan",
         }
     }
 
@@ -348,10 +352,11 @@ impl Driver {
     pub fn parse(text: &str) -> Result<Driver> {
         match text {
             "bridge" => Ok(Driver::Bridge),
+            "macvlan" => Ok(Driver::Macvlan),
             other => Err(Error::invalid(
                 format!("driver {other:?}"),
                 "is not a driver ctnet has",
-                "use the bridge driver",
+                "use the bridge or the macvlan driver",
             )),
         }
     }
@@ -361,6 +366,181 @@ impl fmt::Display for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Which other networks a network's containers may talk to (and be reached from).
+/// Whether two networks may talk is [`Isolation::allows`]; the firewall enforces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// netavark's default (no `isolate` option): reaches, and is reached from, every
+    /// other network that is not `Strict`.
+    Open,
+    /// netavark's `isolate=true`: no traffic with other `Isolated` networks; `Open`
+    /// ones reach it and it reaches them.
+    Isolated,
+    /// netavark's `isolate=strict` and Docker's default for user networks: no traffic
+    /// with any other network.
+    Strict,
+}
+
+impl Isolation {
+    /// The word stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Isolation::Open => "open",
+            Isolation::Isolated => "isolated",
+            Isolation::Strict => "strict",
+        }
+    }
+
+    /// Parses a stored word.
+    pub fn parse(text: &str) -> Result<Isolation> {
+        match text {
+            "open" => Ok(Isolation::Open),
+            "isolated" => Ok(Isolation::Isolated),
+            "strict" => Ok(Isolation::Strict),
+            other => Err(Error::invalid(
+                format!("isolation {other:?}"),
+                "is not open, isolated or strict",
+                "",
+            )),
+        }
+    }
+
+    /// Parses the `isolate` words netavark and the CLI use: `false` (Open), `true`
+    /// (Isolated), `strict`.
+    pub fn from_isolate(object: &str, text: &str) -> Result<Isolation> {
+        match text {
+            "false" => Ok(Isolation::Open),
+            "true" => Ok(Isolation::Isolated),
+            "strict" => Ok(Isolation::Strict),
+            other => Err(Error::invalid(
+                format!("{object} {other:?}"),
+                "is not true, false or strict",
+                "use isolate true (isolated from other isolated networks), strict (from every \
+                 network) or false (open)",
+            )),
+        }
+    }
+
+    /// True when containers of a network with isolation `self` and one with `other`
+    /// may talk (the relation is symmetric).
+    pub fn allows(self, other: Isolation) -> bool {
+        matches!(
+            (self, other),
+            (Isolation::Open, Isolation::Open | Isolation::Isolated)
+                | (Isolation::Isolated, Isolation::Open)
+        )
+    }
+}
+
+impl fmt::Display for Isolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who hands out a network's addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipam {
+    /// ctnet's allocator (or the front end's static addresses), from the subnets.
+    Ctnet,
+    /// Nobody: the network has no subnets and its containers' interfaces no address
+    /// (netavark's `ipam_options.driver: none`).
+    None,
+}
+
+impl Ipam {
+    /// The word stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Ipam::Ctnet => "ctnet",
+            Ipam::None => "none",
+        }
+    }
+
+    /// Parses the stored (and CLI) word.
+    pub fn parse(text: &str) -> Result<Ipam> {
+        match text {
+            "ctnet" => Ok(Ipam::Ctnet),
+            "none" => Ok(Ipam::None),
+            other => Err(Error::invalid(
+                format!("ipam {other:?}"),
+                "is not ctnet or none",
+                "use ipam ctnet (addresses from the subnets) or none (no addresses)",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Ipam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How macvlan devices of one parent reach each other (the kernel's MACVLAN_MODE_*,
+/// netavark 1.4's `mode` words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacvlanMode {
+    /// MACVLAN_MODE_BRIDGE: devices of one parent talk directly (the default).
+    Bridge,
+    /// MACVLAN_MODE_PRIVATE: no traffic between devices of one parent.
+    Private,
+    /// MACVLAN_MODE_VEPA: traffic between devices goes out to the switch and back.
+    Vepa,
+    /// MACVLAN_MODE_PASSTHRU: one device takes the parent over.
+    Passthru,
+    /// MACVLAN_MODE_SOURCE: frames accepted by source MAC.
+    Source,
+}
+
+impl MacvlanMode {
+    /// The word stored and shown (netavark's).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MacvlanMode::Bridge => "bridge",
+            MacvlanMode::Private => "private",
+            MacvlanMode::Vepa => "vepa",
+            MacvlanMode::Passthru => "passthru",
+            MacvlanMode::Source => "source",
+        }
+    }
+
+    /// Parses a mode word.
+    pub fn parse(text: &str) -> Result<MacvlanMode> {
+        match text {
+            "bridge" => Ok(MacvlanMode::Bridge),
+            "private" => Ok(MacvlanMode::Private),
+            "vepa" => Ok(MacvlanMode::Vepa),
+            "passthru" => Ok(MacvlanMode::Passthru),
+            "source" => Ok(MacvlanMode::Source),
+            other => Err(Error::invalid(
+                format!("macvlan mode {other:?}"),
+                "is not a macvlan mode",
+                "use bridge, private, vepa, passthru or source",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MacvlanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A macvlan network's parent interface and mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MacvlanConfig {
+    /// The host interface whose LAN the containers join.
+    #[serde(serialize_with = "serialize_display")]
+    pub parent: IfName,
+    /// The mode.
+    pub mode: MacvlanMode,
 }
 
 /// A unicast MAC address.
@@ -475,7 +655,8 @@ pub struct Network {
     pub id: String,
     /// Driver.
     pub driver: Driver,
-    /// One subnet per family, IPv4 first; at least one.
+    /// One subnet per family, IPv4 first; at least one, unless `ipam` is `None`
+    /// (then none).
     pub subnets: Vec<SubnetConfig>,
     /// The bridge device.
     #[serde(serialize_with = "serialize_display")]
@@ -487,6 +668,14 @@ pub struct Network {
     /// Containers on the bridge may talk to each other (Docker's `enable_icc`). When
     /// false, every container port of the bridge is an isolated bridge port.
     pub icc: bool,
+    /// Which other networks its containers may talk to.
+    pub isolation: Isolation,
+    /// The metric of the default routes it gives containers (None: the driver's default).
+    pub metric: Option<u32>,
+    /// Who hands out its addresses.
+    pub ipam: Ipam,
+    /// Parent and mode; Some exactly when `driver` is `Macvlan`.
+    pub macvlan: Option<MacvlanConfig>,
     /// Row state.
     pub state: RowState,
     /// Creation time, seconds since the epoch.
@@ -506,6 +695,12 @@ impl Network {
     /// True when the network has IPv6.
     pub fn ipv6(&self) -> bool {
         self.subnet(Family::V6).is_some()
+    }
+
+    /// True when host ports may be published to its containers: a bridge network that
+    /// is not internal and has a subnet.
+    pub fn can_publish(&self) -> bool {
+        self.driver == Driver::Bridge && !self.internal && !self.subnets.is_empty()
     }
 
     /// The subnets as text, `10.1.0.0/24, fd00:1::/64`.
@@ -661,9 +856,10 @@ pub struct Endpoint {
     pub ips: Vec<IpAddr>,
     /// The container interface's MAC address.
     pub mac: MacAddr,
-    /// The families whose default route this endpoint installed: those of its network
-    /// for which the container had none yet (its first network with IPv4 gives the
-    /// IPv4 one, its first network with IPv6 the IPv6 one).
+    /// The families whose default route this endpoint installed, as its container's
+    /// rule decided (`driver::routes`: ctnet's first non-internal network of each family,
+    /// or netavark's every non-internal network); the routes' metric is the rule's for
+    /// the network.
     pub default_routes: Vec<Family>,
     /// Whether ctnet created the namespace and removes it with the endpoint.
     pub netns_owned: bool,
@@ -801,9 +997,43 @@ mod tests {
         assert_eq!(RowState::parse("ready").unwrap(), RowState::Ready);
         assert!(RowState::parse("readyish").is_err());
         assert_eq!(Driver::parse("bridge").unwrap(), Driver::Bridge);
+        assert_eq!(Driver::parse("macvlan").unwrap(), Driver::Macvlan);
         assert!(Driver::parse("overlay").is_err());
+        for word in ["open", "isolated", "strict"] {
+            assert_eq!(Isolation::parse(word).unwrap().as_str(), word);
+        }
+        assert!(Isolation::parse("true").is_err());
+        for word in ["ctnet", "none"] {
+            assert_eq!(Ipam::parse(word).unwrap().as_str(), word);
+        }
+        for word in ["bridge", "private", "vepa", "passthru", "source"] {
+            assert_eq!(MacvlanMode::parse(word).unwrap().as_str(), word);
+        }
+        assert!(MacvlanMode::parse("802.1q").is_err());
         assert_eq!(Runtime::Cni.id_in("cni:abc"), Some("abc"));
         assert_eq!(Runtime::Cni.id_in("podman:abc"), None);
+    }
+
+    /// netavark's semantics: open networks talk to open and isolated ones; isolated
+    /// ones not to each other; strict ones to nobody. Symmetric.
+    #[test]
+    fn isolation_decides_which_networks_talk() {
+        use Isolation::*;
+        let all = [Open, Isolated, Strict];
+        for a in all {
+            for b in all {
+                assert_eq!(a.allows(b), b.allows(a), "{a} {b}");
+            }
+        }
+        assert!(Open.allows(Open));
+        assert!(Open.allows(Isolated));
+        assert!(!Isolated.allows(Isolated));
+        assert!(!Strict.allows(Open) && !Strict.allows(Strict) && !Strict.allows(Isolated));
+        assert_eq!(Isolation::from_isolate("o", "false").unwrap(), Open);
+        assert_eq!(Isolation::from_isolate("o", "true").unwrap(), Isolated);
+        assert_eq!(Isolation::from_isolate("o", "strict").unwrap(), Strict);
+        let e = Isolation::from_isolate("option isolate", "yes").unwrap_err();
+        assert!(e.object.contains("\"yes\""), "{e}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use ctnet_kernel::{addr, link, route, RtSocket};
 
 use crate::driver::bridge::port_rules;
+use crate::driver::routes;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{ContainerRef, Endpoint, NetworkName, RowState};
@@ -75,12 +76,7 @@ impl Engine {
         }
         let ifname = ep.ifname.clone();
         let ips = ep.ips.clone();
-        let gateways: Vec<IpAddr> = net
-            .subnets
-            .iter()
-            .filter(|s| ep.routes_default(s.subnet.family()))
-            .map(|s| s.gateway)
-            .collect();
+        let gateways: Vec<(IpAddr, u32)> = routes::installed(&net, &ep);
         let inside = netns
             .run(move || {
                 let mut sock = RtSocket::open()?;
@@ -98,13 +94,14 @@ impl Engine {
                 }) {
                     return Ok(Some(format!("interface {ifname} lacks address {ip}")));
                 }
-                let routes = route::list_all(&mut sock)?;
-                if let Some(gateway) = gateways.iter().find(|g| {
-                    !routes.iter().any(|r| {
-                        r.is_main_default() && r.gateway == Some(**g) && r.oif == Some(link.index)
-                    })
-                }) {
-                    return Ok(Some(format!("the default route via {gateway} is missing")));
+                let listed = route::list_all(&mut sock)?;
+                if let Some((gateway, metric)) = gateways
+                    .iter()
+                    .find(|(g, m)| !routes::is_present(&listed, *g, *m, Some(link.index)))
+                {
+                    return Ok(Some(format!(
+                        "the default route via {gateway} metric {metric} is missing"
+                    )));
                 }
                 Ok(None)
             })

@@ -13,7 +13,8 @@
 //!                     │           network's bridge                         into the namespace),
 //!                     │                                                    or re-enslaved
 //!                     └───────── in the namespace: the interface, up, ─── the veth made again
-//!                                 its addresses, its default routes
+//!                                 its addresses, its default routes (gateway,
+//!                                 metric; a next hop of a multipath one counts)
 //! ```
 //!
 //! Firewall elements are compared by the table's audit (`datapath/nft/audit.rs`).
@@ -22,8 +23,8 @@
 
 use ctnet_kernel::{addr, link, route, sysctl, Netns, RtSocket};
 
-use crate::driver::bridge;
 use crate::driver::bridge::network_rules;
+use crate::driver::{bridge, routes};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Family, Network, RowState};
@@ -490,7 +491,7 @@ fn container_side(netns: &Netns, ep: &Endpoint, net: &Network) -> Vec<String> {
         let routes = route::list_all(&mut sock)?;
         Ok((links, addresses, routes))
     });
-    let Ok((links, addresses, routes)) = listed else {
+    let Ok((links, addresses, listed_routes)) = listed else {
         return vec!["its network namespace cannot be read".into()];
     };
     let Some(iface) = links.iter().find(|l| l.name == ep.ifname.as_str()) else {
@@ -514,18 +515,11 @@ fn container_side(netns: &Netns, ep: &Endpoint, net: &Network) -> Vec<String> {
             out.push(format!("interface {} lacks its address {ip}", ep.ifname));
         }
     }
-    for s in &net.subnets {
-        let family = s.subnet.family();
-        if !ep.routes_default(family) {
-            continue;
-        }
-        let has = routes
-            .iter()
-            .any(|r| r.is_main_default() && r.gateway == Some(s.gateway));
-        if !has {
+    for (gateway, metric) in routes::installed(net, ep) {
+        if !routes::is_present(&listed_routes, gateway, metric, Some(iface.index)) {
             out.push(format!(
-                "the container lacks its default route via {} ({family})",
-                s.gateway
+                "the container lacks its default route via {gateway} metric {metric} ({})",
+                Family::of(gateway)
             ));
         }
     }

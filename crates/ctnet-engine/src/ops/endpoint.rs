@@ -11,6 +11,7 @@ use crate::alloc::addresses as ipam;
 use crate::alloc::host_ports;
 use crate::driver::bridge;
 use crate::driver::bridge::port_rules;
+use crate::driver::routes::RouteRule;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
@@ -95,8 +96,8 @@ impl Engine {
     }
 
     /// Attaches a container to a network: a veth pair whose host side is a port of the
-    /// network's bridge and whose container side gets an address, and (for the
-    /// container's first network) the default route. All or nothing.
+    /// network's bridge and whose container side gets an address, and the default routes
+    /// its container's rule gives it (see `driver::routes`). All or nothing.
     pub fn attach(&mut self, spec: AttachSpec) -> Result<Endpoint> {
         let netns = self.open_container(&spec.container)?;
         let inode = netns
@@ -218,16 +219,21 @@ impl Engine {
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
         let host = self.host()?;
-        host.execute_all(bridge::host_side_requests(
+        let made = host.execute_all(bridge::host_side_requests(
             net,
             ep,
             netns.as_fd(),
             bridge_index,
-        ))
-        .map_err(|e| match e.errno() {
-            Some(libc::EXFULL) => bridge_full(net),
-            _ => kernel(e),
-        })?;
+        ));
+        if let Err(e) = made {
+            return Err(match e.errno() {
+                Some(libc::EXFULL) => bridge_full(net),
+                Some(libc::EEXIST) if has_link(netns, &ep.ifname) => {
+                    interface_exists(ep, "a device ctnet did not make has that name")
+                }
+                _ => kernel(e),
+            });
+        }
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
@@ -479,19 +485,65 @@ impl Engine {
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         state::list_endpoints(self.store.read())
     }
+
+    /// A runtime container's endpoints (matched by its id) that are ready, in the
+    /// namespace it names when that can be opened (rows of an earlier life of the same
+    /// id, before a reboot, are not its own), else wherever they are.
+    pub fn endpoints_of(&mut self, container: &ContainerRef) -> Result<Vec<Endpoint>> {
+        let inode = self
+            .open_container(container)
+            .ok()
+            .and_then(|ns| ns.inode().ok());
+        let rows = state::endpoints_of_container(self.store.read(), &container.label())?;
+        Ok(rows
+            .into_iter()
+            .filter(|e| e.state == RowState::Ready && inode.is_none_or(|i| e.netns_inode == i))
+            .collect())
+    }
 }
 
 /// The error for an address, or a port bound to an address, of a family the network
 /// does not have.
 fn family_missing(net: &Network, object: String, family: Family, fix: String) -> Error {
+    let has = if net.subnets.is_empty() {
+        "no subnets at all (ipam none: its containers get no address)".to_string()
+    } else {
+        format!("no {family} subnet ({})", net.subnets_text())
+    };
     Error::invalid(
         object,
-        format!(
-            "is {family}, but network {:?} has no {family} subnet ({})",
-            net.name.as_str(),
-            net.subnets_text()
-        ),
+        format!("is {family}, but network {:?} has {has}", net.name.as_str()),
         fix,
+    )
+}
+
+/// Whether the namespace has a link named `ifname` (asked only to explain a refusal).
+fn has_link(netns: &Netns, ifname: &IfName) -> bool {
+    let name = ifname.clone();
+    netns
+        .within(move || {
+            let mut sock = RtSocket::open()?;
+            link::index_of(&mut sock, name.as_str())
+        })
+        .is_ok_and(|index| index.is_some())
+}
+
+/// The error for an interface name the container's namespace has already, worded with
+/// netavark's key phrase ("interface eth0 already exists on container namespace").
+fn interface_exists(ep: &Endpoint, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "interface {} in {}",
+            ep.ifname,
+            container_object(&ep.container)
+        ),
+        format!(
+            "interface {} already exists on container namespace: {why}",
+            ep.ifname
+        ),
+        "choose another interface name (--ifname; Podman: interface_name), or remove that \
+         device from the container's namespace",
     )
 }
 
@@ -584,8 +636,11 @@ fn reserve_endpoint(
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("interface {name} in {object}"),
-                    "is already used by another network of this container",
-                    "choose another --ifname",
+                    format!(
+                        "interface {name} already exists on container namespace: it is used by \
+                         another network of this container"
+                    ),
+                    "choose another --ifname (Podman: another interface_name)",
                 ));
             }
             name.clone()
@@ -602,6 +657,7 @@ fn reserve_endpoint(
             break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");
         }
     };
+    let default_routes = RouteRule::for_container(&label).families(net, &siblings);
     let mut ep = Endpoint {
         id: 0,
         network: net.name.clone(),
@@ -610,14 +666,9 @@ fn reserve_endpoint(
         netns_inode: inode,
         ifname,
         host_ifname,
-        mac: spec.mac.unwrap_or_else(|| MacAddr::for_address(ips[0])),
+        mac: spec.mac.unwrap_or_else(|| automatic_mac(&ips)),
         ips,
-        default_routes: net
-            .subnets
-            .iter()
-            .map(|s| s.subnet.family())
-            .filter(|f| siblings.iter().all(|e| !e.routes_default(*f)))
-            .collect(),
+        default_routes,
         netns_owned: spec.netns_owned,
         state: RowState::Pending,
         ports: Vec::new(),
@@ -625,6 +676,15 @@ fn reserve_endpoint(
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)
+}
+
+/// The MAC of an interface given none: 02:42 and its first address (as Docker does), or
+/// a random locally administered one for an interface without addresses (`ipam none`).
+fn automatic_mac(ips: &[IpAddr]) -> MacAddr {
+    match ips.first() {
+        Some(ip) => MacAddr::for_address(*ip),
+        None => MacAddr::new(random_local_mac()).expect("a locally administered unicast address"),
+    }
 }
 
 /// Makes sure no other endpoint on the network has the endpoint's hardware address: the
@@ -748,6 +808,15 @@ fn reserve_ports(
             format!("network {:?}", net.name.as_str()),
             "is internal: nothing outside its bridge can reach it, so ports cannot be published on it",
             "publish on a non-internal network (attach the container to one as well)",
+        ));
+    }
+    if net.subnets.is_empty() {
+        // netavark accepts the ports and forwards nothing; say so instead.
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("network {:?}", net.name.as_str()),
+            "has no addresses (ipam none): its containers have no address a published port could be forwarded to",
+            "publish on a network with subnets (attach the container to one as well)",
         ));
     }
     for spec in specs {

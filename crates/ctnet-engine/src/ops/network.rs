@@ -12,8 +12,8 @@ use crate::driver::bridge::network_rules;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{
-    Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig, DEFAULT_BRIDGE,
-    DEFAULT_NETWORK, IPV6_MIN_MTU,
+    Driver, Family, Ipam, Isolation, MacvlanConfig, Network, NetworkName, RowState, Runtime,
+    Subnet, SubnetConfig, DEFAULT_BRIDGE, DEFAULT_NETWORK, IPV6_MIN_MTU,
 };
 use crate::owner::Owner;
 use crate::state;
@@ -44,6 +44,17 @@ pub struct NetworkSpec {
     /// The front end making the network on first use (see [`Network::creator`]); None
     /// for ctnet's own commands.
     pub creator: Option<Runtime>,
+    /// Driver.
+    pub driver: Driver,
+    /// Which other networks its containers may talk to; the front end chooses the
+    /// default (the CLI and CNI: `Strict`; netavark: `Open`).
+    pub isolation: Isolation,
+    /// Metric of the default routes it gives containers (None: the driver's default).
+    pub metric: Option<u32>,
+    /// Who hands out addresses.
+    pub ipam: Ipam,
+    /// Parent and mode, for the macvlan driver.
+    pub macvlan: Option<MacvlanConfig>,
 }
 
 impl NetworkSpec {
@@ -60,6 +71,11 @@ impl NetworkSpec {
             internal: false,
             icc: true,
             creator: None,
+            driver: Driver::Bridge,
+            isolation: Isolation::Strict,
+            metric: None,
+            ipam: Ipam::Ctnet,
+            macvlan: None,
         }
     }
 }
@@ -90,6 +106,7 @@ impl Engine {
             }
         }
         check_ipv6_mtu(&spec)?;
+        check_driver(&spec)?;
         check_families(&spec)?;
         self.refuse_if_state_lost()?;
         let routes = self.host_route_ranges()?;
@@ -287,8 +304,8 @@ impl Engine {
 
     /// The network `spec` names, made from `spec` if it does not exist (what runtimes
     /// that define networks in their own configuration need: CNI, Podman). An existing
-    /// network must agree with the subnet and bridge `spec` gives. Callers racing to
-    /// make it all get the same network.
+    /// network must agree with the subnet, bridge and metric `spec` gives, and its IPAM.
+    /// Callers racing to make it all get the same network.
     pub fn ensure_network(&mut self, spec: NetworkSpec) -> Result<Network> {
         self.ensure_network_made(spec).map(|(net, _)| net)
     }
@@ -333,6 +350,19 @@ impl Engine {
                     wanted.to_string(),
                 ));
             }
+        }
+        if let Some(wanted) = spec.metric.filter(|m| Some(*m) != existing.metric) {
+            let have = existing
+                .metric
+                .map_or_else(|| "the default".to_string(), |m| m.to_string());
+            return Err(clash("metric", have, wanted.to_string()));
+        }
+        if spec.ipam != existing.ipam {
+            return Err(clash(
+                "IPAM",
+                existing.ipam.to_string(),
+                spec.ipam.to_string(),
+            ));
         }
         if spec.ipv6 && !existing.ipv6() {
             return Err(clash("IPv6", "off".into(), "on".into()));
@@ -500,6 +530,57 @@ fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
     }
 }
 
+/// Refuses what the drivers do not do (yet): the macvlan driver and networks without
+/// IPAM are accepted by the front ends but not built; a macvlan config only with the
+/// macvlan driver.
+fn check_driver(spec: &NetworkSpec) -> Result<()> {
+    let object = network_object(spec.name.as_str());
+    if spec.macvlan.is_some() != (spec.driver == Driver::Macvlan) {
+        return Err(Error::invalid(
+            &object,
+            format!(
+                "has driver {} with a macvlan parent given or missing",
+                spec.driver
+            ),
+            "give a parent interface with the macvlan driver, and none with the bridge driver",
+        ));
+    }
+    if spec.driver == Driver::Macvlan {
+        return Err(Error::invalid(
+            &object,
+            "uses the macvlan driver, which is not yet implemented",
+            "use the bridge driver for now",
+        ));
+    }
+    check_ipam_none(spec)
+}
+
+/// A network without IPAM has no subnet at all: refuses what would give it addresses.
+fn check_ipam_none(spec: &NetworkSpec) -> Result<()> {
+    if spec.ipam != Ipam::None {
+        return Ok(());
+    }
+    let object = network_object(spec.name.as_str());
+    let given = spec
+        .subnets
+        .iter()
+        .map(|s| format!("subnet {s}"))
+        .chain(spec.gateways.iter().map(|g| format!("gateway {g}")))
+        .chain(spec.ipv6.then(|| "IPv6".to_string()))
+        .collect::<Vec<_>>();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        object,
+        format!(
+            "has no IPAM (ipam none: no subnets, its containers get no address), but {} was given",
+            given.join(", ")
+        ),
+        "give a network without IPAM no subnet, gateway or IPv6 (`ctnet network create NAME --ipam none` alone), or give it IPAM",
+    ))
+}
+
 /// Refuses a spec whose families contradict each other, before anything is looked up.
 fn check_families(spec: &NetworkSpec) -> Result<()> {
     let object = network_object(spec.name.as_str());
@@ -598,7 +679,8 @@ fn reserve_network(
     taken.extend(routes.iter().cloned());
     let mut configs = Vec::new();
     for (family, on) in [(Family::V4, spec.ipv4), (Family::V6, spec.ipv6)] {
-        if !on {
+        // Without IPAM the network has no subnet at all (see check_ipam_none).
+        if !on || spec.ipam == Ipam::None {
             continue;
         }
         let subnet = match spec.subnets.iter().find(|s| s.family() == family) {
@@ -646,12 +728,16 @@ fn reserve_network(
     let net = Network {
         name: spec.name.clone(),
         id,
-        driver: Driver::Bridge,
+        driver: spec.driver,
         subnets: configs,
         bridge,
         mtu: spec.mtu,
         internal: spec.internal,
         icc: spec.icc,
+        isolation: spec.isolation,
+        metric: spec.metric,
+        ipam: spec.ipam,
+        macvlan: spec.macvlan.clone(),
         state: RowState::Pending,
         created: state::now(),
         creator: spec.creator,

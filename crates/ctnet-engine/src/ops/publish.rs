@@ -16,9 +16,13 @@ use ctnet_kernel::addr::{self, AddressScope};
 use ctnet_kernel::sock_diag::{self, Listener, Transport};
 
 use crate::alloc::host_ports;
+use crate::driver::bridge::port_rules;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol, PublishedPort};
+use crate::model::{Endpoint, Family};
+use crate::ops::endpoint::container_object;
+use crate::state;
 
 impl Engine {
     /// Checks a request's published ports before anything is reserved or made: not too
@@ -35,6 +39,49 @@ impl Engine {
         host_ports::check_count(specs)?;
         self.check_host_ips(specs)?;
         self.host_listeners(specs, automatic)
+    }
+
+    /// Moves the ports endpoint `from` publishes to `to`, another endpoint of the same
+    /// container, which then carries them (netavark keeps a container's ports answering
+    /// while any of its networks can carry them). The rows move and the map elements are
+    /// rewritten in one step: should the kernel refuse, the rows stay where they were and
+    /// the old elements are put back. A port bound to an address of a family `to` has no
+    /// subnet of is refused, before anything changes.
+    pub fn move_ports(&mut self, from: &Endpoint, to: &Endpoint) -> Result<Endpoint> {
+        let object = container_object(&from.container);
+        let families: Vec<Family> = to.ips.iter().map(|ip| Family::of(*ip)).collect();
+        if let Some(port) = from.ports.iter().find(|p| {
+            p.host_ip
+                .is_some_and(|ip| !families.contains(&Family::of(ip)))
+        }) {
+            return Err(Error::invalid(
+                &object,
+                format!(
+                    "publishes {}, which network {:?} (the one left to carry its ports) has no address family for",
+                    host_ip_text(port.host_ip),
+                    to.network.as_str()
+                ),
+                "keep the container on a network of that family, or publish the port without an address",
+            ));
+        }
+        let heir = Endpoint {
+            ports: from.ports.clone(),
+            ..to.clone()
+        };
+        self.ensure_firewall()?;
+        let (old, new) = (port_rules(from), port_rules(&heir));
+        let firewall = &mut self.firewall;
+        self.store.write(|tx| {
+            state::move_ports(tx, from.id, to.id)?;
+            firewall
+                .remove_ports(&old)
+                .map_err(|e| Error::kernel(&object, e))?;
+            firewall.add_ports(&new).map_err(|e| {
+                let _ = firewall.add_ports(&old);
+                Error::kernel(&object, e)
+            })
+        })?;
+        Ok(heir)
     }
 
     /// Refuses a `-p HOST_IP:…` whose address is not one of this host's.
@@ -91,12 +138,27 @@ impl Engine {
                     .any(|s| s.host.is_some_and(|h| h.ports().contains(&l.port)));
                 let automatic =
                     automatic.contains(&l.port) && ours.iter().any(|s| s.host.is_none());
+                if explicit && self.kept_for_runtime(&l) {
+                    continue;
+                }
                 if explicit || automatic {
                     out.push(listener_holder(&l, protocol, explicit));
                 }
             }
         }
         Ok(out)
+    }
+}
+
+impl Engine {
+    /// Whether every process holding the listener's socket is the runtime's keeper of
+    /// the container's ports ([`Engine::set_port_keeper`]).
+    fn kept_for_runtime(&self, l: &Listener) -> bool {
+        let Some(keeper) = &self.port_keeper else {
+            return false;
+        };
+        let holders = sock_diag::socket_holders(l.inode);
+        !holders.is_empty() && holders.iter().all(|(pid, _)| keeper(*pid))
     }
 }
 

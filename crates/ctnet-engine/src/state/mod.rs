@@ -398,9 +398,20 @@ CREATE TABLE IF NOT EXISTS namespaces (
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
-    /// The schema as version 6 wrote it: today's without version 7's columns and index.
+    /// The schema as version 7 wrote it: today's without version 8's columns.
+    fn schema_v7() -> String {
+        let added = ",\n    isolation   TEXT NOT NULL DEFAULT 'strict',\n    metric      INTEGER,\n    ipam        TEXT NOT NULL DEFAULT 'ctnet',\n    macvlan_parent TEXT,\n    macvlan_mode   TEXT";
+        let text = schema::schema();
+        assert!(
+            text.contains(added),
+            "the test's copy of version 8's columns is stale"
+        );
+        text.replace(added, "")
+    }
+
+    /// The schema as version 6 wrote it: version 7's without its columns and index.
     fn schema_v6() -> String {
-        let mut text = schema::schema();
+        let mut text = schema_v7();
         for added in [
             ",\n    creator     TEXT",
             "\n    netns_cookie  INTEGER,\n    boot_id       TEXT,",
@@ -440,7 +451,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
             .read()
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 7);
+        assert_eq!(version, schema::VERSION);
         assert!(indexes(store.read())
             .iter()
             .any(|n| n == "endpoints_by_container"));
@@ -466,6 +477,71 @@ CREATE TABLE IF NOT EXISTS namespaces (
             .unwrap();
         let net = get_network(store.read(), &n()).unwrap().unwrap();
         assert_eq!(net.creator, Some(crate::model::Runtime::Podman));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Version 8: networks of version 7 become what they were (bridge, strict, no
+    /// metric, ctnet IPAM); the new columns are written and read back.
+    #[test]
+    fn a_version_7_database_gets_isolation_metric_ipam_and_macvlan_columns() {
+        let path = scratch("v7");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_v7()).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO networks (name, id, driver, bridge, internal, state, created, creator)
+                 VALUES ('n', 'i', 'bridge', 'br-n', 0, 'ready', 0, 'podman');
+                 INSERT INTO subnets (network, family, subnet, gateway)
+                 VALUES ('n', 4, '10.9.0.0/24', '10.9.0.1');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 8);
+        let net = get_network(store.read(), &n()).unwrap().unwrap();
+        assert_eq!(net.driver, crate::model::Driver::Bridge);
+        assert_eq!(net.isolation, crate::model::Isolation::Strict);
+        assert_eq!(net.metric, None);
+        assert_eq!(net.ipam, crate::model::Ipam::Ctnet);
+        assert_eq!(net.macvlan, None);
+        assert_eq!(net.creator, Some(crate::model::Runtime::Podman));
+        assert_eq!(net.subnets_text(), "10.9.0.0/24");
+        // A network with every new field set, and one without IPAM (so no subnets).
+        let mac = crate::model::MacvlanConfig {
+            parent: ctnet_kernel::IfName::new("lan0").unwrap(),
+            mode: crate::model::MacvlanMode::Private,
+        };
+        let written = crate::model::Network {
+            name: NetworkName::new("m").unwrap(),
+            id: "j".into(),
+            driver: crate::model::Driver::Macvlan,
+            bridge: ctnet_kernel::IfName::new("lan0").unwrap(),
+            subnets: Vec::new(),
+            isolation: crate::model::Isolation::Open,
+            metric: Some(250),
+            ipam: crate::model::Ipam::None,
+            macvlan: Some(mac.clone()),
+            ..net
+        };
+        insert_network(store.read(), &written, None).unwrap();
+        let read = get_network(store.read(), &written.name).unwrap().unwrap();
+        assert_eq!(read.driver, crate::model::Driver::Macvlan);
+        assert_eq!(read.isolation, crate::model::Isolation::Open);
+        assert_eq!(read.metric, Some(250));
+        assert_eq!(read.ipam, crate::model::Ipam::None);
+        assert_eq!(read.macvlan, Some(mac));
+        assert!(read.subnets.is_empty());
+        // Only a network without IPAM may lack subnets.
+        store
+            .read()
+            .execute("UPDATE networks SET ipam = 'ctnet' WHERE name = 'm'", [])
+            .unwrap();
+        assert!(get_network(store.read(), &written.name).is_err());
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

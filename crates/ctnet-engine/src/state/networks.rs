@@ -7,7 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{bad_column, decoded, owner_from};
 use crate::error::{Error, Result};
 use crate::model::{
-    parse_ip, Driver, Family, Network, NetworkName, RowState, Runtime, Subnet, SubnetConfig,
+    parse_ip, Driver, Family, Ipam, Isolation, MacvlanConfig, MacvlanMode, Network, NetworkName,
+    RowState, Runtime, Subnet, SubnetConfig,
 };
 use crate::owner::Owner;
 
@@ -24,8 +25,9 @@ fn family_number(family: Family) -> i64 {
     }
 }
 
-/// Decodes `SUBNET GATEWAY,SUBNET GATEWAY`, IPv4 first.
-fn parse_subnets(text: &str) -> Result<Vec<SubnetConfig>> {
+/// Decodes `SUBNET GATEWAY,SUBNET GATEWAY`, IPv4 first; none only for a network
+/// without IPAM.
+fn parse_subnets(text: &str, ipam: Ipam) -> Result<Vec<SubnetConfig>> {
     let mut out = Vec::new();
     for pair in text.split(',').filter(|p| !p.is_empty()) {
         let (subnet, gateway) = pair
@@ -35,7 +37,7 @@ fn parse_subnets(text: &str) -> Result<Vec<SubnetConfig>> {
         let gateway = parse_ip("gateway", gateway, Some(subnet.family()))?;
         out.push(SubnetConfig { subnet, gateway });
     }
-    if out.is_empty() {
+    if out.is_empty() && ipam != Ipam::None {
         return Err(Error::invalid("network", "has no subnet", ""));
     }
     out.sort_by_key(|s| s.subnet.family());
@@ -45,11 +47,12 @@ fn parse_subnets(text: &str) -> Result<Vec<SubnetConfig>> {
 fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
     let subnets: Option<String> = row.get("subnets")?;
     let subnets = subnets.unwrap_or_default();
+    let ipam = decoded(row, "ipam", Ipam::parse)?;
     Ok(Network {
         name: decoded(row, "name", NetworkName::new)?,
         id: row.get("id")?,
         driver: decoded(row, "driver", Driver::parse)?,
-        subnets: parse_subnets(&subnets).map_err(|e| bad_column("subnets", &subnets, e))?,
+        subnets: parse_subnets(&subnets, ipam).map_err(|e| bad_column("subnets", &subnets, e))?,
         bridge: decoded(row, "bridge", |t| Ok(ctnet_kernel::IfName::new(t)?))?,
         mtu: row.get("mtu")?,
         internal: row.get("internal")?,
@@ -63,7 +66,30 @@ fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
                 None => None,
             }
         },
+        isolation: decoded(row, "isolation", Isolation::parse)?,
+        metric: row.get("metric")?,
+        ipam,
+        macvlan: macvlan_from(row)?,
     })
+}
+
+/// A macvlan network's parent and mode, both stored or neither.
+fn macvlan_from(row: &Row<'_>) -> rusqlite::Result<Option<MacvlanConfig>> {
+    let parent: Option<String> = row.get("macvlan_parent")?;
+    let mode: Option<String> = row.get("macvlan_mode")?;
+    match (parent, mode) {
+        (None, None) => Ok(None),
+        (Some(parent), Some(mode)) => Ok(Some(MacvlanConfig {
+            parent: ctnet_kernel::IfName::new(&parent)
+                .map_err(|e| bad_column("macvlan_parent", &parent, e.into()))?,
+            mode: MacvlanMode::parse(&mode).map_err(|e| bad_column("macvlan_mode", &mode, e))?,
+        })),
+        (parent, mode) => {
+            let text = format!("{parent:?} {mode:?}");
+            let cause = Error::invalid("macvlan parent and mode", "are not both set", "");
+            Err(bad_column("macvlan_parent", &text, cause))
+        }
+    }
 }
 
 fn network_and_owner(row: &Row<'_>) -> rusqlite::Result<(Network, Option<Owner>)> {
@@ -73,8 +99,9 @@ fn network_and_owner(row: &Row<'_>) -> rusqlite::Result<(Network, Option<Owner>)
 /// Records a network and its subnets with the given state and owner.
 pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
     conn.execute(
-        "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc, creator)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc, creator,
+                               isolation, metric, ipam, macvlan_parent, macvlan_mode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             net.name.as_str(),
             net.id,
@@ -87,7 +114,12 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
             owner.map(|o| o.start),
             net.created,
             net.icc,
-            net.creator.map(Runtime::as_str)
+            net.creator.map(Runtime::as_str),
+            net.isolation.as_str(),
+            net.metric,
+            net.ipam.as_str(),
+            net.macvlan.as_ref().map(|m| m.parent.as_str()),
+            net.macvlan.as_ref().map(|m| m.mode.as_str()),
         ],
     )?;
     let mut stmt = conn.prepare(

@@ -28,6 +28,14 @@ pub fn insert_ports(conn: &Connection, endpoint_id: i64, ports: &[PublishedPort]
     Ok(())
 }
 
+/// Hands every port endpoint `from` publishes to endpoint `to`; returns how many moved.
+pub fn move_ports(conn: &Connection, from: i64, to: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE ports SET endpoint_id = ?2 WHERE endpoint_id = ?1",
+        params![from, to],
+    )?)
+}
+
 fn port_from_row(row: &Row<'_>) -> rusqlite::Result<PublishedPort> {
     let host_ip: String = row.get("host_ip")?;
     let host_ip = match host_ip.as_str() {

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -22,6 +22,10 @@ pub const VERSION: i64 = 7;
 /// ready (NULL before that, and in rows from earlier versions; see `ops/stale.rs` for
 /// how such rows are judged), and a network's `creator`, the front end that made it
 /// on first use (NULL: ctnet's own commands), so a front end removes only its own.
+/// Version 8 adds a network's `isolation` (`open`, `isolated`, `strict`), the `metric`
+/// of its default routes (NULL: the driver's default), its `ipam` (`ctnet`, `none`) and,
+/// for the macvlan driver, `macvlan_parent` and `macvlan_mode` (NULL otherwise); rows
+/// from earlier versions become strict, no metric, ctnet IPAM (what they were).
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -36,7 +40,12 @@ CREATE TABLE IF NOT EXISTS networks (
     owner_start INTEGER,
     created     INTEGER NOT NULL,
     icc         INTEGER NOT NULL DEFAULT 1,
-    creator     TEXT
+    creator     TEXT,
+    isolation   TEXT NOT NULL DEFAULT 'strict',
+    metric      INTEGER,
+    ipam        TEXT NOT NULL DEFAULT 'ctnet',
+    macvlan_parent TEXT,
+    macvlan_mode   TEXT
 );
 ";
 const SUBNETS: &str = "
@@ -123,8 +132,8 @@ pub fn schema() -> String {
 /// caller runs this with foreign keys off (they cannot be switched inside a
 /// transaction), so dropping the old tables does not cascade. The v5 cursor was the
 /// IPv4 address as a number. The tables it makes have the current shape (the columns
-/// later versions added are NULL in upgraded rows), so version 7's step is only for
-/// version 6.
+/// later versions added are NULL or their defaults in upgraded rows), so the steps of
+/// versions 7 and 8 are only for versions 6 and 7.
 fn to_v6() -> String {
     let renamed = |table: &str, old: &str, new: &str| {
         table.replace(&format!("IF NOT EXISTS {old} ("), &format!("{new} ("))
@@ -158,6 +167,13 @@ ALTER TABLE endpoints_v6 RENAME TO endpoints;
     )
 }
 
+/// Version 8's network columns, for a version 6 or 7 table.
+const V8_COLUMNS: &str = "ALTER TABLE networks ADD COLUMN isolation TEXT NOT NULL DEFAULT 'strict';
+ALTER TABLE networks ADD COLUMN metric INTEGER;
+ALTER TABLE networks ADD COLUMN ipam TEXT NOT NULL DEFAULT 'ctnet';
+ALTER TABLE networks ADD COLUMN macvlan_parent TEXT;
+ALTER TABLE networks ADD COLUMN macvlan_mode TEXT;";
+
 /// Brings a database of `version` (0 for a new one) to [`VERSION`], inside the caller's
 /// transaction.
 pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
@@ -179,6 +195,9 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
              ALTER TABLE endpoints ADD COLUMN boot_id TEXT;
              ALTER TABLE networks ADD COLUMN creator TEXT;",
         )?;
+    }
+    if (6..8).contains(&version) {
+        tx.execute_batch(V8_COLUMNS)?;
     }
     tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;

@@ -6,7 +6,10 @@ use ctnet_kernel::IfName;
 use serde_json::Value;
 
 use super::types::{NetConf, SUPPORTED_VERSIONS};
-use super::{configured_subnets, delegated_ipam, ipam_addresses, network_name, port_spec, Failure};
+use super::{
+    configured_subnets, delegated_ipam, ipam_addresses, network_name, port_spec,
+    unsupported_capabilities, Failure,
+};
 use crate::fuzz::{corpus_dir, mutate_json, no_panic, random_value, settings};
 
 /// Everything ADD decides from its input before the engine is opened, in its order.
@@ -23,6 +26,7 @@ fn decode(input: &str) -> Result<(), Failure> {
     network_name(&conf)?;
     configured_subnets(&conf)?;
     let _ = delegated_ipam(&conf);
+    unsupported_capabilities(&conf)?;
     if let Some(bridge) = conf.bridge.as_deref() {
         IfName::new(bridge).map_err(ctnet_engine::Error::from)?;
     }

@@ -7,6 +7,7 @@
 //! bridge and subnet), the container an endpoint labelled with its CNI container id, and
 //! every decision is the engine's.
 
+mod args;
 mod types;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ use serde_json::{json, Value};
 use types::{code, CniError, CniResult, NetConf, SUPPORTED_VERSIONS};
 
 /// A failure, with the spec's error code.
+#[derive(Debug)]
 struct Failure {
     code: u32,
     msg: String,
@@ -338,7 +340,34 @@ fn ipam_addresses(result: &Value) -> Vec<Lease> {
         .collect()
 }
 
+/// Refuses a `runtimeConfig` entry ctnet does not act on (a capability declared on
+/// ctnet's entry that belongs to another plugin, e.g. `bandwidth`), unless it asks for
+/// nothing (null, empty): such a setting is never dropped without a word.
+fn unsupported_capabilities(conf: &NetConf) -> Result<(), Failure> {
+    let asks = |v: &Value| match v {
+        Value::Null => false,
+        Value::Object(m) => !m.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    let Some((key, _)) = conf.runtime_config.other.iter().find(|(_, v)| asks(v)) else {
+        return Ok(());
+    };
+    let fix = match key.as_str() {
+        "bandwidth" => "chain the reference `bandwidth` plugin after ctnet and give the capability to it".to_string(),
+        "ipRanges" => "give ctnet's network its subnet in ipam.subnet, or delegate IPAM to host-local (\"ipam\": {\"type\": \"host-local\"}), which reads ipRanges".to_string(),
+        _ => format!("declare the {key:?} capability on the plugin that does it, not on ctnet (which does portMappings, ips and mac)"),
+    };
+    Err(Failure::new(
+        code::INVALID_CONFIG,
+        format!("runtimeConfig.{key}: ctnet does not do the {key:?} capability"),
+        fix,
+    ))
+}
+
 fn add(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<Value, Failure> {
+    unsupported_capabilities(conf)?;
     let Some(kind) = delegated_ipam(conf) else {
         return add_with(engine, conf, &[]);
     };
@@ -422,12 +451,8 @@ fn requested_ips(conf: &NetConf) -> Result<Vec<Requested>, Failure> {
             texts.push(("args.cni.ips", text.to_string()));
         }
     }
-    let cni_args = std::env::var("CNI_ARGS").unwrap_or_default();
-    for pair in cni_args.split(';') {
-        if let Some(list) = pair.strip_prefix("IP=") {
-            texts.extend(list.split(',').map(|t| ("CNI_ARGS IP", t.to_string())));
-        }
-    }
+    let cni_args = args::parse(&std::env::var("CNI_ARGS").unwrap_or_default())?;
+    texts.extend(cni_args.ips.into_iter().map(|t| ("CNI_ARGS IP", t)));
     texts
         .into_iter()
         .map(|(source, text)| {
@@ -585,11 +610,59 @@ fn del(engine: &mut Engine, conf: &NetConf, input: &str) -> Result<(), Failure> 
     Ok(())
 }
 
+/// CHECK: the kernel holds what the endpoint needs (the engine's check) and, when the
+/// runtime passes the ADD's result as prevResult (libcni does), the interface still has
+/// exactly the addresses that result gave it.
 fn check(engine: &mut Engine, conf: &NetConf) -> Result<(), Failure> {
     let netns = env("CNI_NETNS", "CHECK")?;
+    let ifname = env("CNI_IFNAME", "CHECK")?;
     let name = network_name(conf)?;
-    engine.check_endpoint(&name, &container(Some(netns))?)?;
+    let ep = engine.check_endpoint(&name, &container(Some(netns.clone()))?)?;
+    let Some(expected) = conf
+        .prev_result
+        .as_ref()
+        .and_then(|prev| prev_addresses(prev, &ifname, &netns))
+    else {
+        return Ok(());
+    };
+    let mut have = ep.ips.clone();
+    have.sort();
+    if have != expected {
+        let list = |ips: &[IpAddr]| {
+            ips.iter()
+                .map(|ip| ip.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(Failure::new(
+            code::UNKNOWN_CONTAINER,
+            format!(
+                "interface {ifname} in {netns}: ctnet holds {} for it, but the ADD's result (prevResult) gives {}",
+                list(&have),
+                list(&expected)
+            ),
+            "the attachment changed since its ADD: DEL and ADD the container again",
+        ));
+    }
     Ok(())
+}
+
+/// The addresses (sorted) a result gives interface `ifname` in `netns`; None when the
+/// result names no such interface (another plugin's result, nothing to compare).
+fn prev_addresses(prev: &Value, ifname: &str, netns: &str) -> Option<Vec<IpAddr>> {
+    let interfaces = prev["interfaces"].as_array()?;
+    let index = interfaces
+        .iter()
+        .position(|i| i["name"] == ifname && i["sandbox"] == netns)?;
+    let mut ips: Vec<IpAddr> = prev["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|ip| ip["interface"].as_u64() == Some(index as u64))
+        .filter_map(|ip| ip["address"].as_str()?.split('/').next()?.parse().ok())
+        .collect();
+    ips.sort();
+    Some(ips)
 }
 
 /// GC: detaches every CNI attachment of this network that is not in the valid list.
@@ -645,4 +718,84 @@ fn port_spec(p: &types::PortMapping) -> Result<PortSpec, Failure> {
     let container = PortRange::new(p.container_port, p.container_port)
         .ok_or_else(|| invalid(format!("container port {} is not a port", p.container_port)))?;
     PortSpec::new(host_ip, Some(host), container, protocol).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(runtime_config: Value) -> NetConf {
+        serde_json::from_value(json!({
+            "cniVersion": "1.0.0", "name": "n", "type": "ctnet",
+            "runtimeConfig": runtime_config
+        }))
+        .expect("conf")
+    }
+
+    #[test]
+    fn capabilities_ctnet_does_not_do_are_refused_naming_the_plugin_that_does() {
+        let f = unsupported_capabilities(&conf(json!({
+            "portMappings": [], "bandwidth": { "ingressRate": 1000, "ingressBurst": 100 }
+        })))
+        .unwrap_err();
+        assert_eq!(f.code, code::INVALID_CONFIG);
+        assert!(f.msg.contains("runtimeConfig.bandwidth"), "{}", f.msg);
+        assert!(f.details.contains("`bandwidth` plugin"), "{}", f.details);
+        let f = unsupported_capabilities(&conf(json!({
+            "ipRanges": [[{ "subnet": "10.1.0.0/24" }]]
+        })))
+        .unwrap_err();
+        assert!(f.details.contains("host-local"), "{}", f.details);
+        let f = unsupported_capabilities(&conf(json!({
+            "dns": { "servers": ["10.0.0.10"] }
+        })))
+        .unwrap_err();
+        assert!(f.msg.contains("\"dns\""), "{}", f.msg);
+    }
+
+    #[test]
+    fn a_check_compares_the_addresses_its_prev_result_gives_the_interface() {
+        let prev = json!({
+            "interfaces": [
+                { "name": "ctr0" }, { "name": "veth1" },
+                { "name": "eth0", "sandbox": "/proc/7/ns/net" },
+                { "name": "eth0", "sandbox": "/proc/8/ns/net" }
+            ],
+            "ips": [
+                { "address": "fd00::5/64", "interface": 2 },
+                { "address": "10.88.0.5/16", "interface": 2 },
+                { "address": "10.88.0.9/16", "interface": 3 },
+                { "address": "10.88.0.7/16" }
+            ]
+        });
+        let ips = |t: &[&str]| {
+            t.iter()
+                .map(|a| a.parse().unwrap())
+                .collect::<Vec<IpAddr>>()
+        };
+        assert_eq!(
+            prev_addresses(&prev, "eth0", "/proc/7/ns/net"),
+            Some(ips(&["10.88.0.5", "fd00::5"]))
+        );
+        assert_eq!(
+            prev_addresses(&prev, "eth0", "/proc/8/ns/net"),
+            Some(ips(&["10.88.0.9"]))
+        );
+        assert_eq!(prev_addresses(&prev, "eth1", "/proc/7/ns/net"), None);
+        assert_eq!(prev_addresses(&json!({}), "eth0", "/proc/7/ns/net"), None);
+    }
+
+    #[test]
+    fn what_ctnet_does_and_empty_capabilities_pass() {
+        assert!(unsupported_capabilities(&conf(json!({
+            "portMappings": [{ "hostPort": 80, "containerPort": 80, "protocol": "tcp" }],
+            "ips": ["10.88.0.5/16"], "mac": "02:42:0a:58:00:05"
+        })))
+        .is_ok());
+        // containerd's CRI may pass a declared capability with nothing in it.
+        assert!(unsupported_capabilities(&conf(json!({
+            "bandwidth": {}, "dns": null, "ipRanges": [], "cgroupPath": ""
+        })))
+        .is_ok());
+    }
 }

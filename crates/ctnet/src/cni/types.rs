@@ -1,5 +1,6 @@
 //! The CNI wire format (spec 1.0.0 / 1.1.0): what arrives on stdin, what goes to stdout.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -117,6 +118,10 @@ pub struct RuntimeConfig {
     /// `mac` capability.
     #[serde(default)]
     pub mac: Option<String>,
+    /// Every other entry: capabilities ctnet does not do (`bandwidth`, `dns`, `ipRanges`,
+    /// ...), refused by ADD when they ask for something.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
 
 /// One entry of `portMappings`.

@@ -1,6 +1,9 @@
 //! `ctnet network create|ls|inspect|rm`.
 
-use ctnet_engine::model::{parse_ip, Subnet, DEFAULT_BRIDGE, DEFAULT_NETWORK};
+use ctnet_engine::model::{
+    parse_ip, Driver, Ipam, Isolation, MacvlanConfig, MacvlanMode, Subnet, DEFAULT_BRIDGE,
+    DEFAULT_NETWORK,
+};
 use ctnet_engine::{Endpoint, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Result};
 use ctnet_kernel::IfName;
 use serde::Serialize;
@@ -33,8 +36,41 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
     }
 }
 
+/// The macvlan config the driver, `--parent` and `--macvlan-mode` give together.
+fn macvlan_from(args: &NetworkCreateArgs, driver: Driver) -> Result<Option<MacvlanConfig>> {
+    let object = format!("network {:?}", args.name);
+    match (driver, &args.parent) {
+        (Driver::Macvlan, Some(parent)) => Ok(Some(MacvlanConfig {
+            parent: IfName::new(parent)?,
+            mode: args
+                .macvlan_mode
+                .as_deref()
+                .map_or(Ok(MacvlanMode::Bridge), MacvlanMode::parse)?,
+        })),
+        (Driver::Macvlan, None) => Err(Error::invalid(
+            object,
+            "uses the macvlan driver without a parent interface",
+            "give the host interface its containers sit on: --parent IF",
+        )),
+        (Driver::Bridge, _) if args.parent.is_some() || args.macvlan_mode.is_some() => {
+            Err(Error::invalid(
+                object,
+                "is a bridge network: --parent and --macvlan-mode are macvlan options",
+                "drop them, or add --driver macvlan",
+            ))
+        }
+        (Driver::Bridge, _) => Ok(None),
+    }
+}
+
 fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
+    let driver = Driver::parse(&args.driver)?;
     Ok(NetworkSpec {
+        driver,
+        macvlan: macvlan_from(&args, driver)?,
+        isolation: Isolation::from_isolate("--isolate", &args.isolate)?,
+        metric: args.metric,
+        ipam: Ipam::parse(&args.ipam)?,
         name: NetworkName::new(&args.name)?,
         subnets: args
             .subnet
@@ -92,6 +128,8 @@ struct NetworkView<'a> {
 struct VirtualDefault {
     name: &'static str,
     driver: &'static str,
+    isolation: &'static str,
+    ipam: &'static str,
     bridge: &'static str,
     state: &'static str,
     note: &'static str,
@@ -101,6 +139,8 @@ struct VirtualDefault {
 const VIRTUAL_DEFAULT: VirtualDefault = VirtualDefault {
     name: DEFAULT_NETWORK,
     driver: "bridge",
+    isolation: "strict",
+    ipam: "ctnet",
     bridge: DEFAULT_BRIDGE,
     state: "virtual",
     note: "not created yet: made when a container first attaches to it",
@@ -127,6 +167,8 @@ fn virtual_default_row() -> Vec<String> {
         DEFAULT_NETWORK,
         "-",
         "bridge",
+        "strict",
+        "ctnet",
         "(on first attach)",
         "-",
         DEFAULT_BRIDGE,
@@ -168,6 +210,8 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "NAME",
                 "ID",
                 "DRIVER",
+                "ISOLATION",
+                "IPAM",
                 "SUBNET",
                 "GATEWAY",
                 "BRIDGE",
@@ -184,6 +228,8 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                             n.name.to_string(),
                             n.id[..12].to_string(),
                             n.driver.to_string(),
+                            n.isolation.to_string(),
+                            n.ipam.to_string(),
                             n.subnets_text(),
                             gateways_text(n),
                             n.bridge.to_string(),
@@ -234,7 +280,17 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             for s in &n.subnets {
                 println!("subnet:    {} gateway {}", s.subnet, s.gateway);
             }
-            println!("bridge:    {}", n.bridge);
+            if let Some(m) = &n.macvlan {
+                println!("parent:    {} mode {}", m.parent, m.mode);
+            } else {
+                println!("bridge:    {}", n.bridge);
+            }
+            println!("isolation: {}", n.isolation);
+            println!("ipam:      {}", n.ipam);
+            println!(
+                "metric:    {}",
+                n.metric.map_or("default".to_string(), |m| m.to_string())
+            );
             println!(
                 "mtu:       {}",
                 n.mtu.map_or("default".to_string(), |m| m.to_string())

@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod podman;
+
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -15,6 +17,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+pub mod containerd;
 
 /// The host's uplink address, as the wan sees it.
 pub const UPLINK_HOST: &str = "203.0.113.1";

@@ -5,7 +5,7 @@
 //!  kernel: table inet ctnet ──┬─ comment        == LAYOUT?
 //!                             ├─ chains         == user + the five base chains (hooks, policy accept)?
 //!                             ├─ rules          == the layout's, chain by chain (comment and expressions)?
-//!                             ├─ sets           == the eleven of the layout?
+//!                             ├─ sets           == the fourteen of the layout?
 //!                             └─ elements       == the store's networks and published ports?
 //!
 //!  rewrite:  structure as the layout   → one batch: flush every ctnet chain and set, refill
@@ -552,7 +552,7 @@ mod tests {
         assert!(current.refillable() && current.is_clean());
         assert!(current.differences().is_empty());
         let flushed = TableAudit {
-            rule_differences: vec!["chain forward has 0 rules, the layout 7".into()],
+            rule_differences: vec!["chain forward has 0 rules, the layout 10".into()],
             ..current.clone()
         };
         assert!(flushed.refillable() && !flushed.is_clean());
@@ -593,8 +593,8 @@ mod tests {
 
     #[test]
     fn a_published_port_renders_as_nft_writes_it() {
-        let set = &sets()[7];
-        assert_eq!(set.name, "publish_any");
+        let all = sets();
+        let set = all.iter().find(|s| s.name == "publish_any").unwrap();
         let e = ElementInfo {
             key: vec![6, 0, 0, 0, 0x1f, 0x90, 0, 0],
             key_end: None,
@@ -637,7 +637,54 @@ mod tests {
         listed.insert(at, stray);
         assert_eq!(
             rule_differences(&listed),
-            vec!["chain forward has 8 rules, the layout 7".to_string()]
+            vec!["chain forward has 11 rules, the layout 10".to_string()]
+        );
+    }
+
+    /// Each network's isolation is elements of `open` and `shared` (none for a strict or
+    /// an internal network), and its icc pair in `icc` or `no_icc`: the audit expects
+    /// exactly those, so a missing one is named by set and bridge.
+    #[test]
+    fn isolation_is_elements_the_audit_expects_by_bridge() {
+        use crate::model::Isolation;
+        let net = |bridge: &str, isolation, internal, icc| super::super::NetworkRules {
+            subnets: Vec::new(),
+            bridge: ctnet_kernel::IfName::new(bridge).unwrap(),
+            internal,
+            icc,
+            isolation,
+        };
+        let contents = Contents {
+            networks: vec![
+                net("br-open", Isolation::Open, false, true),
+                net("br-iso", Isolation::Isolated, false, false),
+                net("br-strict", Isolation::Strict, false, true),
+                net("br-int", Isolation::Open, true, true),
+            ],
+            ports: Vec::new(),
+        };
+        let all = sets();
+        let rendered = |name: &str| -> Vec<String> {
+            let set = all.iter().find(|s| s.name == name).unwrap();
+            let mut out: Vec<String> = expected_elements(&contents)
+                .remove(name)
+                .unwrap_or_default()
+                .iter()
+                .map(|e| render_element(set, e))
+                .collect();
+            out.sort();
+            out
+        };
+        assert_eq!(rendered("open"), vec!["br-open"]);
+        assert_eq!(rendered("shared"), vec!["br-iso", "br-open"]);
+        assert_eq!(rendered("no_icc"), vec!["br-iso . br-iso"]);
+        assert_eq!(
+            rendered("icc"),
+            vec![
+                "br-int . br-int",
+                "br-open . br-open",
+                "br-strict . br-strict"
+            ]
         );
     }
 }

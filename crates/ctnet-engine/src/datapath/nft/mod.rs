@@ -14,6 +14,9 @@
 //!   set bridges       { ifname }                      # every ctnet bridge
 //!   set internal      { ifname }                      # bridges of --internal networks
 //!   set icc           { ifname . ifname }             # bridge . bridge where icc is on
+//!   set no_icc        { ifname . ifname }             # bridge . bridge where icc is off
+//!   set open          { ifname }                      # bridges of open networks
+//!   set shared        { ifname }                      # bridges of open or isolated networks
 //!   map publish_any   { inet_proto . inet_service : ipv4_addr . inet_service }
 //!   map publish_addr  { ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service }
 //!   map publish_any6  { inet_proto . inet_service : ipv6_addr . inet_service }
@@ -30,6 +33,9 @@
 //!                                                iifname . oifname @icc accept
 //!                                                iifname @internal drop; oifname @internal drop
 //!                                                oifname @bridges ct status dnat accept
+//!                                                iifname . oifname @no_icc drop
+//!                                                iifname @open oifname @shared accept
+//!                                                iifname @shared oifname @open accept
 //!                                                oifname @bridges drop }
 //!   chain postrouting { nat postrouting srcnat:  ip saddr @masq_subnets ip saddr . oifname != @masq_local masquerade
 //!                                                ct status dnat ip saddr . oifname @masq_local masquerade   # hairpin
@@ -37,6 +43,18 @@
 //!                                                (the first two again for IPv6, with the sets ending in 6) }
 //! }
 //! ```
+//!
+//! Isolation between networks is a property of each network (`model::Isolation`), two
+//! set lookups per packet however many networks exist: an open network's bridge is in
+//! `open` and `shared`, an isolated one's in `shared` only, a strict one's (and an
+//! internal one's) in neither. So traffic between two bridges passes when one is open
+//! and the other open or isolated — netavark's semantics (its NETAVARK_ISOLATION chains)
+//! — and everything else meets `oifname @bridges drop`. Between networks, as with
+//! netavark, the traffic is masqueraded (the first postrouting rule: the source subnet
+//! is not the output bridge's), so a server sees the gateway of its own network.
+//! `no_icc` keeps containers of one icc=false bridge apart even when that bridge is
+//! open (with br_netfilter a frame between two of its ports has it as input and output;
+//! its isolated ports already stop such frames, this is the firewall's half).
 //!
 //! IPv6 has sets and maps of its own beside the IPv4 ones (an element's key has one
 //! layout), and the rules that look at addresses come in pairs, one per family; the
@@ -74,7 +92,7 @@ use ctnet_nft::{
 };
 
 use crate::model::ports::PublishedPort;
-use crate::model::Subnet;
+use crate::model::{Isolation, Subnet};
 
 pub use audit::{Rewrite, TableAudit};
 
@@ -83,7 +101,7 @@ pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is deleted and made again in this layout in one batch, the `user`
 /// chain's rules carried over (see `audit.rs`).
-pub const LAYOUT: &str = "managed by ctnet, layout 3; edits outside chain user are overwritten";
+pub const LAYOUT: &str = "managed by ctnet, layout 4; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
 
@@ -92,6 +110,9 @@ const MASQ_LOCAL: &str = "masq_local";
 const BRIDGES: &str = "bridges";
 const INTERNAL: &str = "internal";
 const ICC: &str = "icc";
+const NO_ICC: &str = "no_icc";
+const OPEN: &str = "open";
+const SHARED: &str = "shared";
 const PUBLISH_ANY: &str = "publish_any";
 const PUBLISH_ADDR: &str = "publish_addr";
 const MASQ_SUBNETS6: &str = "masq_subnets6";
@@ -116,6 +137,8 @@ pub struct NetworkRules {
     pub internal: bool,
     /// Containers on the bridge may talk to each other.
     pub icc: bool,
+    /// Which other networks' bridges traffic may pass to and from.
+    pub isolation: Isolation,
 }
 
 /// A published port as the firewall sees it: where it goes.
@@ -266,7 +289,7 @@ fn commit_tolerating_missing_table(
 }
 
 /// The sets and maps, each with its key (and value) fields.
-fn sets() -> [SetSpec; 11] {
+fn sets() -> [SetSpec; 14] {
     use KeyField::*;
     [
         SetSpec::intervals(MASQ_SUBNETS, vec![Ipv4Addr]),
@@ -276,6 +299,9 @@ fn sets() -> [SetSpec; 11] {
         SetSpec::exact(BRIDGES, vec![IfName]),
         SetSpec::exact(INTERNAL, vec![IfName]),
         SetSpec::exact(ICC, vec![IfName, IfName]),
+        SetSpec::exact(NO_ICC, vec![IfName, IfName]),
+        SetSpec::exact(OPEN, vec![IfName]),
+        SetSpec::exact(SHARED, vec![IfName]),
         SetSpec::map(
             PUBLISH_ANY,
             vec![InetProto, InetService],
@@ -448,6 +474,27 @@ fn forward_rules() -> Vec<Commented> {
             "published ports",
         ),
         (
+            Rule::new()
+                .in_set(&[IifName, OifName], NO_ICC)
+                .counter()
+                .drop(),
+            "containers on one bridge with icc off",
+        ),
+        (
+            Rule::new()
+                .in_set(&[IifName], OPEN)
+                .in_set(&[OifName], SHARED)
+                .accept(),
+            "open networks reach open and isolated ones",
+        ),
+        (
+            Rule::new()
+                .in_set(&[IifName], SHARED)
+                .in_set(&[OifName], OPEN)
+                .accept(),
+            "open and isolated networks reach open ones",
+        ),
+        (
             Rule::new().in_set(&[OifName], BRIDGES).counter().drop(),
             "nothing else enters a network: not the wan, not another network",
         ),
@@ -506,13 +553,18 @@ fn masquerade_rules() -> Vec<Commented> {
 fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
     let bridge = Element::Key(Key::new().ifname(&net.bridge));
     let mut out = vec![(BRIDGES, bridge.clone())];
-    if net.icc {
-        let pair = Key::new().ifname(&net.bridge).ifname(&net.bridge);
-        out.push((ICC, Element::Key(pair)));
-    }
+    let pair = Element::Key(Key::new().ifname(&net.bridge).ifname(&net.bridge));
+    out.push((if net.icc { ICC } else { NO_ICC }, pair));
     if net.internal {
         out.push((INTERNAL, bridge));
         return out;
+    }
+    // An internal network reaches nothing whatever its isolation, so it is in neither.
+    if net.isolation == Isolation::Open {
+        out.push((OPEN, bridge.clone()));
+    }
+    if net.isolation != Isolation::Strict {
+        out.push((SHARED, bridge.clone()));
     }
     for subnet in &net.subnets {
         let n = subnet.net();
@@ -783,9 +835,30 @@ mod tests {
                     vec![
                         meta(MetaKey::OifName, R0),
                         lookup(BRIDGES, R0, false),
-                        accept,
+                        accept.clone(),
                     ],
                 ]),
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    meta(MetaKey::OifName, r(4)),
+                    lookup(NO_ICC, R0, false),
+                    Expr::Counter,
+                    Expr::Verdict(Verdict::Drop),
+                ],
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    lookup(OPEN, R0, false),
+                    meta(MetaKey::OifName, R0),
+                    lookup(SHARED, R0, false),
+                    accept.clone(),
+                ],
+                vec![
+                    meta(MetaKey::IifName, R0),
+                    lookup(SHARED, R0, false),
+                    meta(MetaKey::OifName, R0),
+                    lookup(OPEN, R0, false),
+                    accept,
+                ],
                 cat(vec![
                     vec![meta(MetaKey::OifName, R0), lookup(BRIDGES, R0, false)],
                     drop().to_vec(),
@@ -873,7 +946,7 @@ mod tests {
     /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
     /// a little-endian host).
     const SKELETON: &str = "\
-table inet ctnet # managed by ctnet, layout 3; edits outside chain user are overwritten
+table inet ctnet # managed by ctnet, layout 4; edits outside chain user are overwritten
   set masq_subnets { type ipv4_addr; flags interval; }
   set masq_local { type ipv4_addr . ifname; flags interval; }
   set masq_subnets6 { type ipv6_addr; flags interval; }
@@ -881,6 +954,9 @@ table inet ctnet # managed by ctnet, layout 3; edits outside chain user are over
   set bridges { type ifname; }
   set internal { type ifname; }
   set icc { type ifname . ifname; }
+  set no_icc { type ifname . ifname; }
+  set open { type ifname; }
+  set shared { type ifname; }
   map publish_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
   map publish_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
   map publish_any6 { type inet_proto . inet_service : ipv6_addr . inet_service; }
@@ -1004,6 +1080,24 @@ table inet ctnet # managed by ctnet, layout 3; edits outside chain user are over
       [ cmp neq reg 8 00000000 ]
       [ meta load oifname => reg 8 ]
       [ lookup reg 8 set bridges ]
+      [ immediate reg 0 accept ]
+    # containers on one bridge with icc off
+      [ meta load iifname => reg 8 ]
+      [ meta load oifname => reg 12 ]
+      [ lookup reg 8 set no_icc ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # open networks reach open and isolated ones
+      [ meta load iifname => reg 8 ]
+      [ lookup reg 8 set open ]
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set shared ]
+      [ immediate reg 0 accept ]
+    # open and isolated networks reach open ones
+      [ meta load iifname => reg 8 ]
+      [ lookup reg 8 set shared ]
+      [ meta load oifname => reg 8 ]
+      [ lookup reg 8 set open ]
       [ immediate reg 0 accept ]
     # nothing else enters a network: not the wan, not another network
       [ meta load oifname => reg 8 ]
