@@ -66,6 +66,10 @@ impl Error {
 
     /// A kernel failure while working on `object`.
     pub fn kernel(object: impl Into<String>, err: ctnet_kernel::Error) -> Self {
+        if let ctnet_kernel::Error::SysctlUnwritable { key, wanted, .. } = &err {
+            let fix = unwritable_sysctl_fix(key, wanted);
+            return Error::new(ErrorKind::Kernel, object, err.to_string(), fix);
+        }
         let fix = match err.errno() {
             Some(libc::EPERM) | Some(libc::EACCES) => {
                 "run ctnet as root (it needs CAP_NET_ADMIN and CAP_SYS_ADMIN)"
@@ -75,6 +79,22 @@ impl Error {
         };
         Error::new(ErrorKind::Kernel, object, err.to_string(), fix)
     }
+}
+
+/// What to do about a sysctl that must change where /proc/sys cannot be written: set it
+/// ahead, outside, and for a device ctnet makes (which does not exist ahead), through the
+/// `default` its devices start with.
+fn unwritable_sysctl_fix(key: &ctnet_kernel::sysctl::Key, wanted: &str) -> String {
+    let ahead = match key.for_new_devices() {
+        Some(default) => format!(
+            "{default} = {wanted} (which devices made afterwards in that namespace start with)"
+        ),
+        None => format!("{key} = {wanted}"),
+    };
+    format!(
+        "set {ahead} before starting the container engine, e.g. in /etc/sysctl.d, \
+         or make /proc/sys writable"
+    )
 }
 
 impl fmt::Display for Error {
@@ -157,3 +177,47 @@ impl From<ctnet_kernel::NameError> for Error {
 
 /// Result with the engine's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use ctnet_kernel::sysctl::Key;
+
+    use super::{unwritable_sysctl_fix, Error};
+
+    #[test]
+    fn an_unwritable_sysctl_says_what_to_set_ahead() {
+        let fix = unwritable_sysctl_fix(&Key::parse("net.ipv4.ip_forward"), "1");
+        assert_eq!(
+            fix,
+            "set net.ipv4.ip_forward = 1 before starting the container engine, e.g. in \
+             /etc/sysctl.d, or make /proc/sys writable"
+        );
+        // A device ctnet makes does not exist ahead: its namespace's default does.
+        let fix = unwritable_sysctl_fix(&Key::device("ipv6", "eth0", "accept_ra"), "0");
+        assert!(
+            fix.starts_with("set net.ipv6.conf.default.accept_ra = 0 (which devices made"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_sysctl_is_a_three_part_error() {
+        let err = Error::kernel(
+            "network \"blue\"",
+            ctnet_kernel::Error::SysctlUnwritable {
+                key: Key::parse("net.ipv4.ip_forward"),
+                current: "0".into(),
+                wanted: "1".into(),
+                source: std::io::Error::from_raw_os_error(libc::EROFS),
+            },
+        );
+        assert_eq!(err.object, "network \"blue\"");
+        assert!(
+            err.cause
+                .starts_with("net.ipv4.ip_forward is 0 and must be 1"),
+            "{}",
+            err.cause
+        );
+        assert!(err.fix.contains("/etc/sysctl.d"), "{}", err.fix);
+    }
+}

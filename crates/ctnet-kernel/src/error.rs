@@ -29,6 +29,19 @@ pub enum Error {
         /// What was wrong with the reply.
         detail: String,
     },
+    /// A sysctl that must change cannot be written here: /proc/sys is mounted read-only
+    /// (a container engine inside a container), or this process may not write it.
+    #[error("{key} is {current} and must be {wanted}, but it cannot be written here ({source})")]
+    SysctlUnwritable {
+        /// The setting, as sysctl(8) names it (`net.ipv4.ip_forward`).
+        key: crate::sysctl::Key,
+        /// What it holds now.
+        current: String,
+        /// What it must hold.
+        wanted: String,
+        /// Why opening it for writing failed (EROFS, EACCES, EPERM).
+        source: io::Error,
+    },
     /// A named object (link, namespace) does not exist.
     #[error("{what} does not exist")]
     NotFound {
@@ -49,7 +62,9 @@ impl Error {
     /// The errno behind this error, if there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            Error::Netlink { source, .. } | Error::Io { source, .. } => source.raw_os_error(),
+            Error::Netlink { source, .. }
+            | Error::Io { source, .. }
+            | Error::SysctlUnwritable { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }
@@ -57,6 +72,12 @@ impl Error {
     /// True when the kernel said the object already exists (EEXIST).
     pub fn is_exists(&self) -> bool {
         self.errno() == Some(libc::EEXIST)
+    }
+
+    /// True when a sysctl that must change cannot be written here (see
+    /// [`Error::SysctlUnwritable`]).
+    pub fn is_unwritable(&self) -> bool {
+        matches!(self, Error::SysctlUnwritable { .. })
     }
 
     /// True when the kernel said the object is not there (ENOENT, ENODEV, ESRCH).

@@ -1,13 +1,13 @@
 //! Links: bridges, veth pairs, macvlan interfaces, up/down, MTU, master, IPv6 link-local
-//! addressing, lookup and listing.
+//! addressing, IPv4 per-device settings (`route_localnet`), lookup and listing.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::link::{
-    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoBridge, InfoBridgePort, InfoData, InfoKind,
-    InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags,
-    LinkInfo, LinkMessage, MacVlanMode,
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InetDevConf, InfoBridge, InfoBridgePort,
+    InfoData, InfoKind, InfoMacVlan, InfoPortData, InfoPortKind, InfoVeth, LinkAttribute,
+    LinkExtentMask, LinkFlags, LinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
@@ -303,6 +303,63 @@ pub fn no_ipv6_link_local_request(name: &IfName) -> Request {
         0,
         format!("turn off IPv6 link-local addressing on {name}"),
     )
+}
+
+/// The request that turns on `route_localnet` on link `index` over netlink, with no
+/// file under /proc/sys: `IFLA_AF_SPEC` → `AF_INET` → `IFLA_INET_CONF`, a nested entry
+/// per setting whose type is its `IPV4_DEVCONF_*` index (`ROUTE_LOCALNET` = 26,
+/// include/uapi/linux/ip.h), which the kernel's `inet_set_link_af` stores as a write to
+/// `net.ipv4.conf.<link>.route_localnet` would. It works where /proc/sys is mounted
+/// read-only, and pipelines with the link's other requests (no round trip of its own).
+/// Like the per-family setting of [`no_ipv6_link_local_request`], it cannot go in the
+/// creating message: the kernel refuses `IFLA_AF_SPEC` there (EAFNOSUPPORT, seen on 6.18).
+///
+/// `route_localnet` = 1 lets packets to 127.0.0.0/8 be routed out of the link, so a port
+/// published on 127.0.0.1 can be DNATed to a container behind it. Whoever sets it must
+/// drop packets for 127.0.0.0/8 that arrive from outside (the CVE-2020-8558 class).
+pub fn enable_route_localnet_request(index: u32, what: &str) -> Request {
+    // The crate's request form sends only the settings that are not 0, so only this one.
+    let mut conf = InetDevConf::default();
+    conf.route_localnet = 1;
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    message
+        .attributes
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+            AfSpecInet::DevConfRequest(conf),
+        ])]));
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("turn on route_localnet on {what}"),
+    )
+}
+
+/// Link `name`'s `route_localnet`, read over netlink from its IPv4 settings
+/// (`IFLA_INET_CONF` of its `IFLA_AF_SPEC`); None when there is no such link or it has
+/// no IPv4 settings.
+pub fn route_localnet(sock: &mut RtSocket, name: &str) -> Result<Option<bool>> {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    let reply = sock.get(
+        RouteNetlinkMessage::GetLink(message),
+        &format!("look up the IPv4 settings of link {name}"),
+    )?;
+    let Some(RouteNetlinkMessage::NewLink(link)) = reply else {
+        return Ok(None);
+    };
+    Ok(link.attributes.iter().find_map(|attr| match attr {
+        LinkAttribute::AfSpecUnspec(families) => families.iter().find_map(|f| match f {
+            AfSpecUnspec::Inet(entries) => entries.iter().find_map(|e| match e {
+                AfSpecInet::DevConf(conf) => Some(conf.route_localnet != 0),
+                _ => None,
+            }),
+            _ => None,
+        }),
+        _ => None,
+    }))
 }
 
 /// The request that brings a link up.

@@ -293,7 +293,9 @@ impl Engine {
         if net.subnet(Family::V4).is_some() {
             sysctl::enable_ip_forward().map_err(kernel)?;
             if !net.internal {
-                sysctl::enable_route_localnet(&net.bridge).map_err(kernel)?;
+                // Over netlink, as creating the network does (no /proc/sys write).
+                let request = link::enable_route_localnet_request(index, net.bridge.as_str());
+                self.host()?.execute(request).map_err(kernel)?;
             }
         }
         if net.ipv6() {

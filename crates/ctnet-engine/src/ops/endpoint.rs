@@ -245,7 +245,20 @@ impl Engine {
         // A bridge port needs no IPv6 of its own. Each device with IPv6 adds routes the
         // kernel walks whole on every link change (attach grew with N), and sends
         // solicitations flooded to every port. Turned off before the peer brings carrier.
-        sysctl::disable_ipv6(veth).map_err(kernel)?;
+        match sysctl::disable_ipv6(veth) {
+            Ok(_) => {}
+            // /proc/sys read-only (an engine inside a container): the port's link-local
+            // address goes instead, over netlink, as on an IPv4-only container's side.
+            // That keeps what matters for traffic (no address, no detection or router
+            // solicitations, no fe80::/64 route); only the port's ff00::/8 multicast
+            // route stays, which disable_ipv6 would also have spared. Not a setting
+            // anyone asked for, so nothing to refuse (netavark 1.4 does neither).
+            Err(e) if e.is_unwritable() => self
+                .host()?
+                .execute(link::no_ipv6_link_local_request(veth))
+                .map_err(kernel)?,
+            Err(e) => return Err(kernel(e)),
+        }
         let identity = self.configure_container_side(net, ep, netns, &object, |index| {
             bridge::container_requests(net, ep, index)
         })?;

@@ -170,6 +170,17 @@ impl Engine {
         }
         let object = network_object(net.name.as_str());
         let kernel = |e| Error::kernel(&object, e);
+        // Forwarding first: where /proc/sys is read-only and it is off, the create is
+        // refused naming the key before anything is made. Each setting is read first and
+        // written only when it differs (see ctnet_kernel::sysctl::ensure).
+        if net.subnet(Family::V4).is_some() {
+            sysctl::enable_ip_forward().map_err(kernel)?;
+        }
+        if net.ipv6() {
+            // ctnet's own devices are left out: they must not take a container's router
+            // advertisement as the host's route (see sysctl::enable_ipv6_forward).
+            sysctl::enable_ipv6_forward(is_ctnet_device).map_err(kernel)?;
+        }
         let host = self.host()?;
         host.execute(bridge::create_bridge(net, bridge::bridge_mac_for(net)))
             .map_err(kernel)?;
@@ -191,23 +202,19 @@ impl Engine {
             // waits for the bridge's own link-local address to pass detection.
             sysctl::disable_ipv6_dad(&net.bridge).map_err(kernel)?;
         }
-        host.execute_all(bridge::gateway_requests(net, index))
-            .map_err(kernel)?;
-        if net.subnet(Family::V4).is_some() {
-            sysctl::enable_ip_forward().map_err(kernel)?;
-            if !net.internal {
-                // Lets traffic to a port published on 127.0.0.1 leave loopback for this
-                // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
-                // outside (see datapath/nft). IPv6 has no such switch: ports are never
-                // published on ::1.
-                sysctl::enable_route_localnet(&net.bridge).map_err(kernel)?;
-            }
+        let mut requests = bridge::gateway_requests(net, index);
+        if net.subnet(Family::V4).is_some() && !net.internal {
+            // Lets traffic to a port published on 127.0.0.1 leave loopback for this
+            // bridge; the firewall's guard chain keeps 127.0.0.0/8 unreachable from
+            // outside (see datapath/nft). IPv6 has no such switch: ports are never
+            // published on ::1. Over netlink, in the gateways' round trip: no file
+            // under /proc/sys, which may be read-only.
+            requests.push(link::enable_route_localnet_request(
+                index,
+                net.bridge.as_str(),
+            ));
         }
-        if net.ipv6() {
-            // ctnet's own devices are left out: they must not take a container's router
-            // advertisement as the host's route (see sysctl::enable_ipv6_forward).
-            sysctl::enable_ipv6_forward(is_ctnet_device).map_err(kernel)?;
-        }
+        host.execute_all(requests).map_err(kernel)?;
         self.ensure_firewall()?;
         self.firewall
             .add_network(&network_rules(net))
