@@ -126,7 +126,12 @@ impl Engine {
 /// until ctnet creates the first network (or the default one on first attach).
 fn check_ip_forward(ipv4_networks: usize) -> Finding {
     if ipv4_networks == 0 {
-        return Finding::new(Severity::Ok, "ip_forward", "no network has IPv4".into(), "");
+        return Finding::new(
+            Severity::Ok,
+            "ip_forward",
+            "no bridge network has IPv4 (macvlan networks are not routed by the host)".into(),
+            "",
+        );
     }
     match sysctl::ip_forward_enabled() {
         Ok(true) => Finding::new(Severity::Ok, "ip_forward", "IPv4 forwarding is on".into(), ""),
@@ -146,7 +151,7 @@ fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
         return Finding::new(
             Severity::Ok,
             "ipv6 forwarding",
-            "no network has IPv6".into(),
+            "no bridge network has IPv6 (macvlan networks are not routed by the host)".into(),
             "",
         );
     }

@@ -228,11 +228,11 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                             n.name.to_string(),
                             n.id[..12].to_string(),
                             n.driver.to_string(),
-                            n.isolation.to_string(),
+                            isolation_text(n),
                             n.ipam.to_string(),
-                            n.subnets_text(),
-                            gateways_text(n),
-                            n.bridge.to_string(),
+                            or_dash(n.subnets_text()),
+                            or_dash(gateways_text(n)),
+                            device_text(n),
                             n.internal.to_string(),
                             v.containers.len().to_string(),
                             v.kernel_state.clone().unwrap_or_default(),
@@ -244,6 +244,32 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// The ISOLATION column: a macvlan network's traffic never passes ctnet's firewall, so
+/// its isolation setting has no effect and is not shown as if it had.
+fn isolation_text(n: &Network) -> String {
+    match n.macvlan {
+        Some(_) => "-".into(),
+        None => n.isolation.to_string(),
+    }
+}
+
+/// The BRIDGE column: the bridge, or for a macvlan network the parent it sits on (it has
+/// no bridge of its own).
+fn device_text(n: &Network) -> String {
+    match &n.macvlan {
+        Some(m) => format!("parent {}", m.parent),
+        None => n.bridge.to_string(),
+    }
+}
+
+fn or_dash(text: String) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text
+    }
 }
 
 fn gateways_text(n: &Network) -> String {

@@ -3,8 +3,9 @@
 //! busybox-static, and `podman run` with the flags this machine needs (runc, ulimits).
 //! The sandbox must keep the machine's /sys for cgroups ([`Sandbox::with_host_sys`]).
 //!
-//! ctnet's default paths (/var/lib/ctnet, /run/ctnet), /dev/shm (Podman's lock file) and
-//! /run/containers are made private tmpfs mounts first: whatever a Podman process runs
+//! ctnet's default paths (/var/lib/ctnet, /run/ctnet), /dev/shm (Podman's lock file),
+//! /run/containers and /var/lib/cni (libcni's result cache, written when Podman drives
+//! ctnet as a CNI plugin) are made private tmpfs mounts first: whatever a Podman process runs
 //! with (its cleanup processes, started by conmon, do not pass ctnet's environment on),
 //! nothing of the machine's own is read or written.
 
@@ -160,14 +161,16 @@ impl Drop for Podman<'_> {
     }
 }
 
-/// Private tmpfs mounts on ctnet's default paths, /dev/shm and /run/containers (see the
+/// Private tmpfs mounts on ctnet's default paths, /dev/shm, /run/containers and
+/// /var/lib/cni (see the
 /// module's text); once per sandbox.
 pub fn make_defaults_private(sb: &Sandbox) {
     sb.ok(
         "[ \"$(findmnt -n -o SOURCE /var/lib/ctnet)\" = ctnet-test ] && exit 0; \
-         mkdir -p /var/lib/ctnet /run/ctnet /run/containers && \
+         mkdir -p /var/lib/ctnet /run/ctnet /run/containers /var/lib/cni && \
          mount -t tmpfs ctnet-test /var/lib/ctnet && mount -t tmpfs ctnet-test /run/ctnet && \
-         mount -t tmpfs ctnet-test /dev/shm && mount -t tmpfs ctnet-test /run/containers",
+         mount -t tmpfs ctnet-test /dev/shm && mount -t tmpfs ctnet-test /run/containers && \
+         mount -t tmpfs ctnet-test /var/lib/cni",
     );
 }
 
