@@ -339,15 +339,8 @@ pub fn enable_route_localnet_request(index: u32, what: &str) -> Request {
 /// (`IFLA_INET_CONF` of its `IFLA_AF_SPEC`); None when there is no such link or it has
 /// no IPv4 settings.
 pub fn route_localnet(sock: &mut RtSocket, name: &str) -> Result<Option<bool>> {
-    let mut message = LinkMessage::default();
-    message
-        .attributes
-        .push(LinkAttribute::IfName(name.to_string()));
-    let reply = sock.get(
-        RouteNetlinkMessage::GetLink(message),
-        &format!("look up the IPv4 settings of link {name}"),
-    )?;
-    let Some(RouteNetlinkMessage::NewLink(link)) = reply else {
+    let what = format!("look up the IPv4 settings of link {name}");
+    let Some(link) = get_message(sock, name, &what)? else {
         return Ok(None);
     };
     Ok(link.attributes.iter().find_map(|attr| match attr {
@@ -458,18 +451,22 @@ pub fn set_down(sock: &mut RtSocket, name: &str) -> Result<bool> {
 
 /// Looks a link up by name.
 pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
+    let link = get_message(sock, name, &format!("look up link {name}"))?;
+    Ok(link.map(|link| parse_link(&link)))
+}
+
+/// The kernel's whole description of the link named `name` (RTM_GETLINK), if it exists.
+fn get_message(sock: &mut RtSocket, name: &str, what: &str) -> Result<Option<LinkMessage>> {
     let mut message = LinkMessage::default();
     message
         .attributes
         .push(LinkAttribute::IfName(name.to_string()));
-    let reply = sock.get(
-        RouteNetlinkMessage::GetLink(message),
-        &format!("look up link {name}"),
-    )?;
-    Ok(reply.and_then(|m| match m {
-        RouteNetlinkMessage::NewLink(link) => Some(parse_link(&link)),
-        _ => None,
-    }))
+    Ok(
+        match sock.get(RouteNetlinkMessage::GetLink(message), what)? {
+            Some(RouteNetlinkMessage::NewLink(link)) => Some(link),
+            _ => None,
+        },
+    )
 }
 
 /// The index of the link named `name`, if it exists.
