@@ -118,6 +118,16 @@ fn an_endpoint_whose_namespace_is_gone_is_removed_by_gc() {
     two_containers(&mut sb);
     sb.ok("ip netns del c2");
     assert_reported(&drift(&sb), &["network namespace /run/netns/c2 is gone"]);
+    // `ls` says which was lost: the namespace (gc releases it), not just its veth.
+    let ls = sb.ok("ctnet ls");
+    let row = ls
+        .lines()
+        .find(|l| l.starts_with("c2 "))
+        .unwrap_or_default();
+    assert!(
+        row.contains("degraded (namespace gone: `ctnet gc` releases it)"),
+        "{ls}"
+    );
     gc_lets_go_of(&sb, "c2");
     let ls = sb.ok("ctnet ls");
     assert!(!ls.lines().any(|l| l.starts_with("c2 ")), "{ls}");

@@ -126,6 +126,12 @@ impl Engine {
                     .find(|n| n.name == ep.network)
                     .and_then(|n| links.iter().find(|l| l.name == n.bridge.as_str()));
                 match links.iter().find(|l| l.name == veth.as_str()) {
+                    // The kernel removes a veth with its namespace: say which of the two
+                    // was lost, as the fixes differ (gc releases the row; or it remakes
+                    // the veth). Only a row already missing its veth pays the look.
+                    None if namespace_lost(ep) => {
+                        "degraded (namespace gone: `ctnet gc` releases it)".to_string()
+                    }
                     None => format!("degraded (veth {veth} missing)"),
                     Some(v) if bridge.is_none_or(|b| v.master != Some(b.index)) => {
                         format!("degraded (veth {veth} not on its bridge)")
@@ -423,6 +429,19 @@ impl Engine {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         self.store.read().execute_batch(end)?;
         result
+    }
+}
+
+/// Whether the namespace a row names is no longer the one it was attached in: its path
+/// opens nothing, or another namespace (a recycled inode told apart by its cookie).
+fn namespace_lost(ep: &Endpoint) -> bool {
+    let Ok(ns) = Netns::open(&ep.netns_path) else {
+        return true;
+    };
+    let inode = ns.inode().ok();
+    match &ep.identity {
+        Some(id) => (inode, ns.cookie().ok()) != (Some(ep.netns_inode), Some(id.cookie)),
+        None => inode != Some(ep.netns_inode),
     }
 }
 
