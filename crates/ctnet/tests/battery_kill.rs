@@ -1,5 +1,6 @@
-//! The crash battery: `attach -p`, `detach`, `network create`, `network rm` and `run` are
-//! killed (SIGKILL) before each of their system calls in turn, and at random moments;
+//! The crash battery: `attach -p`, `detach`, `network create`, `network rm` and `run`, and
+//! a macvlan network's `attach` and `detach`, are killed (SIGKILL) before each of their
+//! system calls in turn, and at random moments;
 //! after each kill one `ctnet gc` must leave the host exactly as before the command (or,
 //! when the kill came after the command's work was done, exactly as the finished command
 //! leaves it, and working), and the same container, address and port must attach again.
@@ -29,6 +30,9 @@ const RANDOM_KILLS: usize = 10;
 /// One command under test and how to tell its outcome.
 struct Case {
     name: &'static str,
+    /// Added to the sandbox once, before its baseline is taken (the LAN a macvlan
+    /// network sits on, and the network).
+    world: &'static str,
     /// Brings the baseline to the state the command starts from.
     setup: &'static str,
     /// The command killed.
@@ -52,8 +56,21 @@ const PRESENT_NET: &str = "ctnet network ls | grep -q blue";
 const REMOVE_NET: &str = "ctnet attach blue c1 --ip 10.9.0.50 -p 8080:80 && \
      ip -n c1 -4 -o addr | grep -q 10.9.0.50 && ctnet detach blue c1 && ctnet network rm blue";
 
-const CASES: [Case; 5] = [
+/// A LAN for macvlan: `lan0` in the host, its peer in `lanhost` holding 10.77.0.1, and a
+/// macvlan network over `lan0`.
+const LAN: &str = "ip netns add lanhost && ip link add lan0 type veth peer name lan1 netns lanhost && \
+     ip link set lan0 up && ip -n lanhost addr add 10.77.0.1/24 dev lan1 && \
+     ip -n lanhost link set lan1 up && \
+     ctnet network create lan --driver macvlan --parent lan0 --subnet 10.77.0.0/24 --gateway 10.77.0.1";
+const ATTACH_MACVLAN: &str = "ctnet attach lan c1 --ip 10.77.0.100";
+const PRESENT_MACVLAN: &str = "ctnet ls | grep -q 10.77.0.100";
+const REMOVE_MACVLAN: &str =
+    "ip netns exec c1 ping -c 1 -W 2 10.77.0.1 >/dev/null && ctnet detach lan c1";
+const AGAIN_MACVLAN: &str = "ctnet attach lan c1 --ip 10.77.0.100 && ctnet detach lan c1";
+
+const CASES: [Case; 7] = [
     Case {
+        world: "true",
         name: "attach -p",
         setup: "true",
         command: ATTACH,
@@ -62,6 +79,7 @@ const CASES: [Case; 5] = [
         again: "ctnet attach bridge c1 --ip 172.17.0.100 -p 8080:80 && ctnet detach bridge c1",
     },
     Case {
+        world: "true",
         name: "detach",
         setup: ATTACH,
         command: "ctnet detach bridge c1",
@@ -70,6 +88,7 @@ const CASES: [Case; 5] = [
         again: "ctnet attach bridge c1 --ip 172.17.0.100 -p 8080:80 && ctnet detach bridge c1",
     },
     Case {
+        world: "true",
         name: "network create",
         setup: "true",
         command: CREATE,
@@ -78,6 +97,7 @@ const CASES: [Case; 5] = [
         again: "ctnet network create blue --subnet 10.9.0.0/24 --bridge brblue && ctnet network rm blue",
     },
     Case {
+        world: "true",
         name: "network rm",
         setup: CREATE,
         command: "ctnet network rm blue",
@@ -86,12 +106,31 @@ const CASES: [Case; 5] = [
         again: "ctnet network create blue --subnet 10.9.0.0/24 --bridge brblue && ctnet network rm blue",
     },
     Case {
+        world: "true",
         name: "run",
         setup: "true",
         command: "ctnet run --name r1 --ip 172.17.0.100 -p 8080:80 -- true",
         present: "ctnet ls | grep -q r1 || test -e /run/netns/r1",
         remove: None,
         again: "ctnet run --name r1 --ip 172.17.0.100 -p 8080:80 -- true",
+    },
+    Case {
+        world: LAN,
+        name: "attach (macvlan)",
+        setup: "true",
+        command: ATTACH_MACVLAN,
+        present: PRESENT_MACVLAN,
+        remove: Some(REMOVE_MACVLAN),
+        again: AGAIN_MACVLAN,
+    },
+    Case {
+        world: LAN,
+        name: "detach (macvlan)",
+        setup: ATTACH_MACVLAN,
+        command: "ctnet detach lan c1",
+        present: PRESENT_MACVLAN,
+        remove: Some(REMOVE_MACVLAN),
+        again: AGAIN_MACVLAN,
     },
 ];
 
@@ -298,6 +337,7 @@ fn trial(sb: &Sandbox, case: &Case, kill: &Kill, before: &str, done: &str) -> (b
 
 fn battery(case: &Case) -> Tally {
     let sb = sandbox();
+    sb.ok(case.world);
     let step = match std::env::var("CTNET_BATTERY_STEP") {
         Ok(s) => s.parse().expect("CTNET_BATTERY_STEP is a number"),
         Err(_) if std::env::var("CI").is_ok_and(|v| v == "true") => CI_STEP,
@@ -405,6 +445,16 @@ fn kill_network_rm_at_every_step() {
 #[test]
 fn kill_run_at_every_step() {
     battery(&CASES[4]);
+}
+
+#[test]
+fn kill_macvlan_attach_at_every_step() {
+    battery(&CASES[5]);
+}
+
+#[test]
+fn kill_macvlan_detach_at_every_step() {
+    battery(&CASES[6]);
 }
 
 #[test]
