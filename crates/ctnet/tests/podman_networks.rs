@@ -101,8 +101,10 @@ fn default_routes(sb: &Sandbox, pid: &str) -> String {
 /// before the other): a container on both reaches the wan (masqueraded) and its
 /// neighbour on the internal network, with exactly one default route, via the public
 /// network's gateway. Before issue 13, with the internal network sorting first, the
-/// container's default route went by it and the wan was unreachable.
-fn internal_and_public(internal: &str, public: &str) {
+/// container's default route went by it and the wan was unreachable. `networks` is how
+/// `podman run` is given both (Podman 4.3 takes `--network I --network P` and
+/// `--network I,P`).
+fn internal_and_public(internal: &str, public: &str, networks: &str) {
     let mut sb = Sandbox::with_host_sys();
     host(&mut sb);
     let sb = sb;
@@ -115,11 +117,7 @@ fn internal_and_public(internal: &str, public: &str) {
         "network create --subnet 10.89.11.0/24 {public} >/dev/null"
     ));
     web(&podman, "neighbour", &format!("--network {internal}"));
-    let both = web(
-        &podman,
-        "both",
-        &format!("--network {internal} --network {public}"),
-    );
+    let both = web(&podman, "both", networks);
     let routes = default_routes(&sb, &both);
     assert_eq!(routes.lines().count(), 1, "{routes}");
     assert!(routes.starts_with("default via 10.89.11.1 "), "{routes}");
@@ -150,12 +148,12 @@ fn internal_and_public(internal: &str, public: &str) {
 
 #[test]
 fn internal_network_sorting_first_leaves_the_egress_to_the_public_one() {
-    internal_and_public("aint", "zpub");
+    internal_and_public("aint", "zpub", "--network aint --network zpub");
 }
 
 #[test]
 fn internal_network_sorting_last_leaves_the_egress_to_the_public_one() {
-    internal_and_public("zint", "apub");
+    internal_and_public("zint", "apub", "--network zint,apub");
 }
 
 /// Whether the containers of `a` and `b` (pid, address) fetch each other's page; both
