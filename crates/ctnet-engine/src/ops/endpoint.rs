@@ -51,6 +51,15 @@ pub(crate) fn container_object(label: &str) -> String {
     format!("container {label:?}")
 }
 
+/// An endpoint named in errors: its container and network.
+pub(crate) fn endpoint_object(net: &Network, ep: &Endpoint) -> String {
+    format!(
+        "{} on network {:?}",
+        container_object(&ep.container),
+        net.name.as_str()
+    )
+}
+
 impl Engine {
     /// Opens the namespace a container reference points at, with a helpful error.
     pub fn open_container(&self, container: &ContainerRef) -> Result<Netns> {
@@ -205,11 +214,7 @@ impl Engine {
         ep: &Endpoint,
         netns: &Netns,
     ) -> Result<Option<NetnsIdentity>> {
-        let object = format!(
-            "{} on network {:?}",
-            container_object(&ep.container),
-            net.name.as_str()
-        );
+        let object = endpoint_object(net, ep);
         let veth = match (&net.macvlan, &ep.host_ifname) {
             (Some(macvlan), _) => return self.build_macvlan_endpoint(net, macvlan, ep, netns),
             (None, Some(veth)) => veth,

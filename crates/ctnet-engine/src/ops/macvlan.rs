@@ -20,7 +20,7 @@ use crate::model::ports::PortSpec;
 use crate::model::{
     Driver, Endpoint, Family, Ipam, MacvlanConfig, MacvlanMode, NetnsIdentity, Network,
 };
-use crate::ops::endpoint::{container_object, has_link, interface_exists};
+use crate::ops::endpoint::{container_object, endpoint_object, has_link, interface_exists};
 use crate::ops::lost_state::is_ctnet_bridge_name;
 use crate::ops::network::NetworkSpec;
 use crate::state;
@@ -209,11 +209,7 @@ impl Engine {
         ep: &Endpoint,
         netns: &Netns,
     ) -> Result<Option<NetnsIdentity>> {
-        let object = format!(
-            "{} on network {:?}",
-            container_object(&ep.container),
-            net.name.as_str()
-        );
+        let object = endpoint_object(net, ep);
         let kernel = |e| Error::kernel(&object, e);
         let parent = link::index_of(self.host()?, macvlan.parent.as_str())
             .map_err(kernel)?
