@@ -21,7 +21,7 @@ use tokio::net::UnixDatagram;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
-use crate::contract::{self as agent, DnsServing, FirewallStatus, Status};
+use ctnet_engine::agent::{self, DnsServing, FirewallStatus, Status};
 use crate::dns::server::{Servers, Shared};
 use crate::dns::{self, forward, Loaded};
 use crate::status::{self, Errors};

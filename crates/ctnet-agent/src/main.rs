@@ -8,7 +8,6 @@
 //! shot waiting for the agent sees it answer only once names resolve), then the firewall
 //! watch.
 
-mod contract;
 mod control;
 mod dns;
 mod status;
@@ -16,17 +15,17 @@ mod status;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ctnet_engine::{Engine, Paths};
+use ctnet_engine::{agent, Engine, Paths};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 
-use contract as agent;
 use control::{Agent, Mode};
 use status::Errors;
 
@@ -114,6 +113,7 @@ fn run(paths: Paths, mode: Mode) -> Result<(), Exit> {
         agent.reload(false);
         let control = bind_control(&paths)?;
         agent.write_status();
+        notify_systemd();
         agent.run(control).await
     });
     drop(lock);
@@ -129,6 +129,26 @@ fn bind_control(paths: &Paths) -> std::io::Result<UnixDatagram> {
     })?;
     socket.set_nonblocking(true)?;
     Ok(socket)
+}
+
+/// Tells systemd (a `Type=notify` unit sets NOTIFY_SOCKET) that we serve: units ordered
+/// after ours start once the listeners and the socket are up.
+fn notify_systemd() {
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(socket) = UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = target.as_encoded_bytes();
+    let sent = match bytes.strip_prefix(b"@") {
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| socket.send_to_addr(b"READY=1", &addr)),
+        None => socket.send_to(b"READY=1", PathBuf::from(&target)),
+    };
+    if let Err(e) = sent {
+        eprintln!("ctnet-agent: cannot tell systemd we are ready: {e}");
+    }
 }
 
 /// How long an agent started on demand waits for one that is starting or stopping.
@@ -175,7 +195,7 @@ fn take_lock(paths: &Paths, mode: Mode) -> Result<Flock<File>, Exit> {
                 if mode == Mode::Service {
                     return Err(held(holder, paths));
                 }
-                if answers(paths) {
+                if agent::notify(paths) {
                     return Err(Exit::Quiet);
                 }
                 if Instant::now() >= deadline {
@@ -211,13 +231,4 @@ fn read_pid(file: &mut File) -> Option<u32> {
     let mut text = String::new();
     file.read_to_string(&mut text).ok()?;
     text.trim().parse().ok()
-}
-
-/// True when an agent takes datagrams on the run dir's socket.
-fn answers(paths: &Paths) -> bool {
-    let Ok(socket) = UnixDatagram::unbound() else {
-        return false;
-    };
-    let _ = socket.set_nonblocking(true);
-    socket.send_to(b"changed", agent::socket_path(paths)).is_ok()
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::contract::{AgentError, Status};
+use ctnet_engine::agent::{AgentError, Status};
 
 /// At most this many errors are kept, oldest dropped first.
 pub const MAX_ERRORS: usize = 20;
