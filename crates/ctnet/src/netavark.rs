@@ -599,6 +599,8 @@ fn attach_one(
             .as_deref()
             .map(|m| MacAddr::parse("static_mac", m))
             .transpose()?,
+        name: None,
+        aliases: Vec::new(),
     })?;
     let subnets: Vec<Value> = net
         .subnets
@@ -803,6 +805,8 @@ mod tests {
             default_routes: Vec::new(),
             netns_owned: false,
             state: RowState::Ready,
+            name: None,
+            aliases: Vec::new(),
             ports: if ports {
                 vec![PublishedPort {
                     host_ip: None,

@@ -9,6 +9,7 @@
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
 //! - [`macvlan`]: what differs for a macvlan network: its parent checked, each
 //!   container's interface made and deleted inside its namespace, no ports;
+//! - [`names`]: the DNS names a container answers to on a network, and their clashes;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
@@ -20,6 +21,7 @@
 //!   host's addresses, its listening sockets);
 //! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
 //!   refusing the host's own namespace as a container;
+//! - [`resolv`]: `/etc/netns/NAME/resolv.conf` for named namespaces on DNS networks;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
@@ -29,8 +31,10 @@ pub mod endpoint;
 pub mod firewall;
 pub mod lost_state;
 pub mod macvlan;
+pub mod names;
 pub mod namespace;
 pub mod network;
 pub mod publish;
 pub mod reconcile;
+pub mod resolv;
 pub mod stale;

@@ -6,6 +6,7 @@ use ctnet_kernel::{link, reclaim, route, sysctl, IfName};
 use ipnet::IpNet;
 use rusqlite::Connection;
 
+use crate::agent;
 use crate::alloc::subnets::{self, TakenRange};
 use crate::driver::bridge;
 use crate::driver::bridge::network_rules;
@@ -56,6 +57,10 @@ pub struct NetworkSpec {
     pub ipam: Ipam,
     /// Parent and mode, for the macvlan driver.
     pub macvlan: Option<MacvlanConfig>,
+    /// The host agent serves container names on its gateways (see [`Network::dns`]);
+    /// the front end chooses (`ctnet network create`: on; the default network, CNI: off;
+    /// netavark: Podman's `dns_enabled`).
+    pub dns: bool,
 }
 
 impl NetworkSpec {
@@ -77,6 +82,7 @@ impl NetworkSpec {
             metric: None,
             ipam: Ipam::Ctnet,
             macvlan: None,
+            dns: false,
         }
     }
 }
@@ -139,6 +145,9 @@ impl Engine {
         if let Err(err) = built {
             self.undo_create_network(&net);
             return Err(err);
+        }
+        if net.dns {
+            agent::notify(&self.paths);
         }
         Ok(Network {
             state: RowState::Ready,
@@ -292,7 +301,11 @@ impl Engine {
             // The row stays in `removing`; the next ctnet run (or `ctnet gc`) finishes the job.
             return Err(err);
         }
-        self.store.write(|tx| state::delete_network(tx, name))
+        self.store.write(|tx| state::delete_network(tx, name))?;
+        if net.dns {
+            agent::notify(&self.paths);
+        }
+        Ok(())
     }
 
     /// All networks that exist, sorted by name. Only reads: the default network is
@@ -767,6 +780,7 @@ fn reserve_network(
         metric: spec.metric,
         ipam: spec.ipam,
         macvlan: spec.macvlan.clone(),
+        dns: spec.dns,
         state: RowState::Pending,
         created: state::now(),
         creator: spec.creator,

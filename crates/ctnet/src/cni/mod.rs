@@ -540,6 +540,8 @@ fn attach_requested(
             .as_deref()
             .map(|m| MacAddr::parse("runtimeConfig.mac", m))
             .transpose()?,
+        name: None,
+        aliases: Vec::new(),
     })?)
 }
 

@@ -42,6 +42,8 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
             .as_deref()
             .map(|m| MacAddr::parse("--mac", m))
             .transpose()?,
+        name: None,
+        aliases: Vec::new(),
     };
     let ep = engine
         .attach(spec)
@@ -145,6 +147,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "MAC",
                 "HOST-IF",
                 "PORTS",
+                "DNS",
                 "STATE",
             ],
             &endpoints
@@ -159,6 +162,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.mac.to_string(),
                         e.host_side_text(),
                         ports_column(&e.ports),
+                        super::network::names_text(e).unwrap_or_else(|| "-".into()),
                         state.clone(),
                     ]
                 })
