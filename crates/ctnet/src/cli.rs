@@ -171,6 +171,9 @@ pub enum Command {
         /// Endpoint row id.
         id: i64,
     },
+    /// The host agent (ctnet-agent): container-name DNS and firewall repair.
+    #[command(subcommand)]
+    Agent(AgentCommand),
     /// Report what on this host will silently drop ctnet's traffic, each with the fix.
     /// Exits non-zero when it finds a problem.
     Doctor(FormatArgs),
@@ -186,6 +189,13 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentCommand {
+    /// Whether the host agent runs, since when, what it serves, and its last errors.
+    /// Exits 0 either way.
+    Status(FormatArgs),
 }
 
 #[derive(Args, Debug)]
@@ -287,6 +297,14 @@ pub struct NetworkCreateArgs {
     /// addresses).
     #[arg(long, default_value = "ctnet", value_parser = Utf8, value_name = "ctnet|none")]
     pub ipam: String,
+    /// Whether the host agent answers the names of the network's containers (`--name`,
+    /// the namespace name, `--alias`) on its gateways, and containers are told to use it
+    /// (Docker's user-defined networks; on by default).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub dns: bool,
+    /// The same as `--dns false` (Podman's `--disable-dns`).
+    #[arg(long, conflicts_with = "dns")]
+    pub disable_dns: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -353,6 +371,11 @@ pub struct AttachArgs {
     /// or just CONTAINER_PORT for a free host port. Repeatable.
     #[arg(short = 'p', long = "publish", value_name = "PORT", value_parser = Utf8)]
     pub publish: Vec<String>,
+    /// Another name the container answers to in the network's DNS (Docker's
+    /// `--network-alias`; the network needs DNS). Repeatable. A named namespace answers
+    /// to its own name as well, when that is a valid DNS name.
+    #[arg(long = "alias", value_name = "NAME", value_parser = Utf8)]
+    pub aliases: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -379,9 +402,14 @@ pub struct RunArgs {
     /// networks. Default: the default bridge network.
     #[arg(long = "network", alias = "net", value_parser = Utf8)]
     pub networks: Vec<String>,
-    /// Name of the network namespace (and of the container in listings).
+    /// Name of the network namespace (and of the container in listings); on networks
+    /// with DNS also the name other containers resolve (then it must be a valid DNS name).
     #[arg(long, value_parser = Utf8)]
     pub name: Option<String>,
+    /// Another name the container answers to in DNS, on every network of the run that
+    /// has DNS (Docker applies `--network-alias` to the first network only). Repeatable.
+    #[arg(long = "alias", value_name = "NAME", value_parser = Utf8)]
+    pub aliases: Vec<String>,
     /// Static IPv4 address on the first network.
     #[arg(long, value_parser = Utf8)]
     pub ip: Option<String>,
@@ -433,6 +461,7 @@ mod tests {
             "attach blue c1 -p 8080:80 -p 127.0.0.1:53:53/udp --ip 10.0.0.9 --ifname eth3",
             "attach --state-dir /tmp/s blue --netns-path /proc/1/ns/net --format json",
             "attach blue --pid 42 --mac 02:42:0a:00:00:09 --run-dir /tmp/r --netns-dir /tmp/n",
+            "attach blue c1 --alias web --alias www.example",
             "detach blue c1",
             "detach --no-wait blue --pid 7 --state-dir=/x",
         ] {
@@ -451,6 +480,7 @@ mod tests {
             "attach blue",
             "attach blue c1 --pid 3",
             "attach blue c1 --bogus",
+            "attach blue c1 --alias",
             "attach --help",
             "detach -h",
             "detach blue c1 --version",

@@ -2,7 +2,9 @@
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
@@ -66,24 +68,29 @@ struct ChildSetup {
     root: CString,
     sys: CString,
     sysfs: CString,
+    /// (source, target) of each bind mount of /etc/netns/NAME/FILE over /etc/FILE.
+    etc_binds: Vec<(CString, CString)>,
     /// The signals to unblock, computed before fork.
     signals: SigSet,
 }
 
 impl ChildSetup {
-    fn new(netns: Option<&Netns>) -> Self {
+    fn new(netns: Option<&Netns>, etc: Option<&Path>) -> Self {
         ChildSetup {
             netns_fd: netns.map(|n| n.as_raw_fd()),
             root: CString::new("/").expect("no NUL"),
             sys: CString::new("/sys").expect("no NUL"),
             sysfs: CString::new("sysfs").expect("no NUL"),
+            etc_binds: etc.map(etc_binds).unwrap_or_default(),
             signals: forwarded_set(),
         }
     }
 
     /// Runs in the child after fork: enter the namespace; give the child its own mount
     /// namespace with /sys remounted, as `ip netns exec` does, so /sys/class/net shows the
-    /// namespace's own devices; unblock the signals the parent blocked.
+    /// namespace's own devices, and each file of /etc/netns/NAME bind-mounted over its
+    /// namesake in /etc (the resolv.conf naming the networks' DNS servers); unblock the
+    /// signals the parent blocked.
     fn apply(&self) -> std::io::Result<()> {
         if let Some(fd) = self.netns_fd {
             // SAFETY: setns is async-signal-safe; fd is a namespace fd the parent keeps open.
@@ -109,6 +116,16 @@ impl ChildSetup {
                         0,
                         std::ptr::null(),
                     );
+                    // As iproute2: a file with no namesake in /etc is not bound.
+                    for (source, target) in &self.etc_binds {
+                        libc::mount(
+                            source.as_ptr(),
+                            target.as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_BIND,
+                            std::ptr::null(),
+                        );
+                    }
                 }
             }
         }
@@ -124,10 +141,33 @@ impl ChildSetup {
     }
 }
 
-fn build(argv: &[OsString], netns: Option<&Netns>) -> Command {
+/// The bind mounts `ip netns exec` makes for a namespace whose /etc files are in `dir`
+/// (`/etc/netns/NAME`): each entry over `/etc/ENTRY`. None when the folder is missing.
+fn etc_binds(dir: &Path) -> Vec<(CString, CString)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut binds: Vec<(CString, CString)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            // ctnet's own half-written files (`.resolv.conf.PID`) are not for binding.
+            if name.as_bytes().starts_with(b".") {
+                return None;
+            }
+            let source = CString::new(entry.path().as_os_str().as_bytes()).ok()?;
+            let target = CString::new(Path::new("/etc").join(&name).as_os_str().as_bytes()).ok()?;
+            Some((source, target))
+        })
+        .collect();
+    binds.sort();
+    binds
+}
+
+fn build(argv: &[OsString], netns: Option<&Netns>, etc: Option<&Path>) -> Command {
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
-    let setup = ChildSetup::new(netns);
+    let setup = ChildSetup::new(netns, etc);
     // SAFETY: `apply` only makes async-signal-safe system calls on data prepared before fork.
     unsafe {
         command.pre_exec(move || setup.apply());
@@ -135,9 +175,10 @@ fn build(argv: &[OsString], netns: Option<&Netns>) -> Command {
     command
 }
 
-/// Replaces this process with `argv` run inside `netns` (`ctnet netns exec`).
-pub fn exec_in(argv: &[OsString], netns: &Netns) -> std::io::Error {
-    build(argv, Some(netns)).exec()
+/// Replaces this process with `argv` run inside `netns` (`ctnet netns exec`), with the
+/// files of `etc` (the namespace's /etc/netns/NAME) over /etc.
+pub fn exec_in(argv: &[OsString], netns: &Netns, etc: Option<&Path>) -> std::io::Error {
+    build(argv, Some(netns), etc).exec()
 }
 
 /// The child being waited for, so the signal thread can reach it.
@@ -147,8 +188,13 @@ static CHILD: AtomicI32 = AtomicI32::new(0);
 /// and returns its exit status. Signals must have been blocked with
 /// [`block_forwarded_signals`] before any thread started. The command is killed if this
 /// process dies first (even by SIGKILL), so it never outlives the endpoint it runs on.
-pub fn run_and_wait(argv: &[OsString], netns: Option<&Netns>) -> std::io::Result<ExitStatus> {
-    let mut command = build(argv, netns);
+/// The files of `etc` (the namespace's /etc/netns/NAME) are bound over /etc.
+pub fn run_and_wait(
+    argv: &[OsString],
+    netns: Option<&Netns>,
+    etc: Option<&Path>,
+) -> std::io::Result<ExitStatus> {
+    let mut command = build(argv, netns, etc);
     let parent = std::process::id() as libc::pid_t;
     // SAFETY: `die_with_parent` only makes async-signal-safe system calls.
     unsafe {

@@ -108,6 +108,9 @@ fn run() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) => return commands::run::run(paths, args),
+        Command::Agent(cli::AgentCommand::Status(args)) => {
+            commands::agent::status(&paths, args.format)
+        }
         Command::Netns(cli::NetnsCommand::Exec { name, command }) => {
             commands::netns::exec(&paths, &name, &command)
         }
@@ -159,7 +162,7 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Gc(args) => commands::endpoint::gc(engine, args.format, args.discard_unknown),
         Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
         Command::ReapEndpoint { id } => engine.reap_endpoint(id),
-        Command::Run(_) | Command::Completion { .. } | Command::Man { .. } => {
+        Command::Run(_) | Command::Agent(_) | Command::Completion { .. } | Command::Man { .. } => {
             unreachable!("handled before the engine opens")
         }
     }

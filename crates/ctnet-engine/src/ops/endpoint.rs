@@ -7,6 +7,7 @@ use std::os::fd::AsFd;
 use ctnet_kernel::{link, reclaim, sysctl, IfName, Netns, RtSocket};
 use rusqlite::Connection;
 
+use crate::agent;
 use crate::alloc::addresses as ipam;
 use crate::alloc::host_ports;
 use crate::driver::bridge;
@@ -132,6 +133,13 @@ impl Engine {
         if let (Some(mac), Driver::Bridge) = (spec.mac, net.driver) {
             self.check_mac_not_bridge(&net, mac)?;
         }
+        // Aliases on a network without DNS are refused before anything is done.
+        names::names_for(&net, spec.name.as_ref(), &spec.aliases)?;
+        if net.dns {
+            // The agent that will serve the container's name, started before any
+            // kernel work: if it cannot be, the attach is refused with nothing to undo.
+            agent::ensure_running(&self.paths)?;
+        }
         let me = Owner::me();
         let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
             let mut ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
@@ -156,6 +164,10 @@ impl Engine {
         // The kernel work and the write that marks the endpoint ready succeed together,
         // or both are undone.
         let built = self.build_endpoint(&net, &ep, &netns).and_then(|identity| {
+            if net.dns {
+                // The pending row counts: the file names this network's gateways too.
+                self.refresh_resolv_conf(&ep)?;
+            }
             self.store.write(|tx| {
                 state::set_endpoint_ready(tx, ep.id, spec.owner.as_ref(), identity.as_ref())
             })?;
@@ -165,9 +177,15 @@ impl Engine {
             Ok(identity) => identity,
             Err(err) => {
                 self.undo_attach(&ep);
+                if net.dns {
+                    let _ = self.refresh_resolv_conf(&ep);
+                }
                 return Err(err);
             }
         };
+        if net.dns {
+            agent::notify(&self.paths);
+        }
         Ok(Endpoint {
             state: RowState::Ready,
             identity,
@@ -376,8 +394,30 @@ impl Engine {
         self.finish_detach(ep)
     }
 
-    /// The rest of a detach, once the row is claimed: ports, veth, row.
+    /// The rest of a detach, once the row is claimed: ports, veth, row; then the
+    /// namespace's resolv.conf and the agent, for a DNS network.
     fn finish_detach(&mut self, ep: Endpoint) -> Result<Endpoint> {
+        let ep = self.remove_claimed(ep)?;
+        self.after_leaving(&ep);
+        Ok(ep)
+    }
+
+    /// Tells what a gone endpoint of a DNS network leaves: its namespace's resolv.conf
+    /// is written again (or removed), and the agent notified. Best effort: the endpoint
+    /// is gone already, and the agent re-reads the store on its own timer.
+    fn after_leaving(&mut self, ep: &Endpoint) {
+        let dns = state::get_network(self.store.read(), &ep.network)
+            .ok()
+            .flatten()
+            .is_some_and(|net| net.dns);
+        if dns {
+            let _ = self.refresh_resolv_conf(ep);
+            agent::notify(&self.paths);
+        }
+    }
+
+    /// Ports, veth and row of a claimed endpoint.
+    fn remove_claimed(&mut self, ep: Endpoint) -> Result<Endpoint> {
         let Some(veth) = ep.host_ifname.clone() else {
             // Macvlan: the interface is deleted from inside the container, at once.
             self.delete_macvlan_interface(&ep)?;
@@ -429,6 +469,7 @@ impl Engine {
         if let Some(ep) = claimed {
             self.tear_down_endpoint(&ep)?;
             self.store.write(|tx| state::delete_endpoint(tx, ep.id))?;
+            self.after_leaving(&ep);
         }
         Ok(())
     }

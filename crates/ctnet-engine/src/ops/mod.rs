@@ -21,6 +21,7 @@
 //!   host's addresses, its listening sockets);
 //! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
 //!   refusing the host's own namespace as a container;
+//! - [`resolv`]: `/etc/netns/NAME/resolv.conf` for named namespaces on DNS networks;
 //! - [`reconcile`]: finishing what interrupted processes left (`ctnet gc`). It calls the
 //!   operations' teardown steps; no operation calls into it.
 
@@ -35,4 +36,5 @@ pub mod namespace;
 pub mod network;
 pub mod publish;
 pub mod reconcile;
+pub mod resolv;
 pub mod stale;

@@ -57,6 +57,7 @@ impl Engine {
         self.netns_dir
             .delete(name)
             .map_err(|e| Error::kernel(netns_object(name.as_str()), e))?;
+        self.remove_resolv_conf(name);
         self.store
             .write(|tx| state::delete_owned_netns(tx, name.as_str()))
     }
@@ -105,6 +106,7 @@ impl Engine {
                     .delete(&parsed)
                     .map_err(|e| Error::kernel(format!("network namespace {name:?}"), e))?;
             }
+            self.remove_resolv_conf(&parsed);
         }
         self.store.write(|tx| state::delete_owned_netns(tx, name))
     }

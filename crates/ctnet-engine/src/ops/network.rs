@@ -6,6 +6,7 @@ use ctnet_kernel::{link, reclaim, route, sysctl, IfName};
 use ipnet::IpNet;
 use rusqlite::Connection;
 
+use crate::agent;
 use crate::alloc::subnets::{self, TakenRange};
 use crate::driver::bridge;
 use crate::driver::bridge::network_rules;
@@ -144,6 +145,9 @@ impl Engine {
         if let Err(err) = built {
             self.undo_create_network(&net);
             return Err(err);
+        }
+        if net.dns {
+            agent::notify(&self.paths);
         }
         Ok(Network {
             state: RowState::Ready,
@@ -297,7 +301,11 @@ impl Engine {
             // The row stays in `removing`; the next ctnet run (or `ctnet gc`) finishes the job.
             return Err(err);
         }
-        self.store.write(|tx| state::delete_network(tx, name))
+        self.store.write(|tx| state::delete_network(tx, name))?;
+        if net.dns {
+            agent::notify(&self.paths);
+        }
+        Ok(())
     }
 
     /// All networks that exist, sorted by name. Only reads: the default network is

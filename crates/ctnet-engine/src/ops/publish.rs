@@ -81,6 +81,15 @@ impl Engine {
                 Error::kernel(&object, e)
             })
         })?;
+        let dns = |name| {
+            state::get_network(self.store.read(), name)
+                .ok()
+                .flatten()
+                .is_some_and(|n| n.dns)
+        };
+        if dns(&from.network) || dns(&to.network) {
+            crate::agent::notify(&self.paths);
+        }
         Ok(heir)
     }
 

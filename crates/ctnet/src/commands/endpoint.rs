@@ -147,6 +147,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "MAC",
                 "HOST-IF",
                 "PORTS",
+                "DNS",
                 "STATE",
             ],
             &endpoints
@@ -161,6 +162,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.mac.to_string(),
                         e.host_side_text(),
                         ports_column(&e.ports),
+                        super::network::names_text(e).unwrap_or_else(|| "-".into()),
                         state.clone(),
                     ]
                 })

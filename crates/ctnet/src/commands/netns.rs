@@ -76,7 +76,8 @@ pub fn exec(paths: &Paths, name: &str, command: &[OsString]) -> Result<()> {
             "see `ctnet netns ls`, or create it with `ctnet netns add`",
         )
     })?;
-    let err = exec::exec_in(command, &netns);
+    let etc = paths.etc_netns_dir().join(name.as_str());
+    let err = exec::exec_in(command, &netns, Some(&etc));
     Err(Error::new(
         ErrorKind::InvalidInput,
         format!("command {:?}", command[0]),

@@ -89,7 +89,9 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
         internal: args.internal,
         icc: args.icc,
         creator: None,
-        dns: false,
+        // On unless turned off, as on Docker's user-defined networks (the default
+        // network `bridge` is made elsewhere, without DNS, as Docker's docker0).
+        dns: args.dns && !args.disable_dns,
     })
 }
 
@@ -132,6 +134,7 @@ struct VirtualDefault {
     isolation: &'static str,
     ipam: &'static str,
     bridge: &'static str,
+    dns: bool,
     state: &'static str,
     note: &'static str,
     containers: [(); 0],
@@ -143,6 +146,7 @@ const VIRTUAL_DEFAULT: VirtualDefault = VirtualDefault {
     isolation: "strict",
     ipam: "ctnet",
     bridge: DEFAULT_BRIDGE,
+    dns: false,
     state: "virtual",
     note: "not created yet: made when a container first attaches to it",
     containers: [],
@@ -173,6 +177,7 @@ fn virtual_default_row() -> Vec<String> {
         "(on first attach)",
         "-",
         DEFAULT_BRIDGE,
+        "false",
         "false",
         "0",
         "virtual",
@@ -217,6 +222,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "GATEWAY",
                 "BRIDGE",
                 "INTERNAL",
+                "DNS",
                 "CONTAINERS",
                 "STATE",
             ],
@@ -235,6 +241,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                             or_dash(gateways_text(n)),
                             device_text(n),
                             n.internal.to_string(),
+                            n.dns.to_string(),
                             v.containers.len().to_string(),
                             v.kernel_state.clone().unwrap_or_default(),
                         ]
@@ -263,6 +270,12 @@ fn device_text(n: &Network) -> String {
         Some(m) => format!("parent {}", m.parent),
         None => n.bridge.to_string(),
     }
+}
+
+/// An endpoint's DNS names (its name, then its aliases) as text; None when it has none.
+pub fn names_text(e: &Endpoint) -> Option<String> {
+    let all: Vec<&str> = e.dns_names().map(|n| n.as_str()).collect();
+    (!all.is_empty()).then(|| all.join(","))
 }
 
 fn or_dash(text: String) -> String {
@@ -324,6 +337,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             );
             println!("internal:  {}", n.internal);
             println!("icc:       {}", n.icc);
+            println!("dns:       {}", if n.dns { "on" } else { "off" });
             println!("containers:");
             for e in &view.containers {
                 let addresses: Vec<String> = e
@@ -342,6 +356,9 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
                 );
                 for port in &e.ports {
                     println!("    published {port}");
+                }
+                if let Some(names) = names_text(e) {
+                    println!("    dns names {names}");
                 }
             }
         }

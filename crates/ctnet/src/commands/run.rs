@@ -3,6 +3,9 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+use std::path::PathBuf;
+
+use ctnet_engine::model::DnsName;
 use ctnet_engine::{
     AttachSpec, ContainerRef, Engine, Error, NetworkName, Owner, Paths, PortSpec, Result,
 };
@@ -83,6 +86,8 @@ struct Runner {
     engine: Option<Engine>,
     netns: Option<Netns>,
     owned: Option<NetnsName>,
+    /// The namespace's /etc/netns/NAME, whose files the command sees over /etc.
+    etc: Option<PathBuf>,
 }
 
 impl Runner {
@@ -90,6 +95,18 @@ impl Runner {
         let mode = parse_mode(&args.networks)?;
         let ips = static_ips(args.ip.as_deref(), args.ip6.as_deref())?;
         let name = args.name.as_deref().map(NetnsName::new).transpose()?;
+        let aliases = args
+            .aliases
+            .iter()
+            .map(|a| DnsName::alias(a))
+            .collect::<Result<Vec<_>>>()?;
+        if !aliases.is_empty() && !matches!(mode, Mode::Bridge(_)) {
+            return Err(Error::invalid(
+                "--alias",
+                "needs a network with DNS (the container joins no network)",
+                "drop --alias, or use --network NAME",
+            ));
+        }
         if !ips.is_empty() && !matches!(mode, Mode::Bridge(_)) {
             let flag = if args.ip.is_some() { "--ip" } else { "--ip6" };
             return Err(Error::invalid(
@@ -112,6 +129,7 @@ impl Runner {
                 engine: None,
                 netns: None,
                 owned: None,
+                etc: None,
             }),
             Mode::Container(other) => {
                 let dir = NetnsDir::new(&paths.netns_dir);
@@ -123,27 +141,44 @@ impl Runner {
                 })?;
                 Ok(Runner {
                     engine: None,
+                    etc: Some(paths.etc_netns_dir().join(other.as_str())),
                     netns: Some(netns),
                     owned: None,
                 })
             }
-            Mode::None => Runner::fresh(paths, name, &[], Vec::new(), Vec::new()),
-            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ips, publish),
+            Mode::None => Runner::fresh(paths, name, &[], Vec::new(), Vec::new(), Vec::new()),
+            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ips, publish, aliases),
         }
     }
 
-    /// A new namespace owned by this process, attached to `networks`.
+    /// A new namespace owned by this process, attached to `networks`. On networks with
+    /// DNS the container answers to its `--name` (which must then be a valid DNS name)
+    /// and to `aliases`; a namespace named by ctnet (`ctnet-…`) gets no DNS name.
     fn fresh(
         paths: Paths,
         name: Option<NetnsName>,
         networks: &[NetworkName],
         mut ips: Vec<std::net::IpAddr>,
         mut publish: Vec<PortSpec>,
+        aliases: Vec<DnsName>,
     ) -> Result<Runner> {
+        let etc_dir = paths.etc_netns_dir();
         let mut engine = Engine::open(paths)?;
+        let mut dns = Vec::new();
         for network in networks {
-            engine.network(network)?;
+            dns.push(engine.network(network)?.dns);
         }
+        let dns_name = match &name {
+            Some(name) if dns.contains(&true) => Some(DnsName::new(name.as_str())?),
+            _ => None,
+        };
+        // Aliases go to every network with DNS; when none has it, to the first, whose
+        // attach refuses them with the reason (before anything is attached).
+        let with_aliases: Vec<bool> = if dns.contains(&true) {
+            dns.clone()
+        } else {
+            (0..dns.len()).map(|i| i == 0).collect()
+        };
         let name = match name {
             Some(name) => name,
             None => NetnsName::new(&format!("ctnet-{}", random_suffix())).expect("valid name"),
@@ -154,6 +189,7 @@ impl Runner {
             engine: Some(engine),
             netns: Some(netns),
             owned: Some(name.clone()),
+            etc: Some(etc_dir.join(name.as_str())),
         };
         let engine = runner.engine.as_mut().expect("set above");
         for (i, network) in networks.iter().enumerate() {
@@ -170,8 +206,12 @@ impl Runner {
                 netns_owned: true,
                 publish: std::mem::take(&mut publish),
                 mac: None,
-                name: None,
-                aliases: Vec::new(),
+                name: dns_name.clone(),
+                aliases: if with_aliases[i] {
+                    aliases.clone()
+                } else {
+                    Vec::new()
+                },
             };
             match engine.attach(spec) {
                 Ok(ep) => {
@@ -191,7 +231,7 @@ impl Runner {
 
     /// Runs the command to its end; returns the exit code to pass on.
     fn run_command(&mut self, command: &[OsString]) -> u8 {
-        match exec::run_and_wait(command, self.netns.as_ref()) {
+        match exec::run_and_wait(command, self.netns.as_ref(), self.etc.as_deref()) {
             Ok(status) => exec::exit_code(status).clamp(0, 255) as u8,
             Err(err) => {
                 eprintln!("ctnet: command {:?} cannot be run: {err}", command[0]);
