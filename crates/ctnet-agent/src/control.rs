@@ -21,10 +21,10 @@ use tokio::net::UnixDatagram;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
-use ctnet_engine::agent::{self, DnsServing, FirewallStatus, Status};
 use crate::dns::server::{Servers, Shared};
 use crate::dns::{self, forward, Loaded};
 use crate::status::{self, Errors};
+use ctnet_engine::agent::{self, DnsServing, FirewallStatus, Status};
 
 /// How often the store is re-read without being told.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -96,7 +96,10 @@ impl Agent {
                 self.loaded = loaded;
             }
             // The old table stays: a store busy or briefly unreadable must not blank DNS.
-            Err(e) => self.shared.errors.record(format!("cannot read the store: {e}")),
+            Err(e) => self
+                .shared
+                .errors
+                .record(format!("cannot read the store: {e}")),
         }
         let upstreams = forward::read_upstreams();
         if self.shared.set_upstreams(upstreams.clone()) && upstreams.is_empty() {
@@ -132,7 +135,12 @@ impl Agent {
             updated: status::now(),
             mode: self.mode.as_str().to_string(),
             dns,
-            upstreams: self.shared.upstreams().iter().map(|u| u.to_string()).collect(),
+            upstreams: self
+                .shared
+                .upstreams()
+                .iter()
+                .map(|u| u.to_string())
+                .collect(),
             firewall: self.firewall.lock().expect("firewall status lock").clone(),
             last_errors: self.shared.errors.list(),
         };

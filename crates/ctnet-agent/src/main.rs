@@ -15,8 +15,8 @@ mod status;
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::linux::net::SocketAddrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,7 +71,11 @@ fn main() -> ExitCode {
     if let Some(dir) = args.netns_dir {
         paths.netns_dir = dir;
     }
-    let mode = if args.on_demand { Mode::OnDemand } else { Mode::Service };
+    let mode = if args.on_demand {
+        Mode::OnDemand
+    } else {
+        Mode::Service
+    };
     match run(paths, mode) {
         Ok(()) | Err(Exit::Quiet) => ExitCode::SUCCESS,
         Err(Exit::Fail(message)) => {
@@ -148,7 +152,13 @@ fn start_firewall_watch(paths: &Paths, agent: &Agent) {
         agent::notify(&own);
     });
     match firewall::watch(paths.clone(), on_repair) {
-        Ok(_) => agent.firewall.lock().expect("firewall status lock").watching = true,
+        Ok(_) => {
+            agent
+                .firewall
+                .lock()
+                .expect("firewall status lock")
+                .watching = true
+        }
         Err(e) => agent.errors().record(e.to_string()),
     }
 }

@@ -45,7 +45,12 @@ impl Errors {
 
     /// The errors, oldest first.
     pub fn list(&self) -> Vec<AgentError> {
-        self.0.lock().expect("errors lock").iter().cloned().collect()
+        self.0
+            .lock()
+            .expect("errors lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 }
 

@@ -66,10 +66,7 @@ fn sees_another_process_add_and_delete_a_table() {
             ],
             "{events:#?}"
         );
-        let generations: Vec<_> = events
-            .iter()
-            .filter_map(|e| e.generation.clone())
-            .collect();
+        let generations: Vec<_> = events.iter().filter_map(|e| e.generation.clone()).collect();
         assert_eq!(generations.len(), 2, "{events:#?}");
         for (g, pid) in generations.iter().zip([add, delete]) {
             assert_eq!(g.proc_name, "nft");

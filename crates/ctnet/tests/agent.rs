@@ -90,7 +90,11 @@ fn status_says_pid_since_and_what_it_serves() {
         .iter()
         .map(|d| d["network"].as_str().unwrap())
         .collect();
-    assert_eq!(served, ["user"], "a network with DNS off is not served: {out}");
+    assert_eq!(
+        served,
+        ["user"],
+        "a network with DNS off is not served: {out}"
+    );
     assert_eq!(status["dns"][0]["listen"][0], format!("{gw}:53"), "{out}");
     assert_eq!(status["dns"][0]["names"], 1, "{out}");
     // Queries are counted.
@@ -101,7 +105,10 @@ fn status_says_pid_since_and_what_it_serves() {
     });
     assert!(counted.is_some());
     let text = sb.ok("ctnet agent status");
-    assert!(text.contains(&pid.to_string()) && text.contains("user"), "{text}");
+    assert!(
+        text.contains(&pid.to_string()) && text.contains("user"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -117,8 +124,14 @@ fn on_demand_leaves_when_idle_and_a_service_stays() {
     sb.ok("ctnet detach user a");
     let left = within(Duration::from_secs(10), || support::process_ended(pid));
     let took = left.expect("the on-demand agent did not leave when idle");
-    assert!(took >= Duration::from_secs(4), "left after {took:?}, before the idle time");
-    assert!(!sb.run_dir().join("agent.sock").exists(), "socket left behind");
+    assert!(
+        took >= Duration::from_secs(4),
+        "left after {took:?}, before the idle time"
+    );
+    assert!(
+        !sb.run_dir().join("agent.sock").exists(),
+        "socket left behind"
+    );
 
     // A service with nothing to serve stays, and leaves on SIGTERM, removing its socket.
     let service = start_agent(&mut sb, "");
@@ -126,7 +139,10 @@ fn on_demand_leaves_when_idle_and_a_service_stays() {
     assert_eq!(sb.agent_pid(), Some(service));
     sb.ok(&format!("kill -TERM {service}"));
     assert!(within(Duration::from_secs(3), || support::process_ended(service)).is_some());
-    assert!(!sb.run_dir().join("agent.sock").exists(), "socket left behind");
+    assert!(
+        !sb.run_dir().join("agent.sock").exists(),
+        "socket left behind"
+    );
 }
 
 #[test]

@@ -28,24 +28,45 @@ fn containers_resolve_each_other_by_name_and_alias_over_udp_and_tcp() {
     let a = sb.addr_of("a", "eth0");
     let b = sb.addr_of("b", "eth0");
     for transport in ["", "+tcp"] {
-        assert_eq!(sb.dig_short(Some("a"), &gw, &format!("{transport} b")), [b.clone()]);
-        assert_eq!(sb.dig_short(Some("a"), &gw, &format!("{transport} web")), [b.clone()]);
-        assert_eq!(sb.dig_short(Some("a"), &gw, &format!("{transport} WEB.dns.podman")), [b.clone()]);
-        assert_eq!(sb.dig_short(Some("b"), &gw, &format!("{transport} a")), [a.clone()]);
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} b")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} web")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} WEB.dns.podman")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("b"), &gw, &format!("{transport} a")),
+            [a.clone()]
+        );
     }
     // The answer is ours (authoritative), NOERROR without records for a type it lacks.
     let full = sb.dig(Some("a"), &gw, "b");
-    assert!(full.contains(" aa ") || full.contains("flags: qr aa"), "{full}");
+    assert!(
+        full.contains(" aa ") || full.contains("flags: qr aa"),
+        "{full}"
+    );
     let none = sb.dig(Some("a"), &gw, "b AAAA");
     assert_eq!(status(&none), "NOERROR", "{none}");
     assert!(sb.dig_short(Some("a"), &gw, "b AAAA").is_empty());
     // PTR for its address: its name, then its alias.
-    assert_eq!(sb.dig_short(Some("a"), &gw, &format!("-x {b}")), ["b.dns.podman.", "web.dns.podman."]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("-x {b}")),
+        ["b.dns.podman.", "web.dns.podman."]
+    );
     // glibc in the container, through the resolv.conf ctnet wrote for it.
     let hosts = sb.ok("ip netns exec a getent hosts web");
     assert!(hosts.starts_with(&b), "{hosts}");
     let conf = sb.ok("ip netns exec a cat /etc/resolv.conf");
-    assert!(conf.contains(&format!("nameserver {gw}")) && conf.contains("search example.test"), "{conf}");
+    assert!(
+        conf.contains(&format!("nameserver {gw}")) && conf.contains("search example.test"),
+        "{conf}"
+    );
 }
 
 #[test]
@@ -57,7 +78,10 @@ fn aaaa_and_ptr_on_a_dual_stack_network() {
     // Over the IPv6 gateway too, UDP and TCP.
     assert_eq!(sb.dig_short(Some("a"), &gw6, "web AAAA"), [b6.clone()]);
     assert_eq!(sb.dig_short(Some("a"), &gw6, "+tcp b AAAA"), [b6.clone()]);
-    assert_eq!(sb.dig_short(Some("a"), &gw6, &format!("-x {b6}")), ["b.dns.podman.", "web.dns.podman."]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw6, &format!("-x {b6}")),
+        ["b.dns.podman.", "web.dns.podman."]
+    );
     let hosts = sb.ok("ip netns exec a getent ahostsv6 b");
     assert!(hosts.contains(&b6), "{hosts}");
 }
@@ -82,12 +106,21 @@ fn a_container_on_another_network_gets_nxdomain() {
 fn other_names_go_to_the_upstream_unchanged() {
     let (sb, gw) = two_on_user("--ipv6");
     assert_eq!(sb.dig_short(Some("a"), &gw, WAN_NAME), [WAN_ADDR]);
-    assert_eq!(sb.dig_short(Some("a"), &gw, &format!("+tcp {WAN_NAME}")), [WAN_ADDR]);
-    assert_eq!(sb.dig_short(Some("a"), &gw, &format!("{WAN_NAME} AAAA")), [WAN_ADDR6]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("+tcp {WAN_NAME}")),
+        [WAN_ADDR]
+    );
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("{WAN_NAME} AAAA")),
+        [WAN_ADDR6]
+    );
     let hosts = sb.ok(&format!("ip netns exec a getent hosts {WAN_NAME}"));
     assert!(hosts.starts_with(WAN_ADDR), "{hosts}");
     let status_file = sb.ok("cat $CTNET_RUN_DIR/agent.json");
-    assert!(status_file.contains(&format!("{UPSTREAM}:53")), "{status_file}");
+    assert!(
+        status_file.contains(&format!("{UPSTREAM}:53")),
+        "{status_file}"
+    );
 }
 
 #[test]
@@ -96,21 +129,34 @@ fn a_dead_upstream_gives_servfail_within_the_timeout() {
     sb.set_resolv_conf(&[DEAD_UPSTREAM]);
     // The agent re-reads resolv.conf on its 2 s timer.
     let switched = within(Duration::from_secs(5), || {
-        sb.ok("cat $CTNET_RUN_DIR/agent.json").contains(DEAD_UPSTREAM)
+        sb.ok("cat $CTNET_RUN_DIR/agent.json")
+            .contains(DEAD_UPSTREAM)
     });
-    assert!(switched.is_some(), "the agent did not pick up the new resolv.conf");
+    assert!(
+        switched.is_some(),
+        "the agent did not pick up the new resolv.conf"
+    );
     for transport in ["", "+tcp"] {
         let start = Instant::now();
         let out = sb.dig(Some("a"), &gw, &format!("+time=6 {transport} {WAN_NAME}"));
         let took = start.elapsed();
         assert_eq!(status(&out), "SERVFAIL", "{transport}: {out}");
-        assert!(took < Duration::from_millis(3500), "{transport}: SERVFAIL after {took:?}");
-        assert!(took > Duration::from_millis(1000), "{transport}: {took:?}: not a timeout?");
+        assert!(
+            took < Duration::from_millis(3500),
+            "{transport}: SERVFAIL after {took:?}"
+        );
+        assert!(
+            took > Duration::from_millis(1000),
+            "{transport}: {took:?}: not a timeout?"
+        );
     }
     // Container names do not wait on the upstream.
     assert_eq!(sb.dig_short(Some("a"), &gw, "b"), [sb.addr_of("b", "eth0")]);
     let errors = sb.ok("cat $CTNET_RUN_DIR/agent.json");
-    assert!(errors.contains(&format!("{DEAD_UPSTREAM}:53 (udp): no answer in time")), "{errors}");
+    assert!(
+        errors.contains(&format!("{DEAD_UPSTREAM}:53 (udp): no answer in time")),
+        "{errors}"
+    );
 }
 
 #[test]
@@ -118,7 +164,9 @@ fn a_container_that_leaves_stops_resolving_within_a_second() {
     let (sb, gw) = two_on_user("");
     assert_eq!(sb.dig_short(Some("a"), &gw, "web").len(), 1);
     sb.ok("ctnet detach user b");
-    let gone = within(Duration::from_secs(1), || status(&sb.dig(Some("a"), &gw, "web")) == "NXDOMAIN");
+    let gone = within(Duration::from_secs(1), || {
+        status(&sb.dig(Some("a"), &gw, "web")) == "NXDOMAIN"
+    });
     assert!(gone.is_some(), "web still resolves a second after b left");
     assert_eq!(status(&sb.dig(Some("a"), &gw, "b")), "NXDOMAIN");
     // The one left still resolves itself.
@@ -131,13 +179,20 @@ fn names_come_back_after_the_agent_is_killed() {
     let b = sb.addr_of("b", "eth0");
     let first = sb.agent_pid().expect("an agent started on demand");
     sb.kill_agent();
-    assert_eq!(status(&sb.dig(Some("a"), &gw, "+time=1 b")), "", "answered with no agent");
+    assert_eq!(
+        status(&sb.dig(Some("a"), &gw, "+time=1 b")),
+        "",
+        "answered with no agent"
+    );
     // The next ctnet command that needs it starts a new one.
     sb.ok("ctnet netns add c && ctnet attach user c >/dev/null");
     let second = sb.agent_pid().expect("a new agent");
     assert_ne!(first, second);
     assert_eq!(sb.dig_short(Some("a"), &gw, "b"), [b]);
-    assert_eq!(sb.dig_short(Some("b"), &gw, "+tcp c"), [sb.addr_of("c", "eth0")]);
+    assert_eq!(
+        sb.dig_short(Some("b"), &gw, "+tcp c"),
+        [sb.addr_of("c", "eth0")]
+    );
 }
 
 #[test]
@@ -174,16 +229,31 @@ fn a_user_dns_server_keeps_port_53_and_two_networks_coexist() {
          ctnet netns add a && ctnet netns add b && ctnet attach one a >/dev/null && ctnet attach two b >/dev/null",
     );
     let (one, two) = (sb.gateways("one")[0].clone(), sb.gateways("two")[0].clone());
-    assert_eq!(sb.dig_short(Some("a"), &one, "a"), [sb.addr_of("a", "eth0")]);
-    assert_eq!(sb.dig_short(Some("b"), &two, "b"), [sb.addr_of("b", "eth0")]);
-    assert_eq!(sb.dig_short(None, support::UPLINK_HOST, "mine.test"), ["192.0.2.7"]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &one, "a"),
+        [sb.addr_of("a", "eth0")]
+    );
+    assert_eq!(
+        sb.dig_short(Some("b"), &two, "b"),
+        [sb.addr_of("b", "eth0")]
+    );
+    assert_eq!(
+        sb.dig_short(None, support::UPLINK_HOST, "mine.test"),
+        ["192.0.2.7"]
+    );
     // A second server of the user's, started after the agent, binds too.
     let later = support::dns::dnsmasq("127.0.0.1", &["/later.test/192.0.2.8"]);
     sb.spawn_ready(&format!("exec {later} 2>&1"));
     assert_eq!(sb.dig_short(None, "127.0.0.1", "later.test"), ["192.0.2.8"]);
     // The agent holds port 53 on the gateways only, never the wildcard.
     let listening = sb.ok("ss -Hlnup 'sport = :53'; ss -Hlntp 'sport = :53'");
-    let agent: Vec<&str> = listening.lines().filter(|l| l.contains("ctnet-agent")).collect();
+    let agent: Vec<&str> = listening
+        .lines()
+        .filter(|l| l.contains("ctnet-agent"))
+        .collect();
     assert_eq!(agent.len(), 4, "{listening}");
-    assert!(agent.iter().all(|l| l.contains(&one) || l.contains(&two)), "{listening}");
+    assert!(
+        agent.iter().all(|l| l.contains(&one) || l.contains(&two)),
+        "{listening}"
+    );
 }

@@ -37,7 +37,8 @@ fn start_agent(sb: &mut Sandbox) {
         "ctnet-agent --state-dir \"$CTNET_STATE_DIR\" --run-dir \"$CTNET_RUN_DIR\" & echo started; wait",
     );
     assert!(
-        wait_until(Duration::from_secs(10), || status(sb)["firewall"]["watching"]
+        wait_until(Duration::from_secs(10), || status(sb)["firewall"]
+            ["watching"]
             == Value::Bool(true)),
         "the agent did not start watching (is ctnet-agent built? `cargo build -p ctnet-agent`): {}",
         status(sb)
@@ -198,11 +199,19 @@ fn breaks_and_heals(script: &str) {
     let masq = back_after(&masquerade, broken, "masquerade", |r| {
         r.starts_with(&format!("from {UPLINK_HOST}:"))
     });
-    assert!(port < Duration::from_secs(1), "published port back after {port:?}");
-    assert!(masq < Duration::from_secs(1), "masquerade back after {masq:?}");
+    assert!(
+        port < Duration::from_secs(1),
+        "published port back after {port:?}"
+    );
+    assert!(
+        masq < Duration::from_secs(1),
+        "masquerade back after {masq:?}"
+    );
 
     let status = status(&sb);
-    let cause = status["firewall"]["last_cause"].as_str().unwrap_or_default();
+    let cause = status["firewall"]["last_cause"]
+        .as_str()
+        .unwrap_or_default();
     eprintln!(
         "`{script}`: isolation open for {window:?} ({} probes through), published port back after {port:?}, masquerade after {masq:?}; agent: {cause}",
         open.len()
@@ -235,8 +244,10 @@ fn a_flushed_chain_and_map_are_repaired_within_a_second() {
 fn rules_of_other_tables_and_the_user_chain_are_left_alone() {
     let mut sb = Sandbox::new();
     let _world = world(&mut sb);
-    sb.ok("nft 'add table ip mine; add chain ip mine c; add rule ip mine c counter' \
-           && nft add rule inet ctnet user counter accept && nft delete table ip mine");
+    sb.ok(
+        "nft 'add table ip mine; add chain ip mine c; add rule ip mine c counter' \
+           && nft add rule inet ctnet user counter accept && nft delete table ip mine",
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(repairs(&sb), 0, "{}", status(&sb));
     assert!(sb.ok("nft list chain inet ctnet user").contains("counter"));

@@ -38,7 +38,9 @@ pub fn nameservers(text: &str) -> Vec<SocketAddr> {
     text.lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver")).then(|| words.next()).flatten()
+            (words.next() == Some("nameserver"))
+                .then(|| words.next())
+                .flatten()
         })
         .filter_map(|addr| addr.split('%').next()?.parse::<IpAddr>().ok())
         .map(|ip| SocketAddr::new(ip, 53))
@@ -178,12 +180,18 @@ mod tests {
     fn the_resolved_stub_is_replaced_by_its_upstreams() {
         let stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\n";
         let real = "nameserver 192.0.2.1\nnameserver 192.0.2.2\n";
-        assert_eq!(addrs(&upstreams(stub, Some(real))), ["192.0.2.1:53", "192.0.2.2:53"]);
+        assert_eq!(
+            addrs(&upstreams(stub, Some(real))),
+            ["192.0.2.1:53", "192.0.2.2:53"]
+        );
         // Without systemd-resolved's file, the stub is still reachable from the host.
         assert_eq!(addrs(&upstreams(stub, None)), ["127.0.0.53:53"]);
         // A stub next to a real server, or another local resolver, is kept as written.
         let mixed = "nameserver 127.0.0.53\nnameserver 192.0.2.9\n";
-        assert_eq!(addrs(&upstreams(mixed, Some(real))), ["127.0.0.53:53", "192.0.2.9:53"]);
+        assert_eq!(
+            addrs(&upstreams(mixed, Some(real))),
+            ["127.0.0.53:53", "192.0.2.9:53"]
+        );
         let local = "nameserver 127.0.0.1\n";
         assert_eq!(addrs(&upstreams(local, Some(real))), ["127.0.0.1:53"]);
     }

@@ -63,7 +63,10 @@ pub fn from_store(networks: &[Network], endpoints: &[Endpoint]) -> Loaded {
         let hosts: Vec<Host> = ready
             .iter()
             .map(|e| Host {
-                names: e.dns_names().map(|n| n.as_str().to_ascii_lowercase()).collect(),
+                names: e
+                    .dns_names()
+                    .map(|n| n.as_str().to_ascii_lowercase())
+                    .collect(),
                 ips: e.ips.clone(),
             })
             .filter(|h| !h.names.is_empty())

@@ -223,7 +223,10 @@ mod tests {
 
     fn table() -> Table {
         let user = Zone {
-            subnets: vec!["10.89.0.0/24".parse().unwrap(), "fd00:89::/64".parse().unwrap()],
+            subnets: vec![
+                "10.89.0.0/24".parse().unwrap(),
+                "fd00:89::/64".parse().unwrap(),
+            ],
             hosts: vec![
                 Host {
                     names: vec!["a".into(), "web".into()],
@@ -263,56 +266,102 @@ mod tests {
 
     fn rdata(decision: Decision) -> Vec<String> {
         match decision {
-            Decision::Answer(records) => records
-                .iter()
-                .map(|r| r.data().to_string())
-                .collect(),
+            Decision::Answer(records) => records.iter().map(|r| r.data().to_string()).collect(),
             other => panic!("expected an answer, got {other:?}"),
         }
     }
 
     #[test]
     fn names_and_aliases_resolve_on_their_network() {
-        assert_eq!(rdata(ask("user", "10.89.0.3", "a.", RecordType::A)), ["10.89.0.2"]);
-        assert_eq!(rdata(ask("user", "10.89.0.3", "WEB.", RecordType::A)), ["10.89.0.2"]);
-        assert_eq!(rdata(ask("user", "10.89.0.2", "b.dns.podman.", RecordType::A)), ["10.89.0.3"]);
-        assert_eq!(rdata(ask("user", "fd00:89::3", "a.", RecordType::AAAA)), ["fd00:89::2"]);
+        assert_eq!(
+            rdata(ask("user", "10.89.0.3", "a.", RecordType::A)),
+            ["10.89.0.2"]
+        );
+        assert_eq!(
+            rdata(ask("user", "10.89.0.3", "WEB.", RecordType::A)),
+            ["10.89.0.2"]
+        );
+        assert_eq!(
+            rdata(ask("user", "10.89.0.2", "b.dns.podman.", RecordType::A)),
+            ["10.89.0.3"]
+        );
+        assert_eq!(
+            rdata(ask("user", "fd00:89::3", "a.", RecordType::AAAA)),
+            ["fd00:89::2"]
+        );
     }
 
     #[test]
     fn a_name_without_the_type_is_noerror_without_answer() {
-        assert_eq!(ask("user", "10.89.0.2", "b.", RecordType::AAAA), Decision::Answer(vec![]));
-        assert_eq!(ask("user", "10.89.0.2", "b.", RecordType::MX), Decision::Answer(vec![]));
+        assert_eq!(
+            ask("user", "10.89.0.2", "b.", RecordType::AAAA),
+            Decision::Answer(vec![])
+        );
+        assert_eq!(
+            ask("user", "10.89.0.2", "b.", RecordType::MX),
+            Decision::Answer(vec![])
+        );
     }
 
     #[test]
     fn names_of_other_networks_do_not_leak() {
-        assert_eq!(ask("user", "10.89.0.2", "secret.", RecordType::A), Decision::NxDomain);
-        assert_eq!(ask("user", "10.89.0.2", "secret.dns.podman.", RecordType::A), Decision::NxDomain);
+        assert_eq!(
+            ask("user", "10.89.0.2", "secret.", RecordType::A),
+            Decision::NxDomain
+        );
+        assert_eq!(
+            ask("user", "10.89.0.2", "secret.dns.podman.", RecordType::A),
+            Decision::NxDomain
+        );
         // A dotted name that is not N's is just a domain: the upstream knows nothing of it.
-        assert_eq!(ask("user", "10.89.0.2", "db.corp.", RecordType::A), Decision::Forward);
-        assert_eq!(rdata(ask("other", "10.90.0.9", "db.corp.", RecordType::A)), ["10.90.0.2"]);
+        assert_eq!(
+            ask("user", "10.89.0.2", "db.corp.", RecordType::A),
+            Decision::Forward
+        );
+        assert_eq!(
+            rdata(ask("other", "10.90.0.9", "db.corp.", RecordType::A)),
+            ["10.90.0.2"]
+        );
     }
 
     #[test]
     fn a_source_outside_the_network_gets_no_container_data() {
-        assert_eq!(ask("user", "10.90.0.2", "a.", RecordType::A), Decision::NxDomain);
-        assert_eq!(ask("user", "203.0.113.1", "a.", RecordType::A), Decision::NxDomain);
         assert_eq!(
-            ask("user", "10.90.0.2", "2.0.89.10.in-addr.arpa.", RecordType::PTR),
+            ask("user", "10.90.0.2", "a.", RecordType::A),
+            Decision::NxDomain
+        );
+        assert_eq!(
+            ask("user", "203.0.113.1", "a.", RecordType::A),
+            Decision::NxDomain
+        );
+        assert_eq!(
+            ask(
+                "user",
+                "10.90.0.2",
+                "2.0.89.10.in-addr.arpa.",
+                RecordType::PTR
+            ),
             Decision::NxDomain
         );
     }
 
     #[test]
     fn a_listener_of_a_network_gone_answers_nothing() {
-        assert_eq!(ask("gone", "10.89.0.2", "a.", RecordType::A), Decision::NxDomain);
+        assert_eq!(
+            ask("gone", "10.89.0.2", "a.", RecordType::A),
+            Decision::NxDomain
+        );
     }
 
     #[test]
     fn ptr_answers_own_addresses_and_hides_other_subnets() {
         assert_eq!(
-            rdata(ask("user", "10.89.0.3", "2.0.89.10.in-addr.arpa.", RecordType::PTR)),
+            rdata(ask(
+                "user",
+                "10.89.0.3",
+                "2.0.89.10.in-addr.arpa.",
+                RecordType::PTR
+            )),
             ["a.dns.podman.", "web.dns.podman."]
         );
         let v6 = Name::from(IpAddr::from_str("fd00:89::2").unwrap()).to_ascii();
@@ -321,28 +370,67 @@ mod tests {
             ["a.dns.podman.", "web.dns.podman."]
         );
         // Another network's container, a free address of our own, the default network.
-        for arpa in ["2.0.90.10.in-addr.arpa.", "77.0.89.10.in-addr.arpa.", "5.0.17.172.in-addr.arpa."] {
-            assert_eq!(ask("user", "10.89.0.3", arpa, RecordType::PTR), Decision::NxDomain, "{arpa}");
+        for arpa in [
+            "2.0.90.10.in-addr.arpa.",
+            "77.0.89.10.in-addr.arpa.",
+            "5.0.17.172.in-addr.arpa.",
+        ] {
+            assert_eq!(
+                ask("user", "10.89.0.3", arpa, RecordType::PTR),
+                Decision::NxDomain,
+                "{arpa}"
+            );
         }
         // A partial name inside a ctnet subnet is ours too; the internet's go upstream.
-        assert_eq!(ask("user", "10.89.0.3", "0.90.10.in-addr.arpa.", RecordType::PTR), Decision::NxDomain);
-        assert_eq!(ask("user", "10.89.0.3", "77.113.0.203.in-addr.arpa.", RecordType::PTR), Decision::Forward);
+        assert_eq!(
+            ask(
+                "user",
+                "10.89.0.3",
+                "0.90.10.in-addr.arpa.",
+                RecordType::PTR
+            ),
+            Decision::NxDomain
+        );
+        assert_eq!(
+            ask(
+                "user",
+                "10.89.0.3",
+                "77.113.0.203.in-addr.arpa.",
+                RecordType::PTR
+            ),
+            Decision::Forward
+        );
     }
 
     #[test]
     fn everything_else_goes_upstream() {
-        assert_eq!(ask("user", "10.89.0.2", "wan.example.", RecordType::A), Decision::Forward);
-        assert_eq!(ask("user", "10.89.0.2", "a.example.", RecordType::A), Decision::Forward);
+        assert_eq!(
+            ask("user", "10.89.0.2", "wan.example.", RecordType::A),
+            Decision::Forward
+        );
+        assert_eq!(
+            ask("user", "10.89.0.2", "a.example.", RecordType::A),
+            Decision::Forward
+        );
         let chaos = Query::query(Name::from_str("version.bind.").unwrap(), RecordType::TXT);
         let mut chaos = chaos;
         chaos.set_query_class(DNSClass::CH);
-        assert_eq!(table().decide("user", "10.89.0.2".parse().unwrap(), &chaos), Decision::Forward);
+        assert_eq!(
+            table().decide("user", "10.89.0.2".parse().unwrap(), &chaos),
+            Decision::Forward
+        );
     }
 
     #[test]
     fn single_labels_are_never_forwarded() {
-        assert_eq!(ask("user", "10.89.0.2", "nosuch.", RecordType::A), Decision::NxDomain);
-        assert_eq!(ask("user", "10.89.0.2", "dns.podman.", RecordType::A), Decision::NxDomain);
+        assert_eq!(
+            ask("user", "10.89.0.2", "nosuch.", RecordType::A),
+            Decision::NxDomain
+        );
+        assert_eq!(
+            ask("user", "10.89.0.2", "dns.podman.", RecordType::A),
+            Decision::NxDomain
+        );
     }
 
     #[test]
@@ -359,7 +447,10 @@ mod tests {
 
         let bytes = request.to_vec().unwrap();
         let failed = Message::from_vec(&servfail(&bytes).unwrap()).unwrap();
-        assert_eq!((failed.id(), failed.response_code()), (4242, ResponseCode::ServFail));
+        assert_eq!(
+            (failed.id(), failed.response_code()),
+            (4242, ResponseCode::ServFail)
+        );
 
         let mut update = request.clone();
         update.set_op_code(OpCode::Update);

@@ -178,8 +178,16 @@ fn start((network, ip): &Want, shared: &Arc<Shared>) -> std::io::Result<Listener
 
 /// A socket bound to exactly `addr`, free-bind and reuse-address, non-blocking.
 fn bind(addr: SocketAddr, kind: Type) -> std::io::Result<Socket> {
-    let protocol = if kind == Type::DGRAM { Protocol::UDP } else { Protocol::TCP };
-    let socket = Socket::new(Domain::for_address(addr), kind.nonblocking().cloexec(), Some(protocol))?;
+    let protocol = if kind == Type::DGRAM {
+        Protocol::UDP
+    } else {
+        Protocol::TCP
+    };
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        kind.nonblocking().cloexec(),
+        Some(protocol),
+    )?;
     socket.set_reuse_address(true)?;
     match addr {
         SocketAddr::V4(_) => socket.set_freebind_v4(true)?,

@@ -37,14 +37,19 @@ impl Sandbox {
         ));
         let server = dnsmasq(
             UPSTREAM,
-            &[&format!("/{WAN_NAME}/{WAN_ADDR}"), &format!("/{WAN_NAME}/{WAN_ADDR6}")],
+            &[
+                &format!("/{WAN_NAME}/{WAN_ADDR}"),
+                &format!("/{WAN_NAME}/{WAN_ADDR6}"),
+            ],
         );
         self.spawn_ready(&format!("exec ip netns exec wan {server} 2>&1"));
         self.set_resolv_conf(&[UPSTREAM]);
         let up = wait_until(Duration::from_secs(5), || {
-            self.run(&format!("dig +short +time=1 +tries=1 @{UPSTREAM} {WAN_NAME}"))
-                .stdout
-                .starts_with(WAN_ADDR.as_bytes())
+            self.run(&format!(
+                "dig +short +time=1 +tries=1 @{UPSTREAM} {WAN_NAME}"
+            ))
+            .stdout
+            .starts_with(WAN_ADDR.as_bytes())
         });
         assert!(up, "the upstream dnsmasq did not come up");
     }
