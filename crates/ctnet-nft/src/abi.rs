@@ -47,6 +47,8 @@ pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
 pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 /// Closes a batch.
 pub const NFNL_MSG_BATCH_END: u16 = 0x11;
+/// The multicast group of nf_tables change notifications (`nft monitor`).
+pub const NFNLGRP_NFTABLES: u32 = 7;
 /// The only `nfgenmsg` version.
 pub const NFNETLINK_V0: u8 = 0;
 /// Length of `struct nfgenmsg` (family, version, resource id).
@@ -120,10 +122,14 @@ pub const NFT_REG32_COUNT: u32 = 16;
 pub const NFT_MSG_NEWTABLE: u16 = 0;
 /// Reads a table.
 pub const NFT_MSG_GETTABLE: u16 = 1;
+/// Deletes a table (and, notified, says one was deleted).
+pub const NFT_MSG_DELTABLE: u16 = 2;
 /// Creates a chain.
 pub const NFT_MSG_NEWCHAIN: u16 = 3;
 /// Reads chains.
 pub const NFT_MSG_GETCHAIN: u16 = 4;
+/// Deletes a chain.
+pub const NFT_MSG_DELCHAIN: u16 = 5;
 /// Appends a rule.
 pub const NFT_MSG_NEWRULE: u16 = 6;
 /// Deletes rules; with no handle, every rule of the chain.
@@ -134,16 +140,34 @@ pub const NFT_MSG_GETRULE: u16 = 7;
 pub const NFT_MSG_NEWSET: u16 = 9;
 /// Reads sets.
 pub const NFT_MSG_GETSET: u16 = 10;
+/// Deletes a set.
+pub const NFT_MSG_DELSET: u16 = 11;
 /// Adds set elements.
 pub const NFT_MSG_NEWSETELEM: u16 = 12;
 /// Reads set elements.
 pub const NFT_MSG_GETSETELEM: u16 = 13;
 /// Deletes set elements; with no list, every element.
 pub const NFT_MSG_DELSETELEM: u16 = 14;
+/// Notified at the end of every committed batch: the new generation and who made it.
+pub const NFT_MSG_NEWGEN: u16 = 15;
+/// Deletes a stateful object (counter, quota, ...).
+pub const NFT_MSG_DELOBJ: u16 = 20;
+/// Deletes a flowtable.
+pub const NFT_MSG_DELFLOWTABLE: u16 = 24;
 /// Deletes a table, quietly if it is missing (Linux 6.3).
 pub const NFT_MSG_DESTROYTABLE: u16 = 26;
+/// Deletes a chain, quietly if it is missing (Linux 6.3).
+pub const NFT_MSG_DESTROYCHAIN: u16 = 27;
+/// Deletes a rule, quietly if it is missing (Linux 6.3).
+pub const NFT_MSG_DESTROYRULE: u16 = 28;
+/// Deletes a set, quietly if it is missing (Linux 6.3).
+pub const NFT_MSG_DESTROYSET: u16 = 29;
 /// Deletes set elements, quietly if they are missing (Linux 6.3).
 pub const NFT_MSG_DESTROYSETELEM: u16 = 30;
+/// Deletes a stateful object, quietly if it is missing (Linux 6.3).
+pub const NFT_MSG_DESTROYOBJ: u16 = 31;
+/// Deletes a flowtable, quietly if it is missing (Linux 6.3).
+pub const NFT_MSG_DESTROYFLOWTABLE: u16 = 32;
 
 // ---- attributes (enum nft_*_attributes) ----
 
@@ -182,6 +206,13 @@ pub const NFTA_RULE_HANDLE: u16 = 3;
 pub const NFTA_RULE_EXPRESSIONS: u16 = 4;
 /// Rule user data (nft keeps its comment there).
 pub const NFTA_RULE_USERDATA: u16 = 7;
+
+/// Generation id (big-endian u32).
+pub const NFTA_GEN_ID: u16 = 1;
+/// The committing task's pid (its thread id), big-endian u32.
+pub const NFTA_GEN_PROC_PID: u16 = 2;
+/// The committing task's `comm`.
+pub const NFTA_GEN_PROC_NAME: u16 = 3;
 
 /// Expression name.
 pub const NFTA_EXPR_NAME: u16 = 1;
@@ -428,8 +459,14 @@ mod tests {
             NFT_RETURN,
             NFT_REG_VERDICT,
             NFT_REG32_00,
+            NFNLGRP_NFTABLES,
             NFT_MSG_NEWTABLE,
             NFT_MSG_GETTABLE,
+            NFT_MSG_DELTABLE,
+            NFT_MSG_DELCHAIN,
+            NFT_MSG_DELSET,
+            NFT_MSG_NEWGEN,
+            NFT_MSG_DELOBJ,
             NFT_MSG_NEWCHAIN,
             NFT_MSG_GETCHAIN,
             NFT_MSG_NEWRULE,

@@ -13,6 +13,8 @@
 //!                   ─ commit(batch)   // one sendmsg, one verdict per change
 //!                   ─ table_comment(T) / get_element(T, set, key) / list_chains()
 //!                   ─ list_rules(T) / list_sets(T) / list_elements(T, set)   // dumps
+//!
+//! monitor::Monitor::open() ─ receive(timeout)   // change notifications, typed
 //! ```
 //!
 //! [`Rule`] composes a rule the way nft's syntax reads and picks the registers; [`Expr`]
@@ -22,6 +24,7 @@
 pub mod abi;
 mod batch;
 mod expr;
+pub mod monitor;
 mod rule;
 mod socket;
 mod wire;

@@ -8,6 +8,7 @@ use ctnet_kernel::sysctl;
 use ctnet_nft::{ChainInfo, Family, Hook, NftSocket};
 use serde::Serialize;
 
+use crate::agent;
 use crate::datapath::nft::TABLE;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -68,6 +69,7 @@ impl Engine {
             .and_then(|mut s| s.list_chains())
             .map_err(|e| Error::kernel("the nftables ruleset", e))?;
         findings.extend(check_ctnet_table(self)?);
+        findings.push(check_agent(self)?);
         findings.extend(check_drift(self)?);
         findings.extend(check_forward_drop(&chains));
         findings.push(check_legacy_iptables());
@@ -247,6 +249,120 @@ fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
     Ok(out)
 }
 
+/// The host agent: whether it runs (pid, since when, how), and what it did for the
+/// firewall. Without it nobody answers container names, and a table someone else
+/// flushes stays flushed until the next ctnet command that looks at it.
+fn check_agent(engine: &Engine) -> Result<Finding> {
+    let dns_networks: Vec<String> = state::list_networks(engine.store.read())?
+        .into_iter()
+        .filter(|n| n.dns && n.state == RowState::Ready)
+        .map(|n| n.name.to_string())
+        .collect();
+    let serving: Vec<String> = {
+        let endpoints = state::list_endpoints(engine.store.read())?;
+        dns_networks
+            .iter()
+            .filter(|net| {
+                endpoints
+                    .iter()
+                    .any(|ep| ep.state == RowState::Ready && ep.network.as_str() == net.as_str())
+            })
+            .cloned()
+            .collect()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let pid = agent::running_pid(&engine.paths);
+    let status = agent::read_status(&engine.paths).filter(|s| Some(s.pid) == pid);
+    Ok(agent_finding(pid, status.as_ref(), &serving, now))
+}
+
+/// The agent's finding from what was read: its pid (it holds the lock), its status file
+/// (when it is this agent's) and the DNS networks that have containers.
+fn agent_finding(
+    pid: Option<u32>,
+    status: Option<&agent::Status>,
+    serving: &[String],
+    now: i64,
+) -> Finding {
+    const CHECK: &str = "agent";
+    let Some(pid) = pid else {
+        if serving.is_empty() {
+            return Finding::new(
+                Severity::Ok,
+                CHECK,
+                "not running: no DNS network has a container (the first attach to one starts it); nobody puts ctnet's table back if another program flushes it".into(),
+                "to have the firewall repaired at once after `nft flush ruleset` or a firewall reload, run ctnet-agent as a service (contrib/ctnet-agent.service)",
+            );
+        }
+        return Finding::new(
+            Severity::Problem,
+            CHECK,
+            format!(
+                "not running: container names on DNS network(s) {} do not resolve, and nobody puts ctnet's table back",
+                serving.join(", ")
+            ),
+            "start it (`systemctl start ctnet-agent`, or any `ctnet attach` to a DNS network starts it); if it died, see agent.log in the run dir",
+        );
+    };
+    let Some(status) = status else {
+        return Finding::new(
+            Severity::Warning,
+            CHECK,
+            format!("pid {pid} holds the agent lock but has written no status yet"),
+            "wait a few seconds; if it stays so, see agent.log in the run dir",
+        );
+    };
+    let fw = &status.firewall;
+    let mut detail = format!(
+        "pid {pid}, {} mode, running for {}",
+        status.mode,
+        duration_words(now - status.started)
+    );
+    if fw.watching {
+        detail += &format!("; watching the firewall: {} repair(s)", fw.repairs);
+        if let (Some(at), Some(cause)) = (fw.last_repair, &fw.last_cause) {
+            detail += &format!(", the last {} ago: {cause}", duration_words(now - at));
+        }
+    } else {
+        detail += "; not watching the firewall";
+    }
+    if !status.dns.is_empty() {
+        let nets: Vec<_> = status.dns.iter().map(|d| d.network.as_str()).collect();
+        detail += &format!("; DNS for {}", nets.join(", "));
+    }
+    match (fw.watching, status.last_errors.last()) {
+        (false, _) => Finding::new(
+            Severity::Warning,
+            CHECK,
+            detail,
+            "a table someone else flushes is not put back until the next ctnet command; see agent.log in the run dir for why the watch is off",
+        ),
+        (true, Some(e)) if now - e.time < RECENT_ERROR => Finding::new(
+            Severity::Warning,
+            CHECK,
+            format!("{detail}; its last error, {} ago: {}", duration_words(now - e.time), e.message),
+            "see agent.log in the run dir (`ctnet agent status` lists its last errors)",
+        ),
+        (true, _) => Finding::new(Severity::Ok, CHECK, detail, ""),
+    }
+}
+
+/// An agent error older than this is history, not a warning.
+const RECENT_ERROR: i64 = 600;
+
+/// `3s`, `5m`, `2h07m`, `3d04h`.
+fn duration_words(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 /// The store against the kernel: an empty store beside ctnet's objects, and each
 /// network's bridge and gateways, each endpoint's veth, addresses and routes.
 fn check_drift(engine: &mut Engine) -> Result<Vec<Finding>> {
@@ -381,5 +497,58 @@ fn check_br_netfilter(chains: &[ChainInfo]) -> Finding {
             "active, and a forward chain above drops by default: containers on the same bridge cannot reach each other".into(),
             "fix the forward policy above, or turn off bridge-nf-call-iptables if nothing needs it",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(watching: bool) -> agent::Status {
+        agent::Status {
+            pid: 42,
+            started: 1000,
+            updated: 1000,
+            mode: "service".into(),
+            firewall: agent::FirewallStatus {
+                watching,
+                repairs: 2,
+                last_repair: Some(1060),
+                last_cause: Some("table inet ctnet deleted by nft (pid 7)".into()),
+            },
+            ..agent::Status::default()
+        }
+    }
+
+    #[test]
+    fn no_agent_is_a_problem_only_where_names_need_it() {
+        let idle = agent_finding(None, None, &[], 2000);
+        assert_eq!(idle.severity, Severity::Ok);
+        assert!(idle.detail.starts_with("not running"));
+        let needed = agent_finding(None, None, &["user".into()], 2000);
+        assert_eq!(needed.severity, Severity::Problem);
+        assert!(needed.detail.contains("DNS network(s) user"));
+    }
+
+    #[test]
+    fn a_running_agent_says_since_when_and_what_it_repaired() {
+        let f = agent_finding(Some(42), Some(&status(true)), &[], 1000 + 3725);
+        assert_eq!(f.severity, Severity::Ok);
+        assert_eq!(
+            f.detail,
+            "pid 42, service mode, running for 1h02m; watching the firewall: 2 repair(s), the last 1h01m ago: table inet ctnet deleted by nft (pid 7)"
+        );
+        let off = agent_finding(Some(42), Some(&status(false)), &[], 1010);
+        assert_eq!(off.severity, Severity::Warning);
+        let mut failing = status(true);
+        failing.last_errors.push(agent::AgentError {
+            time: 1005,
+            message: "boom".into(),
+        });
+        let f = agent_finding(Some(42), Some(&failing), &[], 1010);
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.detail.ends_with("its last error, 5s ago: boom"));
+        let f = agent_finding(Some(42), None, &[], 1010);
+        assert_eq!(f.severity, Severity::Warning);
     }
 }

@@ -34,6 +34,26 @@ impl Engine {
         })
     }
 
+    /// Puts ctnet's table back when it differs from the store: `None` when it matches
+    /// (nothing is written), else what differed, one sentence each, now rewritten.
+    ///
+    /// For the agent, after someone else flushed or edited the table. Like
+    /// [`Engine::rebuild_firewall`] it reads the store and commits under the store's
+    /// write lock, so it never undoes an operation's change; unlike it, elements the
+    /// store does not explain are kept (removing them is `ctnet gc`'s, which lists them),
+    /// and the `user` chain is never looked at. A host without networks and without a
+    /// table stays without one.
+    pub fn repair_firewall(&mut self) -> Result<Option<Vec<String>>> {
+        let Engine {
+            store, firewall, ..
+        } = self;
+        store.write(|tx| {
+            let contents = firewall_contents(tx)?;
+            let rewrite = firewall.rewrite(&contents, false).map_err(firewall_error)?;
+            Ok(repaired(rewrite))
+        })
+    }
+
     /// Makes sure ctnet's table exists in this layout, with its rules, before something
     /// adds to it. A missing, flushed or edited table, or one of another layout, is
     /// rewritten holding everything in the store — by one process: the others find it
@@ -88,4 +108,50 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
 /// The error for a failed change to ctnet's table.
 pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
     Error::kernel(format!("nftables table {TABLE}"), e)
+}
+
+/// What a repair reports: nothing when the table was as the store says.
+fn repaired(rewrite: Rewrite) -> Option<Vec<String>> {
+    let mut lines = rewrite.repaired;
+    if lines.is_empty() {
+        return None;
+    }
+    if rewrite.recreated {
+        lines.push(format!(
+            "table {TABLE} was deleted and made again in one batch (the user chain's rules carried over)"
+        ));
+    }
+    if let Some((n, why)) = rewrite.user_rules_dropped {
+        lines.push(format!(
+            "{n} rule(s) of chain user could not be carried over: {why}"
+        ));
+    }
+    Some(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_rewrite_is_no_repair() {
+        assert_eq!(repaired(Rewrite::default()), None);
+        let missing = Rewrite {
+            repaired: vec![format!("table {TABLE} is missing")],
+            ..Rewrite::default()
+        };
+        assert_eq!(
+            repaired(missing),
+            Some(vec![format!("table {TABLE} is missing")])
+        );
+        let recreated = Rewrite {
+            recreated: true,
+            repaired: vec!["chains that are not ctnet's: evil".into()],
+            user_rules_dropped: Some((1, "it jumps to evil".into())),
+            ..Rewrite::default()
+        };
+        let lines = repaired(recreated).unwrap();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[2].contains("1 rule(s) of chain user"));
+    }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod containerd;
+pub mod dns;
 
 /// The host's uplink address, as the wan sees it.
 pub const UPLINK_HOST: &str = "203.0.113.1";

@@ -1,0 +1,259 @@
+//! Container-name DNS on user networks, by real queries from container namespaces to the
+//! agent on the network's gateway (`dig`, `getent`), with a dnsmasq in the wan namespace
+//! as the host's upstream resolver. The agent is never started by hand: the first attach
+//! to a DNS network starts it (docs/agent.md).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::dns::{status, within, DEAD_UPSTREAM, UPSTREAM, WAN_ADDR, WAN_ADDR6, WAN_NAME};
+use support::Sandbox;
+
+/// A sandbox with a DNS network `user` and containers `a` and `b` (alias `web`) on it.
+fn two_on_user(create: &str) -> (Sandbox, String) {
+    let mut sb = Sandbox::new();
+    sb.with_upstream();
+    sb.ok(&format!(
+        "ctnet network create user {create} >/dev/null && ctnet netns add a && ctnet netns add b && \
+         ctnet attach user a >/dev/null && ctnet attach user b --alias web >/dev/null"
+    ));
+    let gw = sb.gateways("user")[0].clone();
+    (sb, gw)
+}
+
+#[test]
+fn containers_resolve_each_other_by_name_and_alias_over_udp_and_tcp() {
+    let (sb, gw) = two_on_user("");
+    let a = sb.addr_of("a", "eth0");
+    let b = sb.addr_of("b", "eth0");
+    for transport in ["", "+tcp"] {
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} b")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} web")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("a"), &gw, &format!("{transport} WEB.dns.podman")),
+            [b.clone()]
+        );
+        assert_eq!(
+            sb.dig_short(Some("b"), &gw, &format!("{transport} a")),
+            [a.clone()]
+        );
+    }
+    // The answer is ours (authoritative), NOERROR without records for a type it lacks.
+    let full = sb.dig(Some("a"), &gw, "b");
+    assert!(
+        full.contains(" aa ") || full.contains("flags: qr aa"),
+        "{full}"
+    );
+    let none = sb.dig(Some("a"), &gw, "b AAAA");
+    assert_eq!(status(&none), "NOERROR", "{none}");
+    assert!(sb.dig_short(Some("a"), &gw, "b AAAA").is_empty());
+    // PTR for its address: its name, then its alias.
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("-x {b}")),
+        ["b.dns.podman.", "web.dns.podman."]
+    );
+    // glibc in the container, through the resolv.conf ctnet wrote for it.
+    let hosts = sb.ok("ip netns exec a getent hosts web");
+    assert!(hosts.starts_with(&b), "{hosts}");
+    let conf = sb.ok("ip netns exec a cat /etc/resolv.conf");
+    assert!(
+        conf.contains(&format!("nameserver {gw}")) && conf.contains("search example.test"),
+        "{conf}"
+    );
+}
+
+#[test]
+fn aaaa_and_ptr_on_a_dual_stack_network() {
+    let (sb, gw) = two_on_user("--ipv6");
+    let gw6 = sb.gateways("user")[1].clone();
+    let b6 = sb.addr6_of("b", "eth0");
+    assert_eq!(sb.dig_short(Some("a"), &gw, "b AAAA"), [b6.clone()]);
+    // Over the IPv6 gateway too, UDP and TCP.
+    assert_eq!(sb.dig_short(Some("a"), &gw6, "web AAAA"), [b6.clone()]);
+    assert_eq!(sb.dig_short(Some("a"), &gw6, "+tcp b AAAA"), [b6.clone()]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw6, &format!("-x {b6}")),
+        ["b.dns.podman.", "web.dns.podman."]
+    );
+    let hosts = sb.ok("ip netns exec a getent ahostsv6 b");
+    assert!(hosts.contains(&b6), "{hosts}");
+}
+
+#[test]
+fn a_container_on_another_network_gets_nxdomain() {
+    let (sb, _) = two_on_user("");
+    let b = sb.addr_of("b", "eth0");
+    sb.ok("ctnet network create other >/dev/null && ctnet netns add c && ctnet attach other c >/dev/null");
+    let gw = sb.gateways("other")[0].clone();
+    for name in ["b", "web", "b.dns.podman", "a"] {
+        let out = sb.dig(Some("c"), &gw, name);
+        assert_eq!(status(&out), "NXDOMAIN", "{name}: {out}");
+    }
+    let out = sb.dig(Some("c"), &gw, &format!("-x {b}"));
+    assert_eq!(status(&out), "NXDOMAIN", "{out}");
+    // Its own network still answers it.
+    assert_eq!(sb.dig_short(Some("c"), &gw, "c"), [sb.addr_of("c", "eth0")]);
+}
+
+#[test]
+fn other_names_go_to_the_upstream_unchanged() {
+    let (sb, gw) = two_on_user("--ipv6");
+    assert_eq!(sb.dig_short(Some("a"), &gw, WAN_NAME), [WAN_ADDR]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("+tcp {WAN_NAME}")),
+        [WAN_ADDR]
+    );
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, &format!("{WAN_NAME} AAAA")),
+        [WAN_ADDR6]
+    );
+    let hosts = sb.ok(&format!("ip netns exec a getent hosts {WAN_NAME}"));
+    assert!(hosts.starts_with(WAN_ADDR), "{hosts}");
+    let status_file = sb.ok("cat $CTNET_RUN_DIR/agent.json");
+    assert!(
+        status_file.contains(&format!("{UPSTREAM}:53")),
+        "{status_file}"
+    );
+}
+
+#[test]
+fn a_dead_upstream_gives_servfail_within_the_timeout() {
+    let (sb, gw) = two_on_user("");
+    sb.set_resolv_conf(&[DEAD_UPSTREAM]);
+    // The agent re-reads resolv.conf on its 2 s timer.
+    let switched = within(Duration::from_secs(5), || {
+        sb.ok("cat $CTNET_RUN_DIR/agent.json")
+            .contains(DEAD_UPSTREAM)
+    });
+    assert!(
+        switched.is_some(),
+        "the agent did not pick up the new resolv.conf"
+    );
+    for transport in ["", "+tcp"] {
+        let start = Instant::now();
+        let out = sb.dig(Some("a"), &gw, &format!("+time=6 {transport} {WAN_NAME}"));
+        let took = start.elapsed();
+        assert_eq!(status(&out), "SERVFAIL", "{transport}: {out}");
+        assert!(
+            took < Duration::from_millis(3500),
+            "{transport}: SERVFAIL after {took:?}"
+        );
+        assert!(
+            took > Duration::from_millis(1000),
+            "{transport}: {took:?}: not a timeout?"
+        );
+    }
+    // Container names do not wait on the upstream.
+    assert_eq!(sb.dig_short(Some("a"), &gw, "b"), [sb.addr_of("b", "eth0")]);
+    let errors = sb.ok("cat $CTNET_RUN_DIR/agent.json");
+    assert!(
+        errors.contains(&format!("{DEAD_UPSTREAM}:53 (udp): no answer in time")),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_container_that_leaves_stops_resolving_within_a_second() {
+    let (sb, gw) = two_on_user("");
+    assert_eq!(sb.dig_short(Some("a"), &gw, "web").len(), 1);
+    sb.ok("ctnet detach user b");
+    let gone = within(Duration::from_secs(1), || {
+        status(&sb.dig(Some("a"), &gw, "web")) == "NXDOMAIN"
+    });
+    assert!(gone.is_some(), "web still resolves a second after b left");
+    assert_eq!(status(&sb.dig(Some("a"), &gw, "b")), "NXDOMAIN");
+    // The one left still resolves itself.
+    assert_eq!(sb.dig_short(Some("a"), &gw, "a"), [sb.addr_of("a", "eth0")]);
+}
+
+#[test]
+fn names_come_back_after_the_agent_is_killed() {
+    let (sb, gw) = two_on_user("");
+    let b = sb.addr_of("b", "eth0");
+    let first = sb.agent_pid().expect("an agent started on demand");
+    sb.kill_agent();
+    assert_eq!(
+        status(&sb.dig(Some("a"), &gw, "+time=1 b")),
+        "",
+        "answered with no agent"
+    );
+    // The next ctnet command that needs it starts a new one.
+    sb.ok("ctnet netns add c && ctnet attach user c >/dev/null");
+    let second = sb.agent_pid().expect("a new agent");
+    assert_ne!(first, second);
+    assert_eq!(sb.dig_short(Some("a"), &gw, "b"), [b]);
+    assert_eq!(
+        sb.dig_short(Some("b"), &gw, "+tcp c"),
+        [sb.addr_of("c", "eth0")]
+    );
+}
+
+#[test]
+fn ctnet_run_resolves_names_with_nothing_started_by_hand() {
+    let mut sb = Sandbox::new();
+    sb.ok("ctnet network create user >/dev/null");
+    assert!(sb.agent_pid().is_none());
+    let server = sb.start_until(
+        "exec ctnet run --network user --name a -- sh -c 'echo ready; exec sleep 60'",
+        "ready",
+    );
+    let _guard = support::GroupGuard(server.id());
+    let hosts = sb.ok("ctnet run --network user -- getent hosts a");
+    let a = sb.ok("ctnet ls --format json");
+    let ip = a
+        .split('"')
+        .find(|w| w.starts_with("172.") || w.starts_with("10."))
+        .unwrap_or_else(|| panic!("no address in {a}"));
+    assert!(hosts.starts_with(ip), "{hosts} vs {a}");
+    assert!(hosts.contains(" a"), "{hosts}");
+    // And by the search domain Podman's containers are given.
+    sb.ok("ctnet run --network user -- getent hosts a.dns.podman");
+}
+
+#[test]
+fn a_user_dns_server_keeps_port_53_and_two_networks_coexist() {
+    let mut sb = Sandbox::new();
+    sb.with_upstream();
+    // The user's own DNS server on the host's uplink address, before ctnet.
+    let theirs = support::dns::dnsmasq(support::UPLINK_HOST, &["/mine.test/192.0.2.7"]);
+    sb.spawn_ready(&format!("exec {theirs} 2>&1"));
+    sb.ok(
+        "ctnet network create one >/dev/null && ctnet network create two >/dev/null && \
+         ctnet netns add a && ctnet netns add b && ctnet attach one a >/dev/null && ctnet attach two b >/dev/null",
+    );
+    let (one, two) = (sb.gateways("one")[0].clone(), sb.gateways("two")[0].clone());
+    assert_eq!(
+        sb.dig_short(Some("a"), &one, "a"),
+        [sb.addr_of("a", "eth0")]
+    );
+    assert_eq!(
+        sb.dig_short(Some("b"), &two, "b"),
+        [sb.addr_of("b", "eth0")]
+    );
+    assert_eq!(
+        sb.dig_short(None, support::UPLINK_HOST, "mine.test"),
+        ["192.0.2.7"]
+    );
+    // A second server of the user's, started after the agent, binds too.
+    let later = support::dns::dnsmasq("127.0.0.1", &["/later.test/192.0.2.8"]);
+    sb.spawn_ready(&format!("exec {later} 2>&1"));
+    assert_eq!(sb.dig_short(None, "127.0.0.1", "later.test"), ["192.0.2.8"]);
+    // The agent holds port 53 on the gateways only, never the wildcard.
+    let listening = sb.ok("ss -Hlnup 'sport = :53'; ss -Hlntp 'sport = :53'");
+    let agent: Vec<&str> = listening
+        .lines()
+        .filter(|l| l.contains("ctnet-agent"))
+        .collect();
+    assert_eq!(agent.len(), 4, "{listening}");
+    assert!(
+        agent.iter().all(|l| l.contains(&one) || l.contains(&two)),
+        "{listening}"
+    );
+}
