@@ -167,6 +167,11 @@ impl Agent {
         let mut hup = signal(SignalKind::hangup())?;
         let mut buf = [0u8; 64];
         loop {
+            // Far in the future when busy (or a service): the branch then never fires.
+            let idle_end = match (self.mode, self.idle_since) {
+                (Mode::OnDemand, Some(since)) => since + IDLE_EXIT,
+                _ => Instant::now() + Duration::from_secs(3600),
+            };
             tokio::select! {
                 got = control.recv(&mut buf) => {
                     if got.is_ok() {
@@ -177,6 +182,7 @@ impl Agent {
                 }
                 _ = tick.tick() => self.reload(false),
                 _ = hup.recv() => self.reload(true),
+                _ = tokio::time::sleep_until(idle_end) => {}
                 _ = term.recv() => break,
                 _ = int.recv() => break,
             }
