@@ -14,10 +14,13 @@
 //!   build → commit or undo;
 //! - [`driver`]: what a network's driver asks of the kernel, as plans of netlink requests;
 //! - [`datapath`]: ctnet's nftables table (masquerade, published ports, isolation);
-//! - [`observe`]: reading the kernel back: `ctnet doctor`, CNI's CHECK.
+//! - [`observe`]: reading the kernel back: `ctnet doctor`, CNI's CHECK;
+//! - [`agent`]: the host agent's files in the run dir: notifying it, starting it on
+//!   demand, its status.
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod alloc;
 pub mod datapath;
 pub mod driver;

@@ -9,6 +9,10 @@ pub const ENV_STATE_DIR: &str = "CTNET_STATE_DIR";
 pub const ENV_RUN_DIR: &str = "CTNET_RUN_DIR";
 /// Environment variable for the named-namespace dir.
 pub const ENV_NETNS_DIR: &str = "CTNET_NETNS_DIR";
+/// Environment variable for the per-namespace /etc files' dir.
+pub const ENV_ETC_NETNS_DIR: &str = "CTNET_ETC_NETNS_DIR";
+/// Where `ip netns exec NAME` finds the files it bind-mounts over /etc.
+pub const ETC_NETNS_DIR: &str = "/etc/netns";
 
 /// The three folders ctnet uses.
 #[derive(Debug, Clone)]
@@ -45,6 +49,17 @@ impl Paths {
             paths.netns_dir = dir.into();
         }
         paths
+    }
+
+    /// The folder of files bind-mounted over /etc for commands run in a named namespace
+    /// (`/etc/netns/NAME/resolv.conf`, as `ip netns exec` does): `/etc/netns`, or
+    /// `CTNET_ETC_NETNS_DIR`. Read from the environment rather than kept as a field, so
+    /// the paths a netavark setup records (netavark/record.rs) keep their format; only
+    /// named namespaces use it, and iproute2 always looks in /etc/netns.
+    pub fn etc_netns_dir(&self) -> PathBuf {
+        std::env::var_os(ENV_ETC_NETNS_DIR)
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from(ETC_NETNS_DIR), PathBuf::from)
     }
 
     /// The database file.

@@ -13,6 +13,7 @@ pub mod link;
 pub mod names;
 pub mod netlink;
 pub mod netns;
+pub mod process;
 pub mod random;
 pub mod reclaim;
 pub mod route;

@@ -24,8 +24,7 @@ use std::process::ExitCode;
 
 use ctnet_engine::model::ports::PortRange;
 use ctnet_engine::model::{
-    parse_ip, DnsName, Driver, Family, Ipam, Isolation, MacAddr, MacvlanConfig, MacvlanMode,
-    Runtime,
+    parse_ip, Driver, Family, Ipam, Isolation, MacAddr, MacvlanConfig, MacvlanMode, Runtime,
 };
 use ctnet_engine::{
     AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, Network, NetworkName,
@@ -593,14 +592,14 @@ fn attach_one(
     } else if net.dns != info.dns_enabled {
         dns_disagrees(&net, info.dns_enabled);
     }
-    let names = dns_names(engine, opts, netns, &net, per)?;
+    let mut names = dns_names(opts, &net, per);
     let ips = per
         .static_ips
         .iter()
         .flatten()
         .map(|ip| parse_ip("static_ips", ip, None))
         .collect::<Result<Vec<_>, _>>()?;
-    let ep = engine.attach(AttachSpec {
+    let spec = AttachSpec {
         network: net.name.clone(),
         container: container(opts, netns),
         ips,
@@ -618,9 +617,12 @@ fn attach_one(
             .as_deref()
             .map(|m| MacAddr::parse("static_mac", m))
             .transpose()?,
-        name: names.name,
-        aliases: names.aliases,
-    })?;
+        name: None,
+        aliases: Vec::new(),
+    };
+    let ep = names::attach_naming(engine, spec, &mut names);
+    say_left_out(opts, &net, &names);
+    let ep = ep?;
     let subnets: Vec<Value> = net
         .subnets
         .iter()
@@ -680,38 +682,26 @@ fn dns_disagrees(net: &Network, podman: bool) {
 }
 
 /// The container's DNS names on `net` (none unless it has DNS): its name and aliases
-/// that are DNS names no other container there has; the others are said on stderr and
-/// left out, never failing the container (see netavark/names.rs).
-fn dns_names(
-    engine: &Engine,
-    opts: &NetworkOptions,
-    netns: &str,
-    net: &Network,
-    per: &PerNetwork,
-) -> Result<names::Chosen, Error> {
+/// that are DNS names; see netavark/names.rs.
+fn dns_names(opts: &NetworkOptions, net: &Network, per: &PerNetwork) -> names::Chosen {
     if !net.dns {
-        return Ok(names::Chosen::default());
+        return names::Chosen::default();
     }
-    let me = container(opts, netns).label();
-    let taken: Vec<DnsName> = engine
-        .endpoints()?
-        .iter()
-        .filter(|ep| ep.network == net.name && ep.container != me)
-        .flat_map(|ep| ep.dns_names().cloned().collect::<Vec<_>>())
-        .collect();
-    let chosen = names::choose(
+    names::choose(
         Some(opts.container_name.as_str()),
         per.aliases.as_deref().unwrap_or_default(),
-        &taken,
-    );
+    )
+}
+
+/// Says on stderr which of the container's names were left out on `net`, and why.
+fn say_left_out(opts: &NetworkOptions, net: &Network, chosen: &names::Chosen) {
     for why in &chosen.left_out {
         eprintln!(
-            "ctnet: warning: container "podman:{}" on network {:?}: {why}",
+            "ctnet: warning: container \"podman:{}\" on network {:?}: {why}",
             opts.container_id,
             net.name.as_str()
         );
     }
-    Ok(chosen)
 }
 
 /// Detaches the container (by its id and interface: never another container's
@@ -893,6 +883,8 @@ mod tests {
             default_routes: Vec::new(),
             netns_owned: false,
             state: RowState::Ready,
+            name: None,
+            aliases: Vec::new(),
             ports: if ports {
                 vec![PublishedPort {
                     host_ip: None,

@@ -380,11 +380,11 @@ fn a_dns_network_names_its_gateway_in_the_result_and_serves_pod_names() {
     assert!(answers("pb", "alias-a", &ip_a), "alias-a from pb");
     assert!(cni_call(&sb, "ctnet", "DEL", "ida", "/run/netns/pa", &c).0);
     assert!(
-        support::wait_until(std::time::Duration::from_secs(3), || String::from_utf8_lossy(
-            &dig("pb", "pa").stdout
-        )
-        .trim()
-        .is_empty()),
+        support::wait_until(std::time::Duration::from_secs(3), || {
+            String::from_utf8_lossy(&dig("pb", "pa").stdout)
+                .trim()
+                .is_empty()
+        }),
         "pa still resolves after its DEL"
     );
 
@@ -406,6 +406,9 @@ fn a_dns_network_names_its_gateway_in_the_result_and_serves_pod_names() {
         7,
     );
     assert!(err["msg"].as_str().unwrap().contains("DNS off"), "{err}");
-    assert!(err["details"].as_str().unwrap().contains("ctnetDns"), "{err}");
+    assert!(
+        err["details"].as_str().unwrap().contains("ctnetDns"),
+        "{err}"
+    );
     assert_eq!(sb.snapshot(), before);
 }

@@ -72,14 +72,27 @@ fn podman_containers_resolve_names_and_aliases_through_ctnet_without_aardvark() 
         // Podman's search domain.
         let resolv = podman.ok("exec c1 cat /etc/resolv.conf");
         let first = resolv.lines().find(|l| l.starts_with("nameserver"));
-        assert_eq!(first, Some(format!("nameserver {gateway}").as_str()), "{resolv}");
+        assert_eq!(
+            first,
+            Some(format!("nameserver {gateway}").as_str()),
+            "{resolv}"
+        );
         assert!(resolv.lines().any(|l| l == "search dns.podman"), "{resolv}");
 
         assert!(resolves_to(&podman, "c1", "c2", &ip2), "c2 from c1");
         assert!(resolves_to(&podman, "c2", "c1", &ip1), "c1 from c2");
-        assert!(resolves_to(&podman, "c1", "web2", &ip2), "alias web2 from c1");
-        assert!(resolves_to(&podman, "c2", "web1", &ip1), "alias web1 from c2");
-        assert!(resolves_to(&podman, "c1", "c2.dns.podman", &ip2), "c2.dns.podman");
+        assert!(
+            resolves_to(&podman, "c1", "web2", &ip2),
+            "alias web2 from c1"
+        );
+        assert!(
+            resolves_to(&podman, "c2", "web1", &ip1),
+            "alias web1 from c2"
+        );
+        assert!(
+            resolves_to(&podman, "c1", "c2.dns.podman", &ip2),
+            "c2.dns.podman"
+        );
 
         // A Podman name that is no DNS name ('_') does not fail the container: it is
         // found by its alias, and not by its name.
@@ -89,7 +102,10 @@ fn podman_containers_resolve_names_and_aliases_through_ctnet_without_aardvark() 
         assert_eq!(podman.lookup("c1", "my_ctr"), None);
 
         // ctnet's agent answers; Podman started no aardvark-dns, nor did ctnet.
-        assert!(agent_pid(&sb).is_some(), "no ctnet-agent runs for the run dir");
+        assert!(
+            agent_pid(&sb).is_some(),
+            "no ctnet-agent runs for the run dir"
+        );
         assert_eq!(podman.aardvark_pids(), Vec::<String>::new());
 
         // A network made with --disable-dns: no DNS server in the container's

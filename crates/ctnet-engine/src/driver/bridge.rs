@@ -218,6 +218,7 @@ pub(crate) mod tests {
             state: RowState::Pending,
             created: 0,
             creator: None,
+            dns: false,
             isolation: crate::model::Isolation::Strict,
             metric: None,
             ipam: crate::model::Ipam::Ctnet,
@@ -246,6 +247,8 @@ pub(crate) mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            name: None,
+            aliases: Vec::new(),
             identity: None,
         }
     }

@@ -120,6 +120,7 @@ pub(crate) mod tests {
             state: RowState::Pending,
             created: 0,
             creator: None,
+            dns: false,
         }
     }
 
@@ -143,6 +144,8 @@ pub(crate) mod tests {
             netns_owned: false,
             state: RowState::Pending,
             ports: Vec::new(),
+            name: None,
+            aliases: Vec::new(),
             identity: None,
         }
     }

@@ -169,6 +169,8 @@ mod tests {
             netns_owned: false,
             state: RowState::Ready,
             ports: Vec::new(),
+            name: None,
+            aliases: Vec::new(),
             identity: None,
         }
     }

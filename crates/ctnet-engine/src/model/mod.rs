@@ -11,7 +11,10 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub mod dns;
 pub mod ports;
+
+pub use dns::DnsName;
 
 use ports::PublishedPort;
 
@@ -676,6 +679,10 @@ pub struct Network {
     pub ipam: Ipam,
     /// Parent and mode; Some exactly when `driver` is `Macvlan`.
     pub macvlan: Option<MacvlanConfig>,
+    /// The network has the container-name DNS server (the host agent) on its gateways,
+    /// and its containers are told to use it (Docker's user-defined networks; not the
+    /// default network `bridge`, as Docker's docker0).
+    pub dns: bool,
     /// Row state.
     pub state: RowState,
     /// Creation time, seconds since the epoch.
@@ -869,6 +876,12 @@ pub struct Endpoint {
     pub state: RowState,
     /// Host ports forwarded to this endpoint.
     pub ports: Vec<PublishedPort>,
+    /// The container's own name on this network's DNS (`ctnet run --name`, the
+    /// namespace name of `ctnet attach`, Podman's container name), if it has one.
+    pub name: Option<DnsName>,
+    /// Further names it answers to on this network (`--alias`, Podman's
+    /// `--network-alias`).
+    pub aliases: Vec<DnsName>,
     /// What identifies the namespace beyond its inode (which the kernel reuses): None
     /// for a row that is not ready yet or was written before version 7.
     #[serde(skip)]
@@ -892,6 +905,11 @@ impl Endpoint {
             .iter()
             .copied()
             .find(|ip| Family::of(*ip) == family)
+    }
+
+    /// Every name the container answers to on this network: its name, then its aliases.
+    pub fn dns_names(&self) -> impl Iterator<Item = &DnsName> {
+        self.name.iter().chain(self.aliases.iter())
     }
 
     /// True when this endpoint installed the container's default route of `family`.

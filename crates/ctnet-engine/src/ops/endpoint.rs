@@ -16,10 +16,12 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
-    ContainerRef, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName, RowState,
+    ContainerRef, DnsName, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName,
+    RowState,
 };
 use crate::ops::bridge_address::random_local_mac;
 use crate::ops::macvlan;
+use crate::ops::names;
 use crate::ops::stale::{identity_from, may_be_stale, Held};
 use crate::owner::Owner;
 use crate::state;
@@ -45,6 +47,11 @@ pub struct AttachSpec {
     pub publish: Vec<PortSpec>,
     /// The container interface's MAC; 02:42 and the address (as Docker does) when unset.
     pub mac: Option<MacAddr>,
+    /// The container's name in the network's DNS, if it has one (ignored on a network
+    /// without DNS: every container has a name or label, but only DNS networks serve it).
+    pub name: Option<DnsName>,
+    /// Further names it answers to (`--alias`); refused on a network without DNS.
+    pub aliases: Vec<DnsName>,
 }
 
 pub(crate) fn container_object(label: &str) -> String {
@@ -706,6 +713,8 @@ fn reserve_endpoint(
             .expect("unbounded"),
     };
     let ips = reserve_addresses(tx, spec, net)?;
+    let (name, aliases) = names::names_for(net, spec.name.as_ref(), &spec.aliases)?;
+    names::check_names_free(tx, net, name.as_ref(), &aliases)?;
     // A macvlan endpoint has no host side.
     let host_ifname = match net.driver {
         Driver::Macvlan => None,
@@ -732,6 +741,8 @@ fn reserve_endpoint(
         state: RowState::Pending,
         ports: Vec::new(),
         identity: None,
+        name,
+        aliases,
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok(ep)

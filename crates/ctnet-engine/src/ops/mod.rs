@@ -9,6 +9,7 @@
 //! - [`endpoint`]: attach and detach containers; CNI's CHECK;
 //! - [`macvlan`]: what differs for a macvlan network: its parent checked, each
 //!   container's interface made and deleted inside its namespace, no ports;
+//! - [`names`]: the DNS names a container answers to on a network, and their clashes;
 //! - [`namespace`]: named namespaces and the ones `ctnet run` owns;
 //! - [`firewall`]: making sure ctnet's nftables table exists before an operation adds
 //!   to it, and rewriting it from the store;
@@ -29,6 +30,7 @@ pub mod endpoint;
 pub mod firewall;
 pub mod lost_state;
 pub mod macvlan;
+pub mod names;
 pub mod namespace;
 pub mod network;
 pub mod publish;

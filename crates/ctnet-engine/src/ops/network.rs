@@ -56,6 +56,10 @@ pub struct NetworkSpec {
     pub ipam: Ipam,
     /// Parent and mode, for the macvlan driver.
     pub macvlan: Option<MacvlanConfig>,
+    /// The host agent serves container names on its gateways (see [`Network::dns`]);
+    /// the front end chooses (`ctnet network create`: on; the default network, CNI: off;
+    /// netavark: Podman's `dns_enabled`).
+    pub dns: bool,
 }
 
 impl NetworkSpec {
@@ -77,6 +81,7 @@ impl NetworkSpec {
             metric: None,
             ipam: Ipam::Ctnet,
             macvlan: None,
+            dns: false,
         }
     }
 }
@@ -767,6 +772,7 @@ fn reserve_network(
         metric: spec.metric,
         ipam: spec.ipam,
         macvlan: spec.macvlan.clone(),
+        dns: spec.dns,
         state: RowState::Pending,
         created: state::now(),
         creator: spec.creator,

@@ -312,6 +312,8 @@ mod tests {
             netns_owned: false,
             state: RowState::Ready,
             ports: Vec::new(),
+            name: None,
+            aliases: Vec::new(),
             identity: identity.map(|(cookie, boot)| NetnsIdentity {
                 cookie,
                 boot_id: boot.into(),

@@ -9,13 +9,20 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
-use crate::model::{parse_ip, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState};
+use crate::model::{
+    parse_ip, DnsName, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState,
+};
 use crate::owner::Owner;
 
-/// An endpoint's columns, its addresses folded into one column, and its owner.
+/// An endpoint's columns, its addresses folded into one column, its DNS name and its
+/// aliases (one column, in order), and its owner.
 /// (Columns are read by name; `*` is also less SQL for every process to parse.)
 const ENDPOINT_SELECT: &str = "SELECT *, (SELECT group_concat(ip, ' ') FROM addresses
-    WHERE endpoint_id = endpoints.id) AS ips FROM endpoints";
+    WHERE endpoint_id = endpoints.id) AS ips,
+    (SELECT name FROM dns_names WHERE endpoint_id = endpoints.id AND seq = 0) AS dns_name,
+    (SELECT group_concat(name, ' ') FROM (SELECT name FROM dns_names
+        WHERE endpoint_id = endpoints.id AND seq > 0 ORDER BY seq)) AS aliases
+    FROM endpoints";
 
 fn parse_ips(text: &str) -> crate::error::Result<Vec<IpAddr>> {
     let mut ips = text
@@ -55,7 +62,26 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         state: decoded(row, "state", RowState::parse)?,
         ports: Vec::new(),
         identity: identity_from(row)?,
+        name: optional_dns_name(row)?,
+        aliases: aliases_from(row)?,
     })
+}
+
+/// The container's own DNS name on the network (version 10; none in older rows).
+fn optional_dns_name(row: &Row<'_>) -> rusqlite::Result<Option<DnsName>> {
+    let text: Option<String> = row.get("dns_name")?;
+    text.map(|t| DnsName::new(&t).map_err(|e| bad_column("dns_names", &t, e)))
+        .transpose()
+}
+
+/// The aliases, in the order given.
+fn aliases_from(row: &Row<'_>) -> rusqlite::Result<Vec<DnsName>> {
+    let text: Option<String> = row.get("aliases")?;
+    let text = text.unwrap_or_default();
+    text.split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| DnsName::alias(t).map_err(|e| bad_column("dns_names", t, e)))
+        .collect()
 }
 
 /// The namespace's cookie and boot id (version 7; NULL in older rows and in rows not
@@ -122,7 +148,32 @@ pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) 
     for ip in &ep.ips {
         stmt.execute(params![id, ep.network.as_str(), ip.to_string()])?;
     }
+    if ep.dns_names().next().is_some() {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO dns_names (endpoint_id, seq, network, name) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let aliases = ep.aliases.iter().zip(1..);
+        for (name, seq) in ep.name.iter().map(|n| (n, 0)).chain(aliases) {
+            stmt.execute(params![id, seq, ep.network.as_str(), name.as_str()])?;
+        }
+    }
     Ok(id)
+}
+
+/// The container on `network` that answers to `name` (its name or an alias), if any.
+pub fn dns_name_holder(
+    conn: &Connection,
+    network: &NetworkName,
+    name: &DnsName,
+) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT e.container FROM dns_names d JOIN endpoints e ON e.id = d.endpoint_id
+             WHERE d.network = ?1 AND d.name = ?2",
+            params![network.as_str(), name.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Sets an endpoint's state and owner.

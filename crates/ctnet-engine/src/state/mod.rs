@@ -398,13 +398,30 @@ CREATE TABLE IF NOT EXISTS namespaces (
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
-    /// The schema as version 8 wrote it: today's with `host_ifname` NOT NULL.
+    /// The schema as version 9 wrote it: today's without a network's `dns` and the
+    /// `dns_names` table.
+    fn schema_v9() -> String {
+        let column = ",\n    dns         INTEGER NOT NULL DEFAULT 0";
+        let text = schema::schema();
+        let table_at = text
+            .find("CREATE TABLE IF NOT EXISTS dns_names")
+            .expect("the test's copy of version 10's table is stale");
+        let table_end = table_at + text[table_at..].find(";\n").unwrap() + 2;
+        assert!(
+            text.contains(column),
+            "the test's copy of version 10's column is stale"
+        );
+        let text = format!("{}{}", &text[..table_at], &text[table_end..]);
+        text.replace(column, "")
+    }
+
+    /// The schema as version 8 wrote it: version 9's with `host_ifname` NOT NULL.
     fn schema_v8() -> String {
         let (v9, v8) = (
             "host_ifname   TEXT UNIQUE,",
             "host_ifname   TEXT NOT NULL UNIQUE,",
         );
-        let text = schema::schema();
+        let text = schema_v9();
         assert!(
             text.contains(v9),
             "the test's copy of version 9's column is stale"
@@ -636,6 +653,95 @@ CREATE TABLE IF NOT EXISTS namespaces (
         let eps = list_endpoints(store.read()).unwrap();
         let without: Vec<_> = eps.iter().filter(|e| e.host_ifname.is_none()).collect();
         assert_eq!(without.len(), 2, "{eps:?}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Version 10: a version 9 network has DNS off and its endpoints no names; a DNS
+    /// network and an endpoint's name and aliases are written and read back, in order;
+    /// a name is one container's on a network, and goes with its endpoint.
+    #[test]
+    fn a_version_9_database_gets_dns_and_names() {
+        let path = scratch("v9");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_v9()).unwrap();
+            conn.execute_batch(
+                "PRAGMA user_version = 9;
+                 INSERT INTO networks (name, id, driver, bridge, internal, state, created)
+                 VALUES ('n', 'i', 'bridge', 'br-n', 0, 'ready', 0);
+                 INSERT INTO subnets (network, family, subnet, gateway)
+                 VALUES ('n', 4, '10.9.0.0/24', '10.9.0.1');
+                 INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                        host_ifname, mac, default_route, netns_owned,
+                                        state, created)
+                 VALUES ('n', 'c1', '/run/netns/c1', 7, 'eth0', 'vethabc',
+                         '02:42:0a:09:00:02', 1, 0, 'ready', 0);
+                 INSERT INTO addresses (endpoint_id, network, ip) VALUES (1, 'n', '10.9.0.2');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .read()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, schema::VERSION);
+        let old = get_network(store.read(), &n()).unwrap().unwrap();
+        assert!(!old.dns);
+        let eps = list_endpoints(store.read()).unwrap();
+        assert_eq!((eps[0].name.as_ref(), eps[0].aliases.len()), (None, 0));
+        let user = crate::model::Network {
+            name: NetworkName::new("user").unwrap(),
+            id: "j".into(),
+            bridge: ctnet_kernel::IfName::new("br-user").unwrap(),
+            subnets: Vec::new(),
+            ipam: crate::model::Ipam::None,
+            dns: true,
+            ..old
+        };
+        insert_network(store.read(), &user, None).unwrap();
+        assert!(get_network(store.read(), &user.name).unwrap().unwrap().dns);
+        let dns = |t: &str| crate::model::DnsName::alias(t).unwrap();
+        let ep = crate::model::Endpoint {
+            network: user.name.clone(),
+            container: "c2".into(),
+            netns_inode: 8,
+            host_ifname: None,
+            ips: Vec::new(),
+            name: Some(dns("web")),
+            aliases: vec![dns("www"), dns("api"), dns("b")],
+            ..eps[0].clone()
+        };
+        let id = insert_endpoint(store.read(), &ep, None).unwrap();
+        let back = endpoints_of_network(store.read(), &user.name).unwrap();
+        assert_eq!(back[0].name, Some(dns("web")));
+        assert_eq!(back[0].aliases, vec![dns("www"), dns("api"), dns("b")]);
+        assert_eq!(
+            back[0].dns_names().map(|n| n.as_str()).collect::<Vec<_>>(),
+            ["web", "www", "api", "b"]
+        );
+        for name in ["web", "api"] {
+            let holder = dns_name_holder(store.read(), &user.name, &dns(name)).unwrap();
+            assert_eq!(holder.as_deref(), Some("c2"), "{name}");
+        }
+        assert_eq!(
+            dns_name_holder(store.read(), &n(), &dns("web")).unwrap(),
+            None,
+            "names are per network"
+        );
+        let twice = crate::model::Endpoint {
+            container: "c3".into(),
+            netns_inode: 9,
+            name: Some(dns("api")),
+            aliases: Vec::new(),
+            ..ep.clone()
+        };
+        assert!(insert_endpoint(store.read(), &twice, None).is_err());
+        delete_endpoint(store.read(), id).unwrap();
+        assert_eq!(
+            dns_name_holder(store.read(), &user.name, &dns("web")).unwrap(),
+            None
+        );
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

@@ -70,6 +70,7 @@ fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
         metric: row.get("metric")?,
         ipam,
         macvlan: macvlan_from(row)?,
+        dns: row.get("dns")?,
     })
 }
 
@@ -100,8 +101,8 @@ fn network_and_owner(row: &Row<'_>) -> rusqlite::Result<(Network, Option<Owner>)
 pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
     conn.execute(
         "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc, creator,
-                               isolation, metric, ipam, macvlan_parent, macvlan_mode)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                               isolation, metric, ipam, macvlan_parent, macvlan_mode, dns)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             net.name.as_str(),
             net.id,
@@ -120,6 +121,7 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
             net.ipam.as_str(),
             net.macvlan.as_ref().map(|m| m.parent.as_str()),
             net.macvlan.as_ref().map(|m| m.mode.as_str()),
+            net.dns,
         ],
     )?;
     let mut stmt = conn.prepare(

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 9;
+pub const VERSION: i64 = 10;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -28,6 +28,9 @@ pub const VERSION: i64 = 9;
 /// from earlier versions become strict, no metric, ctnet IPAM (what they were).
 /// Version 9 lets an endpoint's `host_ifname` be NULL: a macvlan endpoint has no host
 /// side (UNIQUE still holds among the names, as SQLite allows many NULLs).
+/// Version 10 adds a network's `dns` (the host agent serves container names on its
+/// gateways; rows from earlier versions: off, what they were) and the `dns_names` an
+/// endpoint answers to on its network (see [`DNS_NAMES`]).
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -47,7 +50,8 @@ CREATE TABLE IF NOT EXISTS networks (
     metric      INTEGER,
     ipam        TEXT NOT NULL DEFAULT 'ctnet',
     macvlan_parent TEXT,
-    macvlan_mode   TEXT
+    macvlan_mode   TEXT,
+    dns         INTEGER NOT NULL DEFAULT 0
 );
 ";
 const SUBNETS: &str = "
@@ -90,6 +94,20 @@ CREATE TABLE IF NOT EXISTS addresses (
     UNIQUE (network, ip)
 ) WITHOUT ROWID;
 ";
+/// The names an endpoint answers to in its network's DNS: `seq` 0 is the container's own
+/// name, 1 and up its aliases in the order given. A name is one container's on a network
+/// (UNIQUE), which is also the one look-up an attach's clash check makes; the primary key
+/// clusters an endpoint's names for reading it back (as `addresses`).
+const DNS_NAMES: &str = "
+CREATE TABLE IF NOT EXISTS dns_names (
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    seq         INTEGER NOT NULL,
+    network     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, seq),
+    UNIQUE (network, name)
+) WITHOUT ROWID;
+";
 /// Indexes and the tables no upgrade rebuilds.
 const THE_REST: &str = "CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 -- Version 7: a runtime's container id (the label) is looked up on every CNI ADD, DEL
@@ -125,7 +143,7 @@ CREATE TABLE IF NOT EXISTS namespaces (
 /// The schema, whole: every statement is idempotent (`IF NOT EXISTS`), so it also
 /// completes an upgraded database.
 pub fn schema() -> String {
-    [NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, THE_REST].concat()
+    [NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, DNS_NAMES, THE_REST].concat()
 }
 
 /// Version 6 moves each network's subnet, gateway and cursor into `subnets` (one row per
@@ -135,7 +153,7 @@ pub fn schema() -> String {
 /// transaction), so dropping the old tables does not cascade. The v5 cursor was the
 /// IPv4 address as a number. The tables it makes have the current shape (the columns
 /// later versions added are NULL or their defaults in upgraded rows), so the steps of
-/// versions 7 and 8 are only for versions 6 and 7.
+/// versions 7, 8 and 10's network column are only for versions 6 and up.
 fn to_v6() -> String {
     let renamed = |table: &str, old: &str, new: &str| {
         table.replace(&format!("IF NOT EXISTS {old} ("), &format!("{new} ("))
@@ -225,6 +243,11 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
     if (6..9).contains(&version) {
         // Below 6, `to_v6` made the table in today's shape already.
         tx.execute_batch(&to_v9())?;
+    }
+    if (6..10).contains(&version) {
+        // Version 10: networks made before had no DNS (the table `dns_names` is new,
+        // made by the schema).
+        tx.execute_batch("ALTER TABLE networks ADD COLUMN dns INTEGER NOT NULL DEFAULT 0")?;
     }
     tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;

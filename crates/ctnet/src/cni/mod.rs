@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ctnet_engine::model::ports::PortRange;
-use ctnet_engine::model::{parse_ip, DnsName, Family, MacAddr, Runtime};
+use ctnet_engine::model::{parse_ip, Family, MacAddr, Runtime};
 use ctnet_engine::{
     AttachSpec, ContainerRef, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Paths,
     PortSpec, Protocol, Subnet,
@@ -28,6 +28,7 @@ use ctnet_kernel::IfName;
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
+use crate::netavark::names;
 use types::{code, CniError, CniResult, NetConf, SUPPORTED_VERSIONS};
 
 /// A failure, with the spec's error code.
@@ -262,15 +263,10 @@ fn ensure_network(
 }
 
 /// The container's DNS names on `net`: `K8S_POD_NAME` from CNI_ARGS and the `aliases`
-/// capability's entry for this network, those that are DNS names no other container
-/// there has (the others said on stderr, never failing the ADD). Aliases asked for on a
-/// network without DNS are refused; a pod name there is only a label.
-fn dns_names(
-    engine: &Engine,
-    conf: &NetConf,
-    net: &Network,
-    container: &ContainerRef,
-) -> Result<crate::netavark::names::Chosen, Failure> {
+/// capability's entry for this network, those that are DNS names (the others said on
+/// stderr by the caller, never failing the ADD; see netavark/names.rs). Aliases asked
+/// for on a network without DNS are refused; a pod name there is only a label.
+fn dns_names(conf: &NetConf, net: &Network) -> Result<names::Chosen, Failure> {
     let aliases = conf
         .runtime_config
         .aliases
@@ -291,21 +287,7 @@ fn dns_names(
         return Ok(Default::default());
     }
     let pod_name = args::parse(&std::env::var("CNI_ARGS").unwrap_or_default())?.pod_name;
-    let me = container.label();
-    let taken: Vec<DnsName> = engine
-        .endpoints()?
-        .iter()
-        .filter(|ep| ep.network == net.name && ep.container != me)
-        .flat_map(|ep| ep.dns_names().cloned().collect::<Vec<_>>())
-        .collect();
-    let chosen = crate::netavark::names::choose(pod_name.as_deref(), &aliases, &taken);
-    for why in &chosen.left_out {
-        eprintln!(
-            "ctnet: warning: container {me:?} on network {:?}: {why}",
-            net.name.as_str()
-        );
-    }
-    Ok(chosen)
+    Ok(names::choose(pod_name.as_deref(), &aliases))
 }
 
 /// The IPAM plugin the configuration delegates to, if any (`ctnet` or none: ctnet's own).
@@ -585,8 +567,9 @@ fn attach_requested(
         .iter()
         .map(port_spec)
         .collect::<Result<Vec<_>, _>>()?;
-    let names = dns_names(engine, conf, net, &container)?;
-    Ok(engine.attach(AttachSpec {
+    let mut names = dns_names(conf, net)?;
+    let label = container.label();
+    let spec = AttachSpec {
         network: net.name.clone(),
         container,
         ips,
@@ -600,9 +583,17 @@ fn attach_requested(
             .as_deref()
             .map(|m| MacAddr::parse("runtimeConfig.mac", m))
             .transpose()?,
-        name: names.name,
-        aliases: names.aliases,
-    })?)
+        name: None,
+        aliases: Vec::new(),
+    };
+    let ep = names::attach_naming(engine, spec, &mut names);
+    for why in &names.left_out {
+        eprintln!(
+            "ctnet: warning: container {label:?} on network {:?}: {why}",
+            net.name.as_str()
+        );
+    }
+    Ok(ep?)
 }
 
 /// The ADD result: the previous plugin's result (in a chain) with ctnet's appended.
@@ -647,7 +638,7 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
         routes,
         dns: result_dns(
             conf.dns.as_ref().or(prev.get("dns")),
-            net.dns.then(|| gateways(net)).unwrap_or_default(),
+            if net.dns { gateways(net) } else { Vec::new() },
         ),
     };
     serde_json::to_value(result).expect("plain struct")

@@ -42,6 +42,8 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
             .as_deref()
             .map(|m| MacAddr::parse("--mac", m))
             .transpose()?,
+        name: None,
+        aliases: Vec::new(),
     };
     let ep = engine
         .attach(spec)

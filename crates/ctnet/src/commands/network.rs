@@ -89,6 +89,7 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
         internal: args.internal,
         icc: args.icc,
         creator: None,
+        dns: false,
     })
 }
 

@@ -170,6 +170,8 @@ impl Runner {
                 netns_owned: true,
                 publish: std::mem::take(&mut publish),
                 mac: None,
+                name: None,
+                aliases: Vec::new(),
             };
             match engine.attach(spec) {
                 Ok(ep) => {

@@ -3,8 +3,11 @@
 //!
 //! A sandbox is a holder process made by `unshare --net --mount`; commands run inside it
 //! through `nsenter`. Its namespace is the "host"; named namespaces inside it (on a
-//! private /run/netns) play containers and the "wan". Dropping the sandbox kills the
-//! holder, and the kernel removes every device, route and rule with the namespaces.
+//! private /run/netns) play containers and the "wan"; a private /etc/netns holds the files
+//! ctnet writes for them (`/etc/netns/NAME/resolv.conf`), which `ip netns exec` sees.
+//! Dropping the sandbox kills the host agent ctnet may have started in it (it is no child
+//! of the holder, and would keep the namespace alive), then the holder, and the kernel
+//! removes every device, route and rule with the namespaces.
 
 #![allow(dead_code)]
 
@@ -280,14 +283,45 @@ impl Sandbox {
             .to_string()
     }
 
+    /// The paths ctnet uses in this sandbox, as its commands see them.
+    pub fn paths(&self) -> ctnet_engine::Paths {
+        ctnet_engine::Paths {
+            state_dir: self.dir.join("state"),
+            run_dir: self.dir.join("run"),
+            netns_dir: "/run/netns".into(),
+        }
+    }
+
+    /// The pid of the host agent serving this sandbox's run dir, if one runs (it holds
+    /// the lock in `<dir>/run/agent.lock`; a pid there without the lock is not believed,
+    /// so no other process is ever signalled).
+    pub fn agent_pid(&self) -> Option<u32> {
+        ctnet_engine::agent::running_pid(&self.paths())
+    }
+
+    /// SIGKILLs the sandbox's host agent, if one runs, and waits (at most 5 s) until it
+    /// is gone: it was started detached by a ctnet command, no child of the holder, and
+    /// would otherwise outlive the sandbox and keep its namespaces alive.
+    pub fn kill_agent(&self) {
+        let Some(pid) = self.agent_pid() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+        wait_until(Duration::from_secs(5), || process_ended(pid));
+    }
+
     /// The sandbox's pid (its namespace holder).
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// A reboot: the host's namespaces end (every device, address, route, rule and named
-    /// namespace with them, background processes killed) and a fresh host starts, with
-    /// ctnet's state dir as it was and its run dir (a tmpfs on a real host) emptied.
+    /// namespace with them, background processes and the host agent killed) and a fresh
+    /// host starts, with ctnet's state dir as it was and its run dir (a tmpfs on a real
+    /// host) emptied.
     pub fn reboot(&mut self) {
         self.stop_holder();
         let _ = std::fs::remove_dir_all(self.dir.join("run"));
@@ -303,6 +337,7 @@ impl Sandbox {
             let _ = child.wait();
         }
         self.background.clear();
+        self.kill_agent();
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
         let _ = self.holder.kill();
         let _ = self.holder.wait();
@@ -316,6 +351,7 @@ impl Drop for Sandbox {
             let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
             let _ = child.wait();
         }
+        self.kill_agent();
         // The holder is our own child; ending it ends the namespaces and all within.
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
         let _ = self.holder.kill();
@@ -338,7 +374,8 @@ fn spawn_holder(fresh_sysfs: bool) -> (Child, u32) {
             "-c",
         ])
         .arg(format!(
-            "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && {} \
+            "mkdir -p /run/netns && mount -t tmpfs ctnet-test /run/netns && \
+             mkdir -p /etc/netns && mount -t tmpfs ctnet-test /etc/netns && {} \
              ip link set lo up && echo $$ && exec sleep 3600",
             if fresh_sysfs {
                 "mount -t sysfs none /sys &&"

@@ -150,14 +150,12 @@ impl<'a> Podman<'a> {
         let out = self.run(&format!("exec {from} nslookup {name}"));
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         // "Server: GW / Address: GW:53", then per answer "Name: N / Address: IP".
-        text.split("Name:")
-            .skip(1)
-            .find_map(|answer| {
-                answer
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("Address:"))
-                    .map(|a| a.trim().to_string())
-            })
+        text.split("Name:").skip(1).find_map(|answer| {
+            answer
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().to_string())
+        })
     }
 
     /// The pids of `aardvark-dns` processes in the sandbox's own network namespace
