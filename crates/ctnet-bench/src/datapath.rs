@@ -85,7 +85,11 @@ pub struct DataPath {
 /// Runs every data-path test in a fresh world.
 pub fn measure(root: &Path, ctnet_bin: PathBuf, iperf3: &Path) -> Result<DataPath, String> {
     let world = World::enter(root, "datapath")?;
-    let mut ctnet = Ctnet::new(world, ctnet_bin, false)?;
+    let dns = match crate::systems::ctnet::has_dns_flag(&ctnet_bin) {
+        true => crate::systems::ctnet::Dns::Off,
+        false => crate::systems::ctnet::Dns::Unknown,
+    };
+    let mut ctnet = Ctnet::new(world, ctnet_bin, false, dns)?;
     let wan = make_wan(ctnet.world_mut())?;
     let (bare_a, bare_b) = make_bare_pair(ctnet.world_mut())?;
     let (plain_a, plain_b) = make_bare_bridge(ctnet.world_mut())?;

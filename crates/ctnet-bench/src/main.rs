@@ -10,6 +10,7 @@
 
 mod child;
 mod datapath;
+mod dns;
 mod layout;
 mod podman;
 mod quiet;
@@ -28,6 +29,7 @@ use crate::child::{is_executable, which};
 use crate::report::{Curve, Measured, Row};
 use crate::sandbox::{Place, World};
 use crate::stats::percentile;
+use crate::systems::ctnet::Dns;
 use crate::systems::netavark::Firewall;
 use crate::systems::System;
 
@@ -89,6 +91,17 @@ struct Args {
     /// Folder of the CNI reference plugins (bridge, host-local, portmap).
     #[arg(long, value_name = "DIR", default_value = "/usr/lib/cni")]
     cni_dir: PathBuf,
+    /// aardvark-dns 1.x, the DNS server ctnet-agent's queries per second are compared with.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value = "/usr/lib/podman/aardvark-dns"
+    )]
+    aardvark: PathBuf,
+    /// Only the DNS part (queries per second and memory of ctnet-agent and aardvark-dns):
+    /// no attach/detach table, curve, data path or Podman part.
+    #[arg(long)]
+    dns_only: bool,
 }
 
 impl Args {
@@ -108,6 +121,12 @@ impl Args {
                 "--podman-runs {}: give 1 to 1000 rounds",
                 self.podman_runs
             ));
+        }
+        if self.dns_only && (self.podman_only || self.ipv6 || !self.curve.is_empty()) {
+            return Err(
+                "--dns-only runs the DNS part alone; leave out --podman-only, --ipv6 and --curve"
+                    .into(),
+            );
         }
         if self.ipv6 && self.podman_only {
             return Err(
@@ -153,7 +172,12 @@ impl Args {
 
     /// Whether the Podman part runs: asked for, or as part of the smoke test.
     fn wants_podman(&self) -> bool {
-        self.podman || self.podman_only || self.quick
+        !self.dns_only && (self.podman || self.podman_only || self.quick)
+    }
+
+    /// Whether the DNS part runs: unless only the Podman part is asked for.
+    fn wants_dns(&self) -> bool {
+        !self.podman_only && self.curve.is_empty()
     }
 
     /// Rounds of the Podman part.
@@ -207,8 +231,14 @@ fn main() -> ExitCode {
 
 /// What kind of system an entry is, with what it needs to run.
 enum Kind {
-    Floor { with_netns: bool },
-    Ctnet { bin: PathBuf, dual_stack: bool },
+    Floor {
+        with_netns: bool,
+    },
+    Ctnet {
+        bin: PathBuf,
+        dual_stack: bool,
+        dns: Dns,
+    },
     Netavark(PathBuf, Firewall),
     Cni(PathBuf),
 }
@@ -234,8 +264,11 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     }
     print_machine();
     let mut ok = true;
-    if !args.podman_only {
+    if !args.podman_only && !args.dns_only {
         attach_detach_part(args, root, &ctnet, &mut ok);
+    }
+    if args.wants_dns() {
+        dns_part(args, root, &ctnet, &mut ok);
     }
     if args.wants_podman() {
         podman_part(args, root, &ctnet, cgroups, &mut ok);
@@ -258,6 +291,7 @@ fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
         let rows = main_run(root, &entries, n, rounds, ok);
         report::print_main(&rows, n, rounds);
         report::print_dual_stack(&rows);
+        report::print_dns_on_off(&rows);
         report::print_rounds(&rows);
         report::print_memory(&rows);
     } else {
@@ -283,6 +317,30 @@ fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
                     *ok = false;
                 }
             },
+        }
+    }
+}
+
+/// Queries per second and memory of ctnet-agent and aardvark-dns (see dns/mod.rs). A
+/// missing server is reported and skipped.
+fn dns_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
+    let found = dns::Servers::find(ctnet, &args.aardvark);
+    let size = dns::Size::new(args.quick);
+    match dns::measure(root, ctnet, &found, size) {
+        Ok(rows) => {
+            *ok &= rows.iter().all(|r| {
+                r.outcome
+                    .as_ref()
+                    .err()
+                    .is_none_or(|e| !e.starts_with("failed"))
+            });
+            report::print_dns(&rows, size);
+        }
+        Err(e) => {
+            eprintln!("dns: {e}");
+            println!();
+            println!("DNS: failed: {e}");
+            *ok = false;
         }
     }
 }
@@ -372,6 +430,26 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
     } else {
         Ok(Kind::Cni(args.cni_dir.clone()))
     };
+    let has_dns = systems::ctnet::has_dns_flag(ctnet);
+    let off = if has_dns { Dns::Off } else { Dns::Unknown };
+    let agent = dns::servers::agent_beside(ctnet);
+    let dns_on = if !has_dns {
+        Err(format!(
+            "the ctnet under test ({}) has no DNS networks (`network create --dns`); skipped",
+            ctnet.display()
+        ))
+    } else if !is_executable(&agent) {
+        Err(format!(
+            "no ctnet-agent at {} (build it with `cargo build --release -p ctnet-agent`); skipped",
+            agent.display()
+        ))
+    } else {
+        Ok(Kind::Ctnet {
+            bin: ctnet.to_path_buf(),
+            dual_stack: false,
+            dns: Dns::On(agent),
+        })
+    };
     let mut entries = vec![
         Entry {
             label: "kernel floor".into(),
@@ -386,7 +464,12 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
             kind: Ok(Kind::Ctnet {
                 bin: ctnet.to_path_buf(),
                 dual_stack: false,
+                dns: off.clone(),
             }),
+        },
+        Entry {
+            label: "ctnet (DNS on)".into(),
+            kind: dns_on,
         },
     ];
     if args.ipv6 {
@@ -395,6 +478,7 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
             kind: Ok(Kind::Ctnet {
                 bin: ctnet.to_path_buf(),
                 dual_stack: true,
+                dns: off,
             }),
         });
     }
@@ -420,9 +504,16 @@ fn build(root: &Path, label: &str, kind: &Kind) -> Result<Box<dyn System>, Strin
     let world = World::enter(root, label)?;
     Ok(match kind {
         Kind::Floor { with_netns } => Box::new(systems::floor::Floor::new(world, *with_netns)?),
-        Kind::Ctnet { bin, dual_stack } => {
-            Box::new(systems::ctnet::Ctnet::new(world, bin.clone(), *dual_stack)?)
-        }
+        Kind::Ctnet {
+            bin,
+            dual_stack,
+            dns,
+        } => Box::new(systems::ctnet::Ctnet::new(
+            world,
+            bin.clone(),
+            *dual_stack,
+            dns.clone(),
+        )?),
         Kind::Netavark(bin, fw) => {
             Box::new(systems::netavark::Netavark::new(world, bin.clone(), *fw)?)
         }
@@ -473,9 +564,17 @@ fn main_run(root: &Path, entries: &[Entry], n: usize, rounds: usize, ok: &mut bo
                 .map(|_| Vec::new())
                 .map_err(Clone::clone),
             is_ctnet: matches!(
-                entry.kind,
+                &entry.kind,
                 Ok(Kind::Ctnet {
                     dual_stack: false,
+                    dns,
+                    ..
+                }) if !matches!(dns, Dns::On(_))
+            ),
+            is_dns_on: matches!(
+                &entry.kind,
+                Ok(Kind::Ctnet {
+                    dns: Dns::On(_),
                     ..
                 })
             ),

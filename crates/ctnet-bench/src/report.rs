@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::datapath::{self, DataPath};
+use crate::dns::{self, ServerRow};
 use crate::podman::{self, CASES};
 use crate::stats::Summary;
 use crate::systems::Cost;
@@ -17,6 +18,9 @@ pub struct Row {
     pub is_ctnet: bool,
     /// True for ctnet on dual-stack networks (`--ipv6`), compared with the row above.
     pub is_dual_stack: bool,
+    /// True for ctnet on networks with container-name DNS (and its agent running),
+    /// compared with ctnet's row, whose networks have it off.
+    pub is_dns_on: bool,
 }
 
 impl Row {
@@ -145,6 +149,72 @@ fn dual_stack_line(rows: &[Row]) -> Option<String> {
     Some(format!(
         "dual stack / IPv4 only (ctnet, {how}): attach {attach}, detach {detach}"
     ))
+}
+
+/// What DNS costs an attach: the ratio of ctnet's p50 on networks with DNS on (agent
+/// running) to its p50 with DNS off, in each round, then the median; the target is at
+/// most 1.05. Nothing when either row is missing or failed.
+pub fn print_dns_on_off(rows: &[Row]) {
+    if let Some(line) = dns_on_off_line(rows) {
+        println!();
+        println!("{line}");
+    }
+}
+
+fn dns_on_off_line(rows: &[Row]) -> Option<String> {
+    let off = rows.iter().find(|r| r.is_ctnet)?.round_p50s()?;
+    let on = rows.iter().find(|r| r.is_dns_on)?.round_p50s()?;
+    let attach = median_ratio(on.iter().zip(&off).map(|(d, v)| (d.0, v.0)));
+    let detach = median_ratio(on.iter().zip(&off).map(|(d, v)| (d.1, v.1)));
+    let how = if off.len() > 1 {
+        "p50; median of the rounds' ratios"
+    } else {
+        "p50"
+    };
+    Some(format!(
+        "DNS on / DNS off (ctnet, {how}): attach {attach}, detach {detach} (target: attach at most 1.05x)"
+    ))
+}
+
+/// The DNS part: per server, queries per second (median of the turns), what was
+/// answered, wrong and lost, and its resident memory before and after the load.
+pub fn print_dns(rows: &[ServerRow], size: dns::Size) {
+    println!();
+    println!(
+        "DNS: {} A queries per turn over UDP for {} container names, {} in flight, from a container to its gateway; {} turn(s) per server, taking turns",
+        size.queries, size.names, size.window, size.turns
+    );
+    println!(
+        "{:<LABEL_WIDTH$} {:>10} {:>9} {:>7} {:>7} {:>11} {:>11}",
+        "server", "queries/s", "answered", "wrong", "lost", "VmRSS idle", "VmRSS after"
+    );
+    let mut best: Vec<(&str, f64)> = Vec::new();
+    for row in rows {
+        match &row.outcome {
+            Ok(m) if !m.loads.is_empty() => {
+                let sum = |f: fn(&dns::load::Load) -> usize| m.loads.iter().map(f).sum::<usize>();
+                let qps = m.median_per_second();
+                best.push((&row.label, qps));
+                println!(
+                    "{:<LABEL_WIDTH$} {:>10.0} {:>9} {:>7} {:>7} {:>11} {:>11}",
+                    row.label,
+                    qps,
+                    sum(|l| l.answered),
+                    sum(|l| l.wrong),
+                    sum(|l| l.lost),
+                    m.rss_idle_kib.map_or("-".into(), mib),
+                    m.rss_loaded_kib.map_or("-".into(), mib)
+                );
+            }
+            Ok(_) => println!("{:<LABEL_WIDTH$} no samples", row.label),
+            Err(why) => println!("{:<LABEL_WIDTH$} {}", row.label, first_line(why)),
+        }
+    }
+    if let [(a, qa), (b, qb)] = best.as_slice() {
+        if *qb > 0.0 {
+            println!("{a} / {b}, queries per second: {:.2}x", qa / qb);
+        }
+    }
 }
 
 /// Each round's attach and detach p50 per system, to show how much rounds differ.
@@ -482,6 +552,7 @@ mod tests {
                 }]),
                 is_ctnet,
                 is_dual_stack,
+                is_dns_on: false,
             }
         };
         let mut rows = vec![
@@ -495,6 +566,33 @@ mod tests {
         rows[1].outcome = Err("failed".into());
         assert_eq!(dual_stack_line(&rows), None);
         assert_eq!(dual_stack_line(&rows[..1]), None);
+    }
+
+    #[test]
+    fn dns_on_is_compared_with_ctnets_dns_off_row() {
+        let ms = Duration::from_millis;
+        let row = |attach: u64, is_ctnet, is_dns_on| {
+            let cost = |d| Cost {
+                wall: ms(d),
+                max_rss_kib: None,
+            };
+            Row {
+                label: "ctnet".into(),
+                outcome: Ok(vec![Measured {
+                    attach: vec![cost(attach)],
+                    detach: vec![cost(2)],
+                }]),
+                is_ctnet,
+                is_dual_stack: false,
+                is_dns_on,
+            }
+        };
+        let rows = [row(20, true, false), row(21, false, true)];
+        assert_eq!(
+            dns_on_off_line(&rows).unwrap(),
+            "DNS on / DNS off (ctnet, p50): attach 1.05x, detach 1.00x (target: attach at most 1.05x)"
+        );
+        assert_eq!(dns_on_off_line(&rows[..1]), None);
     }
 
     #[test]

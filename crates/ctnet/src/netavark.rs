@@ -7,7 +7,10 @@
 //! netavark --version | version
 //! ```
 //!
-//! `setup` answers with a status block: per network, the interface's MAC and addresses.
+//! `setup` answers with a status block: per network, the interface's MAC and addresses,
+//! and for a network with ctnet's DNS its gateways as `dns_server_ips` and Podman's
+//! search domain `dns.podman` (Podman writes the container's resolv.conf from them; the
+//! engine has ctnet-agent serve the names, so aardvark-dns is never started).
 //! Errors are `{"error": "..."}` on stdout with exit code 1, as netavark reports them.
 //! Podman does its own IPAM and passes each container's addresses; ctnet makes each
 //! network on first use from Podman's `network_info` (subnet, gateway, bridge name,
@@ -15,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,8 +27,8 @@ use ctnet_engine::model::{
     parse_ip, Driver, Family, Ipam, Isolation, MacAddr, MacvlanConfig, MacvlanMode, Runtime,
 };
 use ctnet_engine::{
-    AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, NetworkName, NetworkSpec, Paths,
-    PortSpec, Protocol, Subnet,
+    AttachSpec, ContainerRef, Endpoint, Engine, Error, ErrorKind, Network, NetworkName,
+    NetworkSpec, Paths, PortSpec, Protocol, Subnet,
 };
 use ctnet_kernel::IfName;
 use serde::Deserialize;
@@ -37,6 +41,9 @@ const NETAVARK_VERSION: &str = "1.4.0";
 #[derive(Debug, Deserialize)]
 struct NetworkOptions {
     container_id: String,
+    /// The container's name (`podman run --name`), its DNS name on DNS networks.
+    #[serde(default)]
+    container_name: String,
     #[serde(default)]
     port_mappings: Option<Vec<PortMapping>>,
     networks: BTreeMap<String, PerNetwork>,
@@ -65,6 +72,9 @@ struct PerNetwork {
     interface_name: String,
     #[serde(default)]
     static_mac: Option<String>,
+    /// `--network-alias` names, and the container's short id, which Podman always adds.
+    #[serde(default)]
+    aliases: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +89,9 @@ struct NetworkInfo {
     internal: bool,
     #[serde(default)]
     ipv6_enabled: bool,
+    /// Whether the network has container-name DNS (Podman's default for `network create`).
+    #[serde(default)]
+    dns_enabled: bool,
     /// The driver's options (`podman network create -o KEY=VALUE`), all strings.
     #[serde(default)]
     options: Option<BTreeMap<String, String>>,
@@ -129,7 +142,8 @@ fn dispatch(args: &[String]) -> Result<Option<Value>, String> {
             a if a.starts_with("--config=") => {
                 config = Some(PathBuf::from(&a["--config=".len()..]))
             }
-            // Options that take a value; ctnet is always rootful and has no DNS server.
+            // Options that take a value. ctnet is always rootful, and never starts
+            // aardvark-dns: ctnet-agent serves DNS networks (the engine starts it).
             "--rootless" | "-r" | "--aardvark-binary" | "-a" => {
                 it.next();
             }
@@ -242,6 +256,7 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
         bridge,
         mtu: options.mtu,
         internal: info.internal,
+        dns: info.dns_enabled,
         creator: Some(Runtime::Podman),
         driver,
         isolation: options.isolation,
@@ -574,14 +589,17 @@ fn attach_one(
     let (net, new) = engine.ensure_network_made(network_spec(name, info)?)?;
     if new {
         made.push(net.name.clone());
+    } else if net.dns != info.dns_enabled {
+        dns_disagrees(&net, info.dns_enabled);
     }
+    let mut names = dns_names(opts, &net, per);
     let ips = per
         .static_ips
         .iter()
         .flatten()
         .map(|ip| parse_ip("static_ips", ip, None))
         .collect::<Result<Vec<_>, _>>()?;
-    let ep = engine.attach(AttachSpec {
+    let spec = AttachSpec {
         network: net.name.clone(),
         container: container(opts, netns),
         ips,
@@ -601,7 +619,10 @@ fn attach_one(
             .transpose()?,
         name: None,
         aliases: Vec::new(),
-    })?;
+    };
+    let ep = names::attach_naming(engine, spec, &mut names);
+    say_left_out(opts, &net, &names);
+    let ep = ep?;
     let subnets: Vec<Value> = net
         .subnets
         .iter()
@@ -613,9 +634,10 @@ fn attach_one(
             }))
         })
         .collect();
+    let (servers, search) = dns_status(&net);
     let block = json!({
-        "dns_search_domains": [],
-        "dns_server_ips": [],
+        "dns_search_domains": search,
+        "dns_server_ips": servers,
         "interfaces": {
             (ep.ifname.to_string()): {
                 "mac_address": ep.mac.to_string(),
@@ -624,6 +646,62 @@ fn attach_one(
         }
     });
     Ok((net.name, ep.ifname, block))
+}
+
+/// The `dns_server_ips` and `dns_search_domains` of a network's status block, as
+/// netavark 1.4 gives them: the network's gateways (IPv4 first) and `dns.podman` when it
+/// has DNS, nothing otherwise. From ctnet's network, which is what is served.
+fn dns_status(net: &Network) -> (Vec<String>, Vec<&'static str>) {
+    if !net.dns {
+        return (Vec::new(), Vec::new());
+    }
+    let mut gateways: Vec<IpAddr> = net.subnets.iter().map(|s| s.gateway).collect();
+    gateways.sort_by_key(|g| g.is_ipv6());
+    (
+        gateways.iter().map(IpAddr::to_string).collect(),
+        vec![PODMAN_SEARCH_DOMAIN],
+    )
+}
+
+/// Podman's search domain: the agent answers `NAME.dns.podman` as `NAME`.
+const PODMAN_SEARCH_DOMAIN: &str = "dns.podman";
+
+/// Says on stderr that an existing network keeps its own DNS setting when Podman's
+/// file says otherwise (a network made by `ctnet network create`, or by Podman through
+/// a ctnet before DNS networks, or whose Podman file was edited).
+fn dns_disagrees(net: &Network, podman: bool) {
+    let (ours, theirs) = match net.dns {
+        true => ("on", "off"),
+        false => ("off", "on"),
+    };
+    eprintln!(
+        "ctnet: warning: network {:?} has DNS {ours} in ctnet's store but {theirs} in Podman's          network file (dns_enabled: {podman}); ctnet's setting stays and is what the container          gets. To follow Podman's, remove the network from ctnet (`ctnet network rm {}`) once          no container uses it: the next container's setup makes it again from Podman's file",
+        net.name.as_str(),
+        net.name.as_str()
+    );
+}
+
+/// The container's DNS names on `net` (none unless it has DNS): its name and aliases
+/// that are DNS names; see netavark/names.rs.
+fn dns_names(opts: &NetworkOptions, net: &Network, per: &PerNetwork) -> names::Chosen {
+    if !net.dns {
+        return names::Chosen::default();
+    }
+    names::choose(
+        Some(opts.container_name.as_str()),
+        per.aliases.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Says on stderr which of the container's names were left out on `net`, and why.
+fn say_left_out(opts: &NetworkOptions, net: &Network, chosen: &names::Chosen) {
+    for why in &chosen.left_out {
+        eprintln!(
+            "ctnet: warning: container \"podman:{}\" on network {:?}: {why}",
+            opts.container_id,
+            net.name.as_str()
+        );
+    }
 }
 
 /// Detaches the container (by its id and interface: never another container's
@@ -885,4 +963,5 @@ mod tests {
 
 #[cfg(test)]
 mod fuzz;
+pub(crate) mod names;
 mod record;

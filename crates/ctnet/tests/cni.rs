@@ -335,3 +335,80 @@ fn ipam_delegated_to_host_local() {
     assert!(cni_call(&sb, "ctnet", "DEL", "b", "/run/netns/pod2", &c).0);
     assert!(!sb.ok(&leases).contains(b_ip), "{}", sb.ok(&leases));
 }
+
+/// A network with ctnet's DNS (`"ctnetDns": true`): the result's `dns` has the gateway
+/// first among the configuration's own nameservers (the rest of its `dns` as given), the
+/// pods resolve each other by `K8S_POD_NAME` and by the `aliases` capability from their
+/// namespaces, and DEL takes the name away. Without the key the configuration's `dns`
+/// passes through unchanged and an alias is refused, nothing made.
+#[test]
+fn a_dns_network_names_its_gateway_in_the_result_and_serves_pod_names() {
+    let sb = Sandbox::new();
+    sb.ok("ip netns add pa && ip netns add pb && ip netns add pc");
+    let dns = json!({ "nameservers": ["10.0.0.53"], "search": ["corp.example"] });
+    let mut c = conf("1.0.0");
+    c["name"] = json!("dnsnet");
+    c["bridge"] = json!("cni-dns0");
+    c["ipam"] = json!({ "type": "ctnet", "subnet": "10.92.0.0/24" });
+    c["ctnetDns"] = json!(true);
+    c["dns"] = dns.clone();
+    c["runtimeConfig"] = json!({ "aliases": { "dnsnet": ["alias-a"] } });
+    let args = |pod: &str| format!("CNI_ARGS='IgnoreUnknown=1;K8S_POD_NAME={pod}' ctnet");
+    let (ok, ra) = cni_call(&sb, &args("pa"), "ADD", "ida", "/run/netns/pa", &c);
+    assert!(ok, "{ra}");
+    assert_eq!(
+        ra["dns"],
+        json!({ "nameservers": ["10.92.0.1", "10.0.0.53"], "search": ["corp.example"] })
+    );
+    c["runtimeConfig"] = json!({});
+    let (ok, rb) = cni_call(&sb, &args("pb"), "ADD", "idb", "/run/netns/pb", &c);
+    assert!(ok, "{rb}");
+    let ip_a = sb.addr_of("pa", "eth0");
+    let ip_b = sb.addr_of("pb", "eth0");
+    let dig = |from: &str, name: &str| {
+        sb.run(&format!(
+            "ip netns exec {from} dig +short +time=1 +tries=2 @10.92.0.1 {name} A"
+        ))
+    };
+    let answers = |from: &str, name: &str, ip: &str| {
+        support::wait_until(std::time::Duration::from_secs(3), || {
+            String::from_utf8_lossy(&dig(from, name).stdout).trim() == ip
+        })
+    };
+    assert!(answers("pb", "pa", &ip_a), "pa from pb");
+    assert!(answers("pa", "pb", &ip_b), "pb from pa");
+    assert!(answers("pb", "alias-a", &ip_a), "alias-a from pb");
+    assert!(cni_call(&sb, "ctnet", "DEL", "ida", "/run/netns/pa", &c).0);
+    assert!(
+        support::wait_until(std::time::Duration::from_secs(3), || {
+            String::from_utf8_lossy(&dig("pb", "pa").stdout)
+                .trim()
+                .is_empty()
+        }),
+        "pa still resolves after its DEL"
+    );
+
+    // No ctnetDns: the configuration's dns as it is; an alias is refused, nothing made.
+    let mut plain = conf("1.0.0");
+    plain["name"] = json!("plainnet");
+    plain["bridge"] = json!("cni-plain0");
+    plain["ipam"] = json!({ "type": "ctnet", "subnet": "10.93.0.0/24" });
+    plain["dns"] = dns.clone();
+    plain["runtimeConfig"] = json!({});
+    let (ok, rc) = cni_call(&sb, &args("pc"), "ADD", "idc", "/run/netns/pc", &plain);
+    assert!(ok, "{rc}");
+    assert_eq!(rc["dns"], dns);
+    assert!(cni_call(&sb, "ctnet", "DEL", "idc", "/run/netns/pc", &plain).0);
+    let before = sb.snapshot();
+    plain["runtimeConfig"] = json!({ "aliases": { "plainnet": ["web"] } });
+    let err = expect_error(
+        cni_call(&sb, "ctnet", "ADD", "idc", "/run/netns/pc", &plain),
+        7,
+    );
+    assert!(err["msg"].as_str().unwrap().contains("DNS off"), "{err}");
+    assert!(
+        err["details"].as_str().unwrap().contains("ctnetDns"),
+        "{err}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}

@@ -8,6 +8,12 @@
 //!
 //! With `dual_stack` the networks are made with `--ipv6` and an IPv6 subnet beside the
 //! IPv4 one, so every attach also gives the container an IPv6 address and default route.
+//!
+//! [`Dns`] says whether the networks have ctnet's container-name DNS: `Off` makes them
+//! with `--dns false` (what netavark and the CNI plugins are measured with: no DNS), `On`
+//! with `--dns true`, and then ctnet-agent runs as a service in the world before the
+//! first container (as on a host with its systemd unit), so each attach pays what it
+//! costs with DNS on: the agent's liveness check and one datagram after the commit.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,14 +21,29 @@ use std::process::{Command, Stdio};
 
 use super::{Cost, System};
 use crate::child::{first_line_of, run_timed, Finished};
+use crate::dns::servers::{self, Server};
 use crate::layout;
 use crate::sandbox::{World, NETNS_DIR};
+
+/// The container-name DNS of the benchmark's networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dns {
+    /// A ctnet from before DNS networks: no `--dns` given.
+    Unknown,
+    /// `--dns false`.
+    Off,
+    /// `--dns true`, with this ctnet-agent running as a service.
+    On(PathBuf),
+}
 
 /// ctnet in one world.
 pub struct Ctnet {
     label: String,
     bin: PathBuf,
     dual_stack: bool,
+    dns: Dns,
+    /// The agent of `Dns::On`, ended with the system.
+    agent: Option<Server>,
     world: World,
     state_dir: PathBuf,
     run_dir: PathBuf,
@@ -33,17 +54,24 @@ pub struct Ctnet {
 impl Ctnet {
     /// ctnet at `bin`, with fresh state directories inside `world`; its networks are
     /// dual stack (IPv4 and IPv6) when `dual_stack`, else IPv4 only.
-    pub fn new(world: World, bin: PathBuf, dual_stack: bool) -> Result<Ctnet, String> {
+    pub fn new(world: World, bin: PathBuf, dual_stack: bool, dns: Dns) -> Result<Ctnet, String> {
         let state_dir = world.subdir("ctnet-state")?;
         let run_dir = world.subdir("ctnet-run")?;
         let mut label = label(&bin);
         if dual_stack {
             label.push_str(" (dual stack)");
         }
+        match dns {
+            Dns::On(_) => label.push_str(" (DNS on)"),
+            Dns::Off if !dual_stack => label.push_str(" (DNS off)"),
+            _ => {}
+        }
         Ok(Ctnet {
             label,
             bin,
             dual_stack,
+            dns,
+            agent: None,
             world,
             state_dir,
             run_dir,
@@ -108,6 +136,22 @@ pub fn check_dual_stack(bin: &Path) -> Result<(), String> {
     }
 }
 
+/// Whether the ctnet at `bin` makes networks with or without container-name DNS: its
+/// `network create` takes `--dns`.
+pub fn has_dns_flag(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["network", "create", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .any(|w| w == "--dns" || w.starts_with("--dns="))
+        })
+}
+
 /// "ctnet 0.1.0", from the binary itself.
 fn label(bin: &std::path::Path) -> String {
     first_line_of(bin, &["--version"]).unwrap_or_else(|| "ctnet".to_string())
@@ -130,7 +174,22 @@ impl System for Ctnet {
             if self.dual_stack {
                 args.extend(["--ipv6", "--subnet", &subnet6]);
             }
+            match self.dns {
+                Dns::Unknown => {}
+                Dns::Off => args.extend(["--dns", "false"]),
+                Dns::On(_) => args.extend(["--dns", "true"]),
+            }
             self.run(&args)?;
+        }
+        if let (Dns::On(agent), None) = (&self.dns, &self.agent) {
+            let log = self.world.dir.join("agent.log");
+            self.agent = Some(servers::start_agent(
+                agent,
+                &self.state_dir,
+                &self.run_dir,
+                NETNS_DIR,
+                &log,
+            )?);
         }
         if self.namespaces.insert(i) {
             let name = Ctnet::netns_name(i);

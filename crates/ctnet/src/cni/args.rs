@@ -24,6 +24,9 @@ const POD_LABELS: &[&str] = &[
 pub struct CniArgs {
     /// Requested addresses (`IP=a,b`, each with or without a prefix), as given.
     pub ips: Vec<String>,
+    /// `K8S_POD_NAME`: the pod's name (containerd's CRI) or the container's (Podman's
+    /// CNI backend), its DNS name on a network with ctnet's DNS when it is one.
+    pub pod_name: Option<String>,
 }
 
 /// Parses `CNI_ARGS`. Refuses a pair without `=` or with an empty key, an `IgnoreUnknown`
@@ -43,6 +46,7 @@ pub fn parse(text: &str) -> Result<CniArgs, Failure> {
         match key {
             "IgnoreUnknown" => ignore_unknown = boolean(value)?,
             "IP" => args.ips.extend(value.split(',').map(str::to_string)),
+            "K8S_POD_NAME" if !value.is_empty() => args.pod_name = Some(value.to_string()),
             k if POD_LABELS.contains(&k) => {}
             k => unknown.push(k.to_string()),
         }
@@ -92,9 +96,10 @@ mod tests {
     fn what_containerd_cri_and_podman_send_is_read() {
         let cri = "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;\
                    K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=4f2c-11";
-        assert_eq!(parse(cri).unwrap(), CniArgs::default());
+        assert_eq!(parse(cri).unwrap().ips, Vec::<String>::new());
         let podman = "IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.88.0.5";
         assert_eq!(parse(podman).unwrap().ips, ["10.88.0.5"]);
+        assert_eq!(parse(podman).unwrap().pod_name.as_deref(), Some("web"));
         assert_eq!(parse("").unwrap(), CniArgs::default());
         // The pod labels ask for nothing, so they need no IgnoreUnknown.
         assert!(parse("K8S_POD_NAME=web").is_ok());

@@ -28,6 +28,7 @@ use ctnet_kernel::IfName;
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
+use crate::netavark::names;
 use types::{code, CniError, CniResult, NetConf, SUPPORTED_VERSIONS};
 
 /// A failure, with the spec's error code.
@@ -243,10 +244,50 @@ fn ensure_network(
             .map_err(Error::from)?,
         mtu: conf.mtu,
         internal: conf.internal,
+        dns: conf.ctnet_dns,
         creator: Some(Runtime::Cni),
         ..NetworkSpec::named(network_name(conf)?)
     };
-    Ok(engine.ensure_network_made(spec)?)
+    let (net, made) = engine.ensure_network_made(spec)?;
+    if !made && net.dns != conf.ctnet_dns {
+        // The network keeps what it was made with; the result says what is served.
+        eprintln!(
+            "ctnet: warning: network {:?} has DNS {} in ctnet's store, but the configuration's \
+             ctnetDns is {}; the store's setting stays",
+            net.name.as_str(),
+            if net.dns { "on" } else { "off" },
+            conf.ctnet_dns
+        );
+    }
+    Ok((net, made))
+}
+
+/// The container's DNS names on `net`: `K8S_POD_NAME` from CNI_ARGS and the `aliases`
+/// capability's entry for this network, those that are DNS names (the others said on
+/// stderr by the caller, never failing the ADD; see netavark/names.rs). Aliases asked
+/// for on a network without DNS are refused; a pod name there is only a label.
+fn dns_names(conf: &NetConf, net: &Network) -> Result<names::Chosen, Failure> {
+    let aliases = conf
+        .runtime_config
+        .aliases
+        .get(&conf.name)
+        .cloned()
+        .unwrap_or_default();
+    if !net.dns {
+        if !aliases.is_empty() {
+            return Err(Failure::new(
+                code::INVALID_CONFIG,
+                format!(
+                    "runtimeConfig.aliases: network {:?} has DNS off; aliases need DNS",
+                    net.name.as_str()
+                ),
+                "add \"ctnetDns\": true to the plugin's configuration (a network that exists already keeps its setting: remove it with `ctnet network rm` first), or do not declare the aliases capability",
+            ));
+        }
+        return Ok(Default::default());
+    }
+    let pod_name = args::parse(&std::env::var("CNI_ARGS").unwrap_or_default())?.pod_name;
+    Ok(names::choose(pod_name.as_deref(), &aliases))
 }
 
 /// The IPAM plugin the configuration delegates to, if any (`ctnet` or none: ctnet's own).
@@ -526,7 +567,9 @@ fn attach_requested(
         .iter()
         .map(port_spec)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(engine.attach(AttachSpec {
+    let mut names = dns_names(conf, net)?;
+    let label = container.label();
+    let spec = AttachSpec {
         network: net.name.clone(),
         container,
         ips,
@@ -542,7 +585,15 @@ fn attach_requested(
             .transpose()?,
         name: None,
         aliases: Vec::new(),
-    })?)
+    };
+    let ep = names::attach_naming(engine, spec, &mut names);
+    for why in &names.left_out {
+        eprintln!(
+            "ctnet: warning: container {label:?} on network {:?}: {why}",
+            net.name.as_str()
+        );
+    }
+    Ok(ep?)
 }
 
 /// The ADD result: the previous plugin's result (in a chain) with ctnet's appended.
@@ -585,9 +636,40 @@ fn result(conf: &NetConf, net: &Network, ep: &ctnet_engine::Endpoint, netns: &st
         interfaces,
         ips,
         routes,
-        dns: prev.get("dns").cloned().unwrap_or_else(|| json!({})),
+        dns: result_dns(
+            conf.dns.as_ref().or(prev.get("dns")),
+            if net.dns { gateways(net) } else { Vec::new() },
+        ),
     };
     serde_json::to_value(result).expect("plain struct")
+}
+
+/// A network's gateways, IPv4 first: where the agent answers on a DNS network.
+fn gateways(net: &Network) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = net.subnets.iter().map(|s| s.gateway).collect();
+    out.sort_by_key(|g| g.is_ipv6());
+    out
+}
+
+/// The result's `dns`: `given` (the configuration's `dns`, else the previous plugin's)
+/// with `servers` (the gateways of a network with ctnet's DNS) first among its
+/// nameservers, once each; the rest of `given` as it is.
+fn result_dns(given: Option<&Value>, servers: Vec<IpAddr>) -> Value {
+    let mut dns = match given {
+        Some(Value::Object(m)) => Value::Object(m.clone()),
+        _ => json!({}),
+    };
+    if servers.is_empty() {
+        return dns;
+    }
+    let mut nameservers: Vec<Value> = servers.iter().map(|s| json!(s.to_string())).collect();
+    for ns in dns["nameservers"].as_array().into_iter().flatten() {
+        if !nameservers.contains(ns) {
+            nameservers.push(ns.clone());
+        }
+    }
+    dns["nameservers"] = Value::Array(nameservers);
+    dns
 }
 
 /// DEL is idempotent: a missing network, endpoint or namespace is success. A delegated
@@ -790,10 +872,28 @@ mod tests {
     }
 
     #[test]
+    fn the_result_dns_is_the_confs_with_the_dns_networks_gateways_first() {
+        let given = json!({ "nameservers": ["10.0.0.53", "10.88.0.1"], "search": ["corp"] });
+        let gw: Vec<IpAddr> = vec!["10.88.0.1".parse().unwrap(), "fd88::1".parse().unwrap()];
+        assert_eq!(
+            result_dns(Some(&given), gw.clone()),
+            json!({ "nameservers": ["10.88.0.1", "fd88::1", "10.0.0.53"], "search": ["corp"] })
+        );
+        // Without DNS the configuration's dns passes through as it is.
+        assert_eq!(result_dns(Some(&given), Vec::new()), given);
+        assert_eq!(result_dns(None, Vec::new()), json!({}));
+        assert_eq!(
+            result_dns(Some(&json!(null)), gw[..1].to_vec()),
+            json!({ "nameservers": ["10.88.0.1"] })
+        );
+    }
+
+    #[test]
     fn what_ctnet_does_and_empty_capabilities_pass() {
         assert!(unsupported_capabilities(&conf(json!({
             "portMappings": [{ "hostPort": 80, "containerPort": 80, "protocol": "tcp" }],
-            "ips": ["10.88.0.5/16"], "mac": "02:42:0a:58:00:05"
+            "ips": ["10.88.0.5/16"], "mac": "02:42:0a:58:00:05",
+            "aliases": { "n": ["web"] }
         })))
         .is_ok());
         // containerd's CRI may pass a declared capability with nothing in it.

@@ -60,6 +60,14 @@ pub struct NetConf {
     /// No masquerade, nothing in or out of the bridge.
     #[serde(default)]
     pub internal: bool,
+    /// ctnet's key: the network (made on first use) has ctnet's container-name DNS
+    /// server on its gateways, and the result names them in `dns.nameservers`.
+    #[serde(default, rename = "ctnetDns")]
+    pub ctnet_dns: bool,
+    /// The spec's DNS settings for the container (`nameservers`, `domain`, `search`,
+    /// `options`), passed into the result as the reference plugins do.
+    #[serde(default)]
+    pub dns: Option<Value>,
     /// IPAM: ctnet's own when absent or `{"type": "ctnet"}`; `subnet` may be set here.
     #[serde(default)]
     pub ipam: Option<Ipam>,
@@ -118,6 +126,10 @@ pub struct RuntimeConfig {
     /// `mac` capability.
     #[serde(default)]
     pub mac: Option<String>,
+    /// `aliases` capability (Podman's CNI backend: network name to the container's
+    /// `--network-alias` names, as the dnsname plugin reads it).
+    #[serde(default)]
+    pub aliases: BTreeMap<String, Vec<String>>,
     /// Every other entry: capabilities ctnet does not do (`bandwidth`, `dns`, `ipRanges`,
     /// ...), refused by ADD when they ask for something.
     #[serde(flatten)]
@@ -167,7 +179,8 @@ pub struct CniResult {
     pub ips: Vec<Value>,
     /// Routes.
     pub routes: Vec<Value>,
-    /// DNS settings (none from ctnet).
+    /// DNS settings: the configuration's (or the previous plugin's), with the gateways of
+    /// a network with ctnet's DNS first among the nameservers.
     pub dns: Value,
 }
 

@@ -50,8 +50,8 @@ impl PodmanOptions {
 /// The flags every container started here needs on this machine.
 pub const RUN_FLAGS: &str = "--runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024";
 
-/// The image every test container runs: busybox with `sh nc httpd echo cat printf sleep`
-/// and `/www/index.html` saying [`PAGE`].
+/// The image every test container runs: busybox with `sh nc httpd echo cat printf sleep
+/// nslookup` and `/www/index.html` saying [`PAGE`].
 pub const IMAGE: &str = "localhost/bb:latest";
 
 /// What busybox httpd serves from /www.
@@ -86,7 +86,7 @@ impl<'a> Podman<'a> {
              ln -sf {netavark} $D/bin/netavark; ln -sf {ctnet} $D/cni/ctnet; \
              ln -sf /usr/lib/cni/tuning $D/cni/tuning; \
              cp /bin/busybox $D/rootfs/bin/busybox; \
-             for c in sh nc httpd echo cat printf sleep; do ln -sf busybox $D/rootfs/bin/$c; done; \
+             for c in sh nc httpd echo cat printf sleep nslookup; do ln -sf busybox $D/rootfs/bin/$c; done; \
              echo {PAGE} > $D/rootfs/www/index.html; tar -C $D/rootfs -cf $D/bb.tar .; \
              printf '%s\\n' '[engine]' 'helper_binaries_dir = [\"'$D/bin'\", \"/usr/lib/podman\"]' \
                'cgroup_manager = \"cgroupfs\"' 'events_logger = \"file\"' '[network]' \
@@ -141,6 +141,33 @@ impl<'a> Podman<'a> {
         ))
         .trim()
         .to_string()
+    }
+
+    /// The address busybox's `nslookup NAME` in container `from` gets for `name` from
+    /// the first nameserver of its resolv.conf (the search domains applied), or None when
+    /// it gets none.
+    pub fn lookup(&self, from: &str, name: &str) -> Option<String> {
+        let out = self.run(&format!("exec {from} nslookup {name}"));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        // "Server: GW / Address: GW:53", then per answer "Name: N / Address: IP".
+        text.split("Name:").skip(1).find_map(|answer| {
+            answer
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Address:"))
+                .map(|a| a.trim().to_string())
+        })
+    }
+
+    /// The pids of `aardvark-dns` processes in the sandbox's own network namespace
+    /// (processes of the machine's other namespaces, e.g. another test's, do not count).
+    pub fn aardvark_pids(&self) -> Vec<String> {
+        let out = self.sb.ok(
+            "me=$(readlink /proc/self/ns/net); for d in /proc/[0-9]*; do \
+               [ \"$(cat $d/comm 2>/dev/null)\" = aardvark-dns ] || continue; \
+               [ \"$(readlink $d/ns/net 2>/dev/null)\" = \"$me\" ] && echo ${d#/proc/}; \
+             done; true",
+        );
+        out.split_whitespace().map(str::to_string).collect()
     }
 
     /// Writes `conflist` as network `name`'s configuration (the CNI backend).
