@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use ctnet_engine::model::ports::host_ip_text;
-use ctnet_engine::model::{MacAddr, DEFAULT_NETWORK};
+use ctnet_engine::model::{DnsName, MacAddr, DEFAULT_NETWORK};
 use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
 
 use crate::cli::{static_ips, AttachArgs, DetachArgs, Format, TargetArgs};
@@ -29,9 +29,15 @@ fn target(args: &TargetArgs) -> Result<ContainerRef> {
 }
 
 pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
+    let container = target(&args.target)?;
+    // A named namespace answers to its name in DNS when that is a valid DNS name.
+    let name = match &container {
+        ContainerRef::Named(ns) => DnsName::try_implicit(ns.as_str()),
+        _ => None,
+    };
     let spec = AttachSpec {
         network: NetworkName::new(&args.network)?,
-        container: target(&args.target)?,
+        container,
         ips: static_ips(args.ip.as_deref(), args.ip6.as_deref())?,
         ifname: args.ifname.as_deref().map(IfName::new).transpose()?,
         owner: None,
@@ -42,8 +48,12 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
             .as_deref()
             .map(|m| MacAddr::parse("--mac", m))
             .transpose()?,
-        name: None,
-        aliases: Vec::new(),
+        name,
+        aliases: args
+            .aliases
+            .iter()
+            .map(|a| DnsName::alias(a))
+            .collect::<Result<_>>()?,
     };
     let ep = engine
         .attach(spec)
