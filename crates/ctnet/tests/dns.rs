@@ -197,7 +197,7 @@ fn names_come_back_after_the_agent_is_killed() {
 
 #[test]
 fn ctnet_run_resolves_names_with_nothing_started_by_hand() {
-    let mut sb = Sandbox::new();
+    let sb = Sandbox::new();
     sb.ok("ctnet network create user >/dev/null");
     assert!(sb.agent_pid().is_none());
     let server = sb.start_until(
