@@ -2,7 +2,6 @@
 //! resolv.conf naming it (bind-mounted over /etc/resolv.conf in the sandbox's private
 //! mount namespace), and `dig` from container namespaces.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{wait_until, Sandbox};
@@ -102,27 +101,7 @@ impl Sandbox {
             .collect()
     }
 
-    /// The pid of the sandbox's agent, from its lock file (None: none ever ran, or it
-    /// ended).
-    pub fn agent_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.dir.join("run/agent.lock")).ok()?;
-        let pid: u32 = text.trim().parse().ok()?;
-        (!super::process_ended(pid)).then_some(pid)
-    }
-
-    /// SIGKILLs the sandbox's agent, if one runs, and waits until it is gone.
-    pub fn kill_agent(&self) {
-        if let Some(pid) = self.agent_pid() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
-            assert!(
-                wait_until(Duration::from_secs(5), || super::process_ended(pid)),
-                "agent {pid} did not die"
-            );
-        }
-    }
+    // agent_pid and kill_agent: in support/mod.rs (H1's harness).
 
     /// The sandbox's run dir (agent.lock, agent.sock, agent.json live there).
     pub fn run_dir(&self) -> std::path::PathBuf {
