@@ -41,7 +41,7 @@ fn containers_resolve_each_other_by_name_and_alias_over_udp_and_tcp() {
             [b.clone()]
         );
         assert_eq!(
-            sb.dig_short(Some("b"), &gw, &format!("{transport} a")),
+            sb.dig_short(Some("b"), &gw, &format!("{transport} -q a")),
             [a.clone()]
         );
     }
@@ -114,7 +114,7 @@ fn other_names_go_to_the_upstream_unchanged() {
         sb.dig_short(Some("a"), &gw, &format!("{WAN_NAME} AAAA")),
         [WAN_ADDR6]
     );
-    let hosts = sb.ok(&format!("ip netns exec a getent hosts {WAN_NAME}"));
+    let hosts = sb.ok(&format!("ip netns exec a getent ahostsv4 {WAN_NAME}"));
     assert!(hosts.starts_with(WAN_ADDR), "{hosts}");
     let status_file = sb.ok("cat $CTNET_RUN_DIR/agent.json");
     assert!(
@@ -170,7 +170,7 @@ fn a_container_that_leaves_stops_resolving_within_a_second() {
     assert!(gone.is_some(), "web still resolves a second after b left");
     assert_eq!(status(&sb.dig(Some("a"), &gw, "b")), "NXDOMAIN");
     // The one left still resolves itself.
-    assert_eq!(sb.dig_short(Some("a"), &gw, "a"), [sb.addr_of("a", "eth0")]);
+    assert_eq!(sb.dig_short(Some("a"), &gw, "-q a"), [sb.addr_of("a", "eth0")]);
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn a_user_dns_server_keeps_port_53_and_two_networks_coexist() {
     );
     let (one, two) = (sb.gateways("one")[0].clone(), sb.gateways("two")[0].clone());
     assert_eq!(
-        sb.dig_short(Some("a"), &one, "a"),
+        sb.dig_short(Some("a"), &one, "-q a"),
         [sb.addr_of("a", "eth0")]
     );
     assert_eq!(

@@ -73,6 +73,7 @@ impl Sandbox {
 
     /// `dig @server ARGS` from namespace `ns` (None: the host); its whole output. One try,
     /// waiting `wait` seconds.
+    /// dig reads a bare `a` as the record type A: name a container `a` with `-q a`.
     pub fn dig(&self, ns: Option<&str>, server: &str, args: &str) -> String {
         let prefix = ns
             .map(|n| format!("ip netns exec {n} "))
