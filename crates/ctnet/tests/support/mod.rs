@@ -228,18 +228,22 @@ impl Sandbox {
     /// IPv6 address's `tentative` flag (duplicate address detection still running) and
     /// what the kernel derives by itself: link-local and multicast addresses and routes,
     /// the local table and the subnet-router anycast entries IPv6 forwarding adds.
+    ///
+    /// A set's elements are listed sorted: the kernel lists them in the order they were
+    /// added, and a table rewritten with the same elements (the agent's repair) is the
+    /// same table.
     pub fn snapshot(&self) -> String {
-        self.ok(&format!(
+        sorted_elements(&self.ok(&format!(
             "{KERNEL_LISTING}; \
              echo '## ctnet'; ctnet ls --format json; ctnet network ls --format json"
-        ))
+        )))
     }
 
     /// The kernel half of [`Sandbox::snapshot`], without asking ctnet: what a killed
     /// command left before anything (even a ctnet reading its store, which finishes
     /// interrupted operations as it opens) has touched it.
     pub fn kernel_snapshot(&self) -> String {
-        self.ok(KERNEL_LISTING)
+        sorted_elements(&self.ok(KERNEL_LISTING))
     }
 
     /// Whether a probe from `ns` (None: the host) reaches `target` over `proto`.
@@ -397,6 +401,29 @@ fn spawn_holder(fresh_sysfs: bool) -> (Child, u32) {
         .parse()
         .unwrap_or_else(|_| panic!("sandbox did not start: {line:?}"));
     (holder, pid)
+}
+
+/// `nft list` output with the elements of every `elements = { … }` sorted (one per line).
+fn sorted_elements(listing: &str) -> String {
+    let mut out = String::new();
+    let mut rest = listing;
+    while let Some(start) = rest.find("elements = {") {
+        let open = start + "elements = {".len();
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let mut items: Vec<&str> = rest[open..open + len]
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .collect();
+        items.sort_unstable();
+        out.push_str(&rest[..open]);
+        out.push_str(&format!(" {} ", items.join(", ")));
+        rest = &rest[open + len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn unique() -> u64 {
