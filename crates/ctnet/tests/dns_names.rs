@@ -45,7 +45,11 @@ fn bad_names_and_aliases_are_refused_and_change_nothing() {
     refused(
         &sb,
         "ctnet run --network user --name a_b -- true",
-        &["name \"a_b\"", "not a valid DNS name", "letters, digits and '-'"],
+        &[
+            "name \"a_b\"",
+            "not a valid DNS name",
+            "letters, digits and '-'",
+        ],
     );
     refused(
         &sb,
@@ -86,7 +90,10 @@ fn bad_names_and_aliases_are_refused_and_change_nothing() {
 fn a_named_namespace_is_shown_the_gateway_as_its_resolver() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create user --subnet 10.53.0.0/24 >/dev/null && ctnet netns add c");
-    assert!(sb.ok("ls /etc/netns").is_empty(), "nothing before the attach");
+    assert!(
+        sb.ok("ls /etc/netns").is_empty(),
+        "nothing before the attach"
+    );
     sb.ok("ctnet attach user c >/dev/null");
     let file = sb.ok("cat /etc/netns/c/resolv.conf");
     assert!(file.contains("nameserver 10.53.0.1\n"), "{file}");
@@ -100,7 +107,10 @@ fn a_named_namespace_is_shown_the_gateway_as_its_resolver() {
     let run = sb.ok("ctnet run --network user -- cat /etc/resolv.conf");
     assert!(run.contains("nameserver 10.53.0.1\n"), "{run}");
     let off = sb.ok("ctnet network create quiet --dns false >/dev/null && ctnet run --network quiet -- cat /etc/resolv.conf");
-    assert!(!off.contains("10.53.0.1"), "a network without DNS names no agent: {off}");
+    assert!(
+        !off.contains("10.53.0.1"),
+        "a network without DNS names no agent: {off}"
+    );
     sb.ok("ctnet detach user c");
     assert!(
         sb.run("test -e /etc/netns/c/resolv.conf").status.code() == Some(1),

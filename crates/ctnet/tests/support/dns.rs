@@ -2,7 +2,6 @@
 //! resolv.conf naming it (bind-mounted over /etc/resolv.conf in the sandbox's private
 //! mount namespace), and `dig` from container namespaces.
 
-
 use std::time::{Duration, Instant};
 
 use super::{wait_until, Sandbox};
