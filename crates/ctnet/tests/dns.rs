@@ -30,19 +30,19 @@ fn containers_resolve_each_other_by_name_and_alias_over_udp_and_tcp() {
     for transport in ["", "+tcp"] {
         assert_eq!(
             sb.dig_short(Some("a"), &gw, &format!("{transport} b")),
-            [b.clone()]
+            std::slice::from_ref(&b)
         );
         assert_eq!(
             sb.dig_short(Some("a"), &gw, &format!("{transport} web")),
-            [b.clone()]
+            std::slice::from_ref(&b)
         );
         assert_eq!(
             sb.dig_short(Some("a"), &gw, &format!("{transport} WEB.dns.podman")),
-            [b.clone()]
+            std::slice::from_ref(&b)
         );
         assert_eq!(
             sb.dig_short(Some("b"), &gw, &format!("{transport} -q a")),
-            [a.clone()]
+            std::slice::from_ref(&a)
         );
     }
     // The answer is ours (authoritative), NOERROR without records for a type it lacks.
@@ -74,10 +74,19 @@ fn aaaa_and_ptr_on_a_dual_stack_network() {
     let (sb, gw) = two_on_user("--ipv6");
     let gw6 = sb.gateways("user")[1].clone();
     let b6 = sb.addr6_of("b", "eth0");
-    assert_eq!(sb.dig_short(Some("a"), &gw, "b AAAA"), [b6.clone()]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, "b AAAA"),
+        std::slice::from_ref(&b6)
+    );
     // Over the IPv6 gateway too, UDP and TCP.
-    assert_eq!(sb.dig_short(Some("a"), &gw6, "web AAAA"), [b6.clone()]);
-    assert_eq!(sb.dig_short(Some("a"), &gw6, "+tcp b AAAA"), [b6.clone()]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw6, "web AAAA"),
+        std::slice::from_ref(&b6)
+    );
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw6, "+tcp b AAAA"),
+        std::slice::from_ref(&b6)
+    );
     assert_eq!(
         sb.dig_short(Some("a"), &gw6, &format!("-x {b6}")),
         ["b.dns.podman.", "web.dns.podman."]
@@ -170,7 +179,10 @@ fn a_container_that_leaves_stops_resolving_within_a_second() {
     assert!(gone.is_some(), "web still resolves a second after b left");
     assert_eq!(status(&sb.dig(Some("a"), &gw, "b")), "NXDOMAIN");
     // The one left still resolves itself.
-    assert_eq!(sb.dig_short(Some("a"), &gw, "-q a"), [sb.addr_of("a", "eth0")]);
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, "-q a"),
+        [sb.addr_of("a", "eth0")]
+    );
 }
 
 #[test]
@@ -200,11 +212,11 @@ fn ctnet_run_resolves_names_with_nothing_started_by_hand() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create user >/dev/null");
     assert!(sb.agent_pid().is_none());
-    let server = sb.start_until(
+    let mut server = sb.start_until(
         "exec ctnet run --network user --name a -- sh -c 'echo ready; exec sleep 60'",
         "ready",
     );
-    let _guard = support::GroupGuard(server.id());
+    let guard = support::GroupGuard(server.id());
     let hosts = sb.ok("ctnet run --network user -- getent hosts a");
     let a = sb.ok("ctnet ls --format json");
     let ip = a
@@ -215,6 +227,8 @@ fn ctnet_run_resolves_names_with_nothing_started_by_hand() {
     assert!(hosts.contains(" a"), "{hosts}");
     // And by the search domain Podman's containers are given.
     sb.ok("ctnet run --network user -- getent hosts a.dns.podman");
+    drop(guard);
+    let _ = server.wait();
 }
 
 #[test]
