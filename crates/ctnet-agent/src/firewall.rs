@@ -16,9 +16,9 @@
 //! ctnet's own commits never trigger a repair, so the agent does not fight itself: a
 //! batch is ctnet's when its NEWGEN names this thread or this process (the kernel gives
 //! the committing *thread's* id) or a task whose name starts with `ctnet` (the one-shot
-//! `ctnet` binary, `ctnet-agent`, and this thread, named `ctnet-firewall`). A ctnet run
-//! under another name (as `netavark`) is treated as foreign; its repair finds the table
-//! as the store says under the store's lock and changes nothing, so it costs one audit.
+//! `ctnet` binary, `ctnet-agent`, and this thread, named `ctnet-firewall`) or `netavark`
+//! (ctnet as Podman's backend: the real netavark never touches ctnet's table), so a
+//! Podman host's every container start does not cost the agent an audit.
 //! Other tables are never looked at, let alone touched.
 
 use std::sync::mpsc;
@@ -197,6 +197,9 @@ impl Own {
         generation.pid == self.pid
             || generation.pid == self.tid
             || generation.proc_name.starts_with("ctnet")
+            // ctnet run by Podman as its network backend has netavark's name; netavark
+            // itself never touches ctnet's table, so a batch on it under that name is ours.
+            || generation.proc_name == "netavark"
     }
 }
 

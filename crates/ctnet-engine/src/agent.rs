@@ -336,6 +336,11 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    /// A test that forks (the spawn below) gives its children, until they exec, a copy of
+    /// every descriptor of this process, a socket another test just closed included:
+    /// the two are not run at once.
+    static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn scratch(name: &str) -> Paths {
         let dir = std::env::temp_dir().join(format!("ctnet-agent-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -349,6 +354,7 @@ mod tests {
 
     #[test]
     fn nobody_listening_is_false_and_a_bound_socket_is_true() {
+        let _one = FORKS.lock().unwrap_or_else(|e| e.into_inner());
         let p = scratch("notify");
         assert!(!notify(&p), "no run dir");
         std::fs::create_dir_all(&p.run_dir).unwrap();
@@ -416,6 +422,7 @@ mod tests {
     /// the start timeout.
     #[test]
     fn an_agent_that_exits_is_reported_with_its_log() {
+        let _one = FORKS.lock().unwrap_or_else(|e| e.into_inner());
         let p = scratch("exits");
         let fake = p.run_dir.parent().unwrap().join("fake-agent");
         std::fs::write(&fake, "#!/bin/sh\necho \"fake: refused $*\" >&2\nexit 1\n").unwrap();

@@ -232,8 +232,8 @@ fn a_lost_isolation_element_is_named_and_restored() {
 fn an_open_network_with_icc_off_keeps_its_containers_apart() {
     let mut sb = Sandbox::new();
     sb.ok(
-        "ctnet network create lonely --subnet 10.72.1.0/24 --isolate false --icc false && \
-           ctnet network create other --subnet 10.72.2.0/24 --isolate false && \
+        "ctnet network create lonely --subnet 10.72.1.0/24 --isolate false --icc false --dns false && \
+           ctnet network create other --subnet 10.72.2.0/24 --isolate false --dns false && \
            for c in a b c; do ctnet netns add $c; done && \
            ctnet attach lonely a && ctnet attach lonely b && ctnet attach other c",
     );

@@ -53,6 +53,9 @@ fn agent_pid(sb: &Sandbox) -> Option<String> {
 #[test]
 fn podman_containers_resolve_names_and_aliases_through_ctnet_without_aardvark() {
     let sb = Sandbox::with_host_sys();
+    // ctnet keeps its table (and the default network) once made, as Docker keeps its
+    // chains: the snapshot is taken once they exist.
+    sb.ok("ctnet run -- true");
     let before = sb.snapshot();
     {
         let podman = podman(&sb);

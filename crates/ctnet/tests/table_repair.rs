@@ -1,7 +1,9 @@
 //! ctnet's nftables table edited behind its back (issue 12, items 16 and 17): `doctor`
 //! names each difference from the layout and the store, `attach -p` repairs a flushed
 //! or edited table, and `gc` rewrites it whole — a foreign chain gone, another layout
-//! recreated once, the user chain's rules kept.
+//! recreated once, the user chain's rules kept. The network has DNS off, so no host agent
+//! runs: the agent would repair each edit at once (firewall_repair.rs proves that), and
+//! these tests are about the one-shot commands.
 
 mod support;
 
@@ -14,7 +16,7 @@ fn table_problems(sb: &Sandbox) -> Vec<String> {
 
 fn published(sb: &mut Sandbox) -> String {
     sb.with_wan();
-    sb.ok("ctnet network create blue --subnet 10.50.0.0/16 && ctnet netns add web && ctnet attach blue web -p 8080:80");
+    sb.ok("ctnet network create blue --subnet 10.50.0.0/16 --dns false && ctnet netns add web && ctnet attach blue web -p 8080:80");
     sb.serve(Some("web"), "--tcp 80");
     sb.serve(Some("wan"), &format!("--bind {WAN_SERVER} --tcp 80"));
     let target = format!("{UPLINK_HOST}:8080");
