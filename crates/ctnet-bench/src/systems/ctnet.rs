@@ -47,6 +47,9 @@ pub struct Ctnet {
     world: World,
     state_dir: PathBuf,
     run_dir: PathBuf,
+    /// Where the namespaces' resolv.conf files go (DNS networks): inside the world, so
+    /// the machine's /etc/netns is never written.
+    etc_netns_dir: PathBuf,
     networks: BTreeSet<usize>,
     namespaces: BTreeSet<usize>,
 }
@@ -57,6 +60,7 @@ impl Ctnet {
     pub fn new(world: World, bin: PathBuf, dual_stack: bool, dns: Dns) -> Result<Ctnet, String> {
         let state_dir = world.subdir("ctnet-state")?;
         let run_dir = world.subdir("ctnet-run")?;
+        let etc_netns_dir = world.subdir("etc-netns")?;
         let mut label = label(&bin);
         if dual_stack {
             label.push_str(" (dual stack)");
@@ -75,6 +79,7 @@ impl Ctnet {
             world,
             state_dir,
             run_dir,
+            etc_netns_dir,
             networks: BTreeSet::new(),
             namespaces: BTreeSet::new(),
         })
@@ -86,7 +91,8 @@ impl Ctnet {
         cmd.args(args)
             .env("CTNET_STATE_DIR", &self.state_dir)
             .env("CTNET_RUN_DIR", &self.run_dir)
-            .env("CTNET_NETNS_DIR", NETNS_DIR);
+            .env("CTNET_NETNS_DIR", NETNS_DIR)
+            .env("CTNET_ETC_NETNS_DIR", &self.etc_netns_dir);
         cmd
     }
 
