@@ -3,7 +3,6 @@
 //! half a file; rewritten on every reload (at least every 2 s).
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -57,9 +56,11 @@ impl Errors {
 /// Writes `status` to `path` atomically.
 pub fn write(path: &Path, status: &Status) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    serde_json::to_writer_pretty(&mut file, status)?;
-    file.write_all(b"\n")?;
+    // Made whole in memory, then one write: serde_json writes token by token, which
+    // straight into the file is a system call for each.
+    let mut text = serde_json::to_vec_pretty(status)?;
+    text.push(b'\n');
+    std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
 }
 
