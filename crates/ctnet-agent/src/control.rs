@@ -1,15 +1,26 @@
-//! The agent's control loop: the store is re-read on every datagram on `agent.sock` (one-
-//! shots send one after each change), every [`RELOAD_EVERY`] (so a lost datagram heals) and
-//! on SIGHUP; each read reconciles the DNS listeners and rewrites `agent.json`. SIGTERM and
-//! SIGINT stop it; an agent started on demand also stops after [`IDLE_EXIT`] without a
-//! ready endpoint on any DNS network.
+//! The agent's control loop. The datagrams on `agent.sock` say what changed: "endpoint
+//! ID" (an attach or a detach) makes it read that one row and update the table in place;
+//! "changed" (a network made or removed, anything else) makes it read the whole store,
+//! as it also does every [`RELOAD_EVERY`] (so a lost datagram heals), on SIGHUP, and when
+//! a burst filled the socket's queue (a datagram may have been dropped). A "hello" (an
+//! attach asking whether an agent listens, before it changed anything) only says the
+//! agent is needed. Each change reconciles the DNS listeners and rewrites `agent.json`.
+//! SIGTERM and SIGINT stop it; an agent started on demand also stops after
+//! [`IDLE_EXIT`] without a ready endpoint on any DNS network.
 //!
 //! ```text
-//!   ctnet attach ──"changed"──▶ agent.sock ─┐
-//!   every 2 s ──────────────────────────────┼─▶ reload: store ─▶ table, listeners, agent.json
-//!   SIGHUP ─────────────────────────────────┘
+//!   ctnet attach ──"hello"────────▶ agent.sock ──▶ idle clock reset
+//!   ctnet attach ──"endpoint 42"──▶ agent.sock ──▶ row 42 ─▶ table updated, agent.json
+//!   ctnet network ──"changed"─────▶ agent.sock ─┐
+//!   every 2 s ──────────────────────────────────┼─▶ whole read ─▶ table, listeners, agent.json
+//!   SIGHUP, a full queue ───────────────────────┘   (the store is skipped when no other
+//!                                                    process committed since the last read)
 //! ```
+//!
+//! So what an attach costs the agent does not grow with the number of containers: on a
+//! small host it runs beside the next one-shot, which would feel it.
 
+use std::collections::BTreeSet;
 use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram as StdDatagram;
 use std::path::PathBuf;
@@ -22,9 +33,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
 use crate::dns::server::{Servers, Shared};
-use crate::dns::{self, forward, Loaded};
+use crate::dns::{self, forward, Applied, Loaded};
 use crate::status::{self, Errors};
-use ctnet_engine::agent::{self, DnsServing, FirewallStatus, Status};
+use ctnet_engine::agent::{self, DnsServing, FirewallStatus, Message, Status};
 
 /// How often the store is re-read without being told.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(2);
@@ -62,6 +73,64 @@ pub struct Agent {
     /// Filled by the firewall watch's callback.
     pub firewall: Arc<Mutex<FirewallStatus>>,
     idle_since: Option<Instant>,
+    /// The store's version when it was last read whole (None: read it next time).
+    read_version: Option<i64>,
+    /// How many datagrams the socket queues before a sender's is dropped.
+    queue_limit: usize,
+}
+
+/// The datagrams read in one go.
+#[derive(Debug, Default)]
+struct Burst {
+    count: usize,
+    changed: bool,
+    endpoints: BTreeSet<i64>,
+}
+
+/// What a burst asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    /// Read the whole store.
+    WholeRead,
+    /// Read these endpoints' rows.
+    Endpoints(BTreeSet<i64>),
+    /// Nothing changed; the agent is needed.
+    Needed,
+}
+
+impl Burst {
+    /// A "changed" asks for a whole read, and so does a burst as long as the socket's
+    /// queue: the queue was full, so a one-shot's datagram may have been dropped and
+    /// what it said is unknown.
+    fn action(self, queue_limit: usize) -> Action {
+        if self.changed || self.count >= queue_limit {
+            Action::WholeRead
+        } else if !self.endpoints.is_empty() {
+            Action::Endpoints(self.endpoints)
+        } else {
+            Action::Needed
+        }
+    }
+
+    fn add(&mut self, datagram: &[u8]) {
+        self.count += 1;
+        match Message::parse(datagram) {
+            Message::Hello => {}
+            Message::Endpoint(id) => {
+                self.endpoints.insert(id);
+            }
+            Message::Changed => self.changed = true,
+        }
+    }
+}
+
+/// The kernel's limit on a unix datagram socket's queue (`net.unix.max_dgram_qlen`, per
+/// network namespace; 10 unless raised).
+fn datagram_queue_limit() -> usize {
+    std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(10)
 }
 
 impl Agent {
@@ -77,6 +146,8 @@ impl Agent {
             started: status::now(),
             firewall: Arc::new(Mutex::new(FirewallStatus::default())),
             idle_since: None,
+            read_version: None,
+            queue_limit: datagram_queue_limit().max(1),
         }
     }
 
@@ -89,18 +160,7 @@ impl Agent {
     /// status. `poked`: a datagram came (someone is about to need us: the idle clock
     /// starts again).
     pub fn reload(&mut self, poked: bool) {
-        match dns::load(&mut self.engine) {
-            Ok(mut loaded) => {
-                self.servers.reconcile(&loaded.listeners, &self.shared);
-                self.shared.set_table(std::mem::take(&mut loaded.table));
-                self.loaded = loaded;
-            }
-            // The old table stays: a store busy or briefly unreadable must not blank DNS.
-            Err(e) => self
-                .shared
-                .errors
-                .record(format!("cannot read the store: {e}")),
-        }
+        self.read_store();
         let upstreams = forward::read_upstreams();
         if self.shared.set_upstreams(upstreams.clone()) && upstreams.is_empty() {
             self.shared.errors.record(format!(
@@ -114,6 +174,81 @@ impl Agent {
             self.idle_since = Some(Instant::now());
         }
         self.write_status();
+    }
+
+    /// Reads the networks and endpoints into the DNS table and the listeners, unless no
+    /// other process committed since the last read (SQLite's data version): with a
+    /// thousand containers a re-read costs milliseconds, which a 2-core host's next
+    /// attach would feel.
+    fn read_store(&mut self) {
+        let version = self.engine.store_version().ok();
+        if version.is_some() && version == self.read_version {
+            // Only a listener that failed to start is tried again.
+            self.servers.reconcile(&self.loaded.listeners, &self.shared);
+            return;
+        }
+        match dns::load(&mut self.engine) {
+            Ok(loaded) => {
+                self.servers.reconcile(&loaded.listeners, &self.shared);
+                self.shared.set_table(loaded.table.clone());
+                self.loaded = loaded;
+                self.read_version = version;
+            }
+            // The old table stays: a store busy or briefly unreadable must not blank DNS.
+            Err(e) => self
+                .shared
+                .errors
+                .record(format!("cannot read the store: {e}")),
+        }
+    }
+
+    /// Re-reads everything, whether or not the store changed (SIGHUP).
+    fn reload_all(&mut self) {
+        self.read_version = None;
+        self.reload(true);
+    }
+
+    /// A one-shot is about to need the agent: the idle clock starts again.
+    fn needed(&mut self) {
+        if !self.loaded.busy() {
+            self.idle_since = Some(Instant::now());
+        }
+    }
+
+    /// Endpoints `ids` were attached or detached: their rows are read one by one and the
+    /// table updated in place; a row on a network the table does not know, or a failed
+    /// read, makes it a whole read.
+    fn endpoints_changed(&mut self, ids: &BTreeSet<i64>) {
+        for &id in ids {
+            let applied = match self.engine.named_endpoint(id) {
+                Ok(row) => self.loaded.apply(id, row.as_ref()),
+                Err(e) => {
+                    self.shared
+                        .errors
+                        .record(format!("cannot read endpoint {id} from the store: {e}"));
+                    Applied::NeedsWholeRead
+                }
+            };
+            if applied == Applied::NeedsWholeRead {
+                self.read_version = None;
+                return self.reload(true);
+            }
+        }
+        self.shared.set_table(self.loaded.table.clone());
+        self.idle_since = (!self.loaded.busy()).then(Instant::now);
+        self.write_status();
+    }
+
+    /// Acts on one burst of datagrams (all that were waiting).
+    fn on_burst(&mut self, burst: Burst) {
+        match burst.action(self.queue_limit) {
+            Action::WholeRead => {
+                self.read_version = None;
+                self.reload(true);
+            }
+            Action::Endpoints(ids) => self.endpoints_changed(&ids),
+            Action::Needed => self.needed(),
+        }
     }
 
     /// Writes agent.json; a failure is recorded (and retried on the next reload).
@@ -174,14 +309,17 @@ impl Agent {
             };
             tokio::select! {
                 got = control.recv(&mut buf) => {
-                    if got.is_ok() {
-                        // A burst of changes is one re-read.
-                        while control.try_recv(&mut buf).is_ok() {}
-                        self.reload(true);
+                    if let Ok(n) = got {
+                        let mut burst = Burst::default();
+                        burst.add(&buf[..n]);
+                        while let Ok(n) = control.try_recv(&mut buf) {
+                            burst.add(&buf[..n]);
+                        }
+                        self.on_burst(burst);
                     }
                 }
                 _ = tick.tick() => self.reload(false),
-                _ = hup.recv() => self.reload(true),
+                _ = hup.recv() => self.reload_all(),
                 _ = tokio::time::sleep_until(idle_end) => {}
                 _ = term.recv() => break,
                 _ = int.recv() => break,
@@ -221,4 +359,36 @@ fn stop_listening(path: &PathBuf, control: UnixDatagram) -> std::io::Result<Opti
         return Ok(None);
     }
     Ok(Some(UnixDatagram::bind(path)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst(datagrams: &[&[u8]]) -> Burst {
+        let mut burst = Burst::default();
+        for d in datagrams {
+            burst.add(d);
+        }
+        burst
+    }
+
+    #[test]
+    fn a_burst_reads_rows_and_only_a_change_or_a_full_queue_reads_everything() {
+        assert_eq!(burst(&[agent::HELLO]).action(10), Action::Needed);
+        assert_eq!(
+            burst(&[agent::HELLO, b"endpoint 4", b"endpoint 2", b"endpoint 4"]).action(10),
+            Action::Endpoints([2, 4].into())
+        );
+        assert_eq!(
+            burst(&[b"endpoint 4", agent::CHANGED]).action(10),
+            Action::WholeRead
+        );
+        assert_eq!(
+            burst(&[b"endpoint 4", b"endpoint 5", agent::HELLO]).action(3),
+            Action::WholeRead,
+            "as many as the queue holds: one may have been dropped"
+        );
+        assert_eq!(burst(&[b"endpoint x"]).action(10), Action::WholeRead);
+    }
 }

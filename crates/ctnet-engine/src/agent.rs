@@ -7,14 +7,18 @@
 //!  run dir (/run/ctnet)
 //!  ├── agent.lock   the running agent holds flock(LOCK_EX) on it all its life; its pid inside
 //!  ├── agent.sock   a unix datagram socket, bound once its DNS listeners are up:
-//!  │                any datagram means "the store changed, read it again"
+//!  │                "changed": the store changed, read it again;
+//!  │                "endpoint ID": that endpoint came or went, read its row;
+//!  │                "hello": is anyone there? (before an attach: nothing to read yet)
 //!  ├── agent.json   its Status, rewritten atomically on change and at least every 5 s
 //!  └── agent.log    the stderr of an agent started on demand (appended)
 //! ```
 //!
 //! A one-shot process pays one datagram per change (no connection, no answer awaited),
 //! so an attach does not get slower; the agent also re-reads the store on a timer, so a
-//! lost datagram only delays it.
+//! lost datagram only delays it. What the agent does for a datagram runs beside the
+//! next one-shot on a small host's other core, so it is kept small: a "hello" costs it
+//! nothing but a clock reset, and a re-read skips the store when no commit happened.
 
 use std::fs::File;
 use std::io::Read;
@@ -42,8 +46,40 @@ pub const LOG: &str = "agent.log";
 pub const ENV_AGENT: &str = "CTNET_AGENT";
 /// The agent binary's name, beside `ctnet` or in PATH.
 pub const BINARY: &str = "ctnet-agent";
-/// What a one-shot process sends.
+/// What a one-shot process sends after it changed the store: read it again.
 pub const CHANGED: &[u8] = b"changed";
+/// What [`ensure_running`] sends to learn whether an agent listens: nothing changed
+/// yet (an attach is about to begin), so the agent only notes that it is needed and
+/// does not re-read the store for it.
+pub const HELLO: &[u8] = b"hello";
+/// What an attach or a detach sends, followed by the endpoint's id in decimal: only that
+/// endpoint changed, so the agent reads its one row instead of the whole store.
+pub const ENDPOINT: &[u8] = b"endpoint ";
+
+/// A datagram on the agent's socket, as the agent understands it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    /// [`HELLO`]: an agent is needed; nothing changed.
+    Hello,
+    /// [`ENDPOINT`] and an id: that endpoint was attached or detached.
+    Endpoint(i64),
+    /// [`CHANGED`], or anything not understood: read the whole store again.
+    Changed,
+}
+
+impl Message {
+    /// What `datagram` says; whatever is not understood asks for the safe answer, a
+    /// whole re-read.
+    pub fn parse(datagram: &[u8]) -> Message {
+        if datagram == HELLO {
+            return Message::Hello;
+        }
+        datagram
+            .strip_prefix(ENDPOINT)
+            .and_then(|id| std::str::from_utf8(id).ok()?.parse().ok())
+            .map_or(Message::Changed, Message::Endpoint)
+    }
+}
 
 /// How long [`ensure_running`] waits for a started agent's socket.
 const START_TIMEOUT: Duration = Duration::from_secs(3);
@@ -144,27 +180,38 @@ pub fn running_pid(p: &Paths) -> Option<u32> {
 
 /// Sends the agent one datagram saying the store changed; true when an agent got it.
 /// Never blocks and never fails: a missing or stopped agent is simply false. A full
-/// queue counts as received (the agent has notifications waiting and reads the store
-/// after them).
+/// queue counts as received: the agent, finding its queue was full, reads the whole
+/// store after the datagrams waiting there.
 pub fn notify(p: &Paths) -> bool {
+    send(p, CHANGED)
+}
+
+/// Tells the agent that endpoint `id` was attached or detached (see [`ENDPOINT`]); as
+/// [`notify`] otherwise.
+pub fn notify_endpoint(p: &Paths, id: i64) -> bool {
+    send(p, format!("endpoint {id}").as_bytes())
+}
+
+/// Sends one datagram to the agent's socket; true when an agent got it (see [`notify`]).
+fn send(p: &Paths, what: &[u8]) -> bool {
     let Ok(sock) = UnixDatagram::unbound() else {
         return false;
     };
     if sock.set_nonblocking(true).is_err() {
         return false;
     }
-    match sock.send_to(CHANGED, socket_path(p)) {
+    match sock.send_to(what, socket_path(p)) {
         Ok(_) => true,
         Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
     }
 }
 
-/// Makes sure an agent serves this run dir: [`notify`] first (the cheap common case);
+/// Makes sure an agent serves this run dir: a [`HELLO`] first (the cheap common case);
 /// when nobody answers, starts `ctnet-agent --on-demand` detached and waits until its
 /// socket answers (at most 3 s). The agent started does the rest (DNS listeners for
 /// the store's networks; it exits by itself when nothing needs it).
 pub fn ensure_running(p: &Paths) -> Result<()> {
-    if notify(p) {
+    if send(p, HELLO) {
         return Ok(());
     }
     let binary = find_binary()?;
@@ -172,12 +219,12 @@ pub fn ensure_running(p: &Paths) -> Result<()> {
     let pid = spawn(p, &binary, log)?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        if notify(p) {
+        if send(p, HELLO) {
             return Ok(());
         }
         // Another agent may have won the lock (two attaches at once): this one then
         // exits quietly, and the other's socket answers soon.
-        if !alive(pid) && running_pid(p).is_none() && !notify(p) {
+        if !alive(pid) && running_pid(p).is_none() && !send(p, HELLO) {
             return Err(did_not_start(p, &binary, "it exited"));
         }
         if Instant::now() >= deadline {
@@ -340,6 +387,22 @@ mod tests {
     /// every descriptor of this process, a socket another test just closed included:
     /// the two are not run at once.
     static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn messages_parse_and_the_unknown_asks_for_a_whole_read() {
+        assert_eq!(Message::parse(HELLO), Message::Hello);
+        assert_eq!(Message::parse(CHANGED), Message::Changed);
+        assert_eq!(Message::parse(b"endpoint 42"), Message::Endpoint(42));
+        for odd in [
+            &b"endpoint "[..],
+            b"endpoint x",
+            b"endpoint 4 2",
+            b"",
+            b"hello!",
+        ] {
+            assert_eq!(Message::parse(odd), Message::Changed, "{odd:?}");
+        }
+    }
 
     fn scratch(name: &str) -> Paths {
         let dir = std::env::temp_dir().join(format!("ctnet-agent-{name}-{}", std::process::id()));

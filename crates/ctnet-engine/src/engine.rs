@@ -54,6 +54,12 @@ impl Engine {
         &self.paths
     }
 
+    /// Changes whenever another process committed to the store since the last call
+    /// (see [`Store::data_version`]): the agent re-reads only then.
+    pub fn store_version(&self) -> Result<i64> {
+        self.store.data_version()
+    }
+
     /// The named-namespace folder.
     pub fn netns_dir(&self) -> &NetnsDir {
         &self.netns_dir

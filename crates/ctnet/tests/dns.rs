@@ -185,6 +185,34 @@ fn a_container_that_leaves_stops_resolving_within_a_second() {
     );
 }
 
+/// Each attach sends the agent two datagrams ("hello", then "endpoint ID") and its socket
+/// queues ten (`net.unix.max_dgram_qlen`): with the agent stopped, eight attaches drop
+/// some. Once it runs again it must see that its queue was full and read the whole
+/// store, not only the endpoints whose datagrams it got.
+#[test]
+fn names_of_a_burst_larger_than_the_agents_queue_all_resolve() {
+    let (sb, gw) = two_on_user("");
+    let pid = sb.agent_pid().expect("an agent started on demand");
+    sb.ok(&format!("kill -STOP {pid}"));
+    let names: Vec<String> = (0..8).map(|i| format!("burst{i}")).collect();
+    for name in &names {
+        sb.ok(&format!(
+            "ctnet netns add {name} && ctnet attach user {name} >/dev/null"
+        ));
+    }
+    let queued = sb.ok("ss -x -l -n src $CTNET_RUN_DIR/agent.sock | awk 'NR > 1 {print $3}'");
+    sb.ok(&format!("kill -CONT {pid}"));
+    let all = within(Duration::from_secs(1), || {
+        names
+            .iter()
+            .all(|n| sb.dig_short(Some("a"), &gw, &format!("+time=1 {n}")).len() == 1)
+    });
+    assert!(
+        all.is_some(),
+        "not every name resolves a second after the burst (the socket's Recv-Q was {queued})"
+    );
+}
+
 #[test]
 fn names_come_back_after_the_agent_is_killed() {
     let (sb, gw) = two_on_user("");

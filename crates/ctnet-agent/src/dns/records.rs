@@ -32,6 +32,8 @@ pub const TTL: u32 = 5;
 /// One container on a DNS network, as the agent answers for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
+    /// Its endpoint's id in the store: what an incremental update finds it by.
+    pub id: i64,
     /// Its names on the network, lower case, without a trailing dot: the container's own
     /// name first, then its aliases.
     pub names: Vec<String>,
@@ -229,10 +231,12 @@ mod tests {
             ],
             hosts: vec![
                 Host {
+                    id: 1,
                     names: vec!["a".into(), "web".into()],
                     ips: vec!["10.89.0.2".parse().unwrap(), "fd00:89::2".parse().unwrap()],
                 },
                 Host {
+                    id: 2,
                     names: vec!["b".into()],
                     ips: vec!["10.89.0.3".parse().unwrap()],
                 },
@@ -241,6 +245,7 @@ mod tests {
         let other = Zone {
             subnets: vec!["10.90.0.0/24".parse().unwrap()],
             hosts: vec![Host {
+                id: 3,
                 names: vec!["secret".into(), "db.corp".into()],
                 ips: vec!["10.90.0.2".parse().unwrap()],
             }],

@@ -60,6 +60,20 @@ impl DnsName {
     }
 }
 
+/// What the agent's DNS needs of one ready endpoint, read without the rest of the row
+/// (see `Engine::dns_snapshot` and `Engine::named_endpoint`): the network, the names, the addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedEndpoint {
+    /// The endpoint's id in the store.
+    pub id: i64,
+    /// The network it is on.
+    pub network: crate::model::NetworkName,
+    /// Its own name first (if it has one), then its aliases in the order given.
+    pub names: Vec<DnsName>,
+    /// Its addresses, IPv4 first.
+    pub ips: Vec<std::net::IpAddr>,
+}
+
 impl fmt::Display for DnsName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub mod dns;
 pub mod ports;
 
-pub use dns::DnsName;
+pub use dns::{DnsName, NamedEndpoint};
 
 use ports::PublishedPort;
 

@@ -17,8 +17,8 @@ use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
-    ContainerRef, DnsName, Driver, Endpoint, Family, MacAddr, NetnsIdentity, Network, NetworkName,
-    RowState,
+    ContainerRef, DnsName, Driver, Endpoint, Family, MacAddr, NamedEndpoint, NetnsIdentity,
+    Network, NetworkName, RowState,
 };
 use crate::ops::bridge_address::random_local_mac;
 use crate::ops::macvlan;
@@ -184,7 +184,7 @@ impl Engine {
             }
         };
         if net.dns {
-            agent::notify(&self.paths);
+            agent::notify_endpoint(&self.paths, ep.id);
         }
         Ok(Endpoint {
             state: RowState::Ready,
@@ -406,13 +406,10 @@ impl Engine {
     /// is written again (or removed), and the agent notified. Best effort: the endpoint
     /// is gone already, and the agent re-reads the store on its own timer.
     fn after_leaving(&mut self, ep: &Endpoint) {
-        let dns = state::get_network(self.store.read(), &ep.network)
-            .ok()
-            .flatten()
-            .is_some_and(|net| net.dns);
+        let dns = state::network_has_dns(self.store.read(), &ep.network).unwrap_or(false);
         if dns {
             let _ = self.refresh_resolv_conf(ep);
-            agent::notify(&self.paths);
+            agent::notify_endpoint(&self.paths, ep.id);
         }
     }
 
@@ -576,6 +573,23 @@ impl Engine {
     /// All endpoints.
     pub fn endpoints(&self) -> Result<Vec<Endpoint>> {
         state::list_endpoints(self.store.read())
+    }
+
+    /// The names and addresses of endpoint `id` if it is ready (None: gone, or not yet
+    /// ready): what the agent reads when told that one endpoint changed.
+    pub fn named_endpoint(&self, id: i64) -> Result<Option<NamedEndpoint>> {
+        state::named_endpoint(self.store.read(), id)
+    }
+
+    /// Every network, and the names and addresses of every ready endpoint, as of one
+    /// moment (one read transaction): what the agent's DNS rebuilds its table from.
+    pub fn dns_snapshot(&self) -> Result<(Vec<Network>, Vec<NamedEndpoint>)> {
+        self.store.read_snapshot(|conn| {
+            Ok((
+                state::list_networks(conn)?,
+                state::list_named_endpoints(conn)?,
+            ))
+        })
     }
 
     /// A runtime container's endpoints (matched by its id) that are ready, in the

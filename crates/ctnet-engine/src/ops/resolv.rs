@@ -22,7 +22,7 @@ use ctnet_kernel::NetnsName;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Family, RowState};
+use crate::model::{Endpoint, Family};
 use crate::state;
 
 /// glibc's resolver reads at most this many `nameserver` lines (MAXNS).
@@ -76,17 +76,8 @@ impl Engine {
         let Some(name) = self.named_netns_of(ep) else {
             return Ok(());
         };
-        let conn = self.store.read();
-        let mut gateways = Vec::new();
-        for sibling in state::endpoints_in_netns(conn, ep.netns_inode)? {
-            if sibling.state == RowState::Removing || sibling.netns_path != ep.netns_path {
-                continue;
-            }
-            match state::get_network(conn, &sibling.network)? {
-                Some(net) if net.dns => gateways.extend(net.subnets.iter().map(|s| s.gateway)),
-                _ => {}
-            }
-        }
+        let path = ep.netns_path.to_string_lossy();
+        let gateways = state::dns_gateways_of_netns(self.store.read(), ep.netns_inode, &path)?;
         if gateways.is_empty() {
             self.remove_resolv_conf(&name);
             return Ok(());

@@ -10,7 +10,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
 use crate::model::{
-    parse_ip, DnsName, Endpoint, Family, MacAddr, NetnsIdentity, NetworkName, RowState,
+    parse_ip, DnsName, Endpoint, Family, MacAddr, NamedEndpoint, NetnsIdentity, NetworkName,
+    RowState,
 };
 use crate::owner::Owner;
 
@@ -255,13 +256,74 @@ fn query_endpoints(
     filter: &str,
     args: impl rusqlite::Params,
 ) -> Result<Vec<Endpoint>> {
-    let mut stmt = conn.prepare(&format!("{ENDPOINT_SELECT} {filter} ORDER BY id"))?;
+    let mut stmt = conn.prepare_cached(&format!("{ENDPOINT_SELECT} {filter} ORDER BY id"))?;
     let rows = stmt.query_map(args, endpoint_from_row)?;
     let endpoints: Vec<Endpoint> = rows.collect::<rusqlite::Result<_>>()?;
     endpoints
         .into_iter()
         .map(|ep| with_ports(conn, ep))
         .collect()
+}
+
+/// The id, network, names and addresses of ready endpoints: what DNS answers from, in
+/// five columns (the agent reads them after every change, so no other column is read).
+const NAMED_SELECT: &str = "SELECT id, network,
+    (SELECT group_concat(ip, ' ') FROM addresses WHERE endpoint_id = endpoints.id),
+    (SELECT name FROM dns_names WHERE endpoint_id = endpoints.id AND seq = 0),
+    (SELECT group_concat(name, ' ') FROM (SELECT name FROM dns_names
+        WHERE endpoint_id = endpoints.id AND seq > 0 ORDER BY seq))
+    FROM endpoints WHERE state = 'ready'";
+
+fn named_from_row(row: &Row<'_>) -> rusqlite::Result<NamedEndpoint> {
+    let text = |i: usize| -> rusqlite::Result<String> {
+        Ok(row.get::<_, Option<String>>(i)?.unwrap_or_default())
+    };
+    let (ips, name, aliases) = (text(2)?, text(3)?, text(4)?);
+    let mut names = Vec::new();
+    if !name.is_empty() {
+        names.push(DnsName::new(&name).map_err(|e| bad_column("dns_names", &name, e))?);
+    }
+    for alias in aliases.split(' ').filter(|t| !t.is_empty()) {
+        names.push(DnsName::alias(alias).map_err(|e| bad_column("dns_names", alias, e))?);
+    }
+    Ok(NamedEndpoint {
+        id: row.get(0)?,
+        network: decoded(row, "network", NetworkName::new)?,
+        names,
+        ips: parse_ips(&ips).map_err(|e| bad_column("ips", &ips, e))?,
+    })
+}
+
+/// Every ready endpoint's names and addresses, by id.
+pub fn list_named_endpoints(conn: &Connection) -> Result<Vec<NamedEndpoint>> {
+    let mut stmt = conn.prepare_cached(&format!("{NAMED_SELECT} ORDER BY id"))?;
+    let rows = stmt.query_map([], named_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One endpoint's names and addresses, if it is ready.
+pub fn named_endpoint(conn: &Connection, id: i64) -> Result<Option<NamedEndpoint>> {
+    let mut stmt = conn.prepare_cached(&format!("{NAMED_SELECT} AND id = ?1"))?;
+    Ok(stmt.query_row([id], named_from_row).optional()?)
+}
+
+/// The gateways of the DNS networks a namespace is on (endpoints not being removed), by
+/// the namespace's inode and path: the nameservers its resolv.conf names. One short
+/// statement: every attach to a DNS network asks it, and the whole endpoint and network
+/// selects cost several times more to parse than this costs to run.
+pub fn dns_gateways_of_netns(conn: &Connection, inode: u64, path: &str) -> Result<Vec<IpAddr>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.gateway FROM endpoints e
+         JOIN networks n ON n.name = e.network AND n.dns
+         JOIN subnets s ON s.network = e.network
+         WHERE e.netns_inode = ?1 AND e.netns_path = ?2 AND e.state != 'removing'
+         ORDER BY e.id, s.family",
+    )?;
+    let rows = stmt.query_map(params![inode as i64, path], |row| {
+        let text: String = row.get(0)?;
+        parse_ip("gateway", &text, None).map_err(|e| bad_column("gateway", &text, e))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// All endpoints.

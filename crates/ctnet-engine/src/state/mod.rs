@@ -122,6 +122,25 @@ impl Store {
     pub fn read(&self) -> &Connection {
         &self.conn
     }
+
+    /// Runs `f`'s reads in one read transaction: they see one moment of the store, and
+    /// hold its WAL snapshot once instead of once per statement (a reader that takes and
+    /// drops it for every row keeps the writers' checkpoints from finishing).
+    pub fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// A number that changes whenever another connection (another process) has
+    /// committed since this one last asked; SQLite's `PRAGMA data_version`, which reads
+    /// no table. Lets a long-lived reader skip a re-read of an unchanged store.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))?)
+    }
 }
 
 /// Puts the database in WAL mode (it stays so once set). Converting a new database
@@ -800,6 +819,51 @@ CREATE TABLE IF NOT EXISTS namespaces (
         assert_eq!(eps[0].ips_text(), "10.9.0.2, fd00:9::2");
         let nets = list_networks(conn).unwrap();
         assert_eq!(nets[0].subnets_text(), "10.9.0.0/24, fd00:9::/64");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn named_endpoints_read_what_the_whole_rows_say_and_versions_see_other_writers() {
+        let path = scratch("named");
+        let store = Store::open(&path).unwrap();
+        let conn = store.read();
+        insert_v6_network(conn);
+        conn.execute_batch(
+            "INSERT INTO endpoints (network, container, netns_path, netns_inode, ifname,
+                                    host_ifname, mac, default_route, netns_owned,
+                                    state, created)
+             VALUES ('n', 'c1', '/x', 7, 'eth0', 'v1', '02:42:00:00:00:01', 1, 0, 'ready', 0),
+                    ('n', 'c2', '/x', 8, 'eth0', 'v2', '02:42:00:00:00:02', 1, 0, 'pending', 0);
+             INSERT INTO addresses (endpoint_id, network, ip)
+             VALUES (1, 'n', 'fd00:9::2'), (1, 'n', '10.9.0.2'), (2, 'n', '10.9.0.3');
+             INSERT INTO dns_names (endpoint_id, network, seq, name)
+             VALUES (1, 'n', 2, 'second'), (1, 'n', 0, 'c1'), (1, 'n', 1, 'first');",
+        )
+        .unwrap();
+        let whole = &list_endpoints(conn).unwrap()[0];
+        let named = list_named_endpoints(conn).unwrap();
+        assert_eq!(named.len(), 1, "only ready endpoints: {named:?}");
+        assert_eq!(named[0].id, whole.id);
+        assert_eq!(named[0].network, whole.network);
+        assert_eq!(named[0].ips, whole.ips);
+        assert_eq!(
+            named[0].names,
+            whole.dns_names().cloned().collect::<Vec<_>>()
+        );
+        assert_eq!(named_endpoint(conn, 1).unwrap().as_ref(), Some(&named[0]));
+        assert_eq!(named_endpoint(conn, 2).unwrap(), None, "pending");
+        assert_eq!(named_endpoint(conn, 3).unwrap(), None, "never was");
+        // Another process's commit moves the version; this connection's reads do not.
+        let before = store.data_version().unwrap();
+        store.read_snapshot(list_named_endpoints).unwrap();
+        assert_eq!(store.data_version().unwrap(), before);
+        let other = Store::open(&path).unwrap();
+        other
+            .read()
+            .execute("UPDATE endpoints SET state = 'ready' WHERE id = 2", [])
+            .unwrap();
+        assert_ne!(store.data_version().unwrap(), before);
+        assert_eq!(named_endpoint(conn, 2).unwrap().unwrap().names, []);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

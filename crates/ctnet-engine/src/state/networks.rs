@@ -149,9 +149,17 @@ pub fn get_network(conn: &Connection, name: &NetworkName) -> Result<Option<Netwo
         .optional()?)
 }
 
+/// Whether network `name` exists and has DNS on: one column, for a detach, which only
+/// needs to know whether to tell the agent.
+pub fn network_has_dns(conn: &Connection, name: &NetworkName) -> Result<bool> {
+    let mut stmt = conn.prepare_cached("SELECT dns FROM networks WHERE name = ?1")?;
+    let dns: Option<bool> = stmt.query_row([name.as_str()], |r| r.get(0)).optional()?;
+    Ok(dns.unwrap_or(false))
+}
+
 /// All networks, sorted by name.
 pub fn list_networks(conn: &Connection) -> Result<Vec<Network>> {
-    let mut stmt = conn.prepare(&format!("{NETWORK_SELECT} ORDER BY name"))?;
+    let mut stmt = conn.prepare_cached(&format!("{NETWORK_SELECT} ORDER BY name"))?;
     let rows = stmt.query_map([], network_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -53,7 +53,8 @@ fn port_from_row(row: &Row<'_>) -> rusqlite::Result<PublishedPort> {
 }
 
 pub(crate) fn with_ports(conn: &Connection, mut ep: Endpoint) -> Result<Endpoint> {
-    let mut stmt = conn.prepare(
+    // Cached: a listing runs it once per endpoint.
+    let mut stmt = conn.prepare_cached(
         "SELECT host_ip, host_port, container_port, protocol FROM ports
          WHERE endpoint_id = ?1 ORDER BY protocol, host_port",
     )?;
