@@ -111,7 +111,20 @@ fn a_named_namespace_is_shown_the_gateway_as_its_resolver() {
         !off.contains("10.53.0.1"),
         "a network without DNS names no agent: {off}"
     );
+    // A second DNS network adds its gateway; leaving the first keeps the second's.
+    sb.ok("ctnet network create second --subnet 10.54.0.0/24 >/dev/null && ctnet attach second c >/dev/null");
+    let both = sb.ok("cat /etc/netns/c/resolv.conf");
+    assert!(
+        both.contains("nameserver 10.53.0.1\nnameserver 10.54.0.1\n"),
+        "{both}"
+    );
     sb.ok("ctnet detach user c");
+    let left = sb.ok("cat /etc/netns/c/resolv.conf");
+    assert!(
+        left.contains("nameserver 10.54.0.1\n") && !left.contains("10.53.0.1"),
+        "{left}"
+    );
+    sb.ok("ctnet detach second c");
     assert!(
         sb.run("test -e /etc/netns/c/resolv.conf").status.code() == Some(1),
         "the file goes with the last DNS network"

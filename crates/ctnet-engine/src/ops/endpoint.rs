@@ -142,11 +142,12 @@ impl Engine {
         }
         let me = Owner::me();
         let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
-            let mut ep = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
+            let (mut ep, alone) = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
             ensure_mac_free(tx, &net, &mut ep, spec.mac.is_some())?;
-            reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic.clone())
+            let ep = reserve_ports(tx, ep, &spec.publish, &net, &listening, automatic.clone())?;
+            Ok((ep, alone))
         };
-        let ep = match self.store.write(|tx| reserve(tx, None)) {
+        let (ep, alone) = match self.store.write(|tx| reserve(tx, None)) {
             // What clashed may belong to a container whose namespace is gone (lost
             // without a detach, or before a reboot; see ops/stale.rs): released, then
             // tried once more. Only this path pays for judging rows.
@@ -164,7 +165,11 @@ impl Engine {
         // The kernel work and the write that marks the endpoint ready succeed together,
         // or both are undone.
         let built = self.build_endpoint(&net, &ep, &netns).and_then(|identity| {
-            if net.dns {
+            if net.dns && alone {
+                // Its first network: the file names this network's gateways, and no
+                // other row needs reading.
+                self.write_resolv_conf(&ep, net.subnets.iter().map(|s| s.gateway).collect())?;
+            } else if net.dns {
                 // The pending row counts: the file names this network's gateways too.
                 self.refresh_resolv_conf(&ep)?;
             }
@@ -687,7 +692,7 @@ fn reserve_endpoint(
     inode: u64,
     held: Option<&NetnsIdentity>,
     owner: &Owner,
-) -> Result<Endpoint> {
+) -> Result<(Endpoint, bool)> {
     let label = spec.container.label();
     let object = container_object(&label);
     if net.state != RowState::Ready {
@@ -800,7 +805,7 @@ fn reserve_endpoint(
         aliases,
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
-    Ok(ep)
+    Ok((ep, siblings.is_empty()))
 }
 
 /// The MAC of an interface given none: 02:42 and its first address (as Docker does), or

@@ -73,11 +73,20 @@ impl Engine {
     /// gateways of every DNS network it is on now (rows not being removed). Nothing for
     /// an endpoint that is not in a named namespace.
     pub(crate) fn refresh_resolv_conf(&mut self, ep: &Endpoint) -> Result<()> {
+        if self.named_netns_of(ep).is_none() {
+            return Ok(());
+        }
+        let path = ep.netns_path.to_string_lossy();
+        let gateways = state::dns_gateways_of_netns(self.store.read(), ep.netns_inode, &path)?;
+        self.write_resolv_conf(ep, gateways)
+    }
+
+    /// Writes the resolv.conf of `ep`'s namespace naming `gateways` (none: removes it).
+    /// Nothing for an endpoint that is not in a named namespace.
+    pub(crate) fn write_resolv_conf(&mut self, ep: &Endpoint, gateways: Vec<IpAddr>) -> Result<()> {
         let Some(name) = self.named_netns_of(ep) else {
             return Ok(());
         };
-        let path = ep.netns_path.to_string_lossy();
-        let gateways = state::dns_gateways_of_netns(self.store.read(), ep.netns_inode, &path)?;
         if gateways.is_empty() {
             self.remove_resolv_conf(&name);
             return Ok(());
