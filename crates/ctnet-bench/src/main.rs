@@ -343,6 +343,32 @@ fn dns_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
             *ok = false;
         }
     }
+    dns_in_turns(args, root, ctnet, &found, ok);
+}
+
+/// DNS on / DNS off taken in turns in one world (see dns/in_turns.rs); skipped, and said
+/// so, without an agent or with a ctnet that has no DNS networks.
+fn dns_in_turns(args: &Args, root: &Path, ctnet: &Path, found: &dns::Servers, ok: &mut bool) {
+    let agent = match &found.agent {
+        Ok(agent) if systems::ctnet::has_dns_flag(ctnet) => agent,
+        Ok(_) => {
+            println!("\nDNS on / DNS off in turns: skipped: the ctnet under test has no `--dns`");
+            return;
+        }
+        Err(why) => {
+            println!("\nDNS on / DNS off in turns: skipped: {why}");
+            return;
+        }
+    };
+    let n = if args.quick { 3 } else { args.n.min(500) };
+    eprintln!("dns: {n} attaches and detaches with DNS on and off, taken in turns");
+    match dns::in_turns::measure(root, ctnet, agent, n) {
+        Ok(r) => dns::in_turns::print(&r),
+        Err(e) => {
+            println!("\nDNS on / DNS off in turns: failed: {e}");
+            *ok = false;
+        }
+    }
 }
 
 /// Whole `podman run --rm` commands per network back end. A missing Podman, runc or

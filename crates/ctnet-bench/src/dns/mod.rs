@@ -17,6 +17,7 @@
 //! namespace over the same bridge, in turns (ctnet, aardvark, ctnet, ...), so a slow
 //! spell of the machine falls on both.
 
+pub mod in_turns;
 pub mod load;
 pub mod servers;
 
