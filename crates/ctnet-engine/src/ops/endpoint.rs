@@ -135,11 +135,6 @@ impl Engine {
         }
         // Aliases on a network without DNS are refused before anything is done.
         names::names_for(&net, spec.name.as_ref(), &spec.aliases)?;
-        if net.dns {
-            // The agent that will serve the container's name, started before any
-            // kernel work: if it cannot be, the attach is refused with nothing to undo.
-            agent::ensure_running(&self.paths)?;
-        }
         let me = Owner::me();
         let reserve = |tx: &Connection, held: Option<&NetnsIdentity>| {
             let (mut ep, alone) = reserve_endpoint(tx, &spec, &net, &netns, inode, held, &me)?;
@@ -189,12 +184,27 @@ impl Engine {
             }
         };
         if net.dns {
-            agent::notify_endpoint(&self.paths, ep.id);
+            self.tell_agent_of_attach(&ep)?;
         }
         Ok(Endpoint {
             state: RowState::Ready,
             identity,
             ..ep
+        })
+    }
+
+    /// Tells the agent that `ep`, on a DNS network, is ready: one datagram when an agent
+    /// runs (the common case, and the whole cost DNS adds to an attach). When none
+    /// answers, starts one, which reads the whole store, this endpoint with it, before
+    /// its socket answers; if it cannot be started the attach is undone and refused, so
+    /// no container is left on a DNS network whose names nobody serves.
+    fn tell_agent_of_attach(&mut self, ep: &Endpoint) -> Result<()> {
+        if agent::notify_endpoint(&self.paths, ep.id) {
+            return Ok(());
+        }
+        agent::ensure_running(&self.paths).inspect_err(|_| {
+            self.undo_attach(ep);
+            let _ = self.refresh_resolv_conf(ep);
         })
     }
 
