@@ -9,13 +9,14 @@
 //!  ├── agent.sock   a unix datagram socket, bound once its DNS listeners are up:
 //!  │                "changed": the store changed, read it again;
 //!  │                "endpoint ID": that endpoint came or went, read its row;
-//!  │                "hello": is anyone there? (before an attach: nothing to read yet)
+//!  │                "hello": is anyone there? (a one-shot that started an agent, polling)
 //!  ├── agent.json   its Status, rewritten atomically on change and at least every 5 s
 //!  └── agent.log    the stderr of an agent started on demand (appended)
 //! ```
 //!
 //! A one-shot process pays one datagram per change (no connection, no answer awaited),
-//! so an attach does not get slower; the agent also re-reads the store on a timer, so a
+//! sent after its work: an attach to a DNS network whose datagram nobody receives
+//! starts the agent then (see `Engine::attach`), so an attach does not get slower; the agent also re-reads the store on a timer, so a
 //! lost datagram only delays it. What the agent does for a datagram runs beside the
 //! next one-shot on a small host's other core, so it is kept small: a "hello" costs it
 //! nothing but a clock reset, and a re-read skips the store when no commit happened.
@@ -48,9 +49,8 @@ pub const ENV_AGENT: &str = "CTNET_AGENT";
 pub const BINARY: &str = "ctnet-agent";
 /// What a one-shot process sends after it changed the store: read it again.
 pub const CHANGED: &[u8] = b"changed";
-/// What [`ensure_running`] sends to learn whether an agent listens: nothing changed
-/// yet (an attach is about to begin), so the agent only notes that it is needed and
-/// does not re-read the store for it.
+/// What [`ensure_running`] sends to learn whether an agent listens: the agent only
+/// notes that it is needed and does not re-read the store for it.
 pub const HELLO: &[u8] = b"hello";
 /// What an attach or a detach sends, followed by the endpoint's id in decimal: only that
 /// endpoint changed, so the agent reads its one row instead of the whole store.
@@ -206,9 +206,9 @@ fn send(p: &Paths, what: &[u8]) -> bool {
     }
 }
 
-/// Makes sure an agent serves this run dir: a [`HELLO`] first (the cheap common case);
-/// when nobody answers, starts `ctnet-agent --on-demand` detached and waits until its
-/// socket answers (at most 3 s). The agent started does the rest (DNS listeners for
+/// Makes sure an agent serves this run dir: a [`HELLO`] first; when nobody answers,
+/// starts `ctnet-agent --on-demand` detached and waits until its socket answers (at
+/// most 3 s). The agent started does the rest (DNS listeners for
 /// the store's networks; it exits by itself when nothing needs it).
 pub fn ensure_running(p: &Paths) -> Result<()> {
     if send(p, HELLO) {

@@ -236,6 +236,36 @@ fn names_come_back_after_the_agent_is_killed() {
 }
 
 #[test]
+fn an_attach_whose_agent_cannot_start_is_refused_and_undone() {
+    // The agent is started after the kernel work (a running one costs the attach one
+    // datagram, nothing before it); one that cannot start must leave nothing behind.
+    let sb = Sandbox::new();
+    sb.ok("ctnet network create user >/dev/null && ctnet netns add a");
+    assert!(sb.agent_pid().is_none());
+    support::refused(
+        &sb,
+        "CTNET_AGENT=/nonexistent/ctnet-agent ctnet attach user a",
+        &[
+            "CTNET_AGENT=/nonexistent/ctnet-agent",
+            "is not an executable file",
+        ],
+    );
+    assert!(sb.agent_pid().is_none());
+    assert_eq!(
+        sb.ok("ls -A /etc/netns"),
+        "",
+        "a resolv.conf was left for a"
+    );
+    // With the agent found, the same attach works and its name resolves.
+    sb.ok("ctnet netns add b && ctnet attach user a >/dev/null && ctnet attach user b >/dev/null");
+    let gw = sb.gateways("user")[0].clone();
+    assert_eq!(
+        sb.dig_short(Some("b"), &gw, "-q a"),
+        [sb.addr_of("a", "eth0")]
+    );
+}
+
+#[test]
 fn ctnet_run_resolves_names_with_nothing_started_by_hand() {
     let sb = Sandbox::new();
     sb.ok("ctnet network create user >/dev/null");
