@@ -279,28 +279,30 @@ impl NetnsDir {
                     e,
                 )
             })?;
-        let bound = std::thread::scope(|scope| {
-            scope
-                .spawn(|| -> Result<()> {
-                    unshare(CloneFlags::CLONE_NEWNET)
-                        .map_err(|e| Error::io("create network namespace", e.into()))?;
-                    mount(
-                        Some("/proc/thread-self/ns/net"),
-                        &path,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
+        // On the calling thread, then back, as [`Netns::within`]: a thread started and
+        // joined for it costs more than the namespace (its creation, and the TLB
+        // shootdowns every later fork and exit of a process that ran on two CPUs pays).
+        let home = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| Error::io("open this thread's network namespace", e))?;
+        let bound = unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::io("create network namespace", e.into()))
+            .and_then(|()| {
+                let made = mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| {
+                    Error::io(
+                        format!("bind network namespace to {}", path.display()),
+                        e.into(),
                     )
-                    .map_err(|e| {
-                        Error::io(
-                            format!("bind network namespace to {}", path.display()),
-                            e.into(),
-                        )
-                    })
-                })
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
+                });
+                return_home(&home, &path);
+                made
+            });
         if let Err(e) = bound {
             let _ = fs::remove_file(&path);
             return Err(e);
@@ -396,4 +398,17 @@ fn is_shared_mount_point(dir: &Path) -> bool {
                 .take_while(|f| **f != "-")
                 .any(|f| f.starts_with("shared:"))
     })
+}
+
+/// Moves the calling thread back into `home` after it made the namespace at `path`.
+/// Carrying on in the new namespace would make host changes inside it; nothing sane can
+/// follow, so a failure aborts.
+fn return_home(home: &File, path: &Path) {
+    if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
+        eprintln!(
+            "ctnet: cannot return to the host network namespace after creating {}: {e}",
+            path.display()
+        );
+        std::process::abort();
+    }
 }
