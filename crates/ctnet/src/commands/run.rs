@@ -60,8 +60,8 @@ fn parse_mode(networks: &[String]) -> Result<Mode> {
 }
 
 pub fn run(paths: Paths, args: RunArgs) -> ExitCode {
-    // Before any thread exists, so every thread inherits the mask and only the
-    // forwarding thread receives these signals.
+    // Before any thread exists (a library may start one), so every thread inherits the
+    // mask and only the main thread's sigtimedwait takes these signals.
     exec::block_forwarded_signals();
     match Runner::prepare(paths, &args) {
         Err(err) => {
