@@ -16,8 +16,8 @@
 //!
 //! A one-shot process pays one datagram per change (no connection, no answer awaited),
 //! sent after its work: an attach to a DNS network whose datagram nobody receives
-//! starts the agent then (see `Engine::attach`), so an attach does not get slower; the agent also re-reads the store on a timer, so a
-//! lost datagram only delays it. What the agent does for a datagram runs beside the
+//! starts the agent then (see `Engine::attach`), so an attach does not get slower. The
+//! agent also re-reads the store on a timer, so a lost datagram only delays it. What the agent does for a datagram runs beside the
 //! next one-shot on a small host's other core, so it is kept small: a "hello" costs it
 //! nothing but a clock reset, and a re-read skips the store when no commit happened.
 
@@ -208,8 +208,8 @@ fn send(p: &Paths, what: &[u8]) -> bool {
 
 /// Makes sure an agent serves this run dir: a [`HELLO`] first; when nobody answers,
 /// starts `ctnet-agent --on-demand` detached and waits until its socket answers (at
-/// most 3 s). The agent started does the rest (DNS listeners for
-/// the store's networks; it exits by itself when nothing needs it).
+/// most 3 s). The agent started does the rest (DNS listeners for the store's networks;
+/// it exits by itself when nothing needs it).
 pub fn ensure_running(p: &Paths) -> Result<()> {
     if send(p, HELLO) {
         return Ok(());

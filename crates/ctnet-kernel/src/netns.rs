@@ -131,19 +131,10 @@ impl Netns {
     /// measurable share of an attach. Keep `f` short and free of other threads' work:
     /// until it returns, everything this thread does happens in the container.
     pub fn within<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        let home = File::open("/proc/thread-self/ns/net")
-            .map_err(|e| Error::io("open this thread's network namespace", e))?;
+        let home = open_home()?;
         self.enter_current_thread()?;
         let result = f();
-        if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
-            // Carrying on would make host changes inside the container; nothing sane can
-            // follow, and the state database records the operation as unfinished.
-            eprintln!(
-                "ctnet: cannot return to the host network namespace after entering {}: {e}",
-                self.path.display()
-            );
-            std::process::abort();
-        }
+        return_home(&home, "entering", &self.path);
         result
     }
 
@@ -268,6 +259,8 @@ impl NetnsDir {
     pub fn create(&self, name: &NetnsName) -> Result<Netns> {
         self.prepare_dir()?;
         let path = self.path_of(name);
+        // Opened before the file is made: a failure here leaves nothing to remove.
+        let home = open_home()?;
         OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -282,8 +275,6 @@ impl NetnsDir {
         // On the calling thread, then back, as [`Netns::within`]: a thread started and
         // joined for it costs more than the namespace (its creation, and the TLB
         // shootdowns every later fork and exit of a process that ran on two CPUs pays).
-        let home = File::open("/proc/thread-self/ns/net")
-            .map_err(|e| Error::io("open this thread's network namespace", e))?;
         let bound = unshare(CloneFlags::CLONE_NEWNET)
             .map_err(|e| Error::io("create network namespace", e.into()))
             .and_then(|()| {
@@ -300,7 +291,7 @@ impl NetnsDir {
                         e.into(),
                     )
                 });
-                return_home(&home, &path);
+                return_home(&home, "creating", &path);
                 made
             });
         if let Err(e) = bound {
@@ -400,13 +391,20 @@ fn is_shared_mount_point(dir: &Path) -> bool {
     })
 }
 
-/// Moves the calling thread back into `home` after it made the namespace at `path`.
-/// Carrying on in the new namespace would make host changes inside it; nothing sane can
-/// follow, so a failure aborts.
-fn return_home(home: &File, path: &Path) {
+/// The calling thread's network namespace, to come back to with [`return_home`].
+fn open_home() -> Result<File> {
+    File::open("/proc/thread-self/ns/net")
+        .map_err(|e| Error::io("open this thread's network namespace", e))
+}
+
+/// Moves the calling thread back into `home` after `doing` (entering, creating) the
+/// namespace at `path`. Carrying on there would make host changes inside it; nothing
+/// sane can follow (the state database records the operation as unfinished), so a
+/// failure aborts.
+fn return_home(home: &File, doing: &str, path: &Path) {
     if let Err(e) = setns(home.as_fd(), CloneFlags::CLONE_NEWNET) {
         eprintln!(
-            "ctnet: cannot return to the host network namespace after creating {}: {e}",
+            "ctnet: cannot return to the host network namespace after {doing} {}: {e}",
             path.display()
         );
         std::process::abort();
