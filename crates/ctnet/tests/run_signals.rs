@@ -125,3 +125,26 @@ fn a_command_that_handles_a_signal_keeps_ctnet_running() {
     assert_eq!(status.code(), Some(3), "{status}");
     assert_eq!(sb.snapshot(), before);
 }
+
+#[test]
+fn a_command_that_ignores_sigterm_is_killed_after_the_stop_timeout() {
+    let sb = sandbox();
+    let before = sb.snapshot();
+    // The shell ignores TERM and waits for its sleep, which ignores it too.
+    let mut child = sb.start_until(
+        "exec ctnet run -- sh -c 'trap \"\" TERM; echo ready; sleep 60; echo survived'",
+        "ready",
+    );
+    let _group = GroupGuard(child.id());
+    let sent = std::time::Instant::now();
+    sb.ok(&format!("kill -TERM {}", child.id()));
+    let status = child.wait().unwrap();
+    let took = sent.elapsed();
+    // Killed (SIGKILL, 128 + 9) 10 s after the TERM, not when the sleep ends at 60 s.
+    assert_eq!(status.code(), Some(137), "{status}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(30),
+        "killed after {took:?}"
+    );
+    assert_eq!(sb.snapshot(), before);
+}
