@@ -256,6 +256,11 @@ pub const NFTA_SET_ELEM_KEY: u16 = 1;
 pub const NFTA_SET_ELEM_DATA: u16 = 2;
 /// Element flags (`NFT_SET_ELEM_*`).
 pub const NFTA_SET_ELEM_FLAGS: u16 = 3;
+/// Element timeout in milliseconds (be64): the element expires that long after it is
+/// added, or updated with one; 0 or absent is never.
+pub const NFTA_SET_ELEM_TIMEOUT: u16 = 4;
+/// Milliseconds (be64) until the element expires, at most its timeout.
+pub const NFTA_SET_ELEM_EXPIRATION: u16 = 5;
 /// Last key of a range, nested data.
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
 
@@ -335,6 +340,8 @@ pub const NFT_SET_INTERVAL: u32 = 0x4;
 pub const NFT_SET_ANONYMOUS: u32 = 0x1;
 /// Set flag: a map.
 pub const NFT_SET_MAP: u32 = 0x8;
+/// Set flag: elements may carry timeouts (and have them updated).
+pub const NFT_SET_TIMEOUT: u32 = 0x10;
 /// Set flag: ranges over a concatenation (the pipapo set type).
 pub const NFT_SET_CONCAT: u32 = 0x80;
 /// Element flag: the first key past a range.
@@ -480,6 +487,7 @@ mod tests {
             NFT_SET_INTERVAL,
             NFT_SET_ANONYMOUS,
             NFT_SET_MAP,
+            NFT_SET_TIMEOUT,
             NFT_SET_ELEM_INTERVAL_END,
             NFT_LOOKUP_F_INV,
             NFT_META_IIFNAME,

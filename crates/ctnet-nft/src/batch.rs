@@ -217,6 +217,9 @@ pub struct SetSpec {
     pub interval: bool,
     /// For a map: the fields of the value each key maps to. `None` for a plain set.
     pub data: Option<Vec<KeyField>>,
+    /// Elements can be given a timeout after they were added, so they can be withdrawn
+    /// by expiring them ([`Batch::expire_elements`]) rather than deleting them.
+    pub timeouts: bool,
 }
 
 impl SetSpec {
@@ -227,6 +230,7 @@ impl SetSpec {
             key,
             interval: false,
             data: None,
+            timeouts: false,
         }
     }
 
@@ -243,6 +247,14 @@ impl SetSpec {
         SetSpec {
             data: Some(data),
             ..SetSpec::exact(name, key)
+        }
+    }
+
+    /// The same set, whose elements can be expired ([`Batch::expire_elements`]).
+    pub fn with_timeouts(self) -> Self {
+        SetSpec {
+            timeouts: true,
+            ..self
         }
     }
 
@@ -268,6 +280,9 @@ impl SetSpec {
         if self.data.is_some() {
             flags |= NFT_SET_MAP;
         }
+        if self.timeouts {
+            flags |= NFT_SET_TIMEOUT;
+        }
         if self.is_concat_interval() {
             flags |= NFT_SET_CONCAT;
         }
@@ -291,8 +306,11 @@ impl fmt::Display for SetSpec {
             write!(f, " : {}", fields(data))?;
         }
         f.write_str(";")?;
-        if self.interval {
-            f.write_str(" flags interval;")?;
+        match (self.interval, self.timeouts) {
+            (true, true) => f.write_str(" flags interval,timeout;")?,
+            (true, false) => f.write_str(" flags interval;")?,
+            (false, true) => f.write_str(" flags timeout;")?,
+            (false, false) => {}
         }
         f.write_str(" }")
     }
@@ -466,21 +484,30 @@ impl Element {
     }
 
     fn encode(&self, w: &mut Writer) {
+        self.encode_with(w, |_| {});
+    }
+
+    /// Encodes the element with `extra` attributes (a timeout) in each of its entries.
+    fn encode_with(&self, w: &mut Writer, extra: impl Fn(&mut Writer)) {
         match self {
             Element::Key(key) => w.nest(NFTA_LIST_ELEM, |w| {
                 w.put_data_value(NFTA_SET_ELEM_KEY, key.as_bytes());
+                extra(w);
             }),
             Element::Mapping { key, value } => w.nest(NFTA_LIST_ELEM, |w| {
                 w.put_data_value(NFTA_SET_ELEM_KEY, key.as_bytes());
                 w.put_data_value(NFTA_SET_ELEM_DATA, value.as_bytes());
+                extra(w);
             }),
             Element::Range { first, last } => w.nest(NFTA_LIST_ELEM, |w| {
                 w.put_data_value(NFTA_SET_ELEM_KEY, first.as_bytes());
                 w.put_data_value(NFTA_SET_ELEM_KEY_END, last.as_bytes());
+                extra(w);
             }),
             Element::Interval { first, past_end } => {
                 w.nest(NFTA_LIST_ELEM, |w| {
                     w.put_data_value(NFTA_SET_ELEM_KEY, first.as_bytes());
+                    extra(w);
                 });
                 if let Some(end) = past_end {
                     w.nest(NFTA_LIST_ELEM, |w| {
@@ -492,6 +519,10 @@ impl Element {
         }
     }
 }
+
+/// A netlink attribute's length is 16 bits, so the element list of one message must stay
+/// under 64 KiB; larger lists go in several messages of the same batch.
+const ELEMENTS_PER_MESSAGE: usize = 256;
 
 /// Set user data telling nft the key's byte order (`NFTNL_UDATA_SET_KEYBYTEORDER`).
 fn key_byteorder_udata(order: u32) -> Vec<u8> {
@@ -780,6 +811,43 @@ impl Batch {
         self.elements(NFT_MSG_DESTROYSETELEM, 0, table, set, elements, op);
     }
 
+    /// Withdraws elements of a set made [`SetSpec::with_timeouts`] by making them expire
+    /// one clock tick from now (an element updated with a timeout of 1 ms). Unlike a
+    /// delete, nothing of this is left for the kernel to free after an RCU grace period:
+    /// a deleted element is, and until then the next close of any nf_tables socket holds
+    /// the kernel's commit lock, so every other commit waits (see
+    /// `ctnet_kernel::reclaim`). An expired element no longer matches, is not listed,
+    /// does not clash with a new one of the same key, and the set's garbage collector
+    /// frees it. Needs Linux 6.10 or later: an older kernel takes the update without
+    /// doing it.
+    ///
+    /// A map element must be given with the value it has: another value is refused
+    /// with EEXIST, which fails the batch. An element not there is made, already expiring.
+    pub fn expire_elements(
+        &mut self,
+        table: TableRef,
+        set: &str,
+        elements: &[Element],
+        what: &str,
+    ) {
+        const ONE_MS: u64 = 1;
+        let op = format!("expire {what} in set {table} {set}");
+        for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
+            self.message(NFT_MSG_NEWSETELEM, 0, table, op.clone(), |w| {
+                w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+                w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+                w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                    for element in chunk {
+                        element.encode_with(w, |w| {
+                            w.put_be64(NFTA_SET_ELEM_TIMEOUT, ONE_MS);
+                            w.put_be64(NFTA_SET_ELEM_EXPIRATION, ONE_MS);
+                        });
+                    }
+                });
+            });
+        }
+    }
+
     fn elements(
         &mut self,
         kind: u16,
@@ -789,9 +857,6 @@ impl Batch {
         elements: &[Element],
         op: String,
     ) {
-        // A netlink attribute's length is 16 bits, so the element list of one message
-        // must stay under 64 KiB; larger lists go in several messages of the same batch.
-        const ELEMENTS_PER_MESSAGE: usize = 256;
         for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
             self.message(kind, flags, table, op.clone(), |w| {
                 w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
@@ -1003,6 +1068,14 @@ mod tests {
         assert_eq!(
             set.to_string(),
             "set s { type ipv4_addr . ifname; flags interval; }"
+        );
+        assert_eq!(
+            map.with_timeouts().to_string(),
+            "map m { type inet_proto . inet_service : ipv6_addr . inet_service; flags timeout; }"
+        );
+        assert_eq!(
+            set.clone().with_timeouts().flags(),
+            NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT
         );
     }
 

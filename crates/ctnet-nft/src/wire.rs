@@ -60,6 +60,10 @@ impl Writer {
         self.put(kind, &value.to_be_bytes());
     }
 
+    pub fn put_be64(&mut self, kind: u16, value: u64) {
+        self.put(kind, &value.to_be_bytes());
+    }
+
     /// A NUL-terminated string, as nf_tables expects for names.
     pub fn put_str(&mut self, kind: u16, value: &str) {
         let mut payload = Vec::with_capacity(value.len() + 1);

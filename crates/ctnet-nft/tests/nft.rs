@@ -482,3 +482,92 @@ fn listed_rules_go_back_unchanged_into_a_table_made_again_in_one_batch() {
     );
     assert!(!after.contains("192.0.2.2"), "{after}");
 }
+
+/// `tcp . port` → `addr . 80`, as the engine publishes ports.
+fn published(port: u16, addr: Ipv4Addr) -> Element {
+    Element::Mapping {
+        key: Key::new().proto(6).port(port),
+        value: Key::new().ipv4(addr).port(80),
+    }
+}
+
+fn port_key(port: u16) -> Key {
+    Key::new().proto(6).port(port)
+}
+
+#[test]
+fn an_expired_element_is_gone_after_a_tick_and_its_key_can_map_elsewhere() {
+    let ports = SetSpec::map(
+        "ports",
+        vec![KeyField::InetProto, KeyField::InetService],
+        vec![KeyField::Ipv4Addr, KeyField::InetService],
+    );
+    let (a, b, c) = (
+        Ipv4Addr::new(10, 0, 0, 2),
+        Ipv4Addr::new(10, 0, 0, 3),
+        Ipv4Addr::new(10, 0, 0, 4),
+    );
+    let (wrong_value, no_timeouts, after, listed, refilled) = in_fresh_netns(move || {
+        let mut sock = NftSocket::open().unwrap();
+        let mut batch = sock.batch();
+        batch.add_table(T, "made by a test", true);
+        batch.add_set(T, &ports.clone().with_timeouts());
+        batch.add_set(
+            T,
+            &SetSpec {
+                name: "plain".into(),
+                ..ports.clone()
+            },
+        );
+        batch.add_elements(T, "ports", &[published(80, a), published(81, a)], "two");
+        batch.add_elements(T, "plain", &[published(80, a)], "one");
+        sock.commit(batch).unwrap();
+
+        // The value must be the element's own: another is refused, and nothing changes.
+        let mut batch = sock.batch();
+        batch.expire_elements(T, "ports", &[published(81, b)], "a wrong value");
+        let wrong_value = sock.commit(batch).unwrap_err();
+        // A map made without timeouts cannot expire anything.
+        let mut batch = sock.batch();
+        batch.expire_elements(T, "plain", &[published(80, a)], "in a plain map");
+        let no_timeouts = sock.commit(batch).unwrap_err();
+
+        let mut batch = sock.batch();
+        batch.expire_elements(T, "ports", &[published(80, a)], "port 80");
+        sock.commit(batch).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let after = (
+            sock.get_element(T, "ports", &port_key(80)).unwrap(),
+            sock.get_element(T, "ports", &port_key(81)).unwrap(),
+            sock.get_element(T, "plain", &port_key(80)).unwrap(),
+        );
+        let listed = nft(&["list", "map", "inet", "t", "ports"]);
+
+        // The key is free for another address at once, before the collector ran.
+        let mut batch = sock.batch();
+        batch.add_elements(T, "ports", &[published(80, c)], "port 80 again");
+        sock.commit(batch).unwrap();
+        let refilled = sock.get_element(T, "ports", &port_key(80)).unwrap();
+        (wrong_value, no_timeouts, after, listed, refilled)
+    });
+    assert!(wrong_value.is_exists(), "{wrong_value}");
+    assert!(
+        wrong_value
+            .to_string()
+            .contains("expire a wrong value in set inet t ports"),
+        "{wrong_value}"
+    );
+    assert!(!no_timeouts.is_exists(), "{no_timeouts}");
+    let value = |addr: Ipv4Addr| Some(Key::new().ipv4(addr).port(80).as_bytes().to_vec());
+    assert_eq!(after.0, None, "port 80 still mapped after it expired");
+    assert_eq!(after.1, value(a), "the refused expiry changed port 81");
+    assert_eq!(
+        after.2,
+        value(a),
+        "the refused expiry changed the plain map"
+    );
+    assert!(listed.contains("flags timeout"), "{listed}");
+    assert!(!listed.contains("tcp . 80 "), "{listed}");
+    assert!(listed.contains("tcp . 81 : 10.0.0.2 . 80"), "{listed}");
+    assert_eq!(refilled, value(c));
+}

@@ -377,3 +377,33 @@ fn cni_port_mappings_get_the_same_refusals() {
     }
     sb.reach(Some("wan"), "tcp", &format!("{UPLINK_HOST}:8500"));
 }
+
+/// A withdrawn port's map element is expired, not deleted (see datapath/nft): the port
+/// must stop answering once the detach returns, and the same host port must go to
+/// another container straight away, even while the old element's clock tick has not
+/// passed (then the publish waits the tick and tries again).
+#[test]
+fn a_withdrawn_port_stops_at_once_and_can_go_straight_to_another_container() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    let target = format!("{UPLINK_HOST}:8080");
+    // `a` answers on 80 only and `b` on 81 only, so an answer proves where the port went.
+    sb.ok("ctnet netns add a && ctnet netns add b && ctnet attach bridge a -p 8080:80");
+    sb.serve(Some("a"), "--tcp 80");
+    sb.serve(Some("b"), "--tcp 81");
+    sb.reach(Some("wan"), "tcp", &target);
+    for _ in 0..10 {
+        sb.ok("ctnet detach bridge a && ctnet attach bridge b -p 8080:81");
+        sb.reach(Some("wan"), "tcp", &target);
+        sb.ok("ctnet detach bridge b && ctnet attach bridge a -p 8080:80");
+        sb.reach(Some("wan"), "tcp", &target);
+    }
+    sb.ok("ctnet detach bridge a");
+    let gone = sb.probe(Some("wan"), "tcp", &target);
+    assert!(
+        gone.is_err(),
+        "port 8080 still answers after the detach: {gone:?}"
+    );
+    let map = sb.ok("nft list map inet ctnet publish_any");
+    assert!(!map.contains("8080"), "{map}");
+}
