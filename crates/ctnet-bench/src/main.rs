@@ -9,9 +9,11 @@
 //! See docs/benchmarks.md for the method and the figures.
 
 mod child;
+mod churn;
 mod datapath;
 mod dns;
 mod layout;
+mod lifecycle;
 mod podman;
 mod quiet;
 mod report;
@@ -30,6 +32,7 @@ use crate::report::{Curve, Measured, Row};
 use crate::sandbox::{Place, World};
 use crate::stats::percentile;
 use crate::systems::ctnet::Dns;
+use crate::systems::floor_process::FloorProgram;
 use crate::systems::netavark::Firewall;
 use crate::systems::System;
 
@@ -102,6 +105,15 @@ struct Args {
     /// no attach/detach table, curve, data path or Podman part.
     #[arg(long)]
     dns_only: bool,
+    /// Only the whole-command figures: `ctnet run` (none, a network, with -p), `unshare
+    /// -n true`, netns add + attach + detach + netns rm as four processes, the
+    /// whole-process kernel floor, and attach/detach under churn. They also run after
+    /// the main table unless --podman-only, --dns-only or --curve.
+    #[arg(long)]
+    run: bool,
+    /// Turns of the whole-command figures: each runs every command once.
+    #[arg(long, default_value_t = 100)]
+    run_turns: usize,
 }
 
 impl Args {
@@ -127,6 +139,18 @@ impl Args {
                 "--dns-only runs the DNS part alone; leave out --podman-only, --ipv6 and --curve"
                     .into(),
             );
+        }
+        if self.run && (self.podman_only || self.dns_only || self.ipv6 || !self.curve.is_empty()) {
+            return Err(
+                "--run measures whole commands alone; leave out --podman-only, --dns-only, --ipv6 and --curve"
+                    .into(),
+            );
+        }
+        if self.run_turns == 0 || self.run_turns > 10_000 {
+            return Err(format!(
+                "--run-turns {}: give 1 to 10000 turns",
+                self.run_turns
+            ));
         }
         if self.ipv6 && self.podman_only {
             return Err(
@@ -172,12 +196,49 @@ impl Args {
 
     /// Whether the Podman part runs: asked for, or as part of the smoke test.
     fn wants_podman(&self) -> bool {
-        !self.dns_only && (self.podman || self.podman_only || self.quick)
+        !self.dns_only && !self.run && (self.podman || self.podman_only || self.quick)
     }
 
     /// Whether the DNS part runs: unless only the Podman part is asked for.
     fn wants_dns(&self) -> bool {
-        !self.podman_only && self.curve.is_empty()
+        !self.podman_only && !self.run && self.curve.is_empty()
+    }
+
+    /// Whether the attach/detach table runs.
+    fn wants_main_table(&self) -> bool {
+        !self.podman_only && !self.dns_only && !self.run
+    }
+
+    /// Whether the whole-command figures run: asked for, or after the main table.
+    fn wants_lifecycle(&self) -> bool {
+        self.run || (self.wants_main_table() && self.curve.is_empty())
+    }
+
+    /// Turns of the whole-command figures; three in quick mode.
+    fn lifecycle_turns(&self) -> usize {
+        if self.quick {
+            3
+        } else {
+            self.run_turns
+        }
+    }
+
+    /// How much churn: N containers in the background and 4 loops of 25 containers
+    /// twice; in quick mode 3 and 4 loops of 2 once.
+    fn churn_size(&self) -> churn::Size {
+        if self.quick {
+            churn::Size {
+                background: 3,
+                per_loop: 2,
+                rounds: 1,
+            }
+        } else {
+            churn::Size {
+                background: self.n.min(layout::MAX_CONTAINERS - churn::LOOPS * 25),
+                per_loop: 25,
+                rounds: 2,
+            }
+        }
     }
 
     /// Rounds of the Podman part.
@@ -234,6 +295,7 @@ enum Kind {
     Floor {
         with_netns: bool,
     },
+    FloorProcess(FloorProgram),
     Ctnet {
         bin: PathBuf,
         dual_stack: bool,
@@ -263,9 +325,13 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
         systems::ctnet::check_dual_stack(&ctnet)?;
     }
     print_machine();
+    let floor = FloorProgram::install(root);
     let mut ok = true;
-    if !args.podman_only && !args.dns_only {
-        attach_detach_part(args, root, &ctnet, &mut ok);
+    if args.wants_main_table() {
+        attach_detach_part(args, root, &ctnet, &floor, &mut ok);
+    }
+    if args.wants_lifecycle() {
+        lifecycle_part(args, root, &ctnet, &floor, &mut ok);
     }
     if args.wants_dns() {
         dns_part(args, root, &ctnet, &mut ok);
@@ -276,9 +342,62 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// The whole commands and the churn (see lifecycle.rs and churn.rs).
+fn lifecycle_part(
+    args: &Args,
+    root: &Path,
+    ctnet: &Path,
+    floor: &Result<FloorProgram, String>,
+    ok: &mut bool,
+) {
+    let turns = args.lifecycle_turns();
+    eprintln!("whole commands: {turns} turns");
+    match lifecycle::measure(root, ctnet, floor.clone(), turns) {
+        Ok(life) => {
+            *ok &= life.rows.iter().all(|r| {
+                r.runs
+                    .as_ref()
+                    .err()
+                    .is_none_or(|e| e.contains("skipped") || e.starts_with("not built"))
+            });
+            for row in &life.rows {
+                if let Err(e) = &row.runs {
+                    eprintln!("{}: {e}", row.label);
+                }
+            }
+            report::print_lifecycle(&life);
+        }
+        Err(e) => {
+            eprintln!("whole commands: {e}");
+            println!("\nwhole commands: failed: {e}");
+            *ok = false;
+        }
+    }
+    let size = args.churn_size();
+    eprintln!(
+        "churn: {} attached, {} loops",
+        size.background,
+        churn::LOOPS
+    );
+    let rows = churn::measure(root, ctnet, floor.clone(), size);
+    for row in &rows {
+        if let Err(e) = &row.outcome {
+            eprintln!("churn, {}: {e}", row.label);
+            *ok &= e.starts_with("not built");
+        }
+    }
+    report::print_churn(&rows, size);
+}
+
 /// The attach/detach table (or the scale curve) and the data path.
-fn attach_detach_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
-    let entries = entries(args, ctnet);
+fn attach_detach_part(
+    args: &Args,
+    root: &Path,
+    ctnet: &Path,
+    floor: &Result<FloorProgram, String>,
+    ok: &mut bool,
+) {
+    let entries = entries(args, ctnet, floor);
     for entry in &entries {
         if let Err(why) = &entry.kind {
             println!("{}: {why}", entry.label);
@@ -418,7 +537,7 @@ fn find_ctnet(args: &Args) -> Result<PathBuf, String> {
 }
 
 /// Every system, in table order, each either ready or with the reason it is skipped.
-fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
+fn entries(args: &Args, ctnet: &Path, floor: &Result<FloorProgram, String>) -> Vec<Entry> {
     let iptables = which("iptables").is_some();
     let netavark1 = if !is_executable(&args.netavark) {
         Err(format!(
@@ -486,6 +605,10 @@ fn entries(args: &Args, ctnet: &Path) -> Vec<Entry> {
             kind: Ok(Kind::Floor { with_netns: true }),
         },
         Entry {
+            label: "kernel floor, whole process".into(),
+            kind: floor.clone().map(Kind::FloorProcess),
+        },
+        Entry {
             label: "ctnet".into(),
             kind: Ok(Kind::Ctnet {
                 bin: ctnet.to_path_buf(),
@@ -530,6 +653,10 @@ fn build(root: &Path, label: &str, kind: &Kind) -> Result<Box<dyn System>, Strin
     let world = World::enter(root, label)?;
     Ok(match kind {
         Kind::Floor { with_netns } => Box::new(systems::floor::Floor::new(world, *with_netns)?),
+        Kind::FloorProcess(program) => Box::new(systems::floor_process::FloorProcess::new(
+            world,
+            program.clone(),
+        )?),
         Kind::Ctnet {
             bin,
             dual_stack,

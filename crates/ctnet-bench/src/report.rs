@@ -511,6 +511,66 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
+/// `--run`: whole commands, p50/p99 of each over its turns, and the ratios.
+pub fn print_lifecycle(life: &crate::lifecycle::Lifecycle) {
+    const WIDTH: usize = 52;
+    println!();
+    println!(
+        "whole commands, {} runs of each taken in turns (wall clock, fork+exec to reap; several processes: their sum)",
+        life.turns
+    );
+    println!("{:<WIDTH$} {:>10} {:>10}", "command", "p50", "p99");
+    for row in &life.rows {
+        match (&row.runs, row.summary()) {
+            (Ok(_), Some(s)) => println!("{:<WIDTH$} {} {}", row.label, ms(s.p50), ms(s.p99)),
+            (Ok(_), None) => println!("{:<WIDTH$} no samples", row.label),
+            (Err(why), _) => println!("{:<WIDTH$} {}", row.label, first_line(why)),
+        }
+    }
+    for r in crate::lifecycle::ratios(life) {
+        let value = r
+            .value
+            .map_or_else(|| "not measured".to_string(), |v| format!("{v:.2}x"));
+        let target = r
+            .target
+            .map_or_else(String::new, |t| format!(" (target: at most {t:.1}x)"));
+        println!("{}: {value}{target}", r.what);
+    }
+}
+
+/// Attach and detach under churn: p50/p99 per system.
+pub fn print_churn(rows: &[crate::churn::Row], size: crate::churn::Size) {
+    println!();
+    println!(
+        "under churn: {} containers attached, then {} loops in parallel each attaching and detaching {} containers of its own {} time(s) (wall clock per operation)",
+        size.background,
+        crate::churn::LOOPS,
+        size.per_loop,
+        size.rounds
+    );
+    println!(
+        "{:<LABEL_WIDTH$} {:>10} {:>10} {:>10} {:>10}",
+        "system", "attach p50", "attach p99", "detach p50", "detach p99"
+    );
+    for row in rows {
+        match &row.outcome {
+            Ok(s) => match (Summary::of(&s.attach), Summary::of(&s.detach)) {
+                (Some(a), Some(d)) => println!(
+                    "{:<LABEL_WIDTH$} {} {} {} {}",
+                    row.label,
+                    ms(a.p50),
+                    ms(a.p99),
+                    ms(d.p50),
+                    ms(d.p99)
+                ),
+                _ => println!("{:<LABEL_WIDTH$} no samples", row.label),
+            },
+            Err(why) => println!("{:<LABEL_WIDTH$} {}", row.label, first_line(why)),
+        }
+    }
+    println!("(target: ctnet's detach p99 at most 10 ms)");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,7 +86,7 @@ impl Ctnet {
     }
 
     /// A `ctnet` command with this world's private state, run and netns directories.
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env("CTNET_STATE_DIR", &self.state_dir)
@@ -114,6 +114,11 @@ impl Ctnet {
     /// Runs any ctnet command in this world, untimed (the data path uses it).
     pub fn run_untimed(&self, args: &[&str]) -> Result<Finished, String> {
         self.run(args)
+    }
+
+    /// This world.
+    pub fn world(&self) -> &World {
+        &self.world
     }
 
     /// This world, for the data path's own namespaces.

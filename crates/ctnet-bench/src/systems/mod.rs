@@ -4,6 +4,7 @@
 pub mod cni;
 pub mod ctnet;
 pub mod floor;
+pub mod floor_process;
 pub mod netavark;
 
 use std::time::Duration;
