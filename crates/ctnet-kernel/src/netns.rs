@@ -68,6 +68,24 @@ impl Netns {
         })
     }
 
+    /// A new, empty network namespace with no name, as `unshare -n` makes: nothing in
+    /// /run/netns refers to it, so it is gone with the last process or handle in it,
+    /// whoever is killed when. Made on the calling thread, which then goes back to its
+    /// own namespace.
+    pub fn create_anonymous() -> Result<Self> {
+        let home = open_home()?;
+        let path = Path::new("(a namespace with no name)");
+        unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| Error::io("create network namespace", e.into()))?;
+        let opened = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| Error::io("open the new network namespace", e));
+        return_home(&home, "creating", path);
+        Ok(Netns {
+            fd: OwnedFd::from(opened?),
+            path: path.to_path_buf(),
+        })
+    }
+
     /// The namespace the calling thread is in now.
     pub fn current() -> Result<Self> {
         Netns::open(Path::new("/proc/thread-self/ns/net"))

@@ -79,6 +79,23 @@ fn none_mode_has_only_loopback() {
     assert!(!out.status.success());
     // Loopback works inside.
     sb.ok("ctnet run --network none -- sh -c 'ctnet-probe serve --bind 127.0.0.1 --tcp 9 --max-seconds 5 & sleep 0.3; ctnet-probe tcp 127.0.0.1:9'");
+    // A namespace of its own, not the host's; the command's exit status is passed on.
+    let (host, inside) = (
+        sb.ok("readlink /proc/self/ns/net"),
+        sb.ok("ctnet run --network none -- readlink /proc/self/ns/net"),
+    );
+    assert_ne!(host, inside);
+    let out = sb.run("ctnet run --network none -- sh -c 'exit 7'");
+    assert_eq!(out.status.code(), Some(7));
+    let out = sb.run("ctnet run --network none -- no-such-command");
+    assert_eq!(out.status.code(), Some(127));
+    // Without --name nothing is recorded or left: no named namespace, no state.
+    assert_eq!(sb.ok("ls /run/netns").trim(), "wan"); // the test's own
+    assert!(!sb.paths().state_dir.join("ctnet.db").exists());
+    // With --name it is a named namespace for the command's life (others may join it).
+    let named = sb.ok("ctnet run --network none --name quiet -- sh -c 'ls /run/netns'");
+    assert_eq!(named.trim(), "quiet\nwan");
+    assert_eq!(sb.ok("ls /run/netns").trim(), "wan");
 }
 
 #[test]

@@ -16,6 +16,19 @@ fn netns_object(name: &str) -> String {
     format!("network namespace {name:?}")
 }
 
+/// A namespace with no name and loopback up, for a container that joins no network and
+/// that nothing else joins (`ctnet run --network none` without `--name`): there is
+/// nothing to record, and nothing to clean up should ctnet be killed, so it needs no
+/// state at all.
+pub fn anonymous_netns() -> Result<Netns> {
+    let object = "a network namespace with no name";
+    let ns = Netns::create_anonymous().map_err(|e| Error::kernel(object, e))?;
+    ns.within(RtSocket::open)
+        .and_then(|mut sock| link::set_up(&mut sock, LOOPBACK_INDEX, "lo"))
+        .map_err(|e| Error::kernel(object, e))?;
+    Ok(ns)
+}
+
 impl Engine {
     /// Creates a named namespace, like `ip netns add`, with loopback up.
     pub fn add_netns(&mut self, name: &NetnsName) -> Result<Netns> {

@@ -68,6 +68,15 @@ pub fn run(paths: Paths, args: RunArgs) -> ExitCode {
             eprintln!("ctnet: {err}");
             ExitCode::from(EXIT_CTNET_FAILED)
         }
+        Ok(runner) if runner.in_place => {
+            let Some(netns) = runner.netns.as_ref() else {
+                unreachable!("a runner in place always has its namespace");
+            };
+            // Nothing to undo afterwards, so nothing to wait for: this process becomes
+            // the command, as `unshare -n` does, its exit status and signals its own.
+            let err = exec::exec_in(&args.command, netns, None);
+            ExitCode::from(report_not_run(&args.command, &err))
+        }
         Ok(mut runner) => {
             let code = runner.run_command(&args.command);
             if let Err(err) = runner.clean_up() {
@@ -88,6 +97,8 @@ struct Runner {
     owned: Option<NetnsName>,
     /// The namespace's /etc/netns/NAME, whose files the command sees over /etc.
     etc: Option<PathBuf>,
+    /// The command replaces this process (nothing to clean up afterwards).
+    in_place: bool,
 }
 
 impl Runner {
@@ -130,6 +141,7 @@ impl Runner {
                 netns: None,
                 owned: None,
                 etc: None,
+                in_place: false,
             }),
             Mode::Container(other) => {
                 let dir = NetnsDir::new(&paths.netns_dir);
@@ -144,8 +156,17 @@ impl Runner {
                     etc: Some(paths.etc_netns_dir().join(other.as_str())),
                     netns: Some(netns),
                     owned: None,
+                    in_place: false,
                 })
             }
+            // Nobody can join a namespace with no name: nothing to record or clean up.
+            Mode::None if name.is_none() => Ok(Runner {
+                engine: None,
+                netns: Some(ctnet_engine::ops::namespace::anonymous_netns()?),
+                owned: None,
+                etc: None,
+                in_place: true,
+            }),
             Mode::None => Runner::fresh(paths, name, &[], Vec::new(), Vec::new(), Vec::new()),
             Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ips, publish, aliases),
         }
@@ -190,6 +211,7 @@ impl Runner {
             netns: Some(netns),
             owned: Some(name.clone()),
             etc: Some(etc_dir.join(name.as_str())),
+            in_place: false,
         };
         let engine = runner.engine.as_mut().expect("set above");
         for (i, network) in networks.iter().enumerate() {
@@ -233,14 +255,7 @@ impl Runner {
     fn run_command(&mut self, command: &[OsString]) -> u8 {
         match exec::run_and_wait(command, self.netns.as_ref(), self.etc.as_deref()) {
             Ok(status) => exec::exit_code(status).clamp(0, 255) as u8,
-            Err(err) => {
-                eprintln!("ctnet: command {:?} cannot be run: {err}", command[0]);
-                if err.kind() == std::io::ErrorKind::NotFound {
-                    EXIT_NOT_FOUND
-                } else {
-                    EXIT_CANNOT_INVOKE
-                }
-            }
+            Err(err) => report_not_run(command, &err),
         }
     }
 
@@ -250,6 +265,16 @@ impl Runner {
             (Some(engine), Some(name)) => engine.remove_owned_netns(&name),
             _ => Ok(()),
         }
+    }
+}
+
+/// Says why the command could not be started; the exit code a shell gives for it.
+fn report_not_run(command: &[OsString], err: &std::io::Error) -> u8 {
+    eprintln!("ctnet: command {:?} cannot be run: {err}", command[0]);
+    if err.kind() == std::io::ErrorKind::NotFound {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_INVOKE
     }
 }
 
