@@ -156,6 +156,14 @@ static void acks(int fd, uint32_t first, uint32_t n, const char *const *what)
 		die(err, "%s", failed);
 }
 
+/* Sends the one request in `out` (the socket's first) and waits for its ack. */
+static void execute_one(int fd, const char *what)
+{
+	const char *ops[] = { what };
+	send_out(fd, what);
+	acks(fd, 1, 1, ops);
+}
+
 /* The index of link `name`, as link::index_of: RTM_GETLINK by name, no statistics,
  * no ack; only the index is read from the reply. (Not if_nametoindex, which is an
  * SIOCGIFINDEX ioctl on a fresh socket: the netlink query is what the floor pays.) */
@@ -265,9 +273,7 @@ static void attach(char **argv)
 	msg_end(h);
 	char what[64];
 	snprintf(what, sizeof what, "create veth %s with peer eth0", host);
-	const char *veth[] = { what };
-	send_out(fd, what);
-	acks(fd, 1, 1, veth);
+	execute_one(fd, what);
 
 	disable_ipv6(host);
 
@@ -337,9 +343,7 @@ static void detach_wait(const char *host)
 	dellink_request(host);
 	char what[48];
 	snprintf(what, sizeof what, "delete link %s", host);
-	const char *ops[] = { what };
-	send_out(fd, what);
-	acks(fd, 1, 1, ops);
+	execute_one(fd, what);
 }
 
 /* True when the datagram in `in` announces link `host` deleted. */
