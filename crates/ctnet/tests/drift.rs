@@ -5,7 +5,11 @@
 
 mod support;
 
-use support::{assert_reported, doctor_problems, gc_lets_go_of, Sandbox, UPLINK_HOST, WAN_SERVER};
+use std::time::Duration;
+
+use support::{
+    assert_reported, doctor_problems, gc_lets_go_of, wait_until, Sandbox, UPLINK_HOST, WAN_SERVER,
+};
 
 /// Every problem `ctnet doctor` reports, of any check (it exits non-zero then).
 fn drift(sb: &Sandbox) -> Vec<String> {
@@ -116,8 +120,23 @@ fn an_address_removed_inside_the_container_is_put_back() {
 fn an_endpoint_whose_namespace_is_gone_is_removed_by_gc() {
     let mut sb = Sandbox::new();
     two_containers(&mut sb);
+    let ls = sb.ok("ctnet ls");
+    let veth = ls
+        .lines()
+        .find(|l| l.starts_with("c2 "))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .unwrap_or_else(|| panic!("no host interface for c2 in {ls}"))
+        .to_string();
     sb.ok("ip netns del c2");
     assert_reported(&drift(&sb), &["network namespace /run/netns/c2 is gone"]);
+    // The kernel dismantles a deleted namespace, and the veth with it, on a work queue:
+    // on a busy machine the host side can outlive the `ip netns del` by a while.
+    assert!(
+        wait_until(Duration::from_secs(10), || !sb
+            .ok("ip -o link show")
+            .contains(&format!(" {veth}@"))),
+        "{veth} still there 10 s after its namespace was deleted"
+    );
     // `ls` says which was lost: the namespace (gc releases it), not just its veth.
     let ls = sb.ok("ctnet ls");
     let row = ls
