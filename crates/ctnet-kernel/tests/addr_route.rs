@@ -126,7 +126,7 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
                 peer.enter_current_thread().unwrap();
                 let socket = UdpSocket::bind(SocketAddr::new(there.into(), 4789)).unwrap();
                 socket
-                    .set_read_timeout(Some(Duration::from_secs(1)))
+                    .set_read_timeout(Some(Duration::from_secs(5)))
                     .unwrap();
                 ready_tx.send(()).unwrap();
                 let mut buf = [0u8; 64];
@@ -135,9 +135,17 @@ fn a_v6_address_is_usable_at_once_and_carries_a_datagram_between_namespaces() {
             });
             ready_rx.recv().unwrap();
             let sender = UdpSocket::bind(SocketAddr::new(here.into(), 0)).unwrap();
-            sender
-                .send_to(b"dual stack", SocketAddr::new(there.into(), 4789))
-                .unwrap();
+            // Sent again until it arrives: the first can be lost while the pair's carrier
+            // comes up or neighbour discovery runs (on a loaded machine it was).
+            for _ in 0..100 {
+                sender
+                    .send_to(b"dual stack", SocketAddr::new(there.into(), 4789))
+                    .unwrap();
+                if receiver.is_finished() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             receiver.join().unwrap()
         });
         assert_eq!(receiver.0, b"dual stack");
