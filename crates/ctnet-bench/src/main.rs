@@ -140,9 +140,17 @@ impl Args {
                     .into(),
             );
         }
-        if self.run && (self.podman_only || self.dns_only || self.ipv6 || !self.curve.is_empty()) {
+        if self.run
+            && (self.podman_only
+                || self.podman
+                || self.dns_only
+                || self.ipv6
+                || self.datapath
+                || self.rounds != 1
+                || !self.curve.is_empty())
+        {
             return Err(
-                "--run measures whole commands alone; leave out --podman-only, --dns-only, --ipv6 and --curve"
+                "--run measures whole commands alone; leave out --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds and --curve (its own count is --run-turns)"
                     .into(),
             );
         }
@@ -856,4 +864,40 @@ fn print_machine() {
         })
         .unwrap_or_else(|| "?".into());
     println!("machine: Linux {kernel}, {cpus} CPUs, {model}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str]) -> Result<(), String> {
+        let args = Args::try_parse_from(std::iter::once("ctnet-bench").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        args.check()
+    }
+
+    #[test]
+    fn run_alone_is_taken_and_what_it_would_leave_out_is_refused() {
+        assert_eq!(check(&["--run"]), Ok(()));
+        assert_eq!(check(&["--run", "--quick", "--run-turns", "5"]), Ok(()));
+        for other in [
+            &["--podman"][..],
+            &["--podman-only"],
+            &["--dns-only"],
+            &["--ipv6"],
+            &["--datapath"],
+            &["--rounds", "3"],
+            &["--curve", "1,10"],
+        ] {
+            let args = [&["--run"][..], other].concat();
+            let err = check(&args).unwrap_err();
+            assert!(
+                err.contains("--run measures whole commands alone"),
+                "{args:?}: {err}"
+            );
+        }
+        assert!(check(&["--run", "--run-turns", "0"])
+            .unwrap_err()
+            .contains("--run-turns 0"));
+    }
 }
