@@ -25,7 +25,7 @@ use crate::child::{run_timed, which};
 use crate::sandbox::World;
 use crate::stats::Summary;
 use crate::systems::ctnet::{has_dns_flag, Ctnet, Dns};
-use crate::systems::floor_process::{make_bridge, FloorProgram};
+use crate::systems::floor_process::{make_bridge, timed, FloorProgram};
 
 /// ctnet's network for the runs, and the host port `-p` publishes.
 const NETWORK: &str = "lc0";
@@ -182,15 +182,18 @@ fn one(setup: &Setup, kind: Kind, turn: usize) -> Result<Duration, String> {
         Kind::Floor => {
             let floor = setup.floor.as_ref().map_err(Clone::clone)?;
             let netns = setup.ctnet.world().netns_path(FLOOR_NETNS);
-            let attach = floor.attach(
-                &netns,
-                FLOOR_VETH,
-                setup.floor_bridge,
-                FLOOR_ADDRESS.into(),
-                crate::layout::PREFIX_LEN,
-                FLOOR_GATEWAY.into(),
+            let attach = timed(
+                "attach",
+                floor.attach_command(
+                    &netns,
+                    FLOOR_VETH,
+                    setup.floor_bridge,
+                    FLOOR_ADDRESS.into(),
+                    crate::layout::PREFIX_LEN,
+                    FLOOR_GATEWAY.into(),
+                ),
             )?;
-            let detach = floor.detach(FLOOR_VETH)?;
+            let detach = timed("detach", floor.detach_command(FLOOR_VETH))?;
             Ok(attach.wall + detach.wall)
         }
     }

@@ -56,8 +56,8 @@ impl FloorProgram {
         Ok(FloorProgram { path })
     }
 
-    /// One timed `attach`.
-    pub fn attach(
+    /// The command line of an attach.
+    pub fn attach_command(
         &self,
         netns: &Path,
         host_veth: &str,
@@ -65,7 +65,7 @@ impl FloorProgram {
         address: Ipv4Addr,
         prefix_len: u8,
         gateway: Ipv4Addr,
-    ) -> Result<Finished, String> {
+    ) -> Command {
         let mut cmd = Command::new(&self.path);
         cmd.arg("attach").arg(netns).args([
             host_veth.to_string(),
@@ -74,20 +74,20 @@ impl FloorProgram {
             prefix_len.to_string(),
             gateway.to_string(),
         ]);
-        run_timed(&format!("ctnet-floor attach {host_veth}"), &mut cmd, None)
+        cmd
     }
 
-    /// One timed `detach`.
-    pub fn detach(&self, host_veth: &str) -> Result<Finished, String> {
+    /// The command line of a detach (returning on the kernel's announcement).
+    pub fn detach_command(&self, host_veth: &str) -> Command {
         let mut cmd = Command::new(&self.path);
         cmd.args(["detach", host_veth]);
-        run_timed(&format!("ctnet-floor detach {host_veth}"), &mut cmd, None)
+        cmd
     }
+}
 
-    /// The command of an attach, for callers that time it themselves (the churn).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+/// Runs one floor command, timed; `what` names it in errors.
+pub fn timed(what: &str, mut cmd: Command) -> Result<Finished, String> {
+    run_timed(&format!("ctnet-floor {what}"), &mut cmd, None)
 }
 
 /// The whole-process floor as a row of the main table.
@@ -141,27 +141,22 @@ impl FloorProcess {
         Ok(())
     }
 
-    /// The arguments of container `i`'s attach, for the churn's threads.
+    /// Container `i`'s attach command, for the churn's threads.
     pub fn attach_command(&self, i: usize) -> Command {
         let j = layout::network_of(i);
-        let mut cmd = Command::new(self.program.path());
-        cmd.arg("attach")
-            .arg(self.world.netns_path(&FloorProcess::netns_name(i)))
-            .args([
-                FloorProcess::host_veth(i),
-                self.bridges.get(j).copied().unwrap_or(0).to_string(),
-                layout::address(i).to_string(),
-                layout::PREFIX_LEN.to_string(),
-                layout::gateway(j).to_string(),
-            ]);
-        cmd
+        self.program.attach_command(
+            &self.world.netns_path(&FloorProcess::netns_name(i)),
+            &FloorProcess::host_veth(i),
+            self.bridges.get(j).copied().unwrap_or(0),
+            layout::address(i),
+            layout::PREFIX_LEN,
+            layout::gateway(j),
+        )
     }
 
-    /// The command of container `i`'s detach.
+    /// Container `i`'s detach command.
     pub fn detach_command(&self, i: usize) -> Command {
-        let mut cmd = Command::new(self.program.path());
-        cmd.args(["detach", &FloorProcess::host_veth(i)]);
-        cmd
+        self.program.detach_command(&FloorProcess::host_veth(i))
     }
 }
 
@@ -196,21 +191,13 @@ impl System for FloorProcess {
     }
 
     fn attach(&mut self, i: usize) -> Result<Cost, String> {
-        let done = run_timed(
-            &format!("ctnet-floor attach {}", FloorProcess::host_veth(i)),
-            &mut self.attach_command(i),
-            None,
-        )?;
-        Ok(cost(&done))
+        let what = format!("attach {}", FloorProcess::host_veth(i));
+        timed(&what, self.attach_command(i)).map(|done| cost(&done))
     }
 
     fn detach(&mut self, i: usize) -> Result<Cost, String> {
-        let done = run_timed(
-            &format!("ctnet-floor detach {}", FloorProcess::host_veth(i)),
-            &mut self.detach_command(i),
-            None,
-        )?;
-        Ok(cost(&done))
+        let what = format!("detach {}", FloorProcess::host_veth(i));
+        timed(&what, self.detach_command(i)).map(|done| cost(&done))
     }
 }
 
