@@ -1,24 +1,27 @@
 //! The agent's control loop. The datagrams on `agent.sock` say what changed: "endpoint
-//! ID" (an attach or a detach) makes it read that one row and update the table in place;
-//! "changed" (a network made or removed, anything else) makes it read the whole store,
-//! as it also does every [`RELOAD_EVERY`] (so a lost datagram heals), on SIGHUP, and when
-//! a burst filled the socket's queue (a datagram may have been dropped). A "hello" (an
-//! attach asking whether an agent listens, before it changed anything) only says the
-//! agent is needed. Each change reconciles the DNS listeners and rewrites `agent.json`.
-//! SIGTERM and SIGINT stop it; an agent started on demand also stops after
-//! [`IDLE_EXIT`] without a ready endpoint on any DNS network.
+//! ID" (an attach or a detach) is noted, and within [`fresh::APPLY_WITHIN`] (or before
+//! the next query: dns/fresh.rs) the rows of all endpoints noted are read and the table
+//! updated in place, once; "changed" (a network made or removed, anything else) makes it read the
+//! whole store at once, as it also does every [`RELOAD_EVERY`] (so a lost datagram heals),
+//! on SIGHUP, and when a burst filled the socket's queue (a datagram may have been
+//! dropped). A "hello" (an attach asking whether an agent listens, before it changed
+//! anything) only says the agent is needed. Each change reconciles the DNS listeners and
+//! rewrites `agent.json`. SIGTERM and SIGINT stop it; an agent started on demand also
+//! stops after [`IDLE_EXIT`] without a ready endpoint on any DNS network.
 //!
 //! ```text
 //!   ctnet attach ──"hello"────────▶ agent.sock ──▶ idle clock reset
-//!   ctnet attach ──"endpoint 42"──▶ agent.sock ──▶ row 42 ─▶ table updated, agent.json
+//!   ctnet attach ──"endpoint 42"──▶ agent.sock ──▶ noted ─┐ 100 ms later, or a query
+//!   ctnet detach ──"endpoint 43"──▶ agent.sock ──▶ noted ─┴▶ rows 42, 43 ─▶ table, agent.json
 //!   ctnet network ──"changed"─────▶ agent.sock ─┐
 //!   every 2 s ──────────────────────────────────┼─▶ whole read ─▶ table, listeners, agent.json
 //!   SIGHUP, a full queue ───────────────────────┘   (the store is skipped when no other
 //!                                                    process committed since the last read)
 //! ```
 //!
-//! So what an attach costs the agent does not grow with the number of containers: on a
-//! small host it runs beside the next one-shot, which would feel it.
+//! So what an attach costs the agent does not grow with the number of containers, and a
+//! burst of attaches costs it one table swap: on a small host the agent runs beside the
+//! next one-shot, which would feel it.
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
@@ -32,6 +35,7 @@ use tokio::net::UnixDatagram;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
 
+use crate::dns::fresh;
 use crate::dns::server::{Servers, Shared};
 use crate::dns::{self, forward, Applied, Loaded};
 use crate::status::{self, Errors};
@@ -77,6 +81,12 @@ pub struct Agent {
     read_version: Option<i64>,
     /// How many datagrams the socket queues before a sender's is dropped.
     queue_limit: usize,
+    /// Endpoints attached or detached, noted and not yet read.
+    noted: BTreeSet<i64>,
+    /// When the noted endpoints are read at the latest.
+    apply_by: Option<Instant>,
+    /// How long after it is noted an endpoint is read ([`fresh::APPLY_WITHIN`]).
+    apply_within: Duration,
 }
 
 /// The datagrams read in one go.
@@ -148,6 +158,11 @@ impl Agent {
             idle_since: None,
             read_version: None,
             queue_limit: datagram_queue_limit().max(1),
+            noted: BTreeSet::new(),
+            apply_by: None,
+            apply_within: fresh::apply_within(
+                std::env::var(fresh::ENV_APPLY_WITHIN).ok().as_deref(),
+            ),
         }
     }
 
@@ -181,6 +196,7 @@ impl Agent {
     /// thousand containers a re-read costs milliseconds, which a 2-core host's next
     /// attach would feel.
     fn read_store(&mut self) {
+        self.forget_noted();
         let version = self.engine.store_version().ok();
         if version.is_some() && version == self.read_version {
             // Only a listener that failed to start is tried again.
@@ -246,9 +262,50 @@ impl Agent {
                 self.read_version = None;
                 self.reload(true);
             }
-            Action::Endpoints(ids) => self.endpoints_changed(&ids),
+            Action::Endpoints(ids) => self.note(ids),
             Action::Needed => self.needed(),
         }
+    }
+
+    /// Endpoints `ids` changed: read within [`fresh::APPLY_WITHIN`], or before the next
+    /// query.
+    fn note(&mut self, ids: BTreeSet<i64>) {
+        self.noted.extend(ids);
+        let within = self.apply_within;
+        self.apply_by.get_or_insert_with(|| Instant::now() + within);
+        self.shared.fresh.set_pending(true);
+        self.needed();
+    }
+
+    /// The noted endpoints' rows are read now and the table updated.
+    fn apply_noted(&mut self) {
+        let ids = std::mem::take(&mut self.noted);
+        self.forget_noted();
+        if !ids.is_empty() {
+            self.endpoints_changed(&ids);
+        }
+    }
+
+    /// Nothing is noted any more (applied, or a whole read covers it).
+    fn forget_noted(&mut self) {
+        self.noted.clear();
+        self.apply_by = None;
+        self.shared.fresh.set_pending(false);
+    }
+
+    /// A query asked: whatever waits on the socket is taken, and everything noted
+    /// applied, before the query is answered.
+    fn catch_up(&mut self, socket: &StdDatagram) {
+        let mut burst = Burst::default();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = socket.recv(&mut buf) {
+            burst.add(&buf[..n]);
+        }
+        if burst.count > 0 {
+            self.on_burst(burst);
+        }
+        self.apply_noted();
+        self.shared.fresh.caught_up();
     }
 
     /// Writes agent.json; a failure is recorded (and retried on the next reload).
@@ -288,13 +345,19 @@ impl Agent {
     }
 
     fn idle_over(&self) -> bool {
-        self.mode == Mode::OnDemand && self.idle_since.is_some_and(|t| t.elapsed() >= IDLE_EXIT)
+        self.mode == Mode::OnDemand
+            && self.noted.is_empty()
+            && self.idle_since.is_some_and(|t| t.elapsed() >= IDLE_EXIT)
     }
 
     /// Serves until a signal stops it (or, on demand, until idle).
     pub async fn run(mut self, control: StdDatagram) -> std::io::Result<()> {
         let path = agent::socket_path(&self.paths);
+        // Read directly when a query asks (the runtime's readiness may not have seen a
+        // datagram that is already there).
+        let mut direct = control.try_clone()?;
         let mut control = UnixDatagram::from_std(control)?;
+        let shared = self.shared.clone();
         let mut tick = tokio::time::interval(RELOAD_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut term = signal(SignalKind::terminate())?;
@@ -307,6 +370,9 @@ impl Agent {
                 (Mode::OnDemand, Some(since)) => since + IDLE_EXIT,
                 _ => Instant::now() + Duration::from_secs(3600),
             };
+            let apply_by = self
+                .apply_by
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 got = control.recv(&mut buf) => {
                     if let Ok(n) = got {
@@ -318,6 +384,8 @@ impl Agent {
                         self.on_burst(burst);
                     }
                 }
+                _ = shared.fresh.asked() => self.catch_up(&direct),
+                _ = tokio::time::sleep_until(apply_by) => self.apply_noted(),
                 _ = tick.tick() => self.reload(false),
                 _ = hup.recv() => self.reload_all(),
                 _ = tokio::time::sleep_until(idle_end) => {}
@@ -328,7 +396,8 @@ impl Agent {
                 match stop_listening(&path, control)? {
                     None => return Ok(()),
                     Some(again) => {
-                        control = again;
+                        direct = again.try_clone()?;
+                        control = UnixDatagram::from_std(again)?;
                         self.reload(true);
                     }
                 }
@@ -343,7 +412,7 @@ impl Agent {
 /// shot from now on finds nobody and starts a new agent (which waits for our lock); then
 /// whatever was sent before that is read: a datagram there means a one-shot counted on
 /// us a moment ago, and we bind again and stay (Some).
-fn stop_listening(path: &PathBuf, control: UnixDatagram) -> std::io::Result<Option<UnixDatagram>> {
+fn stop_listening(path: &PathBuf, control: UnixDatagram) -> std::io::Result<Option<StdDatagram>> {
     let _ = std::fs::remove_file(path);
     let mut buf = [0u8; 64];
     let mut pending = false;
@@ -358,7 +427,9 @@ fn stop_listening(path: &PathBuf, control: UnixDatagram) -> std::io::Result<Opti
     if !pending {
         return Ok(None);
     }
-    Ok(Some(UnixDatagram::bind(path)?))
+    let again = StdDatagram::bind(path)?;
+    again.set_nonblocking(true)?;
+    Ok(Some(again))
 }
 
 #[cfg(test)]

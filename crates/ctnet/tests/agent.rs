@@ -79,6 +79,18 @@ fn status_says_pid_since_and_what_it_serves() {
     let pid = start_agent(&mut sb, "");
     sb.ok("ctnet netns add a && ctnet attach user a >/dev/null");
     let gw = sb.gateways("user")[0].clone();
+    // The agent notes an attach and applies it within 0.1 s (or before a query).
+    let named = within(Duration::from_secs(2), || {
+        let out = sb.ok("ctnet agent status --format json");
+        let status: Value = serde_json::from_str(&out).unwrap_or_default();
+        let status = status.get("status").unwrap_or(&status);
+        status["dns"][0]["names"] == 1
+    });
+    assert!(
+        named.is_some(),
+        "{}",
+        sb.ok("ctnet agent status --format json")
+    );
     let out = sb.ok("ctnet agent status --format json");
     let status: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let status = status.get("status").unwrap_or(&status);

@@ -329,3 +329,72 @@ fn a_user_dns_server_keeps_port_53_and_two_networks_coexist() {
         "{listening}"
     );
 }
+
+/// The agent only notes an attach's or a detach's datagram and applies it later (0.1 s,
+/// here a minute), unless a query comes first: a name must resolve as soon as its attach
+/// returns, and stop as soon as its detach returns.
+#[test]
+fn a_query_sees_an_attach_and_a_detach_the_agent_has_not_applied_yet() {
+    let mut sb = Sandbox::new();
+    sb.with_upstream();
+    let slow = "CTNET_AGENT_APPLY_WITHIN_MS=60000";
+    sb.ok(&format!(
+        "ctnet network create user >/dev/null && ctnet netns add a && ctnet netns add c && \
+         {slow} ctnet attach user a >/dev/null"
+    ));
+    let gw = sb.gateways("user")[0].clone();
+    let names = || -> u64 {
+        let out = sb.ok("ctnet agent status --format json");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = v.get("status").unwrap_or(&v);
+        v["dns"][0]["names"].as_u64().unwrap_or(0)
+    };
+    // The first attach started the agent, which read the whole store: a is in.
+    assert_eq!(names(), 1);
+    sb.ok("ctnet attach user c >/dev/null");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        names(),
+        1,
+        "c was applied unasked: the minute's window is not in force"
+    );
+    assert_eq!(sb.dig_short(Some("a"), &gw, "c"), [sb.addr_of("c", "eth0")]);
+    assert_eq!(names(), 2, "the query made the agent apply c");
+    sb.ok("ctnet detach user c");
+    let out = sb.dig(Some("a"), &gw, "c");
+    assert_eq!(status(&out), "NXDOMAIN", "c left: {out}");
+    assert_eq!(names(), 1);
+}
+
+/// A resolv.conf the user wrote for a named namespace is theirs, as Docker's `--dns`
+/// wins over its embedded server: an attach to a DNS network does not overwrite it, and
+/// neither a detach nor `netns rm` removes it. The namespace resolves through the server
+/// it names (the upstream, straight), so container names are not found.
+#[test]
+fn a_resolv_conf_the_user_wrote_is_kept() {
+    let (sb, _) = two_on_user("");
+    let mine = format!("# mine\nnameserver {UPSTREAM}\n");
+    sb.ok(&format!(
+        "ctnet netns add c && mkdir -p /etc/netns/c && printf '{}' > /etc/netns/c/resolv.conf && \
+         ctnet attach user c >/dev/null",
+        mine.replace('\n', "\\n")
+    ));
+    assert_eq!(sb.ok("cat /etc/netns/c/resolv.conf"), mine);
+    assert_eq!(sb.ok("ip netns exec c cat /etc/resolv.conf"), mine);
+    let wan = sb.ok(&format!("ip netns exec c getent ahostsv4 {WAN_NAME}"));
+    assert!(wan.starts_with(WAN_ADDR), "{wan}");
+    let name = sb.run("ip netns exec c getent hosts b");
+    assert_eq!(
+        name.status.code(),
+        Some(2),
+        "b found through the user's server"
+    );
+    // a, whose file ctnet wrote, still gets the agent.
+    let a = sb.ok("ip netns exec a getent hosts b");
+    assert!(a.starts_with(&sb.addr_of("b", "eth0")), "{a}");
+    sb.ok("ctnet detach user c && ctnet netns rm c");
+    assert_eq!(sb.ok("cat /etc/netns/c/resolv.conf"), mine);
+    // ctnet's own file still goes with its namespace.
+    sb.ok("ctnet detach user a && ctnet netns rm a");
+    assert_eq!(sb.run("test -e /etc/netns/a").status.code(), Some(1));
+}

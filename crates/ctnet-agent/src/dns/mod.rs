@@ -13,6 +13,7 @@
 //! ```
 
 pub mod forward;
+pub mod fresh;
 pub mod records;
 pub mod server;
 

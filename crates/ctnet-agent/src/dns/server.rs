@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!   container 10.89.0.2 ──query──▶ 10.89.0.1:53 (network user's listener)
+//!                                     │ table brought up to date first (fresh.rs)
 //!                                     │ records::respond(table, "user", 10.89.0.2, q)
 //!                                     ├─ ours ──▶ answer
 //!                                     └─ not ours ──▶ forward::udp/tcp ──▶ upstream
@@ -22,12 +23,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hickory_proto::op::Message;
+use hickory_proto::op::{Message, ResponseCode};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 use super::forward;
+use super::fresh::Fresh;
 use super::records::{self, Table};
 use crate::status::Errors;
 
@@ -42,6 +44,8 @@ pub struct Shared {
     upstreams: RwLock<Arc<Vec<SocketAddr>>>,
     /// Where failures are recorded for `ctnet agent status`.
     pub errors: Errors,
+    /// Attaches and detaches noted and not yet in the table.
+    pub fresh: Fresh,
 }
 
 impl Shared {
@@ -51,6 +55,7 @@ impl Shared {
             table: RwLock::new(Arc::new(Table::default())),
             upstreams: RwLock::new(Arc::new(Vec::new())),
             errors,
+            fresh: Fresh::default(),
         })
     }
 
@@ -210,12 +215,26 @@ struct Ctx {
 
 impl Ctx {
     /// Our answer's bytes, or None when the query is to be forwarded (or is unreadable:
-    /// dropped, as a resolver drops garbage).
-    fn local(&self, source: IpAddr, bytes: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    /// dropped, as a resolver drops garbage). Noted attaches and detaches are applied
+    /// first; a name we do not know makes the agent read its socket and look again, as
+    /// the attach that made it may have returned a moment ago (see fresh.rs).
+    async fn local(&self, source: IpAddr, bytes: &[u8]) -> Result<Option<Vec<u8>>, ()> {
         self.queries.fetch_add(1, Ordering::Relaxed);
         let request = Message::from_vec(bytes).map_err(|_| ())?;
-        let table = self.shared.table();
-        match records::respond(&table, &self.network, source, &request) {
+        let fresh = &self.shared.fresh;
+        if fresh.is_pending() {
+            fresh.catch_up().await;
+        }
+        let respond = || records::respond(&self.shared.table(), &self.network, source, &request);
+        let mut answer = respond();
+        if answer
+            .as_ref()
+            .is_some_and(|a| a.response_code() == ResponseCode::NXDomain)
+        {
+            fresh.catch_up().await;
+            answer = respond();
+        }
+        match answer {
             Some(answer) => answer.to_vec().map(Some).map_err(|_| ()),
             None => Ok(None),
         }
@@ -235,7 +254,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, ctx: Ctx) {
             continue;
         };
         let query = &buf[..n];
-        match ctx.local(peer.ip(), query) {
+        match ctx.local(peer.ip(), query).await {
             Ok(Some(answer)) => {
                 let _ = socket.send_to(&answer, peer).await;
             }
@@ -281,7 +300,7 @@ async fn serve_connection(mut stream: TcpStream, peer: IpAddr, ctx: Ctx) {
             Ok(Ok(query)) => query,
             _ => return,
         };
-        let answer = match ctx.local(peer, &query) {
+        let answer = match ctx.local(peer, &query).await {
             Ok(Some(answer)) => answer,
             Ok(None) => {
                 let upstreams = ctx.shared.upstreams();

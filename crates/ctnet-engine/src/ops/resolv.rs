@@ -14,6 +14,10 @@
 //! in it) when the namespace leaves its last DNS network. Only named namespaces get one:
 //! that is the only place iproute2's convention looks; Podman writes its containers'
 //! resolv.conf itself from netavark's answer.
+//!
+//! A resolv.conf there that ctnet did not write (its first line is not [`MARK`]) is the
+//! user's: it is never overwritten or removed, as Docker's `--dns` wins over the
+//! embedded server. That namespace then resolves what the user's file says.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,9 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Family};
 use crate::state;
+
+/// The first line of every resolv.conf ctnet writes: what tells ours from the user's.
+const MARK: &str = "# Written by ctnet: the host agent answers on the gateways of this";
 
 /// glibc's resolver reads at most this many `nameserver` lines (MAXNS).
 const MAX_NAMESERVERS: usize = 3;
@@ -42,7 +49,7 @@ pub(crate) fn resolv_conf(nameservers: &[IpAddr], host: &str) -> String {
             }
         }
     }
-    let mut out = String::from("# Written by ctnet: the host agent answers on the gateways of this\n# namespace's networks with DNS.\n");
+    let mut out = format!("{MARK}\n# namespace's networks with DNS.\n");
     for ip in servers.iter().take(MAX_NAMESERVERS) {
         out.push_str(&format!("nameserver {ip}\n"));
     }
@@ -91,6 +98,9 @@ impl Engine {
             self.remove_resolv_conf(&name);
             return Ok(());
         }
+        if is_the_users(&self.etc_dir_of(&name).join("resolv.conf")) {
+            return Ok(());
+        }
         let host = std::fs::read_to_string(HOST_RESOLV_CONF).unwrap_or_default();
         write_atomically(
             &self.etc_dir_of(&name),
@@ -99,14 +109,29 @@ impl Engine {
         )
     }
 
-    /// Removes a namespace's resolv.conf, and its folder when nothing else is in it;
-    /// either already gone is fine.
+    /// Removes a namespace's resolv.conf if ctnet wrote it, and its folder when nothing
+    /// else is in it; either already gone is fine.
     pub(crate) fn remove_resolv_conf(&self, name: &NetnsName) {
         let dir = self.etc_dir_of(name);
-        let _ = std::fs::remove_file(dir.join("resolv.conf"));
+        let file = dir.join("resolv.conf");
+        if is_the_users(&file) {
+            return;
+        }
+        let _ = std::fs::remove_file(file);
         // Fails, as it should, when the user keeps other files there (hosts, …).
         let _ = std::fs::remove_dir(&dir);
     }
+}
+
+/// Whether `text` (a resolv.conf's content) was written by ctnet.
+fn written_by_us(text: &str) -> bool {
+    text.lines().next() == Some(MARK)
+}
+
+/// Whether `path` is a file someone other than ctnet wrote (a missing or unreadable one
+/// is not: there is nothing of the user's to keep).
+fn is_the_users(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| !written_by_us(&text))
 }
 
 /// Writes `dir/file` by a rename, so a command starting meanwhile reads the old file or
@@ -162,6 +187,9 @@ mod tests {
                 "options edns0 trust-ad",
             ]
         );
+        assert!(written_by_us(&text), "{text}");
+        assert!(!written_by_us("nameserver 192.0.2.53\n"));
+        assert!(!written_by_us(""));
         let v6 = resolv_conf(&[ips[0], ips[1]], "");
         assert!(
             v6.ends_with("nameserver 10.1.0.1\nnameserver fd00:1::1\n"),
