@@ -175,3 +175,54 @@ fn the_agent_keeps_no_descriptor_of_whoever_started_it() {
     assert!(!fds.contains("inherited"), "{fds}");
     assert!(fds.contains("agent.lock"), "{fds}");
 }
+
+/// The systemd unit in contrib/ is one systemd accepts (`systemd-analyze verify`, with
+/// ExecStart naming the agent under test), and its `Type=notify` holds: the agent says
+/// READY=1 on $NOTIFY_SOCKET only once it serves, so a query sent the moment it does is
+/// answered. (This machine has no systemd running as init; that is what is left.)
+#[test]
+fn the_unit_verifies_and_ready_means_names_are_served() {
+    let unit =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/ctnet-agent.service");
+    let agent = std::path::Path::new(env!("CARGO_BIN_EXE_ctnet")).with_file_name("ctnet-agent");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains("ExecStart=/usr/local/bin/ctnet-agent "),
+        "{text}"
+    );
+    let mut sb = Sandbox::new();
+    let copy = sb.run_dir().with_file_name("ctnet-agent.service");
+    std::fs::write(
+        &copy,
+        text.replace("/usr/local/bin/ctnet-agent", &agent.display().to_string()),
+    )
+    .unwrap();
+    let verify = sb.run(&format!("systemd-analyze verify {}", copy.display()));
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{verify:?}"
+    );
+
+    // A service names a; stopped, a new one is started under a notify socket.
+    let first = start_agent(&mut sb, "");
+    sb.ok("ctnet network create user >/dev/null && ctnet netns add a && ctnet attach user a >/dev/null");
+    sb.ok(&format!("kill -TERM {first}"));
+    assert!(within(Duration::from_secs(3), || support::process_ended(first)).is_some());
+    let notify_path = sb.run_dir().with_file_name("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    sb.spawn_ready(&format!(
+        "NOTIFY_SOCKET={} ctnet-agent 2>&1 & echo started; wait",
+        notify_path.display()
+    ));
+    let mut buf = [0u8; 64];
+    let n = notify.recv(&mut buf).expect("no READY=1 from the agent");
+    assert_eq!(&buf[..n], b"READY=1");
+    let gw = sb.gateways("user")[0].clone();
+    assert_eq!(
+        sb.dig_short(Some("a"), &gw, "-q a"),
+        [sb.addr_of("a", "eth0")]
+    );
+}
