@@ -68,17 +68,16 @@ impl Loaded {
         }
         if let Some(old) = self.members.remove(&id) {
             if let Some(zone) = self.table.zones.get_mut(&old) {
-                zone.hosts.retain(|h| h.id != id);
-                self.names.insert(old.clone(), name_count(zone));
+                zone.remove(id);
+                self.names.insert(old.clone(), zone.name_count());
             }
         }
         if let (Some(row), Some(net)) = (row, network) {
             let zone = self.table.zones.get_mut(&net).expect("checked above");
             if let Some(host) = host_of(row) {
-                let at = zone.hosts.partition_point(|h| h.id < id);
-                zone.hosts.insert(at, host);
+                zone.insert(host);
             }
-            self.names.insert(net.clone(), name_count(zone));
+            self.names.insert(net.clone(), zone.name_count());
             self.members.insert(id, net);
         }
         Applied::Done
@@ -113,11 +112,8 @@ pub fn from_store(networks: &[Network], endpoints: &[NamedEndpoint]) -> Loaded {
             loaded.members.insert(endpoint.id, name.clone());
             hosts.extend(host_of(endpoint));
         }
-        let zone = Zone {
-            subnets: net.subnets.iter().map(|s| s.subnet.net()).collect(),
-            hosts,
-        };
-        loaded.names.insert(name.clone(), name_count(&zone));
+        let zone = Zone::new(net.subnets.iter().map(|s| s.subnet.net()).collect(), hosts);
+        loaded.names.insert(name.clone(), zone.name_count());
         loaded
             .listeners
             .extend(net.subnets.iter().map(|s| (name.clone(), s.gateway)));
@@ -138,10 +134,6 @@ fn host_of(endpoint: &NamedEndpoint) -> Option<Host> {
         names,
         ips: endpoint.ips.clone(),
     })
-}
-
-fn name_count(zone: &Zone) -> usize {
-    zone.hosts.iter().map(|h| h.names.len()).sum()
 }
 
 #[cfg(test)]
@@ -165,10 +157,7 @@ mod tests {
         let mut loaded = Loaded::default();
         loaded.table.zones.insert(
             "user".into(),
-            Zone {
-                subnets: vec!["10.89.0.0/24".parse().unwrap()],
-                hosts: Vec::new(),
-            },
+            Zone::new(vec!["10.89.0.0/24".parse().unwrap()], []),
         );
         for row in rows {
             assert_eq!(loaded.apply(row.id, Some(row)), Applied::Done);
@@ -183,19 +172,11 @@ mod tests {
         let mut view = loaded(&[a.clone(), c.clone()]);
         let b = endpoint(2, "user", &["b"], "10.89.0.3");
         assert_eq!(view.apply(2, Some(&b)), Applied::Done);
-        let ids: Vec<i64> = view.table.zones["user"]
-            .hosts
-            .iter()
-            .map(|h| h.id)
-            .collect();
+        let ids: Vec<i64> = view.table.zones["user"].hosts().map(|h| h.id).collect();
         assert_eq!(ids, [1, 2, 3]);
         assert_eq!(view.names["user"], 4);
         assert_eq!(view.apply(3, None), Applied::Done);
-        let ids: Vec<i64> = view.table.zones["user"]
-            .hosts
-            .iter()
-            .map(|h| h.id)
-            .collect();
+        let ids: Vec<i64> = view.table.zones["user"].hosts().map(|h| h.id).collect();
         assert_eq!(ids, [1, 2]);
         assert_eq!((view.names["user"], view.members.len()), (2, 2));
         // Told twice, or about an endpoint it never had: nothing changes.
@@ -211,7 +192,7 @@ mod tests {
         let anonymous = endpoint(5, "user", &[], "10.89.0.9");
         assert_eq!(view.apply(5, Some(&anonymous)), Applied::Done);
         assert!(view.busy());
-        assert!(view.table.zones["user"].hosts.is_empty());
+        assert_eq!(view.table.zones["user"].hosts().count(), 0);
         assert_eq!(view.apply(5, None), Applied::Done);
         assert!(!view.busy());
     }
@@ -221,7 +202,7 @@ mod tests {
         let mut view = loaded(&[endpoint(1, "user", &["a"], "10.89.0.2")]);
         let renamed = endpoint(1, "user", &["a", "alias"], "10.89.0.7");
         assert_eq!(view.apply(1, Some(&renamed)), Applied::Done);
-        let hosts = &view.table.zones["user"].hosts;
+        let hosts: Vec<&Host> = view.table.zones["user"].hosts().collect();
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].names, ["a", "alias"]);
         assert_eq!(
@@ -249,7 +230,8 @@ mod tests {
         let mut sorted = rows.to_vec();
         sorted.sort_by_key(|r| r.id);
         let hosts: Vec<Host> = sorted.iter().filter_map(host_of).collect();
-        assert_eq!(view.table.zones["user"].hosts, hosts);
+        let held: Vec<Host> = view.table.zones["user"].hosts().cloned().collect();
+        assert_eq!(held, hosts);
         assert_eq!(view.members.keys().copied().collect::<Vec<_>>(), [1, 2, 4]);
     }
 }

@@ -14,7 +14,7 @@
 //! - a source outside N's subnets gets no container data at all, as if N were empty;
 //! - everything else goes upstream unchanged.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -41,13 +41,103 @@ pub struct Host {
     pub ips: Vec<IpAddr>,
 }
 
-/// One network the agent serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One network the agent serves: its containers with DNS names, found by name and by
+/// address in one hash look-up however many there are (a query scanned them all before).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Zone {
     /// The network's subnets: who may ask for its names.
     pub subnets: Vec<IpNet>,
-    /// Its containers with DNS names.
-    pub hosts: Vec<Host>,
+    /// Its containers with DNS names, by endpoint id.
+    hosts: BTreeMap<i64, Host>,
+    /// Which hosts answer to a name (one, unless the store briefly holds two).
+    by_name: HashMap<String, BTreeSet<i64>>,
+    /// Which hosts hold an address.
+    by_ip: HashMap<IpAddr, BTreeSet<i64>>,
+    /// The names of all hosts, counted (for the status file).
+    names: usize,
+}
+
+impl Zone {
+    /// A zone over `subnets` holding `hosts`.
+    pub fn new(subnets: Vec<IpNet>, hosts: impl IntoIterator<Item = Host>) -> Zone {
+        let mut zone = Zone {
+            subnets,
+            ..Zone::default()
+        };
+        for host in hosts {
+            zone.insert(host);
+        }
+        zone
+    }
+
+    /// Adds `host`, in place of the one with its id if there is one.
+    pub fn insert(&mut self, host: Host) {
+        self.remove(host.id);
+        for name in &host.names {
+            self.by_name
+                .entry(name.clone())
+                .or_default()
+                .insert(host.id);
+        }
+        for ip in &host.ips {
+            self.by_ip.entry(*ip).or_default().insert(host.id);
+        }
+        self.names += host.names.len();
+        self.hosts.insert(host.id, host);
+    }
+
+    /// Takes out the host of endpoint `id`, if it is here.
+    pub fn remove(&mut self, id: i64) -> Option<Host> {
+        let host = self.hosts.remove(&id)?;
+        for name in &host.names {
+            unindex(&mut self.by_name, name, id);
+        }
+        for ip in &host.ips {
+            unindex(&mut self.by_ip, ip, id);
+        }
+        self.names -= host.names.len();
+        Some(host)
+    }
+
+    /// The host answering to `name` (the lowest endpoint id if two do).
+    pub fn named(&self, name: &str) -> Option<&Host> {
+        self.first_of(self.by_name.get(name))
+    }
+
+    /// The host holding `ip`.
+    pub fn holding(&self, ip: IpAddr) -> Option<&Host> {
+        self.first_of(self.by_ip.get(&ip))
+    }
+
+    /// The hosts, by endpoint id.
+    #[cfg(test)]
+    pub fn hosts(&self) -> impl Iterator<Item = &Host> {
+        self.hosts.values()
+    }
+
+    /// How many names the hosts have in all.
+    pub fn name_count(&self) -> usize {
+        self.names
+    }
+
+    fn first_of(&self, ids: Option<&BTreeSet<i64>>) -> Option<&Host> {
+        ids.and_then(|ids| ids.first())
+            .and_then(|id| self.hosts.get(id))
+    }
+}
+
+/// Takes `id` out of `key`'s entry in `index`, and the entry out when it is left empty.
+fn unindex<K: std::hash::Hash + Eq + Clone>(
+    index: &mut HashMap<K, BTreeSet<i64>>,
+    key: &K,
+    id: i64,
+) {
+    if let Some(ids) = index.get_mut(key) {
+        ids.remove(&id);
+        if ids.is_empty() {
+            index.remove(key);
+        }
+    }
 }
 
 /// Everything the agent answers from: one zone per DNS network, and every subnet of every
@@ -91,7 +181,7 @@ impl Table {
             }
         }
         let key = lookup_key(name);
-        if let Some(host) = zone.and_then(|z| z.hosts.iter().find(|h| h.names.contains(&key))) {
+        if let Some(host) = zone.and_then(|z| z.named(&key)) {
             return Decision::Answer(address_records(host, name, query.query_type()));
         }
         if is_ours(name) {
@@ -106,7 +196,7 @@ impl Table {
         let whole = net.prefix_len() == net.max_prefix_len();
         if whole {
             let ip = net.addr();
-            if let Some(host) = zone.and_then(|z| z.hosts.iter().find(|h| h.ips.contains(&ip))) {
+            if let Some(host) = zone.and_then(|z| z.holding(ip)) {
                 return Decision::Answer(ptr_records(host, name));
             }
         }
@@ -224,12 +314,12 @@ mod tests {
     use std::str::FromStr;
 
     fn table() -> Table {
-        let user = Zone {
-            subnets: vec![
+        let user = Zone::new(
+            vec![
                 "10.89.0.0/24".parse().unwrap(),
                 "fd00:89::/64".parse().unwrap(),
             ],
-            hosts: vec![
+            [
                 Host {
                     id: 1,
                     names: vec!["a".into(), "web".into()],
@@ -241,15 +331,15 @@ mod tests {
                     ips: vec!["10.89.0.3".parse().unwrap()],
                 },
             ],
-        };
-        let other = Zone {
-            subnets: vec!["10.90.0.0/24".parse().unwrap()],
-            hosts: vec![Host {
+        );
+        let other = Zone::new(
+            vec!["10.90.0.0/24".parse().unwrap()],
+            [Host {
                 id: 3,
                 names: vec!["secret".into(), "db.corp".into()],
                 ips: vec!["10.90.0.2".parse().unwrap()],
             }],
-        };
+        );
         Table {
             zones: [("user".to_string(), user), ("other".to_string(), other)].into(),
             private: vec![
@@ -274,6 +364,42 @@ mod tests {
             Decision::Answer(records) => records.iter().map(|r| r.data().to_string()).collect(),
             other => panic!("expected an answer, got {other:?}"),
         }
+    }
+
+    fn host(id: i64, names: &[&str], ips: &[&str]) -> Host {
+        Host {
+            id,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_zone_finds_hosts_by_name_and_address_and_forgets_what_it_replaces() {
+        let mut zone = Zone::new(Vec::new(), [host(2, &["b"], &["10.0.0.2"])]);
+        zone.insert(host(1, &["a", "web"], &["10.0.0.1"]));
+        assert_eq!(zone.named("web").map(|h| h.id), Some(1));
+        assert_eq!(
+            zone.holding("10.0.0.2".parse().unwrap()).map(|h| h.id),
+            Some(2)
+        );
+        assert_eq!(zone.hosts().map(|h| h.id).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(zone.name_count(), 3);
+        // The same endpoint again, renamed and moved: the old name and address are gone.
+        zone.insert(host(1, &["a2"], &["10.0.0.9"]));
+        assert!(zone.named("web").is_none() && zone.named("a").is_none());
+        assert!(zone.holding("10.0.0.1".parse().unwrap()).is_none());
+        assert_eq!(zone.named("a2").map(|h| h.id), Some(1));
+        assert_eq!(zone.name_count(), 2);
+        // Two hosts with one name (never for long): the lower id answers, then the other.
+        zone.insert(host(5, &["b"], &["10.0.0.5"]));
+        assert_eq!(zone.named("b").map(|h| h.id), Some(2));
+        assert_eq!(zone.remove(2).map(|h| h.id), Some(2));
+        assert_eq!(zone.named("b").map(|h| h.id), Some(5));
+        assert!(zone.remove(2).is_none());
+        zone.remove(5);
+        zone.remove(1);
+        assert_eq!(zone, Zone::default(), "nothing left in the indexes");
     }
 
     #[test]
