@@ -15,6 +15,7 @@
 //!                   ─ list_rules(T) / list_sets(T) / list_elements(T, set)   // dumps
 //!
 //! monitor::Monitor::open() ─ receive(timeout)   // change notifications, typed
+//! conntrack::dump() / conntrack::delete(tuple, zone)   // the connection-tracking table
 //! ```
 //!
 //! [`Rule`] composes a rule the way nft's syntax reads and picks the registers; [`Expr`]
@@ -23,6 +24,7 @@
 
 pub mod abi;
 mod batch;
+pub mod conntrack;
 mod expr;
 pub mod monitor;
 mod rule;
