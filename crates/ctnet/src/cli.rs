@@ -177,6 +177,11 @@ pub enum Command {
     /// Report what on this host will silently drop ctnet's traffic, each with the fix.
     /// Exits non-zero when it finds a problem.
     Doctor(FormatArgs),
+    /// Show one container as the kernel holds it: its namespace, interfaces with
+    /// counters, routes, neighbours, veth peers and bridge ports, forwarding entries,
+    /// tracked connections with their NAT, published ports, and where the kernel
+    /// disagrees with what ctnet recorded.
+    Inspect(InspectArgs),
     /// Print a shell completion script (e.g. `ctnet completion bash > /etc/bash_completion.d/ctnet`).
     Completion {
         /// The shell.
@@ -346,6 +351,15 @@ pub struct TargetArgs {
     /// Pid of a process whose network namespace to use.
     #[arg(long)]
     pub pid: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -2,7 +2,9 @@
 //! recorded. Nothing here changes the host.
 //!
 //! - [`doctor`]: what on the host will silently drop ctnet's traffic;
-//! - [`check`]: one endpoint against the kernel (CNI's CHECK).
+//! - [`check`]: one endpoint against the kernel (CNI's CHECK);
+//! - [`inspect`]: one container as the kernel holds it, beside its rows.
 
 pub mod check;
 pub mod doctor;
+pub mod inspect;

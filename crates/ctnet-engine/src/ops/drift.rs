@@ -39,7 +39,7 @@ use crate::owner::Owner;
 use crate::state;
 
 /// One difference between the store and the kernel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Drift {
     /// The store's object, e.g. `network "blue"` or `container "c1" on network "blue"`.
     pub object: String,

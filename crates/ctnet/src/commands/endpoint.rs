@@ -15,7 +15,7 @@ use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
 use crate::cli::{static_ips, AttachArgs, DetachArgs, Format, TargetArgs};
 use crate::output;
 
-fn target(args: &TargetArgs) -> Result<ContainerRef> {
+pub(crate) fn target(args: &TargetArgs) -> Result<ContainerRef> {
     match (&args.namespace, &args.netns_path, args.pid) {
         (Some(name), None, None) => Ok(ContainerRef::Named(NetnsName::new(name)?)),
         (None, Some(path), None) => Ok(ContainerRef::Path(path.clone())),

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod docs;
 pub mod doctor;
 pub mod endpoint;
+pub mod inspect;
 pub mod netns;
 pub mod network;
 pub mod run;

@@ -690,6 +690,11 @@ fn port_element(p: &PortRules) -> (&'static str, Element) {
     }
 }
 
+/// The map of ctnet's table a published port's element belongs in (for `inspect`).
+pub fn port_map_of(p: &PortRules) -> &'static str {
+    port_element(p).0
+}
+
 /// Elements grouped by map, so a thousand ports are four messages, not a thousand.
 fn port_elements_by_map(ports: &[PortRules]) -> Vec<(&'static str, Vec<Element>)> {
     let mut by_map: Vec<(&'static str, Vec<Element>)> =
