@@ -14,7 +14,7 @@
 //!                                             │  their NAT (conntrack -L)
 //!                                             └─ its published ports: the map each is in,
 //!                                                and whether the element is there
-//!  differences: Engine::drift() for its endpoints and their networks
+//!  differences: Engine::drift_of(): its endpoints and their networks only
 //! ```
 //!
 //! Only reads. What the kernel lacks is reported in `differences` with the fix, never
@@ -395,25 +395,7 @@ impl Engine {
             let net = networks.iter().find(|n| n.name == ep.network);
             endpoints.push(self.endpoint_view(ep, net, &host)?);
         }
-        let labels: Vec<String> = rows
-            .iter()
-            .map(|ep| {
-                format!(
-                    "{} on network {:?}",
-                    container_object(&ep.container),
-                    ep.network.as_str()
-                )
-            })
-            .chain(
-                rows.iter()
-                    .map(|ep| format!("network {:?}", ep.network.as_str())),
-            )
-            .collect();
-        let differences = self
-            .drift()?
-            .into_iter()
-            .filter(|d| labels.contains(&d.object))
-            .collect();
+        let differences = self.drift_of(&rows)?;
         Ok(Inspection {
             container: rows
                 .first()

@@ -145,11 +145,31 @@ impl Engine {
     /// Every difference between the store's ready networks and endpoints and the kernel.
     pub fn drift(&mut self) -> Result<Vec<Drift>> {
         let networks = ready_networks(self)?;
+        let endpoints = ready_endpoints(self)?;
+        self.drift_among(&networks, &endpoints)
+    }
+
+    /// The differences of `endpoints` (those ready) and of their networks only: what one
+    /// container's `inspect` shows, without looking into every other container.
+    pub fn drift_of(&mut self, endpoints: &[Endpoint]) -> Result<Vec<Drift>> {
+        let networks: Vec<Network> = ready_networks(self)?
+            .into_iter()
+            .filter(|n| endpoints.iter().any(|e| e.network == n.name))
+            .collect();
+        let ready: Vec<Endpoint> = endpoints
+            .iter()
+            .filter(|e| e.state == RowState::Ready)
+            .cloned()
+            .collect();
+        self.drift_among(&networks, &ready)
+    }
+
+    fn drift_among(&mut self, networks: &[Network], endpoints: &[Endpoint]) -> Result<Vec<Drift>> {
         let kernel = |e| Error::kernel("host links and addresses", e);
         let links = link::list(self.host()?).map_err(kernel)?;
         let addresses = addr::list_all(self.host()?).map_err(kernel)?;
         let mut out = Vec::new();
-        for net in &networks {
+        for net in networks {
             let object = network_label(net);
             if net.macvlan.is_some() {
                 if let Some((detail, fix)) = macvlan::parent_drift(net, &links) {
@@ -210,14 +230,14 @@ impl Engine {
                 }
             }
         }
-        for ep in ready_endpoints(self)? {
+        for ep in endpoints {
             let Some(net) = networks.iter().find(|n| n.name == ep.network) else {
                 continue;
             };
             let bridge = links.iter().find(|l| l.name == net.bridge.as_str());
-            let (_, details) = endpoint_state(&ep, net, &links, bridge.map(|b| b.index));
+            let (_, details) = endpoint_state(ep, net, &links, bridge.map(|b| b.index));
             out.extend(details.into_iter().map(|(detail, fix)| Drift {
-                object: endpoint_label(&ep),
+                object: endpoint_label(ep),
                 detail,
                 fix,
             }));
