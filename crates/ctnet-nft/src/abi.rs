@@ -49,6 +49,9 @@ pub const NFNL_MSG_BATCH_BEGIN: u16 = 0x10;
 pub const NFNL_MSG_BATCH_END: u16 = 0x11;
 /// The multicast group of nf_tables change notifications (`nft monitor`).
 pub const NFNLGRP_NFTABLES: u32 = 7;
+/// The multicast group of nf_tables trace events (`nft monitor trace`): one message per
+/// rule, return or policy a packet with the nftrace bit meets.
+pub const NFNLGRP_NFTRACE: u32 = 9;
 /// The only `nfgenmsg` version.
 pub const NFNETLINK_V0: u8 = 0;
 /// Length of `struct nfgenmsg` (family, version, resource id).
@@ -102,8 +105,18 @@ pub const NF_NETDEV_EGRESS: u32 = 1;
 pub const NF_DROP: i32 = 0;
 /// Accept the packet; also a chain's accept policy.
 pub const NF_ACCEPT: i32 = 1;
+/// Hand the packet to a userspace queue (the queue number in the high 16 bits).
+pub const NF_QUEUE: i32 = 3;
+/// The low byte of a netfilter verdict; the rest carries an errno or a queue number.
+pub const NF_VERDICT_MASK: i32 = 0xff;
+/// Go on with the next expression (a rule that ends without a verdict ends so).
+pub const NFT_CONTINUE: i32 = -1;
+/// Stop this rule: a match failed.
+pub const NFT_BREAK: i32 = -2;
 /// Continue in another chain, then come back.
 pub const NFT_JUMP: i32 = -3;
+/// Continue in another chain and do not come back.
+pub const NFT_GOTO: i32 = -4;
 /// Go back to the chain that jumped here.
 pub const NFT_RETURN: i32 = -5;
 
@@ -150,6 +163,8 @@ pub const NFT_MSG_GETSETELEM: u16 = 13;
 pub const NFT_MSG_DELSETELEM: u16 = 14;
 /// Notified at the end of every committed batch: the new generation and who made it.
 pub const NFT_MSG_NEWGEN: u16 = 15;
+/// A trace event (enum nft_trace_attributes), multicast to [`NFNLGRP_NFTRACE`].
+pub const NFT_MSG_TRACE: u16 = 17;
 /// Deletes a stateful object (counter, quota, ...).
 pub const NFT_MSG_DELOBJ: u16 = 20;
 /// Deletes a flowtable.
@@ -214,6 +229,41 @@ pub const NFTA_GEN_PROC_PID: u16 = 2;
 /// The committing task's `comm`.
 pub const NFTA_GEN_PROC_NAME: u16 = 3;
 
+/// Trace: the table's name.
+pub const NFTA_TRACE_TABLE: u16 = 1;
+/// Trace: the chain's name.
+pub const NFTA_TRACE_CHAIN: u16 = 2;
+/// Trace: the rule's handle (be64).
+pub const NFTA_TRACE_RULE_HANDLE: u16 = 3;
+/// Trace: the event type (`NFT_TRACETYPE_*`, be32).
+pub const NFTA_TRACE_TYPE: u16 = 4;
+/// Trace: the verdict, nested [`NFTA_VERDICT_CODE`] and [`NFTA_VERDICT_CHAIN`].
+pub const NFTA_TRACE_VERDICT: u16 = 5;
+/// Trace: a pseudo-id, the same for every event of one packet (be32).
+pub const NFTA_TRACE_ID: u16 = 6;
+/// Trace: the link-layer header, up to 20 bytes.
+pub const NFTA_TRACE_LL_HEADER: u16 = 7;
+/// Trace: the network header, up to 40 bytes.
+pub const NFTA_TRACE_NETWORK_HEADER: u16 = 8;
+/// Trace: the transport header, up to 20 bytes.
+pub const NFTA_TRACE_TRANSPORT_HEADER: u16 = 9;
+/// Trace: the input interface's index (be32).
+pub const NFTA_TRACE_IIF: u16 = 10;
+/// Trace: the input interface's type, `ARPHRD_*` (be16).
+pub const NFTA_TRACE_IIFTYPE: u16 = 11;
+/// Trace: the output interface's index (be32).
+pub const NFTA_TRACE_OIF: u16 = 12;
+/// Trace: the output interface's type, `ARPHRD_*` (be16).
+pub const NFTA_TRACE_OIFTYPE: u16 = 13;
+/// Trace: the packet mark (be32).
+pub const NFTA_TRACE_MARK: u16 = 14;
+/// Trace: the layer 3 protocol being processed, `NFPROTO_*` (be32).
+pub const NFTA_TRACE_NFPROTO: u16 = 15;
+/// Trace: the base chain's policy that decided the packet (be32).
+pub const NFTA_TRACE_POLICY: u16 = 16;
+/// Trace: padding for the 64-bit handle.
+pub const NFTA_TRACE_PAD: u16 = 17;
+
 /// Expression name.
 pub const NFTA_EXPR_NAME: u16 = 1;
 /// Expression attributes, nested.
@@ -277,6 +327,8 @@ pub const NFTA_VERDICT_CHAIN: u16 = 2;
 pub const NFTA_META_DREG: u16 = 1;
 /// `meta`: what to load (`NFT_META_*`).
 pub const NFTA_META_KEY: u16 = 2;
+/// `meta` (set): source register.
+pub const NFTA_META_SREG: u16 = 3;
 /// `payload`: destination register.
 pub const NFTA_PAYLOAD_DREG: u16 = 1;
 /// `payload`: the header (`NFT_PAYLOAD_*_HEADER`).
@@ -353,6 +405,8 @@ pub const NFT_LOOKUP_F_INV: u32 = 1;
 pub const NFT_META_IIFNAME: u32 = 6;
 /// `meta`: output interface name.
 pub const NFT_META_OIFNAME: u32 = 7;
+/// `meta`: the packet's nftrace bit (one byte when set).
+pub const NFT_META_NFTRACE: u32 = 12;
 /// `meta`: layer 3 family (`NFPROTO_*`).
 pub const NFT_META_NFPROTO: u32 = 15;
 /// `meta`: layer 4 protocol number.
@@ -362,6 +416,15 @@ pub const NFT_META_L4PROTO: u32 = 16;
 pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 /// `payload`: the transport header.
 pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+
+/// Trace event type: none given.
+pub const NFT_TRACETYPE_UNSPEC: u32 = 0;
+/// Trace event type: a base chain's policy decided.
+pub const NFT_TRACETYPE_POLICY: u32 = 1;
+/// Trace event type: the end of a regular chain, back to the one that jumped.
+pub const NFT_TRACETYPE_RETURN: u32 = 2;
+/// Trace event type: a rule matched (with its verdict).
+pub const NFT_TRACETYPE_RULE: u32 = 3;
 
 /// `cmp`: equal.
 pub const NFT_CMP_EQ: u32 = 0;
@@ -462,11 +525,23 @@ mod tests {
             NF_NETDEV_EGRESS,
             NF_DROP,
             NF_ACCEPT,
+            NF_QUEUE,
+            NF_VERDICT_MASK,
+            NFT_CONTINUE,
+            NFT_BREAK,
+            NFT_GOTO,
             NFT_JUMP,
             NFT_RETURN,
             NFT_REG_VERDICT,
             NFT_REG32_00,
             NFNLGRP_NFTABLES,
+            NFNLGRP_NFTRACE,
+            NFT_MSG_TRACE,
+            NFT_META_NFTRACE,
+            NFT_TRACETYPE_UNSPEC,
+            NFT_TRACETYPE_POLICY,
+            NFT_TRACETYPE_RETURN,
+            NFT_TRACETYPE_RULE,
             NFT_MSG_NEWTABLE,
             NFT_MSG_GETTABLE,
             NFT_MSG_DELTABLE,
