@@ -47,13 +47,17 @@ pub enum MetaKey {
     IifName,
     /// The output interface name; 16 bytes.
     OifName,
+    /// The packet's nftrace bit (`meta nftrace`); one byte. Set it with
+    /// [`Expr::MetaSet`] and the packet's path through the ruleset is multicast as
+    /// trace events ([`crate::trace`]).
+    NfTrace,
 }
 
 impl MetaKey {
     /// How many bytes the key loads.
     pub fn byte_len(self) -> u32 {
         match self {
-            MetaKey::NfProto | MetaKey::L4Proto => 1,
+            MetaKey::NfProto | MetaKey::L4Proto | MetaKey::NfTrace => 1,
             MetaKey::IifName | MetaKey::OifName => 16,
         }
     }
@@ -64,6 +68,7 @@ impl MetaKey {
             MetaKey::L4Proto => NFT_META_L4PROTO,
             MetaKey::IifName => NFT_META_IIFNAME,
             MetaKey::OifName => NFT_META_OIFNAME,
+            MetaKey::NfTrace => NFT_META_NFTRACE,
         }
     }
 
@@ -73,6 +78,7 @@ impl MetaKey {
             MetaKey::L4Proto => "l4proto",
             MetaKey::IifName => "iifname",
             MetaKey::OifName => "oifname",
+            MetaKey::NfTrace => "nftrace",
         }
     }
 }
@@ -150,6 +156,21 @@ pub enum Expr {
         key: MetaKey,
         /// Where to put it.
         dreg: Register,
+    },
+    /// Sets packet metadata from `sreg` (`meta nftrace set 1` is an [`Expr::Immediate`]
+    /// of one byte, then this).
+    MetaSet {
+        /// What to set.
+        key: MetaKey,
+        /// Register holding the value.
+        sreg: Register,
+    },
+    /// Loads the constant `data` into `dreg` (and the registers after it).
+    Immediate {
+        /// Where to put it.
+        dreg: Register,
+        /// The value, as it is to sit in the register.
+        data: Vec<u8>,
     },
     /// Loads `len` bytes of packet header at `offset` from `base` into `dreg`.
     Payload {
@@ -255,6 +276,15 @@ impl Expr {
                     w.put_be32(NFTA_META_DREG, dreg.0);
                     w.put_be32(NFTA_META_KEY, key.code());
                 }),
+                // In nft's order: the key, then the register.
+                Expr::MetaSet { key, sreg } => w.nest(NFTA_EXPR_DATA, |w| {
+                    w.put_be32(NFTA_META_KEY, key.code());
+                    w.put_be32(NFTA_META_SREG, sreg.0);
+                }),
+                Expr::Immediate { dreg, data } => w.nest(NFTA_EXPR_DATA, |w| {
+                    w.put_be32(NFTA_IMMEDIATE_DREG, dreg.0);
+                    w.put_data_value(NFTA_IMMEDIATE_DATA, data);
+                }),
                 Expr::Payload {
                     base,
                     offset,
@@ -335,7 +365,8 @@ impl Expr {
     /// The kernel's name for the expression, as rule listings give it.
     pub fn name(&self) -> &'static str {
         match self {
-            Expr::Meta { .. } => "meta",
+            Expr::Meta { .. } | Expr::MetaSet { .. } => "meta",
+            Expr::Immediate { .. } => "immediate",
             Expr::Payload { .. } => "payload",
             Expr::Cmp { .. } => "cmp",
             Expr::Lookup { .. } | Expr::Map { .. } => "lookup",
@@ -409,6 +440,8 @@ impl fmt::Display for Expr {
         f.write_str("[ ")?;
         match self {
             Expr::Meta { key, dreg } => write!(f, "meta load {} => {dreg}", key.name())?,
+            Expr::MetaSet { key, sreg } => write!(f, "meta set {} with {sreg}", key.name())?,
+            Expr::Immediate { dreg, data } => write!(f, "immediate {dreg} {}", Hex(data))?,
             Expr::Payload {
                 base,
                 offset,
@@ -502,5 +535,44 @@ mod tests {
             data: vec![127, 0, 0, 0, 1],
         };
         assert_eq!(cmp.to_string(), "[ cmp eq reg 8 7f000000 01 ]");
+        let set = Expr::MetaSet {
+            key: MetaKey::NfTrace,
+            sreg: Register::R0,
+        };
+        assert_eq!(set.to_string(), "[ meta set nftrace with reg 8 ]");
+        let one = Expr::Immediate {
+            dreg: Register::R0,
+            data: vec![1],
+        };
+        assert_eq!(one.to_string(), "[ immediate reg 8 01 ]");
+    }
+
+    /// The expressions of `meta nftrace set 1` as `nft --debug=mnl` (nftables 1.0.6)
+    /// sends them, but for the register: nft uses NFT_REG_1 (1), ctnet NFT_REG32_00 (8).
+    #[test]
+    fn meta_nftrace_set_1_encodes_as_nft_does() {
+        let mut w = Writer::default();
+        Expr::Immediate {
+            dreg: Register::R0,
+            data: vec![1],
+        }
+        .encode(&mut w);
+        Expr::MetaSet {
+            key: MetaKey::NfTrace,
+            sreg: Register::R0,
+        }
+        .encode(&mut w);
+        #[rustfmt::skip]
+        let want: Vec<u8> = [
+            // NFTA_LIST_ELEM, 44 bytes: "immediate", data { DREG 8, DATA { VALUE 01 } }
+            &[44, 0, 1, 0][..], &[14, 0, 1, 0], b"immediate\0", &[0, 0],
+            &[24, 0, 2, 0], &[8, 0, 1, 0], &[0, 0, 0, 8],
+            &[12, 0, 2, 0], &[5, 0, 1, 0], &[1, 0, 0, 0],
+            // NFTA_LIST_ELEM, 36 bytes: "meta", data { KEY 12, SREG 8 }
+            &[36, 0, 1, 0], &[9, 0, 1, 0], b"meta\0", &[0, 0, 0],
+            &[20, 0, 2, 0], &[8, 0, 2, 0], &[0, 0, 0, 12], &[8, 0, 3, 0], &[0, 0, 0, 8],
+        ]
+        .concat();
+        assert_eq!(w.bytes(), &want[..]);
     }
 }

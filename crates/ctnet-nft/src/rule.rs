@@ -136,6 +136,17 @@ impl Rule {
         self.cmp(Field::NfProto, CmpOp::Eq, vec![proto.code()])
     }
 
+    /// `meta l4proto udp`: the layer 4 protocol is `proto` (`IPPROTO_*`).
+    pub fn l4proto(self, proto: u8) -> Self {
+        self.cmp(Field::L4Proto, CmpOp::Eq, vec![proto])
+    }
+
+    /// `th dport 53`: the TCP or UDP destination port. Put [`Rule::l4proto`] before it,
+    /// as nft does for `udp dport 53`: other protocols have other bytes there.
+    pub fn dport(self, port: u16) -> Self {
+        self.cmp(Field::Dport, CmpOp::Eq, port.to_be_bytes().to_vec())
+    }
+
     /// `iifname "name"`.
     pub fn iifname_eq(self, name: &str) -> Self {
         self.cmp(Field::IifName, CmpOp::Eq, ifname_bytes(name))
@@ -221,6 +232,21 @@ impl Rule {
             family: proto,
             addr: Register::R0,
             port,
+        });
+        self
+    }
+
+    /// `meta nftrace set 1`: from here on the packet is traced, every rule, return and
+    /// policy it meets multicast as an event ([`crate::trace::Tracer`]).
+    pub fn set_nftrace(mut self) -> Self {
+        self.exprs.push(Expr::Immediate {
+            dreg: Register::R0,
+            data: vec![1],
+        });
+        self.wrote(Register::R0, 1);
+        self.exprs.push(Expr::MetaSet {
+            key: MetaKey::NfTrace,
+            sreg: Register::R0,
         });
         self
     }
@@ -615,6 +641,45 @@ mod tests {
                     data: Ipv6Addr::LOCALHOST.octets().to_vec()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_traced_udp_probe_reads_like_nft_debug() {
+        let rule = Rule::new()
+            .nfproto(NfProto::Ipv4)
+            .daddr_in_prefix(Ipv4Addr::new(127, 0, 0, 2).into(), 32)
+            .l4proto(17)
+            .dport(9)
+            .set_nftrace();
+        let lines: Vec<String> = rule.exprs().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "[ meta load nfproto => reg 8 ]",
+                "[ cmp eq reg 8 02 ]",
+                "[ payload load 4b @ network header + 16 => reg 8 ]",
+                "[ cmp eq reg 8 7f000002 ]",
+                "[ meta load l4proto => reg 8 ]",
+                "[ cmp eq reg 8 11 ]",
+                "[ payload load 2b @ transport header + 2 => reg 8 ]",
+                "[ cmp eq reg 8 0009 ]",
+                "[ immediate reg 8 01 ]",
+                "[ meta set nftrace with reg 8 ]",
+            ]
+        );
+        // The immediate overwrote R0: a later match loads its field again.
+        let again = Rule::new()
+            .in_set(&[Field::IpSaddr], "a")
+            .set_nftrace()
+            .in_set(&[Field::IpSaddr], "a");
+        assert_eq!(
+            again
+                .exprs()
+                .iter()
+                .filter(|e| **e == Field::IpSaddr.load(R0))
+                .count(),
+            2
         );
     }
 
