@@ -15,6 +15,7 @@
 //!                   ─ list_rules(T) / list_sets(T) / list_elements(T, set)   // dumps
 //!
 //! monitor::Monitor::open() ─ receive(timeout)   // change notifications, typed
+//! trace::Tracer::open() ─ receive(timeout)    // trace events of packets with nftrace set
 //! conntrack::dump() / conntrack::delete(tuple, zone)   // the connection-tracking table
 //! ```
 //!
@@ -29,6 +30,7 @@ mod expr;
 pub mod monitor;
 mod rule;
 mod socket;
+pub mod trace;
 mod wire;
 
 use std::fmt;
