@@ -291,7 +291,7 @@ pub fn render_dot(t: &Topology) -> String {
         if let Some(n) = &b.network {
             let _ = write!(label, "\nnetwork {n}");
         }
-        for a in &b.addresses {
+        for a in b.addresses.iter().filter(|a| !a.starts_with("fe80:")) {
             let _ = write!(label, "\n{a}");
         }
         let _ = writeln!(
@@ -328,7 +328,7 @@ pub fn render_dot(t: &Topology) -> String {
         }
         for iface in &ns.interfaces {
             let mut label = iface.name.clone();
-            for a in &iface.addresses {
+            for a in iface.addresses.iter().filter(|a| !a.starts_with("fe80:")) {
                 let _ = write!(label, "\n{a}");
             }
             let _ = writeln!(

@@ -19,7 +19,7 @@
 
 use std::fmt::Write as _;
 
-use ctnet_engine::observe::topology::{Presence, Topology};
+use ctnet_engine::observe::topology::{Presence, Topology, VethNode};
 
 const MARGIN: f64 = 20.0;
 const GAP: f64 = 20.0;
@@ -126,9 +126,16 @@ pub fn render(t: &Topology) -> String {
             },
         ));
     }
-    // Row 2: veths' host sides.
-    let middle: Vec<Card> = t
-        .veths
+    // Row 2: veths' host sides, under their bridges (in the bridges' order), so the
+    // lines from the bridges do not cross.
+    let mut veths: Vec<&VethNode> = t.veths.iter().collect();
+    veths.sort_by_key(|v| {
+        v.bridge
+            .as_deref()
+            .and_then(|b| top.iter().position(|(name, _)| name == b))
+            .unwrap_or(usize::MAX)
+    });
+    let middle: Vec<Card> = veths
         .iter()
         .map(|v| Card {
             lines: with_note(vec![format!("veth {}", v.name)], v.presence),
@@ -273,7 +280,7 @@ pub fn render(t: &Topology) -> String {
     // Edges first, under the boxes.
     let mid = |p: &Place| p.x + box_w / 2.0;
     let _ = writeln!(out, r##"<g stroke="#555" fill="none">"##);
-    for (i, v) in t.veths.iter().enumerate() {
+    for (i, v) in veths.iter().enumerate() {
         let vp = middle_at[i];
         if let Some(b) = v.bridge.as_deref() {
             if let Some(j) = top.iter().position(|(name, _)| name == b) {
@@ -291,23 +298,22 @@ pub fn render(t: &Topology) -> String {
         if let Some(peer) = &v.peer {
             if let Some(k) = t.namespaces.iter().position(|n| n.name == peer.namespace) {
                 let np = bottom_at[k];
-                // Into the namespace's box at the line of its interface.
-                let line = t.namespaces[k]
-                    .interfaces
+                // Onto the namespace's top edge, spread by the interface's place.
+                let ifaces = &t.namespaces[k].interfaces;
+                let at = ifaces
                     .iter()
                     .position(|i| i.name == peer.ifname)
-                    .map_or(0.0, |l| l as f64 + 1.0);
+                    .map_or(0.5, |l| (l as f64 + 1.0) / (ifaces.len() as f64 + 1.0));
+                let x = np.x + box_w * at;
                 let _ = writeln!(
                     out,
-                    r#"<path d="M {} {} C {} {} {} {} {} {}" stroke-width="2.5"><title>veth pair {} ⇄ {} {}</title></path>"#,
+                    r#"<path d="M {} {} C {} {} {x} {} {x} {}" stroke-width="2.5"><title>veth pair {} ⇄ {} {}</title></path>"#,
                     mid(&vp),
                     vp.y + vp.h,
                     mid(&vp),
                     vp.y + vp.h + ROW_GAP / 2.0,
-                    np.x,
                     np.y - ROW_GAP / 2.0,
-                    np.x + 4.0,
-                    np.y + 4.0 + line * LINE + 4.0,
+                    np.y,
                     escape(&v.name),
                     escape(&peer.namespace),
                     escape(&peer.ifname)
