@@ -164,14 +164,14 @@ pub fn render(t: &Topology) -> String {
             for p in t.ports.iter().filter(|p| p.container == ns.name) {
                 lines.push(format!("port {}", p.published));
             }
-            let presence = match ns.presence {
-                // A namespace nothing is attached in is drawn grey, without a note.
-                Presence::Foreign => Presence::Foreign,
-                other => other,
-            };
+            match ns.presence {
+                Presence::Missing => lines.push("[MISSING: the namespace is gone]".into()),
+                Presence::Foreign => lines.push("[nothing attached]".into()),
+                _ => {}
+            }
             Card {
-                lines: with_note(lines, ns.presence),
-                presence,
+                lines,
+                presence: ns.presence,
             }
         })
         .collect();
