@@ -277,3 +277,18 @@ fn topology_marks_what_only_the_store_or_only_the_kernel_has_and_refuses_an_unkn
         "{err}"
     );
 }
+
+#[test]
+fn topology_only_reads_even_on_a_fresh_host() {
+    let sb = Sandbox::new();
+    let before = sb.snapshot();
+    let text = sb.ok(
+        "ctnet topology && ctnet topology --format dot >/dev/null && \
+         ctnet topology --format svg >/dev/null && ctnet topology --format json >/dev/null",
+    );
+    assert!(
+        text.starts_with("0 networks, 0 bridges, 0 veths, 0 namespaces (0 attached)"),
+        "{text}"
+    );
+    assert_eq!(sb.snapshot(), before, "ctnet topology changed something");
+}
