@@ -263,7 +263,7 @@ fn topology_marks_what_only_the_store_or_only_the_kernel_has_and_refuses_an_unkn
         format!("veth {c2_veth} ⇄ c2 eth0  [MISSING from the kernel]"),
         "bridge br-0123456789ab  [not in ctnet's store]".to_string(),
         "lonely (/run/netns/lonely)  [nothing attached]".to_string(),
-        "eth0 10.72.1.3 (network blue)  [MISSING from the kernel]".to_string(),
+        "eth0 10.72.1.3/24 (network blue)  [MISSING from the kernel]".to_string(),
     ] {
         assert!(text.contains(&piece), "{piece:?} not in:\n{text}");
     }

@@ -239,6 +239,22 @@ fn addresses_of(addresses: &[AddressInfo], index: u32) -> Vec<String> {
     out
 }
 
+/// An endpoint's addresses as the kernel would list them, `ADDR/PREFIX` with its
+/// network's prefix (the bare address when the store has no subnet for it).
+fn recorded_addresses(ep: &Endpoint, networks: &[Network]) -> Vec<String> {
+    let net = networks.iter().find(|n| n.name == ep.network);
+    ep.ips
+        .iter()
+        .map(|ip| {
+            net.and_then(|n| n.subnets.iter().find(|s| s.subnet.net().contains(ip)))
+                .map_or_else(
+                    || ip.to_string(),
+                    |s| format!("{ip}/{}", s.subnet.net().prefix_len()),
+                )
+        })
+        .collect()
+}
+
 fn kind_is(link: &LinkDetail, kind: &str) -> bool {
     link.kind.as_deref() == Some(kind)
 }
@@ -317,7 +333,7 @@ pub fn assemble(
                     kind: None,
                     mac: Some(ep.mac.to_string()),
                     up: false,
-                    addresses: ep.ips.iter().map(|ip| ip.to_string()).collect(),
+                    addresses: recorded_addresses(ep, networks),
                     network: Some(ep.network.as_str().to_string()),
                     host_side: ep.host_ifname.as_ref().map(|h| h.to_string()),
                     presence: Presence::Missing,
@@ -890,7 +906,7 @@ mod tests {
         assert_eq!(c2.presence, Presence::Missing);
         assert_eq!(c2.interfaces.len(), 1);
         assert_eq!(c2.interfaces[0].presence, Presence::Missing);
-        assert_eq!(c2.interfaces[0].addresses, ["10.1.0.3"]);
+        assert_eq!(c2.interfaces[0].addresses, ["10.1.0.3/24"]);
         assert!(!t.ports[0].in_kernel);
         // Each object still once.
         assert_eq!(t.bridges.len(), 3);
