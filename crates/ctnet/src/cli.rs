@@ -182,6 +182,11 @@ pub enum Command {
     /// tracked connections with their NAT, published ports, and where the kernel
     /// disagrees with what ctnet recorded.
     Inspect(InspectArgs),
+    /// Show the whole host's container networking: networks, bridges, veth pairs,
+    /// VXLAN devices, namespaces with their interfaces and addresses, published ports,
+    /// each once, marked where the kernel and what ctnet recorded disagree; as a tree,
+    /// Graphviz text, an SVG picture or JSON.
+    Topology(TopologyArgs),
     /// Print a shell completion script (e.g. `ctnet completion bash > /etc/bash_completion.d/ctnet`).
     Completion {
         /// The shell.
@@ -360,6 +365,27 @@ pub struct InspectArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct TopologyArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: TopologyFormat,
+}
+
+/// Output format of `ctnet topology`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TopologyFormat {
+    /// A tree for people (stable: no MACs, indexes or inodes).
+    #[default]
+    Text,
+    /// Graphviz text, e.g. for `dot -Tpng`.
+    Dot,
+    /// An SVG picture, drawn by ctnet.
+    Svg,
+    /// JSON for programs.
+    Json,
 }
 
 #[derive(Args, Debug)]

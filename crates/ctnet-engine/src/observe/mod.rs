@@ -3,8 +3,10 @@
 //!
 //! - [`doctor`]: what on the host will silently drop ctnet's traffic;
 //! - [`check`]: one endpoint against the kernel (CNI's CHECK);
-//! - [`inspect`]: one container as the kernel holds it, beside its rows.
+//! - [`inspect`]: one container as the kernel holds it, beside its rows;
+//! - [`topology`]: the whole host's networks, devices and namespaces, each once.
 
 pub mod check;
 pub mod doctor;
 pub mod inspect;
+pub mod topology;

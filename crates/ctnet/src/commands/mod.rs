@@ -8,3 +8,4 @@ pub mod inspect;
 pub mod netns;
 pub mod network;
 pub mod run;
+pub mod topology;
