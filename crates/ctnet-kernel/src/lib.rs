@@ -15,6 +15,7 @@ pub mod names;
 pub mod neigh;
 pub mod netlink;
 pub mod netns;
+pub mod probe;
 pub mod process;
 pub mod random;
 pub mod reclaim;

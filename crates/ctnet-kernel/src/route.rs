@@ -156,6 +156,91 @@ pub fn add_default(sock: &mut RtSocket, gateway: impl Into<IpAddr>) -> Result<()
     sock.execute(add_default_request(gateway))
 }
 
+/// What the kernel decided for one packet (`ip route get`): see [`lookup`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDecision {
+    /// Unicast (forwarded or sent), local (delivered to this namespace), …
+    pub kind: RouteType,
+    /// The interface it leaves by (`lo` for a local delivery).
+    pub oif: Option<u32>,
+    /// The next hop, when it goes through a gateway.
+    pub gateway: Option<IpAddr>,
+    /// The source address the kernel picks for it (`RTA_PREFSRC`).
+    pub source: Option<IpAddr>,
+    /// The table the route came from.
+    pub table: u32,
+}
+
+/// Asks the kernel how it routes a packet to `destination` (`ip route get`): one sent
+/// from this namespace when `input` is None, or one that arrived on interface `input`
+/// from `source` (`ip route get DST from SRC iif DEV`, the forwarding decision; the
+/// source is then required). An unroutable packet is an error whose errno says why
+/// (ENETUNREACH, EHOSTUNREACH, EINVAL for a source the input interface may not use).
+pub fn lookup(
+    sock: &mut RtSocket,
+    destination: IpAddr,
+    source: Option<IpAddr>,
+    input: Option<u32>,
+) -> Result<RouteDecision> {
+    let family = Family::of(&destination);
+    let mut request = RouteMessage::default();
+    request.header.address_family = family.netlink();
+    request.header.destination_prefix_length = full_prefix(destination);
+    request
+        .attributes
+        .push(RouteAttribute::Destination(route_address(destination)));
+    if let Some(src) = source {
+        request.header.source_prefix_length = full_prefix(src);
+        request
+            .attributes
+            .push(RouteAttribute::Source(route_address(src)));
+    }
+    if let Some(index) = input {
+        request.attributes.push(RouteAttribute::Iif(index));
+    }
+    let op = format!("look up the route to {destination}");
+    let reply = sock.get(RouteNetlinkMessage::GetRoute(request), &op)?;
+    let Some(RouteNetlinkMessage::NewRoute(message)) = reply else {
+        return Err(crate::error::Error::Protocol {
+            op,
+            detail: "no route in the kernel's answer".into(),
+        });
+    };
+    let mut decision = RouteDecision {
+        kind: message.header.kind,
+        oif: None,
+        gateway: None,
+        source: None,
+        table: u32::from(message.header.table),
+    };
+    for attr in &message.attributes {
+        match attr {
+            RouteAttribute::Oif(index) => decision.oif = Some(*index),
+            RouteAttribute::Gateway(g) => decision.gateway = ip_of(g),
+            RouteAttribute::Via(RouteVia::Inet(ip)) => decision.gateway = Some(IpAddr::V4(*ip)),
+            RouteAttribute::Via(RouteVia::Inet6(ip)) => decision.gateway = Some(IpAddr::V6(*ip)),
+            RouteAttribute::PrefSource(a) => decision.source = ip_of(a),
+            RouteAttribute::Table(t) => decision.table = *t,
+            _ => {}
+        }
+    }
+    Ok(decision)
+}
+
+fn full_prefix(ip: IpAddr) -> u8 {
+    match ip {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+fn route_address(ip: IpAddr) -> RouteAddress {
+    match ip {
+        IpAddr::V4(v4) => RouteAddress::Inet(v4),
+        IpAddr::V6(v6) => RouteAddress::Inet6(v6),
+    }
+}
+
 /// All IPv4 routes of every table in the socket's namespace.
 pub fn list(sock: &mut RtSocket) -> Result<Vec<Route>> {
     Ok(list_family(sock, Family::V4)?

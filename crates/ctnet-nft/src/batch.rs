@@ -767,6 +767,34 @@ impl Batch {
         self.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, set, elements, op);
     }
 
+    /// Adds elements to a set made [`SetSpec::with_timeouts`] that expire by themselves
+    /// after `timeout` (at least 1 ms), so a process that dies before removing them
+    /// leaves nothing behind for longer.
+    pub fn add_elements_expiring(
+        &mut self,
+        table: TableRef,
+        set: &str,
+        elements: &[Element],
+        timeout: std::time::Duration,
+        what: &str,
+    ) {
+        let ms = u64::try_from(timeout.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let op = format!("add {what} to set {table} {set}");
+        for chunk in elements.chunks(ELEMENTS_PER_MESSAGE) {
+            self.message(NFT_MSG_NEWSETELEM, NLM_F_CREATE, table, op.clone(), |w| {
+                w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+                w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+                w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                    for element in chunk {
+                        element.encode_with(w, |w| w.put_be64(NFTA_SET_ELEM_TIMEOUT, ms));
+                    }
+                });
+            });
+        }
+    }
+
     /// Adds elements as [`crate::NftSocket::list_elements`] listed them (e.g. to keep them
     /// through a flush and refill). Elements already there are not an error.
     pub fn add_listed_elements(

@@ -187,6 +187,11 @@ pub enum Command {
     /// each once, marked where the kernel and what ctnet recorded disagree; as a tree,
     /// Graphviz text, an SVG picture or JSON.
     Topology(TopologyArgs),
+    /// Send one real packet from FROM to TO and show every hop the kernel took it
+    /// through: interfaces, bridge, routing decision, each nftables chain and rule that
+    /// matched, NAT, the interface it left by, and whether an answer came back; when it
+    /// is dropped, where and why. Leaves nothing behind.
+    Trace(TraceArgs),
     /// Print a shell completion script (e.g. `ctnet completion bash > /etc/bash_completion.d/ctnet`).
     Completion {
         /// The shell.
@@ -362,6 +367,25 @@ pub struct TargetArgs {
 pub struct InspectArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Where the probe is sent from: a container, `host`, or an address the host or a
+    /// namespace in the netns dir holds.
+    #[arg(value_parser = Utf8)]
+    pub from: String,
+    /// Where it goes: a container, `host` or an address, then `:PORT` and
+    /// `/tcp`, `/udp` or `/icmp` (e.g. `web:80/tcp`, `192.0.2.1:8080`, `[2001:db8::1]:53/udp`).
+    /// Without a port an ICMP echo is sent; a port without a protocol means TCP.
+    #[arg(value_parser = Utf8)]
+    pub to: String,
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 1.0)]
+    pub wait: f64,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

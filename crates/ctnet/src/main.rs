@@ -163,6 +163,7 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
         Command::Inspect(args) => commands::inspect::inspect(engine, args),
         Command::Topology(args) => commands::topology::topology(engine, args),
+        Command::Trace(args) => commands::trace::trace(engine, args),
         Command::ReapEndpoint { id } => engine.reap_endpoint(id),
         Command::Run(_) | Command::Agent(_) | Command::Completion { .. } | Command::Man { .. } => {
             unreachable!("handled before the engine opens")

@@ -9,3 +9,4 @@ pub mod netns;
 pub mod network;
 pub mod run;
 pub mod topology;
+pub mod trace;

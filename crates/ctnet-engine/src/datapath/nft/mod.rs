@@ -21,8 +21,13 @@
 //!   map publish_addr  { ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout }
 //!   map publish_any6  { inet_proto . inet_service : ipv6_addr . inet_service; flags timeout }
 //!   map publish_addr6 { ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags timeout }
+//!   set trace         { ipv4_addr . ipv4_addr . inet_proto; flags timeout }  # flows `ctnet trace` follows
+//!   set trace6        { ipv6_addr . ipv6_addr . inet_proto; flags timeout }
 //!
 //!   chain user { }    # yours: jumped to first from forward, never rewritten by ctnet
+//!   chain trace_in    { filter prerouting raw-10: ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1
+//!                                                 (the same for IPv6 through @trace6) }
+//!   chain trace_out   { filter output raw-10:     (the same two rules, for the host's own packets) }
 //!   chain guard       { filter prerouting raw:   iifname != "lo" ip daddr 127.0.0.0/8 drop }
 //!   chain prerouting  { nat prerouting dstnat:   fib daddr type local dnat ... map @publish_addr
 //!                                                fib daddr type local dnat ... map @publish_any
@@ -84,6 +89,13 @@
 //! once after it. Kernels before 6.10 cannot update an element's timeout; there ports
 //! are deleted.
 //!
+//! `ctnet trace` follows one probe packet through these chains: it adds the probe's
+//! `source . destination . protocol` to `trace` (or `trace6`) with a timeout of a few
+//! seconds, so the kernel sets the packet's trace bit before any other chain sees it and
+//! reports every chain and rule it meets (NFNLGRP_NFTRACE), then expires the element.
+//! A trace that is killed leaves an element that expires by itself; the sets are
+//! empty otherwise, and each packet pays one lookup in an empty hash set.
+//!
 //! With `br_netfilter` active (bridge-nf-call-iptables=1, as wherever Docker runs),
 //! frames between containers on one bridge also pass these hooks, with the bridge as both
 //! input and output interface: `icc` lets them through where the network allows it, and a
@@ -114,7 +126,7 @@ pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is deleted and made again in this layout in one batch, the `user`
 /// chain's rules carried over (see `audit.rs`).
-pub const LAYOUT: &str = "managed by ctnet, layout 5; edits outside chain user are overwritten";
+pub const LAYOUT: &str = "managed by ctnet, layout 6; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
 
@@ -132,6 +144,10 @@ const MASQ_SUBNETS6: &str = "masq_subnets6";
 const MASQ_LOCAL6: &str = "masq_local6";
 const PUBLISH_ANY6: &str = "publish_any6";
 const PUBLISH_ADDR6: &str = "publish_addr6";
+/// The flows `ctnet trace` follows (source . destination . protocol).
+pub const TRACE: &str = "trace";
+/// The same for IPv6.
+pub const TRACE6: &str = "trace6";
 
 /// Standard hook priorities, as nft names them.
 const RAW: i32 = -300;
@@ -354,7 +370,7 @@ fn commit_tolerating_missing_table(
 }
 
 /// The sets and maps, each with its key (and value) fields.
-fn sets() -> [SetSpec; 14] {
+fn sets() -> [SetSpec; 16] {
     use KeyField::*;
     [
         SetSpec::intervals(MASQ_SUBNETS, vec![Ipv4Addr]),
@@ -367,6 +383,8 @@ fn sets() -> [SetSpec; 14] {
         SetSpec::exact(NO_ICC, vec![IfName, IfName]),
         SetSpec::exact(OPEN, vec![IfName]),
         SetSpec::exact(SHARED, vec![IfName]),
+        SetSpec::exact(TRACE, vec![Ipv4Addr, Ipv4Addr, InetProto]).with_timeouts(),
+        SetSpec::exact(TRACE6, vec![Ipv6Addr, Ipv6Addr, InetProto]).with_timeouts(),
         SetSpec::map(
             PUBLISH_ANY,
             vec![InetProto, InetService],
@@ -405,6 +423,16 @@ fn chains() -> Vec<(&'static str, BaseChain, Vec<Commented>)> {
         priority,
     };
     vec![
+        (
+            "trace_in",
+            base(ChainType::Filter, Hook::Prerouting, RAW - 10),
+            trace_rules(),
+        ),
+        (
+            "trace_out",
+            base(ChainType::Filter, Hook::Output, RAW - 10),
+            trace_rules(),
+        ),
         (
             "guard",
             base(ChainType::Filter, Hook::Prerouting, RAW),
@@ -462,6 +490,69 @@ fn add_contents(batch: &mut Batch, contents: &Contents) {
         add_network_elements(batch, net);
     }
     add_port_elements(batch, &contents.ports);
+}
+
+/// `ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1`, and for IPv6.
+fn trace_rules() -> Vec<Commented> {
+    use Field::{Ip6Daddr, Ip6Saddr, IpDaddr, IpSaddr, L4Proto};
+    vec![
+        (
+            Rule::new()
+                .nfproto(NfProto::Ipv4)
+                .in_set(&[IpSaddr, IpDaddr, L4Proto], TRACE)
+                .set_nftrace(),
+            "ctnet trace: follow this probe",
+        ),
+        (
+            Rule::new()
+                .nfproto(NfProto::Ipv6)
+                .in_set(&[Ip6Saddr, Ip6Daddr, L4Proto], TRACE6)
+                .set_nftrace(),
+            "ctnet trace: follow this probe (IPv6)",
+        ),
+    ]
+}
+
+/// The element that makes `ctnet trace` follow packets from `source` to `destination`
+/// of protocol `proto`, and the set it goes in; None when the families differ.
+pub fn trace_element(
+    source: IpAddr,
+    destination: IpAddr,
+    proto: u8,
+) -> Option<(&'static str, Element)> {
+    let set = match (source, destination) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => TRACE,
+        (IpAddr::V6(_), IpAddr::V6(_)) => TRACE6,
+        _ => return None,
+    };
+    Some((
+        set,
+        Element::Key(Key::new().ip(source).ip(destination).proto(proto)),
+    ))
+}
+
+/// The comments of the rules that drop (for `ctnet trace`, which explains each).
+pub fn drop_rule_comments() -> Vec<&'static str> {
+    chains()
+        .into_iter()
+        .flat_map(|(_, _, rules)| rules)
+        .filter(|(rule, _)| {
+            matches!(
+                rule.exprs().last(),
+                Some(ctnet_nft::Expr::Verdict(ctnet_nft::Verdict::Drop))
+            )
+        })
+        .map(|(_, comment)| comment)
+        .collect()
+}
+
+/// The base chains ctnet writes, with the hook each is on (for naming where a traced
+/// packet was).
+pub fn chain_hooks() -> Vec<(&'static str, Hook)> {
+    chains()
+        .into_iter()
+        .map(|(name, base, _)| (name, base.hook))
+        .collect()
 }
 
 const LOOPBACK_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(127, 0, 0, 0), 8);
@@ -982,7 +1073,11 @@ mod tests {
             ("forward", by_hand::forward()),
             ("postrouting", by_hand::masquerade()),
         ];
-        let chains = chains();
+        // The trace chains only set the trace bit; they came with layout 6.
+        let chains: Vec<_> = chains()
+            .into_iter()
+            .filter(|(name, _, _)| !name.starts_with("trace_"))
+            .collect();
         assert_eq!(chains.len(), expected.len());
         for ((name, _, rules), (expected_name, expected_rules)) in chains.iter().zip(expected) {
             assert_eq!(*name, expected_name);
@@ -1020,7 +1115,7 @@ mod tests {
     /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
     /// a little-endian host).
     const SKELETON: &str = "\
-table inet ctnet # managed by ctnet, layout 5; edits outside chain user are overwritten
+table inet ctnet # managed by ctnet, layout 6; edits outside chain user are overwritten
   set masq_subnets { type ipv4_addr; flags interval; }
   set masq_local { type ipv4_addr . ifname; flags interval; }
   set masq_subnets6 { type ipv6_addr; flags interval; }
@@ -1031,11 +1126,51 @@ table inet ctnet # managed by ctnet, layout 5; edits outside chain user are over
   set no_icc { type ifname . ifname; }
   set open { type ifname; }
   set shared { type ifname; }
+  set trace { type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }
+  set trace6 { type ipv6_addr . ipv6_addr . inet_proto; flags timeout; }
   map publish_any { type inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }
   map publish_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }
   map publish_any6 { type inet_proto . inet_service : ipv6_addr . inet_service; flags timeout; }
   map publish_addr6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags timeout; }
   chain user
+  chain trace_in { type filter hook prerouting priority -310 }
+    # ctnet trace: follow this probe
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ payload load 4b @ network header + 16 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ lookup reg 8 set trace ]
+      [ immediate reg 8 01 ]
+      [ meta set nftrace with reg 8 ]
+    # ctnet trace: follow this probe (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 8 => reg 8 ]
+      [ payload load 16b @ network header + 24 => reg 12 ]
+      [ meta load l4proto => reg 16 ]
+      [ lookup reg 8 set trace6 ]
+      [ immediate reg 8 01 ]
+      [ meta set nftrace with reg 8 ]
+  chain trace_out { type filter hook output priority -310 }
+    # ctnet trace: follow this probe
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ payload load 4b @ network header + 16 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ lookup reg 8 set trace ]
+      [ immediate reg 8 01 ]
+      [ meta set nftrace with reg 8 ]
+    # ctnet trace: follow this probe (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 8 => reg 8 ]
+      [ payload load 16b @ network header + 24 => reg 12 ]
+      [ meta load l4proto => reg 16 ]
+      [ lookup reg 8 set trace6 ]
+      [ immediate reg 8 01 ]
+      [ meta set nftrace with reg 8 ]
   chain guard { type filter hook prerouting priority -300 }
     # 127.0.0.0/8 is never reachable from another host or a container
       [ meta load nfproto => reg 8 ]
