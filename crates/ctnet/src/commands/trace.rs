@@ -175,6 +175,7 @@ fn hop_text(hop: &Hop) -> String {
             bridge,
             network,
         } => format!("entered the host by {veth}, a port of bridge {bridge} (network {network})"),
+        Hop::Arrived { interface } => format!("arrived at the host by {interface}"),
         Hop::Chain {
             table,
             chain,

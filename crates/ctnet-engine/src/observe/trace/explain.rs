@@ -54,6 +54,11 @@ pub enum Hop {
         /// The network of that bridge.
         network: String,
     },
+    /// It reached the host by an interface that is no container's (an uplink).
+    Arrived {
+        /// The host's interface.
+        interface: String,
+    },
     /// One chain it passed, with the rules that matched it.
     Chain {
         /// `inet ctnet`, or another table.
@@ -421,6 +426,10 @@ pub(crate) fn hops(c: &Context, events: &[TraceEvent]) -> Vec<Hop> {
         }
     }
     let input = events.iter().find_map(|e| e.iif);
+    let entered = matches!(out.last(), Some(Hop::Entered { .. }));
+    if let (false, Some(interface)) = (entered, c.link_name(input)) {
+        out.push(Hop::Arrived { interface });
+    }
     let routed_to = c
         .entry
         .filter(|e| e.is_dnat())
