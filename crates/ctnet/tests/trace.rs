@@ -6,12 +6,14 @@
 //! the wan to a port published on 127.0.0.1 only (refused at the uplink address, and a
 //! frame for 127.0.0.1 dropped by the loopback guard; the host itself reaches it), an internal network
 //! to the wan (no route). Afterwards the table and the conntrack table are as before.
-//! Bad input is refused with nothing changed.
+//! The same over IPv6 on a dual-stack network. Bad input is refused with nothing changed.
 
 mod support;
 
 use serde_json::Value;
-use support::{refused, Sandbox, UPLINK_HOST, UPLINK_WAN, WAN_SERVER};
+use support::{
+    refused, Sandbox, UPLINK_HOST, UPLINK_HOST6, UPLINK_WAN, UPLINK_WAN6, WAN_SERVER, WAN_SERVER6,
+};
 
 fn trace(sb: &Sandbox, args: &str) -> Value {
     let out = sb.ok(&format!("ctnet trace {args} --format json"));
@@ -295,4 +297,76 @@ fn bad_input_is_refused_and_changes_nothing() {
         &["table inet ctnet", "is missing", "ctnet gc"],
     );
     assert_eq!(sb.snapshot(), before);
+}
+
+#[test]
+fn ipv6_probes_are_followed_through_nat66_and_published_ports() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    sb.ok(
+        "set -e; ctnet network create v6 --subnet 10.74.0.0/24 --ipv6 --subnet fd00:74::/64 --dns false >/dev/null; \
+         ctnet netns add e; ctnet netns add f; \
+         ctnet attach v6 e -p 8082:80 >/dev/null; ctnet attach v6 f >/dev/null",
+    );
+    for c in ["e", "f"] {
+        sb.serve(Some(c), "--tcp 80");
+    }
+    sb.serve(Some("wan"), &format!("--bind {WAN_SERVER6} --tcp 80"));
+    let e6 = sb.addr6_of("e", "eth0");
+    let f6 = sb.addr6_of("f", "eth0");
+    sb.reach(Some("e"), "tcp", &format!("[{f6}]:80"));
+    let before = state(&sb);
+
+    let v = trace(&sb, &format!("e [{f6}]:80"));
+    assert_eq!(v["answer"], "connected", "{v:#}");
+    assert_eq!(v["destination"], format!("[{f6}]:80"));
+
+    let v = trace(&sb, &format!("e [{WAN_SERVER6}]:80"));
+    assert_eq!(v["answer"], "connected", "{v:#}");
+    assert!(
+        has_rule(
+            &v,
+            "postrouting",
+            "masquerade traffic leaving ctnet networks (IPv6)"
+        ),
+        "{v:#}"
+    );
+    let nat = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hop"] == "translated")
+        .unwrap();
+    assert_eq!(nat["nat"], "masquerade");
+    assert!(
+        nat["to"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[{UPLINK_HOST6}]")),
+        "{nat}"
+    );
+
+    let v = trace(&sb, &format!("{UPLINK_WAN6} [{UPLINK_HOST6}]:8082"));
+    assert_eq!(v["verdict"]["outcome"], "accepted", "{v:#}");
+    assert!(
+        has_rule(
+            &v,
+            "prerouting",
+            "ports published on every host address (IPv6)"
+        ),
+        "{v:#}"
+    );
+    let dnat = v["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hop"] == "translated")
+        .unwrap();
+    assert_eq!(dnat["to"], format!("[{e6}]:80"));
+
+    let v = trace(&sb, &format!("e {WAN_SERVER6}"));
+    assert_eq!(v["protocol"], "icmp");
+    assert_eq!(v["answer"], "replied", "{v:#}");
+
+    assert_eq!(state(&sb), before);
 }

@@ -130,11 +130,17 @@ fn parse_destination(text: &str) -> Result<(Place, Option<u16>, Option<Protocol>
 /// The text form.
 pub fn render(t: &Trace) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "trace {} → {}: {} → {} ({})",
-        t.from, t.to, t.source, t.destination, t.protocol
-    );
+    let flow = if t.protocol == "icmp" {
+        format!(
+            "{} → {} (icmp echo, id {})",
+            t.source.ip(),
+            t.destination.ip(),
+            t.source.port()
+        )
+    } else {
+        format!("{} → {} ({})", t.source, t.destination, t.protocol)
+    };
+    let _ = writeln!(out, "trace {} → {}: {flow}", t.from, t.to);
     for (i, hop) in t.hops.iter().enumerate() {
         let _ = writeln!(out, "  {:>2}. {}", i + 1, hop_text(hop));
         if let Hop::Chain { rules, .. } = hop {
