@@ -2,7 +2,8 @@
 //! open to a container through a published port, and inspect shows its conntrack entry
 //! with the DNAT, the veth peer on its bridge, the bridge's forwarding entry for the
 //! container's MAC, and counters that grow between two calls; the JSON holds the same;
-//! a veth deleted by hand shows as missing, with the fix.
+//! a veth deleted by hand shows as missing, with the fix. `ctnet network inspect` shows
+//! the network's bridge, its ports with their containers and what the bridge learned.
 
 mod support;
 
@@ -135,8 +136,55 @@ fn inspect_shows_a_live_connection_its_nat_the_veth_peer_fdb_and_growing_counter
         assert!(text.contains(&piece), "{piece:?} not in:\n{text}");
     }
 
+    // The network's kernel view: its bridge with the gateway, the container's port
+    // forwarding, what the bridge learned, no differences.
+    let net: Value =
+        serde_json::from_str(&sb.ok("ctnet network inspect web --format json")).unwrap();
+    let k = &net["kernel"];
+    assert_eq!(k["bridge"]["name"], bridge.as_str(), "{net:#}");
+    assert!(
+        k["bridge"]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "10.61.0.1/24"),
+        "{net:#}"
+    );
+    let port = &k["ports"][0];
+    assert_eq!(port["name"], host["name"]);
+    assert_eq!(port["container"], "c");
+    assert_eq!(port["state"], "forwarding");
+    assert!(
+        port["counters"]["tx_packets"].as_u64().unwrap() > 0,
+        "{net:#}"
+    );
+    assert!(k["learned_macs"].as_u64().unwrap() >= 1, "{net:#}");
+    assert_eq!(k["differences"].as_array().unwrap().len(), 0, "{net:#}");
+    let text = sb.ok("ctnet network inspect web");
+    assert!(
+        text.contains(&format!("bridge {bridge}"))
+            && text.contains("container c")
+            && text.contains("the kernel matches what ctnet recorded"),
+        "{text}"
+    );
+
     // A veth deleted by hand: shown missing, with the fix.
     sb.ok(&format!("ip link del {}", host["name"].as_str().unwrap()));
+    let net: Value =
+        serde_json::from_str(&sb.ok("ctnet network inspect web --format json")).unwrap();
+    assert_eq!(
+        net["kernel"]["ports"].as_array().unwrap().len(),
+        0,
+        "{net:#}"
+    );
+    assert!(
+        net["kernel"]["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["fix"].as_str().unwrap_or("").contains("ctnet gc")),
+        "{net:#}"
+    );
     let broken = inspect_json(&sb, "c");
     assert!(broken["endpoints"][0]["host_side"].is_null(), "{broken:#}");
     let differences = broken["differences"].as_array().unwrap();

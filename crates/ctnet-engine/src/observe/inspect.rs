@@ -513,6 +513,92 @@ impl Engine {
     }
 }
 
+/// A network as the kernel holds it (`ctnet network inspect NAME`): its bridge, the
+/// bridge's ports with whose they are, what the bridge learned, and the differences.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkKernel {
+    /// The bridge with its addresses and counters; None when the kernel has no such
+    /// link (or the network is macvlan: it has no bridge).
+    pub bridge: Option<Interface>,
+    /// Every port of the bridge.
+    pub ports: Vec<BridgePortView>,
+    /// Forwarding entries the bridge learned (not its own, not permanent).
+    pub learned_macs: usize,
+    /// Where the kernel disagrees with the store for this network, each with its fix.
+    pub differences: Vec<Drift>,
+}
+
+/// One port of a network's bridge.
+#[derive(Debug, Clone, Serialize)]
+pub struct BridgePortView {
+    /// The host-side interface.
+    pub name: String,
+    pub index: u32,
+    /// `forwarding`, `blocking`, …
+    pub state: Option<String>,
+    /// The container whose veth it is, by the store; None for a port ctnet did not make.
+    pub container: Option<String>,
+    pub up: bool,
+    pub counters: Option<Counters>,
+}
+
+impl Engine {
+    /// The kernel's side of `network`: see [`NetworkKernel`]. Only reads.
+    pub fn network_kernel(&mut self, network: &Network) -> Result<NetworkKernel> {
+        let kernel = |e| Error::kernel("host network namespace", e);
+        let host = self.host()?;
+        let links = link_detail::details(host).map_err(kernel)?;
+        let addresses = addr::list_all(host).map_err(kernel)?;
+        let fdb = neigh::fdb(host).map_err(kernel)?;
+        let rows: Vec<Endpoint> = state::list_endpoints(self.store.read())?
+            .into_iter()
+            .filter(|e| e.network == network.name)
+            .collect();
+        let bridge_link = links
+            .iter()
+            .find(|l| network.macvlan.is_none() && l.name == network.bridge.as_str());
+        let bridge = bridge_link.and_then(|b| {
+            interfaces(std::slice::from_ref(b), &addresses)
+                .into_iter()
+                .next()
+        });
+        let ports = bridge_link.map_or_else(Vec::new, |b| bridge_ports(&links, b.index, &rows));
+        let learned_macs = bridge_link.map_or(0, |b| {
+            fdb.iter()
+                .filter(|f| f.master == Some(b.index) && !f.permanent && !f.is_self)
+                .count()
+        });
+        let differences = self.drift_of_network(network)?;
+        Ok(NetworkKernel {
+            bridge,
+            ports,
+            learned_macs,
+            differences,
+        })
+    }
+}
+
+/// The ports of bridge `bridge`, each with the container the store says it is for.
+fn bridge_ports(links: &[LinkDetail], bridge: u32, rows: &[Endpoint]) -> Vec<BridgePortView> {
+    let mut ports: Vec<BridgePortView> = links
+        .iter()
+        .filter(|l| l.master == Some(bridge))
+        .map(|l| BridgePortView {
+            name: l.name.clone(),
+            index: l.index,
+            state: l.bridge_port.as_ref().map(|p| p.state.as_str().to_string()),
+            container: rows
+                .iter()
+                .find(|r| r.host_ifname.as_ref().is_some_and(|h| h.as_str() == l.name))
+                .map(|r| r.container.clone()),
+            up: l.up,
+            counters: counters(l),
+        })
+        .collect();
+    ports.sort_by(|a, b| a.container.cmp(&b.container).then(a.name.cmp(&b.name)));
+    ports
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,6 +164,19 @@ impl Engine {
         self.drift_among(&networks, &ready)
     }
 
+    /// The differences of one network and its ready endpoints (`network inspect`).
+    pub fn drift_of_network(&mut self, network: &Network) -> Result<Vec<Drift>> {
+        let networks: Vec<Network> = ready_networks(self)?
+            .into_iter()
+            .filter(|n| n.name == network.name)
+            .collect();
+        let endpoints: Vec<Endpoint> = ready_endpoints(self)?
+            .into_iter()
+            .filter(|e| e.network == network.name)
+            .collect();
+        self.drift_among(&networks, &endpoints)
+    }
+
     fn drift_among(&mut self, networks: &[Network], endpoints: &[Endpoint]) -> Result<Vec<Drift>> {
         let kernel = |e| Error::kernel("host links and addresses", e);
         let links = link::list(self.host()?).map_err(kernel)?;

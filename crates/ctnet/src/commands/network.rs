@@ -4,6 +4,7 @@ use ctnet_engine::model::{
     parse_ip, Driver, Ipam, Isolation, MacvlanConfig, MacvlanMode, Subnet, DEFAULT_BRIDGE,
     DEFAULT_NETWORK,
 };
+use ctnet_engine::observe::inspect::NetworkKernel;
 use ctnet_engine::{Endpoint, Engine, Error, ErrorKind, Network, NetworkName, NetworkSpec, Result};
 use ctnet_kernel::IfName;
 use serde::Serialize;
@@ -123,6 +124,10 @@ struct NetworkView<'a> {
     /// The state as the host's links show it (`degraded (…)` when its bridge is gone).
     #[serde(skip_serializing_if = "Option::is_none")]
     kernel_state: Option<String>,
+    /// What the kernel holds of it: the bridge, its ports, what it learned, the
+    /// differences from the store (`network inspect` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kernel: Option<Box<NetworkKernel>>,
 }
 
 /// The default network before anything has attached to it: listed, as Docker always
@@ -197,6 +202,7 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
             network: n,
             containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
             kernel_state: Some(state),
+            kernel: None,
         })
         .collect();
     let default_made = networks.iter().any(|n| n.name.as_str() == DEFAULT_NETWORK);
@@ -302,6 +308,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
         None => engine.network(name)?,
     };
     let endpoints = engine.endpoints()?;
+    let kernel = engine.network_kernel(&network)?;
     let view = NetworkView {
         network: &network,
         containers: endpoints
@@ -309,6 +316,7 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             .filter(|e| e.network == network.name)
             .collect(),
         kernel_state: None,
+        kernel: Some(Box::new(kernel)),
     };
     match format {
         Format::Json => output::json(&view),
@@ -361,9 +369,74 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
                     println!("    dns names {names}");
                 }
             }
+            if let Some(k) = &view.kernel {
+                print!("{}", kernel_text(k, n));
+            }
         }
     }
     Ok(())
+}
+
+/// The kernel's side, in the words of `ip -s link show BRIDGE`, `bridge link` and
+/// `bridge fdb`.
+fn kernel_text(k: &NetworkKernel, n: &Network) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("kernel:\n");
+    match &k.bridge {
+        Some(b) => {
+            let _ = writeln!(
+                out,
+                "  bridge {} index {} mtu {} {}{}",
+                b.name,
+                b.index,
+                b.mtu,
+                if b.up { "up" } else { "DOWN" },
+                b.counters
+                    .as_ref()
+                    .map(|c| format!(
+                        " rx {} packets {} bytes tx {} packets {} bytes",
+                        c.rx_packets, c.rx_bytes, c.tx_packets, c.tx_bytes
+                    ))
+                    .unwrap_or_default()
+            );
+            for a in &b.addresses {
+                let _ = writeln!(out, "    inet {a}");
+            }
+        }
+        None if n.macvlan.is_some() => {
+            let _ = writeln!(
+                out,
+                "  (macvlan: no bridge; the containers sit on the parent)"
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  bridge {} MISSING", n.bridge);
+        }
+    }
+    for p in &k.ports {
+        let _ = writeln!(
+            out,
+            "  port {} index {} {} {}{}",
+            p.name,
+            p.index,
+            p.state.as_deref().unwrap_or("-"),
+            p.container
+                .as_deref()
+                .map_or("(not ctnet's)".to_string(), |c| format!("container {c}")),
+            p.counters
+                .as_ref()
+                .map(|c| format!(" rx {} tx {} packets", c.rx_packets, c.tx_packets))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "  learned MACs {}", k.learned_macs);
+    if k.differences.is_empty() {
+        let _ = writeln!(out, "  the kernel matches what ctnet recorded");
+    }
+    for d in &k.differences {
+        let _ = writeln!(out, "  DIFFERS {}: {} (fix: {})", d.object, d.detail, d.fix);
+    }
+    out
 }
 
 /// `inspect bridge` before anything has attached to the default network.
