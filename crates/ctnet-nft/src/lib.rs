@@ -28,6 +28,7 @@ mod batch;
 pub mod conntrack;
 mod expr;
 pub mod monitor;
+mod multicast;
 mod rule;
 mod socket;
 pub mod trace;

@@ -31,6 +31,7 @@ use ctnet_kernel::netlink::{header_u16, messages};
 use ctnet_kernel::{Error, Result};
 
 use crate::abi::*;
+use crate::multicast::{grow_receive_buffer, text, wait_readable};
 use crate::wire::attributes;
 use crate::Family;
 
@@ -136,7 +137,11 @@ impl Monitor {
         socket
             .add_membership(NFNLGRP_NFTABLES)
             .map_err(|e| Error::io(format!("join group NFNLGRP_NFTABLES on {what}"), e))?;
-        grow_receive_buffer(socket.as_raw_fd(), RECEIVE_BUFFER)?;
+        grow_receive_buffer(
+            socket.as_raw_fd(),
+            RECEIVE_BUFFER,
+            "nf_tables notification socket",
+        )?;
         Ok(Monitor {
             socket,
             buf: vec![0; DATAGRAM_MAX],
@@ -147,7 +152,7 @@ impl Monitor {
     /// ever).
     pub fn receive(&mut self, timeout: Option<Duration>) -> Result<Received> {
         let fd = self.socket.as_raw_fd();
-        if !wait_readable(fd, timeout)? {
+        if !wait_readable(fd, timeout, "nf_tables notifications")? {
             return Ok(Received::Timeout);
         }
         // SAFETY: `buf` is a live, writable allocation of `buf.len()` bytes, and `fd`
@@ -264,58 +269,6 @@ fn classify(message_type: u16) -> (ObjectKind, Change) {
 
 fn be32(v: &[u8]) -> u32 {
     v.try_into().map(u32::from_be_bytes).unwrap_or(0)
-}
-
-fn text(v: &[u8]) -> String {
-    String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
-}
-
-/// Waits until `fd` has something to read; false on timeout.
-fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let ms = timeout.map_or(-1, |t| {
-        libc::c_int::try_from(t.as_millis().max(u128::from(!t.is_zero()))).unwrap_or(i32::MAX)
-    });
-    // SAFETY: `pfd` is one initialised pollfd that outlives the call, and 1 says so.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(false);
-        }
-        return Err(Error::io("wait for nf_tables notifications", e));
-    }
-    // POLLERR is how a pending ENOBUFS shows; the receive reports it.
-    Ok(rc > 0)
-}
-
-fn grow_receive_buffer(fd: RawFd, bytes: usize) -> Result<()> {
-    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    let set = |option| {
-        // SAFETY: `fd` is a live socket; the option value is an initialised c_int that
-        // outlives the call, and its size is passed.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        }
-    };
-    // Without CAP_NET_ADMIN, FORCE fails; the plain option still grows it to rmem_max.
-    if set(libc::SO_RCVBUFFORCE) != 0 && set(libc::SO_RCVBUF) != 0 {
-        return Err(Error::io(
-            "grow the nf_tables notification socket's receive buffer",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

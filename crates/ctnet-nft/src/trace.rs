@@ -37,6 +37,7 @@ use ctnet_kernel::netlink::{header_u16, messages};
 use ctnet_kernel::{Error, Result};
 
 use crate::abi::*;
+use crate::multicast::{grow_receive_buffer, text, wait_readable};
 use crate::wire::attributes;
 use crate::Family;
 
@@ -303,7 +304,7 @@ impl Tracer {
         socket
             .add_membership(NFNLGRP_NFTRACE)
             .map_err(|e| Error::io(format!("join group NFNLGRP_NFTRACE on {what}"), e))?;
-        grow_receive_buffer(socket.as_raw_fd(), RECEIVE_BUFFER)?;
+        grow_receive_buffer(socket.as_raw_fd(), RECEIVE_BUFFER, "nf_tables trace socket")?;
         Ok(Tracer {
             socket,
             buf: vec![0; DATAGRAM_MAX],
@@ -318,7 +319,11 @@ impl Tracer {
         let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
         // The first wait may return early on EINTR: wait again for what is left.
-        while !wait_readable(fd, deadline.saturating_duration_since(Instant::now()))? {
+        while !wait_readable(
+            fd,
+            Some(deadline.saturating_duration_since(Instant::now())),
+            "nf_tables trace events",
+        )? {
             if Instant::now() >= deadline {
                 return Ok(events);
             }
@@ -444,57 +449,6 @@ fn be16(v: &[u8]) -> Option<u16> {
 
 fn be32(v: &[u8]) -> Option<u32> {
     v.try_into().ok().map(u32::from_be_bytes)
-}
-
-fn text(v: &[u8]) -> String {
-    String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
-}
-
-/// Waits until `fd` has something to read; false on timeout (or a signal).
-fn wait_readable(fd: RawFd, timeout: Duration) -> Result<bool> {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // Round a part of a millisecond up, so a short timeout still waits.
-    let ms = libc::c_int::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    // SAFETY: `pfd` is one initialised pollfd that outlives the call, and 1 says so.
-    let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINTR) {
-            return Ok(false);
-        }
-        return Err(Error::io("wait for nf_tables trace events", e));
-    }
-    // POLLERR is how a pending ENOBUFS shows; the receive reports it.
-    Ok(rc > 0)
-}
-
-fn grow_receive_buffer(fd: RawFd, bytes: usize) -> Result<()> {
-    let size = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    let set = |option| {
-        // SAFETY: `fd` is a live socket; the option value is an initialised c_int that
-        // outlives the call, and its size is passed.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        }
-    };
-    // Without CAP_NET_ADMIN, FORCE fails; the plain option still grows it to rmem_max.
-    if set(libc::SO_RCVBUFFORCE) != 0 && set(libc::SO_RCVBUF) != 0 {
-        return Err(Error::io(
-            "grow the nf_tables trace socket's receive buffer",
-            io::Error::last_os_error(),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
