@@ -25,13 +25,13 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::Socket;
 
 use ctnet_kernel::netlink::{header_u16, messages};
 use ctnet_kernel::{Error, Result};
 
 use crate::abi::*;
-use crate::multicast::{grow_receive_buffer, text, wait_readable};
+use crate::multicast::{subscribe, text, wait_readable};
 use crate::wire::attributes;
 use crate::Family;
 
@@ -128,17 +128,9 @@ impl Monitor {
     /// Opens the socket and joins the group. Notifications of commits after this call
     /// are received; nothing before it.
     pub fn open() -> Result<Self> {
-        let what = "nf_tables notification socket";
-        let mut socket =
-            Socket::new(NETLINK_NETFILTER).map_err(|e| Error::io(format!("open {what}"), e))?;
-        socket
-            .bind(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io(format!("bind {what}"), e))?;
-        socket
-            .add_membership(NFNLGRP_NFTABLES)
-            .map_err(|e| Error::io(format!("join group NFNLGRP_NFTABLES on {what}"), e))?;
-        grow_receive_buffer(
-            socket.as_raw_fd(),
+        let socket = subscribe(
+            NFNLGRP_NFTABLES,
+            "NFNLGRP_NFTABLES",
             RECEIVE_BUFFER,
             "nf_tables notification socket",
         )?;

@@ -6,7 +6,27 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+use std::os::fd::AsRawFd;
+
+use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+
 use ctnet_kernel::{Error, Result};
+
+/// A NETLINK_NETFILTER socket in the calling thread's namespace that joined multicast
+/// `group` (named `group_name` in errors), with a receive buffer of `buffer` bytes;
+/// `what` names the socket in errors.
+pub(crate) fn subscribe(group: u32, group_name: &str, buffer: usize, what: &str) -> Result<Socket> {
+    let mut socket =
+        Socket::new(NETLINK_NETFILTER).map_err(|e| Error::io(format!("open {what}"), e))?;
+    socket
+        .bind(&SocketAddr::new(0, 0))
+        .map_err(|e| Error::io(format!("bind {what}"), e))?;
+    socket
+        .add_membership(group)
+        .map_err(|e| Error::io(format!("join group {group_name} on {what}"), e))?;
+    grow_receive_buffer(socket.as_raw_fd(), buffer, what)?;
+    Ok(socket)
+}
 
 /// Waits until `fd` has something to read, at most `timeout` (None: for ever; a part
 /// of a millisecond rounds up, so a short timeout still waits); false on timeout or a

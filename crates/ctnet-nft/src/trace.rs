@@ -31,13 +31,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::Socket;
 
 use ctnet_kernel::netlink::{header_u16, messages};
 use ctnet_kernel::{Error, Result};
 
 use crate::abi::*;
-use crate::multicast::{grow_receive_buffer, text, wait_readable};
+use crate::multicast::{subscribe, text, wait_readable};
 use crate::wire::attributes;
 use crate::Family;
 
@@ -295,16 +295,12 @@ impl Tracer {
     /// Opens the socket and joins the group. Events of packets traced after this call
     /// are received; nothing before it.
     pub fn open() -> Result<Self> {
-        let what = "nf_tables trace socket";
-        let mut socket =
-            Socket::new(NETLINK_NETFILTER).map_err(|e| Error::io(format!("open {what}"), e))?;
-        socket
-            .bind(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::io(format!("bind {what}"), e))?;
-        socket
-            .add_membership(NFNLGRP_NFTRACE)
-            .map_err(|e| Error::io(format!("join group NFNLGRP_NFTRACE on {what}"), e))?;
-        grow_receive_buffer(socket.as_raw_fd(), RECEIVE_BUFFER, "nf_tables trace socket")?;
+        let socket = subscribe(
+            NFNLGRP_NFTRACE,
+            "NFNLGRP_NFTRACE",
+            RECEIVE_BUFFER,
+            "nf_tables trace socket",
+        )?;
         Ok(Tracer {
             socket,
             buf: vec![0; DATAGRAM_MAX],
