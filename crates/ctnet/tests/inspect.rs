@@ -104,6 +104,7 @@ fn inspect_shows_a_live_connection_its_nat_the_veth_peer_fdb_and_growing_counter
     // The published port, its map element present.
     assert_eq!(ep["ports"][0]["published"], "0.0.0.0:8080->80/tcp");
     assert_eq!(ep["ports"][0]["in_kernel"], true);
+    assert_eq!(ep["ports"][0]["connections"], 1, "the wan client's: {ep:#}");
     // Routes and addresses inside.
     assert!(
         view["routes"]

@@ -190,6 +190,40 @@ pub struct PortView {
     pub map: &'static str,
     /// Whether that element is in the kernel.
     pub in_kernel: bool,
+    /// Connections tracked through it now (conntrack entries DNATed by it), and the
+    /// packets they carried both ways when the kernel counts them (`nf_conntrack_acct`).
+    /// The map elements themselves have no counters.
+    pub connections: usize,
+    pub packets: Option<u64>,
+}
+
+/// The conntrack entries `port` DNATed to `to`: their number and, when counted, their
+/// packets both ways.
+fn port_usage(
+    entries: &[conntrack::Entry],
+    port: &PublishedPort,
+    to: IpAddr,
+) -> (usize, Option<u64>) {
+    let through: Vec<&conntrack::Entry> = entries
+        .iter()
+        .filter(|e| {
+            e.is_dnat()
+                && e.original.protocol == port.protocol.number()
+                && e.original.dst_port == Some(port.host_port)
+                && port.host_ip.is_none_or(|ip| e.original.dst == ip)
+                && e.reply.src == to
+                && e.reply.src_port == Some(port.container_port)
+        })
+        .collect();
+    let packets = through
+        .iter()
+        .map(|e| {
+            let o = e.original_counters.as_ref()?.packets;
+            let r = e.reply_counters.as_ref()?.packets;
+            Some(o + r)
+        })
+        .sum::<Option<u64>>();
+    (through.len(), packets.filter(|_| !through.is_empty()))
 }
 
 /// One direction of a tracked connection.
@@ -488,12 +522,17 @@ impl Engine {
             .collect();
         let ports = rules
             .iter()
-            .map(|r| PortView {
-                published: r.port.to_string(),
-                port: r.port,
-                to: r.container_ip,
-                map: crate::datapath::nft::port_map_of(r),
-                in_kernel: !missing.contains(&(r.port, r.container_ip)),
+            .map(|r| {
+                let (connections, packets) = port_usage(&host.conntrack, &r.port, r.container_ip);
+                PortView {
+                    published: r.port.to_string(),
+                    port: r.port,
+                    to: r.container_ip,
+                    map: crate::datapath::nft::port_map_of(r),
+                    in_kernel: !missing.contains(&(r.port, r.container_ip)),
+                    connections,
+                    packets,
+                }
             })
             .collect();
         Ok(EndpointView {
@@ -622,6 +661,24 @@ mod tests {
             original_counters: None,
             reply_counters: None,
         }
+    }
+
+    #[test]
+    fn a_ports_connections_are_those_it_dnated_to_its_container() {
+        let entry = published_connection();
+        let port = PublishedPort {
+            host_ip: None,
+            host_port: entry.original.dst_port.unwrap(),
+            container_port: entry.reply.src_port.unwrap(),
+            protocol: crate::model::ports::Protocol::Tcp,
+        };
+        let to = entry.reply.src;
+        assert_eq!(port_usage(std::slice::from_ref(&entry), &port, to).0, 1);
+        let other = PublishedPort {
+            host_port: port.host_port + 1,
+            ..port
+        };
+        assert_eq!(port_usage(&[entry], &other, to), (0, None));
     }
 
     #[test]

@@ -148,13 +148,18 @@ fn render_endpoint(out: &mut String, ep: &EndpointView) {
     if !ep.ports.is_empty() {
         let _ = writeln!(out, "    published ports (nft map elements)");
         for p in &ep.ports {
+            let packets = p
+                .packets
+                .map(|n| format!(", {n} packets"))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "      {} to {}: map {}{}",
+                "      {} to {}: map {}{}, {} connection(s) now{packets}",
                 p.published,
                 p.to,
                 p.map,
-                if p.in_kernel { "" } else { ", element MISSING" }
+                if p.in_kernel { "" } else { ", element MISSING" },
+                p.connections,
             );
         }
     }
