@@ -625,6 +625,22 @@ impl HeldSignals {
     }
 }
 
+impl HeldSignals {
+    /// True when one of the held signals arrived: the work should end early.
+    pub fn pending(&self) -> bool {
+        // SAFETY: sigset_t is plain data, filled by sigpending before it is read.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            if libc::sigpending(&mut set) != 0 {
+                return false;
+            }
+            [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT]
+                .into_iter()
+                .any(|sig| libc::sigismember(&set, sig) == 1)
+        }
+    }
+}
+
 impl Drop for HeldSignals {
     fn drop(&mut self) {
         // SAFETY: restores the mask saved in `hold`, a valid sigset_t.

@@ -370,3 +370,29 @@ fn ipv6_probes_are_followed_through_nat66_and_published_ports() {
 
     assert_eq!(state(&sb), before);
 }
+
+#[test]
+fn an_interrupted_trace_still_leaves_nothing() {
+    let sb = world();
+    sb.reach(Some("a"), "tcp", "10.71.0.3:80");
+    let before = state(&sb);
+    // 203.0.113.99 is on the uplink's subnet but nobody has it: the SYN waits for an
+    // answer that never comes, and SIGTERM arrives while it does (a shell's background
+    // job ignores SIGINT, so SIGTERM stands for both: ctnet holds them alike).
+    let out = sb.run(
+        "ctnet trace a 203.0.113.99:80 --wait 5 >/dev/null & t=$!; sleep 0.5; kill -TERM $t; \
+         s=$(date +%s%N); wait $t; echo exit=$? waited_ms=$(( ($(date +%s%N) - s) / 1000000 ))",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("exit=143"), "ended by SIGTERM: {stdout}");
+    let waited: u64 = stdout
+        .split("waited_ms=")
+        .nth(1)
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap();
+    assert!(
+        waited < 1000,
+        "the signal ends the wait at once, not after it: {waited} ms"
+    );
+    assert_eq!(state(&sb), before);
+}

@@ -152,7 +152,7 @@ impl Engine {
         let protocol = self.protocol_of(request, receiver.address)?;
         let destination = SocketAddr::new(receiver.address, request.port.unwrap_or(0));
         let held = HeldSignals::hold();
-        let result = self.run_probe(request, &sender, &networks, protocol, destination);
+        let result = self.run_probe(request, &sender, &networks, protocol, destination, &held);
         drop(held);
         result
     }
@@ -359,6 +359,7 @@ impl Engine {
         networks: &[Network],
         protocol: Protocol,
         destination: SocketAddr,
+        held: &HeldSignals,
     ) -> Result<Trace> {
         let frame = match (&sender.netns, destination) {
             (Some(ns), SocketAddr::V4(dst)) if dst.ip().is_loopback() => {
@@ -393,7 +394,9 @@ impl Engine {
                 if let Ok(more) = tracer.receive(Duration::ZERO) {
                     events.extend(more);
                 }
-                matcher.dropped(&events)
+                // A signal that ends the process ends the wait; it is delivered after
+                // the clean-up.
+                matcher.dropped(&events) || held.pending()
             };
             match (frame, &sender.netns, probe.source, destination) {
                 (Some((frame, _)), Some(ns), SocketAddr::V4(src), SocketAddr::V4(dst)) => ns
