@@ -441,7 +441,7 @@ fn observe_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
         return;
     }
     let (n, runs) = args.observe_size();
-    match observe::measure(root, ctnet, n, runs) {
+    match observe::measure(root, ctnet, n, runs, !args.quick) {
         Ok(observed) => {
             *ok &= observed
                 .rows

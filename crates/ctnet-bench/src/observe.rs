@@ -179,8 +179,15 @@ struct Setup {
 }
 
 /// Builds the world, measures `runs` turns with [`SMALL`] containers, attaches up to `n`
-/// and measures `runs` turns again.
-pub fn measure(root: &Path, ctnet_bin: &Path, n: usize, runs: usize) -> Result<Observed, String> {
+/// and measures `runs` turns again. With `settle`, each size waits for the machine to go
+/// quiet first (the smoke test, whose figures mean nothing, does not).
+pub fn measure(
+    root: &Path,
+    ctnet_bin: &Path,
+    n: usize,
+    runs: usize,
+    settle: bool,
+) -> Result<Observed, String> {
     if !(SMALL..=MAX_N).contains(&n) {
         return Err(format!(
             "{n} containers: give {SMALL} to {MAX_N} (one bridge)"
@@ -231,13 +238,13 @@ pub fn measure(root: &Path, ctnet_bin: &Path, n: usize, runs: usize) -> Result<O
         })
         .collect();
     eprintln!("observe: {SMALL} containers, {runs} turns");
-    turns(&setup, runs, &mut rows, |r| &mut r.small);
+    turns(&setup, runs, settle, &mut rows, |r| &mut r.small);
     eprintln!("observe: attaching containers up to {n}");
     for i in SMALL..n {
         add_container(&mut setup, NETWORK, &container(i), None)?;
     }
     eprintln!("observe: {n} containers, {runs} turns");
-    turns(&setup, runs, &mut rows, |r| &mut r.large);
+    turns(&setup, runs, settle, &mut rows, |r| &mut r.large);
     Ok(Observed { rows, n, runs })
 }
 
@@ -284,14 +291,22 @@ fn accept_all(listeners: &[TcpListener]) {
     }
 }
 
-/// One untimed turn, then `runs` turns of every command whose row has not failed, into
-/// the runs `which` picks from each row.
-fn turns(setup: &Setup, runs: usize, rows: &mut [Row], which: impl Fn(&mut Row) -> &mut Runs) {
+/// One untimed turn, then (after the machine went quiet, with `settle`) `runs` turns of
+/// every command whose row has not failed, into the runs `which` picks from each row.
+fn turns(
+    setup: &Setup,
+    runs: usize,
+    settle: bool,
+    rows: &mut [Row],
+    which: impl Fn(&mut Row) -> &mut Runs,
+) {
     for kind in KINDS {
         let _ = one(setup, kind);
         accept_all(&setup.listeners);
     }
-    crate::quiet::wait_for_quiet(crate::QUIET_MAX, "the observation commands");
+    if settle {
+        crate::quiet::wait_for_quiet(crate::QUIET_MAX, "the observation commands");
+    }
     for _ in 0..runs {
         for (kind, row) in KINDS.iter().zip(rows.iter_mut()) {
             let slot = which(row);
