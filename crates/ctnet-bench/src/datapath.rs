@@ -39,8 +39,8 @@ const RUNS: usize = 3;
 /// The port iperf3 servers listen on when no published port is involved.
 const IPERF_PORT: u16 = 5201;
 /// The wan's side of the uplink, and the host's.
-const WAN_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
-const UPLINK_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
+pub(crate) const WAN_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 2);
+pub(crate) const UPLINK_ADDR: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 1);
 /// The bare veth pair's two ends.
 const BARE_A: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const BARE_B: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
@@ -253,7 +253,7 @@ fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// The wan namespace and the uplink to it, with the host's default route through it.
-fn make_wan(world: &mut World) -> Result<Netns, String> {
+pub(crate) fn make_wan(world: &mut World) -> Result<Netns, String> {
     let wan = world.create_netns("wan")?;
     let mut sock = RtSocket::open().map_err(|e| e.to_string())?;
     let uplink = ifname("uplink")?;

@@ -14,6 +14,7 @@ mod datapath;
 mod dns;
 mod layout;
 mod lifecycle;
+mod observe;
 mod podman;
 mod quiet;
 mod report;
@@ -43,7 +44,7 @@ use crate::systems::System;
 #[command(name = "ctnet-bench", version, about)]
 struct Args {
     /// Containers per system in the main run.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = DEFAULT_N)]
     n: usize,
     /// Scale curve instead of the main run: the per-operation p50 at each N (comma
     /// separated, e.g. 1,100,500,1000), containers attached cumulatively.
@@ -112,9 +113,26 @@ struct Args {
     #[arg(long)]
     run: bool,
     /// Turns of the whole-command figures: each runs every command once.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = DEFAULT_RUN_TURNS)]
     run_turns: usize,
+    /// Only the observation commands: `ctnet inspect`, `ctnet topology` and four `ctnet
+    /// trace`s (three answered: same bridge, masquerade, DNAT; one dropped), each a whole
+    /// process, with 2 containers on one network and again with --observe-n. `--quick`
+    /// runs them too, with 3 containers and 3 turns.
+    #[arg(long)]
+    observe: bool,
+    /// Containers on the network at the --observe figures' second size (2 to 1023).
+    #[arg(long, default_value_t = DEFAULT_OBSERVE_N)]
+    observe_n: usize,
+    /// Turns of the --observe figures at each size: each runs every command once.
+    #[arg(long, default_value_t = DEFAULT_OBSERVE_RUNS)]
+    observe_runs: usize,
 }
+
+const DEFAULT_N: usize = 100;
+const DEFAULT_RUN_TURNS: usize = 100;
+const DEFAULT_OBSERVE_N: usize = 1000;
+const DEFAULT_OBSERVE_RUNS: usize = 20;
 
 impl Args {
     /// Refuses values the run cannot honour, before anything is set up.
@@ -141,7 +159,8 @@ impl Args {
             );
         }
         if self.run
-            && (self.podman_only
+            && (self.observe
+                || self.podman_only
                 || self.podman
                 || self.dns_only
                 || self.ipv6
@@ -150,9 +169,46 @@ impl Args {
                 || !self.curve.is_empty())
         {
             return Err(
-                "--run measures whole commands alone; leave out --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds and --curve (its own count is --run-turns)"
+                "--run measures whole commands alone; leave out --observe, --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds and --curve (its own count is --run-turns)"
                     .into(),
             );
+        }
+        if self.observe
+            && (self.podman_only
+                || self.podman
+                || self.dns_only
+                || self.ipv6
+                || self.datapath
+                || self.rounds != 1
+                || !self.curve.is_empty()
+                || self.n != DEFAULT_N
+                || self.run_turns != DEFAULT_RUN_TURNS)
+        {
+            return Err(
+                "--observe measures the observation commands alone; leave out --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds, --curve, --n and --run-turns (its own sizes are --observe-n and --observe-runs)"
+                    .into(),
+            );
+        }
+        if !self.observe
+            && (self.observe_n != DEFAULT_OBSERVE_N || self.observe_runs != DEFAULT_OBSERVE_RUNS)
+        {
+            return Err(
+                "--observe-n and --observe-runs size the --observe figures; add --observe".into(),
+            );
+        }
+        if !(observe::SMALL..=observe::MAX_N).contains(&self.observe_n) {
+            return Err(format!(
+                "--observe-n {}: give {} to {} containers (one bridge)",
+                self.observe_n,
+                observe::SMALL,
+                observe::MAX_N
+            ));
+        }
+        if self.observe_runs == 0 || self.observe_runs > 1000 {
+            return Err(format!(
+                "--observe-runs {}: give 1 to 1000 turns",
+                self.observe_runs
+            ));
         }
         if self.run_turns == 0 || self.run_turns > 10_000 {
             return Err(format!(
@@ -204,17 +260,35 @@ impl Args {
 
     /// Whether the Podman part runs: asked for, or as part of the smoke test.
     fn wants_podman(&self) -> bool {
-        !self.dns_only && !self.run && (self.podman || self.podman_only || self.quick)
+        !self.dns_only
+            && !self.run
+            && !self.observe
+            && (self.podman || self.podman_only || self.quick)
     }
 
     /// Whether the DNS part runs: unless only the Podman part is asked for.
     fn wants_dns(&self) -> bool {
-        !self.podman_only && !self.run && self.curve.is_empty()
+        !self.podman_only && !self.run && !self.observe && self.curve.is_empty()
     }
 
     /// Whether the attach/detach table runs.
     fn wants_main_table(&self) -> bool {
-        !self.podman_only && !self.dns_only && !self.run
+        !self.podman_only && !self.dns_only && !self.run && !self.observe
+    }
+
+    /// Whether the observation commands run: asked for, or as part of the smoke test
+    /// (when it runs the main table).
+    fn wants_observe(&self) -> bool {
+        self.observe || (self.quick && self.wants_main_table())
+    }
+
+    /// Containers and turns of the observation commands; 3 and 3 in quick mode.
+    fn observe_size(&self) -> (usize, usize) {
+        if self.quick {
+            (3, 3)
+        } else {
+            (self.observe_n, self.observe_runs)
+        }
     }
 
     /// Whether the whole-command figures run: asked for, or after the main table.
@@ -332,6 +406,12 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     if args.ipv6 {
         systems::ctnet::check_dual_stack(&ctnet)?;
     }
+    if args.observe && !observe::has_trace(&ctnet) {
+        return Err(format!(
+            "--observe: the ctnet under test ({}) has no `trace` command; build a ctnet that has it (or pass --ctnet PATH to one)",
+            ctnet.display()
+        ));
+    }
     print_machine();
     let floor = FloorProgram::install(root);
     let mut ok = true;
@@ -344,10 +424,37 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     if args.wants_dns() {
         dns_part(args, root, &ctnet, &mut ok);
     }
+    if args.wants_observe() {
+        observe_part(args, root, &ctnet, &mut ok);
+    }
     if args.wants_podman() {
         podman_part(args, root, &ctnet, cgroups, &mut ok);
     }
     Ok(ok)
+}
+
+/// The observation commands at two sizes (see observe.rs); skipped, and said so, with a
+/// ctnet that has no `trace` (only in quick mode: `--observe` refuses it up front).
+fn observe_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
+    if !observe::has_trace(ctnet) {
+        println!("\nobservation commands: skipped: the ctnet under test has no `trace`");
+        return;
+    }
+    let (n, runs) = args.observe_size();
+    match observe::measure(root, ctnet, n, runs, !args.quick) {
+        Ok(observed) => {
+            *ok &= observed
+                .rows
+                .iter()
+                .all(|r| r.small.is_ok() && r.large.is_ok());
+            report::print_observe(&observed);
+        }
+        Err(e) => {
+            eprintln!("observation commands: {e}");
+            println!("\nobservation commands: failed: {e}");
+            *ok = false;
+        }
+    }
 }
 
 /// The whole commands and the churn (see lifecycle.rs and churn.rs).
@@ -899,5 +1006,67 @@ mod tests {
         assert!(check(&["--run", "--run-turns", "0"])
             .unwrap_err()
             .contains("--run-turns 0"));
+    }
+
+    #[test]
+    fn observe_alone_is_taken_and_what_it_would_leave_out_is_refused() {
+        assert_eq!(check(&["--observe"]), Ok(()));
+        assert_eq!(
+            check(&[
+                "--observe",
+                "--quick",
+                "--observe-n",
+                "50",
+                "--observe-runs",
+                "5"
+            ]),
+            Ok(())
+        );
+        for other in [
+            &["--run"][..],
+            &["--podman"],
+            &["--podman-only"],
+            &["--dns-only"],
+            &["--ipv6"],
+            &["--datapath"],
+            &["--rounds", "3"],
+            &["--curve", "1,10"],
+            &["--n", "50"],
+            &["--run-turns", "5"],
+        ] {
+            let args = [&["--observe"][..], other].concat();
+            let err = check(&args).unwrap_err();
+            assert!(err.contains("alone"), "{args:?}: {err}");
+        }
+        for bad in ["0", "1", "1024"] {
+            assert!(check(&["--observe", "--observe-n", bad])
+                .unwrap_err()
+                .contains(&format!("--observe-n {bad}")));
+        }
+        assert!(check(&["--observe", "--observe-runs", "0"])
+            .unwrap_err()
+            .contains("--observe-runs 0"));
+        assert!(check(&["--observe-n", "10"])
+            .unwrap_err()
+            .contains("add --observe"));
+    }
+
+    #[test]
+    fn quick_runs_the_observation_commands_small_and_the_parts_alone_do_not() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("ctnet-bench").chain(args.iter().copied()))
+                .unwrap()
+        };
+        let quick = parse(&["--quick"]);
+        assert!(quick.wants_observe());
+        assert_eq!(quick.observe_size(), (3, 3));
+        let observe = parse(&["--observe"]);
+        assert!(observe.wants_observe());
+        assert!(!observe.wants_main_table() && !observe.wants_lifecycle());
+        assert!(!observe.wants_dns() && !observe.wants_podman());
+        assert_eq!(observe.observe_size(), (1000, 20));
+        for alone in [&["--quick", "--run"][..], &["--quick", "--dns-only"], &[]] {
+            assert!(!parse(alone).wants_observe(), "{alone:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::datapath::{self, DataPath};
 use crate::dns::{self, ServerRow};
+use crate::observe;
 use crate::podman::{self, CASES};
 use crate::stats::Summary;
 use crate::systems::Cost;
@@ -569,6 +570,70 @@ pub fn print_churn(rows: &[crate::churn::Row], size: crate::churn::Size) {
         }
     }
     println!("(target: ctnet's detach p99 at most 10 ms)");
+}
+
+/// `--observe`: per command, p50 and p90 of its wall clock with [`observe::SMALL`]
+/// containers and with N, and the ratio of the p50s; then the traces' own probe times.
+pub fn print_observe(o: &observe::Observed) {
+    const WIDTH: usize = 66;
+    let small = observe::SMALL;
+    let n = o.n;
+    println!();
+    println!(
+        "observation commands, {} turns of one run of each, with {small} and with {n} containers on network obs (wall clock, fork+exec to reap)",
+        o.runs
+    );
+    println!(
+        "{:<WIDTH$} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "command",
+        format!("N={small} p50"),
+        format!("N={small} p90"),
+        format!("N={n} p50"),
+        format!("N={n} p90"),
+        format!("{n}/{small}")
+    );
+    for row in &o.rows {
+        let cells = |runs: &observe::Runs| -> Result<(Duration, Duration), String> {
+            match runs {
+                Ok(r) => observe::p50_p90(&observe::walls(r)).ok_or_else(|| "no samples".into()),
+                Err(why) => Err(first_line(why).to_string()),
+            }
+        };
+        match (cells(&row.small), cells(&row.large)) {
+            (Ok((s50, s90)), Ok((l50, l90))) => println!(
+                "{:<WIDTH$} {} {} {} {} {:>8}",
+                row.label,
+                ms(s50),
+                ms(s90),
+                ms(l50),
+                ms(l90),
+                ratio(l50, s50)
+            ),
+            (Ok((s50, s90)), Err(why)) => println!(
+                "{:<WIDTH$} {} {}   N={n}: {why}",
+                row.label,
+                ms(s50),
+                ms(s90)
+            ),
+            (Err(why), _) => println!("{:<WIDTH$} {why}", row.label),
+        }
+    }
+    println!("the probe's own time, sending to answer (or to the drop seen), as each trace reports it (elapsed_ms), p50:");
+    for row in o.rows.iter().filter(|r| r.is_trace) {
+        let p50 = |runs: &observe::Runs| {
+            runs.as_ref()
+                .ok()
+                .and_then(|r| crate::stats::percentile(&observe::probes(r), 50.0))
+                .map_or_else(|| format!("{:>10}", "-"), ms)
+        };
+        println!(
+            "{:<WIDTH$} {} {:>10} {}",
+            row.label,
+            p50(&row.small),
+            "",
+            p50(&row.large)
+        );
+    }
 }
 
 #[cfg(test)]
