@@ -48,8 +48,10 @@ pub use explain::{Hop, RuleHit, Verdict};
 
 /// How long the trace element lives if nobody removes it.
 const ELEMENT_LIFETIME: Duration = Duration::from_secs(10);
-/// How long trace events are still read after the answer (they are queued before it).
-const DRAIN: Duration = Duration::from_millis(20);
+/// How long trace events are still read after the answer: the kernel queues a packet's
+/// events while it passes the hooks, before the answer can come back, so what is left
+/// is at most a packet still in a softirq on the other CPU.
+const DRAIN: Duration = Duration::from_millis(2);
 
 /// One end of a trace, as the user named it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -642,13 +644,13 @@ fn no_path(container: &str, why: &str) -> Error {
     )
 }
 
-/// Deletes the probe's conntrack entry (and one a late packet may have made again).
+/// Deletes the probe's conntrack entry, and again once the probe's closing reset has
+/// passed the host (it updates the entry; conntrack makes no new one for a lone RST).
 fn forget_conntrack(entry: &Option<conntrack::Entry>) {
     let Some(entry) = entry else { return };
-    for _ in 0..2 {
-        let _ = conntrack::delete(&entry.original, entry.zone);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let _ = conntrack::delete(&entry.original, entry.zone);
+    std::thread::sleep(Duration::from_millis(2));
+    let _ = conntrack::delete(&entry.original, entry.zone);
 }
 
 fn answer_word(answer: &Answer) -> &'static str {
