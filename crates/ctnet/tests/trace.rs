@@ -276,6 +276,11 @@ fn bad_input_is_refused_and_changes_nothing() {
     refused(&sb, "ctnet trace a b/tcp", &["names no port"]);
     refused(&sb, "ctnet trace a b:80/sctp", &["only tcp, udp and icmp"]);
     refused(&sb, "ctnet trace a:80 b", &["FROM takes no port"]);
+    refused(
+        &sb,
+        "ctnet trace a b:80 --wait 0",
+        &["--wait 0", "between 0 and 60"],
+    );
     refused(&sb, "ctnet trace 192.0.2.99 b:80", &["cannot send from it"]);
     sb.ok("ctnet netns add lonely");
     refused(&sb, "ctnet trace lonely b:80", &["none mode", "no path"]);
