@@ -224,7 +224,7 @@ fn push_run(runs: &mut Result<Vec<f64>, String>, run: &dyn Fn() -> Result<f64, S
 }
 
 /// The median of `second[i] / first[i]` over the rounds.
-fn paired_ratio(
+pub(crate) fn paired_ratio(
     first: &Result<Vec<f64>, String>,
     second: &Result<Vec<f64>, String>,
 ) -> Option<f64> {
@@ -241,7 +241,7 @@ fn paired_ratio(
 }
 
 /// The median of some values (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> Option<f64> {
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let n = sorted.len();
@@ -394,8 +394,18 @@ fn run_path(what: &str, run: impl Fn() -> Result<f64, String>) -> PathResult {
 /// a client in `client.0` sending to `client.1:client.2` for [`SECONDS`].
 fn iperf(
     iperf3: &Path,
+    server: (&Netns, Ipv4Addr, u16),
+    client: (&Netns, Ipv4Addr, u16),
+) -> Result<f64, String> {
+    iperf_for(iperf3, server, client, &["-t", SECONDS])
+}
+
+/// [`iperf`] with the client's length given: `["-t", SECONDS]` or `["-n", BYTES]`.
+pub(crate) fn iperf_for(
+    iperf3: &Path,
     (server_ns, bind, listen): (&Netns, Ipv4Addr, u16),
     (client_ns, target, port): (&Netns, Ipv4Addr, u16),
+    length: &[&str],
 ) -> Result<f64, String> {
     let mut server_cmd = Command::new(iperf3);
     server_cmd.args(["-s", "-1", "-p", &listen.to_string()]);
@@ -409,7 +419,7 @@ fn iperf(
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("start {}: {e}", iperf3.display()))?;
-    let outcome = client_with_retries(iperf3, client_ns, target, port);
+    let outcome = client_with_retries(iperf3, client_ns, target, port, length);
     // Only our own child, by its handle (its pid), and only if still running.
     if matches!(server.try_wait(), Ok(None)) {
         let _ = server.kill();
@@ -424,12 +434,14 @@ fn client_with_retries(
     ns: &Netns,
     target: Ipv4Addr,
     port: u16,
+    length: &[&str],
 ) -> Result<f64, String> {
     let mut last_error = String::new();
     for _ in 0..20 {
         let mut cmd = Command::new(iperf3);
         cmd.args(["-c", &target.to_string(), "-p", &port.to_string()])
-            .args(["-t", SECONDS, "-J"]);
+            .args(length)
+            .arg("-J");
         in_netns(&mut cmd, ns);
         let what = format!("iperf3 -c {target} -p {port}");
         match run_timed(&what, &mut cmd, None).and_then(|done| received_gbits(&done.stdout)) {
@@ -465,7 +477,7 @@ fn received_gbits(json: &[u8]) -> Result<f64, String> {
 }
 
 /// Makes `cmd` start inside `ns` (setns between fork and exec).
-fn in_netns(cmd: &mut Command, ns: &Netns) {
+pub(crate) fn in_netns(cmd: &mut Command, ns: &Netns) {
     let fd = ns.as_raw_fd();
     // SAFETY: the hook runs in the forked child before exec and only calls setns, which
     // is async-signal-safe; `fd` stays open in the parent (the Netns outlives the spawn)

@@ -6,6 +6,10 @@
 //! With `--podman` it also times whole `podman run --rm` commands with Podman's own
 //! netavark against ctnet in its place (see `podman.rs`).
 //!
+//! With `--policy` it measures what network policy costs each packet and each new
+//! connection with 1 entry, with 10,000 in ctnet's sets and with 10,000 as a linear
+//! chain of rules (see `policy.rs`).
+//!
 //! See docs/benchmarks.md for the method and the figures.
 
 mod child;
@@ -16,6 +20,7 @@ mod layout;
 mod lifecycle;
 mod observe;
 mod podman;
+mod policy;
 mod quiet;
 mod report;
 mod sandbox;
@@ -127,12 +132,27 @@ struct Args {
     /// Turns of the --observe figures at each size: each runs every command once.
     #[arg(long, default_value_t = DEFAULT_OBSERVE_RUNS)]
     observe_runs: usize,
+    /// Only network policy: throughput (iperf3), request/response and connection rates
+    /// between two containers of one bridge with no policy, 1 entry, --policy-entries in
+    /// ctnet's sets and the same as a linear chain of rules; and `ctnet policy add` with
+    /// 1 and with --policy-entries present. `--quick` runs it too, with 100 entries and
+    /// one round.
+    #[arg(long)]
+    policy: bool,
+    /// Policy entries of the --policy part's large setups (2 to 50000).
+    #[arg(long, default_value_t = DEFAULT_POLICY_ENTRIES)]
+    policy_entries: usize,
+    /// Rounds of the --policy part: each measures every setup once, in turns.
+    #[arg(long, default_value_t = DEFAULT_POLICY_ROUNDS)]
+    policy_rounds: usize,
 }
 
 const DEFAULT_N: usize = 100;
 const DEFAULT_RUN_TURNS: usize = 100;
 const DEFAULT_OBSERVE_N: usize = 1000;
 const DEFAULT_OBSERVE_RUNS: usize = 20;
+const DEFAULT_POLICY_ENTRIES: usize = 10_000;
+const DEFAULT_POLICY_ROUNDS: usize = 5;
 
 impl Args {
     /// Refuses values the run cannot honour, before anything is set up.
@@ -188,6 +208,45 @@ impl Args {
                 "--observe measures the observation commands alone; leave out --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds, --curve, --n and --run-turns (its own sizes are --observe-n and --observe-runs)"
                     .into(),
             );
+        }
+        if self.policy
+            && (self.observe
+                || self.run
+                || self.podman_only
+                || self.podman
+                || self.dns_only
+                || self.ipv6
+                || self.datapath
+                || self.rounds != 1
+                || !self.curve.is_empty()
+                || self.n != DEFAULT_N
+                || self.run_turns != DEFAULT_RUN_TURNS)
+        {
+            return Err(
+                "--policy measures network policy alone; leave out --observe, --run, --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds, --curve, --n and --run-turns (its own sizes are --policy-entries and --policy-rounds)"
+                    .into(),
+            );
+        }
+        if !self.policy
+            && (self.policy_entries != DEFAULT_POLICY_ENTRIES
+                || self.policy_rounds != DEFAULT_POLICY_ROUNDS)
+        {
+            return Err(
+                "--policy-entries and --policy-rounds size the --policy part; add --policy".into(),
+            );
+        }
+        if !(2..=policy::MAX_ENTRIES).contains(&self.policy_entries) {
+            return Err(format!(
+                "--policy-entries {}: give 2 to {} entries",
+                self.policy_entries,
+                policy::MAX_ENTRIES
+            ));
+        }
+        if self.policy_rounds == 0 || self.policy_rounds > 50 {
+            return Err(format!(
+                "--policy-rounds {}: give 1 to 50 rounds",
+                self.policy_rounds
+            ));
         }
         if !self.observe
             && (self.observe_n != DEFAULT_OBSERVE_N || self.observe_runs != DEFAULT_OBSERVE_RUNS)
@@ -263,17 +322,29 @@ impl Args {
         !self.dns_only
             && !self.run
             && !self.observe
+            && !self.policy
             && (self.podman || self.podman_only || self.quick)
     }
 
     /// Whether the DNS part runs: unless only the Podman part is asked for.
     fn wants_dns(&self) -> bool {
-        !self.podman_only && !self.run && !self.observe && self.curve.is_empty()
+        !self.podman_only && !self.run && !self.observe && !self.policy && self.curve.is_empty()
     }
 
     /// Whether the attach/detach table runs.
     fn wants_main_table(&self) -> bool {
-        !self.podman_only && !self.dns_only && !self.run && !self.observe
+        !self.podman_only && !self.dns_only && !self.run && !self.observe && !self.policy
+    }
+
+    /// Whether the policy part runs: asked for, or as part of the smoke test (when it
+    /// runs the main table).
+    fn wants_policy(&self) -> bool {
+        self.policy || (self.quick && self.wants_main_table())
+    }
+
+    /// The policy part's size; 100 entries and one round in quick mode.
+    fn policy_size(&self) -> policy::Size {
+        policy::Size::new(self.quick, self.policy_entries, self.policy_rounds)
     }
 
     /// Whether the observation commands run: asked for, or as part of the smoke test
@@ -427,10 +498,46 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     if args.wants_observe() {
         observe_part(args, root, &ctnet, &mut ok);
     }
+    if args.wants_policy() {
+        policy_part(args, root, &ctnet, &mut ok);
+    }
     if args.wants_podman() {
         podman_part(args, root, &ctnet, cgroups, &mut ok);
     }
     Ok(ok)
+}
+
+/// Network policy's cost (see policy.rs). With a ctnet that has no `policy`, the rows
+/// that need it are skipped, and said so; that fails a `--policy` run, not the smoke
+/// test (as a ctnet without `trace` does not).
+fn policy_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
+    let size = args.policy_size();
+    let iperf3 = which("iperf3");
+    if iperf3.is_none() {
+        println!(
+            "\nnetwork policy: iperf3 not installed (apt-get install iperf3): no throughput column"
+        );
+    }
+    match policy::measure(root, ctnet, iperf3, size, !args.quick) {
+        Ok(measured) => {
+            if args.policy {
+                *ok &= measured.all_ok() && measured.iperf3;
+            } else {
+                *ok &= measured.rows.iter().all(|r| {
+                    r.runs
+                        .as_ref()
+                        .err()
+                        .is_none_or(|e| e.starts_with("skipped"))
+                });
+            }
+            report::print_policy(&measured);
+        }
+        Err(e) => {
+            eprintln!("network policy: {e}");
+            println!("\nnetwork policy: failed: {e}");
+            *ok = false;
+        }
+    }
 }
 
 /// The observation commands at two sizes (see observe.rs); skipped, and said so, with a
@@ -1049,6 +1156,65 @@ mod tests {
         assert!(check(&["--observe-n", "10"])
             .unwrap_err()
             .contains("add --observe"));
+    }
+
+    #[test]
+    fn policy_alone_is_taken_sized_by_its_own_flags_and_run_small_by_quick() {
+        assert_eq!(check(&["--policy"]), Ok(()));
+        assert_eq!(
+            check(&[
+                "--policy",
+                "--quick",
+                "--policy-entries",
+                "500",
+                "--policy-rounds",
+                "2"
+            ]),
+            Ok(())
+        );
+        for other in [
+            &["--observe"][..],
+            &["--run"],
+            &["--podman"],
+            &["--podman-only"],
+            &["--dns-only"],
+            &["--ipv6"],
+            &["--datapath"],
+            &["--rounds", "3"],
+            &["--curve", "1,10"],
+            &["--n", "50"],
+            &["--run-turns", "5"],
+        ] {
+            let args = [&["--policy"][..], other].concat();
+            let err = check(&args).unwrap_err();
+            assert!(err.contains("alone"), "{args:?}: {err}");
+        }
+        for bad in ["0", "1", "50001"] {
+            assert!(check(&["--policy", "--policy-entries", bad])
+                .unwrap_err()
+                .contains(&format!("--policy-entries {bad}")));
+        }
+        assert!(check(&["--policy", "--policy-rounds", "0"])
+            .unwrap_err()
+            .contains("--policy-rounds 0"));
+        assert!(check(&["--policy-entries", "100"])
+            .unwrap_err()
+            .contains("add --policy"));
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("ctnet-bench").chain(args.iter().copied()))
+                .unwrap()
+        };
+        let policy = parse(&["--policy"]);
+        assert!(policy.wants_policy());
+        assert!(!policy.wants_main_table() && !policy.wants_lifecycle());
+        assert!(!policy.wants_dns() && !policy.wants_podman() && !policy.wants_observe());
+        assert_eq!(policy.policy_size().entries, 10_000);
+        assert_eq!(policy.policy_size().rounds, 5);
+        let quick = parse(&["--quick"]);
+        assert!(quick.wants_policy());
+        assert_eq!(quick.policy_size().entries, 100);
+        assert!(!parse(&["--quick", "--observe"]).wants_policy());
+        assert!(!parse(&[]).wants_policy());
     }
 
     #[test]

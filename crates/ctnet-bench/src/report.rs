@@ -6,6 +6,7 @@ use crate::datapath::{self, DataPath};
 use crate::dns::{self, ServerRow};
 use crate::observe;
 use crate::podman::{self, CASES};
+use crate::policy;
 use crate::stats::Summary;
 use crate::systems::Cost;
 
@@ -633,6 +634,114 @@ pub fn print_observe(o: &observe::Observed) {
             "",
             p50(&row.large)
         );
+    }
+}
+
+/// `--policy`: per setup the median (and range) of throughput, RR and CRR over the
+/// rounds with the bridge's `nf_call_iptables` seen; the ratios the targets are about;
+/// then `ctnet policy add`/`rm` with 1 and with N entries present.
+pub fn print_policy(m: &policy::Measured) {
+    const WIDTH: usize = 52;
+    let size = &m.size;
+    let n = policy::thousands(size.entries);
+    let window = format!("{:.1} s", size.window.as_secs_f64());
+    println!();
+    println!(
+        "network policy: cli (role=cli) -> srv (role=srv) port {}/tcp on one bridge, all on CPU {}; {} round(s) of one run of each setup, taken in turns",
+        policy::PORT,
+        m.cpu,
+        size.rounds
+    );
+    println!(
+        "(Gbit/s: {}, one TCP stream; RR/s: 1-byte request and answer on one connection, {window}; CRR/s: connect, one request and answer, close, {window}; each the best of {} runs per round; median of the rounds (lowest-highest))",
+        size.iperf.words(),
+        size.tries
+    );
+    println!(
+        "{:<WIDTH$} {:>7} {:>20} {:>22} {:>20}",
+        "setup", "nf_call", "Gbit/s", "RR/s", "CRR/s"
+    );
+    for row in &m.rows {
+        if let Err(why) = &row.runs {
+            println!("{:<WIDTH$} {}", row.label, first_line(why));
+            continue;
+        }
+        let cell = |metric, digits: usize| match (row.median(metric), row.range(metric)) {
+            (Some(med), Some((lo, hi))) => {
+                format!("{med:.digits$} ({lo:.digits$}-{hi:.digits$})")
+            }
+            _ => "-".into(),
+        };
+        println!(
+            "{:<WIDTH$} {:>7} {:>20} {:>22} {:>20}",
+            row.label,
+            row.nf_call(),
+            cell(policy::Metric::Throughput, 2),
+            cell(policy::Metric::Rr, 0),
+            cell(policy::Metric::Crr, 0)
+        );
+    }
+    println!(
+        "{:<WIDTH$} {:>7} {:>20} {:>22} {:>20}",
+        "ratios (median of the rounds' ratios)", "", "Gbit/s", "RR/s", "CRR/s"
+    );
+    for c in &m.comparisons {
+        let cells: Vec<String> = c
+            .ratios
+            .iter()
+            .zip([20, 22, 20])
+            .map(|(r, w)| match r {
+                Some(r) => format!("{:>w$}", format!("{:.1} %", r * 100.0)),
+                None => format!("{:>w$}", "n/a"),
+            })
+            .collect();
+        println!("{:<WIDTH$} {:>7} {}", c.what, "", cells.join(" "));
+    }
+    println!(
+        "`ctnet policy add` of one more policy (one port), whole process, wall clock, p50 of {}; and its `policy rm`:",
+        size.add_runs
+    );
+    let mut p50s = Vec::new();
+    for (what, timings) in [
+        ("with 1 entry present".to_string(), &m.with_one),
+        (format!("with {n} entries present"), &m.with_many),
+    ] {
+        match timings {
+            Ok(t) => match (policy::p50(&t.add), policy::p50(&t.rm)) {
+                (Some(add), Some(rm)) => {
+                    println!("  {what:<WIDTH$} add {}   rm {}", ms(add), ms(rm));
+                    p50s.push((add, rm));
+                }
+                _ => println!("  {what:<WIDTH$} no samples"),
+            },
+            Err(why) => println!("  {what:<WIDTH$} {}", first_line(why)),
+        }
+    }
+    if let [(add1, rm1), (addn, rmn)] = p50s.as_slice() {
+        println!(
+            "  {:<WIDTH$} add {:>10}   rm {:>10}",
+            format!("{n} / 1"),
+            ratio(*addn, *add1),
+            ratio(*rmn, *rm1)
+        );
+    }
+    if let Some(p) = policy::p50(&m.big_adds) {
+        println!(
+            "adding the {}-port policy (one `ctnet policy add` process), p50 of {}: {}",
+            policy::thousands(size.entries - 1),
+            m.big_adds.len(),
+            ms(p)
+        );
+    }
+    if let Some(p) = policy::p50(&m.linear_loads) {
+        println!(
+            "loading the {n}-rule linear chain (`nft -f`, not ctnet), p50 of {}: {}",
+            m.linear_loads.len(),
+            ms(p)
+        );
+    }
+    if let (Some(one), Some(many)) = m.rules {
+        println!("rules in table inet ctnet: {one} with 1 entry, {many} with {n}");
     }
 }
 
