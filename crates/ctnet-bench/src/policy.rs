@@ -89,8 +89,12 @@ const TIMED_PORT: u16 = 4000;
 pub const MAX_ENTRIES: usize = 50_000;
 /// The bench's own table.
 const LINEAR_TABLE: &str = "bench_linear";
-/// How long a connect may take before the peer counts as dropping it.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a connect that must succeed may take: past TCP's first SYN retransmission
+/// (1 s), since right after the attaches a first SYN can go missing.
+const MUST_CONNECT: Duration = Duration::from_millis(2500);
+/// How long a connect that must be dropped is given, right after a connect that
+/// succeeded (so the path is up and a missing answer is the drop).
+const DROP_WAIT: Duration = Duration::from_millis(300);
 /// How long one read or write of RR/CRR may take before the run fails.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -636,14 +640,15 @@ impl Bench {
     /// holds the entries the setup claims.
     fn check(&mut self, setup: Setup) -> Result<(), String> {
         let server = listen(&self.srv, PORT)?;
-        let measured = self.connects(PORT)?;
+        let measured = self.connects(PORT, MUST_CONNECT)?;
         drop(server);
         if !measured {
             return Err(format!(
                 "{CLIENT} cannot connect to {SERVER_ADDR}:{PORT}, the flow every setup admits"
             ));
         }
-        let other = self.connects(BLOCKED_PORT)?;
+        let wait = if setup.filters() { DROP_WAIT } else { MUST_CONNECT };
+        let other = self.connects(BLOCKED_PORT, wait)?;
         drain(&self.blocked);
         match (setup.filters(), other) {
             (true, true) => {
@@ -666,10 +671,26 @@ impl Bench {
             Setup::Many => self.size.entries,
             _ => 0,
         };
-        let held = set_elements("policy_allow")?;
+        let json = nft_json(&["list", "set", "inet", "ctnet", "policy_allow"])?;
+        let held = count_elements(&json);
         if held != expected {
+            let wanted: Vec<u16> = match setup {
+                Setup::One => vec![PORT],
+                Setup::Many => std::iter::once(PORT)
+                    .chain(other_ports(self.size.entries - 1))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let ports = element_ports(&json);
+            let missing: Vec<String> = wanted
+                .iter()
+                .filter(|p| !ports.contains(p))
+                .take(5)
+                .map(u16::to_string)
+                .collect();
             return Err(format!(
-                "ctnet's policy_allow holds {held} elements where this setup needs {expected}"
+                "ctnet's policy_allow holds {held} elements where this setup needs {expected} (missing ports: {})",
+                if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
             ));
         }
         match setup {
@@ -680,13 +701,13 @@ impl Bench {
         Ok(())
     }
 
-    /// Whether `cli` gets a connection to `srv:port` within [`CONNECT_TIMEOUT`]
-    /// (refused is an error: the server listens on both ports).
-    fn connects(&self, port: u16) -> Result<bool, String> {
+    /// Whether `cli` gets a connection to `srv:port` within `wait` (refused is an
+    /// error: the server listens on both ports).
+    fn connects(&self, port: u16, wait: Duration) -> Result<bool, String> {
         let target = SocketAddr::V4(SocketAddrV4::new(SERVER_ADDR, port));
         let outcome = self
             .cli
-            .run(|| Ok(TcpStream::connect_timeout(&target, CONNECT_TIMEOUT)))
+            .run(|| Ok(TcpStream::connect_timeout(&target, wait)))
             .map_err(|e| e.to_string())?;
         match outcome {
             Ok(_) => Ok(true),
@@ -852,12 +873,6 @@ fn set_nf_call(on: bool) -> Result<(), String> {
         .map_err(|e| format!("write {}: {e}", nf_call_path().display()))
 }
 
-/// Elements of one set of `table inet ctnet` (0 when the set has none).
-fn set_elements(set: &str) -> Result<usize, String> {
-    let json = nft_json(&["list", "set", "inet", "ctnet", set])?;
-    Ok(count_elements(&json))
-}
-
 /// Rules of `table inet ctnet`.
 fn ctnet_rules() -> Result<usize, String> {
     let json = nft_json(&["list", "table", "inet", "ctnet"])?;
@@ -879,6 +894,23 @@ fn count_elements(json: &Value) -> usize {
         .and_then(|set| set.get("elem"))
         .and_then(Value::as_array)
         .map_or(0, Vec::len)
+}
+
+/// The ports (the last field of `daddr . saddr . proto . port`) of the elements in
+/// `nft -j list set` output; an element with a timeout is wrapped in `{"elem": {"val": …}}`.
+fn element_ports(json: &Value) -> std::collections::BTreeSet<u16> {
+    objects(json)
+        .find_map(|o| o.get("set"))
+        .and_then(|set| set.get("elem"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let key = e.get("elem").and_then(|w| w.get("val")).unwrap_or(e);
+            let port = key.get("concat")?.as_array()?.get(3)?.as_u64()?;
+            u16::try_from(port).ok()
+        })
+        .collect()
 }
 
 /// The rules in `nft -j list table` output.
@@ -1159,6 +1191,14 @@ mod tests {
         assert_eq!(count_elements(&set), 2);
         let empty = json!({"nftables": [{"set": {"name": "policy_allow"}}]});
         assert_eq!(count_elements(&empty), 0);
+        let ports = json!({"nftables": [{"set": {"elem": [
+            {"elem": {"val": {"concat": ["10.210.0.2", "10.210.0.3", "tcp", 80]}, "timeout": 3600}},
+            {"concat": ["10.210.0.2", "10.210.0.3", "tcp", 5201]}
+        ]}}]});
+        assert_eq!(
+            element_ports(&ports).into_iter().collect::<Vec<_>>(),
+            [80, 5201]
+        );
         let table = json!({"nftables": [
             {"table": {}}, {"chain": {}}, {"rule": {}}, {"rule": {}}, {"set": {}}
         ]});
