@@ -114,6 +114,9 @@ pub struct Size {
     pub iperf: IperfLength,
     /// Runs of each timed `policy add` (and `rm`).
     pub add_runs: usize,
+    /// Adjacent pairs of the 1-entry and the N-entry setup (see
+    /// `Bench::adjacent_pairs`).
+    pub pairs: usize,
 }
 
 /// How long one iperf3 run lasts.
@@ -149,6 +152,7 @@ impl Size {
                 tries: 1,
                 iperf: IperfLength::Megabytes(64),
                 add_runs: 2,
+                pairs: 1,
             }
         } else {
             Size {
@@ -158,6 +162,7 @@ impl Size {
                 tries: 3,
                 iperf: IperfLength::Seconds(1),
                 add_runs: 9,
+                pairs: 10,
             }
         }
     }
@@ -333,6 +338,8 @@ pub struct Measured {
     pub size: Size,
     /// The CPU everything ran on.
     pub cpu: usize,
+    /// Whether the adjacent pairs were measured (their ratio is the first comparison).
+    pub pairs: Result<(), String>,
     pub rows: Vec<Row>,
     pub comparisons: Vec<Comparison>,
     /// `policy add`/`rm` of one more policy with the 1-entry setup present, then with
@@ -496,6 +503,18 @@ pub fn measure(
             }
         }
     }
+    let pairs = if policy {
+        eprintln!(
+            "policy: {} adjacent pairs of 1 and {} entries",
+            size.pairs, size.entries
+        );
+        bench.adjacent_pairs()
+    } else {
+        Err(no_policy.clone())
+    };
+    if let Err(e) = &pairs {
+        eprintln!("policy, adjacent pairs: {e}");
+    }
     let (with_one, with_many) = if policy {
         eprintln!(
             "policy: timing `ctnet policy add` with 1 and with {} entries",
@@ -507,9 +526,26 @@ pub fn measure(
     };
     let pick = |of: Setup| rows.iter().find(|r| r.setup == of);
     let mut comparisons = Vec::new();
+    if let Ok((one, many)) = &pairs {
+        let row = |setup, runs: &Vec<Sample>| Row {
+            setup,
+            label: String::new(),
+            runs: Ok(runs.clone()),
+        };
+        let (one, many) = (row(Setup::One, one), row(Setup::Many, many));
+        comparisons.push(Comparison {
+            what: format!(
+                "{} / 1, {} adjacent pair{} (target: within 5 %)",
+                thousands(size.entries),
+                size.pairs,
+                if size.pairs == 1 { "" } else { "s" }
+            ),
+            ratios: METRICS.map(|m| paired(&many, &one, m)),
+        });
+    }
     for (what, of, to) in [
         (
-            format!("{} / 1 (target: within 5 %)", thousands(size.entries)),
+            format!("{} / 1, by round", thousands(size.entries)),
             Setup::Many,
             Setup::One,
         ),
@@ -540,6 +576,7 @@ pub fn measure(
     Ok(Measured {
         size,
         cpu: pinned_cpu,
+        pairs: pairs.map(|_| ()),
         rows,
         comparisons,
         with_one,
@@ -562,7 +599,7 @@ impl Bench {
         let installed = self.install(setup);
         let outcome = installed.and_then(|()| {
             self.check(setup)?;
-            self.sample()
+            self.sample(self.size.tries)
         });
         let removed = self.remove(setup);
         let sample = outcome?;
@@ -576,11 +613,7 @@ impl Bench {
             Setup::One => self.add_one(),
             Setup::Many => {
                 self.add_one()?;
-                let args = big_policy_args(self.size.entries - 1);
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let done = self.run(&args)?;
-                self.big_adds.push(done.wall);
-                Ok(())
+                self.add_big()
             }
             Setup::Linear | Setup::LinearNoCt => {
                 self.nf_call_before = nf_call();
@@ -593,6 +626,64 @@ impl Bench {
                 Ok(())
             }
         }
+    }
+
+    /// The policy with the entries other than the measured flow's.
+    fn add_big(&mut self) -> Result<(), String> {
+        let args = big_policy_args(self.size.entries - 1);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let done = self.run(&args)?;
+        self.big_adds.push(done.wall);
+        Ok(())
+    }
+
+    /// `size.pairs` pairs of samples, one with the 1-entry setup and one with the
+    /// N-entry setup right after each other (one run of each figure), `big` added or
+    /// removed between them; the order alternates, so a drift within a pair falls on
+    /// either setup alike. Returns the 1-entry samples and the N-entry ones, in pairs.
+    fn adjacent_pairs(&mut self) -> Result<(Vec<Sample>, Vec<Sample>), String> {
+        self.add_one()?;
+        let mut big = false;
+        let outcome = self.adjacent_pairs_installed(&mut big);
+        let big_gone = if big {
+            self.run(&["policy", "rm", "big"]).map(|_| ())
+        } else {
+            Ok(())
+        };
+        let one_gone = self.remove(Setup::One);
+        let pairs = outcome?;
+        big_gone.and(one_gone)?;
+        Ok(pairs)
+    }
+
+    fn adjacent_pairs_installed(
+        &mut self,
+        big: &mut bool,
+    ) -> Result<(Vec<Sample>, Vec<Sample>), String> {
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        for pair in 0..self.size.pairs {
+            let many_first = pair % 2 == 1;
+            for step in 0..2 {
+                let want_many = (step == 0) == many_first;
+                if want_many != *big {
+                    if want_many {
+                        self.add_big()?;
+                    } else {
+                        self.run(&["policy", "rm", "big"])?;
+                    }
+                    *big = want_many;
+                }
+                let setup = if want_many { Setup::Many } else { Setup::One };
+                self.check(setup)?;
+                let sample = self.sample(1)?;
+                if want_many {
+                    many.push(sample);
+                } else {
+                    one.push(sample);
+                }
+            }
+        }
+        Ok((one, many))
     }
 
     fn add_one(&self) -> Result<(), String> {
@@ -647,7 +738,11 @@ impl Bench {
                 "{CLIENT} cannot connect to {SERVER_ADDR}:{PORT}, the flow every setup admits"
             ));
         }
-        let wait = if setup.filters() { DROP_WAIT } else { MUST_CONNECT };
+        let wait = if setup.filters() {
+            DROP_WAIT
+        } else {
+            MUST_CONNECT
+        };
         let other = self.connects(BLOCKED_PORT, wait)?;
         drain(&self.blocked);
         match (setup.filters(), other) {
@@ -716,15 +811,15 @@ impl Bench {
         }
     }
 
-    /// Each figure, the best of `size.tries` runs.
-    fn sample(&self) -> Result<Sample, String> {
+    /// Each figure, the best of `tries` runs.
+    fn sample(&self, tries: usize) -> Result<Sample, String> {
         let nf_call = nf_call();
         let gbits = match &self.iperf3 {
             Some(iperf3) => {
                 let length = self.size.iperf.args();
                 let length: Vec<&str> = length.iter().map(String::as_str).collect();
                 let mut runs = Vec::new();
-                for _ in 0..self.size.tries {
+                for _ in 0..tries {
                     runs.push(datapath::iperf_for(
                         iperf3,
                         (&self.srv, SERVER_ADDR, PORT),
@@ -736,7 +831,7 @@ impl Bench {
             }
             None => None,
         };
-        let (rr, crr) = self.rr_and_crr()?;
+        let (rr, crr) = self.rr_and_crr(tries)?;
         Ok(Sample {
             gbits,
             rr,
@@ -745,12 +840,12 @@ impl Bench {
         })
     }
 
-    /// The RR run, then the CRR run, against one server thread.
-    fn rr_and_crr(&self) -> Result<(f64, f64), String> {
+    /// The best of `tries` RR runs, then of `tries` CRR runs, against one server thread.
+    fn rr_and_crr(&self, tries: usize) -> Result<(f64, f64), String> {
         let listener = listen(&self.srv, PORT)?;
         let stop = AtomicBool::new(false);
         let target = SocketAddr::V4(SocketAddrV4::new(SERVER_ADDR, PORT));
-        let (window, tries) = (self.size.window, self.size.tries);
+        let window = self.size.window;
         std::thread::scope(|scope| {
             let server = scope.spawn(|| serve(&listener, &stop));
             let rates = self

@@ -683,7 +683,7 @@ pub fn print_policy(m: &policy::Measured) {
     }
     println!(
         "{:<WIDTH$} {:>7} {:>20} {:>22} {:>20}",
-        "ratios (median of the rounds' ratios)", "", "Gbit/s", "RR/s", "CRR/s"
+        "ratios (median of the pairs' or rounds' ratios)", "", "Gbit/s", "RR/s", "CRR/s"
     );
     for c in &m.comparisons {
         let cells: Vec<String> = c
@@ -696,6 +696,13 @@ pub fn print_policy(m: &policy::Measured) {
             })
             .collect();
         println!("{:<WIDTH$} {:>7} {}", c.what, "", cells.join(" "));
+    }
+    if let Err(why) = &m.pairs {
+        println!(
+            "{:<WIDTH$} {}",
+            format!("{n} / 1, adjacent pairs"),
+            first_line(why)
+        );
     }
     println!(
         "`ctnet policy add` of one more policy (one port), whole process, wall clock, p50 of {}; and its `policy rm`:",
