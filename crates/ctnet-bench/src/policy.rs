@@ -505,7 +505,7 @@ pub fn measure(
     }
     let pairs = if policy {
         eprintln!(
-            "policy: {} adjacent pairs of 1 and {} entries",
+            "policy: {} adjacent pair(s) of 1 and {} entries",
             size.pairs, size.entries
         );
         bench.adjacent_pairs()
@@ -766,16 +766,27 @@ impl Bench {
             Setup::Many => self.size.entries,
             _ => 0,
         };
-        let json = nft_json(&["list", "set", "inet", "ctnet", "policy_allow"])?;
-        let held = count_elements(&json);
-        if held != expected {
-            let wanted: Vec<u16> = match setup {
-                Setup::One => vec![PORT],
-                Setup::Many => std::iter::once(PORT)
-                    .chain(other_ports(self.size.entries - 1))
-                    .collect(),
-                _ => Vec::new(),
-            };
+        let wanted: Vec<u16> = match setup {
+            Setup::One => vec![PORT],
+            Setup::Many => std::iter::once(PORT)
+                .chain(other_ports(self.size.entries - 1))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // A dump of a large hash set is not atomic: it comes in many messages, each
+        // resuming after the number of elements already sent, so when the kernel's
+        // garbage collector frees expired elements in between (a withdrawn policy's,
+        // see ctnet-engine's datapath/nft/policy.rs) a listing can skip live ones
+        // (seen: 8,092 of 10,000 listed, all 10,000 in the listings before and after).
+        // So a listing that disagrees is taken again, a few times, before the setup
+        // counts as wrong.
+        let mut last = String::new();
+        for attempt in 0..5 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let json = nft_json(&["list", "set", "inet", "ctnet", "policy_allow"])?;
+            let held = count_elements(&json);
             let ports = element_ports(&json);
             let missing: Vec<String> = wanted
                 .iter()
@@ -783,10 +794,17 @@ impl Bench {
                 .take(5)
                 .map(u16::to_string)
                 .collect();
-            return Err(format!(
-                "ctnet's policy_allow holds {held} elements where this setup needs {expected} (missing ports: {})",
+            if held == expected && missing.is_empty() {
+                last.clear();
+                break;
+            }
+            last = format!(
+                "ctnet's policy_allow holds {held} elements where this setup needs {expected} (missing ports: {}; 5 listings, 200 ms apart)",
                 if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
-            ));
+            );
+        }
+        if !last.is_empty() {
+            return Err(last);
         }
         match setup {
             Setup::One => self.rules.0 = Some(ctnet_rules()?),
