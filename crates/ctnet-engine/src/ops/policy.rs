@@ -188,6 +188,11 @@ impl Engine {
             return Ok(None);
         }
         let policies = state::policies_of_network(conn, &ep.network)?;
+        if !policies.iter().any(|p| concerns(p, ep)) {
+            // Neither selected nor a source of any policy: nothing to add, and the
+            // network's other containers need not be read.
+            return Ok(None);
+        }
         let mut members = members(conn, &ep.network)?;
         if !members.iter().any(|m| m.id == ep.id) {
             members.push(ep.clone());
@@ -207,6 +212,21 @@ impl Engine {
         })
     }
 
+    /// Sets the policy flags of a network with policies whose bridge lacks them; true
+    /// when it did.
+    pub(crate) fn repair_policy_bridge_flags(&mut self, net: &Network) -> Result<bool> {
+        if !state::network_has_policies(self.store.read(), &net.name)? {
+            return Ok(false);
+        }
+        let bridge = ctnet_kernel::link::get(self.host()?, net.bridge.as_str())
+            .map_err(|e| Error::kernel(format!("bridge {}", net.bridge), e))?;
+        if bridge.is_none_or(|b| b.bridge_nf_call == Some((true, true))) {
+            return Ok(false);
+        }
+        self.set_policy_bridge_flags(net, true)?;
+        Ok(true)
+    }
+
     /// For a network whose bridge was made again: its policy flags, if it has policies.
     pub(crate) fn restore_policy_bridge_flags(&mut self, net: &Network) -> Result<()> {
         if state::network_has_policies(self.store.read(), &net.name)? {
@@ -214,6 +234,20 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// True when `policy` selects `ep` or admits (or denies) traffic from it.
+fn concerns(policy: &Policy, ep: &Endpoint) -> bool {
+    let names = ep.policy_names();
+    let member = crate::model::policy::Member {
+        names: &names,
+        labels: &ep.labels,
+    };
+    policy.to.matches(&member)
+        || policy.from.iter().any(|source| match source {
+            crate::model::policy::Source::Containers(selector) => selector.matches(&member),
+            crate::model::policy::Source::Cidr(_) => false,
+        })
 }
 
 /// The labels of the containers `policy` selects among `members`.
