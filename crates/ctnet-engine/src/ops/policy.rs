@@ -159,30 +159,10 @@ impl Engine {
         Ok(out)
     }
 
-    /// The entries a new endpoint brings to its network's policies, put in the kernel
-    /// (after its row is recorded, so a rewrite that reads the store keeps them). Costs
-    /// one index probe on a network without policies.
-    pub(crate) fn add_endpoint_policy(&mut self, ep: &Endpoint) -> Result<()> {
-        let Some(part) = self.endpoint_policy_part(ep)? else {
-            return Ok(());
-        };
-        self.ensure_firewall()?;
-        self.firewall
-            .add_policy(&part)
-            .map_err(|e| Error::kernel(super::endpoint::container_object(&ep.container), e))
-    }
-
-    /// Withdraws what [`Engine::add_endpoint_policy`] put in (its row is `removing`).
-    pub(crate) fn remove_endpoint_policy(&mut self, ep: &Endpoint) -> Result<()> {
-        let Some(part) = self.endpoint_policy_part(ep)? else {
-            return Ok(());
-        };
-        self.firewall
-            .remove_policy(&part)
-            .map_err(|e| Error::kernel(super::endpoint::container_object(&ep.container), e))
-    }
-
-    fn endpoint_policy_part(&self, ep: &Endpoint) -> Result<Option<Compiled>> {
+    /// The entries an endpoint brings to its network's policies (what its attach adds
+    /// and its detach withdraws, with its ports); None on a network without policies,
+    /// which costs one index probe, or when no policy concerns it.
+    pub(crate) fn endpoint_policy_part(&self, ep: &Endpoint) -> Result<Option<Compiled>> {
         let conn = self.store.read();
         if !state::network_has_policies(conn, &ep.network)? {
             return Ok(None);
