@@ -416,6 +416,11 @@ impl Key {
         self
     }
 
+    /// A key as the kernel listed it ([`crate::ElementInfo::key`]).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Key(bytes.to_vec())
+    }
+
     /// The key's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

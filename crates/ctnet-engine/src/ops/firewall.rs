@@ -13,8 +13,8 @@
 
 use rusqlite::Connection;
 
-use crate::datapath::nft::{Contents, Rewrite, TABLE};
-use crate::driver::bridge::port_rules;
+use crate::datapath::nft::{Contents, Rewrite, GUARD_TABLE, TABLE};
+use crate::driver::bridge::{port_guard, port_rules};
 use crate::driver::network_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -30,7 +30,11 @@ impl Engine {
         } = self;
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
-            firewall.rewrite(&contents, true).map_err(firewall_error)
+            let rewrite = firewall.rewrite(&contents, true).map_err(firewall_error)?;
+            let guard = firewall
+                .rewrite_guard(&contents.guards, true)
+                .map_err(guard_error)?;
+            Ok(merged(rewrite, guard))
         })
     }
 
@@ -50,7 +54,36 @@ impl Engine {
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
             let rewrite = firewall.rewrite(&contents, false).map_err(firewall_error)?;
-            Ok(repaired(rewrite))
+            let guard = firewall
+                .rewrite_guard(&contents.guards, false)
+                .map_err(guard_error)?;
+            Ok(repaired(merged(rewrite, guard)))
+        })
+    }
+
+    /// Makes sure the anti-spoofing table exists in its layout before a port's elements
+    /// are added to it; like [`Engine::ensure_firewall`], a missing or edited one is
+    /// rewritten from the store by one process, under the store's write lock.
+    pub(crate) fn ensure_guard_table(&mut self) -> Result<()> {
+        if self.firewall.guard_is_current().map_err(guard_error)? {
+            return Ok(());
+        }
+        if !self.store.read().is_autocommit() {
+            let contents = firewall_contents(self.store.read())?;
+            self.firewall
+                .rewrite_guard(&contents.guards, false)
+                .map_err(guard_error)?;
+            return Ok(());
+        }
+        let Engine {
+            store, firewall, ..
+        } = self;
+        store.write(|tx| {
+            let contents = firewall_contents(tx)?;
+            firewall
+                .rewrite_guard(&contents.guards, false)
+                .map_err(guard_error)?;
+            Ok(())
         })
     }
 
@@ -97,17 +130,39 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
         .filter(|net| net.state != RowState::Removing)
         .filter_map(network_rules)
         .collect();
-    let ports = state::list_endpoints(conn)?
-        .iter()
+    let endpoints: Vec<_> = state::list_endpoints(conn)?
+        .into_iter()
         .filter(|ep| ep.state != RowState::Removing)
-        .flat_map(port_rules)
         .collect();
-    Ok(Contents { networks, ports })
+    let ports = endpoints.iter().flat_map(port_rules).collect();
+    let guards = endpoints.iter().filter_map(port_guard).collect();
+    Ok(Contents {
+        networks,
+        ports,
+        guards,
+    })
 }
 
 /// The error for a failed change to ctnet's table.
 pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
     Error::kernel(format!("nftables table {TABLE}"), e)
+}
+
+/// The error for a failed change to the anti-spoofing table.
+pub(crate) fn guard_error(e: ctnet_kernel::Error) -> Error {
+    Error::kernel(format!("nftables table {GUARD_TABLE}"), e)
+}
+
+/// The rewrites of both tables as one report.
+fn merged(mut inet: Rewrite, guard: Rewrite) -> Rewrite {
+    inet.repaired.extend(guard.repaired);
+    inet.removed_elements.extend(guard.removed_elements);
+    if guard.recreated {
+        inet.repaired.push(format!(
+            "table {GUARD_TABLE} was deleted and made again in one batch"
+        ));
+    }
+    inet
 }
 
 /// What a repair reports: nothing when the table was as the store says.

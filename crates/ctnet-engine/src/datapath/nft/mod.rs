@@ -104,6 +104,7 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
+mod antispoof;
 mod audit;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -119,6 +120,9 @@ use ctnet_nft::{
 use crate::model::ports::PublishedPort;
 use crate::model::{Isolation, Subnet};
 
+pub use antispoof::{
+    guard_rule_comments, GuardAudit, PortGuard, GUARD_CHAIN, GUARD_LAYOUT, GUARD_TABLE, SPOOF_PORTS,
+};
 pub use audit::{Rewrite, TableAudit};
 
 /// ctnet's table.
@@ -186,6 +190,8 @@ pub struct Contents {
     pub networks: Vec<NetworkRules>,
     /// Published ports.
     pub ports: Vec<PortRules>,
+    /// Guarded container ports, for the anti-spoofing table (`antispoof.rs`).
+    pub guards: Vec<PortGuard>,
 }
 
 /// ctnet's table for one process; the netlink socket opens on first use.
@@ -193,6 +199,8 @@ pub struct Contents {
 pub struct Firewall {
     socket: Option<NftSocket>,
     table_checked: bool,
+    /// The anti-spoofing table was found current (`antispoof.rs`).
+    guard_checked: bool,
 }
 
 impl Firewall {
