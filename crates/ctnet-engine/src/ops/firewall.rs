@@ -32,7 +32,7 @@ impl Engine {
             let contents = firewall_contents(tx)?;
             let rewrite = firewall.rewrite(&contents, true).map_err(firewall_error)?;
             let guard = firewall
-                .rewrite_guard(&contents.guards, true)
+                .rewrite_guard(&contents, true)
                 .map_err(guard_error)?;
             Ok(merged(rewrite, guard))
         })
@@ -55,7 +55,7 @@ impl Engine {
             let contents = firewall_contents(tx)?;
             let rewrite = firewall.rewrite(&contents, false).map_err(firewall_error)?;
             let guard = firewall
-                .rewrite_guard(&contents.guards, false)
+                .rewrite_guard(&contents, false)
                 .map_err(guard_error)?;
             Ok(repaired(merged(rewrite, guard)))
         })
@@ -71,7 +71,7 @@ impl Engine {
         if !self.store.read().is_autocommit() {
             let contents = firewall_contents(self.store.read())?;
             self.firewall
-                .rewrite_guard(&contents.guards, false)
+                .rewrite_guard(&contents, false)
                 .map_err(guard_error)?;
             return Ok(());
         }
@@ -81,17 +81,26 @@ impl Engine {
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
             firewall
-                .rewrite_guard(&contents.guards, false)
+                .rewrite_guard(&contents, false)
                 .map_err(guard_error)?;
             Ok(())
         })
     }
 
-    /// Makes sure ctnet's table exists in this layout, with its rules, before something
-    /// adds to it. A missing, flushed or edited table, or one of another layout, is
-    /// rewritten holding everything in the store — by one process: the others find it
-    /// current once they hold the lock.
+    /// Makes sure ctnet's tables exist in their layouts, with their rules, before
+    /// something adds to them: the inet table ([`Engine::ensure_inet_table`]) and the
+    /// anti-spoofing one ([`Engine::ensure_guard_table`]), which are made together with the
+    /// first network.
     pub(crate) fn ensure_firewall(&mut self) -> Result<()> {
+        self.ensure_inet_table()?;
+        self.ensure_guard_table()
+    }
+
+    /// Makes sure ctnet's inet table exists in this layout, with its rules, before
+    /// something adds to it. A missing, flushed or edited table, or one of another
+    /// layout, is rewritten holding everything in the store — by one process: the others
+    /// find it current once they hold the lock.
+    fn ensure_inet_table(&mut self) -> Result<()> {
         if self.firewall.is_current().map_err(firewall_error)? {
             return Ok(());
         }

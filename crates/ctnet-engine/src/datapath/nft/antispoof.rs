@@ -112,8 +112,6 @@ pub struct GuardAudit {
     pub missing_elements: Vec<String>,
     /// Elements the store does not explain, as `set: element`.
     pub unexplained_elements: Vec<String>,
-    /// Guarded ports (elements of `spoof_ports`).
-    pub ports: usize,
     unexplained_listed: Vec<(&'static str, ElementInfo)>,
 }
 
@@ -325,12 +323,17 @@ fn add_elements(batch: &mut Batch, guards: &[PortGuard]) {
 }
 
 impl Firewall {
-    /// True when the anti-spoofing table exists in this layout with its chain's rules.
-    /// Once true, not asked again by this process.
+    /// True when the anti-spoofing table exists in this layout with its chain's rules:
+    /// two questions to the kernel (the table's comment, its rules), asked once per
+    /// process, whatever the number of guarded ports (no element is read). A deleted
+    /// chain has no rules; a set cannot be deleted while a rule refers to it. A foreign
+    /// chain added to the table is `ctnet gc`'s and doctor's to find.
     pub fn guard_is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.guard_checked {
-            let audit = self.audit_guard(None)?;
-            self.guard_checked = audit.exists() && audit.structure.is_empty();
+            let socket = self.socket()?;
+            self.guard_checked = socket.table_comment(GUARD_TABLE)?.as_deref()
+                == Some(GUARD_LAYOUT)
+                && rule_differences(&socket.list_rules(GUARD_TABLE)?).is_empty();
         }
         Ok(self.guard_checked)
     }
@@ -431,36 +434,8 @@ impl Firewall {
                 .structure
                 .push(format!("chain {} is not ctnet's", c.name));
         }
-        let rules: Vec<_> = socket
-            .list_rules(GUARD_TABLE)?
-            .into_iter()
-            .filter(|r| r.chain == GUARD_CHAIN)
-            .collect();
-        let layout = guard_rules();
-        if rules.len() != layout.len() {
-            audit.structure.push(format!(
-                "chain {GUARD_CHAIN} has {} rules, the layout {}",
-                rules.len(),
-                layout.len()
-            ));
-        } else if let Some(i) = rules
-            .iter()
-            .zip(&layout)
-            .position(|(have, (rule, comment))| {
-                have.comment != *comment
-                    || !have
-                        .expression_names
-                        .iter()
-                        .map(String::as_str)
-                        .eq(rule.exprs().iter().map(|e| e.name()))
-            })
-        {
-            audit.structure.push(format!(
-                "rule {} of chain {GUARD_CHAIN} is not the layout's `{}`",
-                i + 1,
-                layout[i].1
-            ));
-        }
+        let rules = socket.list_rules(GUARD_TABLE)?;
+        audit.structure.extend(rule_differences(&rules));
         let listed_sets = socket.list_sets(GUARD_TABLE)?;
         let sets = guard_sets();
         for set in &sets {
@@ -472,9 +447,6 @@ impl Firewall {
             if !sets.iter().any(|s| &s.name == name) {
                 audit.structure.push(format!("set {name} is not ctnet's"));
             }
-        }
-        if listed_sets.iter().any(|s| s == SPOOF_PORTS) {
-            audit.ports = socket.list_elements(GUARD_TABLE, SPOOF_PORTS)?.len();
         }
         let Some(guards) = guards else {
             return Ok(audit);
@@ -509,19 +481,21 @@ impl Firewall {
         Ok(audit)
     }
 
-    /// Makes the anti-spoofing table hold its layout and `guards`, and says what was
-    /// wrong: elements added in place when only they differ, else the table made again
-    /// whole in one batch. Elements the store does not explain are removed with
-    /// `remove_unexplained` (`ctnet gc`), else kept. A host with no guarded port and no
-    /// table stays without one. The caller holds the store's write lock.
+    /// Makes the anti-spoofing table hold its layout and the guarded ports of
+    /// `contents`, and says what was wrong: elements added in place when only they
+    /// differ, else the table made again whole in one batch. Elements the store does not
+    /// explain are removed with `remove_unexplained` (`ctnet gc`), else kept. Like the
+    /// inet table, it is made with the first network: a host without networks, guarded
+    /// ports or a table stays without one. The caller holds the store's write lock.
     pub fn rewrite_guard(
         &mut self,
-        guards: &[PortGuard],
+        contents: &super::Contents,
         remove_unexplained: bool,
     ) -> ctnet_kernel::Result<Rewrite> {
+        let guards = contents.guards.as_slice();
         let audit = self.audit_guard(Some(guards))?;
         let mut report = Rewrite::default();
-        if !audit.exists() && guards.is_empty() {
+        if !audit.exists() && guards.is_empty() && contents.networks.is_empty() {
             return Ok(report);
         }
         let stray = if remove_unexplained {
@@ -573,6 +547,41 @@ impl Firewall {
         self.guard_checked = true;
         Ok(report)
     }
+}
+
+/// How the chain's rules differ from the layout's (by count, comment or expressions).
+fn rule_differences(rules: &[ctnet_nft::RuleInfo]) -> Vec<String> {
+    let rules: Vec<_> = rules.iter().filter(|r| r.chain == GUARD_CHAIN).collect();
+    let layout = guard_rules();
+    if rules.len() != layout.len() {
+        return vec![format!(
+            "chain {GUARD_CHAIN} has {} rules, the layout {}",
+            rules.len(),
+            layout.len()
+        )];
+    }
+    let changed = rules
+        .iter()
+        .zip(&layout)
+        .position(|(have, (rule, comment))| {
+            have.comment != *comment
+                || !have
+                    .expression_names
+                    .iter()
+                    .map(String::as_str)
+                    .eq(rule.exprs().iter().map(|e| e.name()))
+        });
+    changed
+        .map(|i| {
+            format!(
+                "rule {} of chain {GUARD_CHAIN} (handle {}) is not the layout's `{}`",
+                i + 1,
+                rules[i].handle,
+                layout[i].1
+            )
+        })
+        .into_iter()
+        .collect()
 }
 
 /// The layout's own name for a set listed by the kernel.
@@ -721,6 +730,40 @@ mod tests {
         assert!(
             out == want,
             "the anti-spoofing layout changed; if on purpose, bump GUARD_LAYOUT and write antispoof.layout:\n{out}"
+        );
+    }
+
+    #[test]
+    fn the_layouts_rules_show_no_difference_and_an_inserted_one_does() {
+        let mut listed: Vec<ctnet_nft::RuleInfo> = guard_rules()
+            .into_iter()
+            .enumerate()
+            .map(|(i, (rule, comment))| ctnet_nft::RuleInfo {
+                table: GUARD_TABLE.name.into(),
+                chain: GUARD_CHAIN.into(),
+                handle: i as u64 + 1,
+                comment: comment.into(),
+                expression_names: rule.exprs().iter().map(|e| e.name().into()).collect(),
+                expressions: Vec::new(),
+                userdata: Vec::new(),
+                uses_anonymous_set: false,
+            })
+            .collect();
+        assert!(rule_differences(&listed).is_empty());
+        let mut accept_all = listed[0].clone();
+        accept_all.comment = String::new();
+        accept_all.expression_names = vec!["immediate".into()];
+        listed.insert(0, accept_all);
+        assert_eq!(
+            rule_differences(&listed),
+            ["chain antispoof has 12 rules, the layout 11"]
+        );
+        listed.remove(0);
+        listed[2].comment = "edited".into();
+        assert!(rule_differences(&listed)[0].starts_with("rule 3 of chain antispoof"));
+        assert_eq!(
+            rule_differences(&[]),
+            ["chain antispoof has 0 rules, the layout 11"]
         );
     }
 

@@ -1,6 +1,8 @@
 //! ctnet's nftables table: its layout, and how networks and published ports change it.
 //!
-//! ctnet owns exactly one table and touches nothing else in the ruleset. Its rules are
+//! ctnet owns two tables and touches nothing else in the ruleset: this one, and `bridge
+//! ctnet`, which holds anti-spoofing at layer 2 (its own layout and drawing are in
+//! `antispoof.rs`; it is audited and rewritten beside this one). This table's rules are
 //! written once; networks and published ports only add and remove set and map elements,
 //! so the 1,000th published port costs a map element, not a rule, and each packet pays a
 //! few hash lookups however many networks and ports exist:
