@@ -1,6 +1,8 @@
-//! ctnet's nftables table as operations need it: made before something is added to it,
-//! and rewritten from the store. What each network and endpoint puts in it comes from
-//! the driver's plan (`driver::bridge::network_rules`, `port_rules`); the datapath knows
+//! ctnet's nftables tables as operations need them (`inet ctnet`, and `bridge ctnet` for
+//! anti-spoofing, `datapath/nft/antispoof.rs`): made before something is added to them,
+//! and rewritten from the store, both under the same write transaction. What each
+//! network and endpoint puts in them comes from the driver's plan
+//! (`driver::bridge::network_rules`, `port_rules`, `port_guard`); the datapath knows
 //! nothing of networks or containers.
 //!
 //! Every rewrite reads the store and commits its batch inside one write transaction of

@@ -627,11 +627,6 @@ fn render_key(set: &SetSpec, mut bytes: &[u8]) -> String {
     parts.join(" . ")
 }
 
-/// The comments of the rules that drop (for `ctnet trace`).
-pub fn guard_rule_comments() -> Vec<&'static str> {
-    guard_rules().into_iter().map(|(_, c)| c).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

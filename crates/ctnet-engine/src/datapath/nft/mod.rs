@@ -122,9 +122,7 @@ use ctnet_nft::{
 use crate::model::ports::PublishedPort;
 use crate::model::{Isolation, Subnet};
 
-pub use antispoof::{
-    guard_rule_comments, GuardAudit, PortGuard, GUARD_CHAIN, GUARD_LAYOUT, GUARD_TABLE, SPOOF_PORTS,
-};
+pub use antispoof::{GuardAudit, PortGuard, GUARD_CHAIN, GUARD_LAYOUT, GUARD_TABLE, SPOOF_PORTS};
 pub use audit::{Rewrite, TableAudit};
 
 /// ctnet's table.
