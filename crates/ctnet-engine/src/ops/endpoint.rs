@@ -397,15 +397,12 @@ impl Engine {
         if let Ok(Some(net)) = state::get_network(self.store.read(), &ep.network) {
             let _ = self.pin_bridge_address(&net);
         }
+        // Ports, policy entries and anti-spoofing elements: one commit.
         let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
+        let guards: Vec<_> = bridge::port_guard(ep).into_iter().collect();
         self.firewall
-            .remove_endpoint(&port_rules(ep), &policy)
+            .remove_endpoint_guarded(&port_rules(ep), &policy, &guards)
             .map_err(|e| Error::kernel(&object, e))?;
-        if let Some(guard) = bridge::port_guard(ep) {
-            self.firewall
-                .remove_guards(std::slice::from_ref(&guard))
-                .map_err(|e| Error::kernel(&object, e))?;
-        }
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
         reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))
     }

@@ -283,6 +283,15 @@ fn guard_elements(guard: &PortGuard) -> Vec<(&'static str, Element)> {
 }
 
 /// Elements grouped by set, so a rewrite of a thousand ports is a few messages.
+/// Expires `guards`' elements in `batch`, as [`Firewall::remove_guards`] does in one of
+/// its own.
+pub(super) fn expire_guard_elements(batch: &mut ctnet_nft::Batch, guards: &[PortGuard]) {
+    let what = describe(guards);
+    for (set, elements) in by_set(guards) {
+        batch.expire_elements(GUARD_TABLE, set, &elements, &what);
+    }
+}
+
 fn by_set(guards: &[PortGuard]) -> BTreeMap<&'static str, Vec<Element>> {
     let mut out: BTreeMap<&'static str, Vec<Element>> = BTreeMap::new();
     for guard in guards {
@@ -353,6 +362,7 @@ impl Firewall {
     /// Withdraws the elements of guarded ports: expired on Linux 6.10 and later (see the
     /// module documentation), else deleted. Elements or a table already gone are fine.
     pub fn remove_guards(&mut self, guards: &[PortGuard]) -> ctnet_kernel::Result<()> {
+        // (The batch with ports and policy entries: `Firewall::remove_endpoint_guarded`.)
         if guards.is_empty() {
             return Ok(());
         }

@@ -325,6 +325,41 @@ impl Firewall {
         ports: &[PortRules],
         policy: &crate::policy::Compiled,
     ) -> ctnet_kernel::Result<()> {
+        self.remove_endpoint_guarded(ports, policy, &[])
+    }
+
+    /// [`Firewall::remove_endpoint`] with the endpoint's anti-spoofing elements of table
+    /// `bridge ctnet` in the same batch (one nf_tables transaction may span tables):
+    /// a detach is one commit. Where that batch is refused as a whole (one of the tables
+    /// is gone), each table's part is withdrawn on its own.
+    pub fn remove_endpoint_guarded(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+        guards: &[PortGuard],
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return self.remove_guards(guards);
+        }
+        if !guards.is_empty() && kernel_expires_elements() {
+            let socket = self.socket()?;
+            let mut batch = socket.batch();
+            add_port_expiries(&mut batch, ports);
+            policy::withdraw_policy_elements(&mut batch, policy, true);
+            antispoof::expire_guard_elements(&mut batch, guards);
+            if socket.commit(batch).is_ok() {
+                return Ok(());
+            }
+        }
+        self.remove_inet_endpoint(ports, policy)?;
+        self.remove_guards(guards)
+    }
+
+    fn remove_inet_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
         if ports.is_empty() && policy.is_empty() {
             return Ok(());
         }
@@ -394,6 +429,14 @@ impl Firewall {
             self.socket = Some(NftSocket::open()?);
         }
         Ok(self.socket.as_mut().expect("socket was just opened"))
+    }
+}
+
+/// Expires published ports' elements in `batch` (see "Withdrawing a port").
+fn add_port_expiries(batch: &mut Batch, ports: &[PortRules]) {
+    for (map, elements) in port_elements_by_map(ports) {
+        let what = format!("{} published ports", elements.len());
+        batch.expire_elements(TABLE, map, &elements, &what);
     }
 }
 
