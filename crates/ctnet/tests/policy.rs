@@ -1,0 +1,929 @@
+//! Network policy (`ctnet policy add|ls|rm`, labels on `run` and `attach`) with real
+//! traffic, Kubernetes NetworkPolicy ingress semantics: a container selected by the `--to`
+//! of an allow policy accepts only what some allow policy admits (plus replies), others
+//! stay open, a `--deny` policy wins over any allow. Shown between containers on one
+//! bridge with br_netfilter's netns-wide sysctls at 0 (the bridge's own `nf_call_iptables`
+//! flag is what sends its frames through the hooks), from the wan to a published port
+//! (matched on the container port after DNAT), over IPv6, with 10,000 elements costing no
+//! rule, for labels given to containers after the policy, and for every refused input.
+//!
+//! A refused connection is a drop: the probe's connect times out (a missing server would
+//! answer "connection refused", so a refusal cannot be confused with a server not running).
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{refused, GroupGuard, Sandbox, UPLINK_HOST, UPLINK_HOST6, UPLINK_WAN, UPLINK_WAN6};
+
+/// `ip:port`, bracketed for IPv6.
+fn at(ip: &str, port: u16) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// The probe from `ns` (None: the host) to `target` with a one-second timeout.
+fn probe(sb: &Sandbox, ns: Option<&str>, proto: &str, target: &str) -> Result<String, String> {
+    let prefix = ns
+        .map(|n| format!("ip netns exec {n} "))
+        .unwrap_or_default();
+    let out = sb.run(&format!("{prefix}ctnet-probe {proto} {target} --timeout 1"));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+/// `from` must reach `target`; returns what the server saw.
+fn admitted(sb: &Sandbox, from: &str, proto: &str, target: &str, why: &str) -> String {
+    probe(sb, Some(from), proto, target)
+        .unwrap_or_else(|e| panic!("{why}: {proto} {from} -> {target} should connect: {e}"))
+}
+
+/// `from` must not reach `target`: the packets are dropped (TCP: the connect times out;
+/// UDP: no answer), not answered by a missing server.
+fn dropped(sb: &Sandbox, from: &str, proto: &str, target: &str, why: &str) {
+    match probe(sb, Some(from), proto, target) {
+        Ok(seen) => panic!("{why}: {proto} {from} -> {target} should be dropped, got {seen:?}"),
+        Err(e) => {
+            let expected = if proto == "tcp" {
+                "timed out"
+            } else {
+                "no answer"
+            };
+            assert!(
+                e.contains(expected),
+                "{why}: {proto} {from} -> {target} failed, but not by a drop: {e}"
+            );
+        }
+    }
+}
+
+/// The containers of the usual world and their addresses.
+struct Trio {
+    web: String,
+    db: String,
+    other: String,
+}
+
+/// Network `n` (made with `create`) holding web (role=web), db (role=db, publishing
+/// `db_ports`) and other (no label). db serves TCP 5432 and 22 and UDP 5353 and 5354,
+/// web TCP 80, other TCP 80. Addresses of `family` (4 or 6).
+fn trio(sb: &mut Sandbox, create: &str, db_ports: &str, family: u8) -> Trio {
+    sb.ok(&format!(
+        "ctnet network create n --dns false {create} >/dev/null && \
+         for c in web db other; do ctnet netns add $c >/dev/null; done && \
+         ctnet attach n web --label role=web >/dev/null && \
+         ctnet attach n db --label role=db {db_ports} >/dev/null && \
+         ctnet attach n other >/dev/null"
+    ));
+    sb.serve(Some("db"), "--tcp 5432 --tcp 22 --udp 5353 --udp 5354");
+    sb.serve(Some("web"), "--tcp 80");
+    sb.serve(Some("other"), "--tcp 80");
+    let addr = |ns: &str| {
+        if family == 6 {
+            sb.addr6_of(ns, "eth0")
+        } else {
+            sb.addr_of(ns, "eth0")
+        }
+    };
+    Trio {
+        web: addr("web"),
+        db: addr("db"),
+        other: addr("other"),
+    }
+}
+
+/// br_netfilter's netns-wide switches off in the sandbox (they are per network
+/// namespace; the machine's own are untouched), so only the bridge's own flag can send
+/// its frames through the inet hooks.
+fn br_netfilter_off(sb: &Sandbox) {
+    sb.ok("echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables && \
+         echo 0 > /proc/sys/net/bridge/bridge-nf-call-ip6tables");
+}
+
+/// Both netns-wide br_netfilter sysctls, as the sandbox has them.
+fn br_netfilter_sysctls(sb: &Sandbox) -> String {
+    sb.ok(
+        "cat /proc/sys/net/bridge/bridge-nf-call-iptables /proc/sys/net/bridge/bridge-nf-call-ip6tables",
+    )
+    .split_whitespace()
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+/// Network `net`'s bridge.
+fn bridge_of(sb: &Sandbox, net: &str) -> String {
+    let v: Value =
+        serde_json::from_str(&sb.ok(&format!("ctnet network inspect {net} --format json")))
+            .unwrap();
+    v["bridge"].as_str().expect("bridge name").to_string()
+}
+
+/// The bridge's own `nf_call_iptables` and `nf_call_ip6tables` flags, as `ip -d` shows them.
+fn bridge_nf_flags(sb: &Sandbox, bridge: &str) -> (String, String) {
+    let out = sb.ok(&format!("ip -d link show dev {bridge}"));
+    let flag = |name: &str| {
+        out.split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_string()
+    };
+    (flag("nf_call_iptables"), flag("nf_call_ip6tables"))
+}
+
+/// `ctnet policy ls --format json`.
+fn policies(sb: &Sandbox) -> Vec<Value> {
+    let out = sb.ok("ctnet policy ls --format json");
+    serde_json::from_str::<Value>(&out)
+        .unwrap_or_else(|e| panic!("policy ls: {e}: {out}"))
+        .as_array()
+        .unwrap_or_else(|| panic!("policy ls is no array: {out}"))
+        .clone()
+}
+
+/// The containers policy `name` selects (its `selected` list, as names).
+fn selected(sb: &Sandbox, name: &str) -> Vec<String> {
+    let all = policies(sb);
+    let p = all
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("policy {name} not listed: {all:?}"));
+    let mut names: Vec<String> = p["selected"]
+        .as_array()
+        .unwrap_or_else(|| panic!("policy {name}: selected is no array: {p}"))
+        .iter()
+        .map(|s| match s {
+            Value::String(s) => s.clone(),
+            other => other["container"]
+                .as_str()
+                .or(other["name"].as_str())
+                .unwrap_or_else(|| panic!("policy {name}: selected entry {other}"))
+                .to_string(),
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Output of a command that must succeed, stdout and stderr together.
+fn ok_all(sb: &Sandbox, script: &str) -> String {
+    let out = sb.run(script);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "`{script}` failed: {text}");
+    text
+}
+
+/// A file path unique to this test run (shared with the sandbox, whose mount namespace
+/// sees the same /tmp).
+fn scratch(name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "ctnet-policy-{}-{}-{name}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ))
+}
+
+/// A TCP echo server: answers each message with "echo MESSAGE"; closes after the answer
+/// unless the message starts with "keep" (so `ctnet-probe tcp` gets its answer and EOF,
+/// and a long-lived client keeps its connection). Stops by itself after two minutes.
+const ECHO_SERVER: &str = r#"
+import os, socket, sys, threading
+threading.Timer(120, lambda: os._exit(0)).start()
+try:
+    ls = socket.socket(socket.AF_INET6)
+    ls.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("::", int(sys.argv[1])))
+except OSError:
+    ls = socket.socket(socket.AF_INET)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("0.0.0.0", int(sys.argv[1])))
+ls.listen(16)
+print("ready", flush=True)
+def handle(c):
+    with c:
+        while True:
+            d = c.recv(100)
+            if not d:
+                return
+            c.sendall(b"echo " + d)
+            if not d.startswith(b"keep"):
+                return
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+"#;
+
+/// A long-lived client: connects, exchanges "keep before", prints "connected", waits
+/// (at most 30 s) for the file argv[3] to exist, then exchanges "keep after" on the same
+/// connection. Exit 0 only if that answer came. (Nothing is printed after the first line:
+/// the reader of it is gone.)
+const HOLDING_CLIENT: &str = r#"
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
+s.sendall(b"keep before")
+if s.recv(100) != b"echo keep before":
+    sys.exit(2)
+print("connected", flush=True)
+deadline = time.time() + 30
+while not os.path.exists(sys.argv[3]) and time.time() < deadline:
+    time.sleep(0.05)
+try:
+    s.sendall(b"keep after")
+    sys.exit(0 if s.recv(100) == b"echo keep after" else 3)
+except OSError as e:
+    sys.stderr.write("holding client: %s\n" % e)
+    sys.exit(4)
+"#;
+
+/// Waits (at most 10 s) for `child` to exit; its exit code.
+fn wait_bounded(child: &mut Child) -> Option<i32> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The core of the issue on one bridge, br_netfilter's sysctls at 0: before any policy
+/// everyone reaches db; `allow-web` admits web to db:5432 only, other is dropped, db still
+/// reaches web (web is selected by nothing; the answers are replies), a connection other
+/// opened before the policy keeps working while a new one is dropped; a UDP port policy
+/// admits its port and not another; removing the policies opens db again; a deny beats the
+/// allow, and a deny alone drops on a container no allow selects.
+#[test]
+fn allow_refuse_deny_between_containers_on_one_bridge_with_br_netfilter_off() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(&mut sb, "--subnet 10.80.0.0/24", "", 4);
+    let (db, web) = (t.db.clone(), t.web.clone());
+    let echo = scratch("echo.py");
+    let client = scratch("client.py");
+    let go = scratch("go");
+    std::fs::write(&echo, ECHO_SERVER).unwrap();
+    std::fs::write(&client, HOLDING_CLIENT).unwrap();
+    sb.spawn_ready(&format!(
+        "exec ip netns exec db python3 {} 5433",
+        echo.display()
+    ));
+
+    // Open before any policy.
+    for from in ["web", "other"] {
+        for port in [5432, 22, 5433] {
+            admitted(&sb, from, "tcp", &at(&db, port), "no policy yet");
+        }
+        admitted(&sb, from, "udp", &at(&db, 5354), "no policy yet");
+    }
+    // A connection from other to db:5433 opened before the policy, held open.
+    let (holder, line) = sb.start_with_first_line(&format!(
+        "exec ip netns exec other python3 {} {db} 5433 {}",
+        client.display(),
+        go.display()
+    ));
+    let _guard = GroupGuard(holder.id());
+    let mut holder = holder;
+    assert_eq!(
+        line.trim(),
+        "connected",
+        "the long-lived client did not connect"
+    );
+
+    let out = ok_all(
+        &sb,
+        "ctnet policy add allow-web --network n --to role=db --from role=web --port 5432/tcp",
+    );
+    assert!(
+        out.contains("db"),
+        "policy add does not say it selects db: {out}"
+    );
+    assert_eq!(selected(&sb, "allow-web"), ["db"]);
+    assert_eq!(
+        br_netfilter_sysctls(&sb),
+        "0 0",
+        "policy add turned on br_netfilter for the whole namespace"
+    );
+    let bridge = bridge_of(&sb, "n");
+    assert_eq!(
+        bridge_nf_flags(&sb, &bridge).0,
+        "1",
+        "the policy's bridge has no nf_call_iptables"
+    );
+
+    let seen = admitted(&sb, "web", "tcp", &at(&db, 5432), "allow-web");
+    assert!(seen.starts_with(&format!("from {web}:")), "db saw {seen}");
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 22),
+        "allow-web admits 5432 only",
+    );
+    dropped(&sb, "other", "tcp", &at(&db, 5432), "other has no role=web");
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&db, 5433),
+        "a new connection to 5433",
+    );
+    admitted(
+        &sb,
+        "db",
+        "tcp",
+        &at(&web, 80),
+        "web is selected by no policy",
+    );
+    admitted(
+        &sb,
+        "other",
+        "tcp",
+        &at(&web, 80),
+        "web is selected by no policy",
+    );
+    // The connection opened before the policy goes on.
+    std::fs::write(&go, "").unwrap();
+    let code = wait_bounded(&mut holder);
+    let _ = std::fs::remove_file(&go);
+    assert_eq!(
+        code,
+        Some(0),
+        "an established connection stopped when the policy came"
+    );
+
+    // UDP: a /udp port admits that port; union with allow-web.
+    sb.ok("ctnet policy add allow-dns --network n --to role=db --from role=web --port 5353/udp");
+    admitted(&sb, "web", "udp", &at(&db, 5353), "allow-dns");
+    dropped(
+        &sb,
+        "web",
+        "udp",
+        &at(&db, 5354),
+        "allow-dns admits 5353 only",
+    );
+    dropped(&sb, "other", "udp", &at(&db, 5353), "other has no role=web");
+    admitted(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 5432),
+        "the union of both policies",
+    );
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 5353),
+        "5353 is admitted for UDP only",
+    );
+
+    // Removing the policies opens db again.
+    sb.ok("ctnet policy rm allow-web && ctnet policy rm allow-dns");
+    assert!(policies(&sb).is_empty(), "{:?}", policies(&sb));
+    admitted(&sb, "other", "tcp", &at(&db, 5432), "no policy left");
+    admitted(&sb, "web", "tcp", &at(&db, 22), "no policy left");
+    admitted(&sb, "other", "udp", &at(&db, 5354), "no policy left");
+
+    // A deny beats an allow; removed, the allow admits again.
+    sb.ok(
+        "ctnet policy add allow-web --network n --to role=db --from role=web --port 5432/tcp && \
+         ctnet policy add no-web --network n --to role=db --from name=web --port 5432 --deny",
+    );
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 5432),
+        "no-web denies what allow-web admits",
+    );
+    sb.ok("ctnet policy rm no-web");
+    admitted(&sb, "web", "tcp", &at(&db, 5432), "the deny is gone");
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&db, 5432),
+        "allow-web still selects db",
+    );
+
+    // A deny alone drops its traffic on a container no allow selects, nothing else.
+    sb.ok("ctnet policy add shun-other --network n --to name=web --from name=other --deny");
+    dropped(&sb, "other", "tcp", &at(&web, 80), "shun-other");
+    admitted(
+        &sb,
+        "db",
+        "tcp",
+        &at(&web, 80),
+        "shun-other names other only",
+    );
+    admitted(
+        &sb,
+        "web",
+        "tcp",
+        &at(&t.other, 80),
+        "shun-other protects web only",
+    );
+    let _ = std::fs::remove_file(&echo);
+    let _ = std::fs::remove_file(&client);
+}
+
+/// `ctnet doctor` says what enforces policy between containers of one bridge while
+/// br_netfilter's sysctl is off, and reports no problem for it.
+#[test]
+fn doctor_explains_what_enforces_policy_on_the_bridge() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    trio(&mut sb, "--subnet 10.84.0.0/24", "", 4);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    let bridge = bridge_of(&sb, "n");
+    let out = sb.run("ctnet doctor --format json");
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = all.as_array().unwrap();
+    assert!(
+        !findings.iter().any(|f| f["severity"] == "problem"),
+        "{findings:#?}"
+    );
+    let says = findings.iter().any(|f| {
+        let detail = f["detail"].as_str().unwrap_or_default();
+        detail.contains("nf_call_iptables")
+            && (detail.contains(&bridge)
+                || detail.contains("\"n\"")
+                || detail.contains("network n"))
+    });
+    assert!(
+        says,
+        "doctor does not say the bridge's nf_call_iptables is in force: {findings:#?}"
+    );
+}
+
+/// From outside: db publishes 8080->5432; `wan-in` admits 203.0.113.0/24 to port 5432 (the
+/// container port, after DNAT): the wan router (203.0.113.2) reaches the published port, a
+/// host behind it (192.0.2.10) does not, nor does web on db's own bridge; a policy on the
+/// host port 8080 admits nobody.
+#[test]
+fn a_cidr_admits_the_wan_to_a_published_port_and_refuses_another_source() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    // A host behind the wan router, outside 203.0.113.0/24 (the host's default route
+    // through the wan brings its answers back).
+    sb.ok(
+        "set -e; ip netns add far; ip -n wan link add wfar type veth peer name eth0 netns far; \
+         ip -n wan addr add 192.0.2.1/24 dev wfar; ip -n wan link set wfar up; \
+         ip -n far addr add 192.0.2.10/24 dev eth0; ip -n far link set eth0 up; ip -n far link set lo up; \
+         ip -n far route add default via 192.0.2.1; \
+         ip netns exec wan sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'",
+    );
+    let t = trio(&mut sb, "--subnet 10.82.0.0/24", "-p 8080:5432", 4);
+    let published = at(UPLINK_HOST, 8080);
+    let seen = admitted(&sb, "wan", "tcp", &published, "no policy yet");
+    assert!(seen.starts_with(&format!("from {UPLINK_WAN}:")), "{seen}");
+    let seen = admitted(&sb, "far", "tcp", &published, "no policy yet");
+    assert!(seen.starts_with("from 192.0.2.10:"), "{seen}");
+
+    sb.ok("ctnet policy add wan-in --network n --to role=db --from 203.0.113.0/24 --port 5432");
+    let seen = admitted(
+        &sb,
+        "wan",
+        "tcp",
+        &published,
+        "203.0.113.2 is in wan-in's CIDR",
+    );
+    assert!(seen.starts_with(&format!("from {UPLINK_WAN}:")), "{seen}");
+    dropped(
+        &sb,
+        "far",
+        "tcp",
+        &published,
+        "192.0.2.10 is outside wan-in's CIDR",
+    );
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&t.db, 5432),
+        "web is outside wan-in's CIDR",
+    );
+
+    // Matched after DNAT: the host port is not what a policy names.
+    sb.ok(
+        "ctnet policy rm wan-in && \
+         ctnet policy add wan-host-port --network n --to role=db --from 203.0.113.0/24 --port 8080",
+    );
+    dropped(
+        &sb,
+        "wan",
+        "tcp",
+        &published,
+        "the container port is 5432, not 8080",
+    );
+    sb.ok("ctnet policy rm wan-host-port");
+    admitted(&sb, "far", "tcp", &published, "no policy left");
+}
+
+/// The same results over IPv6 on a dual-stack network (br_netfilter off): allow, the
+/// refused port and source, db reaching web, deny over allow, removal; the IPv4 side of
+/// the same containers under the same policy; an IPv6 CIDR admitting the wan to the
+/// published port over IPv6 and not the same wan over IPv4.
+#[test]
+fn the_same_over_ipv6_on_a_dual_stack_network() {
+    let mut sb = Sandbox::new();
+    sb.with_wan();
+    br_netfilter_off(&sb);
+    let t = trio(
+        &mut sb,
+        "--ipv6 --subnet fd00:80::/64 --subnet 10.83.0.0/24",
+        "-p 8080:5432",
+        6,
+    );
+    let (db, web) = (t.db.clone(), t.web.clone());
+    let db4 = sb.addr_of("db", "eth0");
+    admitted(&sb, "other", "tcp", &at(&db, 5432), "no policy yet");
+    admitted(&sb, "web", "tcp", &at(&db, 22), "no policy yet");
+
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432/tcp");
+    assert_eq!(br_netfilter_sysctls(&sb), "0 0");
+    assert_eq!(
+        bridge_nf_flags(&sb, &bridge_of(&sb, "n")).1,
+        "1",
+        "the policy's bridge has no nf_call_ip6tables"
+    );
+    let seen = admitted(&sb, "web", "tcp", &at(&db, 5432), "allow-web over IPv6");
+    assert!(seen.starts_with(&format!("from [{web}]:")), "db saw {seen}");
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 22),
+        "allow-web admits 5432 only",
+    );
+    dropped(&sb, "other", "tcp", &at(&db, 5432), "other has no role=web");
+    admitted(
+        &sb,
+        "db",
+        "tcp",
+        &at(&web, 80),
+        "web is selected by no policy",
+    );
+    // The IPv4 side of the same containers.
+    admitted(&sb, "web", "tcp", &at(&db4, 5432), "allow-web over IPv4");
+    dropped(&sb, "other", "tcp", &at(&db4, 5432), "other over IPv4");
+
+    sb.ok("ctnet policy add no-web --network n --to role=db --from name=web --port 5432 --deny");
+    dropped(&sb, "web", "tcp", &at(&db, 5432), "the deny wins over IPv6");
+    sb.ok("ctnet policy rm no-web");
+    admitted(&sb, "web", "tcp", &at(&db, 5432), "the deny is gone");
+
+    sb.ok("ctnet policy rm allow-web");
+    admitted(&sb, "other", "tcp", &at(&db, 5432), "no policy left");
+
+    // From the wan over IPv6 to the published port: an IPv6 CIDR.
+    let published6 = at(UPLINK_HOST6, 8080);
+    let published4 = at(UPLINK_HOST, 8080);
+    admitted(&sb, "wan", "tcp", &published6, "no policy yet");
+    admitted(&sb, "wan", "tcp", &published4, "no policy yet");
+    sb.ok("ctnet policy add wan6 --network n --to role=db --from 2001:db8:1::/64 --port 5432");
+    let seen = admitted(
+        &sb,
+        "wan",
+        "tcp",
+        &published6,
+        "2001:db8:1::2 is in wan6's CIDR",
+    );
+    assert!(
+        seen.starts_with(&format!("from [{UPLINK_WAN6}]:")),
+        "{seen}"
+    );
+    dropped(
+        &sb,
+        "wan",
+        "tcp",
+        &published4,
+        "the wan's IPv4 address is in no CIDR",
+    );
+}
+
+/// The rules in the whole ruleset (every table ctnet has: inet, and a bridge one if any).
+fn rule_count(sb: &Sandbox) -> usize {
+    let v: Value = serde_json::from_str(&sb.ok("nft -j list ruleset")).unwrap();
+    v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("rule").is_some())
+        .count()
+}
+
+/// The elements of ctnet's policy sets (`policy_*` in `table inet ctnet`), by set.
+fn policy_elements(sb: &Sandbox) -> Vec<(String, usize)> {
+    let v: Value = serde_json::from_str(&sb.ok("nft -j list table inet ctnet")).unwrap();
+    v["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.get("set"))
+        .filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("policy_")))
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_string(),
+                s["elem"].as_array().map_or(0, Vec::len),
+            )
+        })
+        .collect()
+}
+
+fn elements_in(sets: &[(String, usize)], name: &str) -> usize {
+    sets.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no set {name} in {sets:?}"))
+        .1
+}
+
+/// 10,000 policy elements (one policy, 10,000 separate ports between web and db) cost
+/// no rule more than one element: the ruleset's rule count is the same, the allow set
+/// holds them, and traffic is still decided per element (an admitted port connects, the
+/// port between two admitted ones is dropped, and other is dropped on an admitted port).
+#[test]
+fn ten_thousand_elements_add_no_rule_and_traffic_stays_correct() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(&mut sb, "--subnet 10.85.0.0/24", "", 4);
+    sb.serve(Some("db"), "--tcp 25000 --tcp 25001");
+    let db = t.db.clone();
+
+    let before = policy_elements(&sb);
+    let none = before.iter().map(|(_, n)| n).sum::<usize>();
+    sb.ok("ctnet policy add one --network n --to role=db --from role=web --port 25000");
+    let rules_one = rule_count(&sb);
+    let one = policy_elements(&sb);
+    assert!(
+        elements_in(&one, "policy_allow") >= 1,
+        "one element is not in policy_allow: {one:?}"
+    );
+    admitted(&sb, "web", "tcp", &at(&db, 25000), "one");
+    dropped(&sb, "web", "tcp", &at(&db, 25001), "one admits 25000 only");
+    sb.ok("ctnet policy rm one");
+    assert_eq!(
+        policy_elements(&sb).iter().map(|(_, n)| n).sum::<usize>(),
+        none,
+        "policy rm left elements"
+    );
+
+    // Even ports 20000..=39998: 10,000 ports no range can merge.
+    let started = Instant::now();
+    sb.ok(
+        "ctnet policy add big --network n --to role=db --from role=web \
+         $(seq 20000 2 39998 | sed 's/^/--port /') >/dev/null",
+    );
+    let took = started.elapsed();
+    eprintln!("policy add with 10,000 ports took {took:?}");
+    let big = policy_elements(&sb);
+    assert!(
+        elements_in(&big, "policy_allow") >= 10_000,
+        "the allow set does not hold 10,000 elements: {big:?}"
+    );
+    assert_eq!(
+        rule_count(&sb),
+        rules_one,
+        "10,000 elements changed the number of rules"
+    );
+    admitted(&sb, "web", "tcp", &at(&db, 25000), "big admits 25000");
+    dropped(
+        &sb,
+        "web",
+        "tcp",
+        &at(&db, 25001),
+        "25001 is between two admitted ports",
+    );
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&db, 25000),
+        "other has no role=web",
+    );
+    let listed = policies(&sb);
+    let ports = &listed[0]["ports"];
+    assert_eq!(
+        ports.as_array().map(Vec::len),
+        Some(10_000),
+        "policy ls does not list 10,000 ports"
+    );
+}
+
+/// Runs a refused `cmd` (see [`refused`]: message pieces, snapshot unchanged) and checks
+/// the policies are unchanged too.
+fn refused_policy(sb: &Sandbox, cmd: &str, expected: &[&str]) {
+    let before = policies(sb);
+    refused(sb, cmd, expected);
+    assert_eq!(policies(sb), before, "`{cmd}` changed the policies");
+}
+
+/// Every refused input names what is wrong and changes nothing (kernel, store, policies);
+/// a `--to` that matches nothing is allowed and said.
+#[test]
+fn bad_input_is_refused_by_name_and_changes_nothing() {
+    let mut sb = Sandbox::new();
+    trio(&mut sb, "--subnet 10.86.0.0/24", "", 4);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    let add = "ctnet policy add p --network n";
+
+    refused_policy(
+        &sb,
+        "ctnet policy add p --network nosuch --to role=db",
+        &["nosuch", "network"],
+    );
+    for bad in ["role", "=x", "a=b,,c=d"] {
+        refused_policy(&sb, &format!("{add} --to '{bad}'"), &[bad, "KEY=VALUE"]);
+        refused_policy(
+            &sb,
+            &format!("{add} --to role=db --from '{bad}'"),
+            &[bad, "KEY=VALUE"],
+        );
+    }
+    refused_policy(
+        &sb,
+        &format!("{add} --to role=db --port 5432-22"),
+        &["5432-22", "22-5432"],
+    );
+    refused_policy(&sb, &format!("{add} --to role=db --port 70000"), &["70000"]);
+    refused_policy(
+        &sb,
+        &format!("{add} --to role=db --port 80/icmp"),
+        &["80/icmp", "tcp", "udp"],
+    );
+    refused_policy(
+        &sb,
+        &format!("{add} --to role=db --from 203.0.113.5/24"),
+        &["203.0.113.5/24", "203.0.113.0/24"],
+    );
+    refused_policy(
+        &sb,
+        &format!("{add} --to role=db --from 2001:db8::5/64"),
+        &["2001:db8::5/64", "2001:db8::/64"],
+    );
+    refused_policy(
+        &sb,
+        "ctnet policy add allow-web --network n --to role=db --port 22",
+        &["allow-web", "already", "ctnet policy rm allow-web"],
+    );
+    refused_policy(&sb, "ctnet policy rm nosuch", &["nosuch"]);
+
+    // Label keys with spaces, on attach and on run.
+    sb.ok("ctnet netns add late");
+    refused_policy(&sb, "ctnet attach n late --label 'my key=v'", &["my key"]);
+    refused_policy(
+        &sb,
+        "ctnet run --network n --label 'my key=v' -- true",
+        &["my key"],
+    );
+    refused_policy(&sb, "ctnet attach n late --label novalue", &["novalue"]);
+
+    // A --to matching nothing is allowed, and said.
+    let before = policies(&sb).len();
+    let out = ok_all(&sb, &format!("{add} --to role=nothing --from role=web"));
+    let lower = out.to_lowercase();
+    assert!(
+        lower.contains("role=nothing")
+            && (lower.contains("no container") || lower.contains("nothing")),
+        "a --to matching nothing is not reported: {out}"
+    );
+    assert_eq!(policies(&sb).len(), before + 1);
+    assert!(selected(&sb, "p").is_empty(), "{:?}", selected(&sb, "p"));
+    // And it selects nothing: other still reaches web.
+    sb.serve(Some("web"), "--tcp 81");
+    admitted(
+        &sb,
+        "other",
+        "tcp",
+        &at(&sb.addr_of("web", "eth0"), 81),
+        "p selects nobody",
+    );
+}
+
+/// Every object in `v` (recursively) that has key `key`.
+fn find_key<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(x) = m.get(key) {
+                out.push(x);
+            }
+            m.values().for_each(|x| find_key(x, key, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| find_key(x, key, out)),
+        _ => {}
+    }
+}
+
+/// Labels are shown by `ls` (JSON `labels`) and `inspect` (text and JSON), for attach and
+/// run; a container given a matching label after the policy was added is selected at once
+/// (`--to` side) or admitted at once (`--from` side), without re-adding; a `ctnet run`
+/// container's labels and name take part in policy from its first packet; a detached
+/// container leaves the selection.
+#[test]
+fn labels_are_shown_and_later_containers_are_selected_at_once() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    sb.ok(
+        "ctnet network create n --dns false --subnet 10.87.0.0/24 >/dev/null && \
+         for c in web db other db2 web2; do ctnet netns add $c >/dev/null; done && \
+         ctnet attach n web --label role=web --label tier=front >/dev/null && \
+         ctnet attach n db --label role=db >/dev/null && ctnet attach n other >/dev/null",
+    );
+    let rows: Value = serde_json::from_str(&sb.ok("ctnet ls --format json")).unwrap();
+    let row = |name: &str| {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["container"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {rows}"))
+            .clone()
+    };
+    assert_eq!(
+        row("web")["labels"],
+        serde_json::json!({"role": "web", "tier": "front"})
+    );
+    assert_eq!(row("db")["labels"], serde_json::json!({"role": "db"}));
+    assert_eq!(row("other")["labels"], serde_json::json!({}));
+    let text = sb.ok("ctnet inspect web");
+    assert!(
+        text.lines()
+            .any(|l| l.contains("role") && l.contains("web") && l.contains("tier")),
+        "inspect does not show web's labels: {text}"
+    );
+    let view: Value = serde_json::from_str(&sb.ok("ctnet inspect web --format json")).unwrap();
+    let mut labels = Vec::new();
+    find_key(&view, "labels", &mut labels);
+    assert!(
+        labels
+            .iter()
+            .any(|l| **l == serde_json::json!({"role": "web", "tier": "front"})),
+        "inspect --format json has no labels: {view:#}"
+    );
+
+    for ns in ["db", "db2", "web", "other"] {
+        sb.serve(Some(ns), "--tcp 5432");
+    }
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    assert_eq!(selected(&sb, "allow-web"), ["db"]);
+    let db = sb.addr_of("db", "eth0");
+
+    // A db attached later is selected as it attaches.
+    sb.ok("ctnet attach n db2 --label role=db >/dev/null");
+    let db2 = sb.addr_of("db2", "eth0");
+    dropped(&sb, "other", "tcp", &at(&db2, 5432), "db2 has role=db");
+    admitted(&sb, "web", "tcp", &at(&db2, 5432), "web to db2");
+    assert_eq!(selected(&sb, "allow-web"), ["db", "db2"]);
+    // A web attached later is admitted as it attaches.
+    sb.ok("ctnet attach n web2 --label role=web >/dev/null");
+    admitted(&sb, "web2", "tcp", &at(&db, 5432), "web2 has role=web");
+    // Detached, db2 leaves the selection.
+    sb.ok("ctnet detach n db2");
+    assert_eq!(selected(&sb, "allow-web"), ["db"]);
+
+    // ctnet run: labels shown, and in force from the command's first packet.
+    let run = sb.start_until(
+        "exec ctnet run --network n --name r --label role=web -- sh -c 'echo started; exec sleep 30'",
+        "started",
+    );
+    let _guard = GroupGuard(run.id());
+    let rows: Value = serde_json::from_str(&sb.ok("ctnet ls --format json")).unwrap();
+    let r = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["container"] == "r" || r["name"] == "r")
+        .unwrap_or_else(|| panic!("r not listed: {rows}"));
+    assert_eq!(r["labels"], serde_json::json!({"role": "web"}), "{r}");
+    let target = at(&db, 5432);
+    sb.ok(&format!(
+        "ctnet run --network n --label role=web -- ctnet-probe tcp {target} --timeout 1"
+    ));
+    sb.fails(&format!(
+        "ctnet run --network n --label role=other -- ctnet-probe tcp {target} --timeout 1"
+    ));
+    // By name: a run named r2 is admitted by name=r2, an unnamed one is not.
+    sb.ok("ctnet policy add by-name --network n --to role=db --from name=r2 --port 5432");
+    sb.ok(&format!(
+        "ctnet run --network n --name r2 -- ctnet-probe tcp {target} --timeout 1"
+    ));
+    sb.fails(&format!(
+        "ctnet run --network n -- ctnet-probe tcp {target} --timeout 1"
+    ));
+}
