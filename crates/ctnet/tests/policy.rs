@@ -74,7 +74,7 @@ struct Trio {
 }
 
 /// Network `n` (made with `create`) holding web (role=web), db (role=db, publishing
-/// `db_ports`) and other (no label). db serves TCP 5432 and 22 and UDP 5353 and 5354,
+/// `db_ports`) and other (no label). db serves TCP 5432, 22 and 5353 and UDP 5353 and 5354,
 /// web TCP 80, other TCP 80. Addresses of `family` (4 or 6).
 fn trio(sb: &mut Sandbox, create: &str, db_ports: &str, family: u8) -> Trio {
     sb.ok(&format!(
@@ -84,7 +84,10 @@ fn trio(sb: &mut Sandbox, create: &str, db_ports: &str, family: u8) -> Trio {
          ctnet attach n db --label role=db {db_ports} >/dev/null && \
          ctnet attach n other >/dev/null"
     ));
-    sb.serve(Some("db"), "--tcp 5432 --tcp 22 --udp 5353 --udp 5354");
+    sb.serve(
+        Some("db"),
+        "--tcp 5432 --tcp 22 --tcp 5353 --udp 5353 --udp 5354",
+    );
     sb.serve(Some("web"), "--tcp 80");
     sb.serve(Some("other"), "--tcp 80");
     let addr = |ns: &str| {
@@ -835,7 +838,7 @@ fn find_key<'a>(v: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
 /// run; a container given a matching label after the policy was added is selected at once
 /// (`--to` side) or admitted at once (`--from` side), without re-adding; a `ctnet run`
 /// container's labels and name take part in policy from its first packet; a detached
-/// container leaves the selection.
+/// container leaves the selection; `all` and a two-label selector.
 #[test]
 fn labels_are_shown_and_later_containers_are_selected_at_once() {
     let mut sb = Sandbox::new();
@@ -935,4 +938,23 @@ fn labels_are_shown_and_later_containers_are_selected_at_once() {
     assert!(run_probe("--name r2"), "a run named r2");
     assert!(!run_probe("--name r3"), "a run named r3");
     assert!(!run_probe(""), "a run without a name");
+
+    // `all` selects every container on the network; a comma needs every pair.
+    sb.ok("ctnet policy add front --network n --to all --from role=web,tier=front --port 5432");
+    assert_eq!(selected(&sb, "front"), ["db", "other", "web", "web2"]);
+    let other = sb.addr_of("other", "eth0");
+    admitted(
+        &sb,
+        "web",
+        "tcp",
+        &at(&other, 5432),
+        "web has role=web and tier=front",
+    );
+    dropped(
+        &sb,
+        "web2",
+        "tcp",
+        &at(&other, 5432),
+        "web2 has no tier=front",
+    );
 }
