@@ -59,6 +59,15 @@ impl Error {
         Error::new(ErrorKind::InvalidInput, object, cause, fix)
     }
 
+    /// The same error, naming the larger input it was found in (`--to "a=b,k y=v"`:
+    /// label key "k y": contains ' ').
+    pub fn within(self, outer: &str) -> Self {
+        Error {
+            object: format!("{outer}: {}", self.object),
+            ..self
+        }
+    }
+
     /// A missing object.
     pub fn not_found(object: impl Into<String>, fix: impl Into<String>) -> Self {
         Error::new(ErrorKind::NotFound, object, "does not exist", fix)

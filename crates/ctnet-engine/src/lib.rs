@@ -31,6 +31,7 @@ pub mod observe;
 pub mod ops;
 pub mod owner;
 pub mod paths;
+pub mod policy;
 pub(crate) mod state;
 
 pub use engine::Engine;

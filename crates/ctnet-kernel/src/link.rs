@@ -37,6 +37,9 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// The mode of a macvlan interface (`IFLA_MACVLAN_MODE`); None for any other kind.
     pub macvlan_mode: Option<MacvlanMode>,
+    /// A bridge's own `nf_call_iptables` and `nf_call_ip6tables` flags
+    /// (`IFLA_BR_NF_CALL_*`); None for any other kind.
+    pub bridge_nf_call: Option<(bool, bool)>,
 }
 
 /// A veth pair to create: `name` stays in the socket's namespace, `peer_name` is made
@@ -520,6 +523,7 @@ fn parse_link(message: &LinkMessage) -> Link {
         up: message.header.flags.contains(LinkFlags::Up),
         mac: None,
         macvlan_mode: None,
+        bridge_nf_call: None,
     };
     for attr in &message.attributes {
         match attr {
@@ -533,6 +537,21 @@ fn parse_link(message: &LinkMessage) -> Link {
                 for info in infos {
                     match info {
                         LinkInfo::Kind(kind) => link.kind = Some(kind.to_string()),
+                        LinkInfo::Data(InfoData::Bridge(data)) => {
+                            let flag = |want: fn(&InfoBridge) -> Option<bool>| {
+                                data.iter().find_map(want).unwrap_or(false)
+                            };
+                            link.bridge_nf_call = Some((
+                                flag(|d| match d {
+                                    InfoBridge::NfCallIpTables(on) => Some(*on),
+                                    _ => None,
+                                }),
+                                flag(|d| match d {
+                                    InfoBridge::NfCallIp6Tables(on) => Some(*on),
+                                    _ => None,
+                                }),
+                            ));
+                        }
                         LinkInfo::Data(InfoData::MacVlan(data)) => {
                             link.macvlan_mode = data.iter().find_map(|d| match d {
                                 InfoMacVlan::Mode(mode) => MacvlanMode::from_wire(*mode),
@@ -574,6 +593,30 @@ pub fn set_bridge_port_flags_request(name: &IfName, hairpin: bool, isolated: boo
         RouteNetlinkMessage::NewLink(message),
         0,
         format!("set hairpin={hairpin} isolated={isolated} on bridge port {name}"),
+    )
+}
+
+/// The request that sets a bridge's own `nf_call_iptables` and `nf_call_ip6tables`
+/// flags: with them on, `br_netfilter` passes the bridge's bridged IPv4 and IPv6 frames
+/// through the inet hooks (and conntrack) whatever the namespace's
+/// `net.bridge.bridge-nf-call-iptables` sysctl says, so firewall rules see traffic
+/// between two ports of this bridge, and only of this one.
+pub fn set_bridge_nf_call_request(name: &IfName, on: bool) -> Request {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    message.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Bridge),
+        LinkInfo::Data(InfoData::Bridge(vec![
+            InfoBridge::NfCallIpTables(on),
+            InfoBridge::NfCallIp6Tables(on),
+        ])),
+    ]));
+    Request::new(
+        RouteNetlinkMessage::NewLink(message),
+        0,
+        format!("set nf_call_iptables={on} nf_call_ip6tables={on} on bridge {name}"),
     )
 }
 

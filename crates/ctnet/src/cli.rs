@@ -159,6 +159,10 @@ pub enum Command {
     Detach(DetachArgs),
     /// List attached containers.
     Ls(FormatArgs),
+    /// Network policies: which containers may reach which (Kubernetes NetworkPolicy
+    /// ingress semantics), as nftables set elements.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Run a command in a fresh network namespace attached to a network; everything is
     /// removed when the command exits.
     Run(RunArgs),
@@ -204,6 +208,50 @@ pub enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Add a policy. A container selected by the --to of any allow policy then accepts
+    /// only what some allow policy admits, plus replies; a --deny policy drops what it
+    /// matches whatever allows it. New connections at once; established ones continue.
+    Add(PolicyAddArgs),
+    /// List policies with the containers they select now.
+    Ls(FormatArgs),
+    /// Remove policies.
+    Rm {
+        /// Policy names.
+        #[arg(required = true, value_parser = Utf8)]
+        names: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyAddArgs {
+    /// The policy's name.
+    #[arg(value_parser = Utf8)]
+    pub name: String,
+    /// The network whose containers it selects.
+    #[arg(long, value_parser = Utf8)]
+    pub network: String,
+    /// The containers it governs: KEY=VALUE[,KEY=VALUE...] (all must match),
+    /// name=CONTAINER, or all.
+    #[arg(long, value_parser = Utf8, value_name = "SELECTOR")]
+    pub to: String,
+    /// Where admitted traffic comes from: a selector of the network's containers, or a
+    /// CIDR block (another network, the wan). Repeatable; none: from anywhere.
+    #[arg(long, value_parser = Utf8, value_name = "SELECTOR|CIDR")]
+    pub from: Vec<String>,
+    /// Container ports: PORT[-END][/tcp|/udp|/sctp] (tcp when no protocol is given).
+    /// Repeatable; none: every port of every protocol.
+    #[arg(long = "port", value_parser = Utf8, value_name = "PORT")]
+    pub ports: Vec<String>,
+    /// Drop what the policy matches instead, whatever allows it.
+    #[arg(long)]
+    pub deny: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Subcommand, Debug)]
@@ -440,6 +488,9 @@ pub struct AttachArgs {
     /// to its own name as well, when that is a valid DNS name.
     #[arg(long = "alias", value_name = "NAME", value_parser = Utf8)]
     pub aliases: Vec<String>,
+    /// A label policies select the container by: KEY=VALUE. Repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = Utf8)]
+    pub labels: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -484,6 +535,10 @@ pub struct RunArgs {
     /// or just CONTAINER_PORT for a free host port. Repeatable; on the first network.
     #[arg(short = 'p', long = "publish", value_name = "PORT", value_parser = Utf8)]
     pub publish: Vec<String>,
+    /// A label policies select the container by: KEY=VALUE, on every network of the
+    /// run. Repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = Utf8)]
+    pub labels: Vec<String>,
     /// The command and its arguments, passed to it byte for byte.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<OsString>,

@@ -159,6 +159,7 @@ fn dispatch(engine: &mut Engine, command: Command) -> ctnet_engine::Result<()> {
         Command::Attach(args) => commands::endpoint::attach(engine, args),
         Command::Detach(args) => commands::endpoint::detach(engine, args),
         Command::Ls(args) => commands::endpoint::list(engine, args.format),
+        Command::Policy(cmd) => commands::policy::dispatch(engine, cmd),
         Command::Gc(args) => commands::endpoint::gc(engine, args.format, args.discard_unknown),
         Command::Doctor(args) => commands::doctor::doctor(engine, args.format),
         Command::Inspect(args) => commands::inspect::inspect(engine, args),

@@ -619,6 +619,9 @@ fn attach_one(
             .transpose()?,
         name: None,
         aliases: Vec::new(),
+        // Podman does not send a container's labels to its network back end; policies
+        // select Podman containers by name.
+        labels: ctnet_engine::model::policy::Labels::new(),
     };
     let ep = names::attach_naming(engine, spec, &mut names);
     say_left_out(opts, &net, &names);
@@ -885,6 +888,7 @@ mod tests {
             state: RowState::Ready,
             name: None,
             aliases: Vec::new(),
+            labels: Default::default(),
             ports: if ports {
                 vec![PublishedPort {
                     host_ip: None,

@@ -249,6 +249,7 @@ pub(crate) mod tests {
             ports: Vec::new(),
             name: None,
             aliases: Vec::new(),
+            labels: Default::default(),
             identity: None,
         }
     }

@@ -171,6 +171,7 @@ mod tests {
             ports: Vec::new(),
             name: None,
             aliases: Vec::new(),
+            labels: Default::default(),
             identity: None,
         }
     }

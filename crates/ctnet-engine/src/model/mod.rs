@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 pub mod dns;
+pub mod policy;
 pub mod ports;
 
 pub use dns::{DnsName, NamedEndpoint};
@@ -62,6 +63,13 @@ impl NetworkName {
 impl fmt::Display for NetworkName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NetworkName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NetworkName::new(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -886,6 +894,8 @@ pub struct Endpoint {
     /// for a row that is not ready yet or was written before version 7.
     #[serde(skip)]
     pub identity: Option<NetnsIdentity>,
+    /// Its labels on this network (`--label KEY=VALUE`), which policies select by.
+    pub labels: policy::Labels,
 }
 
 /// What names a network namespace for as long as the system runs: its cookie (never
@@ -922,6 +932,16 @@ impl Endpoint {
         self.host_ifname
             .as_ref()
             .map_or_else(|| "-".to_string(), IfName::to_string)
+    }
+
+    /// What policy selectors match it by: its name on the network and its label.
+    pub fn policy_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.name.iter().map(DnsName::as_str).collect();
+        names.push(&self.container);
+        if let Some(id) = Runtime::Podman.id_in(&self.container) {
+            names.push(id);
+        }
+        names
     }
 
     /// The addresses as text, `10.1.0.2, fd00:1::2`.

@@ -319,6 +319,7 @@ impl Engine {
             _ => {}
         }
         self.repair_bridge(net)?;
+        self.restore_policy_bridge_flags(net)?;
         let index = link::index_of(self.host()?, net.bridge.as_str())
             .map_err(kernel)?
             .ok_or_else(|| {

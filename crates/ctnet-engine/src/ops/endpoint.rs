@@ -15,6 +15,7 @@ use crate::driver::bridge::port_rules;
 use crate::driver::routes::RouteRule;
 use crate::engine::{random_hex, Engine};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::policy::Labels;
 use crate::model::ports::{host_ip_text, Holder, PortSpec, Protocol};
 use crate::model::{
     ContainerRef, DnsName, Driver, Endpoint, Family, MacAddr, NamedEndpoint, NetnsIdentity,
@@ -53,6 +54,8 @@ pub struct AttachSpec {
     pub name: Option<DnsName>,
     /// Further names it answers to (`--alias`); refused on a network without DNS.
     pub aliases: Vec<DnsName>,
+    /// Its labels on the network (`--label`), which policies select by.
+    pub labels: Labels,
 }
 
 pub(crate) fn container_object(label: &str) -> String {
@@ -311,6 +314,7 @@ impl Engine {
             self.ensure_firewall()?;
             self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
         }
+        self.add_endpoint_policy(ep)?;
         Ok(identity)
     }
 
@@ -387,6 +391,7 @@ impl Engine {
                 .remove_ports(&port_rules(ep))
                 .map_err(|e| Error::kernel(&object, e))?;
         }
+        self.remove_endpoint_policy(ep)?;
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
         reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))
     }
@@ -813,6 +818,7 @@ fn reserve_endpoint(
         identity: None,
         name,
         aliases,
+        labels: spec.labels.clone(),
     };
     ep.id = state::insert_endpoint(tx, &ep, Some(owner))?;
     Ok((ep, siblings.is_empty()))

@@ -97,12 +97,33 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
         .filter(|net| net.state != RowState::Removing)
         .filter_map(network_rules)
         .collect();
-    let ports = state::list_endpoints(conn)?
-        .iter()
+    let endpoints: Vec<_> = state::list_endpoints(conn)?
+        .into_iter()
         .filter(|ep| ep.state != RowState::Removing)
-        .flat_map(port_rules)
         .collect();
-    Ok(Contents { networks, ports })
+    let ports = endpoints.iter().flat_map(port_rules).collect();
+    let mut policy = crate::policy::Compiled::default();
+    let policies = state::list_policies(conn)?;
+    let networks_with_policies: std::collections::BTreeSet<_> =
+        policies.iter().map(|p| &p.network).collect();
+    for network in networks_with_policies {
+        let of_network: Vec<_> = policies
+            .iter()
+            .filter(|p| &p.network == network)
+            .cloned()
+            .collect();
+        let members: Vec<_> = endpoints
+            .iter()
+            .filter(|ep| &ep.network == network)
+            .cloned()
+            .collect();
+        policy.extend(crate::policy::compile(&of_network, &members));
+    }
+    Ok(Contents {
+        networks,
+        ports,
+        policy,
+    })
 }
 
 /// The error for a failed change to ctnet's table.

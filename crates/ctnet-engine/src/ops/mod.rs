@@ -17,6 +17,8 @@
 //!   and their repair (`ctnet gc`; a network's missing bridge also at attach);
 //! - [`lost_state`]: refusing to take an empty store for "nothing exists" while ctnet's
 //!   bridges or table elements are on the host;
+//! - [`policy`]: network policies as set elements, and each container's part of them
+//!   at attach and detach;
 //! - [`publish`]: what published ports are checked against in the kernel first (the
 //!   host's addresses, its listening sockets);
 //! - [`stale`]: endpoints whose namespace is gone (released instead of blocking), and
@@ -34,6 +36,7 @@ pub mod macvlan;
 pub mod names;
 pub mod namespace;
 pub mod network;
+pub mod policy;
 pub mod publish;
 pub mod reconcile;
 pub mod resolv;

@@ -314,6 +314,7 @@ mod tests {
             ports: Vec::new(),
             name: None,
             aliases: Vec::new(),
+            labels: Default::default(),
             identity: identity.map(|(cookie, boot)| NetnsIdentity {
                 cookie,
                 boot_id: boot.into(),

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::{bad_column, decoded, now, owner_from, with_ports};
 use crate::error::Result;
+use crate::model::policy::Labels;
 use crate::model::{
     parse_ip, DnsName, Endpoint, Family, MacAddr, NamedEndpoint, NetnsIdentity, NetworkName,
     RowState,
@@ -22,7 +23,9 @@ const ENDPOINT_SELECT: &str = "SELECT *, (SELECT group_concat(ip, ' ') FROM addr
     WHERE endpoint_id = endpoints.id) AS ips,
     (SELECT name FROM dns_names WHERE endpoint_id = endpoints.id AND seq = 0) AS dns_name,
     (SELECT group_concat(name, ' ') FROM (SELECT name FROM dns_names
-        WHERE endpoint_id = endpoints.id AND seq > 0 ORDER BY seq)) AS aliases
+        WHERE endpoint_id = endpoints.id AND seq > 0 ORDER BY seq)) AS aliases,
+    (SELECT group_concat(key || '=' || value, ' ') FROM labels
+        WHERE endpoint_id = endpoints.id) AS labels
     FROM endpoints";
 
 fn parse_ips(text: &str) -> crate::error::Result<Vec<IpAddr>> {
@@ -65,7 +68,17 @@ fn endpoint_from_row(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         identity: identity_from(row)?,
         name: optional_dns_name(row)?,
         aliases: aliases_from(row)?,
+        labels: labels_from(row)?,
     })
+}
+
+/// The labels (version 11; none in older rows). Neither keys nor values hold a space or
+/// `=`, so one column carries them.
+fn labels_from(row: &Row<'_>) -> rusqlite::Result<Labels> {
+    let text: Option<String> = row.get("labels")?;
+    let text = text.unwrap_or_default();
+    let pairs: Vec<&str> = text.split(' ').filter(|t| !t.is_empty()).collect();
+    Labels::parse(&pairs).map_err(|e| bad_column("labels", &text, e))
 }
 
 /// The container's own DNS name on the network (version 10; none in older rows).
@@ -148,6 +161,13 @@ pub fn insert_endpoint(conn: &Connection, ep: &Endpoint, owner: Option<&Owner>) 
         .prepare_cached("INSERT INTO addresses (endpoint_id, network, ip) VALUES (?1, ?2, ?3)")?;
     for ip in &ep.ips {
         stmt.execute(params![id, ep.network.as_str(), ip.to_string()])?;
+    }
+    if !ep.labels.is_empty() {
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO labels (endpoint_id, key, value) VALUES (?1, ?2, ?3)")?;
+        for (key, value) in ep.labels.iter() {
+            stmt.execute(params![id, key.as_str(), value.as_str()])?;
+        }
     }
     if ep.dns_names().next().is_some() {
         let mut stmt = conn.prepare_cached(

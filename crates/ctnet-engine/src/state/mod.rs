@@ -14,6 +14,7 @@
 mod endpoints;
 mod namespaces;
 mod networks;
+mod policies;
 mod ports;
 pub mod schema;
 
@@ -27,6 +28,7 @@ use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 pub use endpoints::*;
 pub use namespaces::*;
 pub use networks::*;
+pub use policies::*;
 pub use ports::*;
 
 use crate::error::{Error, ErrorKind, Result};

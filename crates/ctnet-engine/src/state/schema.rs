@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 10;
+pub const VERSION: i64 = 11;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -31,6 +31,7 @@ pub const VERSION: i64 = 10;
 /// Version 10 adds a network's `dns` (the host agent serves container names on its
 /// gateways; rows from earlier versions: off, what they were) and the `dns_names` an
 /// endpoint answers to on its network (see [`DNS_NAMES`]).
+/// Version 11 adds an endpoint's `labels` and the network `policies` (see [`POLICIES`]).
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -108,6 +109,27 @@ CREATE TABLE IF NOT EXISTS dns_names (
     UNIQUE (network, name)
 ) WITHOUT ROWID;
 ";
+/// An endpoint's labels (`--label KEY=VALUE`), one row each, clustered by endpoint as
+/// `addresses`.
+const LABELS: &str = "
+CREATE TABLE IF NOT EXISTS labels (
+    endpoint_id INTEGER NOT NULL REFERENCES endpoints(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (endpoint_id, key)
+) WITHOUT ROWID;
+";
+/// Network policies: `spec` is the policy as JSON (`model::policy::Policy`), whose parts
+/// are only ever read whole. They go with their network.
+const POLICIES: &str = "
+CREATE TABLE IF NOT EXISTS policies (
+    name        TEXT PRIMARY KEY,
+    network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
+    spec        TEXT NOT NULL,
+    created     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policies_by_network ON policies (network);
+";
 /// Indexes and the tables no upgrade rebuilds.
 const THE_REST: &str = "CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 -- Version 7: a runtime's container id (the label) is looked up on every CNI ADD, DEL
@@ -143,7 +165,10 @@ CREATE TABLE IF NOT EXISTS namespaces (
 /// The schema, whole: every statement is idempotent (`IF NOT EXISTS`), so it also
 /// completes an upgraded database.
 pub fn schema() -> String {
-    [NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, DNS_NAMES, THE_REST].concat()
+    [
+        NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, DNS_NAMES, LABELS, POLICIES, THE_REST,
+    ]
+    .concat()
 }
 
 /// Version 6 moves each network's subnet, gateway and cursor into `subnets` (one row per

@@ -462,6 +462,37 @@ struct Requested {
     source: &'static str,
 }
 
+/// The labels the runtime gives the container, by the CNI `args` convention
+/// (`args.cni.labels`: a list of `{"key": K, "value": V}`), which policies select by.
+fn requested_labels(conf: &NetConf) -> Result<ctnet_engine::model::policy::Labels, Failure> {
+    let list = conf.args.as_ref().map(|a| &a["cni"]["labels"]);
+    let Some(list) = list.filter(|v| !v.is_null()) else {
+        return Ok(ctnet_engine::model::policy::Labels::new());
+    };
+    let bad = |what: String| {
+        Failure::new(
+            code::INVALID_CONFIG,
+            what,
+            "give args.cni.labels as a list of {\"key\": K, \"value\": V}",
+        )
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| bad("args.cni.labels is not a list".into()))?;
+    let mut flags = Vec::new();
+    for entry in list {
+        match (entry["key"].as_str(), entry["value"].as_str()) {
+            (Some(key), Some(value)) => flags.push(format!("{key}={value}")),
+            _ => {
+                return Err(bad(format!(
+                    "args.cni.labels entry {entry} has no string key and value"
+                )))
+            }
+        }
+    }
+    Ok(ctnet_engine::model::policy::Labels::parse(&flags)?)
+}
+
 /// The addresses the runtime asks for: the `ips` capability (`runtimeConfig.ips`), the
 /// `args` convention (`args.cni.ips`) and `IP=` in CNI_ARGS, each an address with or
 /// without a prefix. Any that cannot be given is refused, never replaced by another.
@@ -585,6 +616,7 @@ fn attach_requested(
             .transpose()?,
         name: None,
         aliases: Vec::new(),
+        labels: requested_labels(conf)?,
     };
     let ep = names::attach_naming(engine, spec, &mut names);
     for why in &names.left_out {

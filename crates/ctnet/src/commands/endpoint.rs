@@ -8,6 +8,7 @@ use ctnet_kernel::{IfName, NetnsName};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use ctnet_engine::model::policy::Labels;
 use ctnet_engine::model::ports::host_ip_text;
 use ctnet_engine::model::{DnsName, MacAddr, DEFAULT_NETWORK};
 use ctnet_engine::paths::{ENV_NETNS_DIR, ENV_RUN_DIR, ENV_STATE_DIR};
@@ -54,6 +55,7 @@ pub fn attach(engine: &mut Engine, args: AttachArgs) -> Result<()> {
             .iter()
             .map(|a| DnsName::alias(a))
             .collect::<Result<_>>()?,
+        labels: Labels::parse(&args.labels)?,
     };
     let ep = engine
         .attach(spec)
@@ -158,6 +160,7 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                 "HOST-IF",
                 "PORTS",
                 "DNS",
+                "LABELS",
                 "STATE",
             ],
             &endpoints
@@ -173,6 +176,9 @@ pub fn list(engine: &mut Engine, format: Format) -> Result<()> {
                         e.host_side_text(),
                         ports_column(&e.ports),
                         super::network::names_text(e).unwrap_or_else(|| "-".into()),
+                        Some(e.labels.text())
+                            .filter(|t| !t.is_empty())
+                            .unwrap_or_else(|| "-".into()),
                         state.clone(),
                     ]
                 })

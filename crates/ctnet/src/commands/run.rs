@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use std::path::PathBuf;
 
+use ctnet_engine::model::policy::Labels;
 use ctnet_engine::model::DnsName;
 use ctnet_engine::{
     AttachSpec, ContainerRef, Engine, Error, NetworkName, Owner, Paths, PortSpec, Result,
@@ -101,6 +102,19 @@ struct Runner {
     in_place: bool,
 }
 
+/// What a fresh container's attaches are made with.
+#[derive(Default)]
+struct Fresh {
+    /// Static addresses, on the first network.
+    ips: Vec<std::net::IpAddr>,
+    /// Published ports, on the first network.
+    publish: Vec<PortSpec>,
+    /// DNS aliases, on every DNS network.
+    aliases: Vec<DnsName>,
+    /// Labels, on every network.
+    labels: Labels,
+}
+
 impl Runner {
     fn prepare(paths: Paths, args: &RunArgs) -> Result<Runner> {
         let mode = parse_mode(&args.networks)?;
@@ -124,6 +138,14 @@ impl Runner {
                 flag,
                 "needs a bridge network",
                 format!("drop {flag}, or use --network NAME"),
+            ));
+        }
+        let labels = Labels::parse(&args.labels)?;
+        if !labels.is_empty() && !matches!(mode, Mode::Bridge(_)) {
+            return Err(Error::invalid(
+                "--label",
+                "needs a network (labels select a container's traffic on its networks)",
+                "drop --label, or use --network NAME",
             ));
         }
         let publish = parse_publish(&args.publish)?;
@@ -167,8 +189,18 @@ impl Runner {
                 etc: None,
                 in_place: true,
             }),
-            Mode::None => Runner::fresh(paths, name, &[], Vec::new(), Vec::new(), Vec::new()),
-            Mode::Bridge(networks) => Runner::fresh(paths, name, &networks, ips, publish, aliases),
+            Mode::None => Runner::fresh(paths, name, &[], Fresh::default()),
+            Mode::Bridge(networks) => Runner::fresh(
+                paths,
+                name,
+                &networks,
+                Fresh {
+                    ips,
+                    publish,
+                    aliases,
+                    labels,
+                },
+            ),
         }
     }
 
@@ -179,10 +211,14 @@ impl Runner {
         paths: Paths,
         name: Option<NetnsName>,
         networks: &[NetworkName],
-        mut ips: Vec<std::net::IpAddr>,
-        mut publish: Vec<PortSpec>,
-        aliases: Vec<DnsName>,
+        fresh: Fresh,
     ) -> Result<Runner> {
+        let Fresh {
+            mut ips,
+            mut publish,
+            aliases,
+            labels,
+        } = fresh;
         let etc_dir = paths.etc_netns_dir();
         let mut engine = Engine::open(paths)?;
         let mut dns = Vec::new();
@@ -234,6 +270,7 @@ impl Runner {
                 } else {
                     Vec::new()
                 },
+                labels: labels.clone(),
             };
             match engine.attach(spec) {
                 Ok(ep) => {

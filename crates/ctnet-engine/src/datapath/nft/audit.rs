@@ -440,6 +440,10 @@ fn expected_elements(contents: &Contents) -> BTreeMap<&'static str, Vec<ElementI
         let (map, element) = port_element(port);
         out.entry(map).or_default().extend(element.as_listed());
     }
+    for (set, elements) in super::policy::policy_elements(&contents.policy) {
+        let listed = out.entry(set).or_default();
+        listed.extend(elements.iter().flat_map(|e| e.as_listed()));
+    }
     out
 }
 
@@ -642,7 +646,7 @@ mod tests {
         listed.insert(at, stray);
         assert_eq!(
             rule_differences(&listed),
-            vec!["chain forward has 11 rules, the layout 10".to_string()]
+            vec!["chain forward has 17 rules, the layout 16".to_string()]
         );
     }
 
@@ -667,6 +671,7 @@ mod tests {
                 net("br-int", Isolation::Open, true, true),
             ],
             ports: Vec::new(),
+            policy: Default::default(),
         };
         let all = sets();
         let rendered = |name: &str| -> Vec<String> {

@@ -23,6 +23,8 @@
 //!   map publish_addr6 { ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags timeout }
 //!   set trace         { ipv4_addr . ipv4_addr . inet_proto; flags timeout }  # flows `ctnet trace` follows
 //!   set trace6        { ipv6_addr . ipv6_addr . inet_proto; flags timeout }
+//!   set policy_selected, policy_allow, policy_allow_ranges, policy_deny, policy_deny_ranges
+//!                     (and the same ending in 6)   # network policy: see policy.rs
 //!
 //!   chain user { }    # yours: jumped to first from forward, never rewritten by ctnet
 //!   chain trace_in    { filter prerouting raw-10: ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1
@@ -35,6 +37,7 @@
 //!   chain output      { nat output dstnat:       (the same two rules, for the host's own traffic) }
 //!   chain forward     { filter forward filter:   jump user
 //!                                                ct state established,related accept
+//!                                                (six policy rules: see policy.rs)
 //!                                                iifname . oifname @icc accept
 //!                                                iifname @internal drop; oifname @internal drop
 //!                                                oifname @bridges ct status dnat accept
@@ -105,6 +108,7 @@
 //! bridge ports alone.
 
 mod audit;
+mod policy;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -120,13 +124,14 @@ use crate::model::ports::PublishedPort;
 use crate::model::{Isolation, Subnet};
 
 pub use audit::{Rewrite, TableAudit};
+pub use policy::POLICY_SETS;
 
 /// ctnet's table.
 pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is deleted and made again in this layout in one batch, the `user`
 /// chain's rules carried over (see `audit.rs`).
-pub const LAYOUT: &str = "managed by ctnet, layout 6; edits outside chain user are overwritten";
+pub const LAYOUT: &str = "managed by ctnet, layout 7; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
 
@@ -186,6 +191,8 @@ pub struct Contents {
     pub networks: Vec<NetworkRules>,
     /// Published ports.
     pub ports: Vec<PortRules>,
+    /// What the store's policies need.
+    pub policy: crate::policy::Compiled,
 }
 
 /// ctnet's table for one process; the netlink socket opens on first use.
@@ -302,6 +309,48 @@ impl Firewall {
         commit_tolerating_missing_table(socket, batch)
     }
 
+    /// Adds policy entries in one batch. The table must exist. An entry withdrawn a
+    /// moment ago still holds its key until the next clock tick: tried once more then.
+    pub fn add_policy(&mut self, compiled: &crate::policy::Compiled) -> ctnet_kernel::Result<()> {
+        if compiled.is_empty() {
+            return Ok(());
+        }
+        let socket = self.socket()?;
+        let mut batch = socket.batch();
+        policy::add_policy_elements(&mut batch, compiled);
+        match socket.commit(batch) {
+            Err(e) if e.is_exists() => {
+                std::thread::sleep(LONGEST_TICK);
+                let mut batch = socket.batch();
+                policy::add_policy_elements(&mut batch, compiled);
+                socket.commit(batch)
+            }
+            other => other,
+        }
+    }
+
+    /// Withdraws policy entries in one batch (expired where the kernel can, as ports);
+    /// entries or a table already gone are fine.
+    pub fn remove_policy(
+        &mut self,
+        compiled: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        if compiled.is_empty() {
+            return Ok(());
+        }
+        let socket = self.socket()?;
+        if kernel_expires_elements() {
+            let mut batch = socket.batch();
+            policy::withdraw_policy_elements(&mut batch, compiled, true);
+            if socket.commit(batch).is_ok() {
+                return Ok(());
+            }
+        }
+        let mut batch = socket.batch();
+        policy::withdraw_policy_elements(&mut batch, compiled, false);
+        commit_tolerating_missing_table(socket, batch)
+    }
+
     /// The published ports whose map element is missing or points elsewhere.
     pub fn missing_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<Vec<PortRules>> {
         let socket = self.socket()?;
@@ -370,9 +419,9 @@ fn commit_tolerating_missing_table(
 }
 
 /// The sets and maps, each with its key (and value) fields.
-fn sets() -> [SetSpec; 16] {
+fn sets() -> Vec<SetSpec> {
     use KeyField::*;
-    [
+    let mut all = vec![
         SetSpec::intervals(MASQ_SUBNETS, vec![Ipv4Addr]),
         SetSpec::intervals(MASQ_LOCAL, vec![Ipv4Addr, IfName]),
         SetSpec::intervals(MASQ_SUBNETS6, vec![Ipv6Addr]),
@@ -409,7 +458,9 @@ fn sets() -> [SetSpec; 16] {
             vec![Ipv6Addr, InetService],
         )
         .with_timeouts(),
-    ]
+    ];
+    all.extend(policy::policy_sets());
+    all
 }
 
 /// A rule and its comment.
@@ -490,6 +541,7 @@ fn add_contents(batch: &mut Batch, contents: &Contents) {
         add_network_elements(batch, net);
     }
     add_port_elements(batch, &contents.ports);
+    policy::add_policy_elements(batch, &contents.policy);
 }
 
 /// `ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1`, and for IPv6.
@@ -606,7 +658,7 @@ fn publish_rules() -> Vec<Commented> {
 
 fn forward_rules() -> Vec<Commented> {
     use Field::{IifName, OifName};
-    vec![
+    let mut rules = vec![
         (Rule::new().jump(USER_CHAIN), "your rules first"),
         (
             Rule::new()
@@ -614,6 +666,9 @@ fn forward_rules() -> Vec<Commented> {
                 .accept(),
             "replies",
         ),
+    ];
+    rules.extend(policy::policy_rules());
+    rules.extend([
         (
             Rule::new().in_set(&[IifName, OifName], ICC).accept(),
             "containers on one bridge (seen here only when br_netfilter is active)",
@@ -658,7 +713,8 @@ fn forward_rules() -> Vec<Commented> {
             Rule::new().in_set(&[OifName], BRIDGES).counter().drop(),
             "nothing else enters a network: not the wan, not another network",
         ),
-    ]
+    ]);
+    rules
 }
 
 fn masquerade_rules() -> Vec<Commented> {
@@ -1085,6 +1141,8 @@ mod tests {
             let built: Vec<_> = rules
                 .iter()
                 .filter(|(_, comment)| !comment.ends_with("(IPv6)"))
+                // The policy rules came with layout 7 (`policy.rs` tests them).
+                .filter(|(_, comment)| !comment.starts_with("policy: "))
                 .map(|(r, _)| r.exprs().to_vec())
                 .collect();
             assert_eq!(built, expected_rules, "chain {name}");
@@ -1115,7 +1173,7 @@ mod tests {
     /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
     /// a little-endian host).
     const SKELETON: &str = "\
-table inet ctnet # managed by ctnet, layout 6; edits outside chain user are overwritten
+table inet ctnet # managed by ctnet, layout 7; edits outside chain user are overwritten
   set masq_subnets { type ipv4_addr; flags interval; }
   set masq_local { type ipv4_addr . ifname; flags interval; }
   set masq_subnets6 { type ipv6_addr; flags interval; }
@@ -1132,6 +1190,16 @@ table inet ctnet # managed by ctnet, layout 6; edits outside chain user are over
   map publish_addr { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }
   map publish_any6 { type inet_proto . inet_service : ipv6_addr . inet_service; flags timeout; }
   map publish_addr6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; flags timeout; }
+  set policy_selected { type ipv4_addr; flags timeout; }
+  set policy_allow { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }
+  set policy_allow_ranges { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags interval,timeout; }
+  set policy_deny { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags timeout; }
+  set policy_deny_ranges { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags interval,timeout; }
+  set policy_selected6 { type ipv6_addr; flags timeout; }
+  set policy_allow6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; }
+  set policy_allow_ranges6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags interval,timeout; }
+  set policy_deny6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags timeout; }
+  set policy_deny_ranges6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service; flags interval,timeout; }
   chain user
   chain trace_in { type filter hook prerouting priority -310 }
     # ctnet trace: follow this probe
@@ -1268,6 +1336,70 @@ table inet ctnet # managed by ctnet, layout 6; edits outside chain user are over
       [ bitwise reg 8 = ( reg 8 & 06000000 ) ^ 00000000 ]
       [ cmp neq reg 8 00000000 ]
       [ immediate reg 0 accept ]
+    # policy: denied
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ payload load 4b @ network header + 12 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ payload load 2b @ transport header + 2 => reg 11 ]
+      [ lookup reg 8 set policy_deny ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # policy: denied (ranges)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ payload load 4b @ network header + 12 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ payload load 2b @ transport header + 2 => reg 11 ]
+      [ lookup reg 8 set policy_deny_ranges ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # policy: not admitted by any policy that selects the container
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ lookup reg 8 set policy_selected ]
+      [ payload load 4b @ network header + 12 => reg 9 ]
+      [ meta load l4proto => reg 10 ]
+      [ payload load 2b @ transport header + 2 => reg 11 ]
+      [ lookup reg 8 set policy_allow inverted ]
+      [ lookup reg 8 set policy_allow_ranges inverted ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # policy: denied (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 24 => reg 8 ]
+      [ payload load 16b @ network header + 8 => reg 12 ]
+      [ meta load l4proto => reg 16 ]
+      [ payload load 2b @ transport header + 2 => reg 17 ]
+      [ lookup reg 8 set policy_deny6 ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # policy: denied (ranges, IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 24 => reg 8 ]
+      [ payload load 16b @ network header + 8 => reg 12 ]
+      [ meta load l4proto => reg 16 ]
+      [ payload load 2b @ transport header + 2 => reg 17 ]
+      [ lookup reg 8 set policy_deny_ranges6 ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+    # policy: not admitted by any policy that selects the container (IPv6)
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 0a ]
+      [ payload load 16b @ network header + 24 => reg 8 ]
+      [ lookup reg 8 set policy_selected6 ]
+      [ payload load 16b @ network header + 8 => reg 12 ]
+      [ meta load l4proto => reg 16 ]
+      [ payload load 2b @ transport header + 2 => reg 17 ]
+      [ lookup reg 8 set policy_allow6 inverted ]
+      [ lookup reg 8 set policy_allow_ranges6 inverted ]
+      [ counter ]
+      [ immediate reg 0 drop ]
     # containers on one bridge (seen here only when br_netfilter is active)
       [ meta load iifname => reg 8 ]
       [ meta load oifname => reg 12 ]

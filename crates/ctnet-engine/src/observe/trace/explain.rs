@@ -22,6 +22,9 @@ const INTERNAL_OUT: &str = "internal networks reach nothing outside their bridge
 const INTERNAL_IN: &str = "nothing reaches into internal networks";
 const NO_ICC: &str = "containers on one bridge with icc off";
 const ISOLATED: &str = "nothing else enters a network: not the wan, not another network";
+/// The start of the comments of the policy rules that drop (`datapath::nft::policy`).
+const POLICY_DENIED: &str = "policy: denied";
+const POLICY_NOT_ADMITTED: &str = "policy: not admitted";
 /// ctnet's chains that only turn tracing on.
 const TRACE_CHAINS: [&str; 2] = ["trace_in", "trace_out"];
 
@@ -638,6 +641,14 @@ fn why_ctnet_dropped(
             ),
             _ => format!("dropped by chain {chain}: {comment}"),
         },
+        _ if comment.starts_with(POLICY_DENIED) => format!(
+            "a deny policy of network {} drops this flow (destination, source, protocol and port); see `ctnet policy ls`",
+            or_unknown(&net_out)
+        ),
+        _ if comment.starts_with(POLICY_NOT_ADMITTED) => format!(
+            "the destination is selected by an allow policy of network {}, and no allow policy admits this source, protocol and port; see `ctnet policy ls`, and admit it with `ctnet policy add`",
+            or_unknown(&net_out)
+        ),
         _ if chain == crate::datapath::nft::USER_CHAIN => format!(
             "your own rule in chain {chain} of table {} dropped it",
             crate::datapath::nft::TABLE
@@ -755,7 +766,9 @@ mod tests {
         assert!(!comments.is_empty());
         for comment in comments {
             assert!(
-                [GUARD, INTERNAL_OUT, INTERNAL_IN, NO_ICC, ISOLATED].contains(&comment),
+                [GUARD, INTERNAL_OUT, INTERNAL_IN, NO_ICC, ISOLATED].contains(&comment)
+                    || comment.starts_with(POLICY_DENIED)
+                    || comment.starts_with(POLICY_NOT_ADMITTED),
                 "no explanation for the drop rule {comment:?}"
             );
         }
