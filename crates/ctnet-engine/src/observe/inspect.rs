@@ -149,6 +149,46 @@ pub struct EndpointView {
     pub ports: Vec<PortView>,
     /// Tracked connections from or to its addresses.
     pub connections: Vec<Connection>,
+    /// Its labels on the network.
+    pub labels: crate::model::policy::Labels,
+    /// The network's policies that concern it: what each does to it.
+    pub policies: Vec<PolicyRole>,
+}
+
+/// One policy as it concerns one container.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRole {
+    /// The policy's name.
+    pub name: String,
+    /// `allow` or `deny`.
+    pub action: crate::model::policy::Action,
+    /// It governs traffic to this container (its `to` selects it).
+    pub selects: bool,
+    /// Traffic from this container is among what it admits or denies.
+    pub source: bool,
+}
+
+/// The policies of `ep`'s network that select it or name it as a source.
+fn policy_roles(policies: &[crate::model::policy::Policy], ep: &Endpoint) -> Vec<PolicyRole> {
+    let names = ep.policy_names();
+    let member = crate::model::policy::Member {
+        names: &names,
+        labels: &ep.labels,
+    };
+    policies
+        .iter()
+        .filter(|p| p.network == ep.network)
+        .map(|p| PolicyRole {
+            name: p.name.to_string(),
+            action: p.action,
+            selects: p.to.matches(&member),
+            source: p.from.iter().any(|s| match s {
+                crate::model::policy::Source::Containers(sel) => sel.matches(&member),
+                crate::model::policy::Source::Cidr(_) => false,
+            }),
+        })
+        .filter(|r| r.selects || r.source)
+        .collect()
 }
 
 /// A veth's host side.
@@ -548,6 +588,11 @@ impl Engine {
             }),
             ports,
             connections: connections_of(&host.conntrack, &ep.ips),
+            labels: ep.labels.clone(),
+            policies: policy_roles(
+                &crate::state::policies_of_network(self.store.read(), &ep.network)?,
+                ep,
+            ),
         })
     }
 }

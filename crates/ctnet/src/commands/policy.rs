@@ -95,16 +95,24 @@ fn describe(policy: &Policy) -> String {
     format!("{action} from {from} to {ports}")
 }
 
+/// Items joined with `,`; past [`SHOWN`] of them, how many more (`--format json` has
+/// them all).
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    let texts: Vec<String> = items.iter().map(T::to_string).collect();
+    let mut texts: Vec<String> = items.iter().take(SHOWN).map(T::to_string).collect();
+    if items.len() > SHOWN {
+        texts.push(format!("… ({} more)", items.len() - SHOWN));
+    }
     texts.join(",")
 }
+
+/// How many ports, sources or containers a table row names.
+const SHOWN: usize = 8;
 
 fn selected_text(view: &PolicyView) -> String {
     if view.selected.is_empty() {
         "nothing yet".to_string()
     } else {
-        view.selected.join(",")
+        join(&view.selected)
     }
 }
 

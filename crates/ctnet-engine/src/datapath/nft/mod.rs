@@ -269,14 +269,31 @@ impl Firewall {
     /// holds its key until the next clock tick, so publishing it to another address in
     /// that moment is refused with EEXIST: the batch is tried once more after a tick.
     pub fn add_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
+        self.add_endpoint(ports, &crate::policy::Compiled::default())
+    }
+
+    /// A new endpoint's published ports and policy entries, in one batch (retried once
+    /// after a tick, as [`Firewall::add_ports`]). The table must exist.
+    pub fn add_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return Ok(());
+        }
         let socket = self.socket()?;
+        let fill = |batch: &mut Batch| {
+            add_port_elements(batch, ports);
+            policy::add_policy_elements(batch, policy);
+        };
         let mut batch = socket.batch();
-        add_port_elements(&mut batch, ports);
+        fill(&mut batch);
         match socket.commit(batch) {
             Err(e) if e.is_exists() && kernel_expires_elements() => {
                 std::thread::sleep(LONGEST_TICK);
                 let mut batch = socket.batch();
-                add_port_elements(&mut batch, ports);
+                fill(&mut batch);
                 socket.commit(batch)
             }
             other => other,
@@ -290,43 +307,47 @@ impl Firewall {
     /// maps take no timeouts, or an element that maps elsewhere), nothing of it was done
     /// and the ports are deleted instead.
     pub fn remove_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
+        self.remove_endpoint(ports, &crate::policy::Compiled::default())
+    }
+
+    /// A leaving endpoint's published ports and policy entries, withdrawn in one batch
+    /// as [`Firewall::remove_ports`] withdraws ports.
+    pub fn remove_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return Ok(());
+        }
         let socket = self.socket()?;
-        if kernel_expires_elements() {
-            let mut batch = socket.batch();
+        let fill = |batch: &mut Batch, expire: bool| {
             for (map, elements) in port_elements_by_map(ports) {
                 let what = format!("{} published ports", elements.len());
-                batch.expire_elements(TABLE, map, &elements, &what);
+                if expire {
+                    batch.expire_elements(TABLE, map, &elements, &what);
+                } else {
+                    batch.destroy_elements(TABLE, map, &elements, &what);
+                }
             }
+            policy::withdraw_policy_elements(batch, policy, expire);
+        };
+        if kernel_expires_elements() {
+            let mut batch = socket.batch();
+            fill(&mut batch, true);
             if socket.commit(batch).is_ok() {
                 return Ok(());
             }
         }
         let mut batch = socket.batch();
-        for (map, elements) in port_elements_by_map(ports) {
-            let what = format!("{} published ports", elements.len());
-            batch.destroy_elements(TABLE, map, &elements, &what);
-        }
+        fill(&mut batch, false);
         commit_tolerating_missing_table(socket, batch)
     }
 
     /// Adds policy entries in one batch. The table must exist. An entry withdrawn a
     /// moment ago still holds its key until the next clock tick: tried once more then.
     pub fn add_policy(&mut self, compiled: &crate::policy::Compiled) -> ctnet_kernel::Result<()> {
-        if compiled.is_empty() {
-            return Ok(());
-        }
-        let socket = self.socket()?;
-        let mut batch = socket.batch();
-        policy::add_policy_elements(&mut batch, compiled);
-        match socket.commit(batch) {
-            Err(e) if e.is_exists() => {
-                std::thread::sleep(LONGEST_TICK);
-                let mut batch = socket.batch();
-                policy::add_policy_elements(&mut batch, compiled);
-                socket.commit(batch)
-            }
-            other => other,
-        }
+        self.add_endpoint(&[], compiled)
     }
 
     /// Withdraws policy entries in one batch (expired where the kernel can, as ports);
@@ -335,20 +356,7 @@ impl Firewall {
         &mut self,
         compiled: &crate::policy::Compiled,
     ) -> ctnet_kernel::Result<()> {
-        if compiled.is_empty() {
-            return Ok(());
-        }
-        let socket = self.socket()?;
-        if kernel_expires_elements() {
-            let mut batch = socket.batch();
-            policy::withdraw_policy_elements(&mut batch, compiled, true);
-            if socket.commit(batch).is_ok() {
-                return Ok(());
-            }
-        }
-        let mut batch = socket.batch();
-        policy::withdraw_policy_elements(&mut batch, compiled, false);
-        commit_tolerating_missing_table(socket, batch)
+        self.remove_endpoint(&[], compiled)
     }
 
     /// The published ports whose map element is missing or points elsewhere.
