@@ -520,7 +520,8 @@ fn doctor_explains_what_enforces_policy_on_the_bridge() {
         detail.contains("nf_call_iptables")
             && (detail.contains(&bridge)
                 || detail.contains("\"n\"")
-                || detail.contains("network n"))
+                || detail.contains("network n")
+                || detail.contains("networks n"))
     });
     assert!(
         says,
