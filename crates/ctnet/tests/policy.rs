@@ -17,7 +17,10 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{refused, GroupGuard, Sandbox, UPLINK_HOST, UPLINK_HOST6, UPLINK_WAN, UPLINK_WAN6};
+use support::{
+    assert_reported, doctor_problems, refused, GroupGuard, Sandbox, UPLINK_HOST, UPLINK_HOST6,
+    UPLINK_WAN, UPLINK_WAN6,
+};
 
 /// `ip:port`, bracketed for IPv6.
 fn at(ip: &str, port: u16) -> String {
@@ -500,12 +503,13 @@ fn an_established_connection_continues_when_a_policy_comes() {
 }
 
 /// `ctnet doctor` says what enforces policy between containers of one bridge while
-/// br_netfilter's sysctl is off, and reports no problem for it.
+/// br_netfilter's sysctl is off, and reports no problem for it; with the bridge's flag
+/// cleared by hand the policy is bypassed, doctor names the bridge, and gc repairs it.
 #[test]
 fn doctor_explains_what_enforces_policy_on_the_bridge() {
     let mut sb = Sandbox::new();
     br_netfilter_off(&sb);
-    trio(&mut sb, "--subnet 10.84.0.0/24", "", 4);
+    let t = trio(&mut sb, "--subnet 10.84.0.0/24", "", 4);
     sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
     let bridge = bridge_of(&sb, "n");
     let out = sb.run("ctnet doctor --format json");
@@ -527,6 +531,30 @@ fn doctor_explains_what_enforces_policy_on_the_bridge() {
         says,
         "doctor does not say the bridge's nf_call_iptables is in force: {findings:#?}"
     );
+    // The flag is what enforces: cleared by hand, other reaches db past the policy and
+    // doctor names the bridge; gc sets it again and other is dropped again.
+    dropped(&sb, "other", "tcp", &at(&t.db, 5432), "allow-web");
+    sb.ok(&format!(
+        "ip link set dev {bridge} type bridge nf_call_iptables 0 nf_call_ip6tables 0"
+    ));
+    admitted(
+        &sb,
+        "other",
+        "tcp",
+        &at(&t.db, 5432),
+        "the bridge's flag is off",
+    );
+    assert_reported(&doctor_problems(&sb, None), &[&bridge, "nf_call_iptables"]);
+    sb.ok("ctnet gc");
+    assert_eq!(bridge_nf_flags(&sb, &bridge), ("1".into(), "1".into()));
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&t.db, 5432),
+        "gc set the flag again",
+    );
+    assert!(doctor_problems(&sb, None).is_empty());
 }
 
 /// From outside: db publishes 8080->5432; `wan-in` admits 203.0.113.0/24 to port 5432 (the
