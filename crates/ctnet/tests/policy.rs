@@ -557,6 +557,66 @@ fn doctor_explains_what_enforces_policy_on_the_bridge() {
     assert!(doctor_problems(&sb, None).is_empty());
 }
 
+/// Policies live in the store: their elements flushed by hand are named by doctor and put
+/// back by gc, and so is the whole table after `nft delete table` (traffic decided as
+/// before each time).
+#[test]
+fn lost_policy_elements_are_named_and_put_back_by_gc() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(&mut sb, "--subnet 10.90.0.0/24", "", 4);
+    let db = at(&t.db, 5432);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    admitted(&sb, "web", "tcp", &db, "allow-web");
+    dropped(&sb, "other", "tcp", &db, "allow-web");
+
+    sb.ok("nft flush set inet ctnet policy_allow");
+    dropped(&sb, "web", "tcp", &db, "the allow elements are gone");
+    assert_reported(&doctor_problems(&sb, None), &["policy_allow"]);
+    sb.ok("ctnet gc");
+    admitted(&sb, "web", "tcp", &db, "gc put the allow elements back");
+    assert!(doctor_problems(&sb, None).is_empty());
+
+    sb.ok("nft delete table inet ctnet");
+    admitted(&sb, "other", "tcp", &db, "no table, no policy");
+    sb.ok("ctnet gc");
+    admitted(&sb, "web", "tcp", &db, "gc made the table again");
+    dropped(&sb, "other", "tcp", &db, "with allow-web in it");
+    assert_eq!(selected(&sb, "allow-web"), ["db"]);
+}
+
+/// The agent's firewall repair compiles policies too: with `ctnet-agent` running as a
+/// service, `nft delete table inet ctnet` by another program is undone with allow-web in
+/// it, no ctnet command run (web admitted and other dropped again within 5 s).
+#[test]
+fn the_agent_puts_policies_back_after_the_table_is_deleted() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(&mut sb, "--subnet 10.91.0.0/24", "", 4);
+    let db = at(&t.db, 5432);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    sb.spawn_ready(
+        "ctnet-agent --state-dir \"$CTNET_STATE_DIR\" --run-dir \"$CTNET_RUN_DIR\" & echo started; wait",
+    );
+    let watching = || {
+        let out = sb.run("cat \"$CTNET_RUN_DIR/agent.json\"");
+        serde_json::from_slice::<Value>(&out.stdout)
+            .is_ok_and(|v| v["firewall"]["watching"] == Value::Bool(true))
+    };
+    assert!(
+        support::wait_until(Duration::from_secs(10), watching),
+        "the agent did not start watching"
+    );
+    dropped(&sb, "other", "tcp", &db, "allow-web");
+    sb.ok("nft delete table inet ctnet");
+    let back = support::wait_until(Duration::from_secs(5), || {
+        probe(&sb, Some("other"), "tcp", &db).is_err()
+            && probe(&sb, Some("web"), "tcp", &db).is_ok()
+    });
+    assert!(back, "the agent did not put allow-web back within 5 s");
+    dropped(&sb, "other", "tcp", &db, "allow-web, repaired");
+}
+
 /// From outside: db publishes 8080->5432; `wan-in` admits 203.0.113.0/24 to port 5432 (the
 /// container port, after DNAT): the wan router (203.0.113.2) reaches the published port, a
 /// host behind it (192.0.2.10) does not, nor does web on db's own bridge; a policy on the
