@@ -502,6 +502,73 @@ fn an_established_connection_continues_when_a_policy_comes() {
     );
 }
 
+/// Whether a ping from `from` to `ip` is answered (one, one-second wait).
+fn pings(sb: &Sandbox, from: &str, ip: &str) -> bool {
+    sb.run(&format!("ip netns exec {from} ping -c1 -W1 {ip}"))
+        .status
+        .success()
+}
+
+/// A policy without `--port` admits every port and protocol (ICMP too), one with ports
+/// admits no ICMP; a CIDR source admits containers of the same network by address (the
+/// subnet, one /32), and nobody else.
+#[test]
+fn no_ports_means_every_protocol_and_a_cidr_covers_containers_on_the_network() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(&mut sb, "--subnet 10.92.0.0/24", "", 4);
+    assert!(
+        pings(&sb, "web", &t.db) && pings(&sb, "other", &t.db),
+        "no policy yet"
+    );
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    assert!(
+        !pings(&sb, "web", &t.db),
+        "allow-web admits TCP 5432 only, no ICMP"
+    );
+    sb.ok("ctnet policy add any-web --network n --to role=db --from role=web");
+    assert!(pings(&sb, "web", &t.db), "any-web admits every protocol");
+    admitted(
+        &sb,
+        "web",
+        "tcp",
+        &at(&t.db, 22),
+        "any-web admits every port",
+    );
+    admitted(
+        &sb,
+        "web",
+        "udp",
+        &at(&t.db, 5354),
+        "any-web admits UDP too",
+    );
+    assert!(!pings(&sb, "other", &t.db), "other has no role=web");
+    sb.ok("ctnet policy rm any-web");
+
+    sb.ok("ctnet policy add subnet --network n --to role=db --from 10.92.0.0/24 --port 22");
+    admitted(
+        &sb,
+        "other",
+        "tcp",
+        &at(&t.db, 22),
+        "other is in 10.92.0.0/24",
+    );
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&t.db, 5432),
+        "subnet admits port 22 only",
+    );
+    sb.ok(&format!(
+        "ctnet policy rm subnet && \
+         ctnet policy add one-host --network n --to role=db --from {}/32 --port 22",
+        t.other
+    ));
+    admitted(&sb, "other", "tcp", &at(&t.db, 22), "other's own /32");
+    dropped(&sb, "web", "tcp", &at(&t.db, 22), "web is not other's /32");
+}
+
 /// `ctnet doctor` says what enforces policy between containers of one bridge while
 /// br_netfilter's sysctl is off, and reports no problem for it; with the bridge's flag
 /// cleared by hand the policy is bypassed, doctor names the bridge, and gc repairs it.
