@@ -830,6 +830,68 @@ fn the_same_over_ipv6_on_a_dual_stack_network() {
     );
 }
 
+/// A unicast neighbour solicitation (as IPv6 neighbour unreachability detection sends)
+/// from this namespace's eth0 to argv[2] at MAC argv[3], from argv[1]: exit 0 if the
+/// advertisement comes back within a second. Needs python3-scapy (Debian's, under
+/// /usr/bin/python3).
+const UNICAST_NS: &str = r#"
+import sys
+from scapy.all import Ether, IPv6, ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, ICMPv6ND_NA, srp1, conf, get_if_hwaddr
+conf.verb = 0
+src, dst, mac = sys.argv[1], sys.argv[2], sys.argv[3]
+me = get_if_hwaddr("eth0")
+ns = Ether(src=me, dst=mac) / IPv6(src=src, dst=dst, hlim=255) / ICMPv6ND_NS(tgt=dst) / ICMPv6NDOptSrcLLAddr(lladdr=me)
+answer = srp1(ns, iface="eth0", timeout=1)
+sys.exit(0 if answer is not None and answer.haslayer(ICMPv6ND_NA) else 1)
+"#;
+
+/// Neighbour discovery is no traffic a policy judges: with db selected by a port policy
+/// a unicast solicitation from web still gets db's advertisement (before the policy it
+/// does, so the check can fail), and with every container selected (`--to all`) two
+/// containers whose neighbour caches were flushed still reach each other's admitted
+/// port over IPv6 (the advertisement answering a solicitation goes to a selected
+/// container).
+#[test]
+fn ipv6_neighbour_discovery_passes_between_selected_containers() {
+    let mut sb = Sandbox::new();
+    br_netfilter_off(&sb);
+    let t = trio(
+        &mut sb,
+        "--ipv6 --subnet fd00:93::/64 --subnet 10.93.0.0/24",
+        "",
+        6,
+    );
+    let ns = scratch("ns.py");
+    std::fs::write(&ns, UNICAST_NS).unwrap();
+    let mac = sb
+        .ok("ip -n db -o link show dev eth0")
+        .split_whitespace()
+        .skip_while(|w| *w != "link/ether")
+        .nth(1)
+        .expect("db's MAC")
+        .to_string();
+    let solicit = format!(
+        "ip netns exec web /usr/bin/python3 {} {} {} {mac}",
+        ns.display(),
+        t.web,
+        t.db
+    );
+    sb.ok(&solicit);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432");
+    let unicast = sb.run(&solicit).status.success();
+
+    sb.ok("ctnet policy rm allow-web && \
+         ctnet policy add everyone --network n --to all --from all --port 5432 && \
+         for c in web db; do ip -n $c -6 neigh flush dev eth0; done");
+    let flushed = probe(&sb, Some("web"), "tcp", &at(&t.db, 5432));
+    let _ = std::fs::remove_file(&ns);
+    assert!(
+        unicast && flushed.is_ok(),
+        "policy drops IPv6 neighbour discovery: a unicast solicitation to a selected db \
+         answered: {unicast}; web -> db:5432 under `--to all` with flushed caches: {flushed:?}"
+    );
+}
+
 /// The rules in the whole ruleset (every table ctnet has: inet, and a bridge one if any).
 fn rule_count(sb: &Sandbox) -> usize {
     let v: Value = serde_json::from_str(&sb.ok("nft -j list ruleset")).unwrap();
