@@ -1072,6 +1072,12 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         "ctnet policy add allow-web --network n --to role=db --port 22",
         &["allow-web", "already", "ctnet policy rm allow-web"],
     );
+    // Several names: one unknown, none removed.
+    refused_policy(
+        &sb,
+        "ctnet policy rm allow-web nosuch",
+        &["policy \"nosuch\"", "does not exist"],
+    );
     refused_policy(
         &sb,
         "ctnet policy rm nosuch",
