@@ -443,8 +443,9 @@ fn still_talks(held: &mut Child, go: &std::path::Path) -> bool {
 /// "New connections at once; established ones continue", br_netfilter's sysctls at 0:
 /// a connection other holds open to db keeps exchanging data after `allow-web` selects db,
 /// while a new one from other is dropped; both when the policy is the network's first
-/// (the bridge's frames were not tracked while it was open) and when the network already
-/// had a policy as it was opened (a second policy selecting web).
+/// (the bridge's frames were not tracked while it was open), when the network already
+/// had a policy as it was opened (a second policy selecting web), and under a policy
+/// added after the network's last one was removed.
 #[test]
 fn an_established_connection_continues_when_a_policy_comes() {
     let mut sb = Sandbox::new();
@@ -491,14 +492,31 @@ fn an_established_connection_continues_when_a_policy_comes() {
         "a new connection to web:5433",
     );
     let later = still_talks(&mut to_web, &go_web);
+
+    // Every policy removed (the bridge's flags go off with the last), then one again.
+    sb.ok("ctnet policy rm allow-web web-from-db");
+    let go_again = scratch("go");
+    let (mut again, _g3) = hold(&sb, "other", &t.db, 5433, &go_again);
+    sb.ok("ctnet policy add allow-web --network n --to role=db --from role=web --port 5432/tcp");
+    dropped(
+        &sb,
+        "other",
+        "tcp",
+        &at(&t.db, 5433),
+        "a new connection to db:5433",
+    );
+    let readded = still_talks(&mut again, &go_again);
     let _ = std::fs::remove_file(&echo);
 
+    let said = |ok: bool| if ok { "continued" } else { "stopped" };
     assert!(
-        first && later,
+        first && later && readded,
         "an established connection stopped when a policy selected its server: \
-         under the network's first policy: {}, under a later one: {}",
-        if first { "continued" } else { "stopped" },
-        if later { "continued" } else { "stopped" },
+         under the network's first policy: {}, under a later one: {}, under a policy \
+         added after the last was removed: {}",
+        said(first),
+        said(later),
+        said(readded),
     );
 }
 
