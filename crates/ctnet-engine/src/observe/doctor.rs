@@ -9,7 +9,7 @@ use ctnet_nft::{ChainInfo, Family, Hook, NftSocket};
 use serde::Serialize;
 
 use crate::agent;
-use crate::datapath::nft::TABLE;
+use crate::datapath::nft::{GUARD_TABLE, TABLE};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Family::V4;
@@ -69,6 +69,7 @@ impl Engine {
             .and_then(|mut s| s.list_chains())
             .map_err(|e| Error::kernel("the nftables ruleset", e))?;
         findings.extend(check_ctnet_table(self)?);
+        findings.extend(check_antispoof(self)?);
         findings.push(check_agent(self)?);
         findings.extend(check_drift(self)?);
         findings.extend(check_forward_drop(&chains));
@@ -192,6 +193,61 @@ fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
 
 /// ctnet's table against its layout and the store: chains, rules, sets and elements,
 /// each difference a finding.
+/// Anti-spoofing (table bridge ctnet): in force for every container port the store
+/// guards, or what is missing. Macvlan containers and `ipam none` ones are not guarded,
+/// and the finding says how many there are.
+fn check_antispoof(engine: &mut Engine) -> Result<Vec<Finding>> {
+    const CHECK: &str = "anti-spoofing";
+    let contents = engine.firewall_contents_now()?;
+    let endpoints = state::list_endpoints(engine.store.read())?;
+    let unguarded = endpoints
+        .iter()
+        .filter(|ep| ep.state != RowState::Removing)
+        .count()
+        .saturating_sub(contents.guards.len());
+    let audit = engine
+        .firewall
+        .audit_guard(Some(&contents.guards))
+        .map_err(|e| Error::kernel("the nftables ruleset", e))?;
+    let unguarded_note = if unguarded > 0 {
+        format!("; {unguarded} endpoint(s) are not guarded (macvlan, or `ipam none`: no addresses of ctnet's to hold them to)")
+    } else {
+        String::new()
+    };
+    if contents.guards.is_empty() && !audit.exists() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            CHECK,
+            format!("no container ports to guard yet (table {GUARD_TABLE} is made with the first){unguarded_note}"),
+            "",
+        )]);
+    }
+    let mut lines = audit.differences();
+    lines.retain(|l| !l.contains("does not explain"));
+    if lines.is_empty() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            CHECK,
+            format!(
+                "in force: table {GUARD_TABLE} checks the source MAC, addresses, ARP and neighbour advertisements of {} container port(s), and drops their router advertisements{unguarded_note}",
+                contents.guards.len()
+            ),
+            "",
+        )]);
+    }
+    Ok(lines
+        .into_iter()
+        .map(|d| {
+            Finding::new(
+                Severity::Problem,
+                CHECK,
+                format!("{d}: containers can send as one another"),
+                "run `ctnet gc`, which rewrites the table from ctnet's state in one batch",
+            )
+        })
+        .collect())
+}
+
 fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
     // Only bridge networks put anything in the table (macvlan traffic never passes it).
     let networks = state::list_networks(engine.store.read())?

@@ -273,6 +273,14 @@ impl Engine {
         };
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
+        // Anti-spoofing before the port exists, so the container's first frame is
+        // checked (the elements name the port; see datapath/nft/antispoof.rs).
+        if let Some(guard) = bridge::port_guard(ep) {
+            self.ensure_guard_table()?;
+            self.firewall
+                .add_guards(std::slice::from_ref(&guard))
+                .map_err(kernel)?;
+        }
         let host = self.host()?;
         let made = host.execute_all(bridge::host_side_requests(
             net,
@@ -393,6 +401,11 @@ impl Engine {
         self.firewall
             .remove_endpoint(&port_rules(ep), &policy)
             .map_err(|e| Error::kernel(&object, e))?;
+        if let Some(guard) = bridge::port_guard(ep) {
+            self.firewall
+                .remove_guards(std::slice::from_ref(&guard))
+                .map_err(|e| Error::kernel(&object, e))?;
+        }
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
         reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))
     }

@@ -178,6 +178,23 @@ fn render_endpoint(out: &mut String, ep: &EndpointView) {
             );
         }
     }
+    if let Some(a) = &ep.antispoof {
+        let allowed: Vec<String> = a.allowed.iter().map(|ip| ip.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "    anti-spoofing on port {} (table bridge ctnet): {} only, from {}",
+            a.port,
+            ep.mac,
+            allowed.join(" ")
+        );
+        let _ = match a.dropped_frames {
+            Some(n) => writeln!(out, "      {n} spoofed frame(s) dropped"),
+            None => writeln!(
+                out,
+                "      element MISSING: nothing is checked (`ctnet gc` puts it back)"
+            ),
+        };
+    }
     if !ep.connections.is_empty() {
         let _ = writeln!(out, "    connections (conntrack)");
         for c in &ep.connections {

@@ -1,6 +1,8 @@
 //! ctnet's nftables table: its layout, and how networks and published ports change it.
 //!
-//! ctnet owns exactly one table and touches nothing else in the ruleset. Its rules are
+//! ctnet owns two tables and touches nothing else in the ruleset: this one, and `bridge
+//! ctnet`, which holds anti-spoofing at layer 2 (its own layout and drawing are in
+//! `antispoof.rs`; it is audited and rewritten beside this one). This table's rules are
 //! written once; networks and published ports only add and remove set and map elements,
 //! so the 1,000th published port costs a map element, not a rule, and each packet pays a
 //! few hash lookups however many networks and ports exist:
@@ -107,6 +109,7 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
+mod antispoof;
 mod audit;
 mod policy;
 
@@ -123,6 +126,7 @@ use ctnet_nft::{
 use crate::model::ports::PublishedPort;
 use crate::model::{Isolation, Subnet};
 
+pub use antispoof::{GuardAudit, PortGuard, GUARD_CHAIN, GUARD_LAYOUT, GUARD_TABLE, SPOOF_PORTS};
 pub use audit::{Rewrite, TableAudit};
 pub use policy::POLICY_SETS;
 
@@ -193,6 +197,8 @@ pub struct Contents {
     pub ports: Vec<PortRules>,
     /// What the store's policies need.
     pub policy: crate::policy::Compiled,
+    /// Guarded container ports, for the anti-spoofing table (`antispoof.rs`).
+    pub guards: Vec<PortGuard>,
 }
 
 /// ctnet's table for one process; the netlink socket opens on first use.
@@ -200,6 +206,8 @@ pub struct Contents {
 pub struct Firewall {
     socket: Option<NftSocket>,
     table_checked: bool,
+    /// The anti-spoofing table was found current (`antispoof.rs`).
+    guard_checked: bool,
 }
 
 impl Firewall {
