@@ -458,6 +458,10 @@ pub const NFT_NAT_DNAT: u32 = 1;
 
 // ---- values rules compare with ----
 
+/// `ct state invalid`: `NF_CT_STATE_INVALID_BIT`.
+pub const CT_STATE_INVALID: u32 = 1;
+/// `ct state new`: `NF_CT_STATE_BIT(IP_CT_NEW)`.
+pub const CT_STATE_NEW: u32 = 1 << 3;
 /// `ct state established`: `NF_CT_STATE_BIT(IP_CT_ESTABLISHED)`.
 pub const CT_STATE_ESTABLISHED: u32 = 1 << 1;
 /// `ct state related`: `NF_CT_STATE_BIT(IP_CT_RELATED)`.

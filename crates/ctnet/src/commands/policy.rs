@@ -2,7 +2,7 @@
 
 use ctnet_engine::model::policy::{Action, Policy, PolicyName, PortRange, Selector, Source};
 use ctnet_engine::ops::policy::PolicyView;
-use ctnet_engine::{Engine, NetworkName, Result};
+use ctnet_engine::{Engine, Error, NetworkName, Result};
 
 use crate::cli::{Format, PolicyAddArgs, PolicyCommand};
 use crate::output;
@@ -12,11 +12,22 @@ pub fn dispatch(engine: &mut Engine, command: PolicyCommand) -> Result<()> {
         PolicyCommand::Add(args) => add(engine, args),
         PolicyCommand::Ls(args) => list(engine, args.format),
         PolicyCommand::Rm { names } => {
-            // Every name is checked before anything is removed.
+            // Every name is checked before anything is removed, and must name a policy:
+            // `policy rm a typo` fails without having removed a.
             let names = names
                 .iter()
                 .map(|n| PolicyName::new(n))
                 .collect::<Result<Vec<_>>>()?;
+            let known = engine.policies()?;
+            if let Some(missing) = names
+                .iter()
+                .find(|n| !known.iter().any(|v| &v.policy.name == *n))
+            {
+                return Err(Error::not_found(
+                    format!("policy {:?}", missing.as_str()),
+                    "list the policies with `ctnet policy ls`",
+                ));
+            }
             for name in &names {
                 let policy = engine.remove_policy(name)?;
                 println!("{} {}", policy.name, policy.network);

@@ -1398,6 +1398,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ payload load 4b @ network header + 12 => reg 9 ]
       [ meta load l4proto => reg 10 ]
@@ -1408,6 +1411,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (ranges)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ payload load 4b @ network header + 12 => reg 9 ]
       [ meta load l4proto => reg 10 ]
@@ -1418,6 +1424,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: not admitted by any policy that selects the container
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ lookup reg 8 set policy_selected ]
       [ payload load 4b @ network header + 12 => reg 9 ]
@@ -1430,6 +1439,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ payload load 16b @ network header + 8 => reg 12 ]
       [ meta load l4proto => reg 16 ]
@@ -1440,6 +1452,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (ranges, IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ payload load 16b @ network header + 8 => reg 12 ]
       [ meta load l4proto => reg 16 ]
@@ -1450,6 +1465,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: not admitted by any policy that selects the container (IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ lookup reg 8 set policy_selected6 ]
       [ payload load 16b @ network header + 8 => reg 12 ]
