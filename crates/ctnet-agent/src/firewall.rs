@@ -6,6 +6,7 @@
 //!    repair_firewall()               ─ at start: after a reboot or a flush while no agent ran
 //!    loop: receive notifications
 //!      table/chain/rule/set/elements of inet ctnet  ─▶ remember: this batch touched it
+//!        or of bridge ctnet (anti-spoofing)
 //!      NEWGEN (pid, comm)                           ─▶ end of the batch:
 //!           touched and not ctnet's own             ─▶ repair_firewall() at once
 //!      ENOBUFS (notifications lost)                 ─▶ repair_firewall()
@@ -32,6 +33,9 @@ use ctnet_nft::Family;
 /// ctnet's table, as notifications name it.
 const TABLE_FAMILY: Family = Family::Inet;
 const TABLE_NAME: &str = "ctnet";
+/// The anti-spoofing table's family (`bridge ctnet`, see ctnet-engine's
+/// datapath/nft/antispoof.rs), watched and repaired like the inet one.
+const GUARD_FAMILY: Family = Family::Bridge;
 /// The watch thread's name, which is also its `comm` in NEWGEN: it starts with `ctnet`.
 const THREAD_NAME: &str = "ctnet-firewall";
 /// With no notification for this long, the table is audited anyway: a repair this watch
@@ -206,6 +210,8 @@ impl Own {
 /// What the batch being received did to ctnet's table so far.
 #[derive(Debug, Default)]
 struct BatchSeen {
+    /// Which of ctnet's tables the batch touched first (for the cause's wording).
+    family: Option<Family>,
     table_deleted: bool,
     deleted: Vec<ObjectKind>,
     added: Vec<ObjectKind>,
@@ -223,8 +229,16 @@ impl BatchSeen {
             }
             return Some(seen.cause(generation));
         }
-        if !event.touches(TABLE_FAMILY, TABLE_NAME) {
+        // Both of ctnet's tables: the inet one and the anti-spoofing one.
+        if !event.touches(TABLE_FAMILY, TABLE_NAME) && !event.touches(GUARD_FAMILY, TABLE_NAME) {
             return None;
+        }
+        if self.family.is_none() {
+            self.family = Some(if event.touches(TABLE_FAMILY, TABLE_NAME) {
+                TABLE_FAMILY
+            } else {
+                GUARD_FAMILY
+            });
         }
         match (event.kind, event.change) {
             (ObjectKind::Table, Change::Delete) => self.table_deleted = true,
@@ -242,7 +256,7 @@ impl BatchSeen {
     /// nft (pid 123): 9 rules deleted`.
     fn cause(&self, generation: &Generation) -> String {
         let by = format!("by {} (pid {})", generation.proc_name, generation.pid);
-        let table = format!("table {TABLE_FAMILY} {TABLE_NAME}");
+        let table = format!("table {} {TABLE_NAME}", self.family.unwrap_or(TABLE_FAMILY));
         if self.table_deleted {
             return format!("{table} deleted {by}");
         }

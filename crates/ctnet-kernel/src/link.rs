@@ -308,6 +308,29 @@ pub fn no_ipv6_link_local_request(name: &IfName) -> Request {
     )
 }
 
+/// The request that makes a link's IPv6 link-local address from its MAC (EUI-64,
+/// RFC 4291 appendix A) when carrier comes, whatever the namespace's default
+/// `addr_gen_mode` (a stable-privacy or random one would make an address nobody can
+/// predict). ctnet's anti-spoofing lets a container's IPv6 out only from its own
+/// addresses, this one included, so it must be known before the container has it. Like
+/// [`no_ipv6_link_local_request`] it goes before the link has carrier.
+pub fn eui64_link_local_request(name: &IfName) -> Request {
+    let mut message = LinkMessage::default();
+    message
+        .attributes
+        .push(LinkAttribute::IfName(name.to_string()));
+    message
+        .attributes
+        .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::Eui64)],
+        )]));
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("make the IPv6 link-local address of {name} from its MAC"),
+    )
+}
+
 /// The request that turns on `route_localnet` on link `index` over netlink, with no
 /// file under /proc/sys: `IFLA_AF_SPEC` → `AF_INET` → `IFLA_INET_CONF`, a nested entry
 /// per setting whose type is its `IPV4_DEVCONF_*` index (`ROUTE_LOCALNET` = 26,

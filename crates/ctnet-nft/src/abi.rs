@@ -289,6 +289,8 @@ pub const NFTA_SET_DESC: u16 = 9;
 pub const NFTA_SET_ID: u16 = 10;
 /// Set user data (nft keeps the key's byte order there).
 pub const NFTA_SET_USERDATA: u16 = 13;
+/// Set: one stateful expression every element gets its own instance of (a `counter`).
+pub const NFTA_SET_EXPR: u16 = 17;
 /// In a set description: the concatenation's fields, a list.
 pub const NFTA_SET_DESC_CONCAT: u16 = 2;
 /// In a concatenation field: its length.
@@ -313,6 +315,14 @@ pub const NFTA_SET_ELEM_TIMEOUT: u16 = 4;
 pub const NFTA_SET_ELEM_EXPIRATION: u16 = 5;
 /// Last key of a range, nested data.
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
+/// Element: its one stateful expression (nested `NFTA_EXPR_*`), as dumps give it.
+pub const NFTA_SET_ELEM_EXPR: u16 = 7;
+/// Element: its stateful expressions when there are several (a list of them).
+pub const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
+/// `counter`: bytes (be64).
+pub const NFTA_COUNTER_BYTES: u16 = 1;
+/// `counter`: packets (be64).
+pub const NFTA_COUNTER_PACKETS: u16 = 2;
 
 /// In nested data: a value.
 pub const NFTA_DATA_VALUE: u16 = 1;
@@ -412,6 +422,8 @@ pub const NFT_META_NFPROTO: u32 = 15;
 /// `meta`: layer 4 protocol number.
 pub const NFT_META_L4PROTO: u32 = 16;
 
+/// `payload`: the link-layer (Ethernet) header, in bridge and netdev tables.
+pub const NFT_PAYLOAD_LL_HEADER: u32 = 0;
 /// `payload`: the network header.
 pub const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 /// `payload`: the transport header.
@@ -446,6 +458,10 @@ pub const NFT_NAT_DNAT: u32 = 1;
 
 // ---- values rules compare with ----
 
+/// `ct state invalid`: `NF_CT_STATE_INVALID_BIT`.
+pub const CT_STATE_INVALID: u32 = 1;
+/// `ct state new`: `NF_CT_STATE_BIT(IP_CT_NEW)`.
+pub const CT_STATE_NEW: u32 = 1 << 3;
 /// `ct state established`: `NF_CT_STATE_BIT(IP_CT_ESTABLISHED)`.
 pub const CT_STATE_ESTABLISHED: u32 = 1 << 1;
 /// `ct state related`: `NF_CT_STATE_BIT(IP_CT_RELATED)`.
@@ -461,6 +477,8 @@ pub const RTN_LOCAL: u32 = 2;
 pub const TYPE_IPADDR: u32 = 7;
 /// nft datatype `ipv6_addr`.
 pub const TYPE_IP6ADDR: u32 = 8;
+/// nft datatype `ether_addr`.
+pub const TYPE_ETHERADDR: u32 = 9;
 /// nft datatype `inet_proto`.
 pub const TYPE_INET_PROTOCOL: u32 = 12;
 /// nft datatype `inet_service`.
@@ -569,6 +587,7 @@ mod tests {
             NFT_META_OIFNAME,
             NFT_META_NFPROTO,
             NFT_META_L4PROTO,
+            NFT_PAYLOAD_LL_HEADER,
             NFT_PAYLOAD_NETWORK_HEADER,
             NFT_PAYLOAD_TRANSPORT_HEADER,
             NFT_CMP_EQ,

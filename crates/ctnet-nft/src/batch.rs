@@ -152,6 +152,8 @@ pub enum KeyField {
     InetProto,
     /// A TCP or UDP port (`inet_service`), 2 bytes, network byte order.
     InetService,
+    /// A MAC address (`ether_addr`), 6 bytes (8 in a concatenation).
+    EtherAddr,
 }
 
 impl KeyField {
@@ -163,6 +165,7 @@ impl KeyField {
             KeyField::IfName => TYPE_IFNAME,
             KeyField::InetProto => TYPE_INET_PROTOCOL,
             KeyField::InetService => TYPE_INET_SERVICE,
+            KeyField::EtherAddr => TYPE_ETHERADDR,
         }
     }
 
@@ -182,6 +185,7 @@ impl KeyField {
             KeyField::IfName => 16,
             KeyField::InetProto => 1,
             KeyField::InetService => 2,
+            KeyField::EtherAddr => 6,
         }
     }
 
@@ -202,6 +206,7 @@ impl fmt::Display for KeyField {
             KeyField::IfName => "ifname",
             KeyField::InetProto => "inet_proto",
             KeyField::InetService => "inet_service",
+            KeyField::EtherAddr => "ether_addr",
         })
     }
 }
@@ -220,6 +225,9 @@ pub struct SetSpec {
     /// Elements can be given a timeout after they were added, so they can be withdrawn
     /// by expiring them ([`Batch::expire_elements`]) rather than deleting them.
     pub timeouts: bool,
+    /// Every element has a counter of its own (nft's `counter` in a set), which counts
+    /// the packets of each rule's lookup that found the element.
+    pub counters: bool,
 }
 
 impl SetSpec {
@@ -231,6 +239,7 @@ impl SetSpec {
             interval: false,
             data: None,
             timeouts: false,
+            counters: false,
         }
     }
 
@@ -254,6 +263,15 @@ impl SetSpec {
     pub fn with_timeouts(self) -> Self {
         SetSpec {
             timeouts: true,
+            ..self
+        }
+    }
+
+    /// The same set, each of whose elements counts the lookups that found it
+    /// ([`crate::NftSocket::element_counter`] reads one).
+    pub fn with_counters(self) -> Self {
+        SetSpec {
+            counters: true,
             ..self
         }
     }
@@ -311,6 +329,9 @@ impl fmt::Display for SetSpec {
             (true, false) => f.write_str(" flags interval;")?,
             (false, true) => f.write_str(" flags timeout;")?,
             (false, false) => {}
+        }
+        if self.counters {
+            f.write_str(" counter;")?;
         }
         f.write_str(" }")
     }
@@ -375,6 +396,13 @@ impl Key {
         self
     }
 
+    /// Appends a MAC address (six bytes, padded to two words).
+    pub fn mac(mut self, mac: [u8; 6]) -> Self {
+        self.0.extend_from_slice(&mac);
+        self.0.extend_from_slice(&[0, 0]);
+        self
+    }
+
     /// Appends a layer 4 protocol number (one byte, padded to a word).
     pub fn proto(mut self, proto: u8) -> Self {
         self.0.extend_from_slice(&[proto, 0, 0, 0]);
@@ -386,6 +414,11 @@ impl Key {
         self.0.extend_from_slice(&port.to_be_bytes());
         self.0.extend_from_slice(&[0, 0]);
         self
+    }
+
+    /// A key as the kernel listed it ([`crate::ElementInfo::key`]).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Key(bytes.to_vec())
     }
 
     /// The key's bytes.
@@ -701,6 +734,10 @@ impl Batch {
                 if let [field] = set.key.as_slice() {
                     // Without it nft prints a lone string key byte-reversed (as "").
                     w.put(NFTA_SET_USERDATA, &key_byteorder_udata(field.byteorder()));
+                }
+                if set.counters {
+                    // The template each element's own counter is made from.
+                    w.nest(NFTA_SET_EXPR, |w| w.put_str(NFTA_EXPR_NAME, "counter"));
                 }
                 if set.is_concat_interval() {
                     w.nest(NFTA_SET_DESC, |w| {
@@ -1105,6 +1142,25 @@ mod tests {
             set.clone().with_timeouts().flags(),
             NFT_SET_INTERVAL | NFT_SET_TIMEOUT | NFT_SET_CONCAT
         );
+    }
+
+    #[test]
+    fn a_mac_key_pads_to_two_words_and_counted_sets_say_so() {
+        let set = SetSpec::exact("mac", vec![KeyField::IfName, KeyField::EtherAddr])
+            .with_timeouts()
+            .with_counters();
+        assert_eq!(set.key_len(), 16 + 8);
+        assert_eq!(set.key_type(), (41 << 6) | 9);
+        assert_eq!(set.flags(), NFT_SET_TIMEOUT);
+        assert_eq!(
+            set.to_string(),
+            "set mac { type ifname . ether_addr; flags timeout; counter; }"
+        );
+        let key = Key::new()
+            .ifname(&IfName::new("veth0").unwrap())
+            .mac([2, 0x42, 10, 0, 0, 2]);
+        assert_eq!(key.as_bytes().len() as u32, set.key_len());
+        assert_eq!(&key.as_bytes()[16..], &[2, 0x42, 10, 0, 0, 2, 0, 0]);
     }
 
     #[test]

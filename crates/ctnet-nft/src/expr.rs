@@ -114,7 +114,9 @@ impl NfProto {
 /// Where a payload offset counts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayloadBase {
-    /// The network (IP) header.
+    /// The link-layer (Ethernet) header: in `bridge` and `netdev` tables only.
+    Link,
+    /// The network (IP, or ARP's) header.
     Network,
     /// The transport (TCP, UDP) header.
     Transport,
@@ -123,6 +125,7 @@ pub enum PayloadBase {
 impl PayloadBase {
     fn code(self) -> u32 {
         match self {
+            PayloadBase::Link => NFT_PAYLOAD_LL_HEADER,
             PayloadBase::Network => NFT_PAYLOAD_NETWORK_HEADER,
             PayloadBase::Transport => NFT_PAYLOAD_TRANSPORT_HEADER,
         }
@@ -449,6 +452,7 @@ impl fmt::Display for Expr {
                 dreg,
             } => {
                 let base = match base {
+                    PayloadBase::Link => "link",
                     PayloadBase::Network => "network",
                     PayloadBase::Transport => "transport",
                 };

@@ -43,6 +43,24 @@ pub enum Field {
     Sport,
     /// `th dport`: the TCP or UDP destination port, 2 bytes.
     Dport,
+    /// `ether saddr`: the frame's source MAC, 6 bytes (`bridge` and `netdev` tables).
+    EtherSaddr,
+    /// `ether type`: the frame's EtherType, 2 bytes, network order (`0x8100` for a
+    /// VLAN-tagged frame, whose tag the kernel keeps outside the frame: it is put back
+    /// for the load).
+    EtherType,
+    /// ARP's fixed fields `htype . ptype . hlen . plen` (RFC 826), 6 bytes: `00 01 08 00
+    /// 06 04` for Ethernet and IPv4, the only layout the sender fields below fit.
+    ArpFormat,
+    /// `arp saddr ether`: the sender hardware address of an Ethernet/IPv4 ARP, 6 bytes.
+    ArpSha,
+    /// `arp saddr ip`: the sender protocol address of an Ethernet/IPv4 ARP, 4 bytes.
+    ArpSpa,
+    /// `icmpv6 type`, 1 byte (put `l4proto` 58 before it).
+    Icmpv6Type,
+    /// The target address of a neighbour solicitation or advertisement, or of a
+    /// redirect (RFC 4861 4.3-4.5), 16 bytes: `@th,64,128`.
+    NdTarget,
 }
 
 impl Field {
@@ -65,10 +83,15 @@ impl Field {
     /// How many bytes the field is.
     pub fn byte_len(self) -> u32 {
         match self {
-            Field::NfProto | Field::L4Proto => 1,
-            Field::Sport | Field::Dport => 2,
-            Field::IpSaddr | Field::IpDaddr => 4,
-            Field::IifName | Field::OifName | Field::Ip6Saddr | Field::Ip6Daddr => 16,
+            Field::NfProto | Field::L4Proto | Field::Icmpv6Type => 1,
+            Field::Sport | Field::Dport | Field::EtherType => 2,
+            Field::IpSaddr | Field::IpDaddr | Field::ArpSpa => 4,
+            Field::EtherSaddr | Field::ArpFormat | Field::ArpSha => 6,
+            Field::IifName
+            | Field::OifName
+            | Field::Ip6Saddr
+            | Field::Ip6Daddr
+            | Field::NdTarget => 16,
         }
     }
 
@@ -94,6 +117,17 @@ impl Field {
             // TCP and UDP put their ports in the same place.
             Field::Sport => payload(PayloadBase::Transport, 0),
             Field::Dport => payload(PayloadBase::Transport, 2),
+            // The Ethernet header: destination, source, type.
+            Field::EtherSaddr => payload(PayloadBase::Link, 6),
+            Field::EtherType => payload(PayloadBase::Link, 12),
+            // ARP (RFC 826): htype(2) ptype(2) hlen(1) plen(1) oper(2) sha(6) spa(4) ...
+            Field::ArpFormat => payload(PayloadBase::Network, 0),
+            Field::ArpSha => payload(PayloadBase::Network, 8),
+            Field::ArpSpa => payload(PayloadBase::Network, 14),
+            // ICMPv6 (RFC 4443): type(1) code(1) checksum(2); NDP's target after 4
+            // reserved or flag bytes.
+            Field::Icmpv6Type => payload(PayloadBase::Transport, 0),
+            Field::NdTarget => payload(PayloadBase::Transport, 8),
         }
     }
 }
@@ -145,6 +179,45 @@ impl Rule {
     /// as nft does for `udp dport 53`: other protocols have other bytes there.
     pub fn dport(self, port: u16) -> Self {
         self.cmp(Field::Dport, CmpOp::Eq, port.to_be_bytes().to_vec())
+    }
+
+    /// `ether type 0x0806`: the frame's EtherType (`bridge` and `netdev` tables).
+    pub fn ether_type(self, ether_type: u16) -> Self {
+        self.cmp(
+            Field::EtherType,
+            CmpOp::Eq,
+            ether_type.to_be_bytes().to_vec(),
+        )
+    }
+
+    /// `ether type != 0x0806`.
+    pub fn ether_type_neq(self, ether_type: u16) -> Self {
+        self.cmp(
+            Field::EtherType,
+            CmpOp::Neq,
+            ether_type.to_be_bytes().to_vec(),
+        )
+    }
+
+    /// `FIELD == value`, `value` as the field's bytes in packet order (`field.byte_len()`
+    /// of them): for the fields with no method of their own.
+    pub fn field_eq(self, field: Field, value: &[u8]) -> Self {
+        assert_eq!(
+            value.len() as u32,
+            field.byte_len(),
+            "{field:?} compared with {value:?}"
+        );
+        self.cmp(field, CmpOp::Eq, value.to_vec())
+    }
+
+    /// `FIELD != value`; see [`Rule::field_eq`].
+    pub fn field_neq(self, field: Field, value: &[u8]) -> Self {
+        assert_eq!(
+            value.len() as u32,
+            field.byte_len(),
+            "{field:?} compared with {value:?}"
+        );
+        self.cmp(field, CmpOp::Neq, value.to_vec())
     }
 
     /// `iifname "name"`.
@@ -681,6 +754,68 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// As `nft --debug=netlink` (1.0.6) shows `ether type arp iifname . arp saddr ether
+    /// != @mac` in a bridge table, but for the registers (nft's 128-bit reg 1 is ctnet's
+    /// reg 8, its reg 2 our reg 12).
+    #[test]
+    fn layer_2_fields_load_from_the_link_and_arp_headers() {
+        let rule = Rule::new()
+            .ether_type(0x0806)
+            .not_in_set(&[Field::IifName, Field::ArpSha], "mac")
+            .in_set(&[Field::IifName], "ports")
+            .drop();
+        let lines: Vec<String> = rule.exprs().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "[ payload load 2b @ link header + 12 => reg 8 ]",
+                "[ cmp eq reg 8 0806 ]",
+                "[ meta load iifname => reg 8 ]",
+                "[ payload load 6b @ network header + 8 => reg 12 ]",
+                "[ lookup reg 8 set mac inverted ]",
+                // iifname is still in reg 8: not loaded again.
+                "[ lookup reg 8 set ports ]",
+                "[ immediate reg 0 drop ]",
+            ]
+        );
+        let fields = [
+            (
+                Field::EtherSaddr,
+                "[ payload load 6b @ link header + 6 => reg 8 ]",
+            ),
+            (
+                Field::ArpFormat,
+                "[ payload load 6b @ network header + 0 => reg 8 ]",
+            ),
+            (
+                Field::ArpSpa,
+                "[ payload load 4b @ network header + 14 => reg 8 ]",
+            ),
+            (
+                Field::Icmpv6Type,
+                "[ payload load 1b @ transport header + 0 => reg 8 ]",
+            ),
+            (
+                Field::NdTarget,
+                "[ payload load 16b @ transport header + 8 => reg 8 ]",
+            ),
+        ];
+        for (field, want) in fields {
+            assert_eq!(field.load(R0).to_string(), want, "{field:?}");
+        }
+        // A 6-byte MAC in a concatenation takes two words: the next field starts 8 on.
+        let exprs = Rule::new()
+            .in_set(&[Field::EtherSaddr, Field::IifName], "s")
+            .into_exprs();
+        assert_eq!(exprs[1], Field::IifName.load(r(2)));
+    }
+
+    #[test]
+    #[should_panic(expected = "compared with")]
+    fn a_constant_of_the_wrong_length_is_refused() {
+        let _ = Rule::new().field_eq(Field::Icmpv6Type, &[134, 0]);
     }
 
     #[test]

@@ -124,6 +124,27 @@ impl NftSocket {
         Ok(reply.map(|body| element_data(&body)))
     }
 
+    /// The counter of the element `key` of a set made [`crate::SetSpec::with_counters`],
+    /// as `(packets, bytes)`; `None` when the element is not there (or has no counter).
+    pub fn element_counter(
+        &mut self,
+        table: TableRef,
+        set: &str,
+        key: &Key,
+    ) -> Result<Option<(u64, u64)>> {
+        let op = format!("look up an element's counter in set {table} {set}");
+        let reply = self.query_one(NFT_MSG_GETSETELEM, table.family.code(), &op, |w| {
+            w.put_str(NFTA_SET_ELEM_LIST_TABLE, table.name);
+            w.put_str(NFTA_SET_ELEM_LIST_SET, set);
+            w.nest(NFTA_SET_ELEM_LIST_ELEMENTS, |w| {
+                w.nest(NFTA_LIST_ELEM, |w| {
+                    w.put_data_value(NFTA_SET_ELEM_KEY, key.as_bytes());
+                });
+            });
+        })?;
+        Ok(reply.and_then(|body| element_counter_of(&body)))
+    }
+
     /// Every chain of every table and family, as the kernel lists them. A chain whose
     /// hook or type this crate has no name for (one a later kernel adds) is left out.
     pub fn list_chains(&mut self) -> Result<Vec<ChainInfo>> {
@@ -520,6 +541,40 @@ fn element_data(attrs: &[u8]) -> Vec<u8> {
         .find(|(k, _)| *k == NFTA_DATA_VALUE)
         .map(|(_, v)| v.to_vec())
         .unwrap_or_default()
+}
+
+/// The `counter` among the first element's stateful expressions in a NEWSETELEM reply:
+/// one expression comes as `NFTA_SET_ELEM_EXPR`, several as a list in
+/// `NFTA_SET_ELEM_EXPRESSIONS`.
+fn element_counter_of(attrs: &[u8]) -> Option<(u64, u64)> {
+    let elem = attributes(attrs)
+        .filter(|(k, _)| *k == NFTA_SET_ELEM_LIST_ELEMENTS)
+        .flat_map(|(_, list)| attributes(list))
+        .map(|(_, elem)| elem)
+        .next()?;
+    let exprs: Vec<&[u8]> = attributes(elem)
+        .flat_map(|(k, v)| match k {
+            NFTA_SET_ELEM_EXPR => vec![v],
+            NFTA_SET_ELEM_EXPRESSIONS => attributes(v).map(|(_, e)| e).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    exprs.into_iter().find_map(|expr| {
+        let is_counter = attributes(expr)
+            .any(|(k, v)| k == NFTA_EXPR_NAME && v.strip_suffix(b"\0").unwrap_or(v) == b"counter");
+        let data = attributes(expr).find(|(k, _)| *k == NFTA_EXPR_DATA)?.1;
+        let be64 = |kind| {
+            attributes(data)
+                .find(|(k, _)| *k == kind)
+                .and_then(|(_, v)| v.try_into().ok().map(u64::from_be_bytes))
+        };
+        is_counter.then(|| {
+            (
+                be64(NFTA_COUNTER_PACKETS).unwrap_or(0),
+                be64(NFTA_COUNTER_BYTES).unwrap_or(0),
+            )
+        })
+    })
 }
 
 /// The comment stored in a table's user data, or "".

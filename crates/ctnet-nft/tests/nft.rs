@@ -571,3 +571,81 @@ fn an_expired_element_is_gone_after_a_tick_and_its_key_can_map_elsewhere() {
     assert!(listed.contains("tcp . 81 : 10.0.0.2 . 80"), "{listed}");
     assert_eq!(refilled, value(c));
 }
+
+/// A bridge table with a counted set of ports and `interface . MAC` / `interface .
+/// address` sets, and a rule on ARP's sender fields: nft reads back what nft itself would
+/// write, and an element's counter is read (zero: no frame passed here).
+#[test]
+fn a_bridge_table_with_layer_2_fields_and_counted_elements_round_trips_through_nft() {
+    const B: TableRef = TableRef::new(Family::Bridge, "b");
+    let listing = in_fresh_netns(|| {
+        let mut socket = NftSocket::open().unwrap();
+        let mut batch = socket.batch();
+        batch.add_table(B, "made by a test", true);
+        let ports = SetSpec::exact("ports", vec![KeyField::IfName])
+            .with_timeouts()
+            .with_counters();
+        batch.add_set(B, &ports);
+        batch.add_set(
+            B,
+            &SetSpec::exact("mac", vec![KeyField::IfName, KeyField::EtherAddr]),
+        );
+        batch.add_set(
+            B,
+            &SetSpec::exact("v4", vec![KeyField::IfName, KeyField::Ipv4Addr]),
+        );
+        batch.add_chain(
+            B,
+            "pre",
+            Some(BaseChain {
+                kind: ChainType::Filter,
+                hook: Hook::Prerouting,
+                priority: -200,
+            }),
+        );
+        let arp = Rule::new()
+            .ether_type(0x0806)
+            .not_in_set(&[Field::IifName, Field::ArpSha], "mac")
+            .in_set(&[Field::IifName], "ports")
+            .drop();
+        batch.add_rule(B, "pre", arp.exprs(), "arp");
+        let ip = Rule::new()
+            .ether_type(0x0800)
+            .not_in_set(&[Field::IifName, Field::IpSaddr], "v4")
+            .in_set(&[Field::IifName], "ports")
+            .drop();
+        batch.add_rule(B, "pre", ip.exprs(), "ip");
+        let veth = IfName::new("veth0").unwrap();
+        let mac = [0x02, 0x42, 10, 0, 0, 2];
+        batch.add_elements(
+            B,
+            "ports",
+            &[Element::Key(Key::new().ifname(&veth))],
+            "a port",
+        );
+        batch.add_elements(
+            B,
+            "mac",
+            &[Element::Key(Key::new().ifname(&veth).mac(mac))],
+            "its MAC",
+        );
+        socket.commit(batch).unwrap();
+        let key = Key::new().ifname(&veth);
+        assert_eq!(
+            socket.element_counter(B, "ports", &key).unwrap(),
+            Some((0, 0))
+        );
+        let absent = Key::new().ifname(&IfName::new("veth9").unwrap());
+        assert_eq!(socket.element_counter(B, "ports", &absent).unwrap(), None);
+        nft(&["list", "table", "bridge", "b"])
+    });
+    for want in [
+        "type ifname . ether_addr",
+        "\"veth0\" . 02:42:0a:00:00:02",
+        "\"veth0\" counter packets 0 bytes 0",
+        "iifname . arp saddr ether != @mac iifname @ports drop",
+        "iifname . ip saddr != @v4 iifname @ports drop",
+    ] {
+        assert!(listing.contains(want), "{want:?} not in:\n{listing}");
+    }
+}

@@ -16,7 +16,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
             if i + 1 == cells.len() {
                 out.push_str(cell);
             } else {
-                out.push_str(&format!("{cell:<w$}   "));
+                // By hand: a format width is at most 65,535, and a cell may be longer.
+                out.push_str(cell);
+                out.extend(std::iter::repeat_n(' ', w.saturating_sub(cell.len()) + 3));
             }
         }
         println!("{}", out.trim_end());

@@ -412,3 +412,80 @@ fn a_dns_network_names_its_gateway_in_the_result_and_serves_pod_names() {
     );
     assert_eq!(sb.snapshot(), before);
 }
+
+/// Labels by the CNI `args` convention (`args.cni.labels`) are the container's, and a
+/// policy selects it by them: only the labelled client reaches the selected server,
+/// over the bridge, with the namespace's br_netfilter sysctl off.
+#[test]
+fn labels_from_args_are_selected_by_policies() {
+    let mut sb = Sandbox::new();
+    sb.ok("echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables && \
+           ip netns add srv && ip netns add cli && ip netns add other");
+    let with_labels = |labels: Value| {
+        let mut c = conf("1.1.0");
+        c["runtimeConfig"] = json!({});
+        c["args"] = json!({ "cni": { "labels": labels } });
+        c
+    };
+    let add = |id: &str, labels: Value| {
+        let (ok, out) = cni_call(
+            &sb,
+            "ctnet",
+            "ADD",
+            id,
+            &format!("/run/netns/{id}"),
+            &with_labels(labels),
+        );
+        assert!(ok, "{id}: {out}");
+        out["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let server = add("srv", json!([{ "key": "app", "value": "db" }]));
+    let client = add(
+        "cli",
+        json!([{ "key": "app", "value": "web" }, { "key": "tier", "value": "1" }]),
+    );
+    add("other", json!([]));
+    let rows: Value = serde_json::from_str(&sb.ok("ctnet ls --format json")).unwrap();
+    let cli = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["container"] == "cni:cli")
+        .unwrap();
+    assert_eq!(
+        cli["labels"],
+        json!({ "app": "web", "tier": "1" }),
+        "{rows}"
+    );
+    sb.serve(Some("srv"), "--tcp 5432");
+    let target = format!("{server}:5432");
+    sb.reach(Some("other"), "tcp", &target);
+    sb.ok("ctnet policy add db-in --network cninet --to app=db --from app=web,tier=1 --port 5432");
+    let seen = sb.reach(Some("cli"), "tcp", &target);
+    assert!(
+        seen.starts_with(&format!("from {client}:")),
+        "the server sees the client's own address: {seen}"
+    );
+    assert!(
+        sb.probe(Some("other"), "tcp", &target).is_err(),
+        "other is not admitted"
+    );
+    let (ok, err) = cni_call(
+        &sb,
+        "ctnet",
+        "ADD",
+        "bad",
+        "/run/netns/other",
+        &with_labels(json!([{ "key": "my key", "value": "v" }])),
+    );
+    assert!(
+        !ok && err["msg"].as_str().unwrap_or("").contains("label key"),
+        "{err}"
+    );
+}

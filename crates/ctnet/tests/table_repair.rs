@@ -114,7 +114,7 @@ fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_g
     sb.ok("nft insert rule inet ctnet forward accept");
     assert_reported(
         &table_problems(&sb),
-        &["chain forward has 11 rules, the layout 10"],
+        &["chain forward has 17 rules, the layout 16"],
     );
     sb.ok("ctnet gc");
     let forward = sb.ok("nft list chain inet ctnet forward");
@@ -175,7 +175,7 @@ fn a_table_of_another_layout_is_recreated_once_by_the_first_attach() {
     assert_reported(&table_problems(&sb), &["another layout"]);
     attach_another(&sb);
     let table = sb.ok("nft list table inet ctnet");
-    assert!(table.contains("layout 6"), "{table}");
+    assert!(table.contains("layout 7"), "{table}");
     assert!(table.contains("tcp dport 23 drop"), "{table}");
     sb.reach(Some("wan"), "tcp", &target);
     // Rewritten once: later processes find it current and leave its rules alone.

@@ -27,7 +27,7 @@ use ctnet_kernel::netlink::Request;
 use ctnet_kernel::{addr, link, route, IfName, LOOPBACK_INDEX};
 
 use super::routes::RouteRule;
-use crate::datapath::nft::{NetworkRules, PortRules};
+use crate::datapath::nft::{NetworkRules, PortGuard, PortRules};
 use crate::model::{Endpoint, Family, Network, IPV6_MIN_MTU};
 
 /// The bridge device of a network.
@@ -139,6 +139,11 @@ pub fn container_requests(net: &Network, ep: &Endpoint, index: u32) -> Vec<Reque
     if !net.ipv6() && has_ipv6 && !net.subnets.is_empty() {
         requests.push(link::no_ipv6_link_local_request(&ep.ifname));
     }
+    if net.ipv6() {
+        // The link-local address anti-spoofing lets out (`port_guard`), whatever the
+        // namespace's default way of making one.
+        requests.push(link::eui64_link_local_request(&ep.ifname));
+    }
     requests.push(link::set_up_request(LOOPBACK_INDEX, "lo"));
     for ip in &ep.ips {
         let subnet = net
@@ -173,6 +178,38 @@ pub fn network_rules(net: &Network) -> NetworkRules {
         icc: net.icc,
         isolation: net.isolation,
     }
+}
+
+/// What may leave a container's veth, for the anti-spoofing table: its MAC, its
+/// addresses and, when it has IPv6, the link-local address the kernel makes from the MAC
+/// ([`eui64_link_local`]; `container_requests` asks for that way of making it). `None` for
+/// an endpoint with no veth (macvlan: its frames never cross a bridge of ctnet's) or no
+/// addresses (`ipam none`: whoever configures it chooses them, so ctnet cannot say
+/// which are its own).
+pub fn port_guard(ep: &Endpoint) -> Option<PortGuard> {
+    let port = ep.host_ifname.clone()?;
+    if ep.ips.is_empty() {
+        return None;
+    }
+    let mac = ep.mac.bytes();
+    let mut ips = ep.ips.clone();
+    if ep.ips.iter().any(|ip| ip.is_ipv6()) {
+        ips.push(eui64_link_local(mac).into());
+    }
+    Some(PortGuard { port, mac, ips })
+}
+
+/// The IPv6 link-local address of an interface with hardware address `mac` (modified
+/// EUI-64, RFC 4291 appendix A): fe80::, then the MAC with its universal/local bit
+/// flipped and ff:fe in the middle.
+pub fn eui64_link_local(mac: [u8; 6]) -> std::net::Ipv6Addr {
+    let mut bytes = [0u8; 16];
+    bytes[0] = 0xfe;
+    bytes[1] = 0x80;
+    bytes[8..11].copy_from_slice(&[mac[0] ^ 0x02, mac[1], mac[2]]);
+    bytes[11..13].copy_from_slice(&[0xff, 0xfe]);
+    bytes[13..16].copy_from_slice(&mac[3..6]);
+    std::net::Ipv6Addr::from(bytes)
 }
 
 /// What the firewall needs to forward an endpoint's published ports: each port to the
@@ -309,6 +346,7 @@ pub(crate) mod tests {
         assert_eq!(
             ops(&plan),
             [
+                "make the IPv6 link-local address of eth0 from its MAC",
                 "bring lo up",
                 "add address 10.1.0.2/24 to eth0",
                 "add address fd00:1::2/64 to eth0",
@@ -370,6 +408,7 @@ pub(crate) mod tests {
         assert_eq!(
             ops(&plan),
             [
+                "make the IPv6 link-local address of eth0 from its MAC",
                 "bring lo up",
                 "add address fd00:2::5/64 to eth0",
                 "bring eth0 up",
@@ -392,7 +431,7 @@ pub(crate) mod tests {
         ep.container = "podman:abc".into();
         let plan = container_requests(&net, &ep, 2);
         assert_eq!(
-            ops(&plan)[4..],
+            ops(&plan)[5..],
             [
                 "add default route via 10.1.0.1 metric 100",
                 "add default route via fd00:1::1 metric 100",
@@ -400,7 +439,32 @@ pub(crate) mod tests {
         );
         net.metric = Some(7);
         let plan = container_requests(&net, &ep, 2);
-        assert_eq!(ops(&plan)[4], "add default route via 10.1.0.1 metric 7");
+        assert_eq!(ops(&plan)[5], "add default route via 10.1.0.1 metric 7");
+    }
+
+    #[test]
+    fn a_guarded_port_lets_out_its_mac_its_addresses_and_its_link_local_one() {
+        let ep = endpoint(&["10.1.0.2", "fd00:1::2"], true);
+        let guard = port_guard(&ep).unwrap();
+        assert_eq!(guard.port.as_str(), "vethabcdef0");
+        assert_eq!(guard.mac, ep.mac.bytes());
+        let ips: Vec<String> = guard.ips.iter().map(|ip| ip.to_string()).collect();
+        // 02:42:0a:01:00:02 (Docker's MAC for 10.1.0.2): the local bit flipped, ff:fe in.
+        assert_eq!(ips, ["10.1.0.2", "fd00:1::2", "fe80::42:aff:fe01:2"]);
+        // IPv4 only: no IPv6 at all (the interface has no link-local address).
+        let v4 = port_guard(&endpoint(&["10.1.0.2"], true)).unwrap();
+        assert_eq!(v4.ips.len(), 1);
+        // No veth (macvlan) or no addresses (ipam none): nothing to guard.
+        let mut macvlan = endpoint(&["10.1.0.2"], true);
+        macvlan.host_ifname = None;
+        assert_eq!(port_guard(&macvlan), None);
+        let mut none = endpoint(&["10.1.0.2"], true);
+        none.ips.clear();
+        assert_eq!(port_guard(&none), None);
+        assert_eq!(
+            eui64_link_local([0x52, 0x54, 0, 0x12, 0x34, 0x56]).to_string(),
+            "fe80::5054:ff:fe12:3456"
+        );
     }
 
     /// `ipam none`: the interface is only brought up; the kernel's IPv6 link-local

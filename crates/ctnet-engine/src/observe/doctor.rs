@@ -9,7 +9,7 @@ use ctnet_nft::{ChainInfo, Family, Hook, NftSocket};
 use serde::Serialize;
 
 use crate::agent;
-use crate::datapath::nft::TABLE;
+use crate::datapath::nft::{GUARD_TABLE, TABLE};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::Family::V4;
@@ -69,11 +69,21 @@ impl Engine {
             .and_then(|mut s| s.list_chains())
             .map_err(|e| Error::kernel("the nftables ruleset", e))?;
         findings.extend(check_ctnet_table(self)?);
+        findings.extend(check_antispoof(self)?);
         findings.push(check_agent(self)?);
         findings.extend(check_drift(self)?);
         findings.extend(check_forward_drop(&chains));
         findings.push(check_legacy_iptables());
         findings.push(check_br_netfilter(&chains));
+        let policies = state::list_policies(self.store.read())?;
+        let global = sysctl::read("net.bridge.bridge-nf-call-iptables").map(|v| v.trim() == "1");
+        findings.push(policy_finding(
+            &policies,
+            crate::ops::policy::br_netfilter_present(std::path::Path::new(
+                crate::ops::policy::BR_NETFILTER_DIR,
+            )),
+            global.unwrap_or(false),
+        ));
         findings.extend(self.check_route_clashes()?);
         Ok(findings)
     }
@@ -183,6 +193,61 @@ fn check_ipv6_forward(ipv6_networks: usize) -> Finding {
 
 /// ctnet's table against its layout and the store: chains, rules, sets and elements,
 /// each difference a finding.
+/// Anti-spoofing (table bridge ctnet): in force for every container port the store
+/// guards, or what is missing. Macvlan containers and `ipam none` ones are not guarded,
+/// and the finding says how many there are.
+fn check_antispoof(engine: &mut Engine) -> Result<Vec<Finding>> {
+    const CHECK: &str = "anti-spoofing";
+    let contents = engine.firewall_contents_now()?;
+    let endpoints = state::list_endpoints(engine.store.read())?;
+    let unguarded = endpoints
+        .iter()
+        .filter(|ep| ep.state != RowState::Removing)
+        .count()
+        .saturating_sub(contents.guards.len());
+    let audit = engine
+        .firewall
+        .audit_guard(Some(&contents.guards))
+        .map_err(|e| Error::kernel("the nftables ruleset", e))?;
+    let unguarded_note = if unguarded > 0 {
+        format!("; {unguarded} endpoint(s) are not guarded (macvlan, or `ipam none`: no addresses of ctnet's to hold them to)")
+    } else {
+        String::new()
+    };
+    if contents.guards.is_empty() && !audit.exists() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            CHECK,
+            format!("no container ports to guard yet (table {GUARD_TABLE} is made with the first){unguarded_note}"),
+            "",
+        )]);
+    }
+    let mut lines = audit.differences();
+    lines.retain(|l| !l.contains("does not explain"));
+    if lines.is_empty() {
+        return Ok(vec![Finding::new(
+            Severity::Ok,
+            CHECK,
+            format!(
+                "in force: table {GUARD_TABLE} checks the source MAC, addresses, ARP and neighbour advertisements of {} container port(s), and drops their router advertisements{unguarded_note}",
+                contents.guards.len()
+            ),
+            "",
+        )]);
+    }
+    Ok(lines
+        .into_iter()
+        .map(|d| {
+            Finding::new(
+                Severity::Problem,
+                CHECK,
+                format!("{d}: containers can send as one another"),
+                "run `ctnet gc`, which rewrites the table from ctnet's state in one batch",
+            )
+        })
+        .collect())
+}
+
 fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
     // Only bridge networks put anything in the table (macvlan traffic never passes it).
     let networks = state::list_networks(engine.store.read())?
@@ -500,9 +565,77 @@ fn check_br_netfilter(chains: &[ChainInfo]) -> Finding {
     }
 }
 
+/// What enforces network policy here: which networks have policies, and how traffic
+/// between two containers on one bridge reaches the firewall (missing bridge flags are
+/// drift, reported with the network).
+fn policy_finding(
+    policies: &[crate::model::policy::Policy],
+    br_netfilter: bool,
+    bridge_nf_call_on: bool,
+) -> Finding {
+    let mut networks: Vec<&str> = policies.iter().map(|p| p.network.as_str()).collect();
+    networks.sort();
+    networks.dedup();
+    if networks.is_empty() {
+        return Finding::new(
+            Severity::Ok,
+            "policy",
+            "no network has policies: containers are open to whatever isolation allows; anti-spoofing is always on".into(),
+            "",
+        );
+    }
+    if !br_netfilter {
+        return Finding::new(
+            Severity::Problem,
+            "policy",
+            format!(
+                "networks {} have policies, but br_netfilter is not in this kernel: traffic between two containers on one bridge is not judged",
+                networks.join(", ")
+            ),
+            "load it (`modprobe br_netfilter`), then run `ctnet gc`",
+        );
+    }
+    let global = if bridge_nf_call_on { 1 } else { 0 };
+    Finding::new(
+        Severity::Ok,
+        "policy",
+        format!(
+            "{} policies on networks {}: judged in chain forward of table inet ctnet by set lookups (new connections; replies and established ones pass), routed traffic and published ports included; between containers on one bridge through br_netfilter, which ctnet turns on for these networks' bridges only (their nf_call_iptables/ip6tables flags), whatever bridge-nf-call-iptables says (here {global})",
+            policies.len(),
+            networks.join(", ")
+        ),
+        "",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_finding_says_what_enforces_it() {
+        let policy = |net: &str| crate::model::policy::Policy {
+            name: crate::model::policy::PolicyName::new("p").unwrap(),
+            network: crate::model::NetworkName::new(net).unwrap(),
+            to: crate::model::policy::Selector::All,
+            from: Vec::new(),
+            ports: Vec::new(),
+            action: crate::model::policy::Action::Allow,
+        };
+        let none = policy_finding(&[], true, false);
+        assert_eq!(none.severity, Severity::Ok);
+        assert!(none.detail.contains("no network has policies"));
+        let some = policy_finding(&[policy("b"), policy("a"), policy("b")], true, false);
+        assert_eq!(some.severity, Severity::Ok);
+        assert!(
+            some.detail.contains("networks a, b") && some.detail.contains("(here 0)"),
+            "{}",
+            some.detail
+        );
+        let unenforced = policy_finding(&[policy("a")], false, false);
+        assert_eq!(unenforced.severity, Severity::Problem);
+        assert!(unenforced.fix.contains("modprobe br_netfilter"));
+    }
 
     fn status(watching: bool) -> agent::Status {
         agent::Status {

@@ -12,8 +12,11 @@
 //!  ├─ routes (ip route)                       │  container's MAC (bridge fdb show)
 //!  └─ neighbours (ip neigh)                   ├─ conntrack entries of its addresses, with
 //!                                             │  their NAT (conntrack -L)
-//!                                             └─ its published ports: the map each is in,
-//!                                                and whether the element is there
+//!                                             ├─ its published ports: the map each is in,
+//!                                             │  and whether the element is there
+//!                                             └─ anti-spoofing: its port's element in
+//!                                                table bridge ctnet and the frames
+//!                                                dropped for it (the element's counter)
 //!  differences: Engine::drift_of(): its endpoints and their networks only
 //! ```
 //!
@@ -32,7 +35,7 @@ use ctnet_kernel::route::{self, RouteInfo};
 use ctnet_kernel::RtSocket;
 use ctnet_nft::conntrack;
 
-use crate::driver::bridge::port_rules;
+use crate::driver::bridge::{port_guard, port_rules};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::model::ports::PublishedPort;
@@ -149,6 +152,60 @@ pub struct EndpointView {
     pub ports: Vec<PortView>,
     /// Tracked connections from or to its addresses.
     pub connections: Vec<Connection>,
+    /// Its labels on the network.
+    pub labels: crate::model::policy::Labels,
+    /// The network's policies that concern it: what each does to it.
+    pub policies: Vec<PolicyRole>,
+    /// Anti-spoofing of its veth; None when it has none (macvlan, `ipam none`).
+    pub antispoof: Option<AntispoofView>,
+}
+
+/// A container port's anti-spoofing (table bridge ctnet).
+#[derive(Debug, Clone, Serialize)]
+pub struct AntispoofView {
+    /// The bridge port its frames are checked on.
+    pub port: String,
+    /// The addresses its frames may come from, link-local included.
+    pub allowed: Vec<IpAddr>,
+    /// Frames dropped for it since it was attached (or its element last put back); None
+    /// when its element is missing (`differences` then has the fix).
+    pub dropped_frames: Option<u64>,
+}
+
+/// One policy as it concerns one container.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRole {
+    /// The policy's name.
+    pub name: String,
+    /// `allow` or `deny`.
+    pub action: crate::model::policy::Action,
+    /// It governs traffic to this container (its `to` selects it).
+    pub selects: bool,
+    /// Traffic from this container is among what it admits or denies.
+    pub source: bool,
+}
+
+/// The policies of `ep`'s network that select it or name it as a source.
+fn policy_roles(policies: &[crate::model::policy::Policy], ep: &Endpoint) -> Vec<PolicyRole> {
+    let names = ep.policy_names();
+    let member = crate::model::policy::Member {
+        names: &names,
+        labels: &ep.labels,
+    };
+    policies
+        .iter()
+        .filter(|p| p.network == ep.network)
+        .map(|p| PolicyRole {
+            name: p.name.to_string(),
+            action: p.action,
+            selects: p.to.matches(&member),
+            source: p.from.iter().any(|s| match s {
+                crate::model::policy::Source::Containers(sel) => sel.matches(&member),
+                crate::model::policy::Source::Cidr(_) => false,
+            }),
+        })
+        .filter(|r| r.selects || r.source)
+        .collect()
 }
 
 /// A veth's host side.
@@ -535,7 +592,19 @@ impl Engine {
                 }
             })
             .collect();
+        let antispoof = match port_guard(ep) {
+            Some(guard) => Some(AntispoofView {
+                dropped_frames: self
+                    .firewall
+                    .spoofed_frames(&guard.port)
+                    .map_err(|e| Error::kernel("ctnet's nftables table bridge ctnet", e))?,
+                port: guard.port.to_string(),
+                allowed: guard.ips,
+            }),
+            None => None,
+        };
         Ok(EndpointView {
+            antispoof,
             network: ep.network.as_str().to_string(),
             bridge: bridge.map(|b| b.as_str().to_string()),
             ifname: ep.ifname.as_str().to_string(),
@@ -548,6 +617,11 @@ impl Engine {
             }),
             ports,
             connections: connections_of(&host.conntrack, &ep.ips),
+            labels: ep.labels.clone(),
+            policies: policy_roles(
+                &crate::state::policies_of_network(self.store.read(), &ep.network)?,
+                ep,
+            ),
         })
     }
 }

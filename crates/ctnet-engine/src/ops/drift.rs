@@ -15,6 +15,8 @@
 //!                     └───────── in the namespace: the interface, up, ─── the veth made again
 //!                                 its addresses, its default routes (gateway,
 //!                                 metric; a next hop of a multipath one counts)
+//!  network with policies ──────── its bridge's nf_call_iptables and ──── set again
+//!                                 nf_call_ip6tables flags on
 //! ```
 //!
 //! A macvlan network has no bridge: its parent (the user's interface) is checked to
@@ -225,6 +227,17 @@ impl Engine {
                     fix: "run `ctnet gc`, which brings it up".into(),
                 });
             }
+            let has_policies = state::network_has_policies(self.store.read(), &net.name)?;
+            if has_policies && bridge.bridge_nf_call != Some((true, true)) {
+                out.push(Drift {
+                    object: object.clone(),
+                    detail: format!(
+                        "it has policies, but its bridge {} does not hand bridged frames to the firewall (nf_call_iptables/nf_call_ip6tables off): traffic between its containers passes unjudged",
+                        net.bridge
+                    ),
+                    fix: "run `ctnet gc`, which sets them again".into(),
+                });
+            }
             for s in &net.subnets {
                 let present = addresses
                     .iter()
@@ -297,6 +310,12 @@ impl Engine {
             if missing {
                 engine.replumb_network(net)?;
                 return Ok(Some(format!("{label}: bridge {} made again", net.bridge)));
+            }
+            if engine.repair_policy_bridge_flags(net)? {
+                return Ok(Some(format!(
+                    "{label}: bridge {} hands bridged frames to the firewall again (policies)",
+                    net.bridge
+                )));
             }
             Ok(engine.repair_bridge(net)?.then(|| {
                 format!(

@@ -273,6 +273,14 @@ impl Engine {
         };
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
+        // Anti-spoofing before the port exists, so the container's first frame is
+        // checked (the elements name the port; see datapath/nft/antispoof.rs).
+        if let Some(guard) = bridge::port_guard(ep) {
+            self.ensure_guard_table()?;
+            self.firewall
+                .add_guards(std::slice::from_ref(&guard))
+                .map_err(kernel)?;
+        }
         let host = self.host()?;
         let made = host.execute_all(bridge::host_side_requests(
             net,
@@ -310,11 +318,14 @@ impl Engine {
         let identity = self.configure_container_side(net, ep, netns, &object, |index| {
             bridge::container_requests(net, ep, index)
         })?;
-        if !ep.ports.is_empty() {
+        // Its published ports and its part of the network's policies: one batch.
+        let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
+        if !ep.ports.is_empty() || !policy.is_empty() {
             self.ensure_firewall()?;
-            self.firewall.add_ports(&port_rules(ep)).map_err(kernel)?;
+            self.firewall
+                .add_endpoint(&port_rules(ep), &policy)
+                .map_err(kernel)?;
         }
-        self.add_endpoint_policy(ep)?;
         Ok(identity)
     }
 
@@ -386,12 +397,12 @@ impl Engine {
         if let Ok(Some(net)) = state::get_network(self.store.read(), &ep.network) {
             let _ = self.pin_bridge_address(&net);
         }
-        if !ep.ports.is_empty() {
-            self.firewall
-                .remove_ports(&port_rules(ep))
-                .map_err(|e| Error::kernel(&object, e))?;
-        }
-        self.remove_endpoint_policy(ep)?;
+        // Ports, policy entries and anti-spoofing elements: one commit.
+        let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
+        let guards: Vec<_> = bridge::port_guard(ep).into_iter().collect();
+        self.firewall
+            .remove_endpoint_guarded(&port_rules(ep), &policy, &guards)
+            .map_err(|e| Error::kernel(&object, e))?;
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
         reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))
     }

@@ -1,6 +1,8 @@
-//! ctnet's nftables table as operations need it: made before something is added to it,
-//! and rewritten from the store. What each network and endpoint puts in it comes from
-//! the driver's plan (`driver::bridge::network_rules`, `port_rules`); the datapath knows
+//! ctnet's nftables tables as operations need them (`inet ctnet`, and `bridge ctnet` for
+//! anti-spoofing, `datapath/nft/antispoof.rs`): made before something is added to them,
+//! and rewritten from the store, both under the same write transaction. What each
+//! network and endpoint puts in them comes from the driver's plan
+//! (`driver::bridge::network_rules`, `port_rules`, `port_guard`); the datapath knows
 //! nothing of networks or containers.
 //!
 //! Every rewrite reads the store and commits its batch inside one write transaction of
@@ -13,8 +15,8 @@
 
 use rusqlite::Connection;
 
-use crate::datapath::nft::{Contents, Rewrite, TABLE};
-use crate::driver::bridge::port_rules;
+use crate::datapath::nft::{Contents, Rewrite, GUARD_TABLE, TABLE};
+use crate::driver::bridge::{port_guard, port_rules};
 use crate::driver::network_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -30,7 +32,11 @@ impl Engine {
         } = self;
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
-            firewall.rewrite(&contents, true).map_err(firewall_error)
+            let rewrite = firewall.rewrite(&contents, true).map_err(firewall_error)?;
+            let guard = firewall
+                .rewrite_guard(&contents, true)
+                .map_err(guard_error)?;
+            Ok(merged(rewrite, guard))
         })
     }
 
@@ -50,15 +56,53 @@ impl Engine {
         store.write(|tx| {
             let contents = firewall_contents(tx)?;
             let rewrite = firewall.rewrite(&contents, false).map_err(firewall_error)?;
-            Ok(repaired(rewrite))
+            let guard = firewall
+                .rewrite_guard(&contents, false)
+                .map_err(guard_error)?;
+            Ok(repaired(merged(rewrite, guard)))
         })
     }
 
-    /// Makes sure ctnet's table exists in this layout, with its rules, before something
-    /// adds to it. A missing, flushed or edited table, or one of another layout, is
-    /// rewritten holding everything in the store — by one process: the others find it
-    /// current once they hold the lock.
+    /// Makes sure the anti-spoofing table exists in its layout before a port's elements
+    /// are added to it; like [`Engine::ensure_firewall`], a missing or edited one is
+    /// rewritten from the store by one process, under the store's write lock.
+    pub(crate) fn ensure_guard_table(&mut self) -> Result<()> {
+        if self.firewall.guard_is_current().map_err(guard_error)? {
+            return Ok(());
+        }
+        if !self.store.read().is_autocommit() {
+            let contents = firewall_contents(self.store.read())?;
+            self.firewall
+                .rewrite_guard(&contents, false)
+                .map_err(guard_error)?;
+            return Ok(());
+        }
+        let Engine {
+            store, firewall, ..
+        } = self;
+        store.write(|tx| {
+            let contents = firewall_contents(tx)?;
+            firewall
+                .rewrite_guard(&contents, false)
+                .map_err(guard_error)?;
+            Ok(())
+        })
+    }
+
+    /// Makes sure ctnet's tables exist in their layouts, with their rules, before
+    /// something adds to them: the inet table ([`Engine::ensure_inet_table`]) and the
+    /// anti-spoofing one ([`Engine::ensure_guard_table`]), which are made together with the
+    /// first network.
     pub(crate) fn ensure_firewall(&mut self) -> Result<()> {
+        self.ensure_inet_table()?;
+        self.ensure_guard_table()
+    }
+
+    /// Makes sure ctnet's inet table exists in this layout, with its rules, before
+    /// something adds to it. A missing, flushed or edited table, or one of another
+    /// layout, is rewritten holding everything in the store — by one process: the others
+    /// find it current once they hold the lock.
+    fn ensure_inet_table(&mut self) -> Result<()> {
         if self.firewall.is_current().map_err(firewall_error)? {
             return Ok(());
         }
@@ -119,9 +163,11 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
             .collect();
         policy.extend(crate::policy::compile(&of_network, &members));
     }
+    let guards = endpoints.iter().filter_map(port_guard).collect();
     Ok(Contents {
         networks,
         ports,
+        guards,
         policy,
     })
 }
@@ -129,6 +175,23 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
 /// The error for a failed change to ctnet's table.
 pub(crate) fn firewall_error(e: ctnet_kernel::Error) -> Error {
     Error::kernel(format!("nftables table {TABLE}"), e)
+}
+
+/// The error for a failed change to the anti-spoofing table.
+pub(crate) fn guard_error(e: ctnet_kernel::Error) -> Error {
+    Error::kernel(format!("nftables table {GUARD_TABLE}"), e)
+}
+
+/// The rewrites of both tables as one report.
+fn merged(mut inet: Rewrite, guard: Rewrite) -> Rewrite {
+    inet.repaired.extend(guard.repaired);
+    inet.removed_elements.extend(guard.removed_elements);
+    if guard.recreated {
+        inet.repaired.push(format!(
+            "table {GUARD_TABLE} was deleted and made again in one batch"
+        ));
+    }
+    inet
 }
 
 /// What a repair reports: nothing when the table was as the store says.

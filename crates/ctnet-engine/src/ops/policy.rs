@@ -159,35 +159,20 @@ impl Engine {
         Ok(out)
     }
 
-    /// The entries a new endpoint brings to its network's policies, put in the kernel
-    /// (after its row is recorded, so a rewrite that reads the store keeps them). Costs
-    /// one index probe on a network without policies.
-    pub(crate) fn add_endpoint_policy(&mut self, ep: &Endpoint) -> Result<()> {
-        let Some(part) = self.endpoint_policy_part(ep)? else {
-            return Ok(());
-        };
-        self.ensure_firewall()?;
-        self.firewall
-            .add_policy(&part)
-            .map_err(|e| Error::kernel(super::endpoint::container_object(&ep.container), e))
-    }
-
-    /// Withdraws what [`Engine::add_endpoint_policy`] put in (its row is `removing`).
-    pub(crate) fn remove_endpoint_policy(&mut self, ep: &Endpoint) -> Result<()> {
-        let Some(part) = self.endpoint_policy_part(ep)? else {
-            return Ok(());
-        };
-        self.firewall
-            .remove_policy(&part)
-            .map_err(|e| Error::kernel(super::endpoint::container_object(&ep.container), e))
-    }
-
-    fn endpoint_policy_part(&self, ep: &Endpoint) -> Result<Option<Compiled>> {
+    /// The entries an endpoint brings to its network's policies (what its attach adds
+    /// and its detach withdraws, with its ports); None on a network without policies,
+    /// which costs one index probe, or when no policy concerns it.
+    pub(crate) fn endpoint_policy_part(&self, ep: &Endpoint) -> Result<Option<Compiled>> {
         let conn = self.store.read();
         if !state::network_has_policies(conn, &ep.network)? {
             return Ok(None);
         }
         let policies = state::policies_of_network(conn, &ep.network)?;
+        if !policies.iter().any(|p| concerns(p, ep)) {
+            // Neither selected nor a source of any policy: nothing to add, and the
+            // network's other containers need not be read.
+            return Ok(None);
+        }
         let mut members = members(conn, &ep.network)?;
         if !members.iter().any(|m| m.id == ep.id) {
             members.push(ep.clone());
@@ -207,6 +192,21 @@ impl Engine {
         })
     }
 
+    /// Sets the policy flags of a network with policies whose bridge lacks them; true
+    /// when it did.
+    pub(crate) fn repair_policy_bridge_flags(&mut self, net: &Network) -> Result<bool> {
+        if !state::network_has_policies(self.store.read(), &net.name)? {
+            return Ok(false);
+        }
+        let bridge = ctnet_kernel::link::get(self.host()?, net.bridge.as_str())
+            .map_err(|e| Error::kernel(format!("bridge {}", net.bridge), e))?;
+        if bridge.is_none_or(|b| b.bridge_nf_call == Some((true, true))) {
+            return Ok(false);
+        }
+        self.set_policy_bridge_flags(net, true)?;
+        Ok(true)
+    }
+
     /// For a network whose bridge was made again: its policy flags, if it has policies.
     pub(crate) fn restore_policy_bridge_flags(&mut self, net: &Network) -> Result<()> {
         if state::network_has_policies(self.store.read(), &net.name)? {
@@ -214,6 +214,20 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// True when `policy` selects `ep` or admits (or denies) traffic from it.
+fn concerns(policy: &Policy, ep: &Endpoint) -> bool {
+    let names = ep.policy_names();
+    let member = crate::model::policy::Member {
+        names: &names,
+        labels: &ep.labels,
+    };
+    policy.to.matches(&member)
+        || policy.from.iter().any(|source| match source {
+            crate::model::policy::Source::Containers(selector) => selector.matches(&member),
+            crate::model::policy::Source::Cidr(_) => false,
+        })
 }
 
 /// The labels of the containers `policy` selects among `members`.

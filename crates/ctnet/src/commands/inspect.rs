@@ -108,6 +108,21 @@ fn render_endpoint(out: &mut String, ep: &EndpointView) {
         ips.join(" "),
         ep.mac
     );
+    if !ep.labels.is_empty() {
+        let _ = writeln!(out, "    labels: {}", ep.labels.text());
+    }
+    for role in &ep.policies {
+        let action = match role.action {
+            ctnet_engine::model::policy::Action::Allow => "allow",
+            ctnet_engine::model::policy::Action::Deny => "deny",
+        };
+        let what = match (role.selects, role.source) {
+            (true, true) => "governs traffic to it, and names it as a source",
+            (true, false) => "governs traffic to it",
+            _ => "names it as a source",
+        };
+        let _ = writeln!(out, "    policy {} ({action}): {what}", role.name);
+    }
     match (&ep.host_side, &ep.bridge) {
         (Some(h), _) => {
             let _ = writeln!(
@@ -162,6 +177,23 @@ fn render_endpoint(out: &mut String, ep: &EndpointView) {
                 p.connections,
             );
         }
+    }
+    if let Some(a) = &ep.antispoof {
+        let allowed: Vec<String> = a.allowed.iter().map(|ip| ip.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "    anti-spoofing on port {} (table bridge ctnet): {} only, from {}",
+            a.port,
+            ep.mac,
+            allowed.join(" ")
+        );
+        let _ = match a.dropped_frames {
+            Some(n) => writeln!(out, "      {n} spoofed frame(s) dropped"),
+            None => writeln!(
+                out,
+                "      element MISSING: nothing is checked (`ctnet gc` puts it back)"
+            ),
+        };
     }
     if !ep.connections.is_empty() {
         let _ = writeln!(out, "    connections (conntrack)");

@@ -2,7 +2,7 @@
 
 use ctnet_engine::model::policy::{Action, Policy, PolicyName, PortRange, Selector, Source};
 use ctnet_engine::ops::policy::PolicyView;
-use ctnet_engine::{Engine, NetworkName, Result};
+use ctnet_engine::{Engine, Error, NetworkName, Result};
 
 use crate::cli::{Format, PolicyAddArgs, PolicyCommand};
 use crate::output;
@@ -12,11 +12,22 @@ pub fn dispatch(engine: &mut Engine, command: PolicyCommand) -> Result<()> {
         PolicyCommand::Add(args) => add(engine, args),
         PolicyCommand::Ls(args) => list(engine, args.format),
         PolicyCommand::Rm { names } => {
-            // Every name is checked before anything is removed.
+            // Every name is checked before anything is removed, and must name a policy:
+            // `policy rm a typo` fails without having removed a.
             let names = names
                 .iter()
                 .map(|n| PolicyName::new(n))
                 .collect::<Result<Vec<_>>>()?;
+            let known = engine.policies()?;
+            if let Some(missing) = names
+                .iter()
+                .find(|n| !known.iter().any(|v| &v.policy.name == *n))
+            {
+                return Err(Error::not_found(
+                    format!("policy {:?}", missing.as_str()),
+                    "list the policies with `ctnet policy ls`",
+                ));
+            }
             for name in &names {
                 let policy = engine.remove_policy(name)?;
                 println!("{} {}", policy.name, policy.network);
@@ -95,16 +106,24 @@ fn describe(policy: &Policy) -> String {
     format!("{action} from {from} to {ports}")
 }
 
+/// Items joined with `,`; past [`SHOWN`] of them, how many more (`--format json` has
+/// them all).
 fn join<T: std::fmt::Display>(items: &[T]) -> String {
-    let texts: Vec<String> = items.iter().map(T::to_string).collect();
+    let mut texts: Vec<String> = items.iter().take(SHOWN).map(T::to_string).collect();
+    if items.len() > SHOWN {
+        texts.push(format!("… ({} more)", items.len() - SHOWN));
+    }
     texts.join(",")
 }
+
+/// How many ports, sources or containers a table row names.
+const SHOWN: usize = 8;
 
 fn selected_text(view: &PolicyView) -> String {
     if view.selected.is_empty() {
         "nothing yet".to_string()
     } else {
-        view.selected.join(",")
+        join(&view.selected)
     }
 }
 

@@ -522,6 +522,11 @@ fn field_texts(fields: &[KeyField], mut bytes: &[u8]) -> Vec<String> {
                 n => n.to_string(),
             },
             KeyField::InetService => u16::from_be_bytes([value[0], value[1]]).to_string(),
+            KeyField::EtherAddr => value
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
         });
         bytes = bytes.get(len.next_multiple_of(4)..).unwrap_or_default();
     }
@@ -672,6 +677,7 @@ mod tests {
             ],
             ports: Vec::new(),
             policy: Default::default(),
+            guards: Vec::new(),
         };
         let all = sets();
         let rendered = |name: &str| -> Vec<String> {

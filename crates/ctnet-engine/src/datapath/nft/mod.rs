@@ -1,6 +1,8 @@
 //! ctnet's nftables table: its layout, and how networks and published ports change it.
 //!
-//! ctnet owns exactly one table and touches nothing else in the ruleset. Its rules are
+//! ctnet owns two tables and touches nothing else in the ruleset: this one, and `bridge
+//! ctnet`, which holds anti-spoofing at layer 2 (its own layout and drawing are in
+//! `antispoof.rs`; it is audited and rewritten beside this one). This table's rules are
 //! written once; networks and published ports only add and remove set and map elements,
 //! so the 1,000th published port costs a map element, not a rule, and each packet pays a
 //! few hash lookups however many networks and ports exist:
@@ -107,6 +109,7 @@
 //! `br_netfilter` bridged frames skip these hooks; icc=false is then enforced by isolated
 //! bridge ports alone.
 
+mod antispoof;
 mod audit;
 mod policy;
 
@@ -123,6 +126,7 @@ use ctnet_nft::{
 use crate::model::ports::PublishedPort;
 use crate::model::{Isolation, Subnet};
 
+pub use antispoof::{GuardAudit, PortGuard, GUARD_CHAIN, GUARD_LAYOUT, GUARD_TABLE, SPOOF_PORTS};
 pub use audit::{Rewrite, TableAudit};
 pub use policy::POLICY_SETS;
 
@@ -193,6 +197,8 @@ pub struct Contents {
     pub ports: Vec<PortRules>,
     /// What the store's policies need.
     pub policy: crate::policy::Compiled,
+    /// Guarded container ports, for the anti-spoofing table (`antispoof.rs`).
+    pub guards: Vec<PortGuard>,
 }
 
 /// ctnet's table for one process; the netlink socket opens on first use.
@@ -200,6 +206,8 @@ pub struct Contents {
 pub struct Firewall {
     socket: Option<NftSocket>,
     table_checked: bool,
+    /// The anti-spoofing table was found current (`antispoof.rs`).
+    guard_checked: bool,
 }
 
 impl Firewall {
@@ -269,14 +277,31 @@ impl Firewall {
     /// holds its key until the next clock tick, so publishing it to another address in
     /// that moment is refused with EEXIST: the batch is tried once more after a tick.
     pub fn add_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
+        self.add_endpoint(ports, &crate::policy::Compiled::default())
+    }
+
+    /// A new endpoint's published ports and policy entries, in one batch (retried once
+    /// after a tick, as [`Firewall::add_ports`]). The table must exist.
+    pub fn add_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return Ok(());
+        }
         let socket = self.socket()?;
+        let fill = |batch: &mut Batch| {
+            add_port_elements(batch, ports);
+            policy::add_policy_elements(batch, policy);
+        };
         let mut batch = socket.batch();
-        add_port_elements(&mut batch, ports);
+        fill(&mut batch);
         match socket.commit(batch) {
             Err(e) if e.is_exists() && kernel_expires_elements() => {
                 std::thread::sleep(LONGEST_TICK);
                 let mut batch = socket.batch();
-                add_port_elements(&mut batch, ports);
+                fill(&mut batch);
                 socket.commit(batch)
             }
             other => other,
@@ -290,43 +315,82 @@ impl Firewall {
     /// maps take no timeouts, or an element that maps elsewhere), nothing of it was done
     /// and the ports are deleted instead.
     pub fn remove_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
-        let socket = self.socket()?;
-        if kernel_expires_elements() {
+        self.remove_endpoint(ports, &crate::policy::Compiled::default())
+    }
+
+    /// A leaving endpoint's published ports and policy entries, withdrawn in one batch
+    /// as [`Firewall::remove_ports`] withdraws ports.
+    pub fn remove_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        self.remove_endpoint_guarded(ports, policy, &[])
+    }
+
+    /// [`Firewall::remove_endpoint`] with the endpoint's anti-spoofing elements of table
+    /// `bridge ctnet` in the same batch (one nf_tables transaction may span tables):
+    /// a detach is one commit. Where that batch is refused as a whole (one of the tables
+    /// is gone), each table's part is withdrawn on its own.
+    pub fn remove_endpoint_guarded(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+        guards: &[PortGuard],
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return self.remove_guards(guards);
+        }
+        if !guards.is_empty() && kernel_expires_elements() {
+            let socket = self.socket()?;
             let mut batch = socket.batch();
+            add_port_expiries(&mut batch, ports);
+            policy::withdraw_policy_elements(&mut batch, policy, true);
+            antispoof::expire_guard_elements(&mut batch, guards);
+            if socket.commit(batch).is_ok() {
+                return Ok(());
+            }
+        }
+        self.remove_inet_endpoint(ports, policy)?;
+        self.remove_guards(guards)
+    }
+
+    fn remove_inet_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() {
+            return Ok(());
+        }
+        let socket = self.socket()?;
+        let fill = |batch: &mut Batch, expire: bool| {
             for (map, elements) in port_elements_by_map(ports) {
                 let what = format!("{} published ports", elements.len());
-                batch.expire_elements(TABLE, map, &elements, &what);
+                if expire {
+                    batch.expire_elements(TABLE, map, &elements, &what);
+                } else {
+                    batch.destroy_elements(TABLE, map, &elements, &what);
+                }
             }
+            policy::withdraw_policy_elements(batch, policy, expire);
+        };
+        if kernel_expires_elements() {
+            let mut batch = socket.batch();
+            fill(&mut batch, true);
             if socket.commit(batch).is_ok() {
                 return Ok(());
             }
         }
         let mut batch = socket.batch();
-        for (map, elements) in port_elements_by_map(ports) {
-            let what = format!("{} published ports", elements.len());
-            batch.destroy_elements(TABLE, map, &elements, &what);
-        }
+        fill(&mut batch, false);
         commit_tolerating_missing_table(socket, batch)
     }
 
     /// Adds policy entries in one batch. The table must exist. An entry withdrawn a
     /// moment ago still holds its key until the next clock tick: tried once more then.
     pub fn add_policy(&mut self, compiled: &crate::policy::Compiled) -> ctnet_kernel::Result<()> {
-        if compiled.is_empty() {
-            return Ok(());
-        }
-        let socket = self.socket()?;
-        let mut batch = socket.batch();
-        policy::add_policy_elements(&mut batch, compiled);
-        match socket.commit(batch) {
-            Err(e) if e.is_exists() => {
-                std::thread::sleep(LONGEST_TICK);
-                let mut batch = socket.batch();
-                policy::add_policy_elements(&mut batch, compiled);
-                socket.commit(batch)
-            }
-            other => other,
-        }
+        self.add_endpoint(&[], compiled)
     }
 
     /// Withdraws policy entries in one batch (expired where the kernel can, as ports);
@@ -335,20 +399,7 @@ impl Firewall {
         &mut self,
         compiled: &crate::policy::Compiled,
     ) -> ctnet_kernel::Result<()> {
-        if compiled.is_empty() {
-            return Ok(());
-        }
-        let socket = self.socket()?;
-        if kernel_expires_elements() {
-            let mut batch = socket.batch();
-            policy::withdraw_policy_elements(&mut batch, compiled, true);
-            if socket.commit(batch).is_ok() {
-                return Ok(());
-            }
-        }
-        let mut batch = socket.batch();
-        policy::withdraw_policy_elements(&mut batch, compiled, false);
-        commit_tolerating_missing_table(socket, batch)
+        self.remove_endpoint(&[], compiled)
     }
 
     /// The published ports whose map element is missing or points elsewhere.
@@ -378,6 +429,14 @@ impl Firewall {
             self.socket = Some(NftSocket::open()?);
         }
         Ok(self.socket.as_mut().expect("socket was just opened"))
+    }
+}
+
+/// Expires published ports' elements in `batch` (see "Withdrawing a port").
+fn add_port_expiries(batch: &mut Batch, ports: &[PortRules]) {
+    for (map, elements) in port_elements_by_map(ports) {
+        let what = format!("{} published ports", elements.len());
+        batch.expire_elements(TABLE, map, &elements, &what);
     }
 }
 
@@ -1339,6 +1398,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ payload load 4b @ network header + 12 => reg 9 ]
       [ meta load l4proto => reg 10 ]
@@ -1349,6 +1411,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (ranges)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ payload load 4b @ network header + 12 => reg 9 ]
       [ meta load l4proto => reg 10 ]
@@ -1359,6 +1424,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: not admitted by any policy that selects the container
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 02 ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ lookup reg 8 set policy_selected ]
       [ payload load 4b @ network header + 12 => reg 9 ]
@@ -1371,6 +1439,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ payload load 16b @ network header + 8 => reg 12 ]
       [ meta load l4proto => reg 16 ]
@@ -1381,6 +1452,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: denied (ranges, IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ payload load 16b @ network header + 8 => reg 12 ]
       [ meta load l4proto => reg 16 ]
@@ -1391,6 +1465,9 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
     # policy: not admitted by any policy that selects the container (IPv6)
       [ meta load nfproto => reg 8 ]
       [ cmp eq reg 8 0a ]
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 09000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
       [ payload load 16b @ network header + 24 => reg 8 ]
       [ lookup reg 8 set policy_selected6 ]
       [ payload load 16b @ network header + 8 => reg 12 ]

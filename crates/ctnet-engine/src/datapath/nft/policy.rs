@@ -12,9 +12,10 @@
 //!
 //!   chain forward { ...
 //!     ct state established,related accept
-//!     ip daddr . ip saddr . meta l4proto . th dport @policy_deny drop
-//!     ip daddr . ip saddr . meta l4proto . th dport @policy_deny_ranges drop
-//!     ip daddr @policy_selected ip daddr . ip saddr . meta l4proto . th dport != @policy_allow
+//!     ct state new,invalid ip daddr . ip saddr . meta l4proto . th dport @policy_deny drop
+//!     ct state new,invalid ip daddr . ip saddr . meta l4proto . th dport @policy_deny_ranges drop
+//!     ct state new,invalid ip daddr @policy_selected
+//!                               ip daddr . ip saddr . meta l4proto . th dport != @policy_allow
 //!                               ip daddr . ip saddr . meta l4proto . th dport != @policy_allow_ranges drop
 //!     (the same three for IPv6)
 //!     ... isolation, published ports, as before }
@@ -25,7 +26,8 @@
 //! take entries of one source address, protocol and port, the interval sets anything with
 //! a range (a CIDR source, a port range, "any port"). Each new flow pays at most six
 //! lookups however many policies and containers exist; replies and established flows are
-//! accepted by the rule before, so a policy change governs new connections only. Policy
+//! accepted by the rule before, so a policy change governs new connections only. Untracked
+//! packets (IPv6 neighbour discovery) are not judged. Policy
 //! never opens what isolation closes: an admitted packet goes on through the rest of
 //! `forward`.
 //!
@@ -41,6 +43,7 @@
 
 use std::net::IpAddr;
 
+use ctnet_nft::abi::{CT_STATE_INVALID, CT_STATE_NEW};
 use ctnet_nft::{Batch, Element, Field, Key, KeyField, NfProto, Rule, SetSpec};
 
 use super::{Commented, TABLE};
@@ -122,7 +125,16 @@ pub(super) fn policy_rules() -> Vec<Commented> {
             Field::L4Proto,
             Field::Dport,
         ];
-        let rule = || Rule::new().nfproto(proto);
+        // Only packets conntrack tracks are judged: new flows (and invalid ones). Untracked
+        // ones pass on to the rest of `forward`: the kernel leaves IPv6 neighbour
+        // discovery untracked, and a policy dropping a neighbour solicitation sent to a
+        // selected container, or the advertisement that answers one, would cut IPv6
+        // between containers on one bridge (`policy.rs` in the tests shows it).
+        let rule = || {
+            Rule::new()
+                .nfproto(proto)
+                .ct_state_any(CT_STATE_NEW | CT_STATE_INVALID)
+        };
         out.push((rule().in_set(&key, deny).counter().drop(), comments[0]));
         out.push((
             rule().in_set(&key, deny_ranges).counter().drop(),
