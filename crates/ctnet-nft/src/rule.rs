@@ -58,6 +58,8 @@ pub enum Field {
     ArpSpa,
     /// `icmpv6 type`, 1 byte (put `l4proto` 58 before it).
     Icmpv6Type,
+    /// `tcp flags`, 1 byte (put `l4proto` 6 before it).
+    TcpFlags,
     /// The target address of a neighbour solicitation or advertisement, or of a
     /// redirect (RFC 4861 4.3-4.5), 16 bytes: `@th,64,128`.
     NdTarget,
@@ -83,7 +85,7 @@ impl Field {
     /// How many bytes the field is.
     pub fn byte_len(self) -> u32 {
         match self {
-            Field::NfProto | Field::L4Proto | Field::Icmpv6Type => 1,
+            Field::NfProto | Field::L4Proto | Field::Icmpv6Type | Field::TcpFlags => 1,
             Field::Sport | Field::Dport | Field::EtherType => 2,
             Field::IpSaddr | Field::IpDaddr | Field::ArpSpa => 4,
             Field::EtherSaddr | Field::ArpFormat | Field::ArpSha => 6,
@@ -127,6 +129,7 @@ impl Field {
             // ICMPv6 (RFC 4443): type(1) code(1) checksum(2); NDP's target after 4
             // reserved or flag bytes.
             Field::Icmpv6Type => payload(PayloadBase::Transport, 0),
+            Field::TcpFlags => payload(PayloadBase::Transport, 13),
             Field::NdTarget => payload(PayloadBase::Transport, 8),
         }
     }
@@ -355,6 +358,26 @@ impl Rule {
     /// `jump chain`.
     pub fn jump(self, chain: &str) -> Self {
         self.verdict(Verdict::Jump(chain.into()))
+    }
+
+    /// `FIELD & mask == 0`: none of the bits of `mask` set in a one-byte field (`tcp
+    /// flags & syn == 0`).
+    pub fn bits_clear(mut self, field: Field, mask: u8) -> Self {
+        self.load(field, Register::R0);
+        self.exprs.extend([
+            Expr::Bitwise {
+                sreg: Register::R0,
+                dreg: Register::R0,
+                mask: vec![mask],
+                xor: vec![0],
+            },
+            Expr::Cmp {
+                sreg: Register::R0,
+                op: CmpOp::Eq,
+                data: vec![0],
+            },
+        ]);
+        self
     }
 
     fn cmp(mut self, field: Field, op: CmpOp, data: Vec<u8>) -> Self {

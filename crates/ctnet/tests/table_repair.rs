@@ -114,7 +114,7 @@ fn flushed_maps_a_deleted_guard_and_an_accept_all_rule_are_named_and_mended_by_g
     sb.ok("nft insert rule inet ctnet forward accept");
     assert_reported(
         &table_problems(&sb),
-        &["chain forward has 17 rules, the layout 16"],
+        &["chain forward has 11 rules, the layout 10"],
     );
     sb.ok("ctnet gc");
     let forward = sb.ok("nft list chain inet ctnet forward");

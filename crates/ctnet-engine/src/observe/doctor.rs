@@ -74,8 +74,8 @@ impl Engine {
         findings.extend(check_drift(self)?);
         findings.extend(check_forward_drop(&chains));
         findings.push(check_legacy_iptables());
-        findings.push(check_br_netfilter(&chains));
         let policies = state::list_policies(self.store.read())?;
+        findings.push(check_br_netfilter(&chains, !policies.is_empty()));
         let global = sysctl::read("net.bridge.bridge-nf-call-iptables").map(|v| v.trim() == "1");
         findings.push(policy_finding(
             &policies,
@@ -536,10 +536,11 @@ fn check_legacy_iptables() -> Finding {
 
 /// With br_netfilter, frames between containers on one bridge pass the forward hooks, so a
 /// forward drop policy anywhere cuts containers off from their own neighbours.
-fn check_br_netfilter(chains: &[ChainInfo]) -> Finding {
-    let active = sysctl::read("net.bridge.bridge-nf-call-iptables")
+fn check_br_netfilter(chains: &[ChainInfo], policy_bridges: bool) -> Finding {
+    let namespace_wide = sysctl::read("net.bridge.bridge-nf-call-iptables")
         .map(|v| v.trim() == "1")
         .unwrap_or(false);
+    let active = namespace_wide || policy_bridges;
     let forward_drop = !check_forward_drop(chains)
         .iter()
         .all(|f| f.severity == Severity::Ok);
@@ -548,6 +549,12 @@ fn check_br_netfilter(chains: &[ChainInfo]) -> Finding {
             Severity::Ok,
             "br_netfilter",
             "bridged frames do not pass iptables/nftables".into(),
+            "",
+        ),
+        (true, false) if !namespace_wide => Finding::new(
+            Severity::Ok,
+            "br_netfilter",
+            "off namespace-wide (bridge-nf-call-iptables=0); on for the bridges of networks with policies (their own nf_call flags), whose frames between containers pass the forward hooks".into(),
             "",
         ),
         (true, false) => Finding::new(

@@ -44,6 +44,8 @@ pub struct PolicyView {
     pub selected: Vec<String>,
     /// Elements it puts in the policy sets now.
     pub entries: usize,
+    /// True for a deny policy (`action` says the same, for programs that read a flag).
+    pub deny: bool,
 }
 
 /// True when `br_netfilter` is in the kernel (built in or loaded), judged by its sysctl
@@ -102,6 +104,7 @@ impl Engine {
         }
         Ok(PolicyView {
             entries: compiled.entries.len() + compiled.selected.len(),
+            deny: policy.denies(),
             policy,
             selected,
         })
@@ -153,6 +156,7 @@ impl Engine {
             out.push(PolicyView {
                 selected: policy_names_selected(&policy, &members),
                 entries: compiled.entries.len() + compiled.selected.len(),
+                deny: policy.denies(),
                 policy,
             });
         }

@@ -651,7 +651,7 @@ mod tests {
         listed.insert(at, stray);
         assert_eq!(
             rule_differences(&listed),
-            vec!["chain forward has 17 rules, the layout 16".to_string()]
+            vec!["chain forward has 11 rules, the layout 10".to_string()]
         );
     }
 

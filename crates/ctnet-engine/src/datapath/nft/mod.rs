@@ -37,9 +37,9 @@
 //!                                                fib daddr type local dnat ... map @publish_any
 //!                                                (the same two for IPv6, through the maps ending in 6) }
 //!   chain output      { nat output dstnat:       (the same two rules, for the host's own traffic) }
+//!   chain policy      { filter forward filter-1: network policy, before forward (see policy.rs) }
 //!   chain forward     { filter forward filter:   jump user
 //!                                                ct state established,related accept
-//!                                                (six policy rules: see policy.rs)
 //!                                                iifname . oifname @icc accept
 //!                                                iifname @internal drop; oifname @internal drop
 //!                                                oifname @bridges ct status dnat accept
@@ -562,6 +562,11 @@ fn chains() -> Vec<(&'static str, BaseChain, Vec<Commented>)> {
             publish_rules(),
         ),
         (
+            "policy",
+            base(ChainType::Filter, Hook::Forward, FILTER - 1),
+            policy::policy_chain_rules(),
+        ),
+        (
             "forward",
             base(ChainType::Filter, Hook::Forward, FILTER),
             forward_rules(),
@@ -726,7 +731,6 @@ fn forward_rules() -> Vec<Commented> {
             "replies",
         ),
     ];
-    rules.extend(policy::policy_rules());
     rules.extend([
         (
             Rule::new().in_set(&[IifName, OifName], ICC).accept(),
@@ -1188,10 +1192,11 @@ mod tests {
             ("forward", by_hand::forward()),
             ("postrouting", by_hand::masquerade()),
         ];
-        // The trace chains only set the trace bit; they came with layout 6.
+        // The trace chains only set the trace bit; they came with layout 6, the policy
+        // chain with layout 7 (`policy.rs` tests it).
         let chains: Vec<_> = chains()
             .into_iter()
-            .filter(|(name, _, _)| !name.starts_with("trace_"))
+            .filter(|(name, _, _)| !name.starts_with("trace_") && *name != "policy")
             .collect();
         assert_eq!(chains.len(), expected.len());
         for ((name, _, rules), (expected_name, expected_rules)) in chains.iter().zip(expected) {
@@ -1200,8 +1205,6 @@ mod tests {
             let built: Vec<_> = rules
                 .iter()
                 .filter(|(_, comment)| !comment.ends_with("(IPv6)"))
-                // The policy rules came with layout 7 (`policy.rs` tests them).
-                .filter(|(_, comment)| !comment.starts_with("policy: "))
                 .map(|(r, _)| r.exprs().to_vec())
                 .collect();
             assert_eq!(built, expected_rules, "chain {name}");
@@ -1387,13 +1390,13 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
       [ payload load 2b @ transport header + 2 => reg 9 ]
       [ lookup reg 8 set publish_any6 dreg reg 8 ]
       [ nat dnat ip6 addr_min reg 8 proto_min reg 12 ]
-  chain forward { type filter hook forward priority 0 }
-    # your rules first
-      [ immediate reg 0 jump user ]
-    # replies
-      [ ct load state => reg 8 ]
-      [ bitwise reg 8 = ( reg 8 & 06000000 ) ^ 00000000 ]
-      [ cmp neq reg 8 00000000 ]
+  chain policy { type filter hook forward priority -1 }
+    # policy: a TCP packet without SYN opens no connection
+      [ meta load l4proto => reg 8 ]
+      [ cmp eq reg 8 06 ]
+      [ payload load 1b @ transport header + 13 => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 02 ) ^ 00 ]
+      [ cmp eq reg 8 00 ]
       [ immediate reg 0 accept ]
     # policy: denied
       [ meta load nfproto => reg 8 ]
@@ -1477,6 +1480,14 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
       [ lookup reg 8 set policy_allow_ranges6 inverted ]
       [ counter ]
       [ immediate reg 0 drop ]
+  chain forward { type filter hook forward priority 0 }
+    # your rules first
+      [ immediate reg 0 jump user ]
+    # replies
+      [ ct load state => reg 8 ]
+      [ bitwise reg 8 = ( reg 8 & 06000000 ) ^ 00000000 ]
+      [ cmp neq reg 8 00000000 ]
+      [ immediate reg 0 accept ]
     # containers on one bridge (seen here only when br_netfilter is active)
       [ meta load iifname => reg 8 ]
       [ meta load oifname => reg 12 ]

@@ -1,5 +1,5 @@
-//! Network policy in ctnet's table: five sets per family and three rules per family in
-//! `forward`, right after the rule that accepts replies.
+//! Network policy in ctnet's table: five sets per family and a base chain `policy` of
+//! seven rules on the forward hook, just before chain `forward`.
 //!
 //! ```text
 //! table inet ctnet {
@@ -10,26 +10,27 @@
 //!   set policy_deny_ranges  { (as policy_allow_ranges) }
 //!   (the same five ending in 6, with ipv6_addr)
 //!
-//!   chain forward { ...
-//!     ct state established,related accept
+//!   chain policy { type filter hook forward priority filter - 1;   # before chain forward
+//!     meta l4proto tcp tcp flags & syn == 0 accept
 //!     ct state new,invalid ip daddr . ip saddr . meta l4proto . th dport @policy_deny drop
 //!     ct state new,invalid ip daddr . ip saddr . meta l4proto . th dport @policy_deny_ranges drop
 //!     ct state new,invalid ip daddr @policy_selected
 //!                               ip daddr . ip saddr . meta l4proto . th dport != @policy_allow
 //!                               ip daddr . ip saddr . meta l4proto . th dport != @policy_allow_ranges drop
 //!     (the same three for IPv6)
-//!     ... isolation, published ports, as before }
+//!   }
 //! }
 //! ```
 //!
 //! Keys are `destination . source . protocol . port` (`policy::compile`): the hash sets
 //! take entries of one source address, protocol and port, the interval sets anything with
 //! a range (a CIDR source, a port range, "any port"). Each new flow pays at most six
-//! lookups however many policies and containers exist; replies and established flows are
-//! accepted by the rule before, so a policy change governs new connections only. Untracked
-//! packets (IPv6 neighbour discovery) are not judged. Policy
-//! never opens what isolation closes: an admitted packet goes on through the rest of
-//! `forward`.
+//! lookups however many policies and containers exist. Only new flows are judged
+//! (`ct state new,invalid`): replies and established flows are not, so a policy change
+//! governs new connections only, and neither are untracked packets (IPv6 neighbour
+//! discovery) nor TCP packets without SYN (see [`policy_chain_rules`]). Policy never
+//! opens what isolation closes: `accept` ends only this chain, and an admitted packet
+//! goes on through chain `forward`.
 //!
 //! Traffic between two containers on one bridge passes `forward` only with
 //! `br_netfilter` (the bridge as input and output interface); for bridges of networks
@@ -96,8 +97,30 @@ pub(super) fn policy_sets() -> Vec<SetSpec> {
     out
 }
 
-/// The rules `forward` runs right after accepting replies.
-pub(super) fn policy_rules() -> Vec<Commented> {
+/// The rules of chain `policy`. Its own base chain, before `forward` on the same hook:
+/// an `accept` here ends only this chain, so what it lets through still meets
+/// isolation, internal networks and the rest of `forward`, and its drops are final.
+///
+/// A TCP packet without SYN opens no connection, so it is not judged: conntrack takes
+/// up a flow that was open before its bridge's first policy (the bridge's frames passed
+/// no hook until then) as new at its next packet, and that flow goes on. Everything
+/// else new (a SYN, UDP, ICMP) is judged.
+pub(super) fn policy_chain_rules() -> Vec<Commented> {
+    const TCP: u8 = 6;
+    const SYN: u8 = 0x02;
+    let mut rules = vec![(
+        Rule::new()
+            .l4proto(TCP)
+            .bits_clear(Field::TcpFlags, SYN)
+            .accept(),
+        "policy: a TCP packet without SYN opens no connection",
+    )];
+    rules.extend(policy_rules());
+    rules
+}
+
+/// The rules that judge new flows.
+fn policy_rules() -> Vec<Commented> {
     let mut out = Vec::new();
     for (proto, [selected, allow, allow_ranges, deny, deny_ranges], comments) in [
         (
@@ -261,8 +284,9 @@ mod tests {
     }
 
     #[test]
-    fn the_rules_are_six_whatever_the_entries() {
+    fn the_rules_are_seven_whatever_the_entries() {
         assert_eq!(policy_rules().len(), 6);
+        assert_eq!(policy_chain_rules().len(), 7);
         assert_eq!(policy_sets().len(), POLICY_SETS.len());
     }
 }
