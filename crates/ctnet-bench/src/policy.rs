@@ -36,7 +36,8 @@
 //!
 //! - throughput: one TCP stream of iperf3 (`-t 2`);
 //! - RR: 1-byte request, 1-byte answer, one after the other on one connection (netperf's
-//!   TCP_RR), per second: established packets, accepted by conntrack before any policy;
+//!   TCP_RR), per second: established packets, which ctnet's policy chain does not
+//!   look up (it judges new flows only) and the linear chain's first rule accepts;
 //! - CRR: connect, one 1-byte request and answer, close, one connection after another
 //!   (netperf's TCP_CRR), per second: every connection's SYN is looked up in the policy
 //!   (or walks the chain). The client closes with a reset (`SO_LINGER` 0), so thousands
