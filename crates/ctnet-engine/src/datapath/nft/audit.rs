@@ -239,12 +239,11 @@ impl Firewall {
                     continue;
                 }
                 let want = expected.get(set.name.as_str()).cloned().unwrap_or_default();
-                let have = if listed_sets.contains(&set.name) {
-                    socket.list_elements(TABLE, &set.name)?
+                let (missing, extra) = if listed_sets.contains(&set.name) {
+                    listed_difference(socket, &set.name, want)?
                 } else {
-                    Vec::new()
+                    multiset_difference(want, Vec::new())
                 };
-                let (missing, extra) = multiset_difference(want, have);
                 let render = |e: &ElementInfo| format!("{}: {}", set.name, render_element(set, e));
                 audit.missing_elements.extend(missing.iter().map(render));
                 audit.unexplained_elements.extend(extra.iter().map(render));
@@ -445,6 +444,29 @@ fn expected_elements(contents: &Contents) -> BTreeMap<&'static str, Vec<ElementI
         listed.extend(elements.iter().flat_map(|e| e.as_listed()));
     }
     out
+}
+
+/// What the store wants in `set` that the kernel lacks, and what the kernel has that
+/// the store does not explain. A set's listing comes in many messages, and when the
+/// kernel collects expired elements between two of them (after a detach or a `policy
+/// rm` of thousands of entries) the dump can skip live ones or list one twice: a listing
+/// that differs is taken again, up to twice, and the closest one counts.
+fn listed_difference(
+    socket: &mut ctnet_nft::NftSocket,
+    set: &str,
+    want: Vec<ElementInfo>,
+) -> ctnet_kernel::Result<(Vec<ElementInfo>, Vec<ElementInfo>)> {
+    let mut best = multiset_difference(want.clone(), socket.list_elements(TABLE, set)?);
+    for _ in 0..2 {
+        if best.0.is_empty() && best.1.is_empty() {
+            break;
+        }
+        let again = multiset_difference(want.clone(), socket.list_elements(TABLE, set)?);
+        if again.0.len() + again.1.len() < best.0.len() + best.1.len() {
+            best = again;
+        }
+    }
+    Ok(best)
 }
 
 /// What `want` has that `have` lacks, and what `have` has that `want` lacks (counting
