@@ -273,14 +273,21 @@ impl Engine {
         };
         // Before the new port joins: a bridge of an older ctnet would take its address.
         self.pin_bridge_address(net)?;
-        // Anti-spoofing before the port exists, so the container's first frame is
-        // checked (the elements name the port; see datapath/nft/antispoof.rs).
-        if let Some(guard) = bridge::port_guard(ep) {
+        // Its anti-spoofing elements, published ports and part of the network's
+        // policies, in one batch before the port exists, so the container's first frame
+        // is checked (the elements name the port; see datapath/nft/antispoof.rs). Ports
+        // and policy entries for an address nobody holds yet match nothing meanwhile.
+        let guards: Vec<_> = bridge::port_guard(ep).into_iter().collect();
+        let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
+        let ports = port_rules(ep);
+        if !ports.is_empty() || !policy.is_empty() {
+            self.ensure_firewall()?;
+        } else if !guards.is_empty() {
             self.ensure_guard_table()?;
-            self.firewall
-                .add_guards(std::slice::from_ref(&guard))
-                .map_err(kernel)?;
         }
+        self.firewall
+            .add_endpoint_guarded(&ports, &policy, &guards)
+            .map_err(kernel)?;
         let host = self.host()?;
         let made = host.execute_all(bridge::host_side_requests(
             net,
@@ -318,14 +325,6 @@ impl Engine {
         let identity = self.configure_container_side(net, ep, netns, &object, |index| {
             bridge::container_requests(net, ep, index)
         })?;
-        // Its published ports and its part of the network's policies: one batch.
-        let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
-        if !ep.ports.is_empty() || !policy.is_empty() {
-            self.ensure_firewall()?;
-            self.firewall
-                .add_endpoint(&port_rules(ep), &policy)
-                .map_err(kernel)?;
-        }
         Ok(identity)
     }
 

@@ -283,6 +283,12 @@ fn guard_elements(guard: &PortGuard) -> Vec<(&'static str, Element)> {
 }
 
 /// Elements grouped by set, so a rewrite of a thousand ports is a few messages.
+/// Adds `guards`' elements to `batch`, as [`Firewall::add_guards`] does in one of its
+/// own.
+pub(super) fn add_guard_elements(batch: &mut ctnet_nft::Batch, guards: &[PortGuard]) {
+    add_elements(batch, guards);
+}
+
 /// Expires `guards`' elements in `batch`, as [`Firewall::remove_guards`] does in one of
 /// its own.
 pub(super) fn expire_guard_elements(batch: &mut ctnet_nft::Batch, guards: &[PortGuard]) {

@@ -287,13 +287,26 @@ impl Firewall {
         ports: &[PortRules],
         policy: &crate::policy::Compiled,
     ) -> ctnet_kernel::Result<()> {
-        if ports.is_empty() && policy.is_empty() {
+        self.add_endpoint_guarded(ports, policy, &[])
+    }
+
+    /// [`Firewall::add_endpoint`] with the endpoint's anti-spoofing elements of table
+    /// `bridge ctnet` in the same batch: an attach is one commit (an nf_tables
+    /// transaction may span tables). The tables must exist.
+    pub fn add_endpoint_guarded(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+        guards: &[PortGuard],
+    ) -> ctnet_kernel::Result<()> {
+        if ports.is_empty() && policy.is_empty() && guards.is_empty() {
             return Ok(());
         }
         let socket = self.socket()?;
         let fill = |batch: &mut Batch| {
             add_port_elements(batch, ports);
             policy::add_policy_elements(batch, policy);
+            antispoof::add_guard_elements(batch, guards);
         };
         let mut batch = socket.batch();
         fill(&mut batch);
