@@ -286,7 +286,7 @@ impl Engine {
             self.ensure_guard_table()?;
         }
         self.firewall
-            .add_endpoint_guarded(&ports, &policy, &guards)
+            .add_endpoint(&ports, &policy, &guards)
             .map_err(kernel)?;
         let host = self.host()?;
         let made = host.execute_all(bridge::host_side_requests(
@@ -400,7 +400,7 @@ impl Engine {
         let policy = self.endpoint_policy_part(ep)?.unwrap_or_default();
         let guards: Vec<_> = bridge::port_guard(ep).into_iter().collect();
         self.firewall
-            .remove_endpoint_guarded(&port_rules(ep), &policy, &guards)
+            .remove_endpoint(&port_rules(ep), &policy, &guards)
             .map_err(|e| Error::kernel(&object, e))?;
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
         reclaim::start_deleting_links(host_side, &hold).map_err(|e| Error::kernel(object, e))

@@ -368,7 +368,7 @@ impl Firewall {
     /// Withdraws the elements of guarded ports: expired on Linux 6.10 and later (see the
     /// module documentation), else deleted. Elements or a table already gone are fine.
     pub fn remove_guards(&mut self, guards: &[PortGuard]) -> ctnet_kernel::Result<()> {
-        // (The batch with ports and policy entries: `Firewall::remove_endpoint_guarded`.)
+        // (The batch with ports and policy entries: `Firewall::remove_endpoint`.)
         if guards.is_empty() {
             return Ok(());
         }

@@ -277,23 +277,14 @@ impl Firewall {
     /// holds its key until the next clock tick, so publishing it to another address in
     /// that moment is refused with EEXIST: the batch is tried once more after a tick.
     pub fn add_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
-        self.add_endpoint(ports, &crate::policy::Compiled::default())
+        self.add_endpoint(ports, &crate::policy::Compiled::default(), &[])
     }
 
-    /// A new endpoint's published ports and policy entries, in one batch (retried once
-    /// after a tick, as [`Firewall::add_ports`]). The table must exist.
+    /// A new endpoint's published ports, policy entries and anti-spoofing elements (of
+    /// table `bridge ctnet`), in one batch: an attach is one commit (an nf_tables
+    /// transaction may span tables). Retried once after a tick, as
+    /// [`Firewall::add_ports`]. The tables must exist.
     pub fn add_endpoint(
-        &mut self,
-        ports: &[PortRules],
-        policy: &crate::policy::Compiled,
-    ) -> ctnet_kernel::Result<()> {
-        self.add_endpoint_guarded(ports, policy, &[])
-    }
-
-    /// [`Firewall::add_endpoint`] with the endpoint's anti-spoofing elements of table
-    /// `bridge ctnet` in the same batch: an attach is one commit (an nf_tables
-    /// transaction may span tables). The tables must exist.
-    pub fn add_endpoint_guarded(
         &mut self,
         ports: &[PortRules],
         policy: &crate::policy::Compiled,
@@ -328,24 +319,14 @@ impl Firewall {
     /// maps take no timeouts, or an element that maps elsewhere), nothing of it was done
     /// and the ports are deleted instead.
     pub fn remove_ports(&mut self, ports: &[PortRules]) -> ctnet_kernel::Result<()> {
-        self.remove_endpoint(ports, &crate::policy::Compiled::default())
+        self.remove_endpoint(ports, &crate::policy::Compiled::default(), &[])
     }
 
-    /// A leaving endpoint's published ports and policy entries, withdrawn in one batch
-    /// as [`Firewall::remove_ports`] withdraws ports.
-    pub fn remove_endpoint(
-        &mut self,
-        ports: &[PortRules],
-        policy: &crate::policy::Compiled,
-    ) -> ctnet_kernel::Result<()> {
-        self.remove_endpoint_guarded(ports, policy, &[])
-    }
-
-    /// [`Firewall::remove_endpoint`] with the endpoint's anti-spoofing elements of table
-    /// `bridge ctnet` in the same batch (one nf_tables transaction may span tables):
-    /// a detach is one commit. Where that batch is refused as a whole (one of the tables
+    /// A leaving endpoint's published ports, policy entries and anti-spoofing elements,
+    /// withdrawn as [`Firewall::remove_ports`] withdraws ports, in one batch (one
+    /// nf_tables transaction may span tables): a detach is one commit. Where that batch is refused as a whole (one of the tables
     /// is gone), each table's part is withdrawn on its own.
-    pub fn remove_endpoint_guarded(
+    pub fn remove_endpoint(
         &mut self,
         ports: &[PortRules],
         policy: &crate::policy::Compiled,
@@ -403,7 +384,7 @@ impl Firewall {
     /// Adds policy entries in one batch. The table must exist. An entry withdrawn a
     /// moment ago still holds its key until the next clock tick: tried once more then.
     pub fn add_policy(&mut self, compiled: &crate::policy::Compiled) -> ctnet_kernel::Result<()> {
-        self.add_endpoint(&[], compiled)
+        self.add_endpoint(&[], compiled, &[])
     }
 
     /// Withdraws policy entries in one batch (expired where the kernel can, as ports);
@@ -412,7 +393,7 @@ impl Firewall {
         &mut self,
         compiled: &crate::policy::Compiled,
     ) -> ctnet_kernel::Result<()> {
-        self.remove_endpoint(&[], compiled)
+        self.remove_endpoint(&[], compiled, &[])
     }
 
     /// The published ports whose map element is missing or points elsewhere.
