@@ -1351,3 +1351,26 @@ fn containers_attached_later_are_selected_at_once() {
         "web2 has no tier=front",
     );
 }
+
+/// A network's policies go with it when it is removed, and `network rm` names them; no
+/// policy element is left behind.
+#[test]
+fn network_rm_takes_its_policies_and_says_so() {
+    let sb = Sandbox::new();
+    sb.ok(
+        "ctnet network create gone --subnet 10.77.0.0/24 >/dev/null && \
+           ctnet network create kept --subnet 10.78.0.0/24 >/dev/null && \
+           ip netns add a && ctnet attach gone a --label role=db >/dev/null && \
+           ctnet policy add p1 --network gone --to role=db --from 203.0.113.0/24 >/dev/null && \
+           ctnet policy add p2 --network kept --to all 2>/dev/null >/dev/null && \
+           ctnet detach gone a >/dev/null",
+    );
+    let out = sb.run("ctnet network rm gone");
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policies went with it: p1"), "{err}");
+    let listed = sb.ok("ctnet policy ls");
+    assert!(!listed.contains("p1") && listed.contains("p2"), "{listed}");
+    let table = sb.ok("nft list table inet ctnet");
+    assert!(!table.contains("10.77.0."), "{table}");
+}

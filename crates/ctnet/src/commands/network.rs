@@ -26,8 +26,22 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
                 .map(|n| NetworkName::new(n))
                 .collect::<Result<Vec<_>>>()?;
             for name in names {
+                // Its policies go with it (as a namespace's do in Kubernetes): say which.
+                let policies: Vec<String> = engine
+                    .policies()?
+                    .into_iter()
+                    .filter(|v| v.policy.network == name)
+                    .map(|v| v.policy.name.to_string())
+                    .collect();
                 engine.remove_network(&name)?;
                 println!("{name}");
+                if !policies.is_empty() {
+                    eprintln!(
+                        "ctnet: network {:?}'s policies went with it: {}",
+                        name.as_str(),
+                        policies.join(", ")
+                    );
+                }
             }
             Ok(())
         }
