@@ -139,26 +139,18 @@ impl GuardAudit {
             out.push(format!(
                 "{} anti-spoofing elements the store calls for are missing ({})",
                 self.missing_elements.len(),
-                first_few(&self.missing_elements)
+                super::audit::abbreviated(&self.missing_elements)
             ));
         }
         if !self.unexplained_elements.is_empty() {
             out.push(format!(
                 "{} anti-spoofing elements the store does not explain ({})",
                 self.unexplained_elements.len(),
-                first_few(&self.unexplained_elements)
+                super::audit::abbreviated(&self.unexplained_elements)
             ));
         }
         out
     }
-}
-
-fn first_few(items: &[String]) -> String {
-    let mut text = items.iter().take(5).cloned().collect::<Vec<_>>().join("; ");
-    if items.len() > 5 {
-        text += &format!("; and {} more", items.len() - 5);
-    }
-    text
 }
 
 /// The sets, each with its key.

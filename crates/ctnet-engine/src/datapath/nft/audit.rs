@@ -133,7 +133,7 @@ impl TableAudit {
 }
 
 /// The first few of a long list.
-fn abbreviated(items: &[String]) -> String {
+pub(super) fn abbreviated(items: &[String]) -> String {
     const SHOWN: usize = 5;
     let mut text = items
         .iter()
