@@ -599,6 +599,8 @@ pub struct Batch {
     pub(crate) writer: Writer,
     /// Descriptions of the messages between the delimiters, in order.
     pub(crate) ops: Vec<String>,
+    /// The message type of each change, in the same order as `ops`.
+    pub(crate) kinds: Vec<u16>,
     pub(crate) first_seq: u32,
     next_seq: u32,
     next_set_id: u32,
@@ -611,6 +613,7 @@ impl Batch {
         let mut batch = Batch {
             writer: Writer::default(),
             ops: Vec::new(),
+            kinds: Vec::new(),
             first_seq,
             next_seq: first_seq,
             next_set_id: 1,
@@ -955,6 +958,7 @@ impl Batch {
         body(&mut self.writer);
         self.writer.end_message();
         self.ops.push(op);
+        self.kinds.push(kind);
     }
 
     /// Closes the batch; returns the sequence number of the end delimiter.

@@ -47,6 +47,11 @@ impl NftSocket {
     ///
     /// The kernel applies all of it or none of it. On failure the error names the first
     /// change the kernel refused.
+    ///
+    /// A set element insert can be refused with EBUSY while the kernel's hash table for
+    /// the set is being resized by another writer (rhashtable allows one rehash at a
+    /// time); the batch was aborted as a whole, so it is sent again, a bounded number of
+    /// times.
     pub fn commit(&mut self, mut batch: Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
@@ -58,6 +63,25 @@ impl NftSocket {
         if len > DEFAULT_SNDBUF_SAFE {
             set_send_buffer(&self.socket, len + SNDBUF_HEADROOM)?;
         }
+        let mut attempt = 0;
+        loop {
+            match self.send_batch(&batch, end_seq)? {
+                Verdict::Applied => return Ok(()),
+                Verdict::Refused(index, errno)
+                    if resize_race(&batch, index, errno) && attempt < RESIZE_RETRIES =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_micros(500 * attempt));
+                }
+                Verdict::Refused(index, errno) => return Err(refused(&batch.ops[index], errno)),
+                Verdict::BatchRefused(errno) => {
+                    return Err(refused("commit nf_tables batch", errno))
+                }
+            }
+        }
+    }
+
+    fn send_batch(&mut self, batch: &Batch, end_seq: u32) -> Result<Verdict> {
         self.socket
             .send(batch.writer.bytes(), 0)
             .map_err(|e| Error::io("send nf_tables batch", e))?;
@@ -83,15 +107,12 @@ impl NftSocket {
             }
         }
         if let Some(errno) = batch_error {
-            return Err(refused("commit nf_tables batch", errno));
+            return Ok(Verdict::BatchRefused(errno));
         }
-        match errors.iter().position(Option::is_some) {
-            Some(index) => Err(refused(
-                &batch.ops[index],
-                errors[index].unwrap_or(libc::EIO),
-            )),
-            None => Ok(()),
-        }
+        Ok(match errors.iter().position(Option::is_some) {
+            Some(index) => Verdict::Refused(index, errors[index].unwrap_or(libc::EIO)),
+            None => Verdict::Applied,
+        })
     }
 
     /// The comment of a table, `Some("")` if it has none, `None` if there is no such table.
@@ -316,6 +337,24 @@ impl NftSocket {
                 detail: "an error message too short for its code".into(),
             })
     }
+}
+
+/// How often a batch refused by a set resize race is sent again; each wait is longer
+/// (0.5 ms, 1 ms, ...), 14 ms in all at most.
+const RESIZE_RETRIES: u64 = 7;
+
+/// What the kernel said to a whole batch.
+enum Verdict {
+    Applied,
+    /// The change at this index was refused with this errno; nothing was applied.
+    Refused(usize, i32),
+    /// The batch as a whole was refused.
+    BatchRefused(i32),
+}
+
+/// True when a refusal is the transient one of a set's hash table being resized.
+fn resize_race(batch: &Batch, index: usize, errno: i32) -> bool {
+    errno == libc::EBUSY && batch.kinds.get(index) == Some(&NFT_MSG_NEWSETELEM)
 }
 
 fn refused(op: &str, errno: i32) -> Error {
@@ -655,4 +694,25 @@ fn set_receive_timeout(socket: &Socket, seconds: i64) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{Element, Key};
+    use crate::Family;
+
+    const TABLE: TableRef = TableRef::new(Family::Inet, "t");
+
+    #[test]
+    fn only_a_busy_element_insert_is_sent_again() {
+        let mut batch = Batch::new(1);
+        batch.flush_set(TABLE, "s");
+        batch.add_elements(TABLE, "s", &[Element::Key(Key::new().port(80))], "port 80");
+        assert!(resize_race(&batch, 1, libc::EBUSY));
+        // EBUSY on anything else (a set or chain in use) is a real refusal.
+        assert!(!resize_race(&batch, 0, libc::EBUSY));
+        assert!(!resize_race(&batch, 1, libc::EEXIST));
+        assert!(!resize_race(&batch, 2, libc::EBUSY));
+    }
 }
