@@ -4,12 +4,17 @@
 //! a metric too, and whether the route may sit beside others of its metric. Listing comes in two
 //! shapes: [`list`] gives the IPv4 routes as [`Route`] (the older, IPv4-typed API),
 //! [`list_family`] and [`list_all`] give either family as [`RouteInfo`].
+//!
+//! An overlay's routes ([`add_onlink_route_request`]) go via a gateway that no prefix of
+//! the device holds: the peer's own overlay address, reached on the VXLAN device by a
+//! permanent neighbour entry (see [`crate::vxlan`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteVia,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteVia,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
@@ -66,6 +71,9 @@ pub struct RouteInfo {
     /// The gateways of a multipath route (`RTA_MULTIPATH`): IPv6 merges routes of one
     /// prefix and metric added beside each other into one such route. Empty otherwise.
     pub next_hops: Vec<NextHop>,
+    /// `RTNH_F_ONLINK`: the gateway is taken as on the link, whatever its prefixes
+    /// (`ip route … onlink`), as an overlay's routes via a peer's address are.
+    pub onlink: bool,
 }
 
 /// One next hop of a multipath route.
@@ -154,6 +162,61 @@ pub fn add_default_route_request(route: &DefaultRoute) -> Request {
 /// Adds a default route via `gateway` (see [`add_default_request`]).
 pub fn add_default(sock: &mut RtSocket, gateway: impl Into<IpAddr>) -> Result<()> {
     sock.execute(add_default_request(gateway))
+}
+
+/// The request that adds, or replaces, the main table's IPv4 route to
+/// `destination/prefix_len` via `via` out of link `oif`, with `via` taken as on the link
+/// (`ip route replace DST/LEN via VIA dev OIF onlink`): an overlay's route to a peer's
+/// subnet via the peer's address on the VXLAN device, which no prefix of the device
+/// covers. Replacing makes it idempotent, and moves a route that pointed elsewhere.
+/// `destination` must have no host bits (the kernel refuses it with EINVAL).
+pub fn add_onlink_route_request(
+    destination: Ipv4Addr,
+    prefix_len: u8,
+    via: Ipv4Addr,
+    oif: u32,
+) -> Request {
+    let mut message = v4_route_message(destination, prefix_len, oif);
+    message.header.protocol = RouteProtocol::Boot;
+    message.header.scope = RouteScope::Universe;
+    message.header.kind = RouteType::Unicast;
+    message.header.flags = RouteFlags::Onlink;
+    message
+        .attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(via)));
+    Request::new(
+        RouteNetlinkMessage::NewRoute(message),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        format!("add route {destination}/{prefix_len} via {via} onlink on link {oif}"),
+    )
+}
+
+/// The request that deletes the main table's IPv4 route to `destination/prefix_len`
+/// out of link `oif`, whatever its gateway, scope, type or protocol (a missing one is
+/// ESRCH, which [`crate::Error::is_not_found`] takes as not found).
+pub fn delete_route_request(destination: Ipv4Addr, prefix_len: u8, oif: u32) -> Request {
+    let mut message = v4_route_message(destination, prefix_len, oif);
+    // The kernel matches any scope against RT_SCOPE_NOWHERE, and any type and protocol
+    // against 0 (`fib_table_delete`).
+    message.header.scope = RouteScope::NoWhere;
+    Request::new(
+        RouteNetlinkMessage::DelRoute(message),
+        0,
+        format!("delete route {destination}/{prefix_len} on link {oif}"),
+    )
+}
+
+/// A main-table IPv4 route message keyed by destination and output link.
+fn v4_route_message(destination: Ipv4Addr, prefix_len: u8, oif: u32) -> RouteMessage {
+    let mut message = RouteMessage::default();
+    message.header.address_family = AddressFamily::Inet;
+    message.header.destination_prefix_length = prefix_len;
+    message.header.table = MAIN_TABLE;
+    message
+        .attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(destination)));
+    message.attributes.push(RouteAttribute::Oif(oif));
+    message
 }
 
 /// What the kernel decided for one packet (`ip route get`): see [`lookup`].
@@ -306,6 +369,8 @@ fn parse(message: &RouteMessage) -> Option<RouteInfo> {
         kind: message.header.kind,
         priority: None,
         next_hops: Vec::new(),
+        // IPv4 reports the next hop's flags in the header's.
+        onlink: message.header.flags.contains(RouteFlags::Onlink),
     };
     for attr in &message.attributes {
         match attr {
@@ -345,5 +410,56 @@ fn ip_of(address: &RouteAddress) -> Option<IpAddr> {
         RouteAddress::Inet(ip) => Some(IpAddr::V4(*ip)),
         RouteAddress::Inet6(ip) => Some(IpAddr::V6(*ip)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DST: Ipv4Addr = Ipv4Addr::new(10, 50, 2, 0);
+
+    #[test]
+    fn an_onlink_route_replaces_and_names_its_gateway_and_link() {
+        let request = add_onlink_route_request(DST, 24, DST, 7);
+        let RouteNetlinkMessage::NewRoute(message) = &request.message else {
+            panic!("not a new route: {:?}", request.message);
+        };
+        let h = &message.header;
+        assert_eq!(h.address_family, AddressFamily::Inet);
+        assert_eq!((h.destination_prefix_length, h.table), (24, MAIN_TABLE));
+        assert_eq!(
+            (h.scope, h.kind),
+            (RouteScope::Universe, RouteType::Unicast)
+        );
+        assert_eq!(h.flags, RouteFlags::Onlink);
+        assert_eq!(
+            message.attributes,
+            [
+                RouteAttribute::Destination(RouteAddress::Inet(DST)),
+                RouteAttribute::Oif(7),
+                RouteAttribute::Gateway(RouteAddress::Inet(DST)),
+            ]
+        );
+        assert_eq!(request.flags, NLM_F_CREATE | NLM_F_REPLACE);
+        // Read back, the header's flag is the route's.
+        let info = parse(message).unwrap();
+        assert!(info.onlink, "{info:?}");
+        assert_eq!(info.gateway, Some(IpAddr::V4(DST)));
+    }
+
+    #[test]
+    fn a_route_deletion_matches_any_scope_and_type_on_its_link() {
+        let request = delete_route_request(DST, 24, 7);
+        let RouteNetlinkMessage::DelRoute(message) = &request.message else {
+            panic!("not a route deletion: {:?}", request.message);
+        };
+        assert_eq!(message.header.scope, RouteScope::NoWhere);
+        assert_eq!(message.header.kind, RouteType::Unspec);
+        assert_eq!(message.header.protocol, RouteProtocol::Unspec);
+        assert_eq!(message.header.flags, RouteFlags::empty());
+        assert!(message.attributes.contains(&RouteAttribute::Oif(7)));
+        assert_eq!(request.flags, 0);
+        assert!(!parse(message).unwrap().onlink);
     }
 }

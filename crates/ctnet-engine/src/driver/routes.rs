@@ -269,6 +269,7 @@ mod tests {
             kind: RouteType::Unicast,
             priority,
             next_hops: hops,
+            onlink: false,
         };
         let plain = [route(Some("fd00:1::1"), Some(3), Some(100), Vec::new())];
         assert!(is_present(&plain, ip("fd00:1::1"), 100, Some(3)));

@@ -850,6 +850,7 @@ mod tests {
                 kind: ctnet_kernel::route::RouteType::Unicast,
                 priority: None,
                 next_hops: Vec::new(),
+                onlink: false,
             },
             RouteInfo {
                 family: Family::V4,
@@ -861,6 +862,7 @@ mod tests {
                 kind: ctnet_kernel::route::RouteType::Unicast,
                 priority: Some(100),
                 next_hops: Vec::new(),
+                onlink: false,
             },
         ];
         let view = routes(&listed, &links);
