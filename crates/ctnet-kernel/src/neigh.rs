@@ -6,17 +6,25 @@
 //!   10.88.0.2 dev br0 lladdr 02:..:02     02:..:02 dev vh master br0          (learnt)
 //!             REACHABLE                   02:..:09 dev vh master br0 permanent (vh's own)
 //!   IP ──► MAC, on a layer-3 link         MAC ──► bridge port, per bridge (and VLAN)
+//!
+//!   10.50.2.0 dev vx lladdr 0e:..:02      0e:..:02 dev vx dst 192.0.2.2 self permanent
+//!             PERMANENT                   MAC ──► remote VTEP, in the VXLAN's own list
 //! ```
+//!
+//! An overlay writes both by hand, one of each per peer (see [`crate::vxlan`]):
+//! [`add_neighbour_request`] and [`add_fdb_request`], undone by [`delete_neighbour_request`]
+//! and [`delete_fdb_request`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_REPLACE};
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use crate::error::Result;
-use crate::netlink::RtSocket;
+use crate::netlink::{Request, RtSocket};
 
 /// The state of a neighbour entry (`NUD_*`), as `ip neigh` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +153,104 @@ pub fn fdb(sock: &mut RtSocket) -> Result<Vec<FdbEntry>> {
         "list forwarding database entries",
     )?;
     Ok(replies.iter().filter_map(fdb_from_message).collect())
+}
+
+/// The request that adds, or replaces, a permanent IPv4 neighbour entry `ip` → `mac` on
+/// link `index` (`ip neigh replace IP lladdr MAC dev DEV nud permanent`): on a VXLAN
+/// device, a peer's overlay address, which nothing would answer an ARP request for.
+/// Replacing makes it idempotent, and overrides a failed or learnt entry for `ip`.
+pub fn add_neighbour_request(index: u32, ip: Ipv4Addr, mac: [u8; 6]) -> Request {
+    let mut message = neighbour_message(AddressFamily::Inet, index);
+    message.header.state = NeighbourState::Permanent;
+    message
+        .attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    message
+        .attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    Request::new(
+        RouteNetlinkMessage::NewNeighbour(message),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        format!(
+            "add permanent neighbour {ip} lladdr {} on link {index}",
+            mac_text(&mac)
+        ),
+    )
+}
+
+/// The request that deletes the IPv4 neighbour entry for `ip` on link `index`, of any
+/// state (a missing one is ENOENT, which [`crate::Error::is_not_found`] takes as not
+/// found).
+pub fn delete_neighbour_request(index: u32, ip: Ipv4Addr) -> Request {
+    let mut message = neighbour_message(AddressFamily::Inet, index);
+    message
+        .attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)));
+    Request::new(
+        RouteNetlinkMessage::DelNeighbour(message),
+        0,
+        format!("delete neighbour {ip} on link {index}"),
+    )
+}
+
+/// The request that adds, or replaces, a permanent entry `mac` → `dst` in VXLAN device
+/// `vx_index`'s own forwarding database (`bridge fdb replace MAC dev VX dst DST self
+/// permanent`): frames to `mac` leave encapsulated to the remote VTEP `dst`. Replacing
+/// makes it idempotent, and moves an entry that pointed at another remote (a VXLAN
+/// entry can hold several remotes only through `NLM_F_APPEND`, which an overlay of one
+/// VTEP per MAC never wants).
+pub fn add_fdb_request(vx_index: u32, mac: [u8; 6], dst: Ipv4Addr) -> Request {
+    let mut message = fdb_message(vx_index, mac, dst);
+    message.header.state = NeighbourState::Permanent;
+    Request::new(
+        RouteNetlinkMessage::NewNeighbour(message),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        format!(
+            "add forwarding entry {} dst {dst} to VXLAN link {vx_index}",
+            mac_text(&mac)
+        ),
+    )
+}
+
+/// The request that deletes remote `dst` of entry `mac` from VXLAN device `vx_index`'s
+/// own forwarding database; the entry goes with its last remote (a missing one is
+/// ENOENT, which [`crate::Error::is_not_found`] takes as not found).
+pub fn delete_fdb_request(vx_index: u32, mac: [u8; 6], dst: Ipv4Addr) -> Request {
+    Request::new(
+        RouteNetlinkMessage::DelNeighbour(fdb_message(vx_index, mac, dst)),
+        0,
+        format!(
+            "delete forwarding entry {} dst {dst} from VXLAN link {vx_index}",
+            mac_text(&mac)
+        ),
+    )
+}
+
+fn neighbour_message(family: AddressFamily, index: u32) -> NeighbourMessage {
+    let mut message = NeighbourMessage::default();
+    message.header.family = family;
+    message.header.ifindex = index;
+    message
+}
+
+/// An `AF_BRIDGE` entry of a device's own list (`NTF_SELF`), not a bridge's: a VXLAN
+/// device keeps its remotes there.
+fn fdb_message(vx_index: u32, mac: [u8; 6], dst: Ipv4Addr) -> NeighbourMessage {
+    let mut message = neighbour_message(AddressFamily::Bridge, vx_index);
+    message.header.flags = NeighbourFlags::Own;
+    message
+        .attributes
+        .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+    message
+        .attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(dst)));
+    message
+}
+
+/// A MAC as `ip` writes it (`0e:00:00:00:00:02`).
+pub(crate) fn mac_text(mac: &[u8; 6]) -> String {
+    let bytes: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    bytes.join(":")
 }
 
 fn dump(sock: &mut RtSocket, family: AddressFamily, op: &str) -> Result<Vec<NeighbourMessage>> {
@@ -374,6 +480,69 @@ mod tests {
         let mut arp = m.clone();
         arp.header.family = AddressFamily::Inet;
         assert_eq!(fdb_from_message(&arp), None);
+    }
+
+    #[test]
+    fn a_permanent_neighbour_is_replaced_with_its_address_and_mac() {
+        let ip = Ipv4Addr::new(10, 50, 2, 0);
+        let request = add_neighbour_request(4, ip, MAC);
+        let RouteNetlinkMessage::NewNeighbour(m) = &request.message else {
+            panic!("not a new neighbour: {:?}", request.message);
+        };
+        assert_eq!(m.header.family, AddressFamily::Inet);
+        assert_eq!(m.header.ifindex, 4);
+        assert_eq!(m.header.state, NeighbourState::Permanent);
+        assert_eq!(m.header.flags, NeighbourFlags::empty());
+        assert_eq!(request.flags, NLM_F_CREATE | NLM_F_REPLACE);
+        // What it writes is what the listing reads.
+        let entry = neighbour_from_message(m).unwrap();
+        assert_eq!(
+            (entry.ip, entry.mac, entry.state),
+            (IpAddr::V4(ip), Some(MAC), NeighState::Permanent)
+        );
+        assert!(request.op.contains("10.50.2.0 lladdr 02:00:00:00:00:02"));
+
+        let request = delete_neighbour_request(4, ip);
+        let RouteNetlinkMessage::DelNeighbour(m) = &request.message else {
+            panic!("not a neighbour deletion: {:?}", request.message);
+        };
+        assert_eq!(
+            (m.header.family, m.header.ifindex),
+            (AddressFamily::Inet, 4)
+        );
+        assert_eq!(
+            m.attributes,
+            [NeighbourAttribute::Destination(NeighbourAddress::Inet(ip))]
+        );
+        assert_eq!(request.flags, 0);
+    }
+
+    #[test]
+    fn a_vxlan_forwarding_entry_is_the_devices_own_with_its_remote() {
+        let dst = Ipv4Addr::new(192, 0, 2, 2);
+        let request = add_fdb_request(9, MAC, dst);
+        let RouteNetlinkMessage::NewNeighbour(m) = &request.message else {
+            panic!("not a new neighbour: {:?}", request.message);
+        };
+        assert_eq!(m.header.family, AddressFamily::Bridge);
+        assert_eq!(m.header.flags, NeighbourFlags::Own);
+        assert_eq!(m.header.state, NeighbourState::Permanent);
+        assert_eq!(request.flags, NLM_F_CREATE | NLM_F_REPLACE);
+        let entry = fdb_from_message(m).unwrap();
+        assert!(entry.is_self && entry.permanent && entry.master.is_none());
+        assert_eq!(
+            (entry.ifindex, entry.mac, entry.remote),
+            (9, MAC, Some(IpAddr::V4(dst)))
+        );
+
+        let request = delete_fdb_request(9, MAC, dst);
+        let RouteNetlinkMessage::DelNeighbour(m) = &request.message else {
+            panic!("not a neighbour deletion: {:?}", request.message);
+        };
+        assert_eq!(m.header.flags, NeighbourFlags::Own);
+        let entry = fdb_from_message(m).unwrap();
+        assert_eq!((entry.mac, entry.remote), (MAC, Some(IpAddr::V4(dst))));
+        assert_eq!(request.flags, 0);
     }
 
     #[test]
