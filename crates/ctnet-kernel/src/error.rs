@@ -42,6 +42,19 @@ pub enum Error {
         /// Why opening it for writing failed (EROFS, EACCES, EPERM).
         source: io::Error,
     },
+    /// A link of the name asked for exists but is of another kind (a bridge where a
+    /// VXLAN device was looked for).
+    #[error(
+        "link {name} is a {kind} device, not a {wanted} one; delete it or choose another name"
+    )]
+    WrongKind {
+        /// The link's name.
+        name: String,
+        /// The kind it is ("bridge"; "unknown" when the kernel names none).
+        kind: String,
+        /// The kind that was looked for ("vxlan").
+        wanted: &'static str,
+    },
     /// A named object (link, namespace) does not exist.
     #[error("{what} does not exist")]
     NotFound {

@@ -1,8 +1,8 @@
 //! ctnet's kernel layer.
 //!
 //! Everything here talks to the Linux kernel and nothing else: network namespaces, links
-//! (veth, bridge), IPv4 and IPv6 addresses and routes, and sysctls, all over netlink or
-//! procfs from this process. This layer knows nothing about networks, containers or
+//! (veth, bridge, macvlan, VXLAN), IPv4 and IPv6 addresses, routes and neighbour entries,
+//! and sysctls, all over netlink or procfs from this process. This layer knows nothing about networks, containers or
 //! state; the engine decides what to ask for and this layer asks. nf_tables has its own
 //! crate, `ctnet-nft`, built on this one's netlink helpers.
 
@@ -22,6 +22,7 @@ pub mod reclaim;
 pub mod route;
 pub mod sock_diag;
 pub mod sysctl;
+pub mod vxlan;
 
 pub use error::{Error, Result};
 pub use family::Family;

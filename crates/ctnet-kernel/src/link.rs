@@ -1,5 +1,6 @@
 //! Links: bridges, veth pairs, macvlan interfaces, up/down, MTU, master, IPv6 link-local
-//! addressing, IPv4 per-device settings (`route_localnet`), lookup and listing.
+//! addressing, IPv4 per-device settings (`route_localnet`), lookup and listing. VXLAN
+//! devices have their own module, [`crate::vxlan`].
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 
@@ -410,6 +411,19 @@ pub fn set_address_request(index: u32, mac: [u8; 6], what: &str) -> Request {
     )
 }
 
+/// The request that sets link `index`'s MTU: a VXLAN device's must leave room for the
+/// 50 bytes its encapsulation adds on the underlay, whatever the kernel chose.
+pub fn set_mtu_request(index: u32, mtu: u32, what: &str) -> Request {
+    let mut message = LinkMessage::default();
+    message.header.index = index;
+    message.attributes.push(LinkAttribute::Mtu(mtu));
+    Request::new(
+        RouteNetlinkMessage::SetLink(message),
+        0,
+        format!("set the MTU of {what} to {mtu}"),
+    )
+}
+
 /// How the kernel came by a link's address (`addr_assign_type`: 0 permanent, 1 random,
 /// 2 stolen, 3 set), and the link's index, from sysfs, which has it and netlink does not.
 /// None when sysfs has no such link: it shows the namespace it was mounted in, which
@@ -482,7 +496,11 @@ pub fn get(sock: &mut RtSocket, name: &str) -> Result<Option<Link>> {
 }
 
 /// The kernel's whole description of the link named `name` (RTM_GETLINK), if it exists.
-fn get_message(sock: &mut RtSocket, name: &str, what: &str) -> Result<Option<LinkMessage>> {
+pub(crate) fn get_message(
+    sock: &mut RtSocket,
+    name: &str,
+    what: &str,
+) -> Result<Option<LinkMessage>> {
     let mut message = LinkMessage::default();
     message
         .attributes
@@ -698,5 +716,16 @@ mod tests {
         }
         assert_eq!(request.flags, NLM_F_CREATE | NLM_F_EXCL);
         assert!(!message.header.flags.contains(LinkFlags::Up));
+    }
+    #[test]
+    fn an_mtu_request_sets_only_the_mtu_of_its_link() {
+        let request = set_mtu_request(5, 1450, "vx0");
+        let RouteNetlinkMessage::SetLink(message) = &request.message else {
+            panic!("not a link change: {:?}", request.message);
+        };
+        assert_eq!(message.header.index, 5);
+        assert_eq!(message.attributes, [LinkAttribute::Mtu(1450)]);
+        assert_eq!(message.header.change_mask, LinkFlags::empty());
+        assert_eq!(request.op, "set the MTU of vx0 to 1450");
     }
 }
