@@ -95,7 +95,7 @@ pub(crate) fn classify(
 ) -> Attempt {
     use ureq::Timeout as T;
     match e {
-        ureq::Error::Io(io) if never_connected(&io) => Attempt::NotDelivered(io.to_string()),
+        ureq::Error::Io(io) if never_connected(&io) => Attempt::NotDelivered(in_words(&io)),
         ureq::Error::Timeout(T::Connect | T::Resolve) => {
             Attempt::NotDelivered(format!("no answer to connect within {:?}", timeout / 2))
         }
@@ -109,7 +109,7 @@ pub(crate) fn classify(
         ureq::Error::Io(io) => Attempt::Failed(Error::ConnectionLost {
             endpoint: endpoint.clone(),
             path,
-            cause: io.to_string(),
+            cause: in_words(&io),
         }),
         other => Attempt::Failed(Error::BadReply {
             endpoint: endpoint.clone(),
@@ -130,6 +130,20 @@ fn never_connected(e: &io::Error) -> bool {
             | io::ErrorKind::NetworkDown
             | io::ErrorKind::AddrNotAvailable
     )
+}
+
+/// An I/O error as a message says it (the OS's text without "(os error N)").
+fn in_words(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused: nothing listens there".into(),
+        io::ErrorKind::HostUnreachable => "no route to the host".into(),
+        io::ErrorKind::NetworkUnreachable => "the network is unreachable".into(),
+        io::ErrorKind::NetworkDown => "the network is down".into(),
+        io::ErrorKind::AddrNotAvailable => "the address is not available here".into(),
+        io::ErrorKind::ConnectionReset => "the connection was reset".into(),
+        io::ErrorKind::UnexpectedEof => "the connection closed before the reply was whole".into(),
+        _ => e.to_string(),
+    }
 }
 
 /// The error for a non-200 reply.

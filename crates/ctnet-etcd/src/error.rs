@@ -48,7 +48,7 @@ pub enum Error {
 
     /// The endpoint took the request but gave no whole answer in time. A write may or may
     /// not have been applied: read before writing again.
-    #[error("etcd at {endpoint} did not answer {path} within {timeout:?}; it may be overloaded or without quorum, and a write may or may not have been applied")]
+    #[error("etcd at {endpoint} did not answer {path} within {timeout:?} (is it overloaded, or without quorum?){}", write_note(path))]
     Timeout {
         /// The endpoint that was asked.
         endpoint: Endpoint,
@@ -60,7 +60,10 @@ pub enum Error {
 
     /// The connection broke after the request was sent. As with [`Error::Timeout`], a
     /// write may or may not have been applied.
-    #[error("etcd at {endpoint}: the connection broke during {path} ({cause}); a write may or may not have been applied")]
+    #[error(
+        "etcd at {endpoint}: the connection broke during {path} ({cause}){}",
+        write_note(path)
+    )]
     ConnectionLost {
         /// The endpoint that was asked.
         endpoint: Endpoint,
@@ -124,6 +127,16 @@ pub enum Error {
         /// Why it ended, as far as it is known.
         reason: String,
     },
+}
+
+/// What a caller must know after a write that got no answer.
+fn write_note(path: &str) -> &'static str {
+    match path {
+        "/v3/kv/put" | "/v3/kv/txn" | "/v3/kv/deleterange" | "/v3/lease/grant" => {
+            "; the write may or may not have been applied: read before writing again"
+        }
+        _ => "",
+    }
 }
 
 fn list(failures: &[EndpointFailure]) -> String {

@@ -39,3 +39,18 @@ pub struct KeyValue {
     /// The lease it is attached to, 0 for none.
     pub lease: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    /// The agent shares one client between threads and hands watches to threads of
+    /// their own; closers go to yet other threads.
+    #[test]
+    fn clients_and_watches_cross_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn moved<T: Send>() {}
+        shared::<crate::Client>();
+        shared::<crate::WatchCloser>();
+        moved::<crate::Watch>();
+        shared::<crate::Error>();
+    }
+}
