@@ -303,8 +303,9 @@ impl Client {
         }
         let opened = self.open_watch_unguarded(&agent, endpoint, body, start_revision, closer);
         let _ = done.send(());
+        // Expired just after success, the watch is dead already: a time-out too.
         match opened {
-            Err(Attempt::Failed(_)) if expired.load(Ordering::SeqCst) => {
+            Ok(_) | Err(Attempt::Failed(_)) if expired.load(Ordering::SeqCst) => {
                 Err(Attempt::Failed(Error::Timeout {
                     endpoint: endpoint.clone(),
                     path: PATH,
