@@ -280,7 +280,8 @@ impl Client {
 
     /// Writes `key` only if its mod revision is still `expected_mod_revision` (nobody
     /// wrote it since it was read), in one transaction. `true` if written; `false` if it
-    /// changed or is gone, nothing written.
+    /// changed or is gone, nothing written. etcd compares an absent key as all zeros, so
+    /// `expected_mod_revision` 0 writes only a key that does not exist, as `create` does.
     pub fn replace(
         &self,
         key: &str,

@@ -153,7 +153,7 @@ fn parse_one(entry: &str) -> Result<Endpoint, (String, String)> {
         "https" => {
             return Err((
                 "TLS is not supported yet".into(),
-                "use http:// on a trusted underlay or a local etcd proxy".into(),
+                "use http:// on a trusted underlay or a local etcd proxy (a TLS-terminating TCP proxy such as stunnel: etcd's own grpc-proxy does not serve the JSON API)".into(),
             ))
         }
         other => {

@@ -13,6 +13,8 @@
 //! each bounded by the client's timeout; watches are blocking iterators that another
 //! thread can close. Plain HTTP only: TLS is not supported yet.
 
+#![deny(missing_docs)]
+
 mod client;
 mod endpoints;
 mod error;

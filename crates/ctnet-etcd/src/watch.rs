@@ -239,7 +239,8 @@ impl Client {
     /// from there, then live changes); `start_revision` <= 0 means changes after now.
     /// Returns once etcd has created the watch, so a change made after this returns is
     /// seen. Setting up is bounded by the timeout at each endpoint and moves on to the
-    /// next after any failure; once set up, the watch has no time limit.
+    /// next after a transport failure (etcd's own refusal is returned); once set up, the
+    /// watch has no time limit.
     pub fn watch_prefix(&self, prefix: &str, start_revision: i64) -> Result<Watch> {
         let (key, end) = prefix_range(prefix.as_bytes());
         let mut request =
@@ -303,8 +304,9 @@ impl Client {
         }
         let opened = self.open_watch_unguarded(&agent, endpoint, body, start_revision, closer);
         let _ = done.send(());
+        // Expired just after success, the watch is dead already: a time-out too.
         match opened {
-            Err(Attempt::Failed(_)) if expired.load(Ordering::SeqCst) => {
+            Ok(_) | Err(Attempt::Failed(_)) if expired.load(Ordering::SeqCst) => {
                 Err(Attempt::Failed(Error::Timeout {
                     endpoint: endpoint.clone(),
                     path: PATH,

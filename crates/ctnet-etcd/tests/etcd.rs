@@ -289,6 +289,14 @@ fn create_replace_and_delete_if_compare_and_swap() {
             "a missing key is not replaced"
         );
         assert_eq!(c.range("host/none").unwrap().0, None);
+        assert!(
+            c.replace("host/zero", b"z", 0, None).unwrap(),
+            "revision 0 matches an absent key"
+        );
+        assert!(
+            !c.replace("host/zero", b"z", 0, None).unwrap(),
+            "and no longer once it exists"
+        );
 
         assert!(!c.delete_if("host/h1", kv.mod_revision).unwrap());
         assert!(c.range("host/h1").unwrap().0.is_some());
