@@ -11,6 +11,7 @@
 mod control;
 mod dns;
 mod firewall;
+mod overlay;
 mod status;
 
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -48,6 +49,21 @@ struct Args {
     /// quietly when another agent already runs.
     #[arg(long)]
     on_demand: bool,
+    /// Join the overlay networks of this etcd cluster (client URLs, comma-separated):
+    /// lease a block of each for this host and keep the other hosts' routes (see
+    /// docs/overlay.md). Needs --advertise-addr.
+    #[arg(long, env = ctnet_engine::cluster::ENV_ETCD, value_name = "URL[,URL...]")]
+    etcd: Option<String>,
+    /// This host's address on the underlay network, which the other hosts send VXLAN to.
+    #[arg(long, value_name = "IP", requires = "etcd")]
+    advertise_addr: Option<String>,
+    /// Seconds this host's leases live in etcd without a keep-alive (sent every third of
+    /// it): a host that dies loses its blocks, and its peers its routes, that long after.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(i64).range(2..=300))]
+    lease_ttl: i64,
+    /// This host's name in etcd, for people (the host name when omitted).
+    #[arg(long, value_name = "NAME")]
+    host_name: Option<String>,
 }
 
 /// Why the agent does not run.
@@ -61,6 +77,13 @@ enum Exit {
 fn main() -> ExitCode {
     close_inherited_fds();
     let args = Args::parse();
+    let overlay = match overlay_config(&args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("ctnet-agent: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut paths = Paths::default();
     if let Some(dir) = args.state_dir {
         paths.state_dir = dir;
@@ -76,7 +99,7 @@ fn main() -> ExitCode {
     } else {
         Mode::Service
     };
-    match run(paths, mode) {
+    match run(paths, mode, overlay) {
         Ok(()) | Err(Exit::Quiet) => ExitCode::SUCCESS,
         Err(Exit::Fail(message)) => {
             eprintln!("ctnet-agent: {message}");
@@ -96,7 +119,37 @@ fn close_inherited_fds() {
     }
 }
 
-fn run(paths: Paths, mode: Mode) -> Result<(), Exit> {
+/// The overlay role's settings, checked; None without --etcd.
+fn overlay_config(args: &Args) -> Result<Option<overlay::Config>, String> {
+    let Some(etcd) = &args.etcd else {
+        return Ok(None);
+    };
+    if args.on_demand {
+        return Err("--etcd makes the agent a service: drop --on-demand".into());
+    }
+    let endpoints = ctnet_engine::cluster::parse_endpoints(etcd).map_err(|e| e.to_string())?;
+    let advertise = args
+        .advertise_addr
+        .as_deref()
+        .ok_or("--etcd needs --advertise-addr: this host's IPv4 address on the underlay network")?;
+    let advertise = advertise.parse().map_err(|_| {
+        format!("--advertise-addr {advertise:?} is not an IPv4 address: give this host's underlay address, e.g. 192.0.2.11")
+    })?;
+    let host = args.host_name.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "unknown".into())
+    });
+    Ok(Some(overlay::Config {
+        endpoints,
+        advertise,
+        ttl: args.lease_ttl,
+        host,
+    }))
+}
+
+fn run(paths: Paths, mode: Mode, overlay: Option<overlay::Config>) -> Result<(), Exit> {
     let lock = take_lock(&paths, mode)?;
     let mut engine = Engine::open(paths.clone()).map_err(|e| Exit::Fail(e.to_string()))?;
     let errors = Errors::default();
@@ -118,6 +171,9 @@ fn run(paths: Paths, mode: Mode) -> Result<(), Exit> {
         agent.reload(false);
         let control = bind_control(&paths)?;
         start_firewall_watch(&paths, &agent);
+        if let Some(config) = overlay {
+            overlay::start(paths.clone(), config, agent.errors()).map_err(std::io::Error::other)?;
+        }
         agent.write_status();
         notify_systemd();
         agent.run(control).await

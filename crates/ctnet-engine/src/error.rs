@@ -32,6 +32,8 @@ pub enum ErrorKind {
     Kernel,
     /// The state database failed.
     Store,
+    /// A service ctnet needs (etcd, the host agent) did not answer.
+    Unavailable,
 }
 
 impl Error {

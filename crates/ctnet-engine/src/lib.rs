@@ -22,6 +22,7 @@
 
 pub mod agent;
 pub mod alloc;
+pub mod cluster;
 pub mod datapath;
 pub mod driver;
 pub mod engine;

@@ -282,7 +282,7 @@ pub struct FormatArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCommand {
-    /// Create a bridge network.
+    /// Create a bridge, macvlan or overlay network.
     Create(NetworkCreateArgs),
     /// List networks.
     Ls(FormatArgs),
@@ -293,12 +293,18 @@ pub enum NetworkCommand {
         name: String,
         #[command(flatten)]
         format: FormatArgs,
+        /// The etcd cluster to show an overlay network's hosts from.
+        #[arg(long, env = "CTNET_ETCD_ENDPOINTS", value_name = "URL[,URL...]", value_parser = Utf8)]
+        etcd: Option<String>,
     },
-    /// Remove networks that no container uses.
+    /// Remove networks that no container uses (an overlay: on every host, from etcd).
     Rm {
         /// Network names.
         #[arg(required = true, value_parser = Utf8)]
         names: Vec<String>,
+        /// The etcd cluster overlay networks live in.
+        #[arg(long, env = "CTNET_ETCD_ENDPOINTS", value_name = "URL[,URL...]", value_parser = Utf8)]
+        etcd: Option<String>,
     },
     /// Attach a container to a network, as `ctnet attach` (Docker's `network connect`,
     /// with its argument order: NETWORK, then the container).
@@ -339,10 +345,21 @@ pub struct NetworkCreateArgs {
     /// `--icc false` isolates every container port of the bridge.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
     pub icc: bool,
-    /// Driver: `bridge` (containers on a Linux bridge) or `macvlan` (containers straight
-    /// on the LAN of `--parent`).
-    #[arg(long, default_value = "bridge", value_parser = Utf8, value_name = "bridge|macvlan")]
+    /// Driver: `bridge` (containers on a Linux bridge), `macvlan` (containers straight
+    /// on the LAN of `--parent`) or `overlay` (one subnet across hosts over VXLAN, kept
+    /// in etcd; see docs/overlay.md).
+    #[arg(long, default_value = "bridge", value_parser = Utf8, value_name = "bridge|macvlan|overlay")]
     pub driver: String,
+    /// Overlay: its VXLAN network identifier (1 to 16777215); the lowest free one when
+    /// omitted.
+    #[arg(long, value_name = "N")]
+    pub vni: Option<u32>,
+    /// Overlay: the prefix length of the block each host leases (24 when omitted).
+    #[arg(long, value_name = "LEN")]
+    pub host_prefix: Option<u8>,
+    /// Overlay: the etcd cluster it is written to (client URLs, comma-separated).
+    #[arg(long, env = "CTNET_ETCD_ENDPOINTS", value_name = "URL[,URL...]", value_parser = Utf8)]
+    pub etcd: Option<String>,
     /// The host interface a macvlan network's containers sit on (macvlan only; required there).
     #[arg(long, value_parser = Utf8, value_name = "IF")]
     pub parent: Option<String>,

@@ -235,7 +235,7 @@ fn network_spec(name: &str, info: &NetworkInfo) -> Result<NetworkSpec, Error> {
     let options = NetavarkOptions::parse(&object, driver, info.options.as_ref())?;
     let ipam = ipam_driver(&object, info.ipam_options.as_ref())?;
     let (bridge, macvlan) = match driver {
-        Driver::Bridge => (interface, None),
+        Driver::Bridge | Driver::Overlay => (interface, None),
         Driver::Macvlan => {
             let parent = interface.ok_or_else(|| {
                 Error::invalid(
@@ -318,6 +318,7 @@ impl NetavarkOptions {
                             Driver::Macvlan => {
                                 "use only mtu, metric and mode with a macvlan network"
                             }
+                            Driver::Overlay => "overlay networks are not made through netavark",
                         },
                     ))
                 }

@@ -177,6 +177,10 @@ pub fn network_rules(net: &Network) -> NetworkRules {
         internal: net.internal,
         icc: net.icc,
         isolation: net.isolation,
+        vxlan: net.overlay.as_ref().and_then(|o| {
+            let vxlan = IfName::new(&o.vxlan).ok()?;
+            Some((vxlan, o.cluster))
+        }),
     }
 }
 
@@ -260,6 +264,7 @@ pub(crate) mod tests {
             metric: None,
             ipam: crate::model::Ipam::Ctnet,
             macvlan: None,
+            overlay: None,
         }
     }
 

@@ -117,6 +117,7 @@ pub(crate) mod tests {
                 parent: IfName::new("lan0").unwrap(),
                 mode,
             }),
+            overlay: None,
             state: RowState::Pending,
             created: 0,
             creator: None,

@@ -22,7 +22,7 @@ use crate::model::{Driver, Network};
 /// passes ctnet's rules (netavark adds none for macvlan either).
 pub fn network_rules(net: &Network) -> Option<NetworkRules> {
     match net.driver {
-        Driver::Bridge => Some(bridge::network_rules(net)),
+        Driver::Bridge | Driver::Overlay => Some(bridge::network_rules(net)),
         Driver::Macvlan => None,
     }
 }

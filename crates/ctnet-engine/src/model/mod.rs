@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 pub mod dns;
+pub mod overlay;
 pub mod policy;
 pub mod ports;
 
@@ -348,6 +349,9 @@ pub enum Driver {
     /// Containers get macvlan devices of a host interface (the parent), straight on
     /// its LAN.
     Macvlan,
+    /// A bridge on each host holding that host's block of a cluster-wide subnet, the
+    /// hosts joined by VXLAN (see `model::overlay`).
+    Overlay,
 }
 
 impl Driver {
@@ -356,7 +360,14 @@ impl Driver {
         match self {
             Driver::Bridge => "bridge",
             Driver::Macvlan => "macvlan",
+            Driver::Overlay => "overlay",
         }
+    }
+
+    /// True when containers are veth ports of a bridge on this host (bridge and
+    /// overlay networks).
+    pub fn is_bridged(&self) -> bool {
+        matches!(self, Driver::Bridge | Driver::Overlay)
     }
 
     /// Parses a driver name.
@@ -364,10 +375,11 @@ impl Driver {
         match text {
             "bridge" => Ok(Driver::Bridge),
             "macvlan" => Ok(Driver::Macvlan),
+            "overlay" => Ok(Driver::Overlay),
             other => Err(Error::invalid(
                 format!("driver {other:?}"),
                 "is not a driver ctnet has",
-                "use the bridge or the macvlan driver",
+                "use the bridge, macvlan or overlay driver",
             )),
         }
     }
@@ -691,6 +703,10 @@ pub struct Network {
     /// and its containers are told to use it (Docker's user-defined networks; not the
     /// default network `bridge`, as Docker's docker0).
     pub dns: bool,
+    /// This host's part of an overlay network; Some exactly when `driver` is `Overlay`
+    /// (then `subnets` holds this host's block).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlay: Option<overlay::OverlayConfig>,
     /// Row state.
     pub state: RowState,
     /// Creation time, seconds since the epoch.
@@ -715,7 +731,7 @@ impl Network {
     /// True when host ports may be published to its containers: a bridge network that
     /// is not internal and has a subnet.
     pub fn can_publish(&self) -> bool {
-        self.driver == Driver::Bridge && !self.internal && !self.subnets.is_empty()
+        self.driver.is_bridged() && !self.internal && !self.subnets.is_empty()
     }
 
     /// The subnets as text, `10.1.0.0/24, fd00:1::/64`.
@@ -1055,7 +1071,8 @@ mod tests {
         assert!(RowState::parse("readyish").is_err());
         assert_eq!(Driver::parse("bridge").unwrap(), Driver::Bridge);
         assert_eq!(Driver::parse("macvlan").unwrap(), Driver::Macvlan);
-        assert!(Driver::parse("overlay").is_err());
+        assert_eq!(Driver::parse("overlay").unwrap(), Driver::Overlay);
+        assert!(Driver::parse("ipvlan").is_err());
         for word in ["open", "isolated", "strict"] {
             assert_eq!(Isolation::parse(word).unwrap().as_str(), word);
         }

@@ -59,7 +59,7 @@ impl Engine {
         // leaves by its parent without passing the host's routing.
         let networks: Vec<_> = state::list_networks(self.store.read())?
             .into_iter()
-            .filter(|n| n.driver == crate::model::Driver::Bridge)
+            .filter(|n| n.driver.is_bridged())
             .collect();
         let ipv4_networks = networks.iter().filter(|n| n.subnet(V4).is_some()).count();
         let mut findings = vec![check_ip_forward(ipv4_networks)];
@@ -252,7 +252,7 @@ fn check_ctnet_table(engine: &mut Engine) -> Result<Vec<Finding>> {
     // Only bridge networks put anything in the table (macvlan traffic never passes it).
     let networks = state::list_networks(engine.store.read())?
         .iter()
-        .filter(|n| n.driver == crate::model::Driver::Bridge)
+        .filter(|n| n.driver.is_bridged())
         .count();
     let contents = engine.firewall_contents_now()?;
     let audit = engine

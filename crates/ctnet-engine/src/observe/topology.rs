@@ -38,7 +38,7 @@ use crate::datapath::nft::PortRules;
 use crate::driver::bridge::port_rules;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::model::{Driver, Endpoint, Network, RowState};
+use crate::model::{Endpoint, Network, RowState};
 use crate::ops::lost_state::is_ctnet_bridge_name;
 use crate::state;
 
@@ -393,10 +393,8 @@ pub fn assemble(
     nodes.sort_by(|a, b| a.name.cmp(&b.name).then(a.inode.cmp(&b.inode)));
 
     // Bridges: the kernel's, then the store's the kernel lacks.
-    let bridge_networks: Vec<&Network> = networks
-        .iter()
-        .filter(|n| n.driver == Driver::Bridge)
-        .collect();
+    let bridge_networks: Vec<&Network> =
+        networks.iter().filter(|n| n.driver.is_bridged()).collect();
     let mut bridges: Vec<BridgeNode> = host
         .links
         .iter()
@@ -562,7 +560,7 @@ pub fn assemble(
                     gateway: s.gateway,
                 })
                 .collect(),
-            bridge: (n.driver == Driver::Bridge).then(|| n.bridge.to_string()),
+            bridge: n.driver.is_bridged().then(|| n.bridge.to_string()),
             parent: n.macvlan.as_ref().map(|m| m.parent.to_string()),
             internal: n.internal,
             state: n.state,

@@ -26,7 +26,7 @@ impl Engine {
     /// and nothing is done.
     pub(crate) fn pin_bridge_address(&mut self, net: &Network) -> Result<()> {
         // A macvlan network has no bridge; what `bridge` names is never touched.
-        if net.driver != crate::model::Driver::Bridge {
+        if !net.driver.is_bridged() {
             return Ok(());
         }
         if link::address_assign_type(&net.bridge).is_some_and(|(t, _)| t == NET_ADDR_SET) {

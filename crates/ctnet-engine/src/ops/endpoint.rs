@@ -132,8 +132,9 @@ impl Engine {
         };
         let listening = self.check_publish(&spec.publish, &automatic)?;
         let net = self.ready_network(&spec.network)?;
+        self.check_overlay_agent(&net)?;
         macvlan::refuse_ports(&net, &spec.publish)?;
-        if let (Some(mac), Driver::Bridge) = (spec.mac, net.driver) {
+        if let (Some(mac), true) = (spec.mac, net.driver.is_bridged()) {
             self.check_mac_not_bridge(&net, mac)?;
         }
         // Aliases on a network without DNS are refused before anything is done.
@@ -803,7 +804,7 @@ fn reserve_endpoint(
     // A macvlan endpoint has no host side.
     let host_ifname = match net.driver {
         Driver::Macvlan => None,
-        Driver::Bridge => Some(loop {
+        Driver::Bridge | Driver::Overlay => Some(loop {
             let candidate = format!("veth{}", &random_hex(4)[..7]);
             if !state::host_ifname_taken(tx, &candidate)? {
                 break IfName::new(&candidate).expect("veth and 7 hex digits is a valid name");

@@ -169,7 +169,25 @@ fn firewall_contents(conn: &Connection) -> Result<Contents> {
         ports,
         guards,
         policy,
+        vxlan: vxlan_sources(conn)?,
     })
+}
+
+/// Who may send VXLAN to this host, from the store: the VTEP of each overlay network and
+/// the peers the agent last programmed.
+pub(crate) fn vxlan_sources(conn: &Connection) -> Result<crate::datapath::nft::VxlanSources> {
+    let mut sources = crate::datapath::nft::VxlanSources::default();
+    for net in state::list_networks(conn)? {
+        if let (Some(o), true) = (&net.overlay, net.state != RowState::Removing) {
+            sources
+                .local
+                .insert((o.underlay, crate::model::overlay::VXLAN_PORT));
+        }
+    }
+    for peer in state::list_all_overlay_peers(conn)? {
+        sources.peers.insert(peer.underlay);
+    }
+    Ok(sources)
 }
 
 /// The error for a failed change to ctnet's table.

@@ -166,7 +166,7 @@ impl Engine {
         let networks = state::list_networks(self.store.read())?;
         if let Some(owner) = networks
             .iter()
-            .find(|n| n.driver == Driver::Bridge && n.bridge == *parent)
+            .find(|n| n.driver.is_bridged() && n.bridge == *parent)
         {
             return Err(refuse(format!(
                 "is the bridge of ctnet network {:?}: a macvlan network goes on a LAN interface, not on another network's bridge",

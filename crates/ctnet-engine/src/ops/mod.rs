@@ -36,6 +36,7 @@ pub mod macvlan;
 pub mod names;
 pub mod namespace;
 pub mod network;
+pub mod overlay;
 pub mod policy;
 pub mod publish;
 pub mod reconcile;

@@ -61,6 +61,9 @@ pub struct NetworkSpec {
     /// the front end chooses (`ctnet network create`: on; the default network, CNI: off;
     /// netavark: Podman's `dns_enabled`).
     pub dns: bool,
+    /// This host's part of an overlay network (the agent makes these; its `vxlan` name
+    /// is chosen when the network is reserved).
+    pub overlay: Option<crate::model::overlay::OverlayConfig>,
 }
 
 impl NetworkSpec {
@@ -83,6 +86,7 @@ impl NetworkSpec {
             ipam: Ipam::Ctnet,
             macvlan: None,
             dns: false,
+            overlay: None,
         }
     }
 }
@@ -224,6 +228,7 @@ impl Engine {
             ));
         }
         host.execute_all(requests).map_err(kernel)?;
+        self.build_overlay_devices(net)?;
         self.ensure_firewall()?;
         self.firewall
             .add_network(&network_rules(net))
@@ -244,7 +249,11 @@ impl Engine {
         }
         // A child process sits out the kernel's clean-up wait (see reclaim.rs).
         let hold: Vec<_> = self.firewall.open_socket().into_iter().collect();
-        if let Err(e) = reclaim::delete_links(&[net.bridge.as_str()], &hold) {
+        let mut links = vec![net.bridge.as_str()];
+        if let Some(o) = &net.overlay {
+            links.push(o.vxlan.as_str());
+        }
+        if let Err(e) = reclaim::delete_links(&links, &hold) {
             first.get_or_insert(Error::kernel(&object, e));
         }
         first
@@ -445,7 +454,7 @@ impl Engine {
         // without passing the host's forwarding.
         let networks: Vec<Network> = state::list_networks(self.store.read())?
             .into_iter()
-            .filter(|n| n.driver == Driver::Bridge)
+            .filter(|n| n.driver.is_bridged())
             .collect();
         let kernel = |e| Error::kernel("forwarding", e);
         if networks.iter().any(|n| n.subnet(Family::V4).is_some()) {
@@ -584,6 +593,14 @@ fn check_ipv6_mtu(spec: &NetworkSpec) -> Result<()> {
 /// addresses asked of a network without IPAM.
 fn check_driver(spec: &NetworkSpec) -> Result<()> {
     let object = network_object(spec.name.as_str());
+    if spec.overlay.is_some() != (spec.driver == Driver::Overlay) {
+        return Err(Error::invalid(
+            &object,
+            "is an overlay network, which this host's part of is made by ctnet-agent",
+            "create it with `ctnet network create NAME --driver overlay --subnet CIDR --etcd URL`; \
+             every host's agent then joins it",
+        ));
+    }
     if spec.macvlan.is_some() != (spec.driver == Driver::Macvlan) {
         return Err(Error::invalid(
             &object,
@@ -769,7 +786,7 @@ fn reserve_network(
     };
     let net = Network {
         name: spec.name.clone(),
-        id,
+        id: id.clone(),
         driver: spec.driver,
         subnets: configs,
         bridge,
@@ -780,6 +797,10 @@ fn reserve_network(
         metric: spec.metric,
         ipam: spec.ipam,
         macvlan: spec.macvlan.clone(),
+        overlay: spec.overlay.clone().map(|mut o| {
+            o.vxlan = format!("vx-{}", &id[..12]);
+            o
+        }),
         dns: spec.dns,
         state: RowState::Pending,
         created: state::now(),

@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::policy::{Policy, PolicyName};
-use crate::model::{Driver, Endpoint, Network, NetworkName, RowState};
+use crate::model::{Endpoint, Network, NetworkName, RowState};
 use crate::ops::firewall::firewall_error;
 use crate::policy::{compile, compile_member, Compiled};
 use crate::state;
@@ -253,7 +253,7 @@ fn policy_names_selected(policy: &Policy, members: &[Endpoint]) -> Vec<String> {
 /// never passes ctnet's bridge or firewall, and without `br_netfilter` traffic between
 /// two containers of one bridge would pass unjudged.
 fn refuse_unenforceable(net: &Network, object: &str) -> Result<()> {
-    if net.driver != Driver::Bridge {
+    if !net.driver.is_bridged() {
         return Err(Error::invalid(
             object,
             format!(

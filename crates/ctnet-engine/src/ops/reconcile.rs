@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::error::Result;
 
-use crate::model::{Driver, Endpoint, RowState};
+use crate::model::{Endpoint, RowState};
 use crate::owner::Owner;
 use crate::state;
 
@@ -153,7 +153,7 @@ impl Engine {
         report.repaired = self.repair_drift()?;
         report.firewall_bridges = state::list_networks(self.store.read())?
             .into_iter()
-            .filter(|n| n.state != RowState::Removing && n.driver == Driver::Bridge)
+            .filter(|n| n.state != RowState::Removing && n.driver.is_bridged())
             .map(|n| n.bridge.to_string())
             .collect();
         report.firewall_repaired = rewrite.repaired;

@@ -14,6 +14,7 @@
 mod endpoints;
 mod namespaces;
 mod networks;
+mod overlay_peers;
 mod policies;
 mod ports;
 pub mod schema;
@@ -28,6 +29,7 @@ use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 pub use endpoints::*;
 pub use namespaces::*;
 pub use networks::*;
+pub use overlay_peers::*;
 pub use policies::*;
 pub use ports::*;
 
@@ -463,11 +465,52 @@ CREATE TABLE IF NOT EXISTS namespaces (
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
-    /// The schema as version 9 wrote it: today's without a network's `dns` and the
+    /// The schema as version 11 wrote it: today's without a network's `overlay` and the
+    /// `overlay_peers` table.
+    fn schema_v11() -> String {
+        let column = ",\n    overlay     TEXT";
+        let text = schema::schema();
+        let table_at = text
+            .find("CREATE TABLE IF NOT EXISTS overlay_peers")
+            .expect("the test's copy of version 12's table is stale");
+        let table_end = table_at + text[table_at..].find(";\n").unwrap() + 2;
+        assert!(
+            text.contains(column),
+            "the test's copy of version 12's column is stale"
+        );
+        let text = format!("{}{}", &text[..table_at], &text[table_end..]);
+        text.replace(column, "")
+    }
+
+    #[test]
+    fn a_version_11_database_gets_overlays() {
+        let path = scratch("v11");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&schema_v11()).unwrap();
+            conn.execute_batch(
+                "INSERT INTO networks (name, id, driver, bridge, internal, state, created)
+                 VALUES ('b', 'id1', 'bridge', 'br-1', 0, 'ready', 0);
+                 INSERT INTO subnets (network, family, subnet, gateway)
+                 VALUES ('b', 4, '10.9.0.0/24', '10.9.0.1');
+                 PRAGMA user_version = 11;",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let net = get_network(store.read(), &NetworkName::new("b").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(net.overlay, None);
+        assert!(list_all_overlay_peers(store.read()).unwrap().is_empty());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// The schema as version 9 wrote it: version 11's without a network's `dns` and the
     /// `dns_names` table.
     fn schema_v9() -> String {
         let column = ",\n    dns         INTEGER NOT NULL DEFAULT 0";
-        let text = schema::schema();
+        let text = schema_v11();
         let table_at = text
             .find("CREATE TABLE IF NOT EXISTS dns_names")
             .expect("the test's copy of version 10's table is stale");

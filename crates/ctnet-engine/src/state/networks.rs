@@ -70,6 +70,15 @@ fn network_from_row(row: &Row<'_>) -> rusqlite::Result<Network> {
         metric: row.get("metric")?,
         ipam,
         macvlan: macvlan_from(row)?,
+        overlay: {
+            let text: Option<String> = row.get("overlay")?;
+            match text {
+                Some(t) => Some(serde_json::from_str(&t).map_err(|e| {
+                    bad_column("overlay", &t, Error::invalid("overlay", e.to_string(), ""))
+                })?),
+                None => None,
+            }
+        },
         dns: row.get("dns")?,
     })
 }
@@ -101,8 +110,8 @@ fn network_and_owner(row: &Row<'_>) -> rusqlite::Result<(Network, Option<Owner>)
 pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -> Result<()> {
     conn.execute(
         "INSERT INTO networks (name, id, driver, bridge, mtu, internal, state, owner_pid, owner_start, created, icc, creator,
-                               isolation, metric, ipam, macvlan_parent, macvlan_mode, dns)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                               isolation, metric, ipam, macvlan_parent, macvlan_mode, dns, overlay)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             net.name.as_str(),
             net.id,
@@ -122,6 +131,9 @@ pub fn insert_network(conn: &Connection, net: &Network, owner: Option<&Owner>) -
             net.macvlan.as_ref().map(|m| m.parent.as_str()),
             net.macvlan.as_ref().map(|m| m.mode.as_str()),
             net.dns,
+            net.overlay
+                .as_ref()
+                .map(|o| serde_json::to_string(o).expect("an overlay config serializes")),
         ],
     )?;
     let mut stmt = conn.prepare(

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The version this code writes (`PRAGMA user_version`).
-pub const VERSION: i64 = 11;
+pub const VERSION: i64 = 12;
 
 /// The schema's parts. A network has one `subnets` row per family, each with its
 /// gateway and `last_ip`, the address that subnet handed out last (allocation resumes
@@ -32,6 +32,9 @@ pub const VERSION: i64 = 11;
 /// gateways; rows from earlier versions: off, what they were) and the `dns_names` an
 /// endpoint answers to on its network (see [`DNS_NAMES`]).
 /// Version 11 adds an endpoint's `labels` and the network `policies` (see [`POLICIES`]).
+/// Version 12 adds a network's `overlay` (this host's part of an overlay network, as
+/// JSON: `model::overlay::OverlayConfig`; NULL for every other driver) and the
+/// `overlay_peers` the host agent last programmed (see [`OVERLAY_PEERS`]).
 /// The tables a version 6 upgrade makes anew (see [`upgrade`]).
 const NETWORKS: &str = "
 CREATE TABLE IF NOT EXISTS networks (
@@ -52,7 +55,8 @@ CREATE TABLE IF NOT EXISTS networks (
     ipam        TEXT NOT NULL DEFAULT 'ctnet',
     macvlan_parent TEXT,
     macvlan_mode   TEXT,
-    dns         INTEGER NOT NULL DEFAULT 0
+    dns         INTEGER NOT NULL DEFAULT 0,
+    overlay     TEXT
 );
 ";
 const SUBNETS: &str = "
@@ -130,6 +134,20 @@ CREATE TABLE IF NOT EXISTS policies (
 );
 CREATE INDEX IF NOT EXISTS policies_by_network ON policies (network);
 ";
+/// The remote hosts of an overlay network as the agent last programmed them (a route,
+/// a neighbour and an FDB entry each): the firewall's audit restores the VXLAN sources
+/// it admits from here, and drift checks compare the kernel's entries with them, while
+/// etcd may be out of reach. They go with their network.
+const OVERLAY_PEERS: &str = "
+CREATE TABLE IF NOT EXISTS overlay_peers (
+    network     TEXT NOT NULL REFERENCES networks(name) ON DELETE CASCADE,
+    block       TEXT NOT NULL,
+    underlay    TEXT NOT NULL,
+    vtep_mac    TEXT NOT NULL,
+    host        TEXT NOT NULL,
+    PRIMARY KEY (network, block)
+) WITHOUT ROWID;
+";
 /// Indexes and the tables no upgrade rebuilds.
 const THE_REST: &str = "CREATE INDEX IF NOT EXISTS endpoints_by_netns ON endpoints (netns_inode);
 -- Version 7: a runtime's container id (the label) is looked up on every CNI ADD, DEL
@@ -166,7 +184,15 @@ CREATE TABLE IF NOT EXISTS namespaces (
 /// completes an upgraded database.
 pub fn schema() -> String {
     [
-        NETWORKS, SUBNETS, ENDPOINTS, ADDRESSES, DNS_NAMES, LABELS, POLICIES, THE_REST,
+        NETWORKS,
+        SUBNETS,
+        ENDPOINTS,
+        ADDRESSES,
+        DNS_NAMES,
+        LABELS,
+        POLICIES,
+        OVERLAY_PEERS,
+        THE_REST,
     ]
     .concat()
 }
@@ -273,6 +299,10 @@ pub fn upgrade(tx: &Connection, version: i64) -> Result<()> {
         // Version 10: networks made before had no DNS (the table `dns_names` is new,
         // made by the schema).
         tx.execute_batch("ALTER TABLE networks ADD COLUMN dns INTEGER NOT NULL DEFAULT 0")?;
+    }
+    if (6..12).contains(&version) {
+        // Version 12: no network was an overlay before.
+        tx.execute_batch("ALTER TABLE networks ADD COLUMN overlay TEXT")?;
     }
     tx.execute_batch(&schema())?;
     tx.pragma_update(None, "user_version", VERSION)?;

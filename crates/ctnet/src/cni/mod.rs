@@ -57,7 +57,7 @@ impl From<Error> for Failure {
             ErrorKind::Conflict | ErrorKind::InUse => code::TAKEN,
             ErrorKind::Exhausted => code::ADDRESS_EXHAUSTED,
             ErrorKind::Kernel => code::IO_FAILURE,
-            ErrorKind::Store => code::TRY_AGAIN_LATER,
+            ErrorKind::Store | ErrorKind::Unavailable => code::TRY_AGAIN_LATER,
         };
         Failure::new(code, format!("{}: {}", err.object, err.cause), err.fix)
     }

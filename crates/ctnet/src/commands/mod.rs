@@ -7,6 +7,7 @@ pub mod endpoint;
 pub mod inspect;
 pub mod netns;
 pub mod network;
+pub mod overlay;
 pub mod policy;
 pub mod run;
 pub mod topology;

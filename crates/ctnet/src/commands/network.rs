@@ -16,10 +16,13 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
     match cmd {
         NetworkCommand::Create(args) => create(engine, args),
         NetworkCommand::Ls(args) => list(engine, args.format),
-        NetworkCommand::Inspect { name, format } => {
-            inspect(engine, &NetworkName::new(&name)?, format.format)
-        }
-        NetworkCommand::Rm { names } => {
+        NetworkCommand::Inspect { name, format, etcd } => inspect(
+            engine,
+            &NetworkName::new(&name)?,
+            format.format,
+            etcd.as_deref(),
+        ),
+        NetworkCommand::Rm { names, etcd } => {
             // Every name is checked before any network is removed.
             let names = names
                 .iter()
@@ -33,6 +36,31 @@ pub fn dispatch(engine: &mut Engine, cmd: NetworkCommand) -> Result<()> {
                     .filter(|v| v.policy.network == name)
                     .map(|v| v.policy.name.to_string())
                     .collect();
+                let local = engine.find_network(&name)?;
+                let overlay = match &local {
+                    Some(net) => net.driver == Driver::Overlay,
+                    None => super::overlay::exists(etcd.as_deref(), &name)?,
+                };
+                if overlay {
+                    if let Some(net) = &local {
+                        // This host's containers first: etcd may not have heard of them yet.
+                        let here = engine.container_count(&net.name)?;
+                        if here > 0 {
+                            return Err(Error::new(
+                                ErrorKind::InUse,
+                                format!("overlay network {:?}", name.as_str()),
+                                format!("has {here} container(s) on this host"),
+                                "detach them first",
+                            ));
+                        }
+                    }
+                    super::overlay::remove(etcd.as_deref(), &name)?;
+                    if local.is_some() {
+                        engine.remove_network(&name)?;
+                    }
+                    println!("{name}");
+                    continue;
+                }
                 engine.remove_network(&name)?;
                 println!("{name}");
                 if !policies.is_empty() {
@@ -67,20 +95,23 @@ fn macvlan_from(args: &NetworkCreateArgs, driver: Driver) -> Result<Option<Macvl
             "uses the macvlan driver without a parent interface",
             "give the host interface its containers sit on: --parent IF",
         )),
-        (Driver::Bridge, _) if args.parent.is_some() || args.macvlan_mode.is_some() => {
+        (Driver::Bridge | Driver::Overlay, _)
+            if args.parent.is_some() || args.macvlan_mode.is_some() =>
+        {
             Err(Error::invalid(
                 object,
                 "is a bridge network: --parent and --macvlan-mode are macvlan options",
                 "drop them, or add --driver macvlan",
             ))
         }
-        (Driver::Bridge, _) => Ok(None),
+        (Driver::Bridge | Driver::Overlay, _) => Ok(None),
     }
 }
 
 fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
     let driver = Driver::parse(&args.driver)?;
     Ok(NetworkSpec {
+        overlay: None,
         driver,
         macvlan: macvlan_from(&args, driver)?,
         isolation: Isolation::from_isolate("--isolate", &args.isolate)?,
@@ -111,6 +142,16 @@ fn spec_from(args: NetworkCreateArgs) -> Result<NetworkSpec> {
 }
 
 fn create(engine: &mut Engine, args: NetworkCreateArgs) -> Result<()> {
+    if args.driver == "overlay" {
+        return super::overlay::create(&args);
+    }
+    if args.vni.is_some() || args.host_prefix.is_some() {
+        return Err(Error::invalid(
+            format!("network {:?}", args.name),
+            "--vni and --host-prefix are overlay options",
+            "drop them, or add --driver overlay",
+        ));
+    }
     let spec = spec_from(args)?;
     if spec.name.as_str() == DEFAULT_NETWORK {
         // As Docker's `bridge`: it exists (made on first attach), and is not made by hand
@@ -142,6 +183,12 @@ struct NetworkView<'a> {
     /// differences from the store (`network inspect` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     kernel: Option<Box<NetworkKernel>>,
+    /// An overlay network's remote hosts, as this host's agent programmed them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peers: Option<Vec<ctnet_engine::model::overlay::Peer>>,
+    /// An overlay network as etcd has it: every host and its block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<super::overlay::ClusterView>,
 }
 
 /// The default network before anything has attached to it: listed, as Docker always
@@ -217,6 +264,8 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
             containers: endpoints.iter().filter(|e| e.network == n.name).collect(),
             kernel_state: Some(state),
             kernel: None,
+            peers: None,
+            cluster: None,
         })
         .collect();
     let default_made = networks.iter().any(|n| n.name.as_str() == DEFAULT_NETWORK);
@@ -257,7 +306,10 @@ fn list(engine: &mut Engine, format: Format) -> Result<()> {
                             n.driver.to_string(),
                             isolation_text(n),
                             n.ipam.to_string(),
-                            or_dash(n.subnets_text()),
+                            match &n.overlay {
+                                Some(o) => format!("{} of {}", n.subnets_text(), o.cluster),
+                                None => or_dash(n.subnets_text()),
+                            },
                             or_dash(gateways_text(n)),
                             device_text(n),
                             n.internal.to_string(),
@@ -286,6 +338,9 @@ fn isolation_text(n: &Network) -> String {
 /// The BRIDGE column: the bridge, or for a macvlan network the parent it sits on (it has
 /// no bridge of its own).
 fn device_text(n: &Network) -> String {
+    if let Some(o) = &n.overlay {
+        return format!("{} + {}", n.bridge, o.vxlan);
+    }
     match &n.macvlan {
         Some(m) => format!("parent {}", m.parent),
         None => n.bridge.to_string(),
@@ -311,12 +366,20 @@ fn gateways_text(n: &Network) -> String {
     all.join(", ")
 }
 
-fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()> {
+fn inspect(
+    engine: &mut Engine,
+    name: &NetworkName,
+    format: Format,
+    etcd: Option<&str>,
+) -> Result<()> {
     let network = match engine.find_network(name)? {
         Some(network) => network,
         None if name.as_str() == DEFAULT_NETWORK => {
             inspect_virtual_default(format);
             return Ok(());
+        }
+        None if super::overlay::exists(etcd, name)? => {
+            return Err(super::overlay::not_joined(name))
         }
         // The engine's usual not-found error.
         None => engine.network(name)?,
@@ -331,6 +394,14 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
             .collect(),
         kernel_state: None,
         kernel: Some(Box::new(kernel)),
+        peers: if network.driver == Driver::Overlay {
+            Some(engine.overlay_peers(&network.name)?)
+        } else {
+            None
+        },
+        cluster: (network.driver == Driver::Overlay)
+            .then(|| super::overlay::view(etcd, &network.name))
+            .flatten(),
     };
     match format {
         Format::Json => output::json(&view),
@@ -346,6 +417,34 @@ fn inspect(engine: &mut Engine, name: &NetworkName, format: Format) -> Result<()
                 println!("parent:    {} mode {}", m.parent, m.mode);
             } else {
                 println!("bridge:    {}", n.bridge);
+            }
+            if let Some(o) = &n.overlay {
+                println!(
+                    "overlay:   {} VNI {} blocks /{} vxlan {} underlay {}",
+                    o.cluster, o.vni, o.host_prefix, o.vxlan, o.underlay
+                );
+                for p in view.peers.iter().flatten() {
+                    println!(
+                        "  peer {} {} block {} vtep {}",
+                        p.host, p.underlay, p.block, p.vtep_mac
+                    );
+                }
+                match &view.cluster {
+                    Some(super::overlay::ClusterView::Known(c)) => {
+                        for h in &c.hosts {
+                            println!(
+                                "  host {} {} block {} containers {}",
+                                h.host, h.underlay, h.block, h.containers
+                            );
+                        }
+                    }
+                    Some(super::overlay::ClusterView::Unknown {
+                        cluster_unavailable,
+                    }) => {
+                        println!("  cluster: {cluster_unavailable}")
+                    }
+                    None => {}
+                }
             }
             println!("isolation: {}", n.isolation);
             println!("ipam:      {}", n.ipam);

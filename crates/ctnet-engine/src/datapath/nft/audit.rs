@@ -443,6 +443,9 @@ fn expected_elements(contents: &Contents) -> BTreeMap<&'static str, Vec<ElementI
         let listed = out.entry(set).or_default();
         listed.extend(elements.iter().flat_map(|e| e.as_listed()));
     }
+    for (set, element) in contents.vxlan.elements() {
+        out.entry(set).or_default().extend(element.as_listed());
+    }
     out
 }
 
@@ -689,6 +692,7 @@ mod tests {
             internal,
             icc,
             isolation,
+            vxlan: None,
         };
         let contents = Contents {
             networks: vec![
@@ -700,6 +704,7 @@ mod tests {
             ports: Vec::new(),
             policy: Default::default(),
             guards: Vec::new(),
+            vxlan: Default::default(),
         };
         let all = sets();
         let rendered = |name: &str| -> Vec<String> {

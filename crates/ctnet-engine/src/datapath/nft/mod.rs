@@ -27,12 +27,16 @@
 //!   set trace6        { ipv6_addr . ipv6_addr . inet_proto; flags timeout }
 //!   set policy_selected, policy_allow, policy_allow_ranges, policy_deny, policy_deny_ranges
 //!                     (and the same ending in 6)   # network policy: see policy.rs
+//!   set vxlan_local   { ipv4_addr . inet_service } # underlay address . port of each overlay VTEP
+//!   set vxlan_peers   { ipv4_addr }                # underlay addresses of the overlays' other hosts
 //!
 //!   chain user { }    # yours: jumped to first from forward, never rewritten by ctnet
 //!   chain trace_in    { filter prerouting raw-10: ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1
 //!                                                 (the same for IPv6 through @trace6) }
 //!   chain trace_out   { filter output raw-10:     (the same two rules, for the host's own packets) }
 //!   chain guard       { filter prerouting raw:   iifname != "lo" ip daddr 127.0.0.0/8 drop }
+//!   chain vxlan_in    { filter input filter:     meta l4proto udp ip daddr . th dport @vxlan_local
+//!                                                ip saddr != @vxlan_peers counter drop }
 //!   chain prerouting  { nat prerouting dstnat:   fib daddr type local dnat ... map @publish_addr
 //!                                                fib daddr type local dnat ... map @publish_any
 //!                                                (the same two for IPv6, through the maps ending in 6) }
@@ -65,6 +69,14 @@
 //! `no_icc` keeps containers of one icc=false bridge apart even when that bridge is
 //! open (with br_netfilter a frame between two of its ports has it as input and output;
 //! its isolated ports already stop such frames, this is the firewall's half).
+//!
+//! An overlay network (`model::overlay`) is a bridge network whose VXLAN device is a
+//! second interface of the network: it is in `bridges` (and `open`/`shared` as the
+//! bridge is), `bridge . vxlan` and `vxlan . bridge` are in `icc`, and `cluster subnet .
+//! vxlan` is in `masq_local`, so traffic between containers of the overlay on different
+//! hosts passes unmasqueraded while everything else between networks is isolated as for
+//! bridges. VXLAN carries no authentication: `vxlan_in` drops VXLAN to a VTEP from any
+//! address but the registered hosts' (the agent keeps `vxlan_peers` to what etcd says).
 //!
 //! IPv6 has sets and maps of its own beside the IPv4 ones (an element's key has one
 //! layout), and the rules that look at addresses come in pairs, one per family; the
@@ -135,7 +147,7 @@ pub const TABLE: TableRef = TableRef::new(Family::Inet, "ctnet");
 /// The table's comment, which also names the layout this code writes. A table with any
 /// other comment is deleted and made again in this layout in one batch, the `user`
 /// chain's rules carried over (see `audit.rs`).
-pub const LAYOUT: &str = "managed by ctnet, layout 7; edits outside chain user are overwritten";
+pub const LAYOUT: &str = "managed by ctnet, layout 8; edits outside chain user are overwritten";
 /// The chain for people's own forward rules; ctnet jumps to it first and never rewrites it.
 pub const USER_CHAIN: &str = "user";
 
@@ -148,6 +160,8 @@ const NO_ICC: &str = "no_icc";
 const OPEN: &str = "open";
 const SHARED: &str = "shared";
 const PUBLISH_ANY: &str = "publish_any";
+const VXLAN_LOCAL: &str = "vxlan_local";
+const VXLAN_PEERS: &str = "vxlan_peers";
 const PUBLISH_ADDR: &str = "publish_addr";
 const MASQ_SUBNETS6: &str = "masq_subnets6";
 const MASQ_LOCAL6: &str = "masq_local6";
@@ -177,6 +191,33 @@ pub struct NetworkRules {
     pub icc: bool,
     /// Which other networks' bridges traffic may pass to and from.
     pub isolation: Isolation,
+    /// An overlay network's VXLAN device and cluster subnet.
+    pub vxlan: Option<(IfName, ipnet::Ipv4Net)>,
+}
+
+/// Who may send VXLAN to this host: each overlay VTEP's underlay address and port, and
+/// the underlay addresses of the overlays' other hosts. Kept apart from the networks'
+/// elements because overlays share both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VxlanSources {
+    /// Underlay address and UDP port of each local VTEP.
+    pub local: std::collections::BTreeSet<(Ipv4Addr, u16)>,
+    /// Underlay addresses of the remote hosts.
+    pub peers: std::collections::BTreeSet<Ipv4Addr>,
+}
+
+impl VxlanSources {
+    fn elements(&self) -> Vec<(&'static str, Element)> {
+        let local = self
+            .local
+            .iter()
+            .map(|(ip, port)| (VXLAN_LOCAL, Element::Key(Key::new().ipv4(*ip).port(*port))));
+        let peers = self
+            .peers
+            .iter()
+            .map(|ip| (VXLAN_PEERS, Element::Key(Key::new().ipv4(*ip))));
+        local.chain(peers).collect()
+    }
 }
 
 /// A published port as the firewall sees it: where it goes.
@@ -199,6 +240,8 @@ pub struct Contents {
     pub policy: crate::policy::Compiled,
     /// Guarded container ports, for the anti-spoofing table (`antispoof.rs`).
     pub guards: Vec<PortGuard>,
+    /// Who may send VXLAN to this host.
+    pub vxlan: VxlanSources,
 }
 
 /// ctnet's table for one process; the netlink socket opens on first use.
@@ -258,6 +301,32 @@ impl Firewall {
         let socket = self.socket()?;
         let mut batch = socket.batch();
         add_network_elements(&mut batch, net);
+        socket.commit(batch)
+    }
+
+    /// Makes the VXLAN source sets hold exactly `sources`, in one batch: what is missing is
+    /// added, what is no longer wanted goes, the rest is left alone. The table must exist.
+    pub fn set_vxlan_sources(&mut self, sources: &VxlanSources) -> ctnet_kernel::Result<()> {
+        let socket = self.socket()?;
+        let want = sources.elements();
+        let mut batch = socket.batch();
+        for set in [VXLAN_LOCAL, VXLAN_PEERS] {
+            let listed = socket.list_elements(TABLE, set)?;
+            for (_, element) in want.iter().filter(|(s, _)| *s == set) {
+                if !element.as_listed().iter().all(|e| listed.contains(e)) {
+                    batch.add_elements(TABLE, set, std::slice::from_ref(element), "VXLAN source");
+                }
+            }
+            let wanted: Vec<_> = want
+                .iter()
+                .filter(|(s, _)| *s == set)
+                .flat_map(|(_, e)| e.as_listed())
+                .collect();
+            for stale in listed.iter().filter(|e| !wanted.contains(e)) {
+                let element = Element::Key(Key::from_bytes(&stale.key));
+                batch.destroy_elements(TABLE, set, &[element], "stale VXLAN source");
+            }
+        }
         socket.commit(batch)
     }
 
@@ -485,6 +554,8 @@ fn sets() -> Vec<SetSpec> {
         SetSpec::exact(NO_ICC, vec![IfName, IfName]),
         SetSpec::exact(OPEN, vec![IfName]),
         SetSpec::exact(SHARED, vec![IfName]),
+        SetSpec::exact(VXLAN_LOCAL, vec![Ipv4Addr, InetService]),
+        SetSpec::exact(VXLAN_PEERS, vec![Ipv4Addr]),
         SetSpec::exact(TRACE, vec![Ipv4Addr, Ipv4Addr, InetProto]).with_timeouts(),
         SetSpec::exact(TRACE6, vec![Ipv6Addr, Ipv6Addr, InetProto]).with_timeouts(),
         SetSpec::map(
@@ -546,6 +617,14 @@ fn chains() -> Vec<(&'static str, BaseChain, Vec<Commented>)> {
             )],
         ),
         (
+            "vxlan_in",
+            base(ChainType::Filter, Hook::Input, FILTER),
+            vec![(
+                vxlan_from_strangers(),
+                "VXLAN only from the overlays' registered hosts",
+            )],
+        ),
+        (
             "prerouting",
             base(ChainType::Nat, Hook::Prerouting, DSTNAT),
             publish_rules(),
@@ -600,6 +679,9 @@ fn add_contents(batch: &mut Batch, contents: &Contents) {
     }
     add_port_elements(batch, &contents.ports);
     policy::add_policy_elements(batch, &contents.policy);
+    for (set, element) in contents.vxlan.elements() {
+        batch.add_elements(TABLE, set, &[element], "VXLAN sources");
+    }
 }
 
 /// `ip saddr . ip daddr . meta l4proto @trace meta nftrace set 1`, and for IPv6.
@@ -666,6 +748,18 @@ pub fn chain_hooks() -> Vec<(&'static str, Hook)> {
 }
 
 const LOOPBACK_NET: (Ipv4Addr, u8) = (Ipv4Addr::new(127, 0, 0, 0), 8);
+
+/// `meta nfproto ipv4 meta l4proto udp ip daddr . th dport @vxlan_local
+/// ip saddr != @vxlan_peers counter drop`
+fn vxlan_from_strangers() -> Rule {
+    Rule::new()
+        .nfproto(NfProto::Ipv4)
+        .l4proto(libc::IPPROTO_UDP as u8)
+        .in_set(&[Field::IpDaddr, Field::Dport], VXLAN_LOCAL)
+        .not_in_set(&[Field::IpSaddr], VXLAN_PEERS)
+        .counter()
+        .drop()
+}
 
 /// `meta nfproto ipv4 iifname != "lo" ip daddr 127.0.0.0/8 drop`
 fn loopback_from_outside() -> Rule {
@@ -838,6 +932,27 @@ fn network_elements(net: &NetworkRules) -> Vec<(&'static str, Element)> {
     }
     if net.isolation != Isolation::Strict {
         out.push((SHARED, bridge.clone()));
+    }
+    if let Some((vxlan, cluster)) = &net.vxlan {
+        let vx = Element::Key(Key::new().ifname(vxlan));
+        out.push((BRIDGES, vx.clone()));
+        for pair in [(&net.bridge, vxlan), (vxlan, &net.bridge)] {
+            out.push((ICC, Element::Key(Key::new().ifname(pair.0).ifname(pair.1))));
+        }
+        if net.isolation == Isolation::Open {
+            out.push((OPEN, vx.clone()));
+        }
+        if net.isolation != Isolation::Strict {
+            out.push((SHARED, vx));
+        }
+        let (first, last) = ctnet_nft::ipv4_bounds(cluster.network(), cluster.prefix_len());
+        out.push((
+            MASQ_LOCAL,
+            Element::Range {
+                first: Key::new().ipv4(first).ifname(vxlan),
+                last: Key::new().ipv4(last).ifname(vxlan),
+            },
+        ));
     }
     for subnet in &net.subnets {
         let n = subnet.net();
@@ -1187,10 +1302,13 @@ mod tests {
             ("postrouting", by_hand::masquerade()),
         ];
         // The trace chains only set the trace bit; they came with layout 6, the policy
-        // chain with layout 7 (`policy.rs` tests it).
+        // chain with layout 7 (`policy.rs` tests it), vxlan_in with layout 8 (the skeleton
+        // test shows its expressions).
         let chains: Vec<_> = chains()
             .into_iter()
-            .filter(|(name, _, _)| !name.starts_with("trace_") && *name != "policy")
+            .filter(|(name, _, _)| {
+                !name.starts_with("trace_") && *name != "policy" && *name != "vxlan_in"
+            })
             .collect();
         assert_eq!(chains.len(), expected.len());
         for ((name, _, rules), (expected_name, expected_rules)) in chains.iter().zip(expected) {
@@ -1229,7 +1347,7 @@ mod tests {
     /// bytes in the register, so `ct` bits and `fib` types are in host order (this is for
     /// a little-endian host).
     const SKELETON: &str = "\
-table inet ctnet # managed by ctnet, layout 7; edits outside chain user are overwritten
+table inet ctnet # managed by ctnet, layout 8; edits outside chain user are overwritten
   set masq_subnets { type ipv4_addr; flags interval; }
   set masq_local { type ipv4_addr . ifname; flags interval; }
   set masq_subnets6 { type ipv6_addr; flags interval; }
@@ -1240,6 +1358,8 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
   set no_icc { type ifname . ifname; }
   set open { type ifname; }
   set shared { type ifname; }
+  set vxlan_local { type ipv4_addr . inet_service; }
+  set vxlan_peers { type ipv4_addr; }
   set trace { type ipv4_addr . ipv4_addr . inet_proto; flags timeout; }
   set trace6 { type ipv6_addr . ipv6_addr . inet_proto; flags timeout; }
   map publish_any { type inet_proto . inet_service : ipv4_addr . inet_service; flags timeout; }
@@ -1304,6 +1424,19 @@ table inet ctnet # managed by ctnet, layout 7; edits outside chain user are over
       [ payload load 4b @ network header + 16 => reg 8 ]
       [ bitwise reg 8 = ( reg 8 & ff000000 ) ^ 00000000 ]
       [ cmp eq reg 8 7f000000 ]
+      [ counter ]
+      [ immediate reg 0 drop ]
+  chain vxlan_in { type filter hook input priority 0 }
+    # VXLAN only from the overlays' registered hosts
+      [ meta load nfproto => reg 8 ]
+      [ cmp eq reg 8 02 ]
+      [ meta load l4proto => reg 8 ]
+      [ cmp eq reg 8 11 ]
+      [ payload load 4b @ network header + 16 => reg 8 ]
+      [ payload load 2b @ transport header + 2 => reg 9 ]
+      [ lookup reg 8 set vxlan_local ]
+      [ payload load 4b @ network header + 12 => reg 8 ]
+      [ lookup reg 8 set vxlan_peers inverted ]
       [ counter ]
       [ immediate reg 0 drop ]
   chain prerouting { type nat hook prerouting priority -100 }

@@ -22,6 +22,7 @@ const INTERNAL_OUT: &str = "internal networks reach nothing outside their bridge
 const INTERNAL_IN: &str = "nothing reaches into internal networks";
 const NO_ICC: &str = "containers on one bridge with icc off";
 const ISOLATED: &str = "nothing else enters a network: not the wan, not another network";
+const VXLAN_STRANGER: &str = "VXLAN only from the overlays' registered hosts";
 /// The start of the comments of the policy rules that drop (`datapath::nft::policy`).
 const POLICY_DENIED: &str = "policy: denied";
 const POLICY_NOT_ADMITTED: &str = "policy: not admitted";
@@ -619,6 +620,7 @@ fn why_ctnet_dropped(
         .map(|n| n.name.to_string());
     let or_unknown = |n: &Option<String>| n.clone().unwrap_or_else(|| "?".into());
     match comment {
+        VXLAN_STRANGER => "dropped by chain vxlan_in: VXLAN to an overlay's VTEP from an address that is no registered host of any overlay (VXLAN has no authentication, so only hosts in etcd may send it); start ctnet-agent --etcd on that host".into(),
         GUARD => "dropped by the loopback guard: 127.0.0.0/8 is never reachable from another host or a container, so a port published on 127.0.0.1 answers the host alone; publish it on 0.0.0.0 or a host address to reach it from here".into(),
         INTERNAL_OUT => format!(
             "network {} is internal: its containers reach nothing outside their bridge; attach the container to a network that is not internal as well",
@@ -766,7 +768,15 @@ mod tests {
         assert!(!comments.is_empty());
         for comment in comments {
             assert!(
-                [GUARD, INTERNAL_OUT, INTERNAL_IN, NO_ICC, ISOLATED].contains(&comment)
+                [
+                    GUARD,
+                    INTERNAL_OUT,
+                    INTERNAL_IN,
+                    NO_ICC,
+                    ISOLATED,
+                    VXLAN_STRANGER
+                ]
+                .contains(&comment)
                     || comment.starts_with(POLICY_DENIED)
                     || comment.starts_with(POLICY_NOT_ADMITTED),
                 "no explanation for the drop rule {comment:?}"
