@@ -157,10 +157,11 @@ fn three_etcd_members_survive_losing_the_leader() {
         etcd.get_prefix("/ctnet-test/"),
         "/ctnet-test/after\n2\n/ctnet-test/before\n1\n"
     );
-    // Back on its data dir, the old leader has what was written without it.
+    // Back on its data dir, the old leader has what was written without it (a
+    // serializable read answers from its own store).
     etcd.restart();
     let back = h1.ok(&format!(
-        "{} get /ctnet-test/after --print-value-only",
+        "{} get /ctnet-test/after --print-value-only --consistency s",
         ctl(&etcd.url(leader))
     ));
     assert_eq!(back, "2\n");
