@@ -23,6 +23,7 @@ use serde_json::Value;
 
 pub mod containerd;
 pub mod dns;
+pub mod hosts;
 
 /// The host's uplink address, as the wan sees it.
 pub const UPLINK_HOST: &str = "203.0.113.1";
@@ -321,6 +322,12 @@ impl Sandbox {
     /// The sandbox's pid (its namespace holder).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The sandbox's own folder (state and run dirs, and whatever a test keeps there);
+    /// removed when the sandbox drops.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// A reboot: the host's namespaces end (every device, address, route, rule and named
