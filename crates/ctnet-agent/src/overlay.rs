@@ -407,6 +407,8 @@ fn spawn_watch(endpoints: Endpoints, revision: Arc<AtomicI64>, events: Sender<Ev
                         if events.send(Event::Resync).is_err() {
                             return;
                         }
+                        // etcd unreachable: the sync's own tick retries meanwhile.
+                        std::thread::sleep(TICK);
                     }
                 }
                 std::thread::sleep(Duration::from_millis(200));

@@ -140,12 +140,25 @@ impl OverlayDef {
                 format!("use --host-prefix {MAX_HOST_PREFIX} or shorter"),
             ));
         }
-        if self.host_prefix <= self.subnet.prefix_len() {
+        if self.host_prefix < self.subnet.prefix_len() {
+            return Err(Error::invalid(
+                &object,
+                format!(
+                    "subnet {} is too small for even one host block of /{}",
+                    self.subnet, self.host_prefix
+                ),
+                format!(
+                    "use a subnet of /{} or shorter, or a longer --host-prefix",
+                    self.host_prefix.saturating_sub(8).max(8)
+                ),
+            ));
+        }
+        if self.host_prefix == self.subnet.prefix_len() {
             return Err(Error::invalid(
                 &object,
                 format!(
                     "the host block prefix /{} is not longer than the subnet's /{}, so the subnet \
-                     holds no more than one host's block",
+                     holds one host's block and no more",
                     self.host_prefix,
                     self.subnet.prefix_len()
                 ),
@@ -362,6 +375,11 @@ mod tests {
         assert!(def("10.50.0.0/16", 24).check().is_ok());
         let e = def("10.50.0.0/24", 24).check().unwrap_err();
         assert!(e.to_string().contains("not longer"), "{e}");
+        let e = def("10.50.0.0/30", 24).check().unwrap_err();
+        assert!(
+            e.to_string().contains("too small for even one host block"),
+            "{e}"
+        );
         let e = def("10.50.0.0/16", 30).check().unwrap_err();
         assert!(e.to_string().contains("too small"), "{e}");
         let e = def("10.50.1.0/16", 24).check().unwrap_err();

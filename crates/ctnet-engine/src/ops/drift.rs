@@ -100,7 +100,16 @@ impl Engine {
                 match links.iter().find(|l| l.name == net.bridge.as_str()) {
                     None => format!("degraded (bridge {} missing)", net.bridge),
                     Some(b) if !b.up => format!("degraded (bridge {} down)", net.bridge),
-                    Some(_) => net.state.as_str().to_string(),
+                    Some(_) => match &net.overlay {
+                        Some(o) => match links.iter().find(|l| l.name == o.vxlan) {
+                            None => format!("degraded (VXLAN device {} missing)", o.vxlan),
+                            Some(v) if !v.up => {
+                                format!("degraded (VXLAN device {} down)", o.vxlan)
+                            }
+                            Some(_) => net.state.as_str().to_string(),
+                        },
+                        None => net.state.as_str().to_string(),
+                    },
                 }
             })
             .collect())
@@ -311,6 +320,12 @@ impl Engine {
                 engine.replumb_network(net)?;
                 return Ok(Some(format!("{label}: bridge {} made again", net.bridge)));
             }
+            if engine.ensure_overlay_devices(net)? {
+                let vxlan = net.overlay.as_ref().map_or("", |o| o.vxlan.as_str());
+                return Ok(Some(format!(
+                    "{label}: VXLAN device {vxlan} made again (its peers come back with the agent's next sync)"
+                )));
+            }
             if engine.repair_policy_bridge_flags(net)? {
                 return Ok(Some(format!(
                     "{label}: bridge {} hands bridged frames to the firewall again (policies)",
@@ -360,6 +375,7 @@ impl Engine {
         if net.ipv6() {
             sysctl::enable_ipv6_forward(super::network::is_ctnet_device).map_err(kernel)?;
         }
+        self.ensure_overlay_devices(net)?;
         self.ensure_firewall()?;
         self.firewall
             .add_network(&network_rules(net))

@@ -120,6 +120,7 @@ impl Engine {
             }
             if same_overlay(&net, join) {
                 self.ensure_overlay_devices(&net)?;
+                self.sync_vxlan_sources()?;
                 return Ok(net);
             }
             if !self.endpoints_on(name)?.is_empty() {
@@ -188,23 +189,25 @@ impl Engine {
         Ok(())
     }
 
-    /// Puts back a VXLAN device that is gone (a reboot, a hand-deleted device).
-    fn ensure_overlay_devices(&mut self, net: &Network) -> Result<()> {
+    /// Puts back a VXLAN device that is gone (a reboot, a hand-deleted device); true
+    /// when it was made again.
+    pub(crate) fn ensure_overlay_devices(&mut self, net: &Network) -> Result<bool> {
         let Some(o) = &net.overlay else {
-            return Ok(());
+            return Ok(false);
         };
         let object = overlay_object(&net.name);
         let host = self.host()?;
         let present = link::get(host, &o.vxlan)
             .map_err(|e| Error::kernel(&object, e))?
             .is_some();
-        if !present {
-            self.build_overlay_devices(net)?;
-            // Its peers' entries went with it.
-            self.store
-                .write(|tx| state::set_overlay_peers(tx, &net.name, &[]))?;
+        if present {
+            return Ok(false);
         }
-        self.sync_vxlan_sources()
+        self.build_overlay_devices(net)?;
+        // Its peers' entries went with it.
+        self.store
+            .write(|tx| state::set_overlay_peers(tx, &net.name, &[]))?;
+        Ok(true)
     }
 
     /// Programs an overlay's peers: the store records them, the kernel gets the three
