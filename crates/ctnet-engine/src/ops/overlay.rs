@@ -250,8 +250,12 @@ impl Engine {
             requests.extend(add_peer_requests(index, peer));
         }
         host.execute_all(requests).map_err(kernel)?;
-        self.store
-            .write(|tx| state::set_overlay_peers(tx, name, wanted))?;
+        // The agent syncs every second: the store is written only when peers change, so
+        // its readers (who notice any commit) are not woken for nothing.
+        if changes != PeerChanges::default() {
+            self.store
+                .write(|tx| state::set_overlay_peers(tx, name, wanted))?;
+        }
         self.sync_vxlan_sources()?;
         Ok(changes)
     }
