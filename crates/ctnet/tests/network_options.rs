@@ -234,8 +234,16 @@ fn bad_cli_flags_are_refused() {
             vec!["--isolate \"maybe\"", "true, false or strict"],
         ),
         (
+            "ctnet network create x --driver ipvlan",
+            vec!["driver \"ipvlan\"", "bridge, macvlan or overlay"],
+        ),
+        (
             "ctnet network create x --driver overlay",
-            vec!["driver \"overlay\"", "bridge or the macvlan"],
+            vec!["overlay network \"x\"", "no --subnet", "--subnet 10.50.0.0/16"],
+        ),
+        (
+            "ctnet network create x --vni 5",
+            vec!["--vni and --host-prefix are overlay options", "--driver overlay"],
         ),
         (
             "ctnet network create x --ipam dhcp",

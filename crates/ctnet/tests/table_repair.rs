@@ -175,7 +175,7 @@ fn a_table_of_another_layout_is_recreated_once_by_the_first_attach() {
     assert_reported(&table_problems(&sb), &["another layout"]);
     attach_another(&sb);
     let table = sb.ok("nft list table inet ctnet");
-    assert!(table.contains("layout 7"), "{table}");
+    assert!(table.contains("layout 8"), "{table}");
     assert!(table.contains("tcp dport 23 drop"), "{table}");
     sb.reach(Some("wan"), "tcp", &target);
     // Rewritten once: later processes find it current and leave its rules alone.
