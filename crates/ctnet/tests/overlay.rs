@@ -7,9 +7,11 @@ mod support;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use support::hosts::{host_addr, Cluster, Etcd, WAN_ROUTER};
-use support::{process_ended, Sandbox, WAN_SERVER};
+use serde_json::Value;
+use support::hosts::{host_addr, Cluster, Etcd, Host, WAN_ROUTER};
+use support::{process_ended, wait_until, Sandbox, WAN_SERVER};
 
 #[test]
 fn hosts_reach_each_other_and_the_wan_and_etcd_answers_a_host() {
@@ -224,4 +226,207 @@ fn netns_of(pid: u32) -> Option<PathBuf> {
 /// The host's network namespace, as a process on it sees it.
 fn netns_of_host(host: &support::hosts::Host) -> Option<PathBuf> {
     Some(PathBuf::from(host.ok("readlink /proc/self/ns/net").trim()))
+}
+
+// ---- Overlay networks with real traffic ----
+
+/// How long the agents may take to lease their blocks and program each other.
+const CONVERGE: Duration = Duration::from_secs(20);
+/// The underlay's MTU less VXLAN's 50 bytes.
+const OVERLAY_MTU: u32 = 1450;
+/// The system Python, which has python3-scapy (a pyenv shim on PATH may not).
+const PYTHON: &str = "/usr/bin/python3";
+
+/// Starts an agent with the overlay role on every host of the cluster.
+fn start_agents(cluster: &Cluster, etcd: &Etcd) {
+    for host in cluster.hosts() {
+        host.start_agent(&format!(
+            "--etcd {} --advertise-addr {} --host-name {}",
+            etcd.urls(),
+            host.addr(),
+            host.name()
+        ));
+    }
+}
+
+/// `ctnet network inspect NET --format json` on `host`.
+fn inspect(host: &Host, net: &str) -> Value {
+    let out = host.ok(&format!("ctnet network inspect {net} --format json"));
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("inspect {net} on {}: {e}: {out}", host.name()))
+}
+
+/// The hosts `host` has programmed as peers of `net` (none before it joined).
+fn peer_hosts(host: &Host, net: &str) -> Vec<String> {
+    let out = host.run(&format!("ctnet network inspect {net} --format json"));
+    let Ok(view) = serde_json::from_slice::<Value>(&out.stdout) else {
+        return Vec::new();
+    };
+    let mut hosts: Vec<String> = view["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["host"].as_str().map(String::from))
+        .collect();
+    hosts.sort();
+    hosts
+}
+
+/// Waits until every host has joined each of `nets` and programmed every other host as
+/// its peer.
+fn wait_converged(cluster: &Cluster, nets: &[&str]) {
+    for host in cluster.hosts() {
+        let mut others: Vec<String> = cluster
+            .hosts()
+            .iter()
+            .filter(|h| h.name() != host.name())
+            .map(|h| h.name().to_string())
+            .collect();
+        others.sort();
+        for net in nets {
+            let done = wait_until(CONVERGE, || peer_hosts(host, net) == others);
+            assert!(
+                done,
+                "{} did not program {others:?} as peers of {net} within {CONVERGE:?}: has {:?}; its agent's log:\n{}",
+                host.name(),
+                peer_hosts(host, net),
+                host.agent_log()
+            );
+        }
+    }
+}
+
+/// Makes container namespace `name` on `host` and attaches it to `net` (with `extra`
+/// options); returns its address.
+fn container(host: &Host, name: &str, net: &str, extra: &str) -> Ipv4Addr {
+    host.ok(&format!("ctnet netns add {name} && ctnet attach {net} {name} {extra}"));
+    address_of(host, name)
+}
+
+/// The IPv4 address of `eth0` in container `name` on `host`.
+fn address_of(host: &Host, name: &str) -> Ipv4Addr {
+    let out = host.in_container_ok(name, "ip -o -4 addr show dev eth0");
+    let inet = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no IPv4 address on eth0 of {name} on {}: {out}", host.name()));
+    inet.split('/').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn three_hosts_talk_over_the_overlay_unmasqueraded_and_reach_the_wan_through_their_own_host() {
+    let sb = Sandbox::new();
+    let cluster = Cluster::new(&sb, 3);
+    let etcd = Etcd::start(&cluster, 1);
+    cluster.host(1).ok(&format!(
+        "ctnet network create ov1 --driver overlay --subnet 10.50.0.0/16 --etcd {}",
+        etcd.urls()
+    ));
+    start_agents(&cluster, &etcd);
+    wait_converged(&cluster, &["ov1"]);
+    let hosts = cluster.hosts();
+    let containers: Vec<(String, Ipv4Addr)> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let name = format!("c{}", i + 1);
+            let addr = container(h, &name, "ov1", "");
+            (name, addr)
+        })
+        .collect();
+    for (host, (name, _)) in hosts.iter().zip(&containers) {
+        host.serve(Some(name), "--tcp 80 --udp 80");
+    }
+
+    let capture = cluster.capture_underlay("udp port 4789");
+    for (from, (name, addr)) in hosts.iter().zip(&containers) {
+        for (to, (_, target)) in hosts.iter().zip(&containers) {
+            if from.name() == to.name() {
+                continue;
+            }
+            for proto in ["tcp", "udp"] {
+                let seen = from.reach(Some(name), proto, &format!("{target}:80"));
+                assert!(
+                    seen.starts_with(&format!("from {addr}:")),
+                    "{proto} {name} on {} -> {target} on {}: the server saw {seen:?}, not {addr}",
+                    from.name(),
+                    to.name()
+                );
+            }
+        }
+    }
+    // A DF ping of the overlay MTU crosses in one datagram; a byte more does not leave.
+    let (c1, _) = &containers[0];
+    let c2_addr = containers[1].1;
+    let mtu = format!("ping -c1 -W2 -M do -s {} {c2_addr}", OVERLAY_MTU - 28);
+    hosts[0].in_container_ok(c1, &mtu);
+    let over = hosts[0].in_container(c1, &format!("ping -c1 -W2 -M do -s {} {c2_addr}", OVERLAY_MTU - 27));
+    let said = format!("{}{}", String::from_utf8_lossy(&over.stdout), String::from_utf8_lossy(&over.stderr));
+    assert!(
+        !over.status.success() && said.contains("message too long") && said.contains(&format!("mtu={OVERLAY_MTU}")),
+        "a DF ping of {} bytes from c1 should fail locally: {said}",
+        OVERLAY_MTU + 1
+    );
+    let wire = capture.stop();
+    let frames = vxlan_frames(&wire);
+    let vni = inspect(&hosts[0], "ov1")["overlay"]["vni"].as_u64().expect("ov1's VNI");
+    for (from, (_, addr)) in hosts.iter().zip(&containers) {
+        for (to, (_, target)) in hosts.iter().zip(&containers) {
+            if from.name() == to.name() {
+                continue;
+            }
+            for inner in [": Flags [S]", ": UDP"] {
+                assert!(
+                    frames.iter().any(|f| f.from == from.addr() && f.to == to.addr() && f.vni == vni
+                        && f.inner.starts_with(&format!("IP {addr}."))
+                        && f.inner.contains(&format!(" > {target}.80{inner}"))),
+                    "no VXLAN datagram {} -> {}:4789 (VNI {vni}) carrying {addr} -> {target}:80{inner} on the switch:\n{wire}",
+                    from.addr(), to.addr()
+                );
+            }
+        }
+    }
+    let full = format!("IP {} > {c2_addr}: ICMP echo request", containers[0].1);
+    assert!(
+        frames.iter().any(|f| f.from == hosts[0].addr() && f.inner.starts_with(&full) && f.inner.ends_with(&format!("length {}", OVERLAY_MTU - 20))),
+        "the {OVERLAY_MTU}-byte ping crossed in no single VXLAN datagram:\n{wire}"
+    );
+
+    // The wan: each container through its own host's masquerade.
+    cluster.serve_wan(&format!("--bind {WAN_SERVER} --tcp 80"));
+    for (host, (name, _)) in hosts.iter().zip(&containers) {
+        let seen = host.reach(Some(name), "tcp", &format!("{WAN_SERVER}:80"));
+        assert!(seen.starts_with(&format!("from {}:", host.addr())), "{name} on {} -> the wan: {seen}", host.name());
+    }
+}
+
+/// One VXLAN datagram as tcpdump shows it: the outer addresses, the VNI, and the inner
+/// packet (tcpdump's next line).
+struct VxlanFrame {
+    from: Ipv4Addr,
+    to: Ipv4Addr,
+    vni: u64,
+    inner: String,
+}
+
+/// The VXLAN datagrams to port 4789 in a capture of `tcpdump -n` (`IP 192.0.2.11.47357 >
+/// 192.0.2.12.4789: VXLAN, flags [I] (0x08), vni 1`, then the inner packet's line).
+fn vxlan_frames(wire: &str) -> Vec<VxlanFrame> {
+    let lines: Vec<&str> = wire.lines().collect();
+    lines
+        .windows(2)
+        .filter_map(|pair| {
+            let (outer, rest) = pair[0].split_once(" IP ")?.1.split_once(": VXLAN, ")?;
+            let (src, dst) = outer.split_once(" > ")?;
+            let addr = |end: &str| -> Option<Ipv4Addr> { end.rsplit_once('.')?.0.parse().ok() };
+            let dst_port = dst.rsplit_once('.')?.1;
+            (dst_port == "4789").then_some(())?;
+            Some(VxlanFrame {
+                from: addr(src)?,
+                to: addr(dst)?,
+                vni: rest.rsplit_once("vni ")?.1.trim().parse().ok()?,
+                inner: pair[1].trim().to_string(),
+            })
+        })
+        .collect()
 }
