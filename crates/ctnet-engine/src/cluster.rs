@@ -11,7 +11,7 @@
 //! two hosts never hold one block; it lives as long as its agent's lease, so a host that
 //! dies loses its block a TTL later and every other host removes its entries.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ctnet_etcd::{Client, Endpoints};
 use ipnet::Ipv4Net;
@@ -26,6 +26,9 @@ pub const PREFIX: &str = "/ctnet/overlay/";
 pub const ENV_ETCD: &str = "CTNET_ETCD_ENDPOINTS";
 /// How long a one-shot waits for etcd before saying it is unreachable.
 pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a host's container count in etcd may lag its detaches: its agent writes it
+/// at each sync, every second (and a sync takes a few requests).
+const COUNT_LAG: Duration = Duration::from_millis(2500);
 
 /// The key of an overlay's definition.
 pub fn network_key(name: &NetworkName) -> String {
@@ -299,14 +302,16 @@ impl Cluster {
                 "see `ctnet network ls` for the networks there are",
             ));
         };
-        let busy: Vec<String> = self
-            .overlays()?
-            .into_iter()
-            .filter(|o| o.def.name == *name)
-            .flat_map(|o| o.hosts)
-            .filter(|h| h.containers > 0)
-            .map(|h| format!("{} ({}): {} container(s)", h.host, h.underlay, h.containers))
-            .collect();
+        // A count is its agent's report at its last sync: a detach made just now shows
+        // a sync later, so a host still counted is asked again until that has passed.
+        let deadline = Instant::now() + COUNT_LAG;
+        let busy = loop {
+            let busy = self.busy_hosts(name)?;
+            if busy.is_empty() || Instant::now() >= deadline {
+                break busy;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        };
         if !busy.is_empty() {
             return Err(Error::new(
                 ErrorKind::InUse,
@@ -325,6 +330,18 @@ impl Cluster {
             .delete_prefix(&blocks_prefix(name))
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    /// The hosts whose leases of `name` count containers, for people.
+    fn busy_hosts(&self, name: &NetworkName) -> Result<Vec<String>> {
+        Ok(self
+            .overlays()?
+            .into_iter()
+            .filter(|o| o.def.name == *name)
+            .flat_map(|o| o.hosts)
+            .filter(|h| h.containers > 0)
+            .map(|h| format!("{} ({}): {} container(s)", h.host, h.underlay, h.containers))
+            .collect())
     }
 }
 
