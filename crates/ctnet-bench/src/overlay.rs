@@ -153,6 +153,9 @@ pub struct Attaches {
 /// One join: times from the new host's agent start.
 #[derive(Debug, Clone)]
 pub struct Join {
+    /// When etcd held the new host's block (its agent up and its first sync done), as
+    /// `etcdctl watch` printed it; None if the watch never showed it.
+    pub leased: Option<Duration>,
     /// When each other host first had a route to the new host's block.
     pub seen_by: Vec<Duration>,
     /// When the new host had a route to every other host's block.
@@ -166,6 +169,9 @@ pub struct Join {
 /// One loss: times from the SIGKILL of the lost host's agent.
 #[derive(Debug, Clone)]
 pub struct Loss {
+    /// When etcd deleted the lost host's block (its lease expired), as `etcdctl watch`
+    /// printed it; None if the watch never showed it.
+    pub expired: Option<Duration>,
     /// When each other host no longer had a route to the lost host's block.
     pub gone_from: Vec<Duration>,
 }
@@ -451,6 +457,8 @@ struct Cluster<'p> {
     sock: RtSocket,
     underlay: u32,
     hosts: BTreeMap<usize, Host>,
+    /// etcd's namespace, where `etcdctl watch` runs.
+    etcd_ns: Netns,
     /// Underlay ports of hosts removed, by host, until they are seen gone.
     retired: BTreeMap<usize, String>,
     generation: usize,
@@ -503,21 +511,25 @@ impl<'p> Cluster<'p> {
             sock,
             underlay,
             hosts: BTreeMap::new(),
+            etcd_ns,
             retired: BTreeMap::new(),
             generation: 0,
             etcd: Some(etcd),
             world,
         };
-        cluster.wait_etcd(&etcd_ns)?;
+        cluster.wait_etcd()?;
         Ok(cluster)
     }
 
+    fn etcdctl(&self) -> PathBuf {
+        self.programs.etcd.with_file_name("etcdctl")
+    }
+
     /// Until `etcdctl endpoint health` says yes, from etcd's own namespace.
-    fn wait_etcd(&mut self, ns: &Netns) -> Result<(), String> {
-        let etcdctl = self.programs.etcd.with_file_name("etcdctl");
+    fn wait_etcd(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + ETCD_READY_MAX;
         loop {
-            let mut cmd = Command::new(&etcdctl);
+            let mut cmd = Command::new(self.etcdctl());
             cmd.args([
                 "--endpoints",
                 ETCD_URL,
@@ -526,7 +538,7 @@ impl<'p> Cluster<'p> {
                 "endpoint",
                 "health",
             ]);
-            datapath::in_netns(&mut cmd, ns);
+            datapath::in_netns(&mut cmd, &self.etcd_ns);
             let last = match run_timed("etcdctl endpoint health", &mut cmd, None) {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
@@ -831,6 +843,8 @@ impl<'p> Cluster<'p> {
         self.add_host(k)?;
         self.host_ctnet(k, &["netns", "add", CONTAINER])?;
         let from = self.container(1)?;
+        let known_keys: BTreeSet<String> = known.iter().map(|b| block_key(*b)).collect();
+        let mut watch = BlockWatch::start(&self.etcdctl(), &self.etcd_ns)?;
         let start = Instant::now();
         self.start_agent(k)?;
         let mut seen: BTreeMap<usize, Duration> = BTreeMap::new();
@@ -840,6 +854,7 @@ impl<'p> Cluster<'p> {
         let mut reached: Option<Duration> = None;
         let deadline = start + JOIN_MAX;
         loop {
+            watch.read(start);
             for &o in &others {
                 if seen.contains_key(&o) {
                     continue;
@@ -894,7 +909,12 @@ impl<'p> Cluster<'p> {
                 reached,
                 block,
             ) {
+                watch.read(start);
+                let leased = watch.first(Event::Put, |key| {
+                    key.starts_with(BLOCKS_PREFIX) && !known_keys.contains(key)
+                });
                 let join = Join {
+                    leased,
                     seen_by: seen.into_values().collect(),
                     knows_all,
                     attach: *attach,
@@ -927,6 +947,8 @@ impl<'p> Cluster<'p> {
     /// SIGKILLs host K's agent, deletes its namespace, and measures until no other
     /// host routes to its block.
     fn lose(&mut self, k: usize, block: Ipv4Addr) -> Result<Loss, String> {
+        let mut watch = BlockWatch::start(&self.etcdctl(), &self.etcd_ns)?;
+        let key = block_key(block);
         let start = Instant::now();
         if let Some(agent) = self.hosts.get_mut(&k).and_then(|h| h.agent.take()) {
             agent.kill();
@@ -936,6 +958,7 @@ impl<'p> Cluster<'p> {
         let mut gone: BTreeMap<usize, Duration> = BTreeMap::new();
         let deadline = start + Duration::from_secs(LEASE_TTL) + LOSS_SLACK;
         loop {
+            watch.read(start);
             for &o in &others {
                 if gone.contains_key(&o) {
                     continue;
@@ -950,7 +973,9 @@ impl<'p> Cluster<'p> {
                 }
             }
             if gone.len() == others.len() {
+                watch.read(start);
                 return Ok(Loss {
+                    expired: watch.first(Event::Delete, |k| k == key),
                     gone_from: gone.into_values().collect(),
                 });
             }
@@ -994,6 +1019,117 @@ impl Drop for Cluster<'_> {
             self.remove_host(k);
         }
         self.etcd.take();
+    }
+}
+
+/// Where etcd keeps the overlay's blocks, and a block's key (as ctnet-engine's
+/// `cluster::block_key` writes it).
+const BLOCKS_PREFIX: &str = "/ctnet/overlay/blocks/ov1/";
+
+fn block_key(block: Ipv4Addr) -> String {
+    format!("{BLOCKS_PREFIX}{block}_{BLOCK_PREFIX}")
+}
+
+/// A kind of etcd event, as `etcdctl watch` prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Put,
+    Delete,
+}
+
+/// `etcdctl watch --prefix` on the overlay's blocks, read without blocking, so a join
+/// or a loss can be split into etcd's part and the agents' part.
+///
+/// etcdctl prints each event as its kind (`PUT`, `DELETE`), the key, then the value
+/// (an empty line for a delete), one per line; a value is one line of JSON.
+struct BlockWatch {
+    child: Child,
+    out: std::process::ChildStdout,
+    parser: WatchParser,
+}
+
+impl BlockWatch {
+    fn start(etcdctl: &Path, ns: &Netns) -> Result<BlockWatch, String> {
+        let mut cmd = Command::new(etcdctl);
+        cmd.args(["--endpoints", ETCD_URL, "watch", "--prefix", BLOCKS_PREFIX]);
+        datapath::in_netns(&mut cmd, ns);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("start etcdctl watch: {e}"))?;
+        let Some(out) = child.stdout.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("etcdctl watch: no stdout pipe".into());
+        };
+        let watch = BlockWatch {
+            child,
+            out,
+            parser: WatchParser::default(),
+        };
+        let flags = nix::fcntl::fcntl(&watch.out, nix::fcntl::FcntlArg::F_GETFL)
+            .map_err(|e| format!("etcdctl watch's pipe: {e}"))?;
+        let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&watch.out, nix::fcntl::FcntlArg::F_SETFL(flags))
+            .map_err(|e| format!("etcdctl watch's pipe: {e}"))?;
+        Ok(watch)
+    }
+
+    /// Takes in what etcdctl printed so far; events are stamped with the time since
+    /// `start` at which they were read.
+    fn read(&mut self, start: Instant) {
+        use std::io::Read;
+        let mut chunk = [0u8; 4096];
+        // Bounded: a pipe holds at most 64 KiB, and every read takes some of it.
+        for _ in 0..64 {
+            match self.out.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.parser.feed(&chunk[..n], start.elapsed()),
+            }
+        }
+    }
+
+    /// When the first event of `kind` on a key `wanted` was read.
+    fn first(&self, kind: Event, wanted: impl Fn(&str) -> bool) -> Option<Duration> {
+        self.parser
+            .events
+            .iter()
+            .find(|(k, key, _)| *k == kind && wanted(key))
+            .map(|(_, _, at)| *at)
+    }
+}
+
+impl Drop for BlockWatch {
+    fn drop(&mut self) {
+        // Our own child, by its handle.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Lines of `etcdctl watch` to events.
+#[derive(Debug, Default)]
+struct WatchParser {
+    partial: String,
+    kind: Option<Event>,
+    events: Vec<(Event, String, Duration)>,
+}
+
+impl WatchParser {
+    fn feed(&mut self, bytes: &[u8], at: Duration) {
+        self.partial.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(end) = self.partial.find('\n') {
+            let line: String = self.partial.drain(..=end).collect();
+            let line = line.trim_end();
+            match (self.kind.take(), line) {
+                (Some(kind), key) => self.events.push((kind, key.to_string(), at)),
+                (None, "PUT") => self.kind = Some(Event::Put),
+                (None, "DELETE") => self.kind = Some(Event::Delete),
+                (None, _) => {} // a value
+            }
+        }
     }
 }
 
@@ -1159,6 +1295,27 @@ mod tests {
             underlay: Ok(vec![1.0]),
         };
         assert_eq!(failed.ratio(), None);
+    }
+
+    #[test]
+    fn etcdctl_watch_lines_become_events() {
+        let mut p = WatchParser::default();
+        let at = Duration::from_millis;
+        p.feed(
+            b"PUT\n/ctnet/overlay/blocks/ov1/10.50.1.0_24\n{\"block\":",
+            at(1),
+        );
+        p.feed(b"\"10.50.1.0/24\"}\nDEL", at(2));
+        p.feed(b"ETE\n/ctnet/overlay/blocks/ov1/10.50.1.0_24\n\n", at(3));
+        let key = block_key(Ipv4Addr::new(10, 50, 1, 0));
+        assert_eq!(key, "/ctnet/overlay/blocks/ov1/10.50.1.0_24");
+        assert_eq!(
+            p.events,
+            [
+                (Event::Put, key.clone(), at(1)),
+                (Event::Delete, key, at(3)),
+            ]
+        );
     }
 
     #[test]

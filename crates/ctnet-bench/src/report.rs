@@ -840,7 +840,11 @@ fn print_convergence(m: &overlay::Measured) {
         .collect();
     println!("  {:<WIDTH$}{}", "figure", header.join(""));
     type Pick = fn(&overlay::Convergence) -> Vec<Duration>;
-    let rows: [(&str, Pick); 7] = [
+    let rows: [(&str, Pick); 11] = [
+        (
+            "join: etcd holds the new host's block (its agent's first sync)",
+            |c| c.joins.iter().filter_map(|j| j.leased).collect(),
+        ),
         ("join: the last other host routes to the new host", |c| {
             c.joins
                 .iter()
@@ -853,6 +857,15 @@ fn print_convergence(m: &overlay::Measured) {
                 .filter_map(|j| overlay::median(&j.seen_by))
                 .collect()
         }),
+        (
+            "  the agents' part: the last host, after etcd held the block",
+            |c| {
+                c.joins
+                    .iter()
+                    .filter_map(|j| overlay::max(&j.seen_by)?.checked_sub(j.leased?))
+                    .collect()
+            },
+        ),
         ("join: the new host routes to every other host", |c| {
             c.joins.iter().map(|j| j.knows_all).collect()
         }),
@@ -863,6 +876,10 @@ fn print_convergence(m: &overlay::Measured) {
         (
             "  of which the new container's attach (once its host knew all)",
             |c| c.joins.iter().map(|j| j.attach).collect(),
+        ),
+        (
+            "loss: etcd deleted the host's block (its lease expired)",
+            |c| c.losses.iter().filter_map(|l| l.expired).collect(),
         ),
         ("loss: the last other host dropped its route", |c| {
             c.losses
@@ -876,6 +893,15 @@ fn print_convergence(m: &overlay::Measured) {
                 .filter_map(|l| overlay::median(&l.gone_from))
                 .collect()
         }),
+        (
+            "  the agents' part: the last host, after etcd's delete",
+            |c| {
+                c.losses
+                    .iter()
+                    .filter_map(|l| overlay::max(&l.gone_from)?.checked_sub(l.expired?))
+                    .collect()
+            },
+        ),
     ];
     for (what, pick) in rows {
         let cells: Vec<String> = columns
