@@ -195,7 +195,6 @@ pub struct Measured {
     pub agent: String,
     /// None without iperf3 (said so).
     pub throughput: Option<Throughput>,
-    pub iperf_seconds: u32,
     pub attaches: Result<Attaches, String>,
     pub convergence: Vec<Convergence>,
 }
@@ -290,7 +289,6 @@ pub fn measure(
         }
     }
     Ok(Measured {
-        iperf_seconds: size.iperf_seconds,
         size,
         ctnet: label(&programs.ctnet),
         agent: label(&programs.agent),
@@ -322,18 +320,7 @@ impl Daemon {
             .try_clone()
             .map_err(|e| format!("{}: {e}", log.display()))?;
         datapath::in_netns(&mut cmd, ns);
-        // SAFETY: the hook runs in the forked child before exec and only calls prctl,
-        // which is async-signal-safe and touches no memory of the parent. It ties the
-        // daemon's life to this (main) thread, so none outlives a benchmark that dies.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
+        die_with_parent(&mut cmd);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(file)
@@ -380,6 +367,22 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.end();
+    }
+}
+
+/// Makes `cmd`'s process get SIGKILL when the thread that started it (this program's
+/// main thread) ends, so none outlives a benchmark that dies.
+fn die_with_parent(cmd: &mut Command) {
+    // SAFETY: the hook runs in the forked child before exec and only calls prctl, which
+    // is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
 }
 
@@ -686,11 +689,11 @@ impl<'p> Cluster<'p> {
         }
     }
 
-    /// Container `c` on host K, attached to the overlay; returns its address.
-    fn add_container(&mut self, k: usize) -> Result<Ipv4Addr, String> {
+    /// Container `c` on host K, attached to the overlay (and given an address in it).
+    fn add_container(&mut self, k: usize) -> Result<(), String> {
         self.host_ctnet(k, &["netns", "add", CONTAINER])?;
         self.host_ctnet(k, &["attach", NETWORK, CONTAINER])?;
-        overlay_address(&self.container(k)?)
+        overlay_address(&self.container(k)?).map(|_| ())
     }
 
     fn container(&self, k: usize) -> Result<Netns, String> {
@@ -1053,6 +1056,7 @@ impl BlockWatch {
         let mut cmd = Command::new(etcdctl);
         cmd.args(["--endpoints", ETCD_URL, "watch", "--prefix", BLOCKS_PREFIX]);
         datapath::in_netns(&mut cmd, ns);
+        die_with_parent(&mut cmd);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

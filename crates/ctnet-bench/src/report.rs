@@ -771,7 +771,7 @@ pub fn print_overlay(m: &overlay::Measured) {
                 "{:<WIDTH$} median  (runs)",
                 format!(
                     "throughput h1 -> h2 (iperf3 -t {}, one TCP stream; Gbit/s), {} round(s) in turns",
-                    m.iperf_seconds, m.size.rounds
+                    m.size.iperf_seconds, m.size.rounds
                 )
             );
             for (what, runs) in [
