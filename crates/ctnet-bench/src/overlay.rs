@@ -1029,6 +1029,13 @@ impl Drop for Cluster<'_> {
 /// `cluster::block_key` writes it).
 const BLOCKS_PREFIX: &str = "/ctnet/overlay/blocks/ov1/";
 
+/// What the watch covers: ctnet's keys and the bench's own marker beside them.
+const WATCH_PREFIX: &str = "/ctnet/";
+/// The bench's marker: outside `/ctnet/overlay/`, which is all the agents read or watch.
+const READY_KEY: &str = "/ctnet/bench/watch-ready";
+/// How long a watch may take to show the marker.
+const WATCH_READY_MAX: Duration = Duration::from_secs(5);
+
 fn block_key(block: Ipv4Addr) -> String {
     format!("{BLOCKS_PREFIX}{block}_{BLOCK_PREFIX}")
 }
@@ -1040,8 +1047,12 @@ enum Event {
     Delete,
 }
 
-/// `etcdctl watch --prefix` on the overlay's blocks, read without blocking, so a join
-/// or a loss can be split into etcd's part and the agents' part.
+/// `etcdctl watch --prefix /ctnet/`, read without blocking, so a join or a loss can be
+/// split into etcd's part and the agents' part.
+///
+/// A watch sees only events after it is set up, and etcdctl says nothing when it is;
+/// so [`BlockWatch::start`] writes a marker key and returns once the watch has shown
+/// it: an agent's write after that cannot be missed.
 ///
 /// etcdctl prints each event as its kind (`PUT`, `DELETE`), the key, then the value
 /// (an empty line for a delete), one per line; a value is one line of JSON.
@@ -1054,7 +1065,7 @@ struct BlockWatch {
 impl BlockWatch {
     fn start(etcdctl: &Path, ns: &Netns) -> Result<BlockWatch, String> {
         let mut cmd = Command::new(etcdctl);
-        cmd.args(["--endpoints", ETCD_URL, "watch", "--prefix", BLOCKS_PREFIX]);
+        cmd.args(["--endpoints", ETCD_URL, "watch", "--prefix", WATCH_PREFIX]);
         datapath::in_netns(&mut cmd, ns);
         die_with_parent(&mut cmd);
         let mut child = cmd
@@ -1068,7 +1079,7 @@ impl BlockWatch {
             let _ = child.wait();
             return Err("etcdctl watch: no stdout pipe".into());
         };
-        let watch = BlockWatch {
+        let mut watch = BlockWatch {
             child,
             out,
             parser: WatchParser::default(),
@@ -1078,7 +1089,35 @@ impl BlockWatch {
         let flags = nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(&watch.out, nix::fcntl::FcntlArg::F_SETFL(flags))
             .map_err(|e| format!("etcdctl watch's pipe: {e}"))?;
+        watch.wait_ready(etcdctl, ns)?;
         Ok(watch)
+    }
+
+    /// Writes the marker until the watch shows it (a write made before the watch was
+    /// set up is not shown, so it is written again every 100 ms).
+    fn wait_ready(&mut self, etcdctl: &Path, ns: &Netns) -> Result<(), String> {
+        let start = Instant::now();
+        let mut put_at = None;
+        loop {
+            if put_at.is_none_or(|t: Instant| t.elapsed() >= Duration::from_millis(100)) {
+                let mut cmd = Command::new(etcdctl);
+                cmd.args(["--endpoints", ETCD_URL, "put", READY_KEY, "1"]);
+                datapath::in_netns(&mut cmd, ns);
+                run_timed("etcdctl put (the watch's marker)", &mut cmd, None)?;
+                put_at = Some(Instant::now());
+            }
+            self.read(start);
+            if self.first(Event::Put, |k| k == READY_KEY).is_some() {
+                return Ok(());
+            }
+            if start.elapsed() > WATCH_READY_MAX {
+                return Err(format!(
+                    "etcdctl watch did not show the bench's own write of {READY_KEY} within {} s",
+                    WATCH_READY_MAX.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Takes in what etcdctl printed so far; events are stamped with the time since
