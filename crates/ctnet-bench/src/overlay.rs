@@ -35,6 +35,8 @@
 //!    is started (join) and, once the routes are seen, SIGKILLed and its namespace
 //!    deleted (loss). Every host's routing table is read over rtnetlink every few
 //!    milliseconds: a peer is a route `BLOCK/24 via BLOCK onlink` into the overlay.
+//!    An `etcdctl watch` on `/ctnet/` tells when etcd held the new block and when it
+//!    deleted it, so each is split into etcd's part and the agents' part.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
