@@ -10,6 +10,10 @@
 //! connection with 1 entry, with 10,000 in ctnet's sets and with 10,000 as a linear
 //! chain of rules (see `policy.rs`).
 //!
+//! With `--overlay` it measures overlay networks on simulated hosts: throughput over
+//! VXLAN against the bare underlay, attach on an overlay against a bridge network, and
+//! how fast the hosts learn of a host that joins or dies (see `overlay.rs`).
+//!
 //! See docs/benchmarks.md for the method and the figures.
 
 mod child;
@@ -19,6 +23,7 @@ mod dns;
 mod layout;
 mod lifecycle;
 mod observe;
+mod overlay;
 mod podman;
 mod policy;
 mod quiet;
@@ -145,6 +150,24 @@ struct Args {
     /// Rounds of the --policy part: each measures every setup once, in turns.
     #[arg(long, default_value_t = DEFAULT_POLICY_ROUNDS)]
     policy_rounds: usize,
+    /// Only overlay networks, on simulated hosts (namespaces on one underlay bridge, one
+    /// etcd member, a ctnet-agent per host): iperf3 container to container over VXLAN
+    /// against the bare underlay; `ctnet attach` on an overlay against a bridge network;
+    /// how long the other hosts take to route to a host that joins and to drop one whose
+    /// agent is killed, with 3 and with --overlay-hosts hosts. `--quick` runs it too, with
+    /// 3 hosts, one round and 5 attaches.
+    #[arg(long)]
+    overlay: bool,
+    /// Hosts of the --overlay part's larger cluster (3 to 50).
+    #[arg(long, default_value_t = DEFAULT_OVERLAY_HOSTS)]
+    overlay_hosts: usize,
+    /// Rounds of the --overlay part: of the throughput pair, and joins and losses at each
+    /// cluster size.
+    #[arg(long, default_value_t = DEFAULT_OVERLAY_ROUNDS)]
+    overlay_rounds: usize,
+    /// Timed attaches to each network (overlay and bridge) of the --overlay part.
+    #[arg(long, default_value_t = DEFAULT_OVERLAY_ATTACHES)]
+    overlay_attaches: usize,
 }
 
 const DEFAULT_N: usize = 100;
@@ -153,6 +176,9 @@ const DEFAULT_OBSERVE_N: usize = 1000;
 const DEFAULT_OBSERVE_RUNS: usize = 20;
 const DEFAULT_POLICY_ENTRIES: usize = 10_000;
 const DEFAULT_POLICY_ROUNDS: usize = 5;
+const DEFAULT_OVERLAY_HOSTS: usize = 20;
+const DEFAULT_OVERLAY_ROUNDS: usize = 3;
+const DEFAULT_OVERLAY_ATTACHES: usize = 30;
 
 impl Args {
     /// Refuses values the run cannot honour, before anything is set up.
@@ -248,6 +274,7 @@ impl Args {
                 self.policy_rounds
             ));
         }
+        self.check_overlay()?;
         if !self.observe
             && (self.observe_n != DEFAULT_OBSERVE_N || self.observe_runs != DEFAULT_OBSERVE_RUNS)
         {
@@ -299,6 +326,60 @@ impl Args {
         Ok(())
     }
 
+    /// `--overlay` alone, and its sizes only with it.
+    fn check_overlay(&self) -> Result<(), String> {
+        if self.overlay
+            && (self.policy
+                || self.observe
+                || self.run
+                || self.podman_only
+                || self.podman
+                || self.dns_only
+                || self.ipv6
+                || self.datapath
+                || self.rounds != 1
+                || !self.curve.is_empty()
+                || self.n != DEFAULT_N
+                || self.run_turns != DEFAULT_RUN_TURNS)
+        {
+            return Err(
+                "--overlay measures overlay networks alone; leave out --policy, --observe, --run, --podman, --podman-only, --dns-only, --ipv6, --datapath, --rounds, --curve, --n and --run-turns (its own sizes are --overlay-hosts, --overlay-rounds and --overlay-attaches)"
+                    .into(),
+            );
+        }
+        if !self.overlay
+            && (self.overlay_hosts != DEFAULT_OVERLAY_HOSTS
+                || self.overlay_rounds != DEFAULT_OVERLAY_ROUNDS
+                || self.overlay_attaches != DEFAULT_OVERLAY_ATTACHES)
+        {
+            return Err(
+                "--overlay-hosts, --overlay-rounds and --overlay-attaches size the --overlay part; add --overlay"
+                    .into(),
+            );
+        }
+        if !(overlay::SMALL_HOSTS..=overlay::MAX_HOSTS).contains(&self.overlay_hosts) {
+            return Err(format!(
+                "--overlay-hosts {}: give {} to {} hosts",
+                self.overlay_hosts,
+                overlay::SMALL_HOSTS,
+                overlay::MAX_HOSTS
+            ));
+        }
+        if self.overlay_rounds == 0 || self.overlay_rounds > 20 {
+            return Err(format!(
+                "--overlay-rounds {}: give 1 to 20 rounds",
+                self.overlay_rounds
+            ));
+        }
+        if self.overlay_attaches == 0 || self.overlay_attaches > 1000 {
+            return Err(format!(
+                "--overlay-attaches {}: give 1 to 1000 attaches",
+                self.overlay_attaches
+            ));
+        }
+        Ok(())
+    }
+
     /// Rounds of the main table; one in quick mode.
     fn main_rounds(&self) -> usize {
         if self.quick {
@@ -323,17 +404,44 @@ impl Args {
             && !self.run
             && !self.observe
             && !self.policy
+            && !self.overlay
             && (self.podman || self.podman_only || self.quick)
     }
 
     /// Whether the DNS part runs: unless only the Podman part is asked for.
     fn wants_dns(&self) -> bool {
-        !self.podman_only && !self.run && !self.observe && !self.policy && self.curve.is_empty()
+        !self.podman_only
+            && !self.run
+            && !self.observe
+            && !self.policy
+            && !self.overlay
+            && self.curve.is_empty()
     }
 
     /// Whether the attach/detach table runs.
     fn wants_main_table(&self) -> bool {
-        !self.podman_only && !self.dns_only && !self.run && !self.observe && !self.policy
+        !self.podman_only
+            && !self.dns_only
+            && !self.run
+            && !self.observe
+            && !self.policy
+            && !self.overlay
+    }
+
+    /// Whether the overlay part runs: asked for, or as part of the smoke test (when it
+    /// runs the main table).
+    fn wants_overlay(&self) -> bool {
+        self.overlay || (self.quick && self.wants_main_table())
+    }
+
+    /// The overlay part's size; 3 hosts, one round and 5 attaches in quick mode.
+    fn overlay_size(&self) -> overlay::Size {
+        overlay::Size::new(
+            self.quick,
+            self.overlay_hosts,
+            self.overlay_rounds,
+            self.overlay_attaches,
+        )
     }
 
     /// Whether the policy part runs: asked for, or as part of the smoke test (when it
@@ -501,6 +609,9 @@ fn run(args: &Args, root: &Path) -> Result<bool, String> {
     if args.wants_policy() {
         policy_part(args, root, &ctnet, &mut ok);
     }
+    if args.wants_overlay() {
+        overlay_part(args, root, &ctnet, &mut ok);
+    }
     if args.wants_podman() {
         podman_part(args, root, &ctnet, cgroups, &mut ok);
     }
@@ -538,6 +649,66 @@ fn policy_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
             *ok = false;
         }
     }
+}
+
+/// Overlay networks on simulated hosts (see overlay.rs). A ctnet without overlays, or
+/// a missing ctnet-agent, etcd or etcdctl, skips the part and says so; that fails an
+/// `--overlay` run, not the smoke test.
+fn overlay_part(args: &Args, root: &Path, ctnet: &Path, ok: &mut bool) {
+    let programs = match overlay_programs(ctnet) {
+        Ok(programs) => programs,
+        Err(why) => {
+            println!("\noverlay networks: skipped: {why}");
+            *ok &= !args.overlay;
+            return;
+        }
+    };
+    if programs.iperf3.is_none() {
+        println!(
+            "\noverlay networks: iperf3 not installed (apt-get install iperf3): no throughput"
+        );
+    }
+    match overlay::measure(root, &programs, args.overlay_size(), !args.quick) {
+        Ok(measured) => {
+            *ok &= measured.all_ok() && (measured.throughput.is_some() || !args.overlay);
+            report::print_overlay(&measured);
+        }
+        Err(e) => {
+            eprintln!("overlay networks: {e}");
+            println!("\noverlay networks: failed: {e}");
+            *ok = false;
+        }
+    }
+}
+
+/// What the overlay part runs, or why it cannot.
+fn overlay_programs(ctnet: &Path) -> Result<overlay::Programs, String> {
+    if !overlay::has_overlay(ctnet) {
+        return Err(format!(
+            "the ctnet under test ({}) has no overlay networks (`network create --driver overlay`)",
+            ctnet.display()
+        ));
+    }
+    let agent = dns::servers::agent_beside(ctnet);
+    if !is_executable(&agent) {
+        return Err(format!(
+            "no ctnet-agent at {} (build it with `cargo build -p ctnet-agent`)",
+            agent.display()
+        ));
+    }
+    let etcd = which("etcd").ok_or("etcd not installed (apt-get install etcd-server)")?;
+    if !is_executable(&etcd.with_file_name("etcdctl")) {
+        return Err(format!(
+            "no etcdctl beside {} (apt-get install etcd-client)",
+            etcd.display()
+        ));
+    }
+    Ok(overlay::Programs {
+        ctnet: ctnet.to_path_buf(),
+        agent,
+        etcd,
+        iperf3: which("iperf3"),
+    })
 }
 
 /// The observation commands at two sizes (see observe.rs); skipped, and said so, with a
@@ -1215,6 +1386,79 @@ mod tests {
         assert_eq!(quick.policy_size().entries, 100);
         assert!(!parse(&["--quick", "--observe"]).wants_policy());
         assert!(!parse(&[]).wants_policy());
+    }
+
+    #[test]
+    fn overlay_alone_is_taken_sized_by_its_own_flags_and_run_small_by_quick() {
+        assert_eq!(check(&["--overlay"]), Ok(()));
+        assert_eq!(
+            check(&[
+                "--overlay",
+                "--quick",
+                "--overlay-hosts",
+                "10",
+                "--overlay-rounds",
+                "2",
+                "--overlay-attaches",
+                "50"
+            ]),
+            Ok(())
+        );
+        for other in [
+            &["--policy"][..],
+            &["--observe"],
+            &["--run"],
+            &["--podman"],
+            &["--podman-only"],
+            &["--dns-only"],
+            &["--ipv6"],
+            &["--datapath"],
+            &["--rounds", "3"],
+            &["--curve", "1,10"],
+            &["--n", "50"],
+            &["--run-turns", "5"],
+        ] {
+            let args = [&["--overlay"][..], other].concat();
+            let err = check(&args).unwrap_err();
+            assert!(err.contains("alone"), "{args:?}: {err}");
+        }
+        for bad in ["2", "51"] {
+            assert!(check(&["--overlay", "--overlay-hosts", bad])
+                .unwrap_err()
+                .contains(&format!("--overlay-hosts {bad}")));
+        }
+        assert!(check(&["--overlay", "--overlay-rounds", "0"])
+            .unwrap_err()
+            .contains("--overlay-rounds 0"));
+        assert!(check(&["--overlay", "--overlay-attaches", "0"])
+            .unwrap_err()
+            .contains("--overlay-attaches 0"));
+        for alone in [
+            &["--overlay-hosts", "5"][..],
+            &["--overlay-rounds", "2"],
+            &["--overlay-attaches", "7"],
+        ] {
+            assert!(
+                check(alone).unwrap_err().contains("add --overlay"),
+                "{alone:?}"
+            );
+        }
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("ctnet-bench").chain(args.iter().copied()))
+                .unwrap()
+        };
+        let overlay = parse(&["--overlay"]);
+        assert!(overlay.wants_overlay());
+        assert!(!overlay.wants_main_table() && !overlay.wants_lifecycle());
+        assert!(!overlay.wants_dns() && !overlay.wants_podman());
+        assert!(!overlay.wants_observe() && !overlay.wants_policy());
+        assert_eq!(overlay.overlay_size().hosts, [3, 20]);
+        let quick = parse(&["--quick"]);
+        assert!(quick.wants_overlay());
+        assert_eq!(quick.overlay_size().hosts, [3]);
+        assert_eq!(quick.overlay_size().attaches, 5);
+        assert!(!parse(&["--quick", "--policy"]).wants_overlay());
+        assert!(!parse(&[]).wants_overlay());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::datapath::{self, DataPath};
 use crate::dns::{self, ServerRow};
 use crate::observe;
+use crate::overlay;
 use crate::podman::{self, CASES};
 use crate::policy;
 use crate::stats::Summary;
@@ -752,6 +753,205 @@ pub fn print_policy(m: &policy::Measured) {
     }
 }
 
+/// `--overlay`: throughput over the overlay against the bare underlay, attach on an
+/// overlay against a bridge network, and convergence per cluster size (join and loss,
+/// each over the rounds: the median, and the lowest and highest).
+pub fn print_overlay(m: &overlay::Measured) {
+    const WIDTH: usize = 70;
+    let ttl = overlay::LEASE_TTL;
+    println!();
+    println!(
+        "overlay networks: ov1 10.50.0.0/16 (VXLAN, a /24 per host) on simulated hosts (network namespaces on one underlay bridge), one etcd member, ctnet-agent --lease-ttl {ttl} on each"
+    );
+    println!("{}; {}", m.ctnet, m.agent);
+    match &m.throughput {
+        None => println!("throughput: iperf3 not installed (apt-get install iperf3); skipped"),
+        Some(t) => {
+            println!(
+                "{:<WIDTH$} median  (runs)",
+                format!(
+                    "throughput h1 -> h2 (iperf3 -t {}, one TCP stream; Gbit/s), {} round(s) in turns",
+                    m.size.iperf_seconds, m.size.rounds
+                )
+            );
+            for (what, runs) in [
+                (
+                    "  container -> container over the overlay (VXLAN)",
+                    &t.overlay,
+                ),
+                (
+                    "  h1 -> h2 on the bare underlay (192.0.2.11 -> .12)",
+                    &t.underlay,
+                ),
+            ] {
+                match runs {
+                    Ok(r) => {
+                        let cells: Vec<String> = r.iter().map(|g| format!("{g:.2}")).collect();
+                        let median = datapath::median(r).map_or("-".into(), |g| format!("{g:.2}"));
+                        println!("{what:<WIDTH$} {median:>6}  ({})", cells.join(" "));
+                    }
+                    Err(e) => println!("{what:<WIDTH$} failed: {}", first_line(e)),
+                }
+            }
+            let ratio = t
+                .ratio()
+                .map_or_else(|| "n/a".to_string(), |r| format!("{:.1} %", r * 100.0));
+            println!(
+                "{:<WIDTH$} {ratio:>6}",
+                "  overlay / underlay (median of the rounds' ratios)"
+            );
+        }
+    }
+    println!(
+        "attach on h1 with its agent running: whole `ctnet attach` process, namespace made beforehand, detached (untimed) before the next; {} of each, taken in turns",
+        m.size.attaches
+    );
+    match &m.attaches {
+        Ok(a) => match (Summary::of(&a.overlay), Summary::of(&a.bridge)) {
+            (Some(o), Some(b)) => {
+                println!("  {:<28} {:>10} {:>10}", "network", "p50", "p99");
+                println!("  {:<28} {} {}", "overlay ov1", ms(o.p50), ms(o.p99));
+                println!("  {:<28} {} {}", "bridge br1", ms(b.p50), ms(b.p99));
+                println!(
+                    "  overlay / bridge: p50 {} (target: at most 1.1x), p99 {}",
+                    ratio(o.p50, b.p50),
+                    ratio(o.p99, b.p99)
+                );
+            }
+            _ => println!("  no samples"),
+        },
+        Err(e) => println!("  failed: {}", first_line(e)),
+    }
+    print_convergence(m);
+}
+
+/// The convergence table: one column per cluster size.
+fn print_convergence(m: &overlay::Measured) {
+    const WIDTH: usize = 70;
+    let ttl = overlay::LEASE_TTL;
+    println!(
+        "convergence: with H-1 hosts up, host H's agent starts (join), then is SIGKILLed and its namespace deleted (loss); seconds from the agent's start or from the SIGKILL; {} round(s): median (lowest-highest)",
+        m.size.rounds
+    );
+    let columns: Vec<&overlay::Convergence> = m.convergence.iter().collect();
+    let header: Vec<String> = columns
+        .iter()
+        .map(|c| format!("{:>24}", format!("{} hosts", c.hosts)))
+        .collect();
+    println!("  {:<WIDTH$}{}", "figure", header.join(""));
+    type Pick = fn(&overlay::Convergence) -> Vec<Duration>;
+    let rows: [(&str, Pick); 11] = [
+        (
+            "join: etcd holds the new host's block (its agent's first sync)",
+            |c| c.joins.iter().filter_map(|j| j.leased).collect(),
+        ),
+        ("join: the last other host routes to the new host", |c| {
+            c.joins
+                .iter()
+                .filter_map(|j| overlay::max(&j.seen_by))
+                .collect()
+        }),
+        ("join: the median other host routes to the new host", |c| {
+            c.joins
+                .iter()
+                .filter_map(|j| overlay::median(&j.seen_by))
+                .collect()
+        }),
+        (
+            "  the agents' part: the last host, after etcd held the block",
+            |c| {
+                c.joins
+                    .iter()
+                    .filter_map(|j| overlay::max(&j.seen_by)?.checked_sub(j.leased?))
+                    .collect()
+            },
+        ),
+        ("join: the new host routes to every other host", |c| {
+            c.joins.iter().map(|j| j.knows_all).collect()
+        }),
+        (
+            "join: h1's container connects to the new host's container",
+            |c| c.joins.iter().map(|j| j.reached).collect(),
+        ),
+        (
+            "  of which the new container's attach (once its host knew all)",
+            |c| c.joins.iter().map(|j| j.attach).collect(),
+        ),
+        (
+            "loss: etcd deleted the host's block (its lease expired)",
+            |c| c.losses.iter().filter_map(|l| l.expired).collect(),
+        ),
+        ("loss: the last other host dropped its route", |c| {
+            c.losses
+                .iter()
+                .filter_map(|l| overlay::max(&l.gone_from))
+                .collect()
+        }),
+        ("loss: the median other host dropped its route", |c| {
+            c.losses
+                .iter()
+                .filter_map(|l| overlay::median(&l.gone_from))
+                .collect()
+        }),
+        (
+            "  the agents' part: the last host, after etcd's delete",
+            |c| {
+                c.losses
+                    .iter()
+                    .filter_map(|l| overlay::max(&l.gone_from)?.checked_sub(l.expired?))
+                    .collect()
+            },
+        ),
+    ];
+    for (what, pick) in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{:>24}", spread(&pick(c))))
+            .collect();
+        println!("  {what:<WIDTH$}{}", cells.join(""));
+    }
+    let cells: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            let last: Vec<Duration> = c
+                .losses
+                .iter()
+                .filter_map(|l| overlay::max(&l.gone_from))
+                .collect();
+            let cell = overlay::median(&last).map_or("-".into(), |d| {
+                format!("{:.2}x", d.as_secs_f64() / ttl as f64)
+            });
+            format!("{cell:>24}")
+        })
+        .collect();
+    println!(
+        "  {:<WIDTH$}{}",
+        format!("loss: the last host / the lease TTL ({ttl} s; median of the rounds)"),
+        cells.join("")
+    );
+    for c in &columns {
+        if let Some(why) = &c.failed {
+            println!("  {} hosts: failed: {}", c.hosts, first_line(why));
+        }
+    }
+}
+
+/// "0.412 (0.398-0.455)" over rounds, "0.412" for one, "-" for none.
+fn spread(values: &[Duration]) -> String {
+    let secs = |d: Duration| format!("{:.3}", d.as_secs_f64());
+    match (
+        overlay::median(values),
+        values.iter().min(),
+        values.iter().max(),
+    ) {
+        (Some(m), Some(lo), Some(hi)) if values.len() > 1 => {
+            format!("{} ({}-{})", secs(m), secs(*lo), secs(*hi))
+        }
+        (Some(m), _, _) => secs(m),
+        _ => "-".into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -834,6 +1034,14 @@ mod tests {
             "DNS on / DNS off (ctnet, p50): attach 1.05x, detach 1.00x (target: attach at most 1.05x)"
         );
         assert_eq!(dns_on_off_line(&rows[..1]), None);
+    }
+
+    #[test]
+    fn spreads_are_the_median_and_the_range_over_rounds() {
+        let ms = Duration::from_millis;
+        assert_eq!(spread(&[ms(400), ms(455), ms(398)]), "0.400 (0.398-0.455)");
+        assert_eq!(spread(&[ms(412)]), "0.412");
+        assert_eq!(spread(&[]), "-");
     }
 
     #[test]
