@@ -239,11 +239,18 @@ fn bad_cli_flags_are_refused() {
         ),
         (
             "ctnet network create x --driver overlay",
-            vec!["overlay network \"x\"", "no --subnet", "--subnet 10.50.0.0/16"],
+            vec![
+                "overlay network \"x\"",
+                "no --subnet",
+                "--subnet 10.50.0.0/16",
+            ],
         ),
         (
             "ctnet network create x --vni 5",
-            vec!["--vni and --host-prefix are overlay options", "--driver overlay"],
+            vec![
+                "--vni and --host-prefix are overlay options",
+                "--driver overlay",
+            ],
         ),
         (
             "ctnet network create x --ipam dhcp",
