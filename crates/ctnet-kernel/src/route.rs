@@ -206,6 +206,47 @@ pub fn delete_route_request(destination: Ipv4Addr, prefix_len: u8, oif: u32) -> 
     )
 }
 
+/// The request that adds, or replaces, an unreachable IPv4 route to
+/// `destination/prefix_len` in the main table (`ip route replace unreachable DST/LEN`):
+/// a packet that matches nothing more specific gets ICMP "host unreachable" at once.
+/// An overlay's cluster subnet has one, so traffic to a block no peer holds (a host
+/// that left, one not yet programmed) is refused here instead of leaving by the default
+/// route, masqueraded. Such a route has no device.
+pub fn add_unreachable_route_request(destination: Ipv4Addr, prefix_len: u8) -> Request {
+    let mut message = unreachable_route_message(destination, prefix_len);
+    message.header.protocol = RouteProtocol::Boot;
+    message.header.scope = RouteScope::Universe;
+    Request::new(
+        RouteNetlinkMessage::NewRoute(message),
+        NLM_F_CREATE | NLM_F_REPLACE,
+        format!("add unreachable route {destination}/{prefix_len}"),
+    )
+}
+
+/// The request that deletes the main table's unreachable IPv4 route to
+/// `destination/prefix_len` (a missing one is ESRCH, taken as not found).
+pub fn delete_unreachable_route_request(destination: Ipv4Addr, prefix_len: u8) -> Request {
+    let mut message = unreachable_route_message(destination, prefix_len);
+    message.header.scope = RouteScope::NoWhere;
+    Request::new(
+        RouteNetlinkMessage::DelRoute(message),
+        0,
+        format!("delete unreachable route {destination}/{prefix_len}"),
+    )
+}
+
+fn unreachable_route_message(destination: Ipv4Addr, prefix_len: u8) -> RouteMessage {
+    let mut message = RouteMessage::default();
+    message.header.address_family = AddressFamily::Inet;
+    message.header.destination_prefix_length = prefix_len;
+    message.header.table = MAIN_TABLE;
+    message.header.kind = RouteType::Unreachable;
+    message
+        .attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(destination)));
+    message
+}
+
 /// A main-table IPv4 route message keyed by destination and output link.
 fn v4_route_message(destination: Ipv4Addr, prefix_len: u8, oif: u32) -> RouteMessage {
     let mut message = RouteMessage::default();

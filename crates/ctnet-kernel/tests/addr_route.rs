@@ -394,3 +394,53 @@ fn ipv6_on_an_interface_off_on_and_without_autoconf() {
         assert!(!addr::delete(&mut sock, index, ip6("fd00:4::1"), 64, "br-six").unwrap());
     });
 }
+
+/// The error a UDP connect to `to` gets from the route lookup, if any.
+fn connect_error(to: Ipv4Addr) -> Option<i32> {
+    let socket = UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket
+        .connect(SocketAddr::new(to.into(), 9))
+        .err()
+        .and_then(|e| e.raw_os_error())
+}
+
+#[test]
+fn an_unreachable_route_refuses_its_subnet_at_once_and_goes_when_deleted() {
+    in_fresh_netns(|| {
+        let mut sock = RtSocket::open().unwrap();
+        let cluster = Ipv4Addr::new(10, 50, 0, 0);
+        let inside = Ipv4Addr::new(10, 50, 3, 4);
+        // With no route at all the lookup says the network is unreachable.
+        assert_eq!(connect_error(inside), Some(libc::ENETUNREACH));
+
+        sock.execute(route::add_unreachable_route_request(cluster, 16))
+            .unwrap();
+        // Replacing is idempotent: the agent puts it back on every sync.
+        sock.execute(route::add_unreachable_route_request(cluster, 16))
+            .unwrap();
+        let ours: Vec<_> = route::list_family(&mut sock, Family::V4)
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.destination == IpAddr::V4(cluster))
+            .collect();
+        assert_eq!(ours.len(), 1, "{ours:?}");
+        assert_eq!(
+            (ours[0].prefix_len, ours[0].kind, ours[0].oif, ours[0].table),
+            (16, RouteType::Unreachable, None, u32::from(MAIN_TABLE))
+        );
+        assert_eq!(connect_error(inside), Some(libc::EHOSTUNREACH));
+        // Outside the subnet nothing changed.
+        assert_eq!(
+            connect_error(Ipv4Addr::new(10, 51, 0, 1)),
+            Some(libc::ENETUNREACH)
+        );
+
+        sock.execute(route::delete_unreachable_route_request(cluster, 16))
+            .unwrap();
+        assert_eq!(connect_error(inside), Some(libc::ENETUNREACH));
+        let again = sock
+            .execute(route::delete_unreachable_route_request(cluster, 16))
+            .unwrap_err();
+        assert!(again.is_not_found(), "{again}");
+    });
+}

@@ -359,6 +359,17 @@ fn a_dead_host_is_removed_within_the_ttl_and_a_restarted_agent_takes_its_block_b
     let (m1, m2, m3) = (&members[0], &members[1], &members[2]);
     let (h1, h2, h3) = (cluster.host(1), cluster.host(2), cluster.host(3));
 
+    // The cluster subnet's unreachable route, deleted by hand, is back with h1's agent's
+    // next sync.
+    let cluster_route = || h1.ok("ip route show type unreachable 10.50.0.0/16");
+    assert!(!cluster_route().trim().is_empty());
+    h1.ok("ip route del unreachable 10.50.0.0/16");
+    assert!(
+        wait_until(Duration::from_secs(3), || !cluster_route().trim().is_empty()),
+        "h1's agent did not put the unreachable route back:\n{}",
+        h1.agent_log()
+    );
+
     // h3 dies: its agent SIGKILLed (no goodbye), then the machine gone.
     let (lost, traffic) = with_traffic(&cluster, &[(m1, m2), (m2, m1)], || {
         h3.kill_agent();
@@ -393,10 +404,20 @@ fn a_dead_host_is_removed_within_the_ttl_and_a_restarted_agent_takes_its_block_b
     let killed = Instant::now();
     wait_removed(&[h1], m2, killed, TTL + Duration::from_secs(2));
     assert!(!etcd.get_prefix("/ctnet/overlay/").contains(&m2.key()));
-    assert!(cluster
-        .host(1)
-        .probe(Some("c1"), "tcp", &m2.target())
-        .is_err());
+    // With h2's entries gone, h1 refuses traffic to its block at once (the cluster
+    // subnet's unreachable route), so none of it leaves by the default route to the wan.
+    let leak = cluster.capture_underlay(&format!("dst net {}", m2.block));
+    let refused = h1.probe(Some("c1"), "tcp", &m2.target());
+    let leaked = leak.stop();
+    let refusal = refused.expect_err("c1 reached c2 with h2's entries gone");
+    assert!(
+        refusal.contains("unreachable") || refusal.contains("No route to host"),
+        "{refusal}"
+    );
+    assert!(
+        leaked.trim().is_empty(),
+        "traffic to h2's block left h1 while h2 was not a peer:\n{leaked}"
+    );
     h2.start_agent(&agent_args(&urls, h2));
     let started = Instant::now();
     let back = reachable_within(h1, "c1", m2, started, Duration::from_secs(2));
@@ -803,6 +824,8 @@ fn bad_input_is_refused_naming_the_cause_and_the_fix_with_nothing_changed() {
             !links.contains("vx-") && !links.contains("br-")
         });
         assert!(gone, "{} kept its part of ov1: {links}", host.name());
+        let routes = host.ok("ip route show type unreachable");
+        assert!(routes.trim().is_empty(), "{}: {routes}", host.name());
         let nets = host.ok("ctnet network ls --format json");
         assert!(!nets.contains("ov1"), "{nets}");
     }

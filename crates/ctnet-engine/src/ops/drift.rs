@@ -320,11 +320,8 @@ impl Engine {
                 engine.replumb_network(net)?;
                 return Ok(Some(format!("{label}: bridge {} made again", net.bridge)));
             }
-            if engine.ensure_overlay_devices(net)? {
-                let vxlan = net.overlay.as_ref().map_or("", |o| o.vxlan.as_str());
-                return Ok(Some(format!(
-                    "{label}: VXLAN device {vxlan} made again (its peers come back with the agent's next sync)"
-                )));
+            if let Some(made) = engine.ensure_overlay_devices(net)? {
+                return Ok(Some(format!("{label}: {made}")));
             }
             if engine.repair_policy_bridge_flags(net)? {
                 return Ok(Some(format!(

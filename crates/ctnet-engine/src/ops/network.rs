@@ -256,6 +256,18 @@ impl Engine {
         if let Err(e) = reclaim::delete_links(&links, &hold) {
             first.get_or_insert(Error::kernel(&object, e));
         }
+        if let Some(o) = &net.overlay {
+            let request = super::overlay::delete_cluster_route_request(o);
+            match self.host().map(|host| host.execute(request)) {
+                Ok(Err(e)) if !e.is_not_found() => {
+                    first.get_or_insert(Error::kernel(&object, e));
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+                _ => {}
+            }
+        }
         first
     }
 

@@ -8,6 +8,7 @@
 //!   vx-<id>  vxlan VNI, local underlay, 4789,    fdb    P.mac dev vx dst P.underlay self permanent
 //!            nolearning, MAC from VNI+underlay,
 //!            address block.0/32
+//!   unreachable  cluster subnet (what no block above covers: a peer that left)
 //! ```
 //!
 //! Peers are programmed by replacing each wanted entry in place (a replace of what is
@@ -184,16 +185,25 @@ impl Engine {
         host.execute_all(vec![
             addr::add_request(index, vtep, 32, name.as_str()),
             link::set_up_request(index, name.as_str()),
+            cluster_route_request(o),
         ])
         .map_err(kernel)?;
         Ok(())
     }
 
-    /// Puts back a VXLAN device that is gone (a reboot, a hand-deleted device); true
-    /// when it was made again.
-    pub(crate) fn ensure_overlay_devices(&mut self, net: &Network) -> Result<bool> {
+    /// Whether the cluster subnet's unreachable route is there (see
+    /// [`cluster_route_request`]).
+    fn has_cluster_route(&mut self, o: &OverlayConfig) -> Result<bool> {
+        let routes = route::list_family(self.host()?, ctnet_kernel::Family::V4)
+            .map_err(|e| Error::kernel(&format!("overlay cluster {}", o.cluster), e))?;
+        Ok(routes.iter().any(|r| is_cluster_route(r, o)))
+    }
+
+    /// Puts back a VXLAN device that is gone (a reboot, a hand-deleted device), or the
+    /// cluster subnet's unreachable route; says what was made again.
+    pub(crate) fn ensure_overlay_devices(&mut self, net: &Network) -> Result<Option<String>> {
         let Some(o) = &net.overlay else {
-            return Ok(false);
+            return Ok(None);
         };
         let object = overlay_object(&net.name);
         let host = self.host()?;
@@ -201,13 +211,22 @@ impl Engine {
             .map_err(|e| Error::kernel(&object, e))?
             .is_some();
         if present {
-            return Ok(false);
+            if self.has_cluster_route(o)? {
+                return Ok(None);
+            }
+            self.host()?
+                .execute(cluster_route_request(o))
+                .map_err(|e| Error::kernel(&object, e))?;
+            return Ok(Some(format!("unreachable route {} made again", o.cluster)));
         }
         self.build_overlay_devices(net)?;
         // Its peers' entries went with it.
         self.store
             .write(|tx| state::set_overlay_peers(tx, &net.name, &[]))?;
-        Ok(true)
+        Ok(Some(format!(
+            "VXLAN device {} made again (its peers come back with the agent's next sync)",
+            o.vxlan
+        )))
     }
 
     /// Programs an overlay's peers: the store records them, the kernel gets the three
@@ -354,6 +373,27 @@ fn overlay_spec(join: &OverlayJoin) -> NetworkSpec {
         vtep_mac: vtep_mac(join.def.vni, join.underlay.addr).to_string(),
     });
     spec
+}
+
+/// The cluster subnet's unreachable route: the host's own block (on its bridge) and
+/// each peer's (via the VXLAN device) are more specific, so it catches only blocks no
+/// host holds here yet, or any more: a container's packet to a peer that left gets
+/// "host unreachable" at once instead of leaving by the default route, masqueraded,
+/// towards the wan.
+pub(crate) fn cluster_route_request(o: &OverlayConfig) -> Request {
+    route::add_unreachable_route_request(o.cluster.network(), o.cluster.prefix_len())
+}
+
+/// The request that deletes [`cluster_route_request`]'s route.
+pub(crate) fn delete_cluster_route_request(o: &OverlayConfig) -> Request {
+    route::delete_unreachable_route_request(o.cluster.network(), o.cluster.prefix_len())
+}
+
+fn is_cluster_route(r: &route::RouteInfo, o: &OverlayConfig) -> bool {
+    r.kind == route::RouteType::Unreachable
+        && r.destination == IpAddr::V4(o.cluster.network())
+        && r.prefix_len == o.cluster.prefix_len()
+        && r.table == u32::from(route::MAIN_TABLE)
 }
 
 /// A peer's three entries: the route to its block through its VTEP address, the
