@@ -109,24 +109,38 @@ pub struct Cluster {
     endpoints: Endpoints,
 }
 
-/// The error for etcd failing.
+/// The error for etcd failing. ctnet-etcd's own texts already name the member and
+/// say what to do, so only an unreachable cluster gets its parts rearranged.
 pub fn etcd_error(endpoints: &Endpoints, e: ctnet_etcd::Error) -> Error {
-    Error::new(
-        ErrorKind::Unavailable,
-        format!("etcd at {endpoints}"),
-        e.to_string(),
-        "check that etcd runs and the URLs (--etcd or CTNET_ETCD_ENDPOINTS) are right",
-    )
+    match e {
+        ctnet_etcd::Error::Unreachable { failures } => Error::new(
+            ErrorKind::Unavailable,
+            format!("etcd at {endpoints}"),
+            format!(
+                "no member answered: {}",
+                failures
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "check that etcd runs there, that these are its client URLs (--etcd or CTNET_ETCD_ENDPOINTS) and that this host reaches them",
+        ),
+        other => Error::new(ErrorKind::Unavailable, "etcd", other.to_string(), ""),
+    }
 }
 
 /// Parses the endpoints given by `--etcd` or CTNET_ETCD_ENDPOINTS.
 pub fn parse_endpoints(text: &str) -> Result<Endpoints> {
-    Endpoints::parse(text).map_err(|e| {
-        Error::invalid(
+    Endpoints::parse(text).map_err(|e| match e {
+        ctnet_etcd::Error::BadEndpoints { text, cause, fix } => {
+            Error::invalid(format!("etcd endpoints {text:?}"), cause, fix)
+        }
+        other => Error::invalid(
             format!("etcd endpoints {text:?}"),
-            e.to_string(),
+            other.to_string(),
             "give client URLs like http://192.0.2.100:2379, comma-separated",
-        )
+        ),
     })
 }
 

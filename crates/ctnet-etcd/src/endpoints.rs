@@ -143,6 +143,12 @@ impl<'a> IntoIterator for &'a Endpoints {
 /// One entry, or (cause, fix).
 fn parse_one(entry: &str) -> Result<Endpoint, (String, String)> {
     let Some((scheme, rest)) = entry.split_once("://") else {
+        if entry.contains(":/") {
+            return Err((
+                "is not of the form http://HOST:PORT".into(),
+                "write the scheme with two slashes: http://HOST:PORT".into(),
+            ));
+        }
         return Err((
             "has no scheme".into(),
             format!("write it as http://{entry} (and check it is HOST:PORT)"),
@@ -350,6 +356,7 @@ mod tests {
             ("http://192.0.2.1:2379,", "empty"),
             ("http://a:1,,http://b:2", "empty"),
             ("192.0.2.1:2379", "no scheme"),
+            ("http:/192.0.2.1:2379", "not of the form http://HOST:PORT"),
             ("unix://x:1", "not etcd's"),
             ("http://192.0.2.1", "no port"),
             ("http://192.0.2.1:", "no port after the colon"),

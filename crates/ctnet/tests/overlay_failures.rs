@@ -751,6 +751,8 @@ fn bad_input_is_refused_naming_the_cause_and_the_fix_with_nothing_changed() {
         Duration::from_secs(10),
     );
     eprintln!("unreachable etcd: {err}");
+    assert_eq!(err.matches("check that etcd runs").count(), 1, "{err}");
+    assert_eq!(err.matches("192.0.2.250").count(), 2, "{err}");
 
     // `network rm` while a host has containers on it, from that host and from another.
     refused_on(
