@@ -1261,6 +1261,32 @@ mod tests {
         args.check()
     }
 
+    /// Every part of the benchmark but `part` itself, with a value where it takes one.
+    const PARTS: &[&[&str]] = &[
+        &["--overlay"],
+        &["--policy"],
+        &["--observe"],
+        &["--run"],
+        &["--podman"],
+        &["--podman-only"],
+        &["--dns-only"],
+        &["--ipv6"],
+        &["--datapath"],
+        &["--rounds", "3"],
+        &["--curve", "1,10"],
+        &["--n", "50"],
+        &["--run-turns", "5"],
+    ];
+
+    /// `part` taken beside any other part is refused as a part run alone.
+    fn refused_beside_every_other_part(part: &str) {
+        for other in PARTS.iter().filter(|o| o[0] != part) {
+            let args = [&[part][..], other].concat();
+            let err = check(&args).unwrap_err();
+            assert!(err.contains("alone"), "{args:?}: {err}");
+        }
+    }
+
     #[test]
     fn run_alone_is_taken_and_what_it_would_leave_out_is_refused() {
         assert_eq!(check(&["--run"]), Ok(()));
@@ -1300,22 +1326,7 @@ mod tests {
             ]),
             Ok(())
         );
-        for other in [
-            &["--run"][..],
-            &["--podman"],
-            &["--podman-only"],
-            &["--dns-only"],
-            &["--ipv6"],
-            &["--datapath"],
-            &["--rounds", "3"],
-            &["--curve", "1,10"],
-            &["--n", "50"],
-            &["--run-turns", "5"],
-        ] {
-            let args = [&["--observe"][..], other].concat();
-            let err = check(&args).unwrap_err();
-            assert!(err.contains("alone"), "{args:?}: {err}");
-        }
+        refused_beside_every_other_part("--observe");
         for bad in ["0", "1", "1024"] {
             assert!(check(&["--observe", "--observe-n", bad])
                 .unwrap_err()
@@ -1343,23 +1354,7 @@ mod tests {
             ]),
             Ok(())
         );
-        for other in [
-            &["--observe"][..],
-            &["--run"],
-            &["--podman"],
-            &["--podman-only"],
-            &["--dns-only"],
-            &["--ipv6"],
-            &["--datapath"],
-            &["--rounds", "3"],
-            &["--curve", "1,10"],
-            &["--n", "50"],
-            &["--run-turns", "5"],
-        ] {
-            let args = [&["--policy"][..], other].concat();
-            let err = check(&args).unwrap_err();
-            assert!(err.contains("alone"), "{args:?}: {err}");
-        }
+        refused_beside_every_other_part("--policy");
         for bad in ["0", "1", "50001"] {
             assert!(check(&["--policy", "--policy-entries", bad])
                 .unwrap_err()
@@ -1404,24 +1399,7 @@ mod tests {
             ]),
             Ok(())
         );
-        for other in [
-            &["--policy"][..],
-            &["--observe"],
-            &["--run"],
-            &["--podman"],
-            &["--podman-only"],
-            &["--dns-only"],
-            &["--ipv6"],
-            &["--datapath"],
-            &["--rounds", "3"],
-            &["--curve", "1,10"],
-            &["--n", "50"],
-            &["--run-turns", "5"],
-        ] {
-            let args = [&["--overlay"][..], other].concat();
-            let err = check(&args).unwrap_err();
-            assert!(err.contains("alone"), "{args:?}: {err}");
-        }
+        refused_beside_every_other_part("--overlay");
         for bad in ["2", "51"] {
             assert!(check(&["--overlay", "--overlay-hosts", bad])
                 .unwrap_err()
