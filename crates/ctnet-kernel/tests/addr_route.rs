@@ -9,31 +9,15 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::in_fresh_netns;
+use common::{fresh_netns, in_fresh_netns, name};
 use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::netlink::Request;
 use ctnet_kernel::route::{self, MAIN_TABLE};
-use ctnet_kernel::{addr, sysctl, Family, IfName, Netns, RtSocket};
+use ctnet_kernel::{addr, sysctl, Family, Netns, RtSocket};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::route::RouteType;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-
-fn name(text: &str) -> IfName {
-    IfName::new(text).expect("a valid interface name")
-}
-
-/// A new, empty network namespace, kept alive by the handle (made by a thread that
-/// leaves at once).
-fn fresh_netns() -> Netns {
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        Netns::current().unwrap()
-    })
-    .join()
-    .unwrap()
-}
 
 /// A veth pair `va` (here) / `vb` (in `peer`), no IPv6 link-local tweaks: as a
 /// dual-stack interface is made. Returns `va`'s index.

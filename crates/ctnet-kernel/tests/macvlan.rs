@@ -11,27 +11,12 @@ use std::os::fd::AsFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::in_fresh_netns;
+use common::{fresh_netns, in_fresh_netns, name};
 use ctnet_kernel::link::{self, MacvlanMode, MacvlanSpec, VethSpec};
-use ctnet_kernel::{addr, IfName, Netns, RtSocket, LOOPBACK_INDEX};
-
-fn name(text: &str) -> IfName {
-    IfName::new(text).expect("a valid interface name")
-}
+use ctnet_kernel::{addr, Netns, RtSocket, LOOPBACK_INDEX};
 
 fn ip(text: &str) -> Ipv4Addr {
     text.parse().unwrap()
-}
-
-/// A new, empty network namespace, kept alive by the handle.
-fn fresh_netns() -> Netns {
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        Netns::current().unwrap()
-    })
-    .join()
-    .unwrap()
 }
 
 /// The "LAN": `lan0` here (up, no address), its peer `lanpeer` in a namespace of its

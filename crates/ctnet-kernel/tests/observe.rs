@@ -15,30 +15,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use common::in_fresh_netns;
+use common::{fresh_netns, in_fresh_netns, name};
 use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::link_detail::{self, LinkDetail, PortState};
 use ctnet_kernel::neigh::{self, NeighState};
-use ctnet_kernel::{addr, IfName, Netns, RtSocket, LOOPBACK_INDEX};
+use ctnet_kernel::{addr, Netns, RtSocket, LOOPBACK_INDEX};
 
 const HERE: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 1);
 const THERE: Ipv4Addr = Ipv4Addr::new(10, 88, 0, 2);
 const PORT: u16 = 4790;
-
-fn name(text: &str) -> IfName {
-    IfName::new(text).expect("a valid interface name")
-}
-
-/// A new, empty network namespace, kept alive by the handle.
-fn fresh_netns() -> Netns {
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        Netns::current().unwrap()
-    })
-    .join()
-    .unwrap()
-}
 
 /// The container's end: its index and MAC inside `container`, and a UDP socket bound
 /// there (a socket stays in the namespace it was made in, whichever thread uses it).

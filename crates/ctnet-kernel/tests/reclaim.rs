@@ -6,13 +6,9 @@ mod common;
 use std::fs::File;
 use std::os::fd::AsFd;
 
-use common::in_fresh_netns;
+use common::{in_fresh_netns, name};
 use ctnet_kernel::link::{self, BridgeSpec, VethSpec};
 use ctnet_kernel::{reclaim, IfName, RtSocket};
-
-fn name(text: &str) -> IfName {
-    IfName::new(text).expect("a valid interface name")
-}
 
 #[test]
 fn links_are_gone_when_it_returns_and_a_veth_takes_its_peer() {

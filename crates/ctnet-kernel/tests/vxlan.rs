@@ -17,27 +17,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::in_fresh_netns;
+use common::{fresh_netns, in_fresh_netns, name};
 use ctnet_kernel::link::{self, VethSpec};
 use ctnet_kernel::netlink::Request;
 use ctnet_kernel::route;
 use ctnet_kernel::vxlan::{self, Vni, VxlanField, VxlanInfo, VxlanSpec, VXLAN_PORT};
 use ctnet_kernel::{addr, neigh, Error, Family, IfName, Netns, RtSocket, LOOPBACK_INDEX};
-
-fn name(text: &str) -> IfName {
-    IfName::new(text).expect("a valid interface name")
-}
-
-/// A new, empty network namespace, kept alive by the handle.
-fn fresh_netns() -> Netns {
-    std::thread::spawn(|| {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
-            .expect("unshare(CLONE_NEWNET): run the tests as root");
-        Netns::current().unwrap()
-    })
-    .join()
-    .unwrap()
-}
 
 /// One host of the overlay.
 struct Host {

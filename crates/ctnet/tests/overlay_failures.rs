@@ -365,7 +365,9 @@ fn a_dead_host_is_removed_within_the_ttl_and_a_restarted_agent_takes_its_block_b
     assert!(!cluster_route().trim().is_empty());
     h1.ok("ip route del unreachable 10.50.0.0/16");
     assert!(
-        wait_until(Duration::from_secs(3), || !cluster_route().trim().is_empty()),
+        wait_until(Duration::from_secs(3), || !cluster_route()
+            .trim()
+            .is_empty()),
         "h1's agent did not put the unreachable route back:\n{}",
         h1.agent_log()
     );

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{bin_dir, process_ended, wait_until, Sandbox, WAN_SERVER};
+use super::{bin_dir, failed, process_ended, succeeded, wait_until, Sandbox, WAN_SERVER};
 
 /// The underlay's bridge, in the sandbox's own namespace.
 pub const SWITCH: &str = "ul0";
@@ -120,29 +120,6 @@ fn path_with_bins() -> String {
         bin_dir().display(),
         std::env::var("PATH").unwrap_or_default()
     )
-}
-
-/// Stdout of a run that must have succeeded; `what` names it in the panic.
-fn succeeded(what: &str, out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed with {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Stderr of a run that must have failed.
-fn failed(what: &str, out: Output) -> String {
-    assert!(
-        !out.status.success(),
-        "{what} should have failed\nstdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn sandbox_ok(sb_pid: u32, script: &str) -> String {

@@ -127,27 +127,12 @@ impl Sandbox {
 
     /// Runs a script that must succeed; returns its stdout.
     pub fn ok(&self, script: &str) -> String {
-        let out = self.run(script);
-        assert!(
-            out.status.success(),
-            "`{script}` failed with {}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        succeeded(&format!("`{script}`"), self.run(script))
     }
 
     /// Runs a script that must fail; returns its stderr.
     pub fn fails(&self, script: &str) -> String {
-        let out = self.run(script);
-        assert!(
-            !out.status.success(),
-            "`{script}` should have failed\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        failed(&format!("`{script}`"), self.run(script))
     }
 
     /// Starts a long-running script in the background; it is killed when the sandbox drops.
@@ -583,4 +568,27 @@ pub fn netavark(sb: &Sandbox, args: &str, stdin: &Value) -> (bool, Value) {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args}: {e}: {text:?}"))
     };
     (out.status.success(), value)
+}
+
+/// Stdout of a run that must have succeeded; `what` names it in the panic.
+pub fn succeeded(what: &str, out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr of a run that must have failed.
+pub fn failed(what: &str, out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "{what} should have failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
