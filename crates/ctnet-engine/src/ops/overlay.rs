@@ -195,7 +195,7 @@ impl Engine {
     /// [`cluster_route_request`]).
     fn has_cluster_route(&mut self, o: &OverlayConfig) -> Result<bool> {
         let routes = route::list_family(self.host()?, ctnet_kernel::Family::V4)
-            .map_err(|e| Error::kernel(&format!("overlay cluster {}", o.cluster), e))?;
+            .map_err(|e| Error::kernel(format!("overlay cluster {}", o.cluster), e))?;
         Ok(routes.iter().any(|r| is_cluster_route(r, o)))
     }
 
