@@ -117,7 +117,7 @@ pub fn etcd_error(endpoints: &Endpoints, e: ctnet_etcd::Error) -> Error {
             ErrorKind::Unavailable,
             format!("etcd at {endpoints}"),
             format!(
-                "no member answered: {}",
+                "is unreachable (no member answered): {}",
                 failures
                     .iter()
                     .map(ToString::to_string)
