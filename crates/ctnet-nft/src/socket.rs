@@ -1,5 +1,6 @@
 //! The `NETLINK_NETFILTER` socket that commits batches and answers queries.
 
+use std::borrow::Cow;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
@@ -463,8 +464,9 @@ pub struct RuleInfo {
     pub handle: u64,
     /// Its comment ("" without one).
     pub comment: String,
-    /// The names of its expressions, in order (`meta`, `cmp`, `immediate`, …).
-    pub expression_names: Vec<String>,
+    /// The names of its expressions, in order (`meta`, `cmp`, `immediate`, …); the
+    /// kernel's own names are borrowed, not copied (see [`expression_name`]).
+    pub expression_names: Vec<Cow<'static, str>>,
     /// The expression list as the kernel sent it, to be added back unchanged
     /// ([`crate::Batch::add_listed_rule`]).
     pub expressions: Vec<u8>,
@@ -492,6 +494,60 @@ fn text_of(v: &[u8]) -> String {
     String::from_utf8_lossy(v.strip_suffix(&[0]).unwrap_or(v)).into_owned()
 }
 
+/// The expressions the kernel knows by name (`nft_expr_type`s of Linux 6.x), which a
+/// listed rule borrows instead of copying.
+const EXPRESSION_NAMES: [&str; 40] = [
+    "immediate",
+    "cmp",
+    "meta",
+    "payload",
+    "lookup",
+    "counter",
+    "ct",
+    "nat",
+    "bitwise",
+    "range",
+    "log",
+    "limit",
+    "reject",
+    "masq",
+    "redir",
+    "dynset",
+    "fib",
+    "exthdr",
+    "objref",
+    "queue",
+    "quota",
+    "numgen",
+    "hash",
+    "socket",
+    "tproxy",
+    "xfrm",
+    "synproxy",
+    "osf",
+    "tunnel",
+    "connlimit",
+    "last",
+    "inner",
+    "byteorder",
+    "dup",
+    "fwd",
+    "notrack",
+    "rt",
+    "flow_offload",
+    "match",
+    "target",
+];
+
+/// An expression's name from its NUL-terminated attribute.
+fn expression_name(v: &[u8]) -> Cow<'static, str> {
+    let raw = v.strip_suffix(&[0]).unwrap_or(v);
+    match EXPRESSION_NAMES.iter().find(|name| name.as_bytes() == raw) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+    }
+}
+
 /// The rule in a NEWRULE message.
 fn rule_of(attrs: &[u8]) -> Option<RuleInfo> {
     let mut rule = RuleInfo {
@@ -511,19 +567,21 @@ fn rule_of(attrs: &[u8]) -> Option<RuleInfo> {
             NFTA_RULE_HANDLE => rule.handle = u64::from_be_bytes(value.try_into().ok()?),
             NFTA_RULE_EXPRESSIONS => {
                 rule.expressions = value.to_vec();
-                rule.uses_anonymous_set = attributes(value).any(|(_, expr)| {
-                    attributes(expr)
-                        .filter(|(k, _)| *k == NFTA_EXPR_DATA)
-                        .flat_map(|(_, data)| attributes(data))
-                        .any(|(k, v)| k == NFTA_LOOKUP_SET && v.starts_with(b"__set"))
-                });
-                rule.expression_names = attributes(value)
-                    .filter_map(|(_, expr)| {
-                        attributes(expr)
-                            .find(|(k, _)| *k == NFTA_EXPR_NAME)
-                            .map(|(_, name)| text_of(name))
-                    })
-                    .collect();
+                // One pass over the expressions: every ctnet process lists its tables'
+                // rules once to check their layout, and a copy of each name was most of
+                // that check's cost.
+                for (_, expr) in attributes(value) {
+                    for (k, v) in attributes(expr) {
+                        match k {
+                            NFTA_EXPR_NAME => rule.expression_names.push(expression_name(v)),
+                            NFTA_EXPR_DATA => {
+                                rule.uses_anonymous_set |= attributes(v)
+                                    .any(|(k, v)| k == NFTA_LOOKUP_SET && v.starts_with(b"__set"))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
             }
             NFTA_RULE_USERDATA => {
                 rule.userdata = value.to_vec();

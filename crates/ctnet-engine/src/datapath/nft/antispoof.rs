@@ -576,7 +576,7 @@ fn rule_differences(rules: &[ctnet_nft::RuleInfo]) -> Vec<String> {
                 || !have
                     .expression_names
                     .iter()
-                    .map(String::as_str)
+                    .map(AsRef::as_ref)
                     .eq(rule.exprs().iter().map(|e| e.name()))
         });
     changed

@@ -412,7 +412,7 @@ fn rule_differences(rules: &[RuleInfo]) -> Vec<String> {
                     || !have
                         .expression_names
                         .iter()
-                        .map(String::as_str)
+                        .map(AsRef::as_ref)
                         .eq(rule.exprs().iter().map(|e| e.name()))
             });
         if let Some(i) = changed {
