@@ -729,7 +729,11 @@ fn reserve_endpoint(
             "wait for the operation on it to finish, or run `ctnet gc`",
         ));
     }
-    let mut siblings = state::endpoints_in_netns(tx, inode)?;
+    let mut siblings = if state::netns_has_endpoints(tx, inode)? {
+        state::endpoints_in_netns(tx, inode)?
+    } else {
+        Vec::new()
+    };
     if let Some(held) = held {
         // Rows of another namespace that had this inode before are not this
         // container's (see ops/stale.rs).

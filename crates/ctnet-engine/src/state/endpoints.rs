@@ -361,6 +361,18 @@ pub fn endpoints_in_netns(conn: &Connection, inode: u64) -> Result<Vec<Endpoint>
     query_endpoints(conn, "WHERE netns_inode = ?1", [inode as i64])
 }
 
+/// Whether any endpoint is inside the namespace with `inode`: one look-up in the
+/// namespace index. An attach asks it before reading its siblings, since a container's
+/// first attach has none and the endpoint select, with its four subqueries, costs about
+/// ten times as much to prepare (a tenth of a whole attach's instructions).
+pub fn netns_has_endpoints(conn: &Connection, inode: u64) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM endpoints WHERE netns_inode = ?1)",
+        [inode as i64],
+        |r| r.get(0),
+    )?)
+}
+
 /// Endpoints of a container label (used when its namespace is gone).
 pub fn endpoints_of_container(conn: &Connection, label: &str) -> Result<Vec<Endpoint>> {
     query_endpoints(conn, "WHERE container = ?1", [label])
