@@ -29,12 +29,13 @@ impl Engine {
     pub fn open(paths: Paths) -> Result<Self> {
         let store = Store::open(&paths.database())?;
         let netns_dir = NetnsDir::new(&paths.netns_dir);
+        let firewall = Firewall::with_record(paths.run_dir.clone());
         let mut engine = Engine {
             paths,
             store,
             netns_dir,
             host: None,
-            firewall: Firewall::new(),
+            firewall,
             port_keeper: None,
         };
         engine.reconcile_interrupted()?;

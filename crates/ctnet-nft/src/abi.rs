@@ -163,6 +163,8 @@ pub const NFT_MSG_GETSETELEM: u16 = 13;
 pub const NFT_MSG_DELSETELEM: u16 = 14;
 /// Notified at the end of every committed batch: the new generation and who made it.
 pub const NFT_MSG_NEWGEN: u16 = 15;
+/// Asks for the ruleset's generation (answered with a [`NFT_MSG_NEWGEN`]).
+pub const NFT_MSG_GETGEN: u16 = 16;
 /// A trace event (enum nft_trace_attributes), multicast to [`NFNLGRP_NFTRACE`].
 pub const NFT_MSG_TRACE: u16 = 17;
 /// Deletes a stateful object (counter, quota, ...).
@@ -566,6 +568,7 @@ mod tests {
             NFT_MSG_DELCHAIN,
             NFT_MSG_DELSET,
             NFT_MSG_NEWGEN,
+            NFT_MSG_GETGEN,
             NFT_MSG_DELOBJ,
             NFT_MSG_NEWCHAIN,
             NFT_MSG_GETCHAIN,

@@ -116,6 +116,27 @@ impl NftSocket {
         })
     }
 
+    /// The generation of this namespace's whole ruleset: a number the kernel adds one to
+    /// at every committed batch, whoever sends it (a refused batch changes nothing).
+    /// While it stays the same, no table, chain, rule or set has changed.
+    pub fn generation(&mut self) -> Result<u32> {
+        let op = "ask for the ruleset's generation";
+        let reply = self.query_one(NFT_MSG_GETGEN, NFPROTO_UNSPEC, op, |_| {})?;
+        reply
+            .as_deref()
+            .and_then(|body| {
+                attributes(body)
+                    .find(|(kind, _)| *kind == NFTA_GEN_ID)
+                    .and_then(|(_, v)| v.try_into().ok().map(u32::from_be_bytes))
+            })
+            .ok_or_else(|| {
+                Error::io(
+                    op,
+                    io::Error::new(io::ErrorKind::InvalidData, "the kernel sent no generation"),
+                )
+            })
+    }
+
     /// The comment of a table, `Some("")` if it has none, `None` if there is no such table.
     pub fn table_comment(&mut self, table: TableRef) -> Result<Option<String>> {
         let op = format!("look up table {table}");

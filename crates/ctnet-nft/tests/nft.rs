@@ -209,6 +209,46 @@ fn a_refused_change_rolls_back_the_whole_batch() {
     assert!(rules.trim().is_empty(), "table left behind:\n{rules}");
 }
 
+/// The generation ctnet's record of a verified ruleset relies on: one more for every
+/// committed batch, whoever sends it (`nft` too), and none for a refused one.
+#[test]
+fn the_generation_counts_committed_batches_only() {
+    let steps = in_fresh_netns(|| {
+        let mut sock = NftSocket::open().unwrap();
+        let start = sock.generation().unwrap();
+        let mut batch = sock.batch();
+        skeleton(&mut batch);
+        sock.commit(batch).unwrap();
+        let made = sock.generation().unwrap();
+        let mut batch = sock.batch();
+        batch.add_elements(
+            T,
+            "prefixes",
+            &[Element::ipv4_prefix(Ipv4Addr::new(10, 1, 0, 0), 16)],
+            "10.1.0.0/16",
+        );
+        sock.commit(batch).unwrap();
+        let added = sock.generation().unwrap();
+        let mut batch = sock.batch();
+        batch.add_elements(
+            T,
+            "no-such-set",
+            &[Element::ipv4_prefix(Ipv4Addr::new(10, 2, 0, 0), 16)],
+            "10.2.0.0/16",
+        );
+        sock.commit(batch).unwrap_err();
+        let refused = sock.generation().unwrap();
+        nft(&["add", "rule", "inet", "t", "post", "counter"]);
+        let by_nft = sock.generation().unwrap();
+        [start, made, added, refused, by_nft]
+    });
+    let [start, made, added, refused, by_nft] = steps;
+    assert_eq!(made, start.wrapping_add(1), "{steps:?}");
+    assert_eq!(added, made + 1, "{steps:?}");
+    assert_eq!(refused, added, "a refused batch counts: {steps:?}");
+    assert_eq!(by_nft, added + 1, "{steps:?}");
+}
+
 #[test]
 fn destroying_what_is_not_there_is_quiet_but_a_missing_table_is_not() {
     let missing_table = in_fresh_netns(|| {

@@ -1,7 +1,8 @@
 //! ctnet's nftables table edited behind its back (issue 12, items 16 and 17): `doctor`
 //! names each difference from the layout and the store, `attach -p` repairs a flushed
 //! or edited table, and `gc` rewrites it whole — a foreign chain gone, another layout
-//! recreated once, the user chain's rules kept. The network has DNS off, so no host agent
+//! recreated once, the user chain's rules kept; an edit made after attaches recorded the
+//! ruleset as checked is found all the same. The network has DNS off, so no host agent
 //! runs: the agent would repair each edit at once (firewall_repair.rs proves that), and
 //! these tests are about the one-shot commands.
 
@@ -65,6 +66,29 @@ fn a_flushed_table_is_reported_and_repaired_by_the_next_attach() {
     }
     // attach -p looks at the rules, not only the comment, and rewrites the table.
     attach_another(&sb);
+    works_and_table_is_clean(&sb, &target);
+}
+
+/// Attaches one after another leave a record of the ruleset they found current, and
+/// the next attach takes it instead of listing the rules (datapath/nft/verified.rs).
+/// Any change to the ruleset since, here a chain flushed by hand, makes the record a
+/// past one: the next attach looks at the rules again and repairs them.
+#[test]
+fn an_edit_after_a_recorded_check_is_still_found_by_the_next_attach() {
+    let mut sb = Sandbox::new();
+    let target = published(&mut sb);
+    attach_another(&sb);
+    sb.ok("ctnet netns add web3 && ctnet attach blue web3 -p 8082:80");
+    let record = sb.ok("cat \"$CTNET_RUN_DIR/nft-verified\"");
+    assert!(
+        record.starts_with("ctnet-nft-verified 1 ") && record.trim_end().ends_with(" 1 1 end"),
+        "both tables recorded as current: {record}"
+    );
+    sb.ok("nft flush chain inet ctnet postrouting");
+    assert!(sb
+        .probe(Some("web"), "tcp", &format!("{WAN_SERVER}:80"))
+        .is_err());
+    sb.ok("ctnet netns add web4 && ctnet attach blue web4 -p 8083:80");
     works_and_table_is_clean(&sb, &target);
 }
 

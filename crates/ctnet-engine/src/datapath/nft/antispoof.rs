@@ -336,11 +336,18 @@ impl Firewall {
     /// chain has no rules; a set cannot be deleted while a rule refers to it. A foreign
     /// chain added to the table is `ctnet gc`'s and doctor's to find.
     pub fn guard_is_current(&mut self) -> ctnet_kernel::Result<bool> {
+        if !self.guard_checked && self.known().is_some_and(|k| k.guard) {
+            self.guard_checked = true;
+        }
         if !self.guard_checked {
+            self.refresh_known();
             let socket = self.socket()?;
             self.guard_checked = socket.table_comment(GUARD_TABLE)?.as_deref()
                 == Some(GUARD_LAYOUT)
                 && rule_differences(&socket.list_rules(GUARD_TABLE)?).is_empty();
+            if self.guard_checked {
+                self.note_verified(|k| k.guard = true);
+            }
         }
         Ok(self.guard_checked)
     }

@@ -124,9 +124,11 @@
 mod antispoof;
 mod audit;
 mod policy;
+pub mod verified;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
 
 use ctnet_kernel::IfName;
 use ctnet_nft::abi::{CT_STATE_ESTABLISHED, CT_STATE_RELATED, CT_STATUS_DNAT};
@@ -251,6 +253,22 @@ pub struct Firewall {
     table_checked: bool,
     /// The anti-spoofing table was found current (`antispoof.rs`).
     guard_checked: bool,
+    /// The run dir, where the record of a verified ruleset is kept (`verified.rs`);
+    /// `None`: no record is read or written.
+    record_dir: Option<PathBuf>,
+    /// What this process knows of the ruleset's generation, once asked.
+    known: KnownState,
+}
+
+/// [`Firewall::known`]'s states.
+#[derive(Debug, Default)]
+enum KnownState {
+    /// Not asked yet.
+    #[default]
+    Unasked,
+    /// No record is kept, or the generation, the cookie or the boot id could not be read.
+    Unavailable,
+    Known(verified::Known),
 }
 
 impl Firewall {
@@ -259,12 +277,31 @@ impl Firewall {
         Firewall::default()
     }
 
+    /// A handle that reads and keeps the record of a verified ruleset in `run_dir`: a
+    /// process finding the ruleset unchanged since another one checked ctnet's tables
+    /// skips the check (see `verified.rs`).
+    pub fn with_record(run_dir: PathBuf) -> Self {
+        Firewall {
+            record_dir: Some(run_dir),
+            ..Firewall::default()
+        }
+    }
+
     /// True when ctnet's table exists with this code's layout and every ctnet chain
     /// holds the layout's rules (a flushed table, a deleted chain or an inserted rule is
-    /// not current). Once true, it is not asked again by this process.
+    /// not current). Once true, it is not asked again by this process; nor is it when
+    /// the ruleset has not changed since a ctnet process found it so.
     pub fn is_current(&mut self) -> ctnet_kernel::Result<bool> {
         if !self.table_checked {
-            self.table_checked = self.structure_current()?;
+            if self.known().is_some_and(|k| k.inet) {
+                self.table_checked = true;
+            } else {
+                self.refresh_known();
+                self.table_checked = self.structure_current()?;
+                if self.table_checked {
+                    self.note_verified(|k| k.inet = true);
+                }
+            }
         }
         Ok(self.table_checked)
     }
@@ -272,7 +309,78 @@ impl Firewall {
     /// [`Firewall::is_current`], asked of the kernel again.
     pub fn is_current_now(&mut self) -> ctnet_kernel::Result<bool> {
         self.table_checked = false;
+        if let KnownState::Known(k) = &mut self.known {
+            k.inet = false;
+        }
         self.is_current()
+    }
+
+    /// What is known of the ruleset: on first use, its generation read from the kernel
+    /// with the record of what was found current at it, if the record is of this
+    /// generation, boot, namespace and code.
+    fn known(&mut self) -> Option<&mut verified::Known> {
+        if matches!(self.known, KnownState::Unasked) {
+            self.known = match self.read_known() {
+                Some(k) => KnownState::Known(k),
+                None => KnownState::Unavailable,
+            };
+        }
+        match &mut self.known {
+            KnownState::Known(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    fn read_known(&mut self) -> Option<verified::Known> {
+        let dir = self.record_dir.clone()?;
+        let boot_id = ctnet_kernel::netns::boot_id().ok()?;
+        let socket = self.socket().ok()?;
+        let cookie = ctnet_kernel::netns::socket_netns_cookie(socket.as_fd()).ok()?;
+        let generation = socket.generation().ok()?;
+        let layouts = verified::layouts_hash(LAYOUT, antispoof::GUARD_LAYOUT);
+        let fresh = verified::Known::fresh(boot_id, cookie, generation, layouts);
+        Some(verified::Known::from_record(
+            verified::read(&dir).as_deref(),
+            fresh,
+        ))
+    }
+
+    /// Reads the generation again before a check, so that what the check finds is
+    /// noted at a generation no later than the tables it read (a long-lived process, or
+    /// one that committed since it first asked, knows an older one).
+    fn refresh_known(&mut self) {
+        if !matches!(self.known, KnownState::Known(_)) {
+            return;
+        }
+        match (self.socket().and_then(|s| s.generation()), &mut self.known) {
+            (Ok(now), KnownState::Known(k)) => k.seen(now),
+            _ => self.known = KnownState::Unavailable,
+        }
+    }
+
+    /// Notes a table found current at the known generation, and records it.
+    fn note_verified(&mut self, mark: impl FnOnce(&mut verified::Known)) {
+        if let (Some(dir), KnownState::Known(k)) = (&self.record_dir, &mut self.known) {
+            mark(k);
+            verified::write(dir, k);
+        }
+    }
+
+    /// After this process's own commit of elements: what was known carries over to the
+    /// generation after it when no one else committed meanwhile, and is recorded.
+    fn after_own_commit(&mut self) {
+        if !matches!(self.known, KnownState::Known(_)) {
+            return;
+        }
+        let now = self.socket().and_then(|s| s.generation());
+        match (now, &self.record_dir, &mut self.known) {
+            (Ok(now), Some(dir), KnownState::Known(k)) => {
+                if k.after_own_commit(now) {
+                    verified::write(dir, k);
+                }
+            }
+            _ => self.known = KnownState::Unavailable,
+        }
     }
 
     /// True when a table named like ctnet's exists, whatever its layout.
@@ -370,7 +478,7 @@ impl Firewall {
         };
         let mut batch = socket.batch();
         fill(&mut batch);
-        match socket.commit(batch) {
+        let added = match socket.commit(batch) {
             Err(e) if e.is_exists() && kernel_expires_elements() => {
                 std::thread::sleep(LONGEST_TICK);
                 let mut batch = socket.batch();
@@ -378,7 +486,11 @@ impl Firewall {
                 socket.commit(batch)
             }
             other => other,
+        };
+        if added.is_ok() {
+            self.after_own_commit();
         }
+        added
     }
 
     /// Withdraws published ports; elements or a table already gone are fine.
@@ -396,6 +508,21 @@ impl Firewall {
     /// nf_tables transaction may span tables): a detach is one commit. Where that batch is refused as a whole (one of the tables
     /// is gone), each table's part is withdrawn on its own.
     pub fn remove_endpoint(
+        &mut self,
+        ports: &[PortRules],
+        policy: &crate::policy::Compiled,
+        guards: &[PortGuard],
+    ) -> ctnet_kernel::Result<()> {
+        // Asked before the commit, so the record can follow it (see `verified.rs`).
+        self.known();
+        let removed = self.remove_endpoint_elements(ports, policy, guards);
+        if removed.is_ok() {
+            self.after_own_commit();
+        }
+        removed
+    }
+
+    fn remove_endpoint_elements(
         &mut self,
         ports: &[PortRules],
         policy: &crate::policy::Compiled,
