@@ -95,10 +95,10 @@ impl Known {
             return false;
         }
         let carried = now == next_generation(self.generation);
-        self.generation = now;
-        if !carried {
-            self.inet = false;
-            self.guard = false;
+        if carried {
+            self.generation = now;
+        } else {
+            self.seen(now);
         }
         carried && (self.inet || self.guard)
     }
@@ -184,27 +184,13 @@ pub fn read(dir: &Path) -> Option<String> {
 /// sees the old record or the new one whole. A failure leaves the next process to check
 /// the tables itself, which is what it did before there were records.
 pub fn write(dir: &Path, known: &Known) {
+    use std::os::unix::fs::DirBuilderExt;
     let aside: PathBuf = dir.join(format!(".{FILE}.{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&aside)
-        .or_else(|e| {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(e);
-            }
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(dir)?;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&aside)
-        })
+    let written = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .and_then(|()| std::fs::File::create(&aside))
         .and_then(|mut f| f.write_all(known.to_line().as_bytes()))
         .and_then(|()| std::fs::rename(&aside, dir.join(FILE)));
     if written.is_err() {
